@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI): routes call domain services and never touch workers directly."""

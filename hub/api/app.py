@@ -1,0 +1,39 @@
+"""The application factory: one FastAPI app per Runtime, nothing built at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from hub.api import errors
+from hub.api.limits import BodyLimit
+from hub.api.routes import contacts, health, imports, subscriptions, topics
+from hub.runtime import Runtime
+from hub.settings import Settings
+
+DESCRIPTION = """
+Hub knows who wants to hear what, how and when. Authenticate with
+`Authorization: Bearer <api key>` (create one with `hub apikey create NAME --scope S`).
+Errors are JSON: `{"error": {"code": "...", "message": "...", "details": ...}}`.
+"""
+
+
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
+    runtime = runtime or Runtime.build(settings or Settings())
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        runtime.close()
+
+    app = FastAPI(title="Hub", version="1", description=DESCRIPTION, lifespan=lifespan)
+    app.state.runtime = runtime
+    errors.install(app)
+    for module in (health, contacts, imports, subscriptions, topics):
+        app.include_router(module.router)
+    app.add_middleware(
+        BodyLimit, max_bytes=runtime.settings.max_request_bytes, unlimited=("/v1/contacts/import",)
+    )
+    return app

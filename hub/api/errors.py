@@ -1,0 +1,84 @@
+"""Every error leaves as JSON `{"error": {"code", "message", "details"}}`: the one mapping."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from hub.services.errors import Conflict, HubError, InvalidField, NotFound
+
+log = logging.getLogger("hub.api")
+
+STATUS: dict[type[HubError], int] = {NotFound: 404, Conflict: 409, InvalidField: 422}
+HTTP_CODES = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 413: "payload_too_large",
+    415: "unsupported_media_type", 422: "invalid_request", 429: "too_many_requests",
+}
+
+
+def error_response(status: int, code: str, message: str, details: Any = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "details": details}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _status_of(exc: HubError) -> int:
+    for kind in type(exc).__mro__:
+        if kind in STATUS:
+            return STATUS[kind]  # type: ignore[index]
+    return 400
+
+
+def _field(location: tuple[Any, ...], kind: str = "") -> str:
+    if kind == "json_invalid":
+        return "body"
+    # ("body", "channels", 1) -> "channels[1]"; ("query", "limit") -> "limit"
+    parts = list(location[1:] if location and location[0] in {"body", "query", "path", "header"}
+                 else location)
+    name = ""
+    for part in parts:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return name or "body"
+
+
+def _message(error: dict[str, Any]) -> str:
+    if error.get("type") == "json_invalid":
+        problem = (error.get("ctx") or {}).get("error", "malformed")
+        return f"is not valid JSON ({problem}) near character {error['loc'][-1]}"
+    message = str(error.get("msg", "is invalid"))
+    return message.removeprefix("Value error, ")
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(HubError)
+    async def _hub_error(_: Request, exc: HubError) -> JSONResponse:
+        return error_response(_status_of(exc), exc.code, exc.message, exc.details)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"field": _field(tuple(e.get("loc", ())), e.get("type", "")), "in": (e.get("loc") or ["body"])[0],
+             "message": _message(e)}
+            for e in exc.errors()
+        ]
+        first = details[0] if details else {"field": "body", "message": "is invalid"}
+        return error_response(422, "invalid_request", f"{first['field']}: {first['message']}",
+                              details)
+
+    @app.exception_handler(HTTPException)
+    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+        code = HTTP_CODES.get(exc.status_code, "error")
+        message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+        return error_response(exc.status_code, code, message, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal_error",
+                              "an unexpected error occurred; it has been logged")

@@ -1,0 +1,141 @@
+"""/v1/contacts: upsert, read, patch, erase, list with filters, and the timeline."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from pydantic import BaseModel
+
+from hub.api.deps import ContactsScope, RuntimeDep, SessionDep, actor_for
+from hub.domain import ActorKind, Channel, ContactKind, EventType
+from hub.schemas.base import Out, Page, decode_cursor, encode_cursor
+from hub.schemas.contacts import ContactIn, ContactOut
+from hub.services import contacts, timeline
+from hub.services.contacts import Filters
+
+router = APIRouter(prefix="/v1/contacts", tags=["contacts"])
+
+ExternalIdPath = Annotated[
+    str, Path(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f]+$",
+              description="The caller's own id for the person.")
+]
+Limit = Annotated[int, Query(ge=1, le=500)]
+
+
+def _cursor(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    try:
+        return decode_cursor(cursor)
+    except ValueError as exc:
+        raise HTTPException(422, f"cursor: {exc}") from None
+
+
+@router.put("/{external_id}", response_model=ContactOut,
+            responses={201: {"model": ContactOut, "description": "Created"}})
+def put_contact(external_id: ExternalIdPath, body: ContactIn, request: Request,
+                response: Response, principal: ContactsScope, db: SessionDep,
+                runtime: RuntimeDep) -> Any:
+    """Create or replace a contact: fields left out return to their defaults."""
+    contact, created = contacts.put(
+        db, external_id, body.model_dump(), actor_for(request, principal),
+        allow_private_webhooks=runtime.settings.webhook_allow_private, replace=True,
+    )
+    db.commit()
+    response.status_code = 201 if created else 200
+    return contact
+
+
+@router.patch("/{external_id}", response_model=ContactOut)
+def patch_contact(external_id: ExternalIdPath, body: ContactIn, request: Request,
+                  principal: ContactsScope, db: SessionDep, runtime: RuntimeDep) -> Any:
+    """Change only the fields sent; `attributes` merge key by key and a null removes a key."""
+    contacts.get(db, external_id)
+    contact, _ = contacts.put(
+        db, external_id, body.given(), actor_for(request, principal),
+        allow_private_webhooks=runtime.settings.webhook_allow_private, replace=False,
+    )
+    db.commit()
+    return contact
+
+
+@router.get("/{external_id}", response_model=ContactOut)
+def get_contact(external_id: ExternalIdPath, _: ContactsScope, db: SessionDep) -> Any:
+    return contacts.get(db, external_id)
+
+
+class ErasureOut(BaseModel):
+    external_id: str
+    erased_at: str
+    suppressions_added: int
+
+
+@router.delete("/{external_id}", response_model=ErasureOut)
+def erase_contact(external_id: ExternalIdPath, request: Request, principal: ContactsScope,
+                  db: SessionDep, runtime: RuntimeDep) -> Any:
+    """Erase the person: personal data and timeline go; keyed hashes of their addresses stay on
+    the suppression list so a re-import cannot make them contactable for marketing."""
+    report = contacts.erase(db, external_id, actor_for(request, principal), runtime.hasher)
+    db.commit()
+    return report
+
+
+@router.get("", response_model=Page[ContactOut])
+def list_contacts(
+    _: ContactsScope,
+    db: SessionDep,
+    kind: ContactKind | None = None,
+    topic: Annotated[str | None, Query(max_length=100, description="Subscribed to this topic")] = None,
+    email: Annotated[str | None, Query(max_length=320)] = None,
+    phone: Annotated[str | None, Query(max_length=40, description="E.164")] = None,
+    attr: Annotated[list[str], Query(
+        max_length=20, description="Attribute filter `key:value`, repeatable; all must match.")] = [],  # noqa: B006
+    limit: Limit = 100,
+    cursor: str | None = None,
+) -> Any:
+    pairs = []
+    for index, item in enumerate(attr):
+        key, sep, value = item.partition(":")
+        if not sep or not key or len(key) > 100:
+            raise HTTPException(422, f"attr[{index}]: write it as key:value, e.g. attr=plan:gold")
+        pairs.append((key, value))
+    filters = Filters(kind=kind, topic=topic, email=email, phone=phone, attributes=tuple(pairs))
+    rows = contacts.page(db, filters, after_id=_cursor(cursor), limit=limit + 1)
+    more = len(rows) > limit
+    items = rows[:limit]
+    return Page[ContactOut](
+        items=[ContactOut.model_validate(c) for c in items],
+        next_cursor=encode_cursor(items[-1].id) if more else None,
+    )
+
+
+class EventOut(Out):
+    id: int
+    occurred_at: dt.datetime
+    type: EventType
+    actor_kind: ActorKind
+    actor: str
+    source: str
+    topic: str | None = None
+    channel: Channel | None
+    changes: dict[str, Any] | None
+    reason: str | None
+    ip: str | None
+    user_agent: str | None
+
+
+@router.get("/{external_id}/timeline", response_model=Page[EventOut])
+def get_timeline(external_id: ExternalIdPath, _: ContactsScope, db: SessionDep,
+                 type: Annotated[list[EventType], Query()] = [],  # noqa: B006
+                 limit: Limit = 100, cursor: str | None = None) -> Any:
+    """Every change and contact, newest first."""
+    contact = contacts.get(db, external_id)
+    rows = timeline.page(db, contact.id, before_id=_cursor(cursor), limit=limit + 1, types=type)
+    more = len(rows) > limit
+    items = rows[:limit]
+    return Page[EventOut](
+        items=[EventOut.model_validate(e).model_copy(update={"topic": e.topic_key}) for e in items],
+        next_cursor=encode_cursor(items[-1].id) if more else None,
+    )

@@ -1,0 +1,1 @@
+router = __import__("fastapi").APIRouter()

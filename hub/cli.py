@@ -1,0 +1,188 @@
+"""The `hub` command: serve, db upgrade, apikey, user, contacts import."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, BinaryIO, NoReturn
+
+import typer
+from pydantic import ValidationError
+
+from hub.db import migrate
+from hub.domain import ActorKind, Scope, StaffRole
+from hub.runtime import Runtime
+from hub.services import apikeys, staff
+from hub.services.actor import Actor
+from hub.services.errors import HubError
+from hub.settings import Settings
+
+app = typer.Typer(help="Hub: who wants to hear what, how and when.", no_args_is_help=True,
+                  add_completion=False, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+apikey_app = typer.Typer(help="API keys for other services.", no_args_is_help=True)
+user_app = typer.Typer(help="Staff users of the console.", no_args_is_help=True)
+contacts_app = typer.Typer(help="Contacts in bulk.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(apikey_app, name="apikey")
+app.add_typer(user_app, name="user")
+app.add_typer(contacts_app, name="contacts")
+
+CHUNK = 64 * 1024
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        _fail(f"invalid settings: {exc}")
+
+
+def _fail(message: str) -> NoReturn:
+    typer.secho(f"error: {message}", fg="red", err=True)
+    raise typer.Exit(code=1)
+
+
+def _runtime(*, upgrade_sqlite: bool = True) -> Runtime:
+    """A runtime whose schema is current: SQLite upgrades itself, PostgreSQL must be upgraded."""
+    runtime = Runtime.build(_settings())
+    try:
+        behind = migrate.pending(runtime.engine)
+    except Exception as exc:  # noqa: BLE001 - a start-up failure is reported, not a traceback
+        _fail(f"cannot reach the database {runtime.settings.safe_database_url}: {exc}")
+    if behind:
+        if runtime.settings.is_sqlite and upgrade_sqlite:
+            migrate.upgrade(runtime.engine)
+        else:
+            _fail("the database schema is behind this version of Hub; run `hub db upgrade`")
+    return runtime
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+) -> None:
+    """Run the HTTP API (and, on the embedded default, the workers and scheduler)."""
+    import uvicorn
+
+    from hub.api.app import create_app
+
+    runtime = _runtime()
+    settings = runtime.settings
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    broker = settings.broker_url and "external broker (run `hub worker`)" or "in-process"
+    typer.echo(f"Hub listening on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    typer.echo(f"database: {settings.safe_database_url}")
+    typer.echo(f"broker:   {broker}")
+    uvicorn.run(create_app(runtime=runtime), host=host, port=port, log_level=settings.log_level.lower(),
+                proxy_headers=True, server_header=False)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration."""
+    runtime = Runtime.build(_settings())
+    migrate.upgrade(runtime.engine)
+    typer.echo(f"database {runtime.settings.safe_database_url} is up to date")
+
+
+@apikey_app.command("create")
+def apikey_create(
+    name: Annotated[str, typer.Argument(help="Who the key is for, e.g. billing-service.")],
+    scope: Annotated[list[Scope], typer.Option(help="Repeat for several scopes.")],
+) -> None:
+    """Create a key. The secret is printed once, as the last line, and never stored."""
+    runtime = _runtime()
+    with runtime.sessions() as session:
+        try:
+            secret = apikeys.create(session, name, scope)
+        except HubError as exc:
+            _fail(exc.message)
+        session.commit()
+    typer.echo(f"API key {name!r} created with scopes {', '.join(s.value for s in scope)}.", err=True)
+    typer.echo("Store the secret now: it cannot be shown again.", err=True)
+    typer.echo(secret)
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(name: str) -> None:
+    """Revoke a key by name; requests with it get 401 from now on."""
+    runtime = _runtime()
+    with runtime.sessions() as session:
+        if not apikeys.revoke(session, name):
+            _fail(f"no active API key named {name!r}")
+        session.commit()
+    typer.echo(f"API key {name!r} revoked")
+
+
+@user_app.command("create")
+def user_create(
+    email: str,
+    role: Annotated[StaffRole, typer.Option(help="admin, marketer or viewer.")],
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from stdin.")] = False,
+) -> None:
+    """Create a staff user for the console (the password is hashed with argon2id)."""
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else typer.prompt(
+        "Password", hide_input=True, confirmation_prompt=True)
+    runtime = _runtime()
+    with runtime.sessions() as session:
+        try:
+            staff.create(session, email, password, role)
+        except (HubError, ValueError) as exc:
+            _fail(getattr(exc, "message", str(exc)))
+        session.commit()
+    typer.echo(f"staff user {email} created with role {role.value}")
+
+
+def _chunks(handle: BinaryIO) -> Iterator[bytes]:
+    while chunk := handle.read(CHUNK):
+        yield chunk
+
+
+@contacts_app.command("import")
+def contacts_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    format: Annotated[str | None, typer.Option(help="csv or ndjson; default from the file name.")] = None,  # noqa: A002
+) -> None:
+    """Import contacts from CSV or NDJSON: good rows are kept, bad rows reported with their line."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+    from hub.services.importer import format_for, import_contacts
+
+    try:
+        fmt = format_for(format and f"text/{format}", file.name)
+    except ValueError as exc:
+        _fail(str(exc))
+    runtime = _runtime()
+    actor = Actor(kind=ActorKind.CLI, name="cli", source="cli.import")
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[rows]:,} rows"),
+               TransferSpeedColumn(), TimeRemainingColumn())
+    with Progress(*columns, transient=False) as bar, file.open("rb") as handle:
+        task = bar.add_task(file.name, total=file.stat().st_size, rows=0)
+
+        def progress(consumed: int, rows: int) -> None:
+            bar.update(task, completed=consumed, rows=rows)
+
+        try:
+            report = import_contacts(
+                runtime.sessions, _chunks(handle), fmt=fmt, actor=actor,
+                allow_private_webhooks=runtime.settings.webhook_allow_private,
+                batch_size=runtime.settings.import_batch_size, progress=progress,
+            )
+        except HubError as exc:
+            _fail(exc.message)
+    typer.echo(f"{report.rows:,} rows: {report.created:,} created, {report.updated:,} updated, "
+               f"{report.unchanged:,} unchanged, {report.failed:,} failed")
+    for error in report.errors[:20]:
+        typer.echo(f"  line {error.line}: {error.field}: {error.reason}", err=True)
+    if report.failed > 20:
+        typer.echo(f"  ... and {report.failed - 20:,} more rows with errors", err=True)
+    if report.failed:
+        raise typer.Exit(code=2)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,124 @@
+"""The vocabulary every layer shares: channels, kinds, statuses, reasons, actors.
+
+Standard library only, so `channels/`, `preferences/` and `templates/` can import it
+without pulling in the web app or the database.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Channel(enum.StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+    VOICE = "voice"
+    WEBHOOK = "webhook"
+
+
+class ContactKind(enum.StrEnum):
+    CLIENT = "client"
+    EMPLOYEE = "employee"
+
+
+class Audience(enum.StrEnum):
+    CLIENTS = "clients"
+    EMPLOYEES = "employees"
+    ALL = "all"
+
+    def includes(self, kind: ContactKind) -> bool:
+        if self is Audience.ALL:
+            return True
+        return (self is Audience.CLIENTS) == (kind is ContactKind.CLIENT)
+
+
+class SubscriptionStatus(enum.StrEnum):
+    SUBSCRIBED = "subscribed"
+    UNSUBSCRIBED = "unsubscribed"
+    PENDING = "pending"  # double opt-in sent, not yet confirmed: does not count
+
+
+class Frequency(enum.StrEnum):
+    IMMEDIATE = "immediate"
+    DAILY = "daily"
+    WEEKLY = "weekly"
+
+
+class SuppressionReason(enum.StrEnum):
+    HARD_BOUNCE = "hard_bounce"
+    SOFT_BOUNCE = "soft_bounce"
+    COMPLAINT = "complaint"
+    SMS_STOP = "sms_stop"
+    VOICE_OPT_OUT = "voice_opt_out"
+    CARRIER_OPT_OUT = "carrier_opt_out"
+    MANUAL = "manual"
+    ERASURE = "erasure"
+
+    @property
+    def blocks_required(self) -> bool:
+        """Whether this suppression also stops transactional (required-topic) messages.
+
+        An erased person who comes back must still get their password reset; every other
+        reason is a statement about the address itself and beats any subscription.
+        """
+        return self is not SuppressionReason.ERASURE
+
+
+class EventType(enum.StrEnum):
+    CONTACT_CREATED = "contact.created"
+    CONTACT_UPDATED = "contact.updated"
+    SUBSCRIPTION_CHANGED = "subscription.changed"
+    PREFERENCES_CHANGED = "preferences.changed"
+    SUPPRESSION_ADDED = "suppression.added"
+    SUPPRESSION_REMOVED = "suppression.removed"
+
+
+class ActorKind(enum.StrEnum):
+    API_KEY = "api_key"
+    STAFF = "staff"
+    SELF_SERVICE = "self_service"
+    INBOUND = "inbound"
+    CLI = "cli"
+    SYSTEM = "system"
+
+
+class Scope(enum.StrEnum):
+    NOTIFY = "notify"
+    CONTACTS = "contacts"
+    CAMPAIGNS = "campaigns"
+    ADMIN = "admin"
+
+
+class StaffRole(enum.StrEnum):
+    ADMIN = "admin"
+    MARKETER = "marketer"
+    VIEWER = "viewer"
+
+
+class RefusalReason(enum.StrEnum):
+    """Why the resolver will not use a channel. A refusal is a contact decision worth keeping."""
+
+    WRONG_AUDIENCE = "wrong_audience"
+    NOT_SUBSCRIBED = "not_subscribed"
+    PENDING_CONFIRMATION = "pending_confirmation"
+    UNSUBSCRIBED = "unsubscribed"
+    UNSUBSCRIBED_ALL = "unsubscribed_all"
+    CHANNEL_NOT_ALLOWED = "channel_not_allowed"
+    CHANNEL_BLOCKED = "channel_blocked"
+    NO_ADDRESS = "no_address"
+    SUPPRESSED = "suppressed"
+
+
+class DeferralReason(enum.StrEnum):
+    QUIET_HOURS = "quiet_hours"
+    LEGAL_WINDOW = "legal_window"
+    DIGEST = "digest"
+
+
+ADDRESS_FIELD: dict[Channel, str] = {
+    Channel.EMAIL: "email",
+    Channel.SMS: "phone",
+    Channel.VOICE: "phone",
+    Channel.WEBHOOK: "webhook_url",
+}
+"""The contact field that holds each channel's address."""

@@ -1,0 +1,188 @@
+"""Validated field types for contact data, shared by the API, the importer and the CLI.
+
+Each type normalises what it accepts (E.164 phones, lower-case e-mail domains, canonical
+locale tags) and rejects the rest with a message a caller can act on.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import zoneinfo
+from functools import lru_cache
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from pydantic import AfterValidator, BeforeValidator, StringConstraints
+
+MAX_ATTRIBUTES_BYTES = 16_384
+MAX_ATTRIBUTE_DEPTH = 8
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_LOCALE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
+_KEY = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,99}$")
+
+
+def no_control_characters(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def blank_to_none(value: Any) -> Any:
+    """CSV cells and careless clients send "" for "no value"."""
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    return value
+
+
+def normalize_email(value: str) -> str:
+    try:
+        result = validate_email(value, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueError(f"not a valid e-mail address: {exc}") from None
+    return result.normalized
+
+
+def normalize_phone(value: str) -> str:
+    text = value.strip()
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    if not text.startswith("+"):
+        raise ValueError(
+            "has no country code; write it in international form, for example +14155552671"
+        )
+    try:
+        number = phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(f"is not a phone number: {exc}") from None
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError("is not a valid phone number for its country")
+    e164: str = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return e164
+
+
+@lru_cache(maxsize=1024)
+def _known_zone(name: str) -> bool:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def check_timezone(value: str) -> str:
+    if not _known_zone(value):
+        raise ValueError("is not an IANA time zone (for example Europe/Berlin)")
+    return value
+
+
+def normalize_locale(value: str) -> str:
+    if not _LOCALE.match(value):
+        raise ValueError("is not a locale tag (for example en, ru-RU, pt-BR)")
+    language, *rest = value.replace("_", "-").split("-")
+    parts = [language.lower()]
+    for part in rest:
+        if len(part) == 2:
+            parts.append(part.upper())
+        elif len(part) == 4:
+            parts.append(part.title())
+        else:
+            parts.append(part)
+    return "-".join(parts)
+
+
+def check_webhook_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"}:
+        raise ValueError("must be an http or https URL")
+    if not parts.hostname:
+        raise ValueError("must name a host")
+    if parts.username or parts.password:
+        raise ValueError("must not carry credentials; sign requests instead")
+    return value
+
+
+def is_private_host(host: str) -> bool:
+    """Whether a literal address (in any spelling) is loopback, private, link-local or reserved.
+
+    Host names are resolved and checked again at connect time by the webhook channel.
+    """
+    try:
+        address = ipaddress.ip_address(_literal_ip(host))
+    except ValueError:
+        return host.lower() in {"localhost", "localhost.localdomain"} or host.lower().endswith(
+            ".localhost"
+        )
+    return not address.is_global
+
+
+def _literal_ip(host: str) -> str | int:
+    host = host.strip("[]")
+    try:  # decimal (2130706433) and hex (0x7f000001) spellings of IPv4
+        return int(host, 0)
+    except ValueError:
+        return host
+
+
+def check_attributes(value: dict[str, Any]) -> dict[str, Any]:
+    try:
+        encoded = json.dumps(value, allow_nan=False, ensure_ascii=False)
+    except ValueError:
+        raise ValueError("must be JSON: NaN and Infinity are not allowed") from None
+    if len(encoded.encode()) > MAX_ATTRIBUTES_BYTES:
+        raise ValueError(f"must be at most {MAX_ATTRIBUTES_BYTES} bytes as JSON")
+    if "\\u0000" in encoded:
+        raise ValueError("must not contain NUL characters")
+    if _depth(value) > MAX_ATTRIBUTE_DEPTH:
+        raise ValueError(f"must nest at most {MAX_ATTRIBUTE_DEPTH} levels")
+    return value
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+def check_key(value: str) -> str:
+    if not _KEY.match(value):
+        raise ValueError(
+            "must be 1-100 characters of a-z, 0-9, '_', '.', '-', starting with a letter or digit"
+        )
+    return value
+
+
+Text255 = Annotated[
+    str, StringConstraints(min_length=1, max_length=255), AfterValidator(no_control_characters)
+]
+ExternalId = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=255, strip_whitespace=True),
+    AfterValidator(no_control_characters),
+]
+Email = Annotated[
+    str, StringConstraints(max_length=320, strip_whitespace=True), AfterValidator(normalize_email)
+]
+Phone = Annotated[str, StringConstraints(max_length=40), AfterValidator(normalize_phone)]
+TimeZone = Annotated[str, StringConstraints(max_length=64), AfterValidator(check_timezone)]
+Locale = Annotated[str, StringConstraints(max_length=35), AfterValidator(normalize_locale)]
+WebhookUrl = Annotated[
+    str,
+    StringConstraints(max_length=2048, strip_whitespace=True),
+    AfterValidator(no_control_characters),
+    AfterValidator(check_webhook_url),
+]
+Attributes = Annotated[dict[str, Any], AfterValidator(check_attributes)]
+Key = Annotated[str, AfterValidator(check_key)]
+
+MaybeText = Annotated[Text255 | None, BeforeValidator(blank_to_none)]
+MaybeEmail = Annotated[Email | None, BeforeValidator(blank_to_none)]
+MaybePhone = Annotated[Phone | None, BeforeValidator(blank_to_none)]
+MaybeLocale = Annotated[Locale | None, BeforeValidator(blank_to_none)]
+MaybeWebhookUrl = Annotated[WebhookUrl | None, BeforeValidator(blank_to_none)]

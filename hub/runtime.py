@@ -1,0 +1,34 @@
+"""What a running process holds: settings and the pieces built from them, wired once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.db.engine import make_engine, make_sessions
+from hub.services.hashing import AddressHasher
+from hub.settings import Settings
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    hasher: AddressHasher
+
+    @classmethod
+    def build(cls, settings: Settings) -> Runtime:
+        engine = make_engine(settings)
+        key = settings.hash_key or settings.secret_key
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=make_sessions(engine),
+            hasher=AddressHasher.from_secret(key.get_secret_value()),
+        )
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,1 @@
+"""Pydantic shapes of what enters and leaves Hub, separate from the ORM models."""

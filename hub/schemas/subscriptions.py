@@ -1,0 +1,71 @@
+"""Subscriptions and contact-wide preferences."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal, Self
+
+from pydantic import Field, model_validator
+
+from hub.domain import Channel, Frequency, SubscriptionStatus
+from hub.schemas.base import Out, Strict
+
+
+class SubscriptionIn(Strict):
+    status: Literal[SubscriptionStatus.SUBSCRIBED, SubscriptionStatus.UNSUBSCRIBED] = (
+        SubscriptionStatus.SUBSCRIBED
+    )
+    channels: list[Channel] | None = Field(
+        None,
+        max_length=4,
+        description="In order of preference. Defaults to the current choice, else to the "
+        "topic's default channels the contact has an address for.",
+    )
+    frequency: Frequency | None = Field(None, description="Defaults to the current, else immediate.")
+
+
+class SubscriptionOut(Out):
+    topic: str
+    status: SubscriptionStatus
+    channels: list[Channel]
+    frequency: Frequency
+    implicit: bool = Field(
+        False, description="A required topic the contact never chose: its defaults apply."
+    )
+    consent_source: str | None = None
+    consent_actor: str | None = None
+    consent_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+
+
+class QuietHoursIn(Strict):
+    start: dt.time = Field(description="Local time in the contact's zone, e.g. 22:00")
+    end: dt.time = Field(description="May be earlier than start: the window wraps midnight.")
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Self:
+        if self.start.tzinfo is not None or self.end.tzinfo is not None:
+            raise ValueError("quiet hours are local wall-clock times; leave out the offset")
+        if self.start == self.end:
+            raise ValueError("start and end are equal; send null to clear quiet hours")
+        return self
+
+
+class PreferencesPatch(Strict):
+    blocked_channels: list[Channel] | None = Field(None, description="Channels never to use.")
+    quiet_hours: QuietHoursIn | None = None
+    unsubscribed_all: bool | None = Field(
+        None, description="Unsubscribe from every topic except required ones."
+    )
+
+
+class QuietHoursOut(Out):
+    start: dt.time
+    end: dt.time
+
+
+class PreferencesOut(Out):
+    blocked_channels: list[Channel]
+    quiet_hours: QuietHoursOut | None
+    unsubscribed_all: bool
+    updated_at: dt.datetime | None

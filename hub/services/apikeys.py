@@ -1,0 +1,61 @@
+"""API keys: created once with a secret shown once, stored as a hash, checked per request."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from hub.db.base import utcnow
+from hub.db.models import ApiKey
+from hub.domain import Scope
+from hub.services.errors import Conflict
+from hub.services.hashing import token_hash
+
+PREFIX = "hub_"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated API caller."""
+
+    name: str
+    scopes: frozenset[Scope]
+
+    def allows(self, scope: Scope) -> bool:
+        return scope in self.scopes or Scope.ADMIN in self.scopes
+
+
+def create(session: Session, name: str, scopes: list[Scope]) -> str:
+    """Store a new key and return its secret, which is not kept anywhere."""
+    secret = PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey(name=name, token_hash=token_hash(secret),
+                 scopes=sorted({s.value for s in scopes}), created_at=utcnow())
+    try:
+        with session.begin_nested():
+            session.add(key)
+    except IntegrityError:
+        raise Conflict(f"an API key named {name!r} already exists") from None
+    return secret
+
+
+def authenticate(session: Session, secret: str) -> Principal | None:
+    if not secret.startswith(PREFIX) or len(secret) > 100:
+        return None
+    key = session.scalar(
+        select(ApiKey).where(ApiKey.token_hash == token_hash(secret), ApiKey.revoked_at.is_(None))
+    )
+    if key is None:
+        return None
+    return Principal(name=key.name, scopes=frozenset(Scope(s) for s in key.scopes))
+
+
+def revoke(session: Session, name: str) -> bool:
+    key = session.scalar(select(ApiKey).where(ApiKey.name == name, ApiKey.revoked_at.is_(None)))
+    if key is None:
+        return False
+    key.revoked_at = utcnow()
+    return True

@@ -1,0 +1,74 @@
+"""Contact-wide preferences: channels never to use, quiet hours, unsubscribe from everything."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from hub.db.base import utcnow
+from hub.db.models import Contact, ContactPreferences
+from hub.domain import EventType
+from hub.schemas.subscriptions import PreferencesOut, PreferencesPatch, QuietHoursOut
+from hub.services import timeline
+from hub.services.actor import Actor
+
+
+def _state(row: ContactPreferences | None) -> dict[str, Any]:
+    if row is None:
+        return {"blocked_channels": [], "quiet_hours": None, "unsubscribed_all": False}
+    quiet = None
+    if row.quiet_start is not None and row.quiet_end is not None:
+        quiet = {"start": row.quiet_start.isoformat("minutes"),
+                 "end": row.quiet_end.isoformat("minutes")}
+    return {
+        "blocked_channels": list(row.blocked_channels),
+        "quiet_hours": quiet,
+        "unsubscribed_all": row.unsubscribed_all,
+    }
+
+
+def view(row: ContactPreferences | None) -> PreferencesOut:
+    if row is None:
+        return PreferencesOut(blocked_channels=[], quiet_hours=None, unsubscribed_all=False,
+                              updated_at=None)
+    quiet = None
+    if row.quiet_start is not None and row.quiet_end is not None:
+        quiet = QuietHoursOut(start=row.quiet_start, end=row.quiet_end)
+    return PreferencesOut.model_validate(
+        {**_state(row), "quiet_hours": quiet, "updated_at": row.updated_at}
+    )
+
+
+def patch(session: Session, contact: Contact, data: PreferencesPatch, actor: Actor) -> PreferencesOut:
+    row = session.get(ContactPreferences, contact.id)
+    before = _state(row)
+    given = data.model_dump(mode="json", exclude_unset=True)
+    if "blocked_channels" in given:
+        given["blocked_channels"] = sorted(set(given["blocked_channels"] or []))
+    if "unsubscribed_all" in given and given["unsubscribed_all"] is None:
+        given["unsubscribed_all"] = False
+    if data.quiet_hours is not None:
+        given["quiet_hours"] = {"start": data.quiet_hours.start.isoformat("minutes"),
+                                "end": data.quiet_hours.end.isoformat("minutes")}
+    delta = timeline.diff(before, {**before, **given})
+    if not delta:
+        return view(row)
+    now = utcnow()
+    if row is None:
+        row = ContactPreferences(contact_id=contact.id, blocked_channels=[], unsubscribed_all=False)
+        session.add(row)
+    after = {**before, **given}
+    row.blocked_channels = after["blocked_channels"]
+    row.unsubscribed_all = after["unsubscribed_all"]
+    if "quiet_hours" in given:
+        quiet = data.quiet_hours
+        row.quiet_start = quiet.start if quiet else None
+        row.quiet_end = quiet.end if quiet else None
+    row.updated_at = now
+    session.flush()
+    timeline.record(
+        session, contact_id=contact.id, type=EventType.PREFERENCES_CHANGED, actor=actor, at=now,
+        changes=delta,
+    )
+    return view(row)

@@ -1,0 +1,207 @@
+"""Contacts: upsert by external id, partial update, lookup, filtered listing and erasure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import String, cast, delete, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from hub.db.base import utcnow
+from hub.db.models import Contact, Erasure, Subscription, Suppression, Topic
+from hub.domain import ADDRESS_FIELD, Channel, ContactKind, EventType, SubscriptionStatus, SuppressionReason
+from hub.fields import is_private_host
+from hub.schemas.contacts import CONTACT_FIELDS, ContactIn
+from hub.services import timeline
+from hub.services.actor import Actor
+from hub.services.errors import InvalidField, NotFound
+from hub.services.hashing import AddressHasher
+from hub.services.timeline import Changes
+
+
+def get(session: Session, external_id: str) -> Contact:
+    contact = session.scalar(select(Contact).where(Contact.external_id == external_id))
+    if contact is None:
+        raise NotFound(f"no contact with external_id {external_id!r}")
+    return contact
+
+
+def state(contact: Contact) -> dict[str, Any]:
+    """The fields a caller controls, as plain values (what events record)."""
+    values = {name: getattr(contact, name) for name in CONTACT_FIELDS}
+    values["attributes"] = dict(contact.attributes)
+    return values
+
+
+def merged(current: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """Apply given fields over current ones; attributes merge key by key, null removes a key."""
+    result = {**current, **given}
+    if "attributes" in given:
+        attributes = {**current.get("attributes", {}), **given["attributes"]}
+        result["attributes"] = {k: v for k, v in attributes.items() if v is not None}
+    return result
+
+
+def changes(before: dict[str, Any], after: dict[str, Any]) -> Changes:
+    """Field changes, with attributes reported per key (`attributes.plan`)."""
+    plain = {k: v for k, v in after.items() if k != "attributes"}
+    result = timeline.diff({k: before.get(k) for k in plain}, plain)
+    old, new = before.get("attributes") or {}, after.get("attributes") or {}
+    for key in sorted(old.keys() | new.keys()):
+        if old.get(key) != new.get(key):
+            result[f"attributes.{key}"] = {"before": old.get(key), "after": new.get(key)}
+    return result
+
+
+def check_webhook_target(url: str | None, *, allow_private: bool) -> None:
+    """Refuse private targets at save time; the webhook channel checks again at connect time."""
+    if url is None or allow_private:
+        return
+    host = urlsplit(url).hostname or ""
+    if is_private_host(host):
+        raise InvalidField(
+            "webhook_url",
+            "points to a private, loopback or link-local address; "
+            "set HUB_WEBHOOK_ALLOW_PRIVATE=true to allow it",
+        )
+
+
+def put(
+    session: Session,
+    external_id: str,
+    given: dict[str, Any],
+    actor: Actor,
+    *,
+    allow_private_webhooks: bool,
+    replace: bool,
+) -> tuple[Contact, bool]:
+    """Create or update a contact; returns it and whether it was created.
+
+    `replace` (PUT) resets fields the caller left out to their defaults; otherwise (PATCH,
+    import) only the given fields change.
+    """
+    check_webhook_target(given.get("webhook_url"), allow_private=allow_private_webhooks)
+    contact = session.scalar(select(Contact).where(Contact.external_id == external_id))
+    if contact is None:
+        created = _create(session, external_id, given, actor)
+        if created is not None:
+            return created, True
+        contact = get(session, external_id)  # lost a race with a concurrent create
+    before = state(contact)
+    after = merged(ContactIn().model_dump() if replace else before, given)
+    if replace:
+        after["attributes"] = {k: v for k, v in given.get("attributes", {}).items() if v is not None}
+    delta = changes(before, after)
+    if delta:
+        for name, value in after.items():
+            setattr(contact, name, value)
+        contact.updated_at = utcnow()
+        session.flush()
+        timeline.record(
+            session, contact_id=contact.id, type=EventType.CONTACT_UPDATED, actor=actor,
+            changes=delta,
+        )
+    return contact, False
+
+
+def _create(session: Session, external_id: str, given: dict[str, Any], actor: Actor) -> Contact | None:
+    values = merged(ContactIn().model_dump(), given)
+    now = utcnow()
+    contact = Contact(external_id=external_id, created_at=now, updated_at=now, **values)
+    try:
+        with session.begin_nested():
+            session.add(contact)
+    except IntegrityError:
+        return None
+    timeline.record(
+        session, contact_id=contact.id, type=EventType.CONTACT_CREATED, actor=actor, at=now,
+        changes=changes({}, values),
+    )
+    return contact
+
+
+@dataclass(frozen=True)
+class Filters:
+    kind: ContactKind | None = None
+    topic: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    attributes: tuple[tuple[str, str], ...] = ()
+
+
+def page(session: Session, filters: Filters, *, after_id: int | None, limit: int) -> list[Contact]:
+    query = select(Contact)
+    if filters.kind is not None:
+        query = query.where(Contact.kind == filters.kind)
+    if filters.email is not None:
+        query = query.where(Contact.email == filters.email)
+    if filters.phone is not None:
+        query = query.where(Contact.phone == filters.phone)
+    for key, value in filters.attributes:
+        # Compare the JSON value's text, so "42" matches both 42 and "42" on every backend.
+        query = query.where(cast(Contact.attributes[key].as_string(), String) == value)
+    if filters.topic is not None:
+        query = query.where(
+            Contact.id.in_(
+                select(Subscription.contact_id)
+                .join(Topic, Topic.id == Subscription.topic_id)
+                .where(Topic.key == filters.topic, Subscription.status == SubscriptionStatus.SUBSCRIBED)
+            )
+        )
+    if after_id is not None:
+        query = query.where(Contact.id > after_id)
+    return list(session.scalars(query.order_by(Contact.id).limit(limit)))
+
+
+@dataclass(frozen=True)
+class ErasureReport:
+    external_id: str
+    suppressions_added: int
+    erased_at: str
+
+
+def erase(session: Session, external_id: str, actor: Actor, hasher: AddressHasher) -> ErasureReport:
+    """Remove the person's data, timeline included, keeping only keyed hashes of their addresses.
+
+    The hashes sit on the suppression list (reason `erasure`), so re-importing the address does
+    not make it contactable for marketing again (RELIABILITY 16).
+    """
+    contact = get(session, external_id)
+    now = utcnow()
+    added = 0
+    for channel, field in ADDRESS_FIELD.items():
+        address = getattr(contact, field)
+        if address:
+            added += _suppress_erased(session, channel, address, hasher, actor=actor, at=now)
+    session.add(
+        Erasure(
+            subject_hash=hasher.subject(external_id), erased_at=now, actor_kind=actor.kind,
+            actor=actor.name, suppressions_added=added,
+        )
+    )
+    session.execute(delete(Contact).where(Contact.id == contact.id))
+    return ErasureReport(external_id=external_id, suppressions_added=added, erased_at=now.isoformat())
+
+
+def _suppress_erased(
+    session: Session, channel: Channel, address: str, hasher: AddressHasher, *, actor: Actor, at: Any
+) -> int:
+    digest = hasher(channel, address)
+    existing = session.scalar(
+        select(Suppression).where(Suppression.channel == channel, Suppression.address_hash == digest)
+    )
+    if existing is not None:
+        existing.address = None  # keep the reason it was suppressed for, drop the address
+        return 0
+    session.execute(
+        insert(Suppression),
+        [{
+            "channel": channel, "address": None, "address_hash": digest,
+            "reason": SuppressionReason.ERASURE, "source": actor.source, "actor": actor.name,
+            "note": None, "created_at": at, "expires_at": None,
+        }],
+    )
+    return 1

@@ -1,0 +1,180 @@
+"""Subscriptions: choose topics and channels, unsubscribe, with consent evidence and events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from hub.db.base import utcnow
+from hub.db.models import Contact, Subscription, Topic
+from hub.domain import ADDRESS_FIELD, Channel, EventType, Frequency, SubscriptionStatus
+from hub.schemas.subscriptions import SubscriptionIn, SubscriptionOut
+from hub.services import timeline
+from hub.services.actor import Actor
+from hub.services.errors import Conflict, InvalidField, NotFound
+
+
+class TopicRequired(Conflict):
+    code = "topic_required"
+
+
+def _state(subscription: Subscription) -> dict[str, Any]:
+    return {
+        "status": subscription.status.value,
+        "channels": list(subscription.channels),
+        "frequency": subscription.frequency.value,
+    }
+
+
+def view(topic: Topic, subscription: Subscription | None) -> SubscriptionOut:
+    if subscription is None:
+        if not topic.required:
+            raise NotFound(f"the contact has no subscription to {topic.key!r}")
+        return SubscriptionOut(
+            topic=topic.key, status=SubscriptionStatus.SUBSCRIBED,
+            channels=[Channel(c) for c in topic.default_channels],
+            frequency=Frequency.IMMEDIATE, implicit=True,
+        )
+    return SubscriptionOut(
+        topic=topic.key, status=subscription.status,
+        channels=[Channel(c) for c in subscription.channels], frequency=subscription.frequency,
+        consent_source=subscription.consent_source, consent_actor=subscription.consent_actor,
+        consent_at=subscription.consent_at, updated_at=subscription.updated_at,
+    )
+
+
+def find(session: Session, contact: Contact, topic: Topic) -> Subscription | None:
+    return session.scalar(
+        select(Subscription).where(
+            Subscription.contact_id == contact.id, Subscription.topic_id == topic.id
+        )
+    )
+
+
+def all_for(session: Session, contact: Contact) -> list[SubscriptionOut]:
+    rows = session.execute(
+        select(Topic, Subscription)
+        .outerjoin(
+            Subscription,
+            (Subscription.topic_id == Topic.id) & (Subscription.contact_id == contact.id),
+        )
+        .where((Subscription.id.is_not(None)) | Topic.required)
+        .order_by(Topic.key)
+    ).all()
+    return [view(topic, subscription) for topic, subscription in rows
+            if topic.audience.includes(contact.kind) or subscription is not None]
+
+
+def _channels(contact: Contact, topic: Topic, wanted: list[Channel] | None,
+              current: Subscription | None) -> list[str]:
+    if wanted is None:
+        if current is not None:
+            return list(current.channels)
+        usable = [c for c in topic.default_channels if getattr(contact, ADDRESS_FIELD[Channel(c)])]
+        if not usable:
+            raise InvalidField(
+                "channels",
+                f"the contact has no address for any of the topic's default channels "
+                f"({', '.join(topic.default_channels)}); name the channels to use",
+            )
+        return usable
+    if len(set(wanted)) != len(wanted):
+        raise InvalidField("channels", "lists a channel twice")
+    for index, channel in enumerate(wanted):
+        if channel.value not in topic.allowed_channels:
+            raise InvalidField(
+                f"channels[{index}]",
+                f"topic {topic.key!r} does not allow {channel.value} "
+                f"(allowed: {', '.join(topic.allowed_channels)})",
+            )
+        field = ADDRESS_FIELD[channel]
+        if not getattr(contact, field):
+            raise InvalidField(
+                f"channels[{index}]", f"the contact has no {field} to use {channel.value} with"
+            )
+    return [c.value for c in wanted]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    subscription: SubscriptionOut
+    created: bool
+
+
+def put(session: Session, contact: Contact, topic: Topic, data: SubscriptionIn,
+        actor: Actor) -> Outcome:
+    if not topic.audience.includes(contact.kind):
+        raise InvalidField(
+            "topic", f"topic {topic.key!r} is for {topic.audience.value}, the contact is a "
+            f"{contact.kind.value}",
+        )
+    current = find(session, contact, topic)
+    if data.status is SubscriptionStatus.UNSUBSCRIBED and topic.required:
+        raise TopicRequired(
+            f"topic {topic.key!r} is required (transactional) and cannot be unsubscribed; "
+            "its channels can still be chosen",
+            details=[{"field": "status", "message": "required topics cannot be unsubscribed"}],
+        )
+    channels = _channels(contact, topic, data.channels, current)
+    if not channels and data.status is SubscriptionStatus.SUBSCRIBED:
+        raise InvalidField("channels", "a subscription needs at least one channel")
+    frequency = data.frequency or (current.frequency if current else Frequency.IMMEDIATE)
+    if frequency.value not in topic.allowed_frequencies:
+        raise InvalidField(
+            "frequency", f"topic {topic.key!r} allows {', '.join(topic.allowed_frequencies)}"
+        )
+    after = {"status": data.status.value, "channels": channels, "frequency": frequency.value}
+    return _write(session, contact, topic, current, after, actor)
+
+
+def unsubscribe(session: Session, contact: Contact, topic: Topic, actor: Actor) -> Outcome:
+    if topic.required:
+        raise TopicRequired(
+            f"topic {topic.key!r} is required (transactional) and cannot be unsubscribed; "
+            "choose its channels instead"
+        )
+    current = find(session, contact, topic)
+    if current is None:
+        raise NotFound(f"the contact has no subscription to {topic.key!r}")
+    after = {**_state(current), "status": SubscriptionStatus.UNSUBSCRIBED.value}
+    return _write(session, contact, topic, current, after, actor)
+
+
+def _write(session: Session, contact: Contact, topic: Topic, current: Subscription | None,
+           after: dict[str, Any], actor: Actor) -> Outcome:
+    now = utcnow()
+    before = _state(current) if current is not None else {}
+    delta = timeline.diff(before, after)
+    if current is None:
+        current = Subscription(
+            contact_id=contact.id, topic_id=topic.id, created_at=now, **_evidence(actor, now),
+            status=SubscriptionStatus(after["status"]), channels=after["channels"],
+            frequency=Frequency(after["frequency"]), updated_at=now,
+        )
+        try:
+            with session.begin_nested():
+                session.add(current)
+        except IntegrityError:
+            raise Conflict("the subscription was changed concurrently; retry") from None
+    elif delta:
+        if "status" in delta:
+            for name, value in _evidence(actor, now).items():
+                setattr(current, name, value)
+        current.status = SubscriptionStatus(after["status"])
+        current.channels = after["channels"]
+        current.frequency = Frequency(after["frequency"])
+        current.updated_at = now
+    if delta:
+        timeline.record(
+            session, contact_id=contact.id, type=EventType.SUBSCRIPTION_CHANGED, actor=actor,
+            at=now, changes=delta, topic_key=topic.key,
+        )
+    return Outcome(view(topic, current), created=not before)
+
+
+def _evidence(actor: Actor, at: Any) -> dict[str, Any]:
+    return {"consent_source": actor.source, "consent_actor": actor.name, "consent_at": at}

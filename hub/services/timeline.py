@@ -1,0 +1,79 @@
+"""The contact timeline: append events (one or in bulk) and read them back, newest first."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from hub.db.base import utcnow
+from hub.db.models import ContactEvent
+from hub.domain import Channel, EventType
+from hub.services.actor import Actor
+
+Changes = dict[str, dict[str, Any]]
+
+
+def diff(before: Mapping[str, Any], after: Mapping[str, Any]) -> Changes:
+    """{field: {"before": old, "after": new}} for every field whose value differs."""
+    return {
+        name: {"before": before.get(name), "after": value}
+        for name, value in after.items()
+        if before.get(name) != value
+    }
+
+
+def event_row(
+    *,
+    contact_id: int,
+    type: EventType,
+    actor: Actor,
+    at: dt.datetime | None = None,
+    changes: Changes | None = None,
+    topic_key: str | None = None,
+    channel: Channel | None = None,
+    reason: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "contact_id": contact_id,
+        "occurred_at": at or utcnow(),
+        "type": type,
+        "actor_kind": actor.kind,
+        "actor": actor.name,
+        "source": actor.source,
+        "topic_key": topic_key,
+        "channel": channel,
+        "changes": changes,
+        "reason": reason,
+        "ip": actor.ip,
+        "user_agent": actor.user_agent[:512] if actor.user_agent else None,
+    }
+
+
+def record(session: Session, **fields: Any) -> None:
+    """Append one event; keyword arguments as for `event_row`."""
+    session.execute(insert(ContactEvent), [event_row(**fields)])
+
+
+def record_many(session: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(ContactEvent), rows)
+
+
+def page(
+    session: Session,
+    contact_id: int,
+    *,
+    before_id: int | None,
+    limit: int,
+    types: list[EventType] | None = None,
+) -> list[ContactEvent]:
+    query = select(ContactEvent).where(ContactEvent.contact_id == contact_id)
+    if before_id is not None:
+        query = query.where(ContactEvent.id < before_id)
+    if types:
+        query = query.where(ContactEvent.type.in_(types))
+    return list(session.scalars(query.order_by(ContactEvent.id.desc()).limit(limit)))

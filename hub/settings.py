@@ -1,0 +1,64 @@
+"""Settings: read once per process from `HUB_*` environment variables and `.env`, passed down."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+DEVELOPMENT_SECRET = "development-only-secret-change-me"  # noqa: S105 - a marker, not a secret
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HUB_", env_file=".env", extra="ignore")
+
+    environment: str = Field("development", description="development | production")
+    database_url: str = "sqlite:///var/hub.db"
+    broker_url: str | None = None
+    public_url: str = "http://127.0.0.1:8000"
+    secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET)
+    # Old secrets still accepted for verification during a rotation, newest first.
+    old_secret_keys: list[SecretStr] = []
+    # Keys the suppression list's address hashes. Set it once and never change it: rotating it
+    # would forget every erased address. Defaults to a key derived from secret_key.
+    hash_key: SecretStr | None = None
+
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    email_from: str = "Hub <hub@localhost>"
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_from: str | None = None
+    twilio_base_url: str | None = None
+    webhook_allow_private: bool = False
+
+    max_request_bytes: int = 1_048_576  # JSON bodies; imports are streamed and not capped
+    import_batch_size: int = 1000
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secret_in_production(self) -> Settings:
+        if (
+            self.environment != "development"
+            and self.secret_key.get_secret_value() == DEVELOPMENT_SECRET
+        ):
+            raise ValueError("HUB_SECRET_KEY must be set outside development")
+        return self
+
+    @cached_property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @cached_property
+    def safe_database_url(self) -> str:
+        """The database URL with its password hidden, for logs and start-up banners."""
+        return make_url(self.database_url).render_as_string(hide_password=True)
+
+    def sqlite_path(self) -> Path | None:
+        database = make_url(self.database_url).database
+        if not self.is_sqlite or not database or database == ":memory:":
+            return None
+        return Path(database)

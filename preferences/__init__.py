@@ -1,0 +1,1 @@
+"""Preferences: the pure resolver, the fold of preference events, the self-service page."""

@@ -1,0 +1,96 @@
+"""Plain, immutable views of what the resolver decides from: no database, no web app."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from hub.domain import (
+    Audience,
+    Channel,
+    ContactKind,
+    DeferralReason,
+    Frequency,
+    RefusalReason,
+    SubscriptionStatus,
+    SuppressionReason,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ContactView:
+    kind: ContactKind
+    timezone: str  # IANA name, validated on the way in
+    addresses: Mapping[Channel, str]  # only the channels the contact has an address for
+
+
+@dataclass(frozen=True, slots=True)
+class TopicView:
+    key: str
+    audience: Audience
+    allowed_channels: tuple[Channel, ...]
+    default_channels: tuple[Channel, ...]
+    required: bool = False
+    bypass_quiet_hours: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionView:
+    status: SubscriptionStatus
+    channels: tuple[Channel, ...]  # in order of preference
+    frequency: Frequency = Frequency.IMMEDIATE
+
+
+@dataclass(frozen=True, slots=True)
+class QuietHours:
+    """A daily local-time window; start > end means it wraps past midnight (22:00-07:00)."""
+
+    start: dt.time
+    end: dt.time
+
+
+@dataclass(frozen=True, slots=True)
+class PreferencesView:
+    blocked_channels: frozenset[Channel] = frozenset()
+    quiet_hours: QuietHours | None = None
+    unsubscribed_all: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SuppressionView:
+    channel: Channel
+    reason: SuppressionReason
+    until: dt.datetime | None = None  # None: until removed
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """House rules that are not any one person's choice."""
+
+    # Marketing SMS and voice only inside this local window (RELIABILITY 17).
+    legal_window: QuietHours | None = QuietHours(dt.time(8, 0), dt.time(21, 0))
+    legal_window_channels: frozenset[Channel] = frozenset({Channel.SMS, Channel.VOICE})
+    digest_time: dt.time = dt.time(9, 0)  # local time a daily/weekly digest goes out
+    digest_weekday: int = 0  # Monday, for weekly digests
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    channel: Channel
+    reason: RefusalReason
+    detail: str | None = None  # e.g. the suppression reason
+
+
+@dataclass(frozen=True, slots=True)
+class Deferral:
+    channel: Channel
+    until: dt.datetime  # aware, UTC
+    reason: DeferralReason
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    send_now: tuple[Channel, ...] = ()
+    deferred: tuple[Deferral, ...] = ()
+    refused: tuple[Refusal, ...] = field(default=())
