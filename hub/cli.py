@@ -19,8 +19,12 @@ from hub.services.actor import Actor
 from hub.services.errors import HubError
 from hub.settings import Settings
 
-app = typer.Typer(help="Hub: who wants to hear what, how and when.", no_args_is_help=True,
-                  add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Hub: who wants to hear what, how and when.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 apikey_app = typer.Typer(help="API keys for other services.", no_args_is_help=True)
 user_app = typer.Typer(help="Staff users of the console.", no_args_is_help=True)
@@ -50,7 +54,7 @@ def _runtime(*, upgrade_sqlite: bool = True) -> Runtime:
     runtime = Runtime.build(_settings())
     try:
         behind = migrate.pending(runtime.engine)
-    except Exception as exc:  # noqa: BLE001 - a start-up failure is reported, not a traceback
+    except Exception as exc:
         _fail(f"cannot reach the database {runtime.settings.safe_database_url}: {exc}")
     if behind:
         if runtime.settings.is_sqlite and upgrade_sqlite:
@@ -72,13 +76,21 @@ def serve(
 
     runtime = _runtime()
     settings = runtime.settings
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    broker = settings.broker_url and "external broker (run `hub worker`)" or "in-process"
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    broker = (settings.broker_url and "external broker (run `hub worker`)") or "in-process"
     typer.echo(f"Hub listening on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
     typer.echo(f"database: {settings.safe_database_url}")
     typer.echo(f"broker:   {broker}")
-    uvicorn.run(create_app(runtime=runtime), host=host, port=port, log_level=settings.log_level.lower(),
-                proxy_headers=True, server_header=False)
+    uvicorn.run(
+        create_app(runtime=runtime),
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        proxy_headers=True,
+        server_header=False,
+    )
 
 
 @db_app.command("upgrade")
@@ -102,7 +114,9 @@ def apikey_create(
         except HubError as exc:
             _fail(exc.message)
         session.commit()
-    typer.echo(f"API key {name!r} created with scopes {', '.join(s.value for s in scope)}.", err=True)
+    typer.echo(
+        f"API key {name!r} created with scopes {', '.join(s.value for s in scope)}.", err=True
+    )
     typer.echo("Store the secret now: it cannot be shown again.", err=True)
     typer.echo(secret)
 
@@ -125,8 +139,11 @@ def user_create(
     password_stdin: Annotated[bool, typer.Option(help="Read the password from stdin.")] = False,
 ) -> None:
     """Create a staff user for the console (the password is hashed with argon2id)."""
-    password = sys.stdin.readline().rstrip("\n") if password_stdin else typer.prompt(
-        "Password", hide_input=True, confirmation_prompt=True)
+    password = (
+        sys.stdin.readline().rstrip("\n")
+        if password_stdin
+        else typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    )
     runtime = _runtime()
     with runtime.sessions() as session:
         try:
@@ -145,10 +162,18 @@ def _chunks(handle: BinaryIO) -> Iterator[bytes]:
 @contacts_app.command("import")
 def contacts_import(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
-    format: Annotated[str | None, typer.Option(help="csv or ndjson; default from the file name.")] = None,  # noqa: A002
+    format: Annotated[
+        str | None, typer.Option(help="csv or ndjson; default from the file name.")
+    ] = None,
 ) -> None:
     """Import contacts from CSV or NDJSON: good rows are kept, bad rows reported with their line."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
 
     from hub.services.importer import format_for, import_contacts
 
@@ -158,8 +183,13 @@ def contacts_import(
         _fail(str(exc))
     runtime = _runtime()
     actor = Actor(kind=ActorKind.CLI, name="cli", source="cli.import")
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[rows]:,} rows"),
-               TransferSpeedColumn(), TimeRemainingColumn())
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[rows]:,} rows"),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, transient=False) as bar, file.open("rb") as handle:
         task = bar.add_task(file.name, total=file.stat().st_size, rows=0)
 
@@ -168,14 +198,20 @@ def contacts_import(
 
         try:
             report = import_contacts(
-                runtime.sessions, _chunks(handle), fmt=fmt, actor=actor,
+                runtime.sessions,
+                _chunks(handle),
+                fmt=fmt,
+                actor=actor,
                 allow_private_webhooks=runtime.settings.webhook_allow_private,
-                batch_size=runtime.settings.import_batch_size, progress=progress,
+                batch_size=runtime.settings.import_batch_size,
+                progress=progress,
             )
         except HubError as exc:
             _fail(exc.message)
-    typer.echo(f"{report.rows:,} rows: {report.created:,} created, {report.updated:,} updated, "
-               f"{report.unchanged:,} unchanged, {report.failed:,} failed")
+    typer.echo(
+        f"{report.rows:,} rows: {report.created:,} created, {report.updated:,} updated, "
+        f"{report.unchanged:,} unchanged, {report.failed:,} failed"
+    )
     for error in report.errors[:20]:
         typer.echo(f"  line {error.line}: {error.field}: {error.reason}", err=True)
     if report.failed > 20:

@@ -30,7 +30,7 @@ POSTGRES_URL = os.environ.get(
     "HUB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 REDIS_URL = os.environ.get("HUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-TEST_SECRET = "test-secret-key-for-the-suite-only"  # noqa: S105
+TEST_SECRET = "test-secret-key-for-the-suite-only"
 
 
 def service_missing(what: str, why: object) -> None:
@@ -59,7 +59,7 @@ def postgres_database() -> Iterator[str]:
     try:
         with admin.connect() as connection:
             connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001 - reported as a skip locally, a failure on CI
+    except Exception as exc:
         admin.dispose()
         service_missing(f"PostgreSQL at {make_url(POSTGRES_URL).render_as_string()}", exc)
     url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)

@@ -41,8 +41,9 @@ def _principal(
 ) -> Principal:
     unauthorized = {"WWW-Authenticate": "Bearer"}
     if credentials is None:
-        raise HTTPException(401, "missing API key: send Authorization: Bearer <key>",
-                            headers=unauthorized)
+        raise HTTPException(
+            401, "missing API key: send Authorization: Bearer <key>", headers=unauthorized
+        )
     principal = apikeys.authenticate(session, credentials.credentials)
     if principal is None:
         raise HTTPException(401, "unknown or revoked API key", headers=unauthorized)
@@ -60,7 +61,9 @@ def require(scope: Scope) -> Callable[..., Principal]:
 
 def actor_for(request: Request, principal: Principal, source: str = "api") -> Actor:
     return Actor(
-        kind=ActorKind.API_KEY, name=principal.name, source=source,
+        kind=ActorKind.API_KEY,
+        name=principal.name,
+        source=source,
         ip=request.client.host if request.client else None,
         user_agent=request.headers.get("user-agent"),
     )

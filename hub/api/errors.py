@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -16,14 +17,23 @@ log = logging.getLogger("hub.api")
 
 STATUS: dict[type[HubError], int] = {NotFound: 404, Conflict: 409, InvalidField: 422}
 HTTP_CODES = {
-    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 406: "not_acceptable", 409: "conflict", 413: "payload_too_large",
-    415: "unsupported_media_type", 422: "invalid_request", 429: "too_many_requests",
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    429: "too_many_requests",
 }
 
 
-def error_response(status: int, code: str, message: str, details: Any = None,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status: int, code: str, message: str, details: Any = None, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
     body = {"error": {"code": code, "message": message, "details": details}}
     return JSONResponse(body, status_code=status, headers=headers)
 
@@ -31,7 +41,7 @@ def error_response(status: int, code: str, message: str, details: Any = None,
 def _status_of(exc: HubError) -> int:
     for kind in type(exc).__mro__:
         if kind in STATUS:
-            return STATUS[kind]  # type: ignore[index]
+            return STATUS[kind]
     return 400
 
 
@@ -39,8 +49,11 @@ def _field(location: tuple[Any, ...], kind: str = "") -> str:
     if kind == "json_invalid":
         return "body"
     # ("body", "channels", 1) -> "channels[1]"; ("query", "limit") -> "limit"
-    parts = list(location[1:] if location and location[0] in {"body", "query", "path", "header"}
-                 else location)
+    parts = list(
+        location[1:]
+        if location and location[0] in {"body", "query", "path", "header"}
+        else location
+    )
     name = ""
     for part in parts:
         name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
@@ -63,13 +76,17 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         details = [
-            {"field": _field(tuple(e.get("loc", ())), e.get("type", "")), "in": (e.get("loc") or ["body"])[0],
-             "message": _message(e)}
+            {
+                "field": _field(tuple(e.get("loc", ())), e.get("type", "")),
+                "in": (e.get("loc") or ["body"])[0],
+                "message": _message(e),
+            }
             for e in exc.errors()
         ]
         first = details[0] if details else {"field": "body", "message": "is invalid"}
-        return error_response(422, "invalid_request", f"{first['field']}: {first['message']}",
-                              details)
+        return error_response(
+            422, "invalid_request", f"{first['field']}: {first['message']}", details
+        )
 
     @app.exception_handler(HTTPException)
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
@@ -80,5 +97,6 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal_error",
-                              "an unexpected error occurred; it has been logged")
+        return error_response(
+            500, "internal_error", "an unexpected error occurred; it has been logged"
+        )

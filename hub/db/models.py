@@ -100,7 +100,7 @@ class Subscription(Base):
 
 
 class Suppression(Base):
-    """An address that must not be used on a channel. Outlives the contact (erasure keeps the hash)."""
+    """An address not to use on a channel. Outlives the contact: erasure keeps the hash."""
 
     __tablename__ = "suppressions"
     __table_args__ = (UniqueConstraint("channel", "address_hash"),)

@@ -21,7 +21,9 @@ class SubscriptionIn(Strict):
         description="In order of preference. Defaults to the current choice, else to the "
         "topic's default channels the contact has an address for.",
     )
-    frequency: Frequency | None = Field(None, description="Defaults to the current, else immediate.")
+    frequency: Frequency | None = Field(
+        None, description="Defaults to the current, else immediate."
+    )
 
 
 class SubscriptionOut(Out):

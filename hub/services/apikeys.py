@@ -32,8 +32,12 @@ class Principal:
 def create(session: Session, name: str, scopes: list[Scope]) -> str:
     """Store a new key and return its secret, which is not kept anywhere."""
     secret = PREFIX + secrets.token_urlsafe(32)
-    key = ApiKey(name=name, token_hash=token_hash(secret),
-                 scopes=sorted({s.value for s in scopes}), created_at=utcnow())
+    key = ApiKey(
+        name=name,
+        token_hash=token_hash(secret),
+        scopes=sorted({s.value for s in scopes}),
+        created_at=utcnow(),
+    )
     try:
         with session.begin_nested():
             session.add(key)

@@ -19,8 +19,10 @@ def _state(row: ContactPreferences | None) -> dict[str, Any]:
         return {"blocked_channels": [], "quiet_hours": None, "unsubscribed_all": False}
     quiet = None
     if row.quiet_start is not None and row.quiet_end is not None:
-        quiet = {"start": row.quiet_start.isoformat("minutes"),
-                 "end": row.quiet_end.isoformat("minutes")}
+        quiet = {
+            "start": row.quiet_start.isoformat("minutes"),
+            "end": row.quiet_end.isoformat("minutes"),
+        }
     return {
         "blocked_channels": list(row.blocked_channels),
         "quiet_hours": quiet,
@@ -30,8 +32,9 @@ def _state(row: ContactPreferences | None) -> dict[str, Any]:
 
 def view(row: ContactPreferences | None) -> PreferencesOut:
     if row is None:
-        return PreferencesOut(blocked_channels=[], quiet_hours=None, unsubscribed_all=False,
-                              updated_at=None)
+        return PreferencesOut(
+            blocked_channels=[], quiet_hours=None, unsubscribed_all=False, updated_at=None
+        )
     quiet = None
     if row.quiet_start is not None and row.quiet_end is not None:
         quiet = QuietHoursOut(start=row.quiet_start, end=row.quiet_end)
@@ -40,7 +43,9 @@ def view(row: ContactPreferences | None) -> PreferencesOut:
     )
 
 
-def patch(session: Session, contact: Contact, data: PreferencesPatch, actor: Actor) -> PreferencesOut:
+def patch(
+    session: Session, contact: Contact, data: PreferencesPatch, actor: Actor
+) -> PreferencesOut:
     row = session.get(ContactPreferences, contact.id)
     before = _state(row)
     given = data.model_dump(mode="json", exclude_unset=True)
@@ -49,8 +54,10 @@ def patch(session: Session, contact: Contact, data: PreferencesPatch, actor: Act
     if "unsubscribed_all" in given and given["unsubscribed_all"] is None:
         given["unsubscribed_all"] = False
     if data.quiet_hours is not None:
-        given["quiet_hours"] = {"start": data.quiet_hours.start.isoformat("minutes"),
-                                "end": data.quiet_hours.end.isoformat("minutes")}
+        given["quiet_hours"] = {
+            "start": data.quiet_hours.start.isoformat("minutes"),
+            "end": data.quiet_hours.end.isoformat("minutes"),
+        }
     delta = timeline.diff(before, {**before, **given})
     if not delta:
         return view(row)
@@ -68,7 +75,11 @@ def patch(session: Session, contact: Contact, data: PreferencesPatch, actor: Act
     row.updated_at = now
     session.flush()
     timeline.record(
-        session, contact_id=contact.id, type=EventType.PREFERENCES_CHANGED, actor=actor, at=now,
+        session,
+        contact_id=contact.id,
+        type=EventType.PREFERENCES_CHANGED,
+        actor=actor,
+        at=now,
         changes=delta,
     )
     return view(row)

@@ -12,7 +12,14 @@ from sqlalchemy.orm import Session
 
 from hub.db.base import utcnow
 from hub.db.models import Contact, Erasure, Subscription, Suppression, Topic
-from hub.domain import ADDRESS_FIELD, Channel, ContactKind, EventType, SubscriptionStatus, SuppressionReason
+from hub.domain import (
+    ADDRESS_FIELD,
+    Channel,
+    ContactKind,
+    EventType,
+    SubscriptionStatus,
+    SuppressionReason,
+)
 from hub.fields import is_private_host
 from hub.schemas.contacts import CONTACT_FIELDS, ContactIn
 from hub.services import timeline
@@ -93,7 +100,9 @@ def put(
     before = state(contact)
     after = merged(ContactIn().model_dump() if replace else before, given)
     if replace:
-        after["attributes"] = {k: v for k, v in given.get("attributes", {}).items() if v is not None}
+        after["attributes"] = {
+            k: v for k, v in given.get("attributes", {}).items() if v is not None
+        }
     delta = changes(before, after)
     if delta:
         for name, value in after.items():
@@ -101,13 +110,18 @@ def put(
         contact.updated_at = utcnow()
         session.flush()
         timeline.record(
-            session, contact_id=contact.id, type=EventType.CONTACT_UPDATED, actor=actor,
+            session,
+            contact_id=contact.id,
+            type=EventType.CONTACT_UPDATED,
+            actor=actor,
             changes=delta,
         )
     return contact, False
 
 
-def _create(session: Session, external_id: str, given: dict[str, Any], actor: Actor) -> Contact | None:
+def _create(
+    session: Session, external_id: str, given: dict[str, Any], actor: Actor
+) -> Contact | None:
     values = merged(ContactIn().model_dump(), given)
     now = utcnow()
     contact = Contact(external_id=external_id, created_at=now, updated_at=now, **values)
@@ -117,7 +131,11 @@ def _create(session: Session, external_id: str, given: dict[str, Any], actor: Ac
     except IntegrityError:
         return None
     timeline.record(
-        session, contact_id=contact.id, type=EventType.CONTACT_CREATED, actor=actor, at=now,
+        session,
+        contact_id=contact.id,
+        type=EventType.CONTACT_CREATED,
+        actor=actor,
+        at=now,
         changes=changes({}, values),
     )
     return contact
@@ -148,7 +166,9 @@ def page(session: Session, filters: Filters, *, after_id: int | None, limit: int
             Contact.id.in_(
                 select(Subscription.contact_id)
                 .join(Topic, Topic.id == Subscription.topic_id)
-                .where(Topic.key == filters.topic, Subscription.status == SubscriptionStatus.SUBSCRIBED)
+                .where(
+                    Topic.key == filters.topic, Subscription.status == SubscriptionStatus.SUBSCRIBED
+                )
             )
         )
     if after_id is not None:
@@ -178,30 +198,51 @@ def erase(session: Session, external_id: str, actor: Actor, hasher: AddressHashe
             added += _suppress_erased(session, channel, address, hasher, actor=actor, at=now)
     session.add(
         Erasure(
-            subject_hash=hasher.subject(external_id), erased_at=now, actor_kind=actor.kind,
-            actor=actor.name, suppressions_added=added,
+            subject_hash=hasher.subject(external_id),
+            erased_at=now,
+            actor_kind=actor.kind,
+            actor=actor.name,
+            suppressions_added=added,
         )
     )
     session.execute(delete(Contact).where(Contact.id == contact.id))
-    return ErasureReport(external_id=external_id, suppressions_added=added, erased_at=now.isoformat())
+    return ErasureReport(
+        external_id=external_id, suppressions_added=added, erased_at=now.isoformat()
+    )
 
 
 def _suppress_erased(
-    session: Session, channel: Channel, address: str, hasher: AddressHasher, *, actor: Actor, at: Any
+    session: Session,
+    channel: Channel,
+    address: str,
+    hasher: AddressHasher,
+    *,
+    actor: Actor,
+    at: Any,
 ) -> int:
     digest = hasher(channel, address)
     existing = session.scalar(
-        select(Suppression).where(Suppression.channel == channel, Suppression.address_hash == digest)
+        select(Suppression).where(
+            Suppression.channel == channel, Suppression.address_hash == digest
+        )
     )
     if existing is not None:
         existing.address = None  # keep the reason it was suppressed for, drop the address
         return 0
     session.execute(
         insert(Suppression),
-        [{
-            "channel": channel, "address": None, "address_hash": digest,
-            "reason": SuppressionReason.ERASURE, "source": actor.source, "actor": actor.name,
-            "note": None, "created_at": at, "expires_at": None,
-        }],
+        [
+            {
+                "channel": channel,
+                "address": None,
+                "address_hash": digest,
+                "reason": SuppressionReason.ERASURE,
+                "source": actor.source,
+                "actor": actor.name,
+                "note": None,
+                "created_at": at,
+                "expires_at": None,
+            }
+        ],
     )
     return 1

@@ -14,7 +14,7 @@ def token_hash(secret: str) -> str:
 
 
 class AddressHasher:
-    """HMAC of a channel's normalised address. The key must stay the same for a deployment's life."""
+    """HMAC of a channel's normalised address; the key must not change in a deployment's life."""
 
     def __init__(self, key: bytes) -> None:
         self._key = key

@@ -17,8 +17,13 @@ MIN_PASSWORD = 12
 def create(session: Session, email: str, password: str, role: StaffRole) -> StaffUser:
     if len(password) < MIN_PASSWORD:
         raise ValueError(f"the password must be at least {MIN_PASSWORD} characters")
-    user = StaffUser(email=email, password_hash=PasswordHasher().hash(password), role=role,
-                     disabled=False, created_at=utcnow())
+    user = StaffUser(
+        email=email,
+        password_hash=PasswordHasher().hash(password),
+        role=role,
+        disabled=False,
+        created_at=utcnow(),
+    )
     try:
         with session.begin_nested():
             session.add(user)

@@ -35,15 +35,21 @@ def view(topic: Topic, subscription: Subscription | None) -> SubscriptionOut:
         if not topic.required:
             raise NotFound(f"the contact has no subscription to {topic.key!r}")
         return SubscriptionOut(
-            topic=topic.key, status=SubscriptionStatus.SUBSCRIBED,
+            topic=topic.key,
+            status=SubscriptionStatus.SUBSCRIBED,
             channels=[Channel(c) for c in topic.default_channels],
-            frequency=Frequency.IMMEDIATE, implicit=True,
+            frequency=Frequency.IMMEDIATE,
+            implicit=True,
         )
     return SubscriptionOut(
-        topic=topic.key, status=subscription.status,
-        channels=[Channel(c) for c in subscription.channels], frequency=subscription.frequency,
-        consent_source=subscription.consent_source, consent_actor=subscription.consent_actor,
-        consent_at=subscription.consent_at, updated_at=subscription.updated_at,
+        topic=topic.key,
+        status=subscription.status,
+        channels=[Channel(c) for c in subscription.channels],
+        frequency=subscription.frequency,
+        consent_source=subscription.consent_source,
+        consent_actor=subscription.consent_actor,
+        consent_at=subscription.consent_at,
+        updated_at=subscription.updated_at,
     )
 
 
@@ -65,12 +71,16 @@ def all_for(session: Session, contact: Contact) -> list[SubscriptionOut]:
         .where((Subscription.id.is_not(None)) | Topic.required)
         .order_by(Topic.key)
     ).all()
-    return [view(topic, subscription) for topic, subscription in rows
-            if topic.audience.includes(contact.kind) or subscription is not None]
+    return [
+        view(topic, subscription)
+        for topic, subscription in rows
+        if topic.audience.includes(contact.kind) or subscription is not None
+    ]
 
 
-def _channels(contact: Contact, topic: Topic, wanted: list[Channel] | None,
-              current: Subscription | None) -> list[str]:
+def _channels(
+    contact: Contact, topic: Topic, wanted: list[Channel] | None, current: Subscription | None
+) -> list[str]:
     if wanted is None:
         if current is not None:
             return list(current.channels)
@@ -105,11 +115,13 @@ class Outcome:
     created: bool
 
 
-def put(session: Session, contact: Contact, topic: Topic, data: SubscriptionIn,
-        actor: Actor) -> Outcome:
+def put(
+    session: Session, contact: Contact, topic: Topic, data: SubscriptionIn, actor: Actor
+) -> Outcome:
     if not topic.audience.includes(contact.kind):
         raise InvalidField(
-            "topic", f"topic {topic.key!r} is for {topic.audience.value}, the contact is a "
+            "topic",
+            f"topic {topic.key!r} is for {topic.audience.value}, the contact is a "
             f"{contact.kind.value}",
         )
     current = find(session, contact, topic)
@@ -128,7 +140,7 @@ def put(session: Session, contact: Contact, topic: Topic, data: SubscriptionIn,
             "frequency", f"topic {topic.key!r} allows {', '.join(topic.allowed_frequencies)}"
         )
     after = {"status": data.status.value, "channels": channels, "frequency": frequency.value}
-    return _write(session, contact, topic, current, after, actor)
+    return _write(session, contact, topic, current=current, after=after, actor=actor)
 
 
 def unsubscribe(session: Session, contact: Contact, topic: Topic, actor: Actor) -> Outcome:
@@ -141,19 +153,31 @@ def unsubscribe(session: Session, contact: Contact, topic: Topic, actor: Actor) 
     if current is None:
         raise NotFound(f"the contact has no subscription to {topic.key!r}")
     after = {**_state(current), "status": SubscriptionStatus.UNSUBSCRIBED.value}
-    return _write(session, contact, topic, current, after, actor)
+    return _write(session, contact, topic, current=current, after=after, actor=actor)
 
 
-def _write(session: Session, contact: Contact, topic: Topic, current: Subscription | None,
-           after: dict[str, Any], actor: Actor) -> Outcome:
+def _write(
+    session: Session,
+    contact: Contact,
+    topic: Topic,
+    *,
+    current: Subscription | None,
+    after: dict[str, Any],
+    actor: Actor,
+) -> Outcome:
     now = utcnow()
     before = _state(current) if current is not None else {}
     delta = timeline.diff(before, after)
     if current is None:
         current = Subscription(
-            contact_id=contact.id, topic_id=topic.id, created_at=now, **_evidence(actor, now),
-            status=SubscriptionStatus(after["status"]), channels=after["channels"],
-            frequency=Frequency(after["frequency"]), updated_at=now,
+            contact_id=contact.id,
+            topic_id=topic.id,
+            created_at=now,
+            **_evidence(actor, now),
+            status=SubscriptionStatus(after["status"]),
+            channels=after["channels"],
+            frequency=Frequency(after["frequency"]),
+            updated_at=now,
         )
         try:
             with session.begin_nested():
@@ -170,8 +194,13 @@ def _write(session: Session, contact: Contact, topic: Topic, current: Subscripti
         current.updated_at = now
     if delta:
         timeline.record(
-            session, contact_id=contact.id, type=EventType.SUBSCRIPTION_CHANGED, actor=actor,
-            at=now, changes=delta, topic_key=topic.key,
+            session,
+            contact_id=contact.id,
+            type=EventType.SUBSCRIPTION_CHANGED,
+            actor=actor,
+            at=now,
+            changes=delta,
+            topic_key=topic.key,
         )
     return Outcome(view(topic, current), created=not before)
 

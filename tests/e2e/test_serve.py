@@ -27,16 +27,30 @@ def free_port() -> int:
 
 def hub(cwd: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "HUB_DATABASE_URL": f"sqlite:///{cwd / 'hub.db'}"}
-    return subprocess.run([HUB, *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          input=stdin, timeout=60, check=False)
+    return subprocess.run(
+        [HUB, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=60,
+        check=False,
+    )
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     port = free_port()
     env = {**os.environ, "HUB_DATABASE_URL": f"sqlite:///{tmp_path / 'hub.db'}"}
-    process = subprocess.Popen([HUB, "serve", "--port", str(port)], cwd=tmp_path, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [HUB, "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -63,12 +77,21 @@ def test_new_user_flow_over_http(server: tuple[str, Path]) -> None:
     assert secret.startswith("hub_")
     api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {secret}"})
 
-    topic = api.put("/v1/topics/invoices", json={
-        "name": "Invoices", "allowed_channels": ["email", "sms"], "required": True})
+    topic = api.put(
+        "/v1/topics/invoices",
+        json={"name": "Invoices", "allowed_channels": ["email", "sms"], "required": True},
+    )
     assert topic.status_code == 201, topic.text
-    contact = api.put("/v1/contacts/cust-42", json={
-        "name": "Olga", "email": "olga@example.com", "phone": "+7 912 345-67-89",
-        "timezone": "Europe/Moscow", "locale": "ru-RU"})
+    contact = api.put(
+        "/v1/contacts/cust-42",
+        json={
+            "name": "Olga",
+            "email": "olga@example.com",
+            "phone": "+7 912 345-67-89",
+            "timezone": "Europe/Moscow",
+            "locale": "ru-RU",
+        },
+    )
     assert contact.status_code == 201, contact.text
     assert contact.json()["phone"] == "+79123456789"
     chosen = api.put("/v1/contacts/cust-42/subscriptions/invoices", json={"channels": ["sms"]})
@@ -93,10 +116,26 @@ def test_cli_errors_are_clear(tmp_path: Path) -> None:
     twice = hub(tmp_path, "apikey", "create", "x", "--scope", "notify")
     assert twice.returncode == 1
     assert "already exists" in twice.stderr
-    short = hub(tmp_path, "user", "create", "a@example.com", "--role", "admin",
-                "--password-stdin", stdin="short\n")
+    short = hub(
+        tmp_path,
+        "user",
+        "create",
+        "a@example.com",
+        "--role",
+        "admin",
+        "--password-stdin",
+        stdin="short\n",
+    )
     assert short.returncode == 1
     assert "at least 12" in short.stderr
-    ok = hub(tmp_path, "user", "create", "a@example.com", "--role", "admin", "--password-stdin",
-             stdin="correct horse battery staple\n")
+    ok = hub(
+        tmp_path,
+        "user",
+        "create",
+        "a@example.com",
+        "--role",
+        "admin",
+        "--password-stdin",
+        stdin="correct horse battery staple\n",
+    )
     assert ok.returncode == 0, ok.stderr

@@ -47,7 +47,8 @@ def test_patch_changes_only_given_fields_and_merges_attributes(
 ) -> None:
     put(client, auth, "c-1", ANN)
     response = client.patch(
-        "/v1/contacts/c-1", json={"name": "Ann L.", "attributes": {"seats": None, "tier": 2}},
+        "/v1/contacts/c-1",
+        json={"name": "Ann L.", "attributes": {"seats": None, "tier": 2}},
         headers=auth,
     )
     assert response.status_code == 200, response.text
@@ -113,12 +114,16 @@ def test_bad_contact_fields_get_422_naming_the_field(
 
 
 def test_malformed_json_and_oversized_body(client: TestClient, auth: dict[str, str]) -> None:
-    broken = client.put("/v1/contacts/c-1", content=b"{nope", headers={
-        **auth, "content-type": "application/json"})
+    broken = client.put(
+        "/v1/contacts/c-1", content=b"{nope", headers={**auth, "content-type": "application/json"}
+    )
     assert broken.status_code == 422
     assert broken.json()["error"]["details"][0]["field"] == "body"
-    huge = client.put("/v1/contacts/c-1", content=b"x" * 2_000_000, headers={
-        **auth, "content-type": "application/json"})
+    huge = client.put(
+        "/v1/contacts/c-1",
+        content=b"x" * 2_000_000,
+        headers={**auth, "content-type": "application/json"},
+    )
     assert huge.status_code == 413
     assert huge.json()["error"]["code"] == "payload_too_large"
 
@@ -145,8 +150,8 @@ def test_list_filters_and_cursor_paging(client: TestClient, auth: dict[str, str]
 
 
 @pytest.mark.parametrize(
-    "params", [{"cursor": "garbage!"}, {"limit": 0}, {"limit": 501}, {"attr": "no-colon"},
-               {"kind": "robot"}]
+    "params",
+    [{"cursor": "garbage!"}, {"limit": 0}, {"limit": 501}, {"attr": "no-colon"}, {"kind": "robot"}],
 )
 def test_bad_list_parameters_get_422(
     client: TestClient, auth: dict[str, str], params: dict[str, Any]

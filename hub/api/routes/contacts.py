@@ -18,8 +18,13 @@ from hub.services.contacts import Filters
 router = APIRouter(prefix="/v1/contacts", tags=["contacts"])
 
 ExternalIdPath = Annotated[
-    str, Path(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f]+$",
-              description="The caller's own id for the person.")
+    str,
+    Path(
+        min_length=1,
+        max_length=255,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="The caller's own id for the person.",
+    ),
 ]
 Limit = Annotated[int, Query(ge=1, le=500)]
 
@@ -33,15 +38,28 @@ def _cursor(cursor: str | None) -> int | None:
         raise HTTPException(422, f"cursor: {exc}") from None
 
 
-@router.put("/{external_id}", response_model=ContactOut,
-            responses={201: {"model": ContactOut, "description": "Created"}})
-def put_contact(external_id: ExternalIdPath, body: ContactIn, request: Request,
-                response: Response, principal: ContactsScope, db: SessionDep,
-                runtime: RuntimeDep) -> Any:
+@router.put(
+    "/{external_id}",
+    response_model=ContactOut,
+    responses={201: {"model": ContactOut, "description": "Created"}},
+)
+def put_contact(
+    external_id: ExternalIdPath,
+    body: ContactIn,
+    request: Request,
+    response: Response,
+    principal: ContactsScope,
+    db: SessionDep,
+    runtime: RuntimeDep,
+) -> Any:
     """Create or replace a contact: fields left out return to their defaults."""
     contact, created = contacts.put(
-        db, external_id, body.model_dump(), actor_for(request, principal),
-        allow_private_webhooks=runtime.settings.webhook_allow_private, replace=True,
+        db,
+        external_id,
+        body.model_dump(),
+        actor_for(request, principal),
+        allow_private_webhooks=runtime.settings.webhook_allow_private,
+        replace=True,
     )
     db.commit()
     response.status_code = 201 if created else 200
@@ -49,13 +67,23 @@ def put_contact(external_id: ExternalIdPath, body: ContactIn, request: Request,
 
 
 @router.patch("/{external_id}", response_model=ContactOut)
-def patch_contact(external_id: ExternalIdPath, body: ContactIn, request: Request,
-                  principal: ContactsScope, db: SessionDep, runtime: RuntimeDep) -> Any:
+def patch_contact(
+    external_id: ExternalIdPath,
+    body: ContactIn,
+    request: Request,
+    principal: ContactsScope,
+    db: SessionDep,
+    runtime: RuntimeDep,
+) -> Any:
     """Change only the fields sent; `attributes` merge key by key and a null removes a key."""
     contacts.get(db, external_id)
     contact, _ = contacts.put(
-        db, external_id, body.given(), actor_for(request, principal),
-        allow_private_webhooks=runtime.settings.webhook_allow_private, replace=False,
+        db,
+        external_id,
+        body.given(),
+        actor_for(request, principal),
+        allow_private_webhooks=runtime.settings.webhook_allow_private,
+        replace=False,
     )
     db.commit()
     return contact
@@ -73,8 +101,13 @@ class ErasureOut(BaseModel):
 
 
 @router.delete("/{external_id}", response_model=ErasureOut)
-def erase_contact(external_id: ExternalIdPath, request: Request, principal: ContactsScope,
-                  db: SessionDep, runtime: RuntimeDep) -> Any:
+def erase_contact(
+    external_id: ExternalIdPath,
+    request: Request,
+    principal: ContactsScope,
+    db: SessionDep,
+    runtime: RuntimeDep,
+) -> Any:
     """Erase the person: personal data and timeline go; keyed hashes of their addresses stay on
     the suppression list so a re-import cannot make them contactable for marketing."""
     report = contacts.erase(db, external_id, actor_for(request, principal), runtime.hasher)
@@ -87,11 +120,17 @@ def list_contacts(
     _: ContactsScope,
     db: SessionDep,
     kind: ContactKind | None = None,
-    topic: Annotated[str | None, Query(max_length=100, description="Subscribed to this topic")] = None,
+    topic: Annotated[
+        str | None, Query(max_length=100, description="Subscribed to this topic")
+    ] = None,
     email: Annotated[str | None, Query(max_length=320)] = None,
     phone: Annotated[str | None, Query(max_length=40, description="E.164")] = None,
-    attr: Annotated[list[str], Query(
-        max_length=20, description="Attribute filter `key:value`, repeatable; all must match.")] = [],  # noqa: B006
+    attr: Annotated[
+        list[str],
+        Query(
+            max_length=20, description="Attribute filter `key:value`, repeatable; all must match."
+        ),
+    ] = [],  # noqa: B006
     limit: Limit = 100,
     cursor: str | None = None,
 ) -> Any:
@@ -127,9 +166,14 @@ class EventOut(Out):
 
 
 @router.get("/{external_id}/timeline", response_model=Page[EventOut])
-def get_timeline(external_id: ExternalIdPath, _: ContactsScope, db: SessionDep,
-                 type: Annotated[list[EventType], Query()] = [],  # noqa: B006
-                 limit: Limit = 100, cursor: str | None = None) -> Any:
+def get_timeline(
+    external_id: ExternalIdPath,
+    _: ContactsScope,
+    db: SessionDep,
+    type: Annotated[list[EventType], Query()] = [],  # noqa: B006
+    limit: Limit = 100,
+    cursor: str | None = None,
+) -> Any:
     """Every change and contact, newest first."""
     contact = contacts.get(db, external_id)
     rows = timeline.page(db, contact.id, before_id=_cursor(cursor), limit=limit + 1, types=type)

@@ -28,18 +28,30 @@ def list_subscriptions(external_id: ExternalIdPath, _: ContactsScope, db: Sessio
 
 
 @router.get("/subscriptions/{topic}", response_model=SubscriptionOut)
-def get_subscription(external_id: ExternalIdPath, topic: KeyPath, _: ContactsScope,
-                     db: SessionDep) -> Any:
+def get_subscription(
+    external_id: ExternalIdPath, topic: KeyPath, _: ContactsScope, db: SessionDep
+) -> Any:
     contact, found = contacts.get(db, external_id), topics.get(db, topic)
     return subscriptions.view(found, subscriptions.find(db, contact, found))
 
 
-@router.put("/subscriptions/{topic}", response_model=SubscriptionOut,
-            responses={201: {"model": SubscriptionOut, "description": "Created"},
-                       409: {"description": "A required topic cannot be unsubscribed"}})
-def put_subscription(external_id: ExternalIdPath, topic: KeyPath, body: SubscriptionIn,
-                     request: Request, response: Response, principal: ContactsScope,
-                     db: SessionDep) -> Any:
+@router.put(
+    "/subscriptions/{topic}",
+    response_model=SubscriptionOut,
+    responses={
+        201: {"model": SubscriptionOut, "description": "Created"},
+        409: {"description": "A required topic cannot be unsubscribed"},
+    },
+)
+def put_subscription(
+    external_id: ExternalIdPath,
+    topic: KeyPath,
+    body: SubscriptionIn,
+    request: Request,
+    response: Response,
+    principal: ContactsScope,
+    db: SessionDep,
+) -> Any:
     contact, found = contacts.get(db, external_id), topics.get(db, topic)
     outcome = subscriptions.put(db, contact, found, body, actor_for(request, principal))
     db.commit()
@@ -47,10 +59,18 @@ def put_subscription(external_id: ExternalIdPath, topic: KeyPath, body: Subscrip
     return outcome.subscription
 
 
-@router.delete("/subscriptions/{topic}", response_model=SubscriptionOut,
-               responses={409: {"description": "A required topic cannot be unsubscribed"}})
-def unsubscribe(external_id: ExternalIdPath, topic: KeyPath, request: Request,
-                principal: ContactsScope, db: SessionDep) -> Any:
+@router.delete(
+    "/subscriptions/{topic}",
+    response_model=SubscriptionOut,
+    responses={409: {"description": "A required topic cannot be unsubscribed"}},
+)
+def unsubscribe(
+    external_id: ExternalIdPath,
+    topic: KeyPath,
+    request: Request,
+    principal: ContactsScope,
+    db: SessionDep,
+) -> Any:
     """Unsubscribe. The row stays, with its consent evidence, so the refusal is remembered."""
     contact, found = contacts.get(db, external_id), topics.get(db, topic)
     outcome = subscriptions.unsubscribe(db, contact, found, actor_for(request, principal))
@@ -65,8 +85,13 @@ def get_preferences(external_id: ExternalIdPath, _: ContactsScope, db: SessionDe
 
 
 @router.patch("/preferences", response_model=PreferencesOut)
-def patch_preferences(external_id: ExternalIdPath, body: PreferencesPatch, request: Request,
-                      principal: ContactsScope, db: SessionDep) -> Any:
+def patch_preferences(
+    external_id: ExternalIdPath,
+    body: PreferencesPatch,
+    request: Request,
+    principal: ContactsScope,
+    db: SessionDep,
+) -> Any:
     contact = contacts.get(db, external_id)
     result = contact_preferences.patch(db, contact, body, actor_for(request, principal))
     db.commit()

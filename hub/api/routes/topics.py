@@ -13,14 +13,23 @@ from hub.services import topics
 
 router = APIRouter(prefix="/v1/topics", tags=["topics"])
 
-KeyPath = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_.\-]{0,99}$",
-                              description="a-z, 0-9, '_', '.', '-'; up to 100 characters")]
+KeyPath = Annotated[
+    str,
+    Path(
+        pattern=r"^[a-z0-9][a-z0-9_.\-]{0,99}$",
+        description="a-z, 0-9, '_', '.', '-'; up to 100 characters",
+    ),
+]
 
 
-@router.put("/{key}", response_model=TopicOut,
-            responses={201: {"model": TopicOut, "description": "Created"}})
-def put_topic(key: KeyPath, body: TopicIn, response: Response, _: AdminScope,
-              db: SessionDep) -> Any:
+@router.put(
+    "/{key}",
+    response_model=TopicOut,
+    responses={201: {"model": TopicOut, "description": "Created"}},
+)
+def put_topic(
+    key: KeyPath, body: TopicIn, response: Response, _: AdminScope, db: SessionDep
+) -> Any:
     topic, created = topics.put(db, key, body)
     db.commit()
     response.status_code = 201 if created else 200
@@ -33,13 +42,16 @@ def get_topic(key: KeyPath, db: SessionDep) -> Any:
 
 
 @router.get("", response_model=Page[TopicOut], dependencies=[Depends(authenticated)])
-def list_topics(db: SessionDep, limit: Annotated[int, Query(ge=1, le=500)] = 100,
-                cursor: str | None = None) -> Any:
+def list_topics(
+    db: SessionDep, limit: Annotated[int, Query(ge=1, le=500)] = 100, cursor: str | None = None
+) -> Any:
     try:
         after = decode_cursor(cursor) if cursor else None
     except ValueError as exc:
         raise HTTPException(422, f"cursor: {exc}") from None
     rows = topics.page(db, after_id=after, limit=limit + 1)
     items = rows[:limit]
-    return Page[TopicOut](items=[TopicOut.model_validate(t) for t in items],
-                          next_cursor=encode_cursor(items[-1].id) if len(rows) > limit else None)
+    return Page[TopicOut](
+        items=[TopicOut.model_validate(t) for t in items],
+        next_cursor=encode_cursor(items[-1].id) if len(rows) > limit else None,
+    )

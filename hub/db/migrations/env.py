@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Engine
 
-from hub.db.base import Base
 from hub.db import models  # noqa: F401  (registers the tables on Base.metadata)
+from hub.db.base import Base
 
 engine = context.config.attributes.get("engine")
 if not isinstance(engine, Engine):

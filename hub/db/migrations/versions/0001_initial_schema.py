@@ -32,9 +32,13 @@ def _at(name: str, *, nullable: bool = False) -> sa.Column[object]:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 
-def _contact_fk(name: str = "contact_id", **kwargs: object) -> sa.Column[int]:
+def _contact_fk(name: str = "contact_id", *, primary_key: bool = False) -> sa.Column[int]:
     return sa.Column(
-        name, ID, sa.ForeignKey("contacts.id", ondelete="CASCADE"), nullable=False, **kwargs
+        name,
+        ID,
+        sa.ForeignKey("contacts.id", ondelete="CASCADE"),
+        nullable=False,
+        primary_key=primary_key,
     )
 
 
@@ -99,9 +103,7 @@ def upgrade() -> None:
         "subscriptions",
         _id(),
         _contact_fk(),
-        sa.Column(
-            "topic_id", ID, sa.ForeignKey("topics.id", ondelete="RESTRICT"), nullable=False
-        ),
+        sa.Column("topic_id", ID, sa.ForeignKey("topics.id", ondelete="RESTRICT"), nullable=False),
         sa.Column("status", ENUM, nullable=False),
         sa.Column("channels", JSON, nullable=False),
         sa.Column("frequency", ENUM, nullable=False),

@@ -1,0 +1,196 @@
+"""Streamed contact import (CSV or NDJSON): good rows kept, each bad row reported with its line.
+
+The file is read as it arrives and written in batches, each committed on its own, so memory
+stays flat however long the file and an error part-way keeps the batches before it. Checking a
+row costs more than writing it (e-mail and phone validation), so a big import checks batches in
+worker processes while this process reads and writes; small ones stay in this process.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from functools import partial
+from itertools import islice
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.schemas.imports import MAX_REPORTED_ERRORS, ImportReport, RowError
+from hub.services.actor import Actor
+from hub.services.errors import InvalidField
+from hub.services.import_rows import (
+    Checked,
+    CsvRows,
+    ImportFormat,
+    NdjsonRows,
+    RawRow,
+    check_batch,
+    format_for,
+)
+from hub.services.import_stream import StreamError, Utf8Chunks, open_text
+from hub.services.import_writer import BatchWriter, Counts
+
+__all__ = ["ImportFormat", "ImportReport", "format_for", "import_contacts"]
+
+# Worker processes cost a fraction of a second to start: worth it only past this many rows.
+PARALLEL_AFTER_ROWS = 5_000
+MAX_WORKERS = 4
+
+CheckFn = Callable[[list[RawRow]], Checked]
+
+
+def import_contacts(
+    sessions: sessionmaker[Session],
+    chunks: Iterable[bytes],
+    *,
+    fmt: ImportFormat,
+    actor: Actor,
+    allow_private_webhooks: bool,
+    batch_size: int = 1000,
+    progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
+) -> ImportReport:
+    """Import contacts from UTF-8 `chunks`, merging given fields into existing contacts.
+
+    `workers`: processes that check rows; None picks by core count once the file proves big,
+    0 checks in this process.
+
+    Raises:
+        InvalidField: the CSV header is not understood ("header"), or the body stops being
+            readable text ("body"; the rows before that line were imported).
+        Conflict: a batch collided twice with concurrent writers (earlier batches are kept).
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    raw = Utf8Chunks(chunks)
+    text = open_text(raw, newline="" if fmt is ImportFormat.CSV else "\n")
+    try:
+        source = CsvRows(text) if fmt is ImportFormat.CSV else NdjsonRows(text)
+    except StreamError as exc:
+        raise InvalidField("body", str(exc)) from None
+    check = partial(
+        check_batch, columns=source.columns, allow_private_webhooks=allow_private_webhooks
+    )
+    tally = _Tally()
+    writer = BatchWriter(sessions, actor)
+    parallel_after = _parallel_after(workers, batch_size)
+
+    def write(checked: Checked) -> None:
+        tally.add(checked, writer.write(checked.good))
+        if progress is not None:
+            progress(raw.consumed, tally.rows)
+
+    with _Checking(
+        check, workers=_worker_count(workers), parallel_after=parallel_after
+    ) as checking:
+        for batch in _batched(iter(source), batch_size):
+            for checked in checking.submit(batch):
+                write(checked)
+        for checked in checking.drain():
+            write(checked)
+    if source.failure is not None:
+        raise InvalidField(
+            "body", f"{source.failure}; the {tally.rows:,} rows before it were imported"
+        )
+    return tally.report()
+
+
+def _batched(rows: Iterator[RawRow], size: int) -> Iterator[list[RawRow]]:
+    while batch := list(islice(rows, size)):
+        yield batch
+
+
+def _worker_count(workers: int | None) -> int:
+    if workers is not None:
+        return workers
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return min(cores or 1, MAX_WORKERS) if (cores or 1) > 1 else 0
+
+
+def _parallel_after(workers: int | None, batch_size: int) -> int:
+    """Batches to check in this process before starting workers."""
+    return 0 if workers else -(-PARALLEL_AFTER_ROWS // batch_size)
+
+
+class _Checking:
+    """Checks batches in order: here at first, then in worker processes once the file proves big.
+
+    At most two batches per worker are in flight, so a fast reader cannot outrun the checkers
+    and fill memory.
+    """
+
+    def __init__(self, check: CheckFn, *, workers: int, parallel_after: int) -> None:
+        self._check = check
+        self._workers = workers
+        self._parallel_after = parallel_after
+        self._pool: Executor | None = None
+        self._pending: deque[Future[Checked]] = deque()
+        self._submitted = 0
+
+    def __enter__(self) -> _Checking:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def submit(self, batch: list[RawRow]) -> Iterator[Checked]:
+        """Queue a batch; yield, in file order, the checked batches that are ready to write."""
+        self._submitted += 1
+        if self._pool is None and self._workers and self._submitted > self._parallel_after:
+            self._pool = _pool(self._workers)
+        if self._pool is None:
+            yield self._check(batch)
+            return
+        self._pending.append(self._pool.submit(self._check, batch))
+        while self._pending and (len(self._pending) > 2 * self._workers or self._pending[0].done()):
+            yield self._pending.popleft().result()
+
+    def drain(self) -> Iterator[Checked]:
+        while self._pending:
+            yield self._pending.popleft().result()
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    # A fork server, not fork: this process may be a web server with threads and open
+    # connections that a forked child must not inherit. Its children fork from a clean
+    # process that has already imported the checking code.
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if "forkserver" in methods:
+        context.set_forkserver_preload(["hub.services.import_rows"])
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+
+
+class _Tally:
+    def __init__(self) -> None:
+        self.rows = self.created = self.updated = self.unchanged = self.failed = 0
+        self.errors: list[RowError] = []
+        self.truncated = False
+
+    def add(self, checked: Checked, counts: Counts) -> None:
+        self.rows += checked.rows
+        self.failed += checked.failed
+        self.created += counts.created
+        self.updated += counts.updated
+        self.unchanged += counts.unchanged
+        room = MAX_REPORTED_ERRORS - len(self.errors)
+        self.errors += [
+            RowError(line=line, field=field, reason=reason)
+            for line, field, reason in checked.problems[:room]
+        ]
+        self.truncated = self.truncated or len(checked.problems) > room
+
+    def report(self) -> ImportReport:
+        return ImportReport(
+            rows=self.rows,
+            created=self.created,
+            updated=self.updated,
+            unchanged=self.unchanged,
+            failed=self.failed,
+            errors=self.errors,
+            errors_truncated=self.truncated,
+        )

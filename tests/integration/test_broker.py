@@ -1,0 +1,65 @@
+"""The broker factory against a real Redis server: a message sent is processed by a worker."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import dramatiq
+import pytest
+import redis
+from dramatiq import Worker
+
+from tests.conftest import REDIS_URL, service_missing
+from workers.broker import BrokerConfigError, make_broker
+
+
+@pytest.fixture
+def redis_url() -> str:
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        service_missing(f"Redis at {REDIS_URL}", exc)
+    return REDIS_URL
+
+
+def run_once(broker: dramatiq.Broker, payloads: list[int]) -> list[int]:
+    seen: list[int] = []
+    done = threading.Event()
+
+    @dramatiq.actor(broker=broker, actor_name=f"record_{uuid.uuid4().hex}", max_retries=0)
+    def record(value: int) -> None:
+        seen.append(value)
+        if len(seen) == len(payloads):
+            done.set()
+
+    for value in payloads:
+        record.send(value)
+    worker = Worker(broker, worker_timeout=100, worker_threads=2)
+    worker.start()
+    try:
+        assert done.wait(15), f"only {seen} of {payloads} processed"
+    finally:
+        worker.stop()
+    return seen
+
+
+@pytest.mark.redis
+def test_redis_broker_delivers_to_a_worker(redis_url: str) -> None:
+    broker = make_broker(redis_url, namespace=f"hub-test-{uuid.uuid4().hex[:8]}")
+    try:
+        assert sorted(run_once(broker, [1, 2, 3])) == [1, 2, 3]
+    finally:
+        broker.client.flushdb()
+        broker.close()
+
+
+def test_in_process_broker_delivers_to_a_worker() -> None:
+    broker = make_broker(None)
+    assert sorted(run_once(broker, [4, 5])) == [4, 5]
+    broker.close()
+
+
+def test_unknown_broker_scheme_is_a_clear_error() -> None:
+    with pytest.raises(BrokerConfigError, match="redis://"):
+        make_broker("kafka://localhost:9092")
