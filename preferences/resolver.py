@@ -11,8 +11,9 @@ strongest first:
    address and carry no active suppression (`CHANNEL_NOT_ALLOWED`, `CHANNEL_BLOCKED`,
    `NO_ADDRESS`, `SUPPRESSED`). Suppression beats every subscription; only an erasure lets a
    required topic through (RELIABILITY 14).
-4. What is left is sent now, or deferred (never dropped) until the legal window opens, the
-   person's quiet hours end and their digest is due, whichever is latest (RELIABILITY 17).
+4. What is left is sent now, or deferred (never dropped) to the first instant at which the
+   legal window is open, the person's quiet hours are over and their digest is due
+   (RELIABILITY 17). Local times follow the contact's zone, daylight saving included.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from preferences.model import (
     TopicView,
 )
 
-Outcome: TypeAlias = Channel | Deferral | Refusal
+_Outcome: TypeAlias = Channel | Deferral | Refusal
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +72,8 @@ def resolve(
     allowed channel too) so that each decision is kept.
 
     Raises:
-        ValueError: if ``moment`` or a suppression's ``until`` is naive, or the contact's
-            time zone is unknown.
+        ValueError: if ``moment`` or a suppression's ``until`` is naive, the contact's time
+            zone is unknown, or ``policy.digest_weekday`` is not 0-6.
     """
     _require_aware(moment, "moment")
     for suppression in suppressions:
@@ -89,7 +90,7 @@ def resolve(
     if topic_refusal is not None:
         return _collect(Refusal(c, topic_refusal) for c in candidates)
 
-    outcomes: list[Outcome] = []
+    outcomes: list[_Outcome] = []
     for channel in candidates:
         refusal = _channel_refusal(
             channel,
@@ -200,7 +201,7 @@ def _blocking_suppression(
     moment: dt.datetime,
 ) -> SuppressionView | None:
     for suppression in suppressions:
-        if suppression.channel is not channel:
+        if suppression.channel != channel:
             continue
         if suppression.until is not None and suppression.until <= moment:
             continue  # expired
@@ -297,7 +298,7 @@ def _digest(
     return None
 
 
-def _collect(outcomes: Iterable[Outcome]) -> Resolution:
+def _collect(outcomes: Iterable[_Outcome]) -> Resolution:
     send_now: list[Channel] = []
     deferred: list[Deferral] = []
     refused: list[Refusal] = []

@@ -88,7 +88,7 @@ def release(window: QuietHours, moment: dt.datetime, zone: ZoneInfo) -> dt.datet
     # outer days only matter when a transition near midnight moves a date boundary.
     for shift in (-2, -1, 0, 1):
         start, end = occurrence(window, local_day + shift * _DAY, zone)
-        if start < moment <= end:
+        if start <= moment < end:
             return end
     return None
 

@@ -207,3 +207,24 @@ def test_external_id_edge_cases(client: TestClient, auth: dict[str, str]) -> Non
     assert put(client, auth, "x" * 256, {}).status_code == 422
     assert put(client, auth, "with space and ünïcode", {}).status_code == 201
     assert client.get("/v1/contacts/with space and ünïcode", headers=auth).status_code == 200
+
+
+def test_lookup_by_address_normalises_like_storage(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    put(client, auth, "c-1", ANN)
+    for params in ({"email": "Ann.Lee@EXAMPLE.com"}, {"phone": "+44 (20) 7946-0958"}):
+        found = client.get("/v1/contacts", params=params, headers=auth).json()["items"]
+        assert [c["external_id"] for c in found] == ["c-1"], params
+    bad = client.get("/v1/contacts", params={"phone": "12"}, headers=auth)
+    assert bad.status_code == 422
+    assert bad.json()["error"]["details"][0]["field"] == "phone"
+
+
+@pytest.mark.parametrize("key", ['a"b', "a'b", "$.x", "a b", "", "x" * 101, "a[0]"])
+def test_attribute_filter_keys_are_checked_not_spliced(
+    client: TestClient, auth: dict[str, str], key: str
+) -> None:
+    response = client.get("/v1/contacts", params={"attr": f"{key}:1"}, headers=auth)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["message"].startswith("attr[0]")

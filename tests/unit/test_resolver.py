@@ -62,12 +62,14 @@ SUBSCRIBED = SubscriptionView(SubscriptionStatus.SUBSCRIBED, (EMAIL, SMS))
 OVERNIGHT = QuietHours(dt.time(22), dt.time(7))
 
 
-def local(*args: int, zone: str = NEW_YORK, fold: int = 0) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=ZoneInfo(zone), fold=fold)  # type: ignore[misc]
+def local(*when: int, zone: str = NEW_YORK, fold: int = 0) -> dt.datetime:
+    """A wall-clock time in ``zone``: (year, month, day[, hour[, minute[, second]]])."""
+    year, month, day, hour, minute, second = (*when, 0, 0, 0)[:6]
+    return dt.datetime(year, month, day, hour, minute, second, tzinfo=ZoneInfo(zone), fold=fold)
 
 
-def utc(*args: int) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(*when: int) -> dt.datetime:
+    return local(*when, zone="UTC").astimezone(UTC)
 
 
 NOON = local(2024, 6, 12, 12)  # a Wednesday in summer time

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
@@ -10,10 +11,14 @@ from pydantic import BaseModel
 
 from hub.api.deps import ContactsScope, RuntimeDep, SessionDep, actor_for
 from hub.domain import ActorKind, Channel, ContactKind, EventType
+from hub.fields import Email, Phone
 from hub.schemas.base import Out, Page, decode_cursor, encode_cursor
 from hub.schemas.contacts import ContactIn, ContactOut
 from hub.services import contacts, timeline
 from hub.services.contacts import Filters
+
+# Keys are spliced into a JSON path by the database driver; keep them to a safe alphabet.
+ATTRIBUTE_KEY = re.compile(r"^[A-Za-z0-9_\-]{1,100}$")
 
 router = APIRouter(prefix="/v1/contacts", tags=["contacts"])
 
@@ -123,8 +128,10 @@ def list_contacts(
     topic: Annotated[
         str | None, Query(max_length=100, description="Subscribed to this topic")
     ] = None,
-    email: Annotated[str | None, Query(max_length=320)] = None,
-    phone: Annotated[str | None, Query(max_length=40, description="E.164")] = None,
+    email: Annotated[
+        Email | None, Query(description="Exact address, domain case-insensitive")
+    ] = None,
+    phone: Annotated[Phone | None, Query(description="Any international spelling")] = None,
     attr: Annotated[
         list[str],
         Query(
@@ -137,8 +144,12 @@ def list_contacts(
     pairs = []
     for index, item in enumerate(attr):
         key, sep, value = item.partition(":")
-        if not sep or not key or len(key) > 100:
-            raise HTTPException(422, f"attr[{index}]: write it as key:value, e.g. attr=plan:gold")
+        if not sep or not ATTRIBUTE_KEY.match(key):
+            raise HTTPException(
+                422,
+                f"attr[{index}]: write it as key:value with a key of letters, digits, "
+                "'_' or '-', e.g. attr=plan:gold",
+            )
         pairs.append((key, value))
     filters = Filters(kind=kind, topic=topic, email=email, phone=phone, attributes=tuple(pairs))
     rows = contacts.page(db, filters, after_id=_cursor(cursor), limit=limit + 1)
