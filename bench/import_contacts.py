@@ -159,7 +159,7 @@ class Watcher(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
-        while not self.stop.wait(0.2):
+        while not self.stop.wait(1.0):
             for pid, (_, hwm) in descendants().items():
                 self.peaks[pid] = max(self.peaks.get(pid, 0), hwm)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import enum
+import io
 import json
 import re
 from collections.abc import Iterator
@@ -126,11 +127,13 @@ def read_columns(header: list[str]) -> Columns:
 class CsvRows:
     """The records of a CSV text after its header. `failure` is set if the text broke off."""
 
-    def __init__(self, text: Any) -> None:
+    def __init__(self, text: io.TextIOBase) -> None:
         self._reader = csv.reader(lines(text), strict=True)
         self.failure: StreamError | None = None
         self._last_line = 0
         header = self._next_nonblank()
+        if header is None and self.failure is not None:
+            raise InvalidField("body", str(self.failure))
         if header is None:
             raise InvalidField("header", "the file is empty; its first line must name the columns")
         _, cells = header
@@ -163,7 +166,7 @@ class CsvRows:
 class NdjsonRows:
     """The non-blank lines of an NDJSON text. `failure` is set if the text broke off."""
 
-    def __init__(self, text: Any) -> None:
+    def __init__(self, text: io.TextIOBase) -> None:
         self._lines = lines(text)
         self.failure: StreamError | None = None
         self.columns = None

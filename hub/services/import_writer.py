@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -34,6 +34,7 @@ _UPDATE = (
     .values({name: bindparam(f"_{name}") for name in (*_STATE, "updated_at")})
 )
 _DEFAULTS = ContactIn().model_dump()
+ANALYZE_AFTER = 5_000  # contacts created by one import
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,7 @@ class BatchWriter:
     def __init__(self, sessions: sessionmaker[Session], actor: Actor) -> None:
         self._sessions = sessions
         self._actor = actor
+        self._created = 0
 
     def write(self, rows: list[GoodRow]) -> Counts:
         """Commit the batch: a checkpoint that a later failure does not undo.
@@ -78,8 +80,25 @@ class BatchWriter:
                         "to the same contacts; the rows before them were imported"
                     ) from exc
             else:
+                self._created += counts.created
+                if self._created >= ANALYZE_AFTER > self._created - counts.created:
+                    self._analyze()
                 return counts
         raise AssertionError("unreachable")
+
+    def _analyze(self) -> None:
+        """Give PostgreSQL statistics for a table this import has grown.
+
+        Without them (autovacuum gets to a new table a minute or so later) the planner looks
+        up each batch's external ids with a sequential scan, and once the statement is prepared,
+        with a generic plan that compares every row with every id: seconds per batch at 100,000
+        contacts. With them it uses the unique index. A role that does not own the table gets a
+        warning, not an error.
+        """
+        with self._sessions() as session:
+            if session.get_bind().dialect.name == "postgresql":
+                session.execute(text(f"ANALYZE {_TABLE.name}"))
+                session.commit()
 
     def _write(self, session: Session, rows: list[GoodRow]) -> Counts:
         now = utcnow()
