@@ -16,13 +16,15 @@ from urllib.parse import urlsplit
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BeforeValidator, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, StringConstraints, WithJsonSchema
 
 MAX_ATTRIBUTES_BYTES = 16_384
 MAX_ATTRIBUTE_DEPTH = 8
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _LOCALE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
-_KEY = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,99}$")
+TOPIC_KEY = r"^[a-z0-9][a-z0-9_.\-]{0,99}$"
+_KEY = re.compile(TOPIC_KEY)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def no_control_characters(value: str) -> str:
@@ -103,6 +105,10 @@ def check_webhook_url(value: str) -> str:
         raise ValueError("must name a host")
     if parts.username or parts.password:
         raise ValueError("must not carry credentials; sign requests instead")
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port only when asked
+    except ValueError:
+        raise ValueError("has a port that is not a number from 0 to 65535") from None
     return value
 
 
@@ -129,29 +135,43 @@ def _literal_ip(host: str) -> str | int:
 
 
 def check_attributes(value: dict[str, Any]) -> dict[str, Any]:
+    # Walk before encoding: json.dumps and a recursive walk would overflow the stack on a
+    # few hundred levels, and PostgreSQL refuses NUL and lone surrogates in JSONB.
+    problem = _unstorable(value)
+    if problem:
+        raise ValueError(problem)
     try:
         encoded = json.dumps(value, allow_nan=False, ensure_ascii=False)
     except ValueError:
         raise ValueError("must be JSON: NaN and Infinity are not allowed") from None
     if len(encoded.encode()) > MAX_ATTRIBUTES_BYTES:
         raise ValueError(f"must be at most {MAX_ATTRIBUTES_BYTES} bytes as JSON")
-    if "\\u0000" in encoded:
-        raise ValueError("must not contain NUL characters")
-    if _depth(value) > MAX_ATTRIBUTE_DEPTH:
-        raise ValueError(f"must nest at most {MAX_ATTRIBUTE_DEPTH} levels")
     return value
 
 
-def _depth(value: Any) -> int:
-    if isinstance(value, dict):
-        return 1 + max((_depth(v) for v in value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max((_depth(v) for v in value), default=0)
-    return 0
+def _unstorable(value: Any) -> str | None:
+    """Why `value` cannot be stored as JSON on every backend, or None; iterative, so any depth
+    is safe."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list) and depth > MAX_ATTRIBUTE_DEPTH:
+            return f"must nest at most {MAX_ATTRIBUTE_DEPTH} levels"
+        if isinstance(item, dict):
+            pending.extend((key, depth) for key in item)
+            pending.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            pending.extend((v, depth + 1) for v in item)
+        elif isinstance(item, str):
+            if "\x00" in item:
+                return "must not contain NUL characters"
+            if _SURROGATE.search(item):
+                return "must be valid Unicode: lone surrogates (\\ud800-\\udfff) are not allowed"
+    return None
 
 
 def check_key(value: str) -> str:
-    if not _KEY.match(value):
+    if not _KEY.fullmatch(value):  # `$` alone lets a trailing newline through
         raise ValueError(
             "must be 1-100 characters of a-z, 0-9, '_', '.', '-', starting with a letter or digit"
         )
@@ -160,6 +180,9 @@ def check_key(value: str) -> str:
 
 Text255 = Annotated[
     str, StringConstraints(min_length=1, max_length=255), AfterValidator(no_control_characters)
+]
+LongText = Annotated[
+    str, StringConstraints(min_length=1, max_length=10_000), AfterValidator(no_control_characters)
 ]
 ExternalId = Annotated[
     str,
@@ -181,7 +204,17 @@ WebhookUrl = Annotated[
 Attributes = Annotated[dict[str, Any], AfterValidator(check_attributes)]
 Key = Annotated[str, AfterValidator(check_key)]
 
-MaybeText = Annotated[Text255 | None, BeforeValidator(blank_to_none)]
+
+def _blank_or_text(max_length: int) -> WithJsonSchema:
+    """The input schema of an optional text: "" is accepted too, and means no value."""
+    return WithJsonSchema(
+        {"anyOf": [{"type": "string", "maxLength": max_length}, {"type": "null"}]},
+        mode="validation",
+    )
+
+
+MaybeText = Annotated[Text255 | None, BeforeValidator(blank_to_none), _blank_or_text(255)]
+MaybeLongText = Annotated[LongText | None, BeforeValidator(blank_to_none), _blank_or_text(10_000)]
 MaybeEmail = Annotated[Email | None, BeforeValidator(blank_to_none)]
 MaybePhone = Annotated[Phone | None, BeforeValidator(blank_to_none)]
 MaybeLocale = Annotated[Locale | None, BeforeValidator(blank_to_none)]

@@ -31,9 +31,12 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app = FastAPI(title="Hub", version="1", description=DESCRIPTION, lifespan=lifespan)
     app.state.runtime = runtime
     errors.install(app)
-    for module in (health, contacts, imports, subscriptions, topics):
-        app.include_router(module.router)
+    app.include_router(health.router)
+    for module in (contacts, imports, subscriptions, topics):
+        app.include_router(module.router, responses=errors.RESPONSES)
     app.add_middleware(
-        BodyLimit, max_bytes=runtime.settings.max_request_bytes, unlimited=("/v1/contacts/import",)
+        BodyLimit,
+        max_bytes=runtime.settings.max_request_bytes,
+        unlimited=(("POST", "/v1/contacts/import"),),
     )
     return app

@@ -10,7 +10,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
+from hub.schemas.errors import ErrorOut
 from hub.services.errors import Conflict, HubError, InvalidField, NotFound
 
 log = logging.getLogger("hub.api")
@@ -29,10 +31,22 @@ HTTP_CODES = {
     422: "invalid_request",
     429: "too_many_requests",
 }
+# What the OpenAPI description promises for every /v1 operation (routes add 409 where it occurs).
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorOut, "description": "No API key, or an unknown or revoked one"},
+    403: {"model": ErrorOut, "description": "The API key lacks the scope"},
+    404: {"model": ErrorOut, "description": "No such contact, topic or subscription"},
+    413: {"model": ErrorOut, "description": "Request body over the configured limit"},
+    422: {"model": ErrorOut, "description": "Invalid input; `details` names each field at fault"},
+}
 
 
 def error_response(
-    status: int, code: str, message: str, details: Any = None, headers: Mapping[str, str] | None = None
+    status: int,
+    code: str,
+    message: str,
+    details: Any = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     body = {"error": {"code": code, "message": message, "details": details}}
     return JSONResponse(body, status_code=status, headers=headers)
@@ -68,6 +82,29 @@ def _message(error: dict[str, Any]) -> str:
     return message.removeprefix("Value error, ")
 
 
+def _unreadable_body(cause: BaseException | None) -> str | None:
+    """What was wrong with a JSON body FastAPI could not even parse (it answers a bare 400)."""
+    if isinstance(cause, UnicodeDecodeError):
+        return "is not UTF-8 text"
+    if isinstance(cause, RecursionError):
+        return "nests too deeply to read"
+    if isinstance(cause, ValueError):
+        # Python refuses integers of more than 4,300 digits (a denial-of-service guard).
+        return "has a number too long to read" if "digits" in str(cause) else "is not JSON"
+    return None
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route takes on this path. The router's 405 names only the methods of
+    the first route that matched the path, and FastAPI has one route per method."""
+    routes = request.app.router.routes
+    return ", ".join(
+        method
+        for method in ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+        if any(r.matches({**request.scope, "method": method})[0] is Match.FULL for r in routes)
+    )
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(HubError)
     async def _hub_error(_: Request, exc: HubError) -> JSONResponse:
@@ -89,10 +126,17 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(HTTPException)
-    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        problem = _unreadable_body(exc.__cause__) if exc.status_code == 400 else None
+        if problem is not None:
+            details = [{"field": "body", "in": "body", "message": problem}]
+            return error_response(422, "invalid_request", f"body: {problem}", details)
         code = HTTP_CODES.get(exc.status_code, "error")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-        return error_response(exc.status_code, code, message, headers=exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(request)
+        return error_response(exc.status_code, code, message, headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 
 T = TypeVar("T")
 
@@ -40,3 +40,20 @@ def decode_cursor(cursor: str) -> int:
     if prefix != "id" or not number.isdigit() or len(number) > 18:
         raise ValueError("not a cursor returned by this API")
     return int(number)
+
+
+def check_cursor(cursor: str) -> str:
+    """Validate a query-string cursor where it is parsed, so a bad one is a 422 naming it.
+
+    An empty cursor means "from the start", as a client that echoes `next_cursor: null` sends.
+    """
+    if cursor:
+        decode_cursor(cursor)
+    return cursor
+
+
+Cursor = Annotated[
+    str,
+    StringConstraints(max_length=64, pattern=r"^[A-Za-z0-9_\-]*$"),
+    AfterValidator(check_cursor),
+]

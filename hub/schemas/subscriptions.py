@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, StrictBool, WithJsonSchema, model_validator
 
 from hub.domain import Channel, Frequency, SubscriptionStatus
 from hub.schemas.base import Out, Strict
+
+# A local wall-clock time. JSON Schema's `format: time` demands an offset, which these never
+# carry, so the schema spells the accepted form out instead.
+WallClock = Annotated[
+    dt.time,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$",
+            "examples": ["22:00", "07:30:00"],
+        }
+    ),
+]
 
 
 class SubscriptionIn(Strict):
@@ -18,6 +31,7 @@ class SubscriptionIn(Strict):
     channels: list[Channel] | None = Field(
         None,
         max_length=4,
+        json_schema_extra={"uniqueItems": True},
         description="In order of preference. Defaults to the current choice, else to the "
         "topic's default channels the contact has an address for.",
     )
@@ -41,8 +55,8 @@ class SubscriptionOut(Out):
 
 
 class QuietHoursIn(Strict):
-    start: dt.time = Field(description="Local time in the contact's zone, e.g. 22:00")
-    end: dt.time = Field(description="May be earlier than start: the window wraps midnight.")
+    start: WallClock = Field(description="Local time in the contact's zone, e.g. 22:00")
+    end: WallClock = Field(description="May be earlier than start: the window wraps midnight.")
 
     @model_validator(mode="after")
     def _not_empty(self) -> Self:
@@ -56,14 +70,14 @@ class QuietHoursIn(Strict):
 class PreferencesPatch(Strict):
     blocked_channels: list[Channel] | None = Field(None, description="Channels never to use.")
     quiet_hours: QuietHoursIn | None = None
-    unsubscribed_all: bool | None = Field(
+    unsubscribed_all: StrictBool | None = Field(
         None, description="Unsubscribe from every topic except required ones."
     )
 
 
 class QuietHoursOut(Out):
-    start: dt.time
-    end: dt.time
+    start: WallClock
+    end: WallClock
 
 
 class PreferencesOut(Out):

@@ -3,43 +3,62 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Self
+from typing import Any, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, StrictBool, ValidationInfo, field_validator, model_validator
 
 from hub.domain import Audience, Channel, Frequency
-from hub.fields import MaybeText, Text255
+from hub.fields import MaybeLongText, Text255
 from hub.schemas.base import Out, Strict
 
 
 class TopicIn(Strict):
     name: Text255
-    description: MaybeText = Field(None, max_length=10_000)
+    description: MaybeLongText = None
     audience: Audience = Audience.ALL
-    allowed_channels: list[Channel] = Field(min_length=1, max_length=4)
+    # Each list names a value at most once; the schema says so too (uniqueItems).
+    allowed_channels: list[Channel] = Field(
+        min_length=1, max_length=4, json_schema_extra={"uniqueItems": True}
+    )
     default_channels: list[Channel] | None = Field(
-        None, max_length=4, description="Defaults to allowed_channels."
+        None,
+        max_length=4,
+        description="Defaults to allowed_channels.",
+        json_schema_extra={"uniqueItems": True},
     )
     allowed_frequencies: list[Frequency] = Field(
-        default_factory=lambda: [Frequency.IMMEDIATE], min_length=1, max_length=3
+        default_factory=lambda: [Frequency.IMMEDIATE],
+        min_length=1,
+        max_length=3,
+        json_schema_extra={"uniqueItems": True},
     )
-    public: bool = Field(True, description="Shown on the self-service page.")
-    required: bool = Field(
+    public: StrictBool = Field(True, description="Shown on the self-service page.")
+    required: StrictBool = Field(
         False, description="Transactional: cannot be unsubscribed; channel choice still applies."
     )
-    bypass_quiet_hours: bool = False
+    bypass_quiet_hours: StrictBool = False
+
+    # Field validators, not one model validator, so an error names its field.
+    @field_validator("allowed_channels", "default_channels", "allowed_frequencies")
+    @classmethod
+    def _once_each(cls, value: list[Any] | None) -> list[Any] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("lists a value twice")
+        return value
+
+    @field_validator("default_channels")
+    @classmethod
+    def _within_allowed(cls, value: list[Channel] | None, info: ValidationInfo) -> Any:
+        allowed = info.data.get("allowed_channels")
+        extra = [c.value for c in value or [] if allowed is not None and c not in allowed]
+        if extra:
+            raise ValueError(f"{extra} not in allowed_channels")
+        return value
 
     @model_validator(mode="after")
-    def _consistent(self) -> Self:
-        if len(set(self.allowed_channels)) != len(self.allowed_channels):
-            raise ValueError("allowed_channels: lists a channel twice")
+    def _default_channels(self) -> Self:
         if self.default_channels is None:
             self.default_channels = list(self.allowed_channels)
-        extra = [c.value for c in self.default_channels if c not in self.allowed_channels]
-        if extra:
-            raise ValueError(f"default_channels: {extra} not in allowed_channels")
-        if len(set(self.default_channels)) != len(self.default_channels):
-            raise ValueError("default_channels: lists a channel twice")
         return self
 
 

@@ -189,7 +189,10 @@ def test_unknown_topic_or_contact_is_404(client: TestClient, auth: dict[str, str
 def test_topic_validation(client: TestClient, auth: dict[str, str]) -> None:
     cases = [
         ({"name": "x", "allowed_channels": []}, "allowed_channels"),
-        ({"name": "x", "allowed_channels": ["email"], "default_channels": ["sms"]}, "body"),
+        (
+            {"name": "x", "allowed_channels": ["email"], "default_channels": ["sms"]},
+            "default_channels",
+        ),
         ({"name": "x", "allowed_channels": ["fax"]}, "allowed_channels[0]"),
         ({"allowed_channels": ["email"]}, "name"),
     ]

@@ -6,13 +6,13 @@ import datetime as dt
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
-from pydantic import BaseModel
+from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import AfterValidator, BaseModel
 
 from hub.api.deps import ContactsScope, RuntimeDep, SessionDep, actor_for
 from hub.domain import ActorKind, Channel, ContactKind, EventType
-from hub.fields import Email, Phone
-from hub.schemas.base import Out, Page, decode_cursor, encode_cursor
+from hub.fields import TOPIC_KEY, Email, Phone, no_control_characters
+from hub.schemas.base import Cursor, Out, Page, decode_cursor, encode_cursor
 from hub.schemas.contacts import ContactIn, ContactOut
 from hub.services import contacts, timeline
 from hub.services.contacts import Filters
@@ -32,15 +32,21 @@ ExternalIdPath = Annotated[
     ),
 ]
 Limit = Annotated[int, Query(ge=1, le=500)]
+CursorQuery = Annotated[Cursor | None, Query(description="`next_cursor` of the previous page")]
 
 
-def _cursor(cursor: str | None) -> int | None:
-    if cursor is None:
-        return None
-    try:
-        return decode_cursor(cursor)
-    except ValueError as exc:
-        raise HTTPException(422, f"cursor: {exc}") from None
+def check_attr_filter(item: str) -> str:
+    """`key:value`; checked as a parameter, so a bad one is a 422 naming `attr[i]`."""
+    key, sep, value = item.partition(":")
+    if not sep or not ATTRIBUTE_KEY.fullmatch(key):
+        raise ValueError(
+            "write it as key:value with a key of letters, digits, '_' or '-', e.g. attr=plan:gold"
+        )
+    no_control_characters(value)
+    return item
+
+
+AttrFilter = Annotated[str, AfterValidator(check_attr_filter)]
 
 
 @router.put(
@@ -126,33 +132,25 @@ def list_contacts(
     db: SessionDep,
     kind: ContactKind | None = None,
     topic: Annotated[
-        str | None, Query(max_length=100, description="Subscribed to this topic")
+        str | None, Query(pattern=TOPIC_KEY, description="Subscribed to this topic (its key)")
     ] = None,
     email: Annotated[
         Email | None, Query(description="Exact address, domain case-insensitive")
     ] = None,
     phone: Annotated[Phone | None, Query(description="Any international spelling")] = None,
     attr: Annotated[
-        list[str],
+        list[AttrFilter],
         Query(
             max_length=20, description="Attribute filter `key:value`, repeatable; all must match."
         ),
     ] = [],  # noqa: B006
     limit: Limit = 100,
-    cursor: str | None = None,
+    cursor: CursorQuery = None,
 ) -> Any:
-    pairs = []
-    for index, item in enumerate(attr):
-        key, sep, value = item.partition(":")
-        if not sep or not ATTRIBUTE_KEY.match(key):
-            raise HTTPException(
-                422,
-                f"attr[{index}]: write it as key:value with a key of letters, digits, "
-                "'_' or '-', e.g. attr=plan:gold",
-            )
-        pairs.append((key, value))
-    filters = Filters(kind=kind, topic=topic, email=email, phone=phone, attributes=tuple(pairs))
-    rows = contacts.page(db, filters, after_id=_cursor(cursor), limit=limit + 1)
+    pairs = tuple((key, value) for key, _, value in (item.partition(":") for item in attr))
+    filters = Filters(kind=kind, topic=topic, email=email, phone=phone, attributes=pairs)
+    after = decode_cursor(cursor) if cursor else None
+    rows = contacts.page(db, filters, after_id=after, limit=limit + 1)
     more = len(rows) > limit
     items = rows[:limit]
     return Page[ContactOut](
@@ -183,11 +181,12 @@ def get_timeline(
     db: SessionDep,
     type: Annotated[list[EventType], Query()] = [],  # noqa: B006
     limit: Limit = 100,
-    cursor: str | None = None,
+    cursor: CursorQuery = None,
 ) -> Any:
     """Every change and contact, newest first."""
     contact = contacts.get(db, external_id)
-    rows = timeline.page(db, contact.id, before_id=_cursor(cursor), limit=limit + 1, types=type)
+    before = decode_cursor(cursor) if cursor else None
+    rows = timeline.page(db, contact.id, before_id=before, limit=limit + 1, types=type)
     more = len(rows) > limit
     items = rows[:limit]
     return Page[EventOut](

@@ -18,7 +18,10 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    responses={503: {"description": "The database does not answer or migrations are pending"}},
+)
 def readyz(runtime: RuntimeDep) -> JSONResponse:
     """The database answers and its schema is current."""
     try:

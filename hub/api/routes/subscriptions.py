@@ -10,6 +10,7 @@ from hub.api.deps import ContactsScope, SessionDep, actor_for
 from hub.api.routes.contacts import ExternalIdPath
 from hub.api.routes.topics import KeyPath
 from hub.db.models import ContactPreferences
+from hub.schemas.errors import ErrorOut
 from hub.schemas.subscriptions import (
     PreferencesOut,
     PreferencesPatch,
@@ -40,7 +41,7 @@ def get_subscription(
     response_model=SubscriptionOut,
     responses={
         201: {"model": SubscriptionOut, "description": "Created"},
-        409: {"description": "A required topic cannot be unsubscribed"},
+        409: {"model": ErrorOut, "description": "A required topic cannot be unsubscribed"},
     },
 )
 def put_subscription(
@@ -62,7 +63,7 @@ def put_subscription(
 @router.delete(
     "/subscriptions/{topic}",
     response_model=SubscriptionOut,
-    responses={409: {"description": "A required topic cannot be unsubscribed"}},
+    responses={409: {"model": ErrorOut, "description": "A required topic cannot be unsubscribed"}},
 )
 def unsubscribe(
     external_id: ExternalIdPath,

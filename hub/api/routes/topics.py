@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from hub.api.deps import AdminScope, SessionDep, authenticated
+from hub.api.routes.contacts import CursorQuery
+from hub.fields import TOPIC_KEY
 from hub.schemas.base import Page, decode_cursor, encode_cursor
+from hub.schemas.errors import ErrorOut
 from hub.schemas.topics import TopicIn, TopicOut
 from hub.services import topics
 
@@ -16,7 +19,7 @@ router = APIRouter(prefix="/v1/topics", tags=["topics"])
 KeyPath = Annotated[
     str,
     Path(
-        pattern=r"^[a-z0-9][a-z0-9_.\-]{0,99}$",
+        pattern=TOPIC_KEY,
         description="a-z, 0-9, '_', '.', '-'; up to 100 characters",
     ),
 ]
@@ -25,7 +28,10 @@ KeyPath = Annotated[
 @router.put(
     "/{key}",
     response_model=TopicOut,
-    responses={201: {"model": TopicOut, "description": "Created"}},
+    responses={
+        201: {"model": TopicOut, "description": "Created"},
+        409: {"model": ErrorOut, "description": "Created concurrently by another request; retry"},
+    },
 )
 def put_topic(
     key: KeyPath, body: TopicIn, response: Response, _: AdminScope, db: SessionDep
@@ -43,12 +49,9 @@ def get_topic(key: KeyPath, db: SessionDep) -> Any:
 
 @router.get("", response_model=Page[TopicOut], dependencies=[Depends(authenticated)])
 def list_topics(
-    db: SessionDep, limit: Annotated[int, Query(ge=1, le=500)] = 100, cursor: str | None = None
+    db: SessionDep, limit: Annotated[int, Query(ge=1, le=500)] = 100, cursor: CursorQuery = None
 ) -> Any:
-    try:
-        after = decode_cursor(cursor) if cursor else None
-    except ValueError as exc:
-        raise HTTPException(422, f"cursor: {exc}") from None
+    after = decode_cursor(cursor) if cursor else None
     rows = topics.page(db, after_id=after, limit=limit + 1)
     items = rows[:limit]
     return Page[TopicOut](
