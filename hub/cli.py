@@ -214,8 +214,12 @@ def contacts_import(
     )
     for error in report.errors[:20]:
         typer.echo(f"  line {error.line}: {error.field}: {error.reason}", err=True)
-    if report.failed > 20:
-        typer.echo(f"  ... and {report.failed - 20:,} more rows with errors", err=True)
+    hidden = len(report.errors) - 20
+    if hidden > 0 or report.errors_truncated:
+        more = f"{hidden:,} more problems" if hidden > 0 else "more problems"
+        typer.echo(
+            f"  ... and {more}{' (and more not listed)' * report.errors_truncated}", err=True
+        )
     if report.failed:
         raise typer.Exit(code=2)
 

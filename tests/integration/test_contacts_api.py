@@ -228,3 +228,12 @@ def test_attribute_filter_keys_are_checked_not_spliced(
     response = client.get("/v1/contacts", params={"attr": f"{key}:1"}, headers=auth)
     assert response.status_code == 422, response.text
     assert response.json()["error"]["message"].startswith("attr[0]")
+
+
+@pytest.mark.parametrize("external_id", [" x", "x ", "x%09", "%20"])
+def test_external_ids_with_surrounding_space_are_refused(
+    client: TestClient, auth: dict[str, str], external_id: str
+) -> None:
+    response = put(client, auth, external_id, {})
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["details"][0]["field"] == "external_id"

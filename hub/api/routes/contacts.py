@@ -7,12 +7,13 @@ import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from pydantic import AfterValidator, BaseModel
+from pydantic import AfterValidator, AliasChoices, BaseModel, Field
 
 from hub.api.deps import ContactsScope, RuntimeDep, SessionDep, actor_for
+from hub.api.paging import CursorQuery, Limit, page_of, position
 from hub.domain import ActorKind, Channel, ContactKind, EventType
 from hub.fields import TOPIC_KEY, Email, Phone, no_control_characters
-from hub.schemas.base import Cursor, Out, Page, decode_cursor, encode_cursor
+from hub.schemas.base import Out, Page
 from hub.schemas.contacts import ContactIn, ContactOut
 from hub.services import contacts, timeline
 from hub.services.contacts import Filters
@@ -27,12 +28,12 @@ ExternalIdPath = Annotated[
     Path(
         min_length=1,
         max_length=255,
-        pattern=r"^[^\x00-\x1f\x7f]+$",
+        # No control characters, and no surrounding spaces: the importer strips them, so
+        # "x " here and "x" in a file would otherwise be two people.
+        pattern=r"^[^\x00-\x1f\x7f\s](?:[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f\s])?$",
         description="The caller's own id for the person.",
     ),
 ]
-Limit = Annotated[int, Query(ge=1, le=500)]
-CursorQuery = Annotated[Cursor | None, Query(description="`next_cursor` of the previous page")]
 
 
 def check_attr_filter(item: str) -> str:
@@ -149,14 +150,8 @@ def list_contacts(
 ) -> Any:
     pairs = tuple((key, value) for key, _, value in (item.partition(":") for item in attr))
     filters = Filters(kind=kind, topic=topic, email=email, phone=phone, attributes=pairs)
-    after = decode_cursor(cursor) if cursor else None
-    rows = contacts.page(db, filters, after_id=after, limit=limit + 1)
-    more = len(rows) > limit
-    items = rows[:limit]
-    return Page[ContactOut](
-        items=[ContactOut.model_validate(c) for c in items],
-        next_cursor=encode_cursor(items[-1].id) if more else None,
-    )
+    rows = contacts.page(db, filters, after_id=position(cursor), limit=limit + 1)
+    return page_of(rows, limit, ContactOut.model_validate)
 
 
 class EventOut(Out):
@@ -166,7 +161,7 @@ class EventOut(Out):
     actor_kind: ActorKind
     actor: str
     source: str
-    topic: str | None = None
+    topic: str | None = Field(None, validation_alias=AliasChoices("topic_key", "topic"))
     channel: Channel | None
     changes: dict[str, Any] | None
     reason: str | None
@@ -185,11 +180,5 @@ def get_timeline(
 ) -> Any:
     """Every change and contact, newest first."""
     contact = contacts.get(db, external_id)
-    before = decode_cursor(cursor) if cursor else None
-    rows = timeline.page(db, contact.id, before_id=before, limit=limit + 1, types=type)
-    more = len(rows) > limit
-    items = rows[:limit]
-    return Page[EventOut](
-        items=[EventOut.model_validate(e).model_copy(update={"topic": e.topic_key}) for e in items],
-        next_cursor=encode_cursor(items[-1].id) if more else None,
-    )
+    rows = timeline.page(db, contact.id, before_id=position(cursor), limit=limit + 1, types=type)
+    return page_of(rows, limit, EventOut.model_validate)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Response
 
 from hub.api.deps import AdminScope, SessionDep, authenticated
-from hub.api.routes.contacts import CursorQuery
+from hub.api.paging import CursorQuery, Limit, page_of, position
 from hub.fields import TOPIC_KEY
-from hub.schemas.base import Page, decode_cursor, encode_cursor
+from hub.schemas.base import Page
 from hub.schemas.errors import ErrorOut
 from hub.schemas.topics import TopicIn, TopicOut
 from hub.services import topics
@@ -48,13 +48,6 @@ def get_topic(key: KeyPath, db: SessionDep) -> Any:
 
 
 @router.get("", response_model=Page[TopicOut], dependencies=[Depends(authenticated)])
-def list_topics(
-    db: SessionDep, limit: Annotated[int, Query(ge=1, le=500)] = 100, cursor: CursorQuery = None
-) -> Any:
-    after = decode_cursor(cursor) if cursor else None
-    rows = topics.page(db, after_id=after, limit=limit + 1)
-    items = rows[:limit]
-    return Page[TopicOut](
-        items=[TopicOut.model_validate(t) for t in items],
-        next_cursor=encode_cursor(items[-1].id) if len(rows) > limit else None,
-    )
+def list_topics(db: SessionDep, limit: Limit = 100, cursor: CursorQuery = None) -> Any:
+    rows = topics.page(db, after_id=position(cursor), limit=limit + 1)
+    return page_of(rows, limit, TopicOut.model_validate)
