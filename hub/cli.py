@@ -41,7 +41,12 @@ def _settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        _fail(f"invalid settings: {exc}")
+        # Never echo the input: it may hold secrets from the environment.
+        problems = "; ".join(
+            f"HUB_{'_'.join(map(str, e['loc'])).upper() or 'SETTINGS'}: {e['msg']}"
+            for e in exc.errors(include_input=False, include_url=False)
+        )
+        _fail(f"invalid settings: {problems}")
 
 
 def _fail(message: str) -> NoReturn:

@@ -139,3 +139,37 @@ def test_cli_errors_are_clear(tmp_path: Path) -> None:
         stdin="correct horse battery staple\n",
     )
     assert ok.returncode == 0, ok.stderr
+
+
+def test_bad_settings_are_named_without_echoing_secrets(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "HUB_SMTP_PORT": "abc",
+        "HUB_SECRET_KEY": "do-not-print-me",
+        "HUB_DATABASE_URL": f"sqlite:///{tmp_path / 'hub.db'}",
+    }
+    result = subprocess.run(
+        [HUB, "serve"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "HUB_SMTP_PORT" in result.stderr
+    assert "do-not-print-me" not in result.stderr + result.stdout
+    production = {**env, "HUB_SMTP_PORT": "25", "HUB_ENVIRONMENT": "production"}
+    production.pop("HUB_SECRET_KEY")
+    refused = subprocess.run(
+        [HUB, "serve"],
+        cwd=tmp_path,
+        env=production,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert refused.returncode == 1
+    assert "HUB_SECRET_KEY must be set" in refused.stderr
