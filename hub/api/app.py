@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from hub.api import errors
+from hub.api.head import HeadAsGet
 from hub.api.limits import BodyLimit
 from hub.api.routes import contacts, health, imports, subscriptions, topics
 from hub.runtime import Runtime
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app.include_router(health.router)
     for module in (contacts, imports, subscriptions, topics):
         app.include_router(module.router, responses=errors.RESPONSES)
+    app.add_middleware(HeadAsGet)
     app.add_middleware(
         BodyLimit,
         max_bytes=runtime.settings.max_request_bytes,

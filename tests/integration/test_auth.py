@@ -76,3 +76,14 @@ def test_secrets_never_reach_the_logs(
     secret = headers["Authorization"].removeprefix("Bearer ")
     assert secret not in caplog.text
     assert "hub_guessing" not in caplog.text
+
+
+def test_head_answers_like_get_without_a_body(client: TestClient, auth: dict[str, str]) -> None:
+    client.put("/v1/contacts/c-1", json={"name": "Ann"}, headers=auth)
+    get = client.get("/v1/contacts/c-1", headers=auth)
+    head = client.head("/v1/contacts/c-1", headers=auth)
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-length"] == get.headers["content-length"]
+    assert client.head("/v1/contacts/c-1").status_code == 401
+    assert client.head("/healthz").status_code == 200
