@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from hub.api import errors
+from hub.api import docs, errors
 from hub.api.head import HeadAsGet
 from hub.api.limits import BodyLimit
 from hub.api.routes import contacts, health, imports, subscriptions, topics
@@ -29,9 +29,17 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         yield
         runtime.close()
 
-    app = FastAPI(title="Hub", version="1", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="Hub",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.runtime = runtime
     errors.install(app)
+    docs.install(app)
     app.include_router(health.router)
     for module in (contacts, imports, subscriptions, topics):
         app.include_router(module.router, responses=errors.RESPONSES)

@@ -173,3 +173,14 @@ def test_bad_settings_are_named_without_echoing_secrets(tmp_path: Path) -> None:
     )
     assert refused.returncode == 1
     assert "HUB_SECRET_KEY must be set" in refused.stderr
+
+
+def test_docs_are_served_without_a_cdn(server: tuple[str, Path]) -> None:
+    base, _ = server
+    page = httpx.get(f"{base}/docs")
+    assert page.status_code == 200
+    assert "cdn" not in page.text.lower()
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        response = httpx.get(f"{base}/docs/assets/{asset}")
+        assert response.status_code == 200
+        assert len(response.content) > 10_000
