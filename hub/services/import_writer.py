@@ -6,10 +6,12 @@ query per row.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, text, update
+from sqlalchemy import Table, bindparam, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -17,17 +19,15 @@ from hub.db.base import utcnow
 from hub.db.models import Contact
 from hub.domain import EventType
 from hub.schemas.contacts import CONTACT_FIELDS, ContactIn
-from hub.services import timeline
 from hub.services.actor import Actor
 from hub.services.contacts import changes, merged
 from hub.services.errors import Conflict
+from hub.services.import_inserts import DriverInserts
 from hub.services.import_rows import GoodRow
-from hub.services.timeline import Changes
 
 _TABLE = cast(Table, Contact.__table__)
 _STATE = (*CONTACT_FIELDS, "attributes")
 _SELECT = select(_TABLE.c.id, _TABLE.c.external_id, *(_TABLE.c[name] for name in _STATE))
-_INSERT = insert(_TABLE).returning(_TABLE.c.id, _TABLE.c.external_id)
 _UPDATE = (
     update(_TABLE)
     .where(_TABLE.c.id == bindparam("_id"))
@@ -56,6 +56,7 @@ class BatchWriter:
         self._sessions = sessions
         self._actor = actor
         self._created = 0
+        self._inserts = DriverInserts()
 
     def write(self, rows: list[GoodRow]) -> Counts:
         """Commit the batch: a checkpoint that a later failure does not undo.
@@ -108,13 +109,13 @@ class BatchWriter:
             for found in session.execute(_SELECT.where(_TABLE.c.external_id.in_(wanted)))
         }
         created = updated = unchanged = 0
-        events: list[tuple[str, EventType, Changes]] = []
+        events: list[tuple[str, EventType, str]] = []  # changes as JSON text
         for _, external_id, given in rows:
             contact = known.get(external_id)
             if contact is None:  # new, as `contacts.put` would create it
                 after = merged({**_DEFAULTS, "attributes": {}}, given)
                 known[external_id] = _Contact(None, after)
-                events.append((external_id, EventType.CONTACT_CREATED, changes({}, after)))
+                events.append((external_id, EventType.CONTACT_CREATED, created_json(after)))
                 created += 1
                 continue
             after = merged(contact.state, given)
@@ -124,9 +125,13 @@ class BatchWriter:
                 continue
             contact.state = after
             contact.dirty = contact.id is not None  # one created in this batch is inserted as is
-            events.append((external_id, EventType.CONTACT_UPDATED, delta))
+            events.append((external_id, EventType.CONTACT_UPDATED, json.dumps(delta)))
             updated += 1
-        self._insert(session, known, now)
+        connection = session.connection()
+        new = [(external_id, c.state) for external_id, c in known.items() if c.id is None]
+        if new:
+            for external_id, contact_id in self._inserts.contacts(connection, new, now=now).items():
+                known[external_id].id = contact_id
         dirty = [
             {"_id": c.id, "_updated_at": now, **{f"_{k}": v for k, v in c.state.items()}}
             for c in known.values()
@@ -134,28 +139,41 @@ class BatchWriter:
         ]
         if dirty:
             session.execute(_UPDATE, dirty)
-        timeline.record_many(
-            session,
-            [
-                timeline.event_row(
-                    contact_id=cast(int, known[external_id].id),
-                    type=type_,
-                    actor=self._actor,
-                    at=now,
-                    changes=delta,
-                )
-                for external_id, type_, delta in events
-            ],
-        )
+        if events:
+            self._inserts.events(
+                connection,
+                [
+                    (cast(int, known[external_id].id), type_, delta)
+                    for external_id, type_, delta in events
+                ],
+                actor=self._actor,
+                now=now,
+            )
         return Counts(created, updated, unchanged)
 
-    @staticmethod
-    def _insert(session: Session, known: dict[str, _Contact], now: Any) -> None:
-        new = [
-            {"external_id": external_id, **c.state, "created_at": now, "updated_at": now}
-            for external_id, c in known.items()
-            if c.id is None
-        ]
-        if new:
-            for contact_id, external_id in session.execute(_INSERT, new):
-                known[external_id].id = contact_id
+
+def created_json(after: dict[str, Any]) -> str:
+    """`json.dumps(changes({}, after))`, the changes of a new contact, at a quarter of the cost.
+
+    Every field that has a value goes from null to it, then each attribute in key order. Built
+    from pieces because the general path (compare each field with a missing one, then encode
+    ten small dictionaries) is a sixth of an import's writing time. tests/unit checks that
+    both give the same text.
+    """
+    parts = [
+        f'"{name}": {{"before": null, "after": {_json(value)}}}'
+        for name, value in after.items()
+        if value is not None and name != "attributes"
+    ]
+    attributes = after["attributes"]
+    parts.extend(
+        f"{encode_basestring_ascii('attributes.' + key)}: "
+        f'{{"before": null, "after": {_json(attributes[key])}}}'
+        for key in sorted(attributes)
+    )
+    return "{" + ", ".join(parts) + "}"
+
+
+def _json(value: Any) -> str:
+    # encode_basestring_ascii is what json.dumps applies to each string, without its set-up.
+    return encode_basestring_ascii(value) if isinstance(value, str) else json.dumps(value)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -137,8 +138,9 @@ class _Checking:
     """Checks batches and hands them back in file order: here at first, then, once the file
     proves big, in worker processes while this one writes.
 
-    A bounded number of batches is in flight, so a fast reader cannot outrun the checkers and
-    fill memory.
+    The workers start in the background (the fork server takes ~0.3 s to import the checking
+    code), and this process goes on checking until they are ready. A bounded number of
+    batches is in flight, so a fast reader cannot outrun the checkers and fill memory.
     """
 
     def __init__(self, check: CheckFn, *, workers: int, parallel_after: int) -> None:
@@ -147,6 +149,7 @@ class _Checking:
         self._parallel_after = parallel_after
         self._window = 2 * workers + 2
         self._pool: Executor | None = None
+        self._starting: Future[Executor] | None = None
         self._pending: deque[Future[Checked]] = deque()
         self._submitted = 0
 
@@ -154,14 +157,18 @@ class _Checking:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._starting is not None and self._starting.exception() is None:
+            self._starting.result().shutdown(wait=True, cancel_futures=True)
 
     def submit(self, batch: list[RawRow]) -> Iterator[Checked]:
         """Queue a batch; yield, in file order, the checked batches that are ready to write."""
         self._submitted += 1
-        if self._pool is None and self._workers and self._submitted > self._parallel_after:
-            self._pool = _pool(self._workers)
+        if self._starting is None and self._workers and self._submitted > self._parallel_after:
+            self._starting = _start_pool(self._workers)
+            if not self._parallel_after:  # workers asked for from the first batch
+                self._starting.result()
+        if self._pool is None and self._starting is not None and self._starting.done():
+            self._pool = self._starting.result()
         if self._pool is None:
             yield self._check(batch)
             return
@@ -172,6 +179,23 @@ class _Checking:
     def drain(self) -> Iterator[Checked]:
         while self._pending:
             yield self._pending.popleft().result()
+
+
+def _start_pool(workers: int) -> Future[Executor]:
+    """A pool, started in a thread; its future is done once a first worker process runs."""
+    started: Future[Executor] = Future()
+
+    def start() -> None:
+        try:
+            pool = _pool(workers)
+            pool.submit(int).result()  # forks a worker: the fork server is up
+        except Exception as exc:  # handed to the import's thread by the future
+            started.set_exception(exc)
+        else:
+            started.set_result(pool)
+
+    threading.Thread(target=start, name="import-workers-start", daemon=True).start()
+    return started
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
