@@ -74,7 +74,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
 ) -> None:
-    """Run the HTTP API (and, on the embedded default, the workers and scheduler)."""
+    """Run the HTTP API (the embedded workers and scheduler join with the dispatch issue)."""
     import uvicorn
 
     from hub.api.app import create_app

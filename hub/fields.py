@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+import socket
 import zoneinfo
 from functools import lru_cache
 from typing import Annotated, Any
@@ -153,21 +154,26 @@ def is_private_host(host: str) -> bool:
 
     Host names are resolved and checked again at connect time by the webhook channel.
     """
-    try:
-        address = ipaddress.ip_address(_literal_ip(host))
-    except ValueError:
-        return host.lower() in {"localhost", "localhost.localdomain"} or host.lower().endswith(
-            ".localhost"
-        )
+    host = host.strip("[]").rstrip(".").lower()  # "localhost." is localhost
+    address = _literal_ip(host)
+    if address is None:
+        return host in {"localhost", "localhost.localdomain"} or host.endswith(".localhost")
     return not address.is_global
 
 
-def _literal_ip(host: str) -> str | int:
-    host = host.strip("[]")
-    try:  # decimal (2130706433) and hex (0x7f000001) spellings of IPv4
-        return int(host, 0)
+def _literal_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host)
     except ValueError:
-        return host
+        pass
+    if host and all(c in "0123456789abcdefx." for c in host):
+        # The spellings resolvers accept but ipaddress does not: 2130706433, 0x7f000001,
+        # 127.1, 0x7f.1, 0177.0.0.1. inet_aton reads them exactly as connect() would.
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    return None
 
 
 def check_attributes(value: dict[str, Any]) -> dict[str, Any]:

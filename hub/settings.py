@@ -46,6 +46,10 @@ class Settings(BaseSettings):
             and self.secret_key.get_secret_value() == DEVELOPMENT_SECRET
         ):
             raise ValueError("HUB_SECRET_KEY must be set outside development")
+        if self.environment != "development" and self.hash_key is None:
+            # Derived from the secret key, the erasure hashes would stop matching at the first
+            # key rotation, and erased addresses would become contactable again.
+            raise ValueError("HUB_HASH_KEY must be set outside development (once; never change it)")
         return self
 
     @cached_property

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import String, cast, delete, insert, select
+from sqlalchemy import Select, String, cast, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -29,8 +29,15 @@ from hub.services.hashing import AddressHasher
 from hub.services.timeline import Changes
 
 
-def get(session: Session, external_id: str) -> Contact:
-    contact = session.scalar(select(Contact).where(Contact.external_id == external_id))
+def _select(external_id: str, *, lock: bool) -> Select[Contact]:
+    query = select(Contact).where(Contact.external_id == external_id)
+    return query.with_for_update() if lock else query
+
+
+def get(session: Session, external_id: str, *, lock: bool = False) -> Contact:
+    """The contact; `lock` holds its row until commit (PostgreSQL), which serialises every
+    change to the person, so each event's "before" is the state the change really replaced."""
+    contact = session.scalar(_select(external_id, lock=lock))
     if contact is None:
         raise NotFound(f"no contact with external_id {external_id!r}")
     return contact
@@ -91,12 +98,12 @@ def put(
     import) only the given fields change.
     """
     check_webhook_target(given.get("webhook_url"), allow_private=allow_private_webhooks)
-    contact = session.scalar(select(Contact).where(Contact.external_id == external_id))
+    contact = session.scalar(_select(external_id, lock=True))
     if contact is None:
         created = _create(session, external_id, given, actor)
         if created is not None:
             return created, True
-        contact = get(session, external_id)  # lost a race with a concurrent create
+        contact = get(session, external_id, lock=True)  # lost a race with a concurrent create
     before = state(contact)
     after = merged(ContactIn().model_dump() if replace else before, given)
     if replace:
@@ -189,7 +196,7 @@ def erase(session: Session, external_id: str, actor: Actor, hasher: AddressHashe
     The hashes sit on the suppression list (reason `erasure`), so re-importing the address does
     not make it contactable for marketing again (RELIABILITY 16).
     """
-    contact = get(session, external_id)
+    contact = get(session, external_id, lock=True)
     now = utcnow()
     added = 0
     for channel, field in ADDRESS_FIELD.items():

@@ -160,7 +160,8 @@ def test_bad_settings_are_named_without_echoing_secrets(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "HUB_SMTP_PORT" in result.stderr
     assert "do-not-print-me" not in result.stderr + result.stdout
-    production = {**env, "HUB_SMTP_PORT": "25", "HUB_ENVIRONMENT": "production"}
+    production = {**env, "HUB_SMTP_PORT": "25", "HUB_ENVIRONMENT": "production",
+                  "HUB_HASH_KEY": "a-kept-hash-key"}
     production.pop("HUB_SECRET_KEY")
     refused = subprocess.run(
         [HUB, "serve"],

@@ -53,7 +53,7 @@ def put_subscription(
     principal: ContactsScope,
     db: SessionDep,
 ) -> Any:
-    contact, found = contacts.get(db, external_id), topics.get(db, topic)
+    contact, found = contacts.get(db, external_id, lock=True), topics.get(db, topic)
     outcome = subscriptions.put(db, contact, found, body, actor_for(request, principal))
     db.commit()
     response.status_code = 201 if outcome.created else 200
@@ -73,7 +73,7 @@ def unsubscribe(
     db: SessionDep,
 ) -> Any:
     """Unsubscribe. The row stays, with its consent evidence, so the refusal is remembered."""
-    contact, found = contacts.get(db, external_id), topics.get(db, topic)
+    contact, found = contacts.get(db, external_id, lock=True), topics.get(db, topic)
     outcome = subscriptions.unsubscribe(db, contact, found, actor_for(request, principal))
     db.commit()
     return outcome.subscription
@@ -93,7 +93,7 @@ def patch_preferences(
     principal: ContactsScope,
     db: SessionDep,
 ) -> Any:
-    contact = contacts.get(db, external_id)
+    contact = contacts.get(db, external_id, lock=True)
     result = contact_preferences.patch(db, contact, body, actor_for(request, principal))
     db.commit()
     return result
