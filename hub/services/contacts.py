@@ -90,13 +90,9 @@ def put(
     actor: Actor,
     *,
     allow_private_webhooks: bool,
-    replace: bool,
 ) -> tuple[Contact, bool]:
-    """Create or update a contact; returns it and whether it was created.
-
-    `replace` (PUT) resets fields the caller left out to their defaults; otherwise (PATCH,
-    import) only the given fields change.
-    """
+    """Create or replace a contact (fields left out return to their defaults); returns it and
+    whether it was created."""
     check_webhook_target(given.get("webhook_url"), allow_private=allow_private_webhooks)
     contact = session.scalar(_select(external_id, lock=True))
     if contact is None:
@@ -104,26 +100,40 @@ def put(
         if created is not None:
             return created, True
         contact = get(session, external_id, lock=True)  # lost a race with a concurrent create
-    before = state(contact)
-    after = merged(ContactIn().model_dump() if replace else before, given)
-    if replace:
-        after["attributes"] = {
-            k: v for k, v in given.get("attributes", {}).items() if v is not None
-        }
-    delta = changes(before, after)
-    if delta:
-        for name, value in after.items():
-            setattr(contact, name, value)
-        contact.updated_at = utcnow()
-        session.flush()
-        timeline.record(
-            session,
-            contact_id=contact.id,
-            type=EventType.CONTACT_UPDATED,
-            actor=actor,
-            changes=delta,
-        )
+    _update(session, contact, merged(ContactIn().model_dump(), given), actor)
     return contact, False
+
+
+def patch(
+    session: Session,
+    external_id: str,
+    given: dict[str, Any],
+    actor: Actor,
+    *,
+    allow_private_webhooks: bool,
+) -> Contact:
+    """Change only the given fields of an existing contact; attributes merge key by key."""
+    check_webhook_target(given.get("webhook_url"), allow_private=allow_private_webhooks)
+    contact = get(session, external_id, lock=True)
+    _update(session, contact, merged(state(contact), given), actor)
+    return contact
+
+
+def _update(session: Session, contact: Contact, after: dict[str, Any], actor: Actor) -> None:
+    delta = changes(state(contact), after)
+    if not delta:
+        return
+    for name, value in after.items():
+        setattr(contact, name, value)
+    contact.updated_at = utcnow()
+    session.flush()
+    timeline.record(
+        session,
+        contact_id=contact.id,
+        type=EventType.CONTACT_UPDATED,
+        actor=actor,
+        changes=delta,
+    )
 
 
 def _create(

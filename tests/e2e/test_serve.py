@@ -25,12 +25,13 @@ def free_port() -> int:
         return port
 
 
-def hub(cwd: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HUB_DATABASE_URL": f"sqlite:///{cwd / 'hub.db'}"}
+def hub(
+    cwd: Path, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [HUB, *args],
         cwd=cwd,
-        env=env,
+        env={**os.environ, "HUB_DATABASE_URL": f"sqlite:///{cwd / 'hub.db'}", **(env or {})},
         capture_output=True,
         text=True,
         input=stdin,
@@ -142,36 +143,13 @@ def test_cli_errors_are_clear(tmp_path: Path) -> None:
 
 
 def test_bad_settings_are_named_without_echoing_secrets(tmp_path: Path) -> None:
-    env = {
-        **os.environ,
-        "HUB_SMTP_PORT": "abc",
-        "HUB_SECRET_KEY": "do-not-print-me",
-        "HUB_DATABASE_URL": f"sqlite:///{tmp_path / 'hub.db'}",
-    }
-    result = subprocess.run(
-        [HUB, "serve"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    secret = {"HUB_SECRET_KEY": "do-not-print-me"}
+    result = hub(tmp_path, "serve", env={**secret, "HUB_SMTP_PORT": "abc"})
     assert result.returncode == 1
     assert "HUB_SMTP_PORT" in result.stderr
     assert "do-not-print-me" not in result.stderr + result.stdout
-    production = {**env, "HUB_SMTP_PORT": "25", "HUB_ENVIRONMENT": "production",
-                  "HUB_HASH_KEY": "a-kept-hash-key"}
-    production.pop("HUB_SECRET_KEY")
-    refused = subprocess.run(
-        [HUB, "serve"],
-        cwd=tmp_path,
-        env=production,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    production = {"HUB_ENVIRONMENT": "production", "HUB_HASH_KEY": "a-kept-hash-key"}
+    refused = hub(tmp_path, "serve", env=production)
     assert refused.returncode == 1
     assert "HUB_SECRET_KEY must be set" in refused.stderr
 

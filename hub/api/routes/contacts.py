@@ -71,7 +71,6 @@ def put_contact(
         body.model_dump(),
         actor_for(request, principal),
         allow_private_webhooks=runtime.settings.webhook_allow_private,
-        replace=True,
     )
     db.commit()
     response.status_code = 201 if created else 200
@@ -88,14 +87,12 @@ def patch_contact(
     runtime: RuntimeDep,
 ) -> Any:
     """Change only the fields sent; `attributes` merge key by key and a null removes a key."""
-    contacts.get(db, external_id)
-    contact, _ = contacts.put(
+    contact = contacts.patch(
         db,
         external_id,
         body.given(),
         actor_for(request, principal),
         allow_private_webhooks=runtime.settings.webhook_allow_private,
-        replace=False,
     )
     db.commit()
     return contact
