@@ -1,0 +1,126 @@
+"""The one small interface every delivery adapter implements, and the errors it raises.
+
+An adapter turns one rendered `OutgoingMessage` into one provider call and answers with a
+`Receipt`, or raises one of the three `DeliveryError`s; it never returns a flag. Adapters
+receive their options (a pydantic-settings model read from `HUB_*` variables) and build or
+receive their own clients; they know nothing of the web app, the database or hub settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hub.domain import Channel, SuppressionReason
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    """One rendered message for one person on one channel. Fields unused by a channel stay None.
+
+    `key` is stable for the delivery across retries: it is the e-mail Message-ID's left part
+    and the webhook-id, so a receiver can drop a resend that a crash made ambiguous.
+    """
+
+    delivery_id: int
+    channel: Channel
+    key: str
+    to: str  # e-mail address, E.164 phone number or webhook URL
+    to_name: str | None = None
+    locale: str | None = None
+    subject: str | None = None  # e-mail
+    text: str | None = None  # e-mail text part, SMS body, voice script
+    html: str | None = None  # e-mail HTML part
+    body: bytes | None = None  # webhook: the JSON document, already serialised
+    unsubscribe_url: str | None = None  # e-mail: List-Unsubscribe (https, RFC 8058 one-click)
+    unsubscribe_mailto: str | None = None  # e-mail: List-Unsubscribe (mailto)
+    callback_url: str | None = None  # SMS and voice: the provider's status callback
+    headers: Mapping[str, str] = field(default_factory=dict)  # extra e-mail/webhook headers
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What the provider said when it accepted the message."""
+
+    provider_id: str | None = None  # Message-ID, Twilio SID, HTTP status...
+    detail: Mapping[str, Any] | None = None  # kept on the timeline; never secrets
+
+
+class DeliveryError(Exception):
+    """Base of the three ways a send can fail. `code` is the provider's own (550, 21610, 503)."""
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class RetryableDeliveryError(DeliveryError):
+    """Try again later: SMTP 4xx, Twilio 429/5xx, HTTP 408/429/5xx, a refused connection."""
+
+    def __init__(
+        self, message: str, *, code: str | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Never retry this message: SMTP 5xx, an invalid number, HTTP 4xx, 410 Gone.
+
+    `suppress` names why the address itself must not be used again (a hard bounce, a carrier
+    opt-out); None when only this message was refused.
+    """
+
+    def __init__(
+        self, message: str, *, code: str | None = None, suppress: SuppressionReason | None = None
+    ) -> None:
+        super().__init__(message, code=code)
+        self.suppress = suppress
+
+
+class AmbiguousDeliveryError(DeliveryError):
+    """The request left but no answer came (a timeout after sending): it may have arrived.
+
+    Recorded as `unknown`; a resend must first look the message up, or carry the same key.
+    """
+
+
+class ChannelOptions(BaseSettings):
+    """Base of every adapter's options: read from `HUB_*` environment variables and `.env`."""
+
+    model_config = SettingsConfigDict(env_prefix="HUB_", env_file=".env", extra="ignore")
+
+    @property
+    def configured(self) -> bool:
+        """Whether enough is set to talk to a real provider; if not, the channel captures."""
+        return True
+
+
+@runtime_checkable
+class ChannelAdapter(Protocol):
+    """What the dispatcher needs from an adapter. Registered under the `hub.channels` group."""
+
+    name: ClassVar[str]  # the entry-point name, e.g. "smtp"
+    kinds: ClassVar[frozenset[Channel]]  # the channels it can serve
+    options_model: ClassVar[type[ChannelOptions]]
+
+    @classmethod
+    def from_options(cls, options: Any) -> ChannelAdapter: ...
+
+    async def send(self, message: OutgoingMessage) -> Receipt:
+        """Hand one message to the provider.
+
+        Raises:
+            RetryableDeliveryError: the provider is busy or unreachable; nothing was accepted.
+            PermanentDeliveryError: the provider refused this message for good.
+            AmbiguousDeliveryError: the outcome cannot be known.
+        """
+        ...
+
+    async def aclose(self) -> None:
+        """Close pooled connections. Called once, from the loop that called `send`."""
+        ...
