@@ -71,6 +71,52 @@ class EventType(enum.StrEnum):
     PREFERENCES_CHANGED = "preferences.changed"
     SUPPRESSION_ADDED = "suppression.added"
     SUPPRESSION_REMOVED = "suppression.removed"
+    DELIVERY_SENT = "delivery.sent"
+    DELIVERY_FAILED = "delivery.failed"
+    DELIVERY_RETRYING = "delivery.retrying"
+    DELIVERY_UNKNOWN = "delivery.unknown"
+    DELIVERY_REFUSED = "delivery.refused"
+    DELIVERY_DEFERRED = "delivery.deferred"
+
+
+class DeliveryState(enum.StrEnum):
+    """One notification to one person on one channel, from decision to outcome.
+
+    `queued` rows wait for a worker (or for `next_attempt_at`); `sending` rows are claimed
+    under a lease; a lease that runs out means the worker died mid-send, so the outcome is
+    `unknown` until a resend under the same key (e-mail, webhook) or a look-up settles it.
+    """
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    BOUNCED = "bounced"
+    SUPPRESSED = "suppressed"  # refused before sending; `reason` says why
+    DEFERRED = "deferred"  # quiet hours, legal window or digest; `next_attempt_at` says until
+    UNKNOWN = "unknown"  # the provider may or may not have it
+
+    @property
+    def final(self) -> bool:
+        return self in _FINAL_DELIVERY_STATES
+
+
+_FINAL_DELIVERY_STATES = frozenset(
+    {
+        DeliveryState.SENT,
+        DeliveryState.DELIVERED,
+        DeliveryState.FAILED,
+        DeliveryState.BOUNCED,
+        DeliveryState.SUPPRESSED,
+        DeliveryState.UNKNOWN,
+    }
+)
+
+
+class NotificationState(enum.StrEnum):
+    ACCEPTED = "accepted"  # committed; fan-out not finished (the sweeper resumes it)
+    FANNED_OUT = "fanned_out"  # every recipient has its delivery rows
 
 
 class ActorKind(enum.StrEnum):
@@ -107,6 +153,7 @@ class RefusalReason(enum.StrEnum):
     CHANNEL_BLOCKED = "channel_blocked"
     NO_ADDRESS = "no_address"
     SUPPRESSED = "suppressed"
+    NO_CONTENT = "no_content"  # the message has no part for this channel
 
 
 class DeferralReason(enum.StrEnum):

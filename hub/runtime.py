@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dramatiq import Broker
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.db.engine import make_engine, make_sessions
 from hub.services.hashing import AddressHasher
 from hub.settings import Settings
+from workers.broker import make_broker
+from workers.queue import Enqueuer
 
 
 @dataclass
@@ -18,12 +21,17 @@ class Runtime:
     engine: Engine
     sessions: sessionmaker[Session]
     hasher: AddressHasher
+    broker: Broker
+    enqueuer: Enqueuer
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
         engine = make_engine(settings)
         key = settings.hash_key or settings.secret_key
+        broker = make_broker(settings.broker_url)
         return cls(
+            broker=broker,
+            enqueuer=Enqueuer(broker),
             settings=settings,
             engine=engine,
             sessions=make_sessions(engine),
@@ -31,4 +39,5 @@ class Runtime:
         )
 
     def close(self) -> None:
+        self.broker.close()
         self.engine.dispose()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from functools import cached_property
 from pathlib import Path
 
@@ -34,6 +37,27 @@ class Settings(BaseSettings):
     twilio_from: str | None = None
     twilio_base_url: str | None = None
     webhook_allow_private: bool = False
+    # Standard Webhooks secret ("whsec_" + base64) that receivers verify; derived from
+    # secret_key when unset, so set it explicitly before handing it to receivers.
+    webhook_secret: SecretStr | None = None
+    # Which adapter serves a channel, by entry-point name: {"email": "smtp"}. A channel left
+    # out uses its built-in adapter when that is configured, else the capture sink.
+    channel_providers: dict[str, str] = {}
+
+    # Dispatch. Leases are how a crash is noticed: a queued row not picked up, or a sending
+    # row not finished, within its lease is looked at again by the sweeper.
+    fanout_batch_size: int = Field(500, ge=1, le=10_000)
+    delivery_batch_size: int = Field(100, ge=1, le=1_000)
+    delivery_max_attempts: int = Field(8, ge=1, le=100)
+    queue_lease_seconds: float = Field(300, gt=0)
+    send_lease_seconds: float = Field(120, gt=0)
+    sweep_interval_seconds: float = Field(2, gt=0)
+    worker_threads: int = Field(8, ge=1, le=256)
+    link_ttl_days: int = Field(60, ge=1)
+    company_name: str = "Hub"
+    # A mailbox that turns "unsubscribe <token>" mails into unsubscribes; without it,
+    # List-Unsubscribe carries only the HTTPS one-click link.
+    unsubscribe_mailto: str | None = None
 
     max_request_bytes: int = 1_048_576  # JSON bodies; imports are streamed and not capped
     import_batch_size: int = 1000
@@ -51,6 +75,21 @@ class Settings(BaseSettings):
             # key rotation, and erased addresses would become contactable again.
             raise ValueError("HUB_HASH_KEY must be set outside development (once; never change it)")
         return self
+
+    def webhook_signing_secret(self) -> SecretStr:
+        """The configured `whsec_` secret, or one derived from secret_key (stable per key)."""
+        if self.webhook_secret is not None:
+            return self.webhook_secret
+        digest = hmac.new(
+            self.secret_key.get_secret_value().encode(), b"hub/webhook-signing", hashlib.sha256
+        ).digest()
+        return SecretStr("whsec_" + base64.b64encode(digest[:24]).decode())
+
+    def link_secrets(self) -> list[str]:
+        """Newest first: links signed before a rotation verify until they expire."""
+        return [self.secret_key.get_secret_value()] + [
+            s.get_secret_value() for s in self.old_secret_keys
+        ]
 
     @cached_property
     def is_sqlite(self) -> bool:

@@ -9,6 +9,7 @@ from sqlalchemy import (
     Boolean,
     ForeignKey,
     Index,
+    LargeBinary,
     String,
     Text,
     Time,
@@ -22,8 +23,10 @@ from hub.domain import (
     Audience,
     Channel,
     ContactKind,
+    DeliveryState,
     EventType,
     Frequency,
+    NotificationState,
     StaffRole,
     SubscriptionStatus,
     SuppressionReason,
@@ -171,4 +174,124 @@ class StaffUser(Base):
     password_hash: Mapped[str] = mapped_column(String(255))  # argon2id
     role: Mapped[StaffRole] = mapped_column(str_enum(StaffRole))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Template(Base):
+    """Per-channel parts in per-locale variants: {"": {...}, "ru": {...}}; see `templates.Parts`."""
+
+    __tablename__ = "templates"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    variants: Mapped[dict[str, Any]] = mapped_column(Json)
+    version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Notification(Base):
+    """One request to tell a topic's subscribers (or named contacts) something.
+
+    The template is snapshotted: editing it later does not change a message half sent.
+    `cursor` is the last contact id fanned out, so a crashed fan-out resumes where it stopped.
+    """
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    topic_id: Mapped[int] = mapped_column(Id, ForeignKey("topics.id", ondelete="RESTRICT"))
+    template_key: Mapped[str | None] = mapped_column(String(100))
+    variants: Mapped[dict[str, Any]] = mapped_column(Json)
+    data: Mapped[dict[str, Any]] = mapped_column(Json)
+    recipients: Mapped[list[int] | None] = mapped_column(Json)  # contact ids; None: subscribers
+    channels: Mapped[list[str] | None] = mapped_column(Json)  # None: as each person chose
+    source: Mapped[str] = mapped_column(String(255))
+    state: Mapped[NotificationState] = mapped_column(str_enum(NotificationState))
+    cursor: Mapped[int] = mapped_column(Id, default=0)
+    due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)  # fan-out lease
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    fanned_out_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class IdempotencyKey(Base):
+    """The first answer to a POST, replayed for the same key (RELIABILITY 8)."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("owner", "key"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))  # "key:<api key id>"
+    key: Mapped[str] = mapped_column(String(255))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None]  # None while the first request runs
+    response: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class Delivery(Base):
+    """Notification x contact x channel. The database, not the queue, is the truth.
+
+    `due_at` is when the sweeper looks at the row again: the queue lease of a `queued` row,
+    the send lease of a `sending` one, the end of a deferral. `not_before` holds back a retry.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("notification_id", "contact_id", "channel"),
+        Index("ix_deliveries_state_due_at", "state", "due_at"),
+        Index("ix_deliveries_notification_id_id", "notification_id", "id"),
+        Index("ix_deliveries_contact_id", "contact_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    notification_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("notifications.id", ondelete="CASCADE")
+    )
+    contact_id: Mapped[int] = mapped_column(Id, ForeignKey("contacts.id", ondelete="CASCADE"))
+    channel: Mapped[Channel] = mapped_column(str_enum(Channel))
+    state: Mapped[DeliveryState] = mapped_column(str_enum(DeliveryState))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    address: Mapped[str | None] = mapped_column(String(2048))
+    attempts: Mapped[int] = mapped_column(default=0)
+    due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    not_before: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    ambiguous: Mapped[bool] = mapped_column(Boolean, default=False)
+    provider: Mapped[str | None] = mapped_column(String(64))
+    provider_id: Mapped[str | None] = mapped_column(String(255))
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class DeadLetter(Base):
+    """A queue message that kept failing, parked where staff can see and replay it."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    args: Mapped[list[Any]] = mapped_column(Json)
+    error: Mapped[str] = mapped_column(Text)
+    failures: Mapped[int]
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    replayed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class Capture(Base):
+    """What the development sink received instead of a real provider."""
+
+    __tablename__ = "captures"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    delivery_id: Mapped[int | None] = mapped_column(Id, index=True)
+    channel: Mapped[Channel] = mapped_column(str_enum(Channel))
+    to: Mapped[str] = mapped_column(String(2048))
+    subject: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str | None] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

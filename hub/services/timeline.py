@@ -32,7 +32,7 @@ def event_row(
     type: EventType,
     actor: Actor,
     at: dt.datetime | None = None,
-    changes: Changes | None = None,
+    changes: Mapping[str, Any] | None = None,
     topic_key: str | None = None,
     channel: Channel | None = None,
     reason: str | None = None,

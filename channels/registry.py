@@ -1,0 +1,75 @@
+"""Find channel adapters by name in the `hub.channels` entry-point group and build them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any
+
+from channels.base import ChannelAdapter, ChannelOptions
+from hub.domain import Channel
+
+GROUP = "hub.channels"
+BUILT_IN: Mapping[Channel, str] = {
+    Channel.EMAIL: "smtp",
+    Channel.SMS: "twilio-sms",
+    Channel.VOICE: "twilio-voice",
+    Channel.WEBHOOK: "webhook",
+}
+CAPTURE = "capture"
+
+
+class ChannelConfigError(ValueError):
+    """A provider name that is unknown, registered twice, or cannot serve its channel."""
+
+
+def available() -> dict[str, EntryPoint]:
+    found: dict[str, EntryPoint] = {}
+    for point in entry_points(group=GROUP):
+        # The same distribution seen twice on sys.path is one registration, not a clash.
+        if point.name in found and found[point.name].value != point.value:
+            raise ChannelConfigError(
+                f"channel adapter {point.name!r} is registered twice: "
+                f"{found[point.name].value} and {point.value}"
+            )
+        found[point.name] = point
+    return found
+
+
+def adapter_class(name: str) -> type[ChannelAdapter]:
+    points = available()
+    if name not in points:
+        known = ", ".join(sorted(points)) or "none"
+        raise ChannelConfigError(f"no channel adapter named {name!r}; installed: {known}")
+    loaded: Any = points[name].load()
+    for attribute in ("name", "kinds", "options_model", "from_options", "send", "aclose"):
+        if not hasattr(loaded, attribute):
+            raise ChannelConfigError(f"channel adapter {name!r} has no {attribute!r}")
+    cls: type[ChannelAdapter] = loaded
+    return cls
+
+
+def choose(
+    providers: Mapping[str, str], options: Mapping[str, ChannelOptions]
+) -> dict[Channel, tuple[type[ChannelAdapter], ChannelOptions]]:
+    """Pick each channel's adapter and options; nothing is connected yet.
+
+    A channel named in `providers` uses that adapter. Otherwise its built-in adapter is used
+    when its options say it is configured, else the capture sink. `options` overrides what
+    an adapter would read from the environment (tests, and secrets derived by the caller).
+    """
+    unknown = set(providers) - {c.value for c in Channel}
+    if unknown:
+        raise ChannelConfigError(f"HUB_CHANNEL_PROVIDERS names unknown channels: {sorted(unknown)}")
+    chosen: dict[Channel, tuple[type[ChannelAdapter], ChannelOptions]] = {}
+    for channel in Channel:
+        name = providers.get(channel.value, BUILT_IN[channel])
+        cls = adapter_class(name)
+        if channel not in cls.kinds:
+            raise ChannelConfigError(f"channel adapter {name!r} cannot send {channel.value}")
+        settings = options.get(name) or cls.options_model()
+        if channel.value not in providers and not settings.configured:
+            cls = adapter_class(CAPTURE)
+            settings = options.get(CAPTURE) or cls.options_model()
+        chosen[channel] = (cls, settings)
+    return chosen

@@ -1,0 +1,1 @@
+"""The dispatcher's steps: accept, fan out, claim, send, record, sweep. No queue code here."""

@@ -1,0 +1,268 @@
+"""Turn claimed deliveries into rendered messages, re-checking each person's choices first.
+
+Fan-out decided who gets what; by the time a worker sends, the person may have said STOP or
+unsubscribed. So every batch re-resolves with fresh rows (four queries per batch) and holds
+back what is no longer wanted: a refusal takes effect before the next send.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from channels.base import OutgoingMessage, PermanentDeliveryError
+from hub.db.models import Notification, Topic
+from hub.dispatch import audience
+from hub.dispatch.claim import Claimed
+from hub.dispatch.outcomes import Held, Result
+from hub.domain import Channel, DeliveryState, RefusalReason
+from hub.services.hashing import AddressHasher
+from preferences.model import TopicView
+from preferences.resolver import resolve
+from preferences.tokens import LinkSigner, Purpose
+from templates import CompiledTemplate, Links, Parts, Renderer, TemplateDoc, TemplateError
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    delivery: Claimed
+    topic_key: str
+    message: OutgoingMessage
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """What a batch needs of its notification, detached from any session."""
+
+    notification_id: int
+    data: dict[str, Any]
+    topic_id: int
+    topic_key: str
+    topic_name: str
+    required: bool
+    topic: TopicView
+    template: CompiledTemplate
+
+
+@dataclass(frozen=True, slots=True)
+class Composed:
+    outgoing: list[Outgoing]
+    held: list[Held]
+    failed: list[Result]  # could not render: permanent for this message
+
+
+def template_doc(key: str, variants: dict[str, Any]) -> TemplateDoc:
+    return TemplateDoc(key=key, variants={loc: Parts(**parts) for loc, parts in variants.items()})
+
+
+def renderable(template: CompiledTemplate) -> frozenset[Channel]:
+    # A webhook without its own part carries the notification's data as a default document.
+    return template.channels() | {Channel.WEBHOOK}
+
+
+class Composer:
+    def __init__(
+        self,
+        *,
+        renderer: Renderer,
+        links: LinkSigner,
+        hasher: AddressHasher,
+        public_url: str,
+        unsubscribe_mailto: str | None = None,
+        cache_size: int = 64,
+    ) -> None:
+        self.renderer = renderer
+        self.links = links
+        self.hasher = hasher
+        self.public_url = public_url.rstrip("/")
+        self.unsubscribe_mailto = unsubscribe_mailto
+        self._cache: OrderedDict[int, _Prepared] = OrderedDict()
+        self._cache_size = cache_size
+
+    def compiled(self, notification: Notification) -> CompiledTemplate:
+        """Compiled once per notification per process; a notification's template is frozen."""
+        return self._prepared(notification).template
+
+    def compose(self, session: Session, claimed: Sequence[Claimed], now: dt.datetime) -> Composed:
+        result = Composed([], [], [])
+        by_notification: dict[int, list[Claimed]] = {}
+        for delivery in claimed:
+            by_notification.setdefault(delivery.notification_id, []).append(delivery)
+        for notification_id, deliveries in by_notification.items():
+            prepared = self._cache.get(notification_id) or self._prepared(
+                session.get_one(Notification, notification_id)
+            )
+            recipients = {
+                r.id: r
+                for r in audience.load(
+                    session,
+                    prepared.topic_id,
+                    sorted({d.contact_id for d in deliveries}),
+                    hasher=self.hasher,
+                    now=now,
+                )
+            }
+            for delivery in deliveries:
+                recipient = recipients.get(delivery.contact_id)
+                if recipient is None:
+                    result.held.append(
+                        Held(
+                            delivery, prepared.topic_key, DeliveryState.SUPPRESSED, "contact_erased"
+                        )
+                    )
+                    continue
+                resolution = resolve(
+                    contact=recipient.view,
+                    topic=prepared.topic,
+                    subscription=recipient.subscription,
+                    preferences=recipient.preferences,
+                    suppressions=recipient.suppressions,
+                    moment=now,
+                )
+                if delivery.channel in resolution.send_now:
+                    self._render(result, prepared, delivery, recipient)
+                    continue
+                for deferral in resolution.deferred:
+                    if deferral.channel is delivery.channel:
+                        result.held.append(
+                            Held(
+                                delivery,
+                                prepared.topic_key,
+                                DeliveryState.DEFERRED,
+                                deferral.reason,
+                                until=deferral.until,
+                            )
+                        )
+                        break
+                else:
+                    reason = next(
+                        (
+                            f"{r.reason}:{r.detail}" if r.detail else str(r.reason)
+                            for r in resolution.refused
+                            if r.channel is delivery.channel
+                        ),
+                        RefusalReason.NOT_SUBSCRIBED.value,
+                    )
+                    result.held.append(
+                        Held(delivery, prepared.topic_key, DeliveryState.SUPPRESSED, reason[:64])
+                    )
+        return result
+
+    def _prepared(self, notification: Notification) -> _Prepared:
+        hit = self._cache.get(notification.id)
+        if hit is not None:
+            self._cache.move_to_end(notification.id)
+            return hit
+        doc = template_doc(
+            notification.template_key or f"notification-{notification.id}", notification.variants
+        )
+        topic = _session_of(notification).get_one(Topic, notification.topic_id)
+        prepared = _Prepared(
+            notification_id=notification.id,
+            data=notification.data,
+            topic_id=topic.id,
+            topic_key=topic.key,
+            topic_name=topic.name,
+            required=topic.required,
+            topic=audience.topic_view(topic),
+            template=self.renderer.compile(doc),
+        )
+        self._cache[notification.id] = prepared
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return prepared
+
+    def _render(
+        self,
+        result: Composed,
+        prepared: _Prepared,
+        delivery: Claimed,
+        recipient: audience.Recipient,
+    ) -> None:
+        channel = delivery.channel
+        address = recipient.view.addresses.get(channel) or delivery.address or ""
+        preferences_token = self.links.sign(Purpose.PREFERENCES, recipient.id)
+        unsubscribe_token = self.links.sign(Purpose.UNSUBSCRIBE, recipient.id, prepared.topic_key)
+        links = Links(
+            preferences_url=f"{self.public_url}/preferences/{preferences_token}",
+            unsubscribe_url=f"{self.public_url}/unsubscribe/{unsubscribe_token}",
+        )
+        contact = {
+            "external_id": recipient.external_id,
+            "name": recipient.name,
+            "locale": recipient.locale,
+            "timezone": recipient.view.timezone,
+            "attributes": recipient.attributes,
+        }
+        context = {
+            "contact": contact,
+            "topic": {"key": prepared.topic_key, "name": prepared.topic_name},
+            "data": prepared.data,
+        }
+        key = f"hub-{prepared.notification_id}-{delivery.id}"
+        try:
+            if channel is Channel.WEBHOOK and channel not in prepared.template.channels():
+                rendered_body = _default_document(key, prepared, contact)
+                rendered = None
+            else:
+                rendered = prepared.template.render(
+                    channel, locale=recipient.locale, context=context, links=links
+                )
+                rendered_body = rendered.body
+        except TemplateError as exc:
+            error = PermanentDeliveryError(f"template: {exc}", code="template")
+            result.failed.append(Result(delivery, prepared.topic_key, "render", error))
+            return
+        marketing = not prepared.required
+        mailto = None
+        if marketing and self.unsubscribe_mailto:
+            mailto = f"mailto:{self.unsubscribe_mailto}?subject=unsubscribe%20{unsubscribe_token}"
+        message = OutgoingMessage(
+            delivery_id=delivery.id,
+            channel=channel,
+            key=key,
+            to=address,
+            to_name=recipient.name,
+            locale=recipient.locale,
+            subject=rendered.subject if rendered else None,
+            text=rendered.text if rendered else None,
+            html=rendered.html if rendered else None,
+            body=rendered_body,
+            unsubscribe_url=links.unsubscribe_url
+            if marketing and channel is Channel.EMAIL
+            else None,
+            unsubscribe_mailto=mailto if channel is Channel.EMAIL else None,
+            callback_url=(
+                f"{self.public_url}/inbound/twilio/status"
+                if channel in (Channel.SMS, Channel.VOICE)
+                else None
+            ),
+        )
+        result.outgoing.append(Outgoing(delivery, prepared.topic_key, message))
+
+
+def _default_document(key: str, prepared: _Prepared, contact: dict[str, Any]) -> bytes:
+    document = {
+        "id": key,
+        "type": "notification",
+        "notification_id": prepared.notification_id,
+        "topic": prepared.topic_key,
+        "contact": {"external_id": contact["external_id"]},
+        "data": prepared.data,
+    }
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _session_of(notification: Notification) -> Session:
+    from sqlalchemy.orm import object_session
+
+    session = object_session(notification)
+    if session is None:
+        raise RuntimeError("notification is detached from its session")
+    return session

@@ -1,0 +1,140 @@
+"""The dispatcher: each step is one short transaction around the pure parts, queue-agnostic.
+
+Workers call `fan_out`, `deliver` and `sweep` and enqueue what each returns; the API never
+calls them. `Sender` is the seam to the channel adapters (an event loop in its own thread).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from channels.base import DeliveryError, OutgoingMessage, Receipt
+from hub.db.base import utcnow
+from hub.db.models import Notification
+from hub.dispatch import claim, fanout, outcomes, sweeper
+from hub.dispatch.compose import Composer, renderable
+from hub.domain import Channel
+from hub.services.hashing import AddressHasher
+
+log = logging.getLogger("hub.dispatch")
+
+
+class Sender(Protocol):
+    def provider(self, channel: Channel) -> str: ...
+
+    def send(self, messages: Sequence[OutgoingMessage]) -> list[Receipt | DeliveryError]:
+        """Send concurrently; one result per message, in order. Never raises for a message."""
+        ...
+
+
+@dataclass(frozen=True)
+class Limits:
+    fanout_batch: int = 500
+    delivery_batch: int = 100
+    max_attempts: int = 8
+    queue_lease: dt.timedelta = dt.timedelta(minutes=5)
+    send_lease: dt.timedelta = dt.timedelta(minutes=2)
+
+
+@dataclass
+class FanOutStep:
+    deliver: list[tuple[Channel, list[int]]] = field(default_factory=list)
+    recipients: int = 0
+    done: bool = True
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        sessions: sessionmaker[Session],
+        composer: Composer,
+        sender: Sender,
+        hasher: AddressHasher,
+        limits: Limits,
+    ) -> None:
+        self.sessions = sessions
+        self.composer = composer
+        self.sender = sender
+        self.hasher = hasher
+        self.limits = limits
+
+    def fan_out(self, notification_id: int) -> FanOutStep:
+        """One batch of recipients; `done` False means call again for the next."""
+        now = utcnow()
+        with self.sessions() as session, session.begin():
+            notification = session.get(Notification, notification_id)
+            if notification is None:
+                log.warning("fan-out of notification %s: it no longer exists", notification_id)
+                return FanOutStep()
+            result = fanout.fan_out_batch(
+                session,
+                notification_id,
+                renderable=renderable(self.composer.compiled(notification)),
+                hasher=self.hasher,
+                batch_size=self.limits.fanout_batch,
+                queue_lease=self.limits.queue_lease,
+                now=now,
+            )
+        step = FanOutStep(recipients=result.recipients, done=result.done)
+        size = self.limits.delivery_batch
+        for channel, ids in result.queued.items():
+            for start in range(0, len(ids), size):
+                step.deliver.append((channel, ids[start : start + size]))
+        return step
+
+    def deliver(self, ids: Sequence[int]) -> outcomes.Recorded:
+        """Claim, re-check, render, send and record one batch of deliveries."""
+        now = utcnow()
+        with self.sessions() as session, session.begin():
+            claimed = claim.claim(session, ids, now=now, send_lease=self.limits.send_lease)
+        if not claimed:
+            return outcomes.Recorded()  # a duplicate job: someone else has these rows
+        with self.sessions() as session:
+            composed = self.composer.compose(session, claimed, now)
+        messages = [item.message for item in composed.outgoing]
+        answers = self.sender.send(messages) if messages else []
+        results = list(composed.failed)
+        for item, answer in zip(composed.outgoing, answers, strict=True):
+            provider = self.sender.provider(item.delivery.channel)
+            results.append(outcomes.Result(item.delivery, item.topic_key, provider, answer))
+        with self.sessions() as session, session.begin():
+            recorded = outcomes.record(
+                session,
+                results,
+                composed.held,
+                now=utcnow(),
+                max_attempts=self.limits.max_attempts,
+                hasher=self.hasher,
+            )
+        if recorded.retrying or recorded.failed:
+            log.info(
+                "delivered batch of %d: %d sent, %d to retry, %d failed, %d held",
+                len(claimed),
+                recorded.sent,
+                recorded.retrying,
+                recorded.failed,
+                len(composed.held),
+            )
+        return recorded
+
+    def sweep(self) -> sweeper.Swept:
+        with self.sessions() as session, session.begin():
+            swept = sweeper.sweep(
+                session,
+                now=utcnow(),
+                queue_lease=self.limits.queue_lease,
+                batch_size=self.limits.delivery_batch,
+            )
+        if swept.lost_in_flight:
+            log.warning(
+                "sweeper: %d deliveries were in flight when their worker stopped",
+                swept.lost_in_flight,
+            )
+        return swept

@@ -1,0 +1,199 @@
+"""Fan-out: turn one notification into delivery rows, one batch of recipients at a time.
+
+Each batch is one transaction: the rows, the refusal and deferral events, and the cursor
+move together, so a crash replays at most the batch in flight, and the unique
+(notification, contact, channel) constraint makes the replay insert nothing twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.db.models import Delivery, Notification, Topic
+from hub.db.upsert import insert_ignoring_duplicates
+from hub.dispatch import audience
+from hub.domain import (
+    ActorKind,
+    Channel,
+    DeliveryState,
+    EventType,
+    NotificationState,
+    RefusalReason,
+)
+from hub.services import timeline
+from hub.services.actor import Actor
+from hub.services.hashing import AddressHasher
+from preferences.model import Deferral, Refusal, Resolution
+from preferences.resolver import resolve
+
+DISPATCHER = Actor(kind=ActorKind.SYSTEM, name="dispatcher", source="dispatch")
+
+
+@dataclass
+class BatchResult:
+    queued: dict[Channel, list[int]] = field(default_factory=lambda: defaultdict(list))
+    recipients: int = 0
+    done: bool = False
+
+
+def fan_out_batch(
+    session: Session,
+    notification_id: int,
+    *,
+    renderable: Collection[Channel],
+    hasher: AddressHasher,
+    batch_size: int,
+    queue_lease: dt.timedelta,
+    now: dt.datetime,
+) -> BatchResult:
+    """Resolve and record the next batch; the caller commits, then enqueues `queued`."""
+    notification = session.scalars(
+        select(Notification).where(Notification.id == notification_id).with_for_update()
+    ).one_or_none()
+    result = BatchResult()
+    if notification is None or notification.state is NotificationState.FANNED_OUT:
+        result.done = True
+        return result
+    topic = session.get_one(Topic, notification.topic_id)
+    ids = audience.next_ids(
+        session,
+        topic,
+        named=notification.recipients,
+        after=notification.cursor,
+        limit=batch_size,
+    )
+    recipients = audience.load(session, topic.id, ids, hasher=hasher, now=now)
+    view = audience.topic_view(topic)
+    chosen = {Channel(c) for c in notification.channels} if notification.channels else None
+    rows: list[dict[str, Any]] = []
+    for recipient in recipients:
+        resolution = resolve(
+            contact=recipient.view,
+            topic=view,
+            subscription=recipient.subscription,
+            preferences=recipient.preferences,
+            suppressions=recipient.suppressions,
+            moment=now,
+        )
+        rows.extend(
+            _rows(
+                notification.id,
+                recipient,
+                resolution,
+                chosen=chosen,
+                renderable=renderable,
+                now=now,
+                queue_lease=queue_lease,
+            )
+        )
+    if rows:
+        inserted = session.execute(
+            insert_ignoring_duplicates(session, Delivery).returning(
+                Delivery.id,
+                Delivery.contact_id,
+                Delivery.channel,
+                Delivery.state,
+                Delivery.reason,
+                Delivery.due_at,
+            ),
+            rows,
+        ).all()
+        events = []
+        for row in inserted:
+            if row.state is DeliveryState.QUEUED:
+                result.queued[row.channel].append(row.id)
+            else:
+                events.append(_event(row, notification.id, topic.key, now))
+        timeline.record_many(session, events)
+    result.recipients = len(ids)
+    if ids:
+        notification.cursor = ids[-1]
+    if len(ids) < batch_size:
+        notification.state = NotificationState.FANNED_OUT
+        notification.fanned_out_at = now
+        result.done = True
+    else:
+        notification.due_at = now + queue_lease
+    return result
+
+
+def _rows(
+    notification_id: int,
+    recipient: audience.Recipient,
+    resolution: Resolution,
+    *,
+    chosen: set[Channel] | None,
+    renderable: Collection[Channel],
+    now: dt.datetime,
+    queue_lease: dt.timedelta,
+) -> list[dict[str, Any]]:
+    rows = []
+    outcomes: list[Channel | Deferral | Refusal] = [
+        *resolution.send_now,
+        *resolution.deferred,
+        *resolution.refused,
+    ]
+    for outcome in outcomes:
+        channel = outcome if isinstance(outcome, Channel) else outcome.channel
+        if chosen is not None and channel not in chosen:
+            continue  # the sender asked for other channels: not a decision about this person
+        row: dict[str, Any] = {
+            "notification_id": notification_id,
+            "contact_id": recipient.id,
+            "channel": channel,
+            "address": recipient.view.addresses.get(channel),
+            "attempts": 0,
+            "ambiguous": False,
+            "created_at": now,
+            "updated_at": now,
+            "not_before": None,
+            "reason": None,
+        }
+        if isinstance(outcome, Refusal):
+            detail = f":{outcome.detail}" if outcome.detail else ""
+            row |= {
+                "state": DeliveryState.SUPPRESSED,
+                "reason": f"{outcome.reason}{detail}"[:64],
+                "due_at": None,
+            }
+        elif channel not in renderable:
+            row |= {
+                "state": DeliveryState.SUPPRESSED,
+                "reason": RefusalReason.NO_CONTENT,
+                "due_at": None,
+            }
+        elif isinstance(outcome, Deferral):
+            row |= {
+                "state": DeliveryState.DEFERRED,
+                "reason": outcome.reason,
+                "due_at": outcome.until,
+                "not_before": outcome.until,
+            }
+        else:
+            row |= {"state": DeliveryState.QUEUED, "due_at": now + queue_lease}
+        rows.append(row)
+    return rows
+
+
+def _event(row: Any, notification_id: int, topic_key: str, now: dt.datetime) -> dict[str, Any]:
+    deferred = row.state is DeliveryState.DEFERRED
+    changes: dict[str, Any] = {"delivery_id": row.id, "notification_id": notification_id}
+    if deferred:
+        changes["until"] = row.due_at.isoformat()
+    return timeline.event_row(
+        contact_id=row.contact_id,
+        type=EventType.DELIVERY_DEFERRED if deferred else EventType.DELIVERY_REFUSED,
+        actor=DISPATCHER,
+        at=now,
+        changes=changes,
+        topic_key=topic_key,
+        channel=row.channel,
+        reason=row.reason,
+    )

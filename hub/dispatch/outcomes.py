@@ -1,0 +1,289 @@
+"""Record what became of each claimed delivery: the row, the timeline, and what must follow.
+
+One bulk UPDATE and one bulk INSERT of events per batch. A transient failure goes back to
+`queued` with a backoff (the sweeper re-enqueues it when due); a permanent one is final and,
+when the provider says the address itself is dead (a hard bounce, a carrier opt-out), the
+address is suppressed in the same transaction, so the next send already skips it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import insert, update
+from sqlalchemy.orm import Session
+
+from channels.base import (
+    AmbiguousDeliveryError,
+    DeliveryError,
+    PermanentDeliveryError,
+    Receipt,
+    RetryableDeliveryError,
+)
+from hub.db.models import Capture, DeadLetter, Delivery, Suppression
+from hub.db.upsert import insert_ignoring_duplicates
+from hub.dispatch.claim import Claimed
+from hub.dispatch.fanout import DISPATCHER
+from hub.domain import Channel, DeliveryState, EventType, SuppressionReason
+from hub.services import timeline
+from hub.services.hashing import AddressHasher
+
+# A resend under the same key is safe where the receiver can drop the copy: the e-mail
+# Message-ID and the webhook-id. Twilio takes no idempotency key, so an SMS or call whose
+# outcome is unknown stays `unknown` rather than risk a second text or a second call.
+RESENDABLE = frozenset({Channel.EMAIL, Channel.WEBHOOK})
+MAX_BACKOFF = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    delivery: Claimed
+    topic_key: str
+    provider: str
+    outcome: Receipt | DeliveryError
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A claimed delivery the re-check at send time stopped: refused or deferred since fan-out."""
+
+    delivery: Claimed
+    topic_key: str
+    state: DeliveryState
+    reason: str
+    until: dt.datetime | None = None
+
+
+@dataclass
+class Recorded:
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    gave_up: list[int] = field(default_factory=list)
+
+
+def backoff(attempts: int, retry_after: float | None) -> float:
+    base = min(MAX_BACKOFF, 10.0 * 2 ** max(0, attempts - 1))
+    jittered: float = base * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not a secret
+    return max(retry_after or 0.0, jittered)
+
+
+def record(
+    session: Session,
+    results: Sequence[Result],
+    held: Sequence[Held] = (),
+    *,
+    now: dt.datetime,
+    max_attempts: int,
+    hasher: AddressHasher,
+) -> Recorded:
+    batch = _Batch(now=now, max_attempts=max_attempts, hasher=hasher)
+    for item in held:
+        batch.hold(item)
+    for result in results:
+        if isinstance(result.outcome, Receipt):
+            batch.sent(result, result.outcome)
+        else:
+            batch.failed(result, result.outcome)
+    batch.flush(session)
+    return batch.summary
+
+
+class _Batch:
+    def __init__(self, *, now: dt.datetime, max_attempts: int, hasher: AddressHasher) -> None:
+        self.now = now
+        self.max_attempts = max_attempts
+        self.hasher = hasher
+        self.summary = Recorded()
+        self.updates: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
+        self.captures: list[dict[str, Any]] = []
+        self.suppressions: list[dict[str, Any]] = []
+
+    def hold(self, item: Held) -> None:
+        d = item.delivery
+        self.updates.append(
+            _row(
+                d,
+                self.now,
+                state=item.state,
+                reason=item.reason,
+                due_at=item.until,
+                not_before=item.until,
+                attempts=d.attempts - 1,
+            )
+        )
+        deferred = item.state is DeliveryState.DEFERRED
+        kind = EventType.DELIVERY_DEFERRED if deferred else EventType.DELIVERY_REFUSED
+        extra = {"until": item.until.isoformat()} if item.until else None
+        self.events.append(
+            _event(d, item.topic_key, self.now, kind, reason=item.reason, extra=extra)
+        )
+
+    def sent(self, result: Result, receipt: Receipt) -> None:
+        d, now = result.delivery, self.now
+        self.summary.sent += 1
+        self.updates.append(
+            _row(
+                d,
+                now,
+                state=DeliveryState.SENT,
+                provider=result.provider,
+                provider_id=receipt.provider_id,
+                sent_at=now,
+            )
+        )
+        extra = {
+            "attempt": d.attempts,
+            "provider": result.provider,
+            "provider_id": receipt.provider_id,
+            **(receipt.detail or {}),
+        }
+        self.events.append(_event(d, result.topic_key, now, EventType.DELIVERY_SENT, extra=extra))
+        if receipt.captured is not None:
+            message = receipt.captured
+            self.captures.append(
+                {
+                    "delivery_id": d.id,
+                    "channel": d.channel,
+                    "to": message.to,
+                    "subject": message.subject,
+                    "text": message.text,
+                    "html": message.html,
+                    "body": message.body,
+                    "created_at": now,
+                }
+            )
+
+    def failed(self, result: Result, error: DeliveryError) -> None:
+        d, now = result.delivery, self.now
+        extra: dict[str, Any] = {
+            "attempt": d.attempts,
+            "provider": result.provider,
+            "error": error.message,
+            "code": error.code,
+        }
+        columns: dict[str, Any] = {
+            "error": error.message[:2000],
+            "error_code": error.code,
+            "provider": result.provider,
+        }
+        ambiguous = isinstance(error, AmbiguousDeliveryError)
+        retry = isinstance(error, RetryableDeliveryError) or (ambiguous and d.channel in RESENDABLE)
+        columns["ambiguous"] = d.ambiguous or ambiguous
+        if retry and d.attempts < self.max_attempts:
+            self.summary.retrying += 1
+            at = now + dt.timedelta(
+                seconds=backoff(d.attempts, getattr(error, "retry_after", None))
+            )
+            self.updates.append(
+                _row(d, now, state=DeliveryState.QUEUED, due_at=at, not_before=at, **columns)
+            )
+            kind = EventType.DELIVERY_UNKNOWN if ambiguous else EventType.DELIVERY_RETRYING
+            extra["retry_at"] = at.isoformat()
+            self.events.append(_event(d, result.topic_key, now, kind, extra=extra))
+            return
+        self.summary.failed += 1
+        state, kind, reason = DeliveryState.FAILED, EventType.DELIVERY_FAILED, "rejected"
+        if ambiguous and not retry:
+            state, kind, reason = DeliveryState.UNKNOWN, EventType.DELIVERY_UNKNOWN, "no_answer"
+        elif retry:
+            reason = "gave_up"
+            self.summary.gave_up.append(d.id)
+        elif isinstance(error, PermanentDeliveryError) and error.suppress is not None:
+            reason = error.suppress
+            if error.suppress is SuppressionReason.HARD_BOUNCE:
+                state = DeliveryState.BOUNCED
+            self.suppress(result, error.suppress, error.code)
+        self.updates.append(_row(d, now, state=state, reason=reason, **columns))
+        self.events.append(_event(d, result.topic_key, now, kind, reason=reason, extra=extra))
+
+    def suppress(self, result: Result, reason: SuppressionReason, code: str | None) -> None:
+        d = result.delivery
+        if not d.address:
+            return
+        self.suppressions.append(
+            {
+                "channel": d.channel,
+                "address": d.address,
+                "address_hash": self.hasher(d.channel, d.address),
+                "reason": reason,
+                "source": result.provider,
+                "actor": f"delivery:{d.id}",
+                "note": None,
+                "created_at": self.now,
+                "expires_at": None,
+            }
+        )
+        self.events.append(
+            _event(
+                d,
+                result.topic_key,
+                self.now,
+                EventType.SUPPRESSION_ADDED,
+                reason=reason,
+                extra={"code": code},
+            )
+        )
+
+    def flush(self, session: Session) -> None:
+        if self.updates:
+            session.execute(update(Delivery), self.updates)
+        timeline.record_many(session, self.events)
+        if self.captures:
+            session.execute(insert(Capture), self.captures)
+        if self.suppressions:
+            session.execute(insert_ignoring_duplicates(session, Suppression), self.suppressions)
+        if self.summary.gave_up:
+            session.add(
+                DeadLetter(
+                    actor="deliver",
+                    args=self.summary.gave_up,
+                    error=f"gave up after {self.max_attempts} attempts",
+                    failures=self.max_attempts,
+                    created_at=self.now,
+                )
+            )
+
+
+def _row(d: Claimed, now: dt.datetime, **values: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": d.id,
+        "updated_at": now,
+        "due_at": None,
+        "not_before": None,
+        "reason": None,
+        "error": None,
+        "error_code": None,
+    }
+    return row | values
+
+
+def _event(
+    d: Claimed,
+    topic_key: str,
+    now: dt.datetime,
+    kind: EventType,
+    *,
+    reason: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    changes = {"delivery_id": d.id, "notification_id": d.notification_id, **(extra or {})}
+    return timeline.event_row(
+        contact_id=d.contact_id,
+        type=kind,
+        actor=DISPATCHER,
+        at=now,
+        changes=changes,
+        topic_key=topic_key,
+        channel=d.channel,
+        reason=reason,
+    )
+
+
+def describe(error: DeliveryError) -> str:
+    return f"{type(error).__name__}({error.code or '-'}): {error.message}"

@@ -1,0 +1,168 @@
+"""Crash recovery: find work whose lease ran out and hand it back to the queue.
+
+The queue is not the truth. A notification still `accepted`, a delivery `queued` or
+`deferred` past its `due_at`, or `sending` past its send lease, means a message was lost
+(Redis flushed, a worker killed, a deferral come due). Several sweepers may run at once:
+on PostgreSQL they skip each other's locked rows; SQLite serialises writers anyway.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, delete, select, update
+from sqlalchemy.orm import Session
+
+from hub.db.models import Delivery, IdempotencyKey, Notification, Topic
+from hub.dispatch.fanout import DISPATCHER
+from hub.dispatch.outcomes import RESENDABLE
+from hub.domain import Channel, DeliveryState, EventType, NotificationState
+from hub.services import timeline
+
+_S = TypeVar("_S", bound=Select)  # type: ignore[type-arg]
+IDEMPOTENCY_KEPT = dt.timedelta(hours=48)  # RELIABILITY 8 asks for at least 24 h
+
+
+@dataclass
+class Swept:
+    fan_out: list[int] = field(default_factory=list)
+    deliver: list[tuple[Channel, list[int]]] = field(default_factory=list)
+    lost_in_flight: int = 0
+
+    @property
+    def empty(self) -> bool:
+        return not (self.fan_out or self.deliver or self.lost_in_flight)
+
+
+def sweep(
+    session: Session,
+    *,
+    now: dt.datetime,
+    queue_lease: dt.timedelta,
+    batch_size: int,
+    limit: int = 10_000,
+) -> Swept:
+    """Claim due work by moving its lease forward; the caller commits, then enqueues."""
+    swept = Swept()
+    swept.fan_out = _due_notifications(session, now=now, queue_lease=queue_lease)
+    swept.lost_in_flight = _lost_in_flight(session, now=now, queue_lease=queue_lease)
+    rows = session.execute(
+        _locked(
+            session,
+            select(Delivery.id, Delivery.channel, Delivery.notification_id)
+            .where(
+                Delivery.state.in_((DeliveryState.QUEUED, DeliveryState.DEFERRED)),
+                Delivery.due_at <= now,
+            )
+            .order_by(Delivery.due_at)
+            .limit(limit),
+        )
+    ).all()
+    if rows:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_([r.id for r in rows]))
+            .values(state=DeliveryState.QUEUED, due_at=now + queue_lease, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    groups: dict[tuple[int, Channel], list[int]] = defaultdict(list)
+    for row in rows:
+        groups[(row.notification_id, row.channel)].append(row.id)
+    for (_, channel), ids in groups.items():
+        for start in range(0, len(ids), batch_size):
+            swept.deliver.append((channel, ids[start : start + batch_size]))
+    session.execute(
+        delete(IdempotencyKey).where(IdempotencyKey.created_at < now - IDEMPOTENCY_KEPT)
+    )
+    return swept
+
+
+def _locked(session: Session, query: _S) -> _S:
+    if session.get_bind().dialect.name == "postgresql":
+        return query.with_for_update(skip_locked=True)
+    return query
+
+
+def _due_notifications(
+    session: Session, *, now: dt.datetime, queue_lease: dt.timedelta
+) -> list[int]:
+    ids = list(
+        session.scalars(
+            _locked(
+                session,
+                select(Notification.id).where(
+                    Notification.state == NotificationState.ACCEPTED, Notification.due_at <= now
+                ),
+            )
+        )
+    )
+    if ids:
+        session.execute(
+            update(Notification)
+            .where(Notification.id.in_(ids))
+            .values(due_at=now + queue_lease)
+            .execution_options(synchronize_session=False)
+        )
+    return ids
+
+
+def _lost_in_flight(session: Session, *, now: dt.datetime, queue_lease: dt.timedelta) -> int:
+    """`sending` past its lease: the worker died between claiming and recording.
+
+    The provider may have the message. E-mail and webhooks are resent under the same key
+    (Message-ID, webhook-id) and flagged ambiguous; SMS and calls become `unknown`.
+    """
+    rows = session.execute(
+        _locked(
+            session,
+            select(
+                Delivery.id,
+                Delivery.contact_id,
+                Delivery.channel,
+                Delivery.notification_id,
+                Delivery.attempts,
+                Topic.key,
+            )
+            .join(Notification, Notification.id == Delivery.notification_id)
+            .join(Topic, Topic.id == Notification.topic_id)
+            .where(Delivery.state == DeliveryState.SENDING, Delivery.due_at <= now),
+        )
+    ).all()
+    updates: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    for row in rows:
+        resend = row.channel in RESENDABLE
+        updates.append(
+            {
+                "id": row.id,
+                "state": DeliveryState.QUEUED if resend else DeliveryState.UNKNOWN,
+                "ambiguous": True,
+                "due_at": now if resend else None,
+                "reason": None if resend else "worker_lost",
+                "updated_at": now,
+            }
+        )
+        events.append(
+            timeline.event_row(
+                contact_id=row.contact_id,
+                type=EventType.DELIVERY_UNKNOWN,
+                actor=DISPATCHER,
+                at=now,
+                topic_key=row.key,
+                channel=row.channel,
+                reason="worker_lost",
+                changes={
+                    "delivery_id": row.id,
+                    "notification_id": row.notification_id,
+                    "attempt": row.attempts,
+                    "resending": resend,
+                },
+            )
+        )
+    if updates:
+        session.execute(update(Delivery), updates)
+        timeline.record_many(session, events)
+    return len(rows)

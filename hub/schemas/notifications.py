@@ -1,0 +1,77 @@
+"""Notifications: what a service posts, and what it reads back while it goes out."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import Field, model_validator
+
+from hub.domain import Channel, DeliveryState, NotificationState
+from hub.fields import Attributes, ExternalId, Key
+from hub.schemas.base import Out, Page, Strict
+from hub.schemas.templates import Variants, check_has_default
+
+MAX_NAMED_RECIPIENTS = 10_000
+
+
+class NotificationIn(Strict):
+    topic: Key = Field(description="The topic it is about; decides audience and channels.")
+    recipients: list[ExternalId] | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_NAMED_RECIPIENTS,
+        description="Contacts' external ids; omit to reach every subscriber of the topic.",
+    )
+    template: Key | None = Field(None, description="A stored template's key.")
+    content: Variants | None = Field(
+        None, description="Inline parts by locale, instead of a stored template."
+    )
+    data: Attributes = Field(default_factory=dict, description="Values for the template.")
+    channels: list[Channel] | None = Field(
+        None, min_length=1, description="Only these channels (else as each person chose)."
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> NotificationIn:
+        if (self.template is None) == (self.content is None):
+            raise ValueError("give exactly one of template and content")
+        if self.content is not None:
+            check_has_default(self.content)
+        return self
+
+
+class NotificationAccepted(Strict):
+    id: int
+    state: NotificationState
+    topic: str
+    created_at: dt.datetime
+
+
+class DeliveryOut(Out):
+    id: int
+    contact: str = Field(description="The contact's external id.")
+    channel: Channel
+    state: DeliveryState
+    reason: str | None
+    attempts: int
+    ambiguous: bool
+    provider: str | None
+    provider_id: str | None
+    error_code: str | None
+    error: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    sent_at: dt.datetime | None
+
+
+class NotificationOut(Strict):
+    id: int
+    topic: str
+    template: str | None
+    source: str
+    state: NotificationState
+    created_at: dt.datetime
+    fanned_out_at: dt.datetime | None
+    counts: dict[str, int] = Field(description="Deliveries by state.")
+    by_channel: dict[str, dict[str, int]] = Field(description="Deliveries by channel and state.")
+    deliveries: Page[DeliveryOut]

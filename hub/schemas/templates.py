@@ -1,0 +1,94 @@
+"""Templates: per-channel parts in per-locale variants, as the API reads and writes them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field, JsonValue, StringConstraints, field_validator
+
+from hub.fields import Attributes, ExternalId, MaybeLocale, MaybeLongText, no_control_characters
+from hub.schemas.base import Out, Strict
+
+LOCALE_KEY = r"^([A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*)?$"
+LocaleKey = Annotated[str, StringConstraints(max_length=35, pattern=LOCALE_KEY)]
+
+
+def _part(max_length: int, description: str) -> Any:
+    return Field(None, max_length=max_length, description=description)
+
+
+class PartsIn(Strict):
+    """One locale's parts; each is a Jinja2 template rendered in the sandbox."""
+
+    email_subject: Annotated[str, AfterValidator(no_control_characters)] | None = _part(
+        1000, "E-mail subject."
+    )
+    email_html: str | None = _part(
+        100_000, "E-mail HTML body (autoescaped); the layout adds a footer."
+    )
+    email_text: str | None = _part(100_000, "E-mail text body; derived from the HTML if absent.")
+    sms_body: str | None = _part(2000, "SMS text.")
+    voice_say: str | None = _part(5000, "What the voice call says, in the contact's language.")
+    webhook_json: JsonValue | None = Field(
+        None, description="JSON document for webhooks; every string in it is a template."
+    )
+
+
+Variants = Annotated[
+    dict[LocaleKey, PartsIn],
+    Field(
+        min_length=1,
+        max_length=50,
+        description='Parts by locale: "" is the default; "ru-RU" falls back to "ru", then "".',
+    ),
+]
+
+
+def check_has_default(variants: dict[str, PartsIn]) -> dict[str, PartsIn]:
+    if "" not in variants:
+        raise ValueError('needs a default variant under the key "" (the fallback of every locale)')
+    return variants
+
+
+class TemplateIn(Strict):
+    description: MaybeLongText = None
+    variants: Annotated[Variants, AfterValidator(check_has_default)]
+
+
+class TemplateOut(Out):
+    key: str
+    description: str | None
+    variants: dict[str, dict[str, Any]]
+    version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @field_validator("variants", mode="before")
+    @classmethod
+    def _drop_empty(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        return {
+            loc: {k: v for k, v in parts.items() if v is not None} for loc, parts in value.items()
+        }
+
+
+class PreviewIn(Strict):
+    contact: ExternalId | None = Field(
+        None, description="Render for this contact (name, locale, attributes); else a sample."
+    )
+    locale: MaybeLocale = Field(None, description="Override the contact's locale.")
+    topic: str | None = Field(None, max_length=100, description="Topic key for links and context.")
+    data: Attributes = Field(default_factory=dict, description="The notification's data.")
+
+
+class RenderedOut(Strict):
+    subject: str | None = None
+    text: str | None = None
+    html: str | None = None
+    body: JsonValue | None = None
+    error: str | None = Field(None, description="Why this channel could not render.")
+
+
+class PreviewOut(Strict):
+    locale: str | None
+    channels: dict[str, RenderedOut]

@@ -1,0 +1,96 @@
+"""The send engine: one asyncio loop in its own thread, owning every adapter and its pool.
+
+Dramatiq actors are synchronous and run on worker threads; adapters are async and keep
+pooled connections (SMTP sessions, HTTP keep-alive) that must live on one loop. Actors hand
+a batch to this loop and wait for its results, so pools are shared across threads and jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
+
+from channels.base import (
+    ChannelAdapter,
+    ChannelOptions,
+    DeliveryError,
+    OutgoingMessage,
+    Receipt,
+    RetryableDeliveryError,
+)
+from hub.domain import Channel
+
+log = logging.getLogger("hub.send")
+
+
+class SendEngine:
+    def __init__(
+        self, chosen: Mapping[Channel, tuple[type[ChannelAdapter], ChannelOptions]]
+    ) -> None:
+        self._chosen = dict(chosen)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="hub-send", daemon=True)
+        self._adapters: dict[Channel, ChannelAdapter] = {}
+        self._thread.start()
+        self._call(self._open()).result()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_forever()
+
+    def _call(self, coroutine: object) -> Future[object]:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop)  # type: ignore[arg-type]
+
+    async def _open(self) -> None:
+        # One adapter object per (class, options): SMS and voice may share a Twilio client.
+        built: dict[tuple[type[ChannelAdapter], int], ChannelAdapter] = {}
+        for channel, (cls, options) in self._chosen.items():
+            key = (cls, id(options))
+            if key not in built:
+                built[key] = cls.from_options(options)
+            self._adapters[channel] = built[key]
+
+    def provider(self, channel: Channel) -> str:
+        return self._adapters[channel].name
+
+    def providers(self) -> dict[str, str]:
+        return {channel.value: adapter.name for channel, adapter in self._adapters.items()}
+
+    def send(self, messages: Sequence[OutgoingMessage]) -> list[Receipt | DeliveryError]:
+        future = self._call(self._send_all(messages))
+        results: list[Receipt | DeliveryError] = future.result()  # type: ignore[assignment]
+        return results
+
+    async def _send_all(self, messages: Sequence[OutgoingMessage]) -> list[Receipt | DeliveryError]:
+        return list(await asyncio.gather(*(self._send_one(m) for m in messages)))
+
+    async def _send_one(self, message: OutgoingMessage) -> Receipt | DeliveryError:
+        adapter = self._adapters[message.channel]
+        try:
+            return await adapter.send(message)
+        except DeliveryError as exc:
+            return exc
+        except Exception as exc:
+            # An adapter bug must not lose the message: log it loudly and let the delivery
+            # be retried (and parked when it keeps failing), never silently dropped.
+            log.exception("adapter %s crashed on delivery %s", adapter.name, message.delivery_id)
+            return RetryableDeliveryError(f"adapter {adapter.name} crashed: {exc!r}"[:500])
+
+    def close(self) -> None:
+        if not self._thread.is_alive():
+            return
+        try:
+            self._call(self._close()).result(timeout=10)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
+
+    async def _close(self) -> None:
+        for adapter in {id(a): a for a in self._adapters.values()}.values():
+            try:
+                await adapter.aclose()
+            except Exception:
+                log.exception("closing adapter %s", adapter.name)

@@ -1,0 +1,56 @@
+"""The small interface everything enqueues through: message names, not actor imports.
+
+The API only needs `fan_out`; actors use both. Messages are built by name, so the API
+process never imports (or binds) the actors themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from dramatiq import Broker, Message
+
+from hub.domain import Channel
+
+log = logging.getLogger("hub.queue")
+
+FAN_OUT = "fan_out"
+DELIVER = "deliver_batch"
+FAN_OUT_QUEUE = "fanout"
+# A queue per channel: a provider that is down backs up its own queue, not the others.
+QUEUES = (FAN_OUT_QUEUE, *(f"deliver.{channel.value}" for channel in Channel))
+
+
+def deliver_queue(channel: Channel) -> str:
+    return f"deliver.{channel.value}"
+
+
+class Enqueuer:
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        for queue in QUEUES:
+            broker.declare_queue(queue)
+
+    def fan_out(self, notification_id: int) -> None:
+        self._send(FAN_OUT_QUEUE, FAN_OUT, (notification_id,))
+
+    def deliver(self, channel: Channel, ids: Sequence[int]) -> None:
+        self._send(deliver_queue(channel), DELIVER, (channel.value, list(ids)))
+
+    def try_fan_out(self, notification_id: int) -> bool:
+        """After a commit: if the broker is down, the sweeper will find the notification."""
+        try:
+            self.fan_out(notification_id)
+        except Exception as exc:  # the broker's own errors vary by backend
+            log.warning(
+                "could not enqueue fan-out of notification %s (%s); the sweeper will",
+                notification_id,
+                exc,
+            )
+            return False
+        return True
+
+    def _send(self, queue: str, actor: str, args: tuple[object, ...]) -> None:
+        self.broker.enqueue(Message(queue_name=queue, actor_name=actor, args=args, kwargs={},
+                                    options={}))

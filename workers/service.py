@@ -1,0 +1,126 @@
+"""Wire a process's dispatch: broker, adapters, dispatcher, worker threads and the sweeper.
+
+`hub serve` on the embedded default runs one of these inside the API process (in-process
+broker); `hub worker` runs one per worker process against Redis. The API itself only
+enqueues, through `runtime.enqueuer`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Mapping
+
+import dramatiq
+
+from channels import registry
+from channels.base import ChannelOptions
+from hub.dispatch.compose import Composer
+from hub.dispatch.dispatcher import Dispatcher, Limits
+from hub.runtime import Runtime
+from hub.settings import Settings
+from preferences.tokens import LinkSigner
+from templates import Renderer
+from workers.actors import ParkDeadLetters, declare
+from workers.engine import SendEngine
+
+log = logging.getLogger("hub.workers")
+
+
+def channel_options(settings: Settings) -> dict[str, ChannelOptions]:
+    """Options for the built-in adapters, taking what hub settings say over the environment
+    (the webhook secret is derived from the secret key when not set)."""
+    given: dict[str, ChannelOptions] = {}
+    for name in {*registry.BUILT_IN.values(), *settings.channel_providers.values()}:
+        cls = registry.adapter_class(name)
+        fields = cls.options_model.model_fields
+        overrides = {k: getattr(settings, k) for k in fields if k in Settings.model_fields}
+        if "webhook_secret" in fields:
+            overrides["webhook_secret"] = settings.webhook_signing_secret()
+        given[name] = cls.options_model(**overrides)
+    return given
+
+
+def limits(settings: Settings) -> Limits:
+    return Limits(
+        fanout_batch=settings.fanout_batch_size,
+        delivery_batch=settings.delivery_batch_size,
+        max_attempts=settings.delivery_max_attempts,
+        queue_lease=dt.timedelta(seconds=settings.queue_lease_seconds),
+        send_lease=dt.timedelta(seconds=settings.send_lease_seconds),
+    )
+
+
+class Workers:
+    def __init__(
+        self, runtime: Runtime, *, options: Mapping[str, ChannelOptions] | None = None
+    ) -> None:
+        settings = runtime.settings
+        self.runtime = runtime
+        chosen = registry.choose(settings.channel_providers, options or channel_options(settings))
+        self.engine = SendEngine(chosen)
+        composer = Composer(
+            renderer=Renderer(company_name=settings.company_name),
+            links=LinkSigner(
+                settings.link_secrets(), max_age=dt.timedelta(days=settings.link_ttl_days)
+            ),
+            hasher=runtime.hasher,
+            public_url=settings.public_url,
+            unsubscribe_mailto=settings.unsubscribe_mailto,
+        )
+        self.dispatcher = Dispatcher(
+            sessions=runtime.sessions,
+            composer=composer,
+            sender=self.engine,
+            hasher=runtime.hasher,
+            limits=limits(settings),
+        )
+        broker = runtime.broker
+        broker.add_middleware(ParkDeadLetters(runtime.sessions))
+        declare(broker, self.dispatcher, runtime.enqueuer)
+        self._worker: dramatiq.Worker | None = None
+        self._stop = threading.Event()
+        self._sweeper: threading.Thread | None = None
+
+    def start(self, *, sweep: bool = True) -> None:
+        settings = self.runtime.settings
+        self._worker = dramatiq.Worker(
+            self.runtime.broker, worker_threads=settings.worker_threads, worker_timeout=100
+        )
+        self._worker.start()
+        if sweep:
+            self._sweeper = threading.Thread(target=self._sweep_forever, name="hub-sweeper",
+                                             daemon=True)
+            self._sweeper.start()
+        log.info(
+            "workers started: %d threads, channels %s",
+            settings.worker_threads,
+            ", ".join(f"{c}={p}" for c, p in self.engine.providers().items()),
+        )
+
+    def sweep_once(self) -> int:
+        swept = self.dispatcher.sweep()
+        enqueuer = self.runtime.enqueuer
+        for notification_id in swept.fan_out:
+            enqueuer.fan_out(notification_id)
+        for channel, ids in swept.deliver:
+            enqueuer.deliver(channel, ids)
+        return len(swept.fan_out) + sum(len(ids) for _, ids in swept.deliver)
+
+    def _sweep_forever(self) -> None:
+        interval = self.runtime.settings.sweep_interval_seconds
+        while not self._stop.wait(interval):
+            try:
+                self.sweep_once()
+            except Exception:
+                # The database or broker is away: say so, and try again next round.
+                log.exception("sweep failed; retrying in %.1f s", interval)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._sweeper is not None:
+            self._sweeper.join(timeout=10)
+        if self._worker is not None:
+            self._worker.stop(timeout=10_000)
+        self.engine.close()
