@@ -74,7 +74,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
 ) -> None:
-    """Run the HTTP API (the embedded workers and scheduler join with the dispatch issue)."""
+    """Run the HTTP API; on the embedded default (no HUB_BROKER_URL) also the workers."""
     import uvicorn
 
     from hub.api.app import create_app
@@ -89,13 +89,38 @@ def serve(
     typer.echo(f"database: {settings.safe_database_url}")
     typer.echo(f"broker:   {broker}")
     uvicorn.run(
-        create_app(runtime=runtime),
+        create_app(runtime=runtime, run_workers=settings.broker_url is None),
         host=host,
         port=port,
         log_level=settings.log_level.lower(),
         proxy_headers=True,
         server_header=False,
     )
+
+
+@app.command()
+def worker(
+    processes: Annotated[int, typer.Option(help="Worker processes to run.", min=1)] = 1,
+    threads: Annotated[
+        int | None, typer.Option(help="Threads per process (default HUB_WORKER_THREADS).", min=1)
+    ] = None,
+) -> None:
+    """Run dispatch workers against HUB_BROKER_URL (any number, on any machine)."""
+    settings = _settings()
+    if settings.broker_url is None:
+        _fail(
+            "hub worker needs HUB_BROKER_URL (e.g. redis://127.0.0.1:6379/0); on the embedded "
+            "default `hub serve` runs the workers itself"
+        )
+    if threads is not None:
+        settings = settings.model_copy(update={"worker_threads": threads})
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s",
+    )
+    from workers.process import run
+
+    raise typer.Exit(run(settings, processes=processes))
 
 
 @db_app.command("upgrade")

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub.db.engine import make_engine, make_sessions
 from hub.services.hashing import AddressHasher
 from hub.settings import Settings
+from templates import Renderer
 from workers.broker import make_broker
 from workers.queue import Enqueuer
 
@@ -23,6 +24,7 @@ class Runtime:
     hasher: AddressHasher
     broker: Broker
     enqueuer: Enqueuer
+    renderer: Renderer
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -32,6 +34,7 @@ class Runtime:
         return cls(
             broker=broker,
             enqueuer=Enqueuer(broker),
+            renderer=Renderer(company_name=settings.company_name),
             settings=settings,
             engine=engine,
             sessions=make_sessions(engine),

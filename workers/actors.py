@@ -36,28 +36,33 @@ def declare(broker: Broker, dispatcher: Dispatcher, enqueuer: Enqueuer) -> None:
         dispatcher.deliver(ids)
         log.debug("delivered a %s batch of %d", channel, len(ids))
 
-    options: dict[str, Any] = {"max_retries": MAX_RETRIES, "min_backoff": 1000,
-                               "max_backoff": 30_000, "time_limit": 600_000}
-    dramatiq.actor(fan_out, broker=broker, actor_name=FAN_OUT, queue_name=FAN_OUT_QUEUE,
-                   **options)
+    options: dict[str, Any] = {
+        "max_retries": MAX_RETRIES,
+        "min_backoff": 1000,
+        "max_backoff": 30_000,
+        "time_limit": 600_000,
+    }
+    dramatiq.actor(broker=broker, actor_name=FAN_OUT, queue_name=FAN_OUT_QUEUE, **options)(fan_out)
     # Dramatiq finds an actor by name whatever queue its message came from, so one actor
     # serves the per-channel queues the enqueuer writes to; each queue is declared here.
     for channel in Channel:
         broker.declare_queue(deliver_queue(channel))
-    dramatiq.actor(deliver_batch, broker=broker, actor_name=DELIVER,
-                   queue_name=deliver_queue(Channel.EMAIL), **options)
+    dramatiq.actor(
+        broker=broker, actor_name=DELIVER, queue_name=deliver_queue(Channel.EMAIL), **options
+    )(deliver_batch)
 
 
-class ParkDeadLetters(Middleware):  # type: ignore[misc]
+class ParkDeadLetters(Middleware):
     """Keep a message the Retries middleware gave up on, where staff can see and replay it."""
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
 
-    def after_nack(self, broker: Broker, message: MessageProxy) -> None:  # noqa: ARG002
+    def after_nack(self, broker: Broker, message: MessageProxy) -> None:
         error = str(message.options.get("traceback") or "failed")[-4000:]
-        log.error("parking message %s (%s) as a dead letter", message.message_id,
-                  message.actor_name)
+        log.error(
+            "parking message %s (%s) as a dead letter", message.message_id, message.actor_name
+        )
         with self.sessions() as session, session.begin():
             session.add(
                 DeadLetter(

@@ -52,5 +52,6 @@ class Enqueuer:
         return True
 
     def _send(self, queue: str, actor: str, args: tuple[object, ...]) -> None:
-        self.broker.enqueue(Message(queue_name=queue, actor_name=actor, args=args, kwargs={},
-                                    options={}))
+        self.broker.enqueue(
+            Message(queue_name=queue, actor_name=actor, args=args, kwargs={}, options={})
+        )

@@ -90,8 +90,9 @@ class Workers:
         )
         self._worker.start()
         if sweep:
-            self._sweeper = threading.Thread(target=self._sweep_forever, name="hub-sweeper",
-                                             daemon=True)
+            self._sweeper = threading.Thread(
+                target=self._sweep_forever, name="hub-sweeper", daemon=True
+            )
             self._sweeper.start()
         log.info(
             "workers started: %d threads, channels %s",

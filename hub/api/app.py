@@ -10,7 +10,17 @@ from fastapi import FastAPI
 from hub.api import docs, errors
 from hub.api.head import HeadAsGet
 from hub.api.limits import BodyLimit
-from hub.api.routes import contacts, health, imports, subscriptions, topics
+from hub.api.routes import (
+    captures,
+    contacts,
+    dead_letters,
+    health,
+    imports,
+    notifications,
+    subscriptions,
+    templates,
+    topics,
+)
 from hub.runtime import Runtime
 from hub.settings import Settings
 
@@ -21,13 +31,29 @@ Errors are JSON: `{"error": {"code": "...", "message": "...", "details": ...}}`.
 """
 
 
-def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    runtime: Runtime | None = None,
+    run_workers: bool = False,
+) -> FastAPI:
+    """`run_workers`: the embedded default, where workers and the sweeper live in this process."""
     runtime = runtime or Runtime.build(settings or Settings())
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        runtime.close()
+        workers = None
+        if run_workers:
+            from workers.service import Workers
+
+            workers = Workers(runtime)
+            workers.start()
+        try:
+            yield
+        finally:
+            if workers is not None:
+                workers.stop()
+            runtime.close()
 
     app = FastAPI(
         title="Hub",
@@ -41,7 +67,16 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     errors.install(app)
     docs.install(app)
     app.include_router(health.router)
-    for module in (contacts, imports, subscriptions, topics):
+    for module in (
+        contacts,
+        imports,
+        subscriptions,
+        topics,
+        templates,
+        notifications,
+        captures,
+        dead_letters,
+    ):
         app.include_router(module.router, responses=errors.RESPONSES)
     app.add_middleware(HeadAsGet)
     app.add_middleware(

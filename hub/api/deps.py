@@ -71,6 +71,8 @@ def actor_for(request: Request, principal: Principal, source: str = "api") -> Ac
 
 ContactsScope = Annotated[Principal, Depends(require(Scope.CONTACTS))]
 AdminScope = Annotated[Principal, Depends(require(Scope.ADMIN))]
+NotifyScope = Annotated[Principal, Depends(require(Scope.NOTIFY))]
+CampaignsScope = Annotated[Principal, Depends(require(Scope.CAMPAIGNS))]
 
 
 def authenticated(principal: Annotated[Principal, Depends(_principal)]) -> Principal:

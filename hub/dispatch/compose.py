@@ -207,6 +207,7 @@ class Composer:
         }
         key = f"hub-{prepared.notification_id}-{delivery.id}"
         try:
+            rendered_body: bytes | None
             if channel is Channel.WEBHOOK and channel not in prepared.template.channels():
                 rendered_body = _default_document(key, prepared, contact)
                 rendered = None

@@ -1,0 +1,87 @@
+"""/v1/dead-letters: messages that kept failing, parked; look at them and replay them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from fastapi import APIRouter
+from sqlalchemy import select, update
+
+from hub.api.deps import AdminScope, RuntimeDep, SessionDep
+from hub.api.paging import CursorQuery, Limit, page_of, position
+from hub.db.base import utcnow
+from hub.db.models import DeadLetter, Delivery
+from hub.domain import Channel, DeliveryState
+from hub.schemas.base import Out, Page
+from hub.services.errors import Conflict, NotFound
+from workers.queue import DELIVER, FAN_OUT
+
+router = APIRouter(prefix="/v1/dead-letters", tags=["dead letters"])
+
+
+class DeadLetterOut(Out):
+    id: int
+    actor: str
+    args: list[Any]
+    error: str
+    failures: int
+    created_at: dt.datetime
+    replayed_at: dt.datetime | None
+
+
+@router.get("", response_model=Page[DeadLetterOut])
+def list_dead_letters(
+    _: AdminScope, db: SessionDep, limit: Limit = 50, cursor: CursorQuery = None
+) -> Any:
+    """Newest first."""
+    query = select(DeadLetter)
+    if (before := position(cursor)) is not None:
+        query = query.where(DeadLetter.id < before)
+    rows = list(db.scalars(query.order_by(DeadLetter.id.desc()).limit(limit + 1)))
+    return page_of(rows, limit, DeadLetterOut.model_validate)
+
+
+@router.post("/{dead_letter_id}/replay", response_model=DeadLetterOut)
+def replay_dead_letter(
+    dead_letter_id: int, _: AdminScope, db: SessionDep, runtime: RuntimeDep
+) -> Any:
+    """Put the work back on the queue. Deliveries that gave up start again from attempt 0."""
+    letter = db.get(DeadLetter, dead_letter_id)
+    if letter is None:
+        raise NotFound(f"no dead letter {dead_letter_id}")
+    if letter.replayed_at is not None:
+        raise Conflict(f"dead letter {dead_letter_id} was replayed at {letter.replayed_at}")
+    now = utcnow()
+    letter.replayed_at = now
+    batches: dict[Channel, list[int]] = {}
+    if letter.actor == DELIVER:
+        ids = [
+            int(i)
+            for i in (
+                letter.args[-1]
+                if letter.args and isinstance(letter.args[-1], list)
+                else letter.args
+            )
+        ]
+        rows = db.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(ids), Delivery.state == DeliveryState.FAILED)
+            .values(
+                state=DeliveryState.QUEUED,
+                attempts=0,
+                not_before=None,
+                reason=None,
+                due_at=now + dt.timedelta(seconds=runtime.settings.queue_lease_seconds),
+                updated_at=now,
+            )
+            .returning(Delivery.id, Delivery.channel)
+        ).all()
+        for row in rows:
+            batches.setdefault(row.channel, []).append(row.id)
+    db.commit()
+    if letter.actor == FAN_OUT:
+        runtime.enqueuer.fan_out(int(letter.args[0]))
+    for channel, ids in batches.items():
+        runtime.enqueuer.deliver(channel, ids)
+    return letter

@@ -1,0 +1,103 @@
+"""Idempotency-Key on POST (RELIABILITY 8): the first answer is kept and replayed.
+
+The key is reserved in its own committed transaction before the work starts, so a replay
+that arrives while the first request still runs sees the reservation and gets 409; the
+answer is stored in the same transaction as the work, so a replay after commit gets it.
+Keys are scoped per API key and kept 48 hours (the sweeper deletes older ones).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from hub.db.base import utcnow
+from hub.db.models import IdempotencyKey
+from hub.services.errors import Conflict, HubError
+
+# A reservation this old belongs to a request that died before answering: take it over.
+ABANDONED_AFTER = dt.timedelta(seconds=60)
+
+
+class KeyReused(HubError):
+    code = "idempotency_key_reused"
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    status_code: int
+    body: dict[str, Any]
+
+
+def request_hash(method: str, path: str, body: Any) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
+
+
+def reserve(session: Session, *, owner: str, key: str, digest: str) -> Replay | None:
+    """Reserve the key and commit, or return the stored answer to replay.
+
+    Raises:
+        KeyReused: the key was first used with a different request (422).
+        Conflict: the first request with this key is still running (409).
+    """
+    now = utcnow()
+    session.add(IdempotencyKey(owner=owner, key=key, request_hash=digest, created_at=now))
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+    else:
+        return None
+    row = session.scalar(
+        select(IdempotencyKey).where(IdempotencyKey.owner == owner, IdempotencyKey.key == key)
+    )
+    if row is None:  # expired and deleted between the two statements: try once more
+        return reserve(session, owner=owner, key=key, digest=digest)
+    if row.request_hash != digest:
+        raise KeyReused(
+            "this Idempotency-Key was already used with a different request; use a new key",
+            details=[{"field": "Idempotency-Key", "message": "used before with another body"}],
+        )
+    if row.status_code is not None and row.response is not None:
+        return Replay(row.status_code, row.response)
+    if now - row.created_at < ABANDONED_AFTER:
+        raise Conflict("a request with this Idempotency-Key is still in progress; retry shortly")
+    taken = session.execute(
+        update(IdempotencyKey)
+        .where(IdempotencyKey.id == row.id, IdempotencyKey.created_at == row.created_at)
+        .values(created_at=now)
+    )
+    session.commit()
+    if taken.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict("a request with this Idempotency-Key is still in progress; retry shortly")
+    return None
+
+
+def complete(session: Session, *, owner: str, key: str, status_code: int, body: Any) -> None:
+    """Store the answer; call inside the transaction that does the work."""
+    session.execute(
+        update(IdempotencyKey)
+        .where(IdempotencyKey.owner == owner, IdempotencyKey.key == key)
+        .values(status_code=status_code, response=body)
+    )
+
+
+def release(session: Session, *, owner: str, key: str) -> None:
+    """The request failed before doing anything: let the same key be tried again."""
+    session.rollback()
+    session.execute(
+        delete(IdempotencyKey).where(
+            IdempotencyKey.owner == owner,
+            IdempotencyKey.key == key,
+            IdempotencyKey.status_code.is_(None),
+        )
+    )
+    session.commit()

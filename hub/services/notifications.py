@@ -1,0 +1,123 @@
+"""Accept a notification (validated, template snapshotted, committed) and report on it."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from hub.db.base import utcnow
+from hub.db.models import Contact, Delivery, Notification, Template, Topic
+from hub.domain import Channel, DeliveryState, NotificationState
+from hub.schemas.notifications import DeliveryOut, NotificationIn
+from hub.services import templates
+from hub.services.errors import InvalidField, NotFound
+from templates import Renderer
+
+_LOOKUP_CHUNK = 1000
+
+
+def accept(
+    session: Session, body: NotificationIn, *, source: str, renderer: Renderer
+) -> Notification:
+    """Validate against the database and add the notification; the caller commits."""
+    topic = session.scalar(select(Topic).where(Topic.key == body.topic))
+    if topic is None:
+        raise InvalidField("topic", f"no topic {body.topic!r}")
+    if body.channels:
+        forbidden = sorted(set(body.channels) - {Channel(c) for c in topic.allowed_channels})
+        if forbidden:
+            raise InvalidField(
+                "channels", f"topic {topic.key!r} does not allow {', '.join(forbidden)}"
+            )
+    if body.template is not None:
+        template = session.scalar(select(Template).where(Template.key == body.template))
+        if template is None:
+            raise InvalidField("template", f"no template {body.template!r}")
+        variants = template.variants
+    else:
+        assert body.content is not None
+        variants = templates.variants_of(body.content)
+        templates.check(renderer, "inline", variants, "content")
+    now = utcnow()
+    notification = Notification(
+        topic_id=topic.id,
+        template_key=body.template,
+        variants=variants,
+        data=body.data,
+        recipients=_contact_ids(session, body.recipients) if body.recipients else None,
+        channels=[c.value for c in body.channels] if body.channels else None,
+        source=source,
+        state=NotificationState.ACCEPTED,
+        cursor=0,
+        # If the enqueue after commit is lost, the sweeper starts the fan-out at this time.
+        due_at=now + dt.timedelta(seconds=30),
+        created_at=now,
+    )
+    session.add(notification)
+    session.flush()
+    return notification
+
+
+def _contact_ids(session: Session, external_ids: list[str]) -> list[int]:
+    wanted = list(dict.fromkeys(external_ids))
+    found: dict[str, int] = {}
+    for start in range(0, len(wanted), _LOOKUP_CHUNK):
+        chunk = wanted[start : start + _LOOKUP_CHUNK]
+        rows = session.execute(
+            select(Contact.external_id, Contact.id).where(Contact.external_id.in_(chunk))
+        )
+        found.update({row.external_id: row.id for row in rows})
+    missing = [e for e in wanted if e not in found]
+    if missing:
+        shown = ", ".join(repr(m) for m in missing[:10])
+        more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+        raise InvalidField("recipients", f"no contacts {shown}{more}")
+    return sorted(found.values())
+
+
+def get(session: Session, notification_id: int) -> Notification:
+    notification = session.get(Notification, notification_id)
+    if notification is None:
+        raise NotFound(f"no notification {notification_id}")
+    return notification
+
+
+def counts(session: Session, notification_id: int) -> dict[str, dict[str, int]]:
+    rows = session.execute(
+        select(Delivery.channel, Delivery.state, func.count())
+        .where(Delivery.notification_id == notification_id)
+        .group_by(Delivery.channel, Delivery.state)
+    )
+    by_channel: dict[str, dict[str, int]] = {}
+    for channel, state, count in rows:
+        by_channel.setdefault(channel.value, {})[state.value] = count
+    return by_channel
+
+
+def deliveries(
+    session: Session,
+    notification_id: int,
+    *,
+    after_id: int | None,
+    limit: int,
+    state: DeliveryState | None = None,
+    channel: Channel | None = None,
+) -> list[DeliveryOut]:
+    query = (
+        select(Delivery, Contact.external_id)
+        .join(Contact, Contact.id == Delivery.contact_id)
+        .where(Delivery.notification_id == notification_id)
+    )
+    if after_id is not None:
+        query = query.where(Delivery.id > after_id)
+    if state is not None:
+        query = query.where(Delivery.state == state)
+    if channel is not None:
+        query = query.where(Delivery.channel == channel)
+    fields = [name for name in DeliveryOut.model_fields if name != "contact"]
+    return [
+        DeliveryOut(contact=external_id, **{name: getattr(delivery, name) for name in fields})
+        for delivery, external_id in session.execute(query.order_by(Delivery.id).limit(limit))
+    ]
