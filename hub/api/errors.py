@@ -14,10 +14,16 @@ from starlette.routing import Match
 
 from hub.schemas.errors import ErrorOut
 from hub.services.errors import Conflict, HubError, InvalidField, NotFound
+from hub.services.idempotency import KeyReused
 
 log = logging.getLogger("hub.api")
 
-STATUS: dict[type[HubError], int] = {NotFound: 404, Conflict: 409, InvalidField: 422}
+STATUS: dict[type[HubError], int] = {
+    NotFound: 404,
+    Conflict: 409,
+    InvalidField: 422,
+    KeyReused: 422,
+}
 HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",

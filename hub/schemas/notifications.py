@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from hub.domain import Channel, DeliveryState, NotificationState
 from hub.fields import Attributes, ExternalId, Key
@@ -23,7 +24,7 @@ class NotificationIn(Strict):
         description="Contacts' external ids; omit to reach every subscriber of the topic.",
     )
     template: Key | None = Field(None, description="A stored template's key.")
-    content: Variants | None = Field(
+    content: Annotated[Variants, AfterValidator(check_has_default)] | None = Field(
         None, description="Inline parts by locale, instead of a stored template."
     )
     data: Attributes = Field(default_factory=dict, description="Values for the template.")
@@ -35,8 +36,6 @@ class NotificationIn(Strict):
     def _one_source(self) -> NotificationIn:
         if (self.template is None) == (self.content is None):
             raise ValueError("give exactly one of template and content")
-        if self.content is not None:
-            check_has_default(self.content)
         return self
 
 

@@ -1,0 +1,99 @@
+"""Helpers shared by the dispatch tests: seeding through the public API, and waiting."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+from fastapi.testclient import TestClient
+
+T = TypeVar("T")
+
+ZONES = (
+    "UTC",
+    "Europe/Moscow",
+    "Asia/Tokyo",
+    "America/New_York",
+    "Pacific/Auckland",
+    "Asia/Kolkata",
+    "America/Los_Angeles",
+    "Europe/Berlin",
+)
+
+
+def daytime_zone(now: dt.datetime | None = None) -> str:
+    """A zone where it is now 09:00-19:59, so the SMS and voice legal window is open."""
+    moment = now or dt.datetime.now(dt.UTC)
+    for zone in ZONES:
+        if 9 <= moment.astimezone(ZoneInfo(zone)).hour < 20:
+            return zone
+    raise AssertionError("no daytime zone in the list")  # the list spans the whole day
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 15.0) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def ok(response: Any, *statuses: int) -> Any:
+    assert response.status_code in (statuses or (200, 201)), response.text
+    return response.json()
+
+
+def topic(client: TestClient, auth: dict[str, str], key: str, **fields: Any) -> None:
+    body = {
+        "name": key.title(),
+        "allowed_channels": ["email", "sms", "voice", "webhook"],
+        "default_channels": ["email"],
+    } | fields
+    ok(client.put(f"/v1/topics/{key}", json=body, headers=auth))
+
+
+def person(
+    client: TestClient,
+    auth: dict[str, str],
+    external_id: str,
+    *,
+    subscribe: dict[str, list[str]] | None = None,
+    **fields: Any,
+) -> None:
+    body = {"timezone": daytime_zone()} | fields
+    ok(client.put(f"/v1/contacts/{external_id}", json=body, headers=auth))
+    for topic_key, channels in (subscribe or {}).items():
+        ok(
+            client.put(
+                f"/v1/contacts/{external_id}/subscriptions/{topic_key}",
+                json={"channels": channels},
+                headers=auth,
+            )
+        )
+
+
+def notification(client: TestClient, auth: dict[str, str], notification_id: int) -> Any:
+    return ok(client.get(f"/v1/notifications/{notification_id}?limit=500", headers=auth))
+
+
+def settled(client: TestClient, auth: dict[str, str], notification_id: int) -> Any:
+    """Wait until fan-out is done and no delivery is queued or sending."""
+
+    def probe() -> Any:
+        body = notification(client, auth, notification_id)
+        busy = {"queued", "sending"} & set(body["counts"])
+        return body if body["state"] == "fanned_out" and not busy else None
+
+    return wait_for(f"notification {notification_id} to settle", probe)
+
+
+def timeline(client: TestClient, auth: dict[str, str], external_id: str) -> list[dict[str, Any]]:
+    body = ok(client.get(f"/v1/contacts/{external_id}/timeline?limit=500", headers=auth))
+    items: list[dict[str, Any]] = body["items"]
+    return items
