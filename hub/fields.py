@@ -9,7 +9,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-import socket
 import zoneinfo
 from functools import lru_cache
 from typing import Annotated, Any
@@ -19,6 +18,8 @@ import phonenumbers
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
 from pydantic import AfterValidator, BeforeValidator, StringConstraints, WithJsonSchema
+
+from channels import netguard as _netguard
 
 MAX_ATTRIBUTES_BYTES = 16_384
 MAX_ATTRIBUTE_DEPTH = 8
@@ -154,26 +155,12 @@ def is_private_host(host: str) -> bool:
 
     Host names are resolved and checked again at connect time by the webhook channel.
     """
-    host = host.strip("[]").rstrip(".").lower()  # "localhost." is localhost
-    address = _literal_ip(host)
-    if address is None:
-        return host in {"localhost", "localhost.localdomain"} or host.endswith(".localhost")
-    return not address.is_global
+    return _netguard.is_forbidden_host(host)
 
 
 def _literal_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address(host)
-    except ValueError:
-        pass
-    if host and all(c in "0123456789abcdefx." for c in host):
-        # The spellings resolvers accept but ipaddress does not: 2130706433, 0x7f000001,
-        # 127.1, 0x7f.1, 0177.0.0.1. inet_aton reads them exactly as connect() would.
-        try:
-            return ipaddress.IPv4Address(socket.inet_aton(host))
-        except OSError:
-            return None
-    return None
+    # One SSRF policy for save time and connect time: channels.netguard is pure stdlib.
+    return _netguard.literal_ip(host)
 
 
 def check_attributes(value: dict[str, Any]) -> dict[str, Any]:
