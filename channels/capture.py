@@ -22,7 +22,7 @@ class CaptureChannel:
     options_model: ClassVar[type[ChannelOptions]] = CaptureOptions
 
     @classmethod
-    def from_options(cls, options: CaptureOptions) -> ChannelAdapter:  # noqa: ARG003
+    def from_options(cls, options: CaptureOptions) -> ChannelAdapter:
         return cls()
 
     async def send(self, message: OutgoingMessage) -> Receipt:

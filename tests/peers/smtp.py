@@ -137,8 +137,12 @@ class SmtpPeer:
         tls_context: ssl.SSLContext | None = None,
         require_tls: bool = False,
         smtputf8: bool = True,
+        keep: bool = True,
     ) -> None:
         self.lock = threading.Lock()
+        self.keep = keep  # False: count messages, keep only their Message-IDs (benchmarks)
+        self.count_received = 0
+        self.message_ids: list[bytes] = []
         self.connections = 0  # opened by clients
         self.rsets = 0
         self.quits = 0
@@ -215,9 +219,13 @@ class SmtpPeer:
 
     def record(self, received: Received) -> int:
         with self._arrived:
-            self._received.append(received)
+            self.count_received += 1
+            if self.keep:
+                self._received.append(received)
+            else:
+                self.message_ids.append(_message_id(received.data))
             self._arrived.notify_all()
-            return len(self._received)
+            return self.count_received
 
     def _take_fault(self, stage: Stage, addresses: list[str]) -> Fault | None:
         with self.lock:
@@ -254,6 +262,11 @@ class SmtpPeer:
         )  # 535 if not ok
 
 
+def _message_id(data: bytes) -> bytes:
+    start = data.find(b"\r\nMessage-ID:")
+    return data[start + 13 : data.find(b"\r\n", start + 2)].strip() if start >= 0 else b""
+
+
 @contextlib.contextmanager
 def smtp_peer(**kwargs: Any) -> Iterator[SmtpPeer]:
     """A started peer for the length of a `with` block (wrap it in a fixture where needed)."""
@@ -262,3 +275,26 @@ def smtp_peer(**kwargs: Any) -> Iterator[SmtpPeer]:
         yield peer
     finally:
         peer.stop()
+
+
+def main() -> None:
+    """Serve until stdin closes: `python -m tests.peers.smtp` prints {"host", "port"} first.
+
+    For benchmarks it keeps no message bodies; on stdin's end it prints how many messages
+    arrived and how many Message-IDs arrived more than once.
+    """
+    import json
+    import sys
+
+    with SmtpPeer(keep=False) as peer:
+        print(json.dumps({"host": peer.host, "port": peer.port}), flush=True)
+        sys.stdin.read()
+        with peer.lock:
+            ids = list(peer.message_ids)
+        print(
+            json.dumps({"received": len(ids), "duplicates": len(ids) - len(set(ids))}), flush=True
+        )
+
+
+if __name__ == "__main__":
+    main()
