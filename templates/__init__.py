@@ -1,4 +1,14 @@
-"""Sandboxed Jinja2 rendering of per-channel, per-locale template parts.
+"""Sandboxed Jinja2 rendering of per-channel, per-locale template parts, compiled once per batch."""
 
-It arrives with the dispatch issue; this package knows nothing of the web app or database.
-"""
+from templates.model import Links, Parts, Rendered, TemplateDoc
+from templates.render import CompiledTemplate, Renderer, TemplateError
+
+__all__ = [
+    "CompiledTemplate",
+    "Links",
+    "Parts",
+    "Rendered",
+    "Renderer",
+    "TemplateDoc",
+    "TemplateError",
+]
