@@ -60,10 +60,16 @@ HTML = "<h1>Hello {{ contact.name }}</h1>" + "".join(
     "customers: the quick brown fox jumps over the lazy dog, twice over.</p>"
     for i in range(14)
 )
+TEXT = "Hello {{ contact.name }},\n\n" + "".join(
+    f"Paragraph {i} about {{{{ data.product }}}} for {{{{ contact.attributes.plan }}}} "
+    "customers: the quick brown fox jumps over the lazy dog, twice over.\n\n"
+    for i in range(14)
+)
 TEMPLATE = {
     "": {
         "email_subject": "{{ data.product }} news for {{ contact.name }}",
         "email_html": HTML,
+        "email_text": TEXT,
         "sms_body": "Hi {{ contact.name }}, {{ data.product }} news: {{ links.preferences_url }}",
         "voice_say": "Hello {{ contact.name }}. There is news about {{ data.product }}.",
         "webhook_json": {

@@ -112,6 +112,9 @@ class ChannelAdapter(Protocol):
     @classmethod
     def from_options(cls, options: Any) -> ChannelAdapter: ...
 
+    # An adapter that paces itself may also set `rate_per_second: float | None`; the
+    # dispatcher then claims at most what it can send within one send lease.
+
     async def send(self, message: OutgoingMessage) -> Receipt:
         """Hand one message to the provider.
 

@@ -275,6 +275,8 @@ class _TwilioChannel:
         # One instance serves one From number, so one bucket is the per-number limit.
         # Twilio counts messages and calls separately, so SMS and voice keep their own.
         self.bucket = TokenBucket(options.twilio_rate_per_second, 1)
+        # Read by the dispatcher to claim no more than it can send within a lease.
+        self.rate_per_second: float | None = options.twilio_rate_per_second
 
     @classmethod
     def from_options(cls, options: Any) -> Self:

@@ -46,13 +46,13 @@ class Settings(BaseSettings):
 
     # Dispatch. Leases are how a crash is noticed: a queued row not picked up, or a sending
     # row not finished, within its lease is looked at again by the sweeper.
-    fanout_batch_size: int = Field(500, ge=1, le=10_000)
-    delivery_batch_size: int = Field(100, ge=1, le=1_000)
+    fanout_batch_size: int = Field(1000, ge=1, le=10_000)
+    delivery_batch_size: int = Field(200, ge=1, le=1_000)
     delivery_max_attempts: int = Field(8, ge=1, le=100)
     queue_lease_seconds: float = Field(300, gt=0)
     send_lease_seconds: float = Field(120, gt=0)
     sweep_interval_seconds: float = Field(2, gt=0)
-    worker_threads: int = Field(8, ge=1, le=256)
+    worker_threads: int = Field(2, ge=1, le=64)  # per queue: fan-out and each channel
     link_ttl_days: int = Field(60, ge=1)
     company_name: str = "Hub"
     # A mailbox that turns "unsubscribe <token>" mails into unsubscribes; without it,

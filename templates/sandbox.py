@@ -124,6 +124,14 @@ class Sandbox(ImmutableSandboxedEnvironment):
         self._fits(sum(map(len, parts)))
         return "".join(parts)
 
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        # `contact.name` on the plain dicts Hub passes in is a key lookup, as safe as
+        # `contact["name"]`; answering it first skips the failing getattr Jinja tries before
+        # the key (about a tenth of a personalised mail's render time).
+        if type(obj) is dict and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         if not super().is_safe_attribute(obj, attr, value):
             return False

@@ -33,7 +33,7 @@ def declare(broker: Broker, dispatcher: Dispatcher, enqueuer: Enqueuer) -> None:
             enqueuer.fan_out(notification_id)
 
     def deliver_batch(channel: str, ids: list[int]) -> None:
-        dispatcher.deliver(ids)
+        dispatcher.deliver(Channel(channel), ids)
         log.debug("delivered a %s batch of %d", channel, len(ids))
 
     options: dict[str, Any] = {

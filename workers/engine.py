@@ -56,6 +56,10 @@ class SendEngine:
     def provider(self, channel: Channel) -> str:
         return self._adapters[channel].name
 
+    def rate(self, channel: Channel) -> float | None:
+        rate: float | None = getattr(self._adapters[channel], "rate_per_second", None)
+        return rate
+
     def providers(self) -> dict[str, str]:
         return {channel.value: adapter.name for channel, adapter in self._adapters.items()}
 

@@ -24,6 +24,7 @@ from preferences.tokens import LinkSigner
 from templates import Renderer
 from workers.actors import ParkDeadLetters, declare
 from workers.engine import SendEngine
+from workers.queue import QUEUES
 
 log = logging.getLogger("hub.workers")
 
@@ -79,23 +80,31 @@ class Workers:
         broker = runtime.broker
         broker.add_middleware(ParkDeadLetters(runtime.sessions))
         declare(broker, self.dispatcher, runtime.enqueuer)
-        self._worker: dramatiq.Worker | None = None
+        self._workers: list[dramatiq.Worker] = []
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
 
     def start(self, *, sweep: bool = True) -> None:
         settings = self.runtime.settings
-        self._worker = dramatiq.Worker(
-            self.runtime.broker, worker_threads=settings.worker_threads, worker_timeout=100
-        )
-        self._worker.start()
+        # A worker (thread pool) per queue: a paced or stalled channel (1 SMS a second, an
+        # SMTP relay that hangs) holds only its own threads, never e-mail's or fan-out's.
+        # Few threads per queue: they share one GIL, and more of them only add switching.
+        for queue in QUEUES:
+            worker = dramatiq.Worker(
+                self.runtime.broker,
+                queues={queue},
+                worker_threads=settings.worker_threads,
+                worker_timeout=100,
+            )
+            worker.start()
+            self._workers.append(worker)
         if sweep:
             self._sweeper = threading.Thread(
                 target=self._sweep_forever, name="hub-sweeper", daemon=True
             )
             self._sweeper.start()
         log.info(
-            "workers started: %d threads, channels %s",
+            "workers started: %d threads per queue, channels %s",
             settings.worker_threads,
             ", ".join(f"{c}={p}" for c, p in self.engine.providers().items()),
         )
@@ -122,6 +131,6 @@ class Workers:
         self._stop.set()
         if self._sweeper is not None:
             self._sweeper.join(timeout=10)
-        if self._worker is not None:
-            self._worker.stop(timeout=10_000)
+        for worker in self._workers:
+            worker.stop(timeout=10_000)
         self.engine.close()

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub.db.base import Base
 from hub.db.models import Delivery, Notification, Topic
 from hub.db.upsert import insert_ignoring_duplicates
 from hub.dispatch import audience
@@ -94,14 +95,15 @@ def fan_out_batch(
             )
         )
     if rows:
+        table = Base.metadata.tables[Delivery.__tablename__]
         inserted = session.execute(
-            insert_ignoring_duplicates(session, Delivery).returning(
-                Delivery.id,
-                Delivery.contact_id,
-                Delivery.channel,
-                Delivery.state,
-                Delivery.reason,
-                Delivery.due_at,
+            insert_ignoring_duplicates(session, table).returning(
+                table.c.id,
+                table.c.contact_id,
+                table.c.channel,
+                table.c.state,
+                table.c.reason,
+                table.c.due_at,
             ),
             rows,
         ).all()

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy.orm import Session
 
 from channels.base import (
@@ -24,6 +24,7 @@ from channels.base import (
     Receipt,
     RetryableDeliveryError,
 )
+from hub.db.base import Base
 from hub.db.models import Capture, DeadLetter, Delivery, Suppression
 from hub.db.upsert import insert_ignoring_duplicates
 from hub.dispatch.claim import Claimed
@@ -232,7 +233,9 @@ class _Batch:
 
     def flush(self, session: Session) -> None:
         if self.updates:
-            session.execute(update(Delivery), self.updates)
+            # Core executemany by primary key: every row carries the same columns, so one
+            # statement serves the batch (the ORM's bulk update costs several times more).
+            session.execute(_UPDATE, self.updates)
         timeline.record_many(session, self.events)
         if self.captures:
             session.execute(insert(Capture), self.captures)
@@ -250,15 +253,42 @@ class _Batch:
             )
 
 
+_TABLE = Base.metadata.tables[Delivery.__tablename__]
+_COLUMNS = (
+    "state",
+    "reason",
+    "due_at",
+    "not_before",
+    "attempts",
+    "ambiguous",
+    "provider",
+    "provider_id",
+    "sent_at",
+    "error",
+    "error_code",
+    "updated_at",
+)
+_UPDATE = (
+    update(_TABLE)
+    .where(_TABLE.c.id == bindparam("row_id"))
+    .values({name: bindparam(name) for name in _COLUMNS})
+)
+
+
 def _row(d: Claimed, now: dt.datetime, **values: Any) -> dict[str, Any]:
     row: dict[str, Any] = {
-        "id": d.id,
+        "row_id": d.id,
         "updated_at": now,
         "due_at": None,
         "not_before": None,
         "reason": None,
         "error": None,
         "error_code": None,
+        "attempts": d.attempts,
+        "ambiguous": d.ambiguous,
+        "provider": None,
+        "provider_id": None,
+        "sent_at": None,
     }
     return row | values
 

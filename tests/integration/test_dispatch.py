@@ -254,7 +254,7 @@ def test_a_stop_between_fan_out_and_send_takes_effect(
     ((_channel, ids),) = step.deliver
     ok(client.delete("/v1/contacts/ann/subscriptions/news", headers=auth))
 
-    idle.dispatcher.deliver(ids)
+    idle.dispatcher.deliver(Channel.EMAIL, ids)
     body = notification(client, auth, nid)
     assert body["deliveries"]["items"][0]["state"] == "suppressed"
     assert body["deliveries"]["items"][0]["reason"] == "unsubscribed"
@@ -269,8 +269,8 @@ def test_a_duplicate_job_sends_once(
     nid = _send(client, auth, topic="news", content=HELLO["variants"], data={"what": "x"})
     ((_, ids),) = idle.dispatcher.fan_out(nid).deliver
     assert idle.dispatcher.fan_out(nid).deliver == []  # a replayed fan-out adds nothing
-    idle.dispatcher.deliver(ids)
-    idle.dispatcher.deliver(ids)
+    idle.dispatcher.deliver(Channel.EMAIL, ids)
+    idle.dispatcher.deliver(Channel.EMAIL, ids)
     assert len(_captures(runtime)) == 1
 
 
@@ -306,7 +306,7 @@ def test_the_sweeper_resends_mail_lost_in_flight_under_the_same_key(
     assert rows[Channel.EMAIL].ambiguous
     assert rows[Channel.SMS].state is DeliveryState.UNKNOWN
     assert rows[Channel.SMS].ambiguous
-    idle.dispatcher.deliver([rows[Channel.EMAIL].id])
+    idle.dispatcher.deliver(Channel.EMAIL, [rows[Channel.EMAIL].id])
     (capture,) = _captures(runtime)
     assert capture.delivery_id == rows[Channel.EMAIL].id
     unknown = [e for e in timeline(client, auth, "ann") if e["type"] == "delivery.unknown"]

@@ -22,7 +22,11 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 from jsonschema import Draft7Validator
 
-SPEC = Path(os.environ.get("TWILIO_OPENAPI", "/work/shared/peers/twilio/twilio_api_v2010.json"))
+# Twilio's own OpenAPI description (MIT, see twilio_spec/LICENSE), vendored so a clean clone
+# checks the peer against it; TWILIO_OPENAPI points at another copy.
+SPEC = Path(
+    os.environ.get("TWILIO_OPENAPI", Path(__file__).parent / "twilio_spec" / "twilio_api_v2010.json")
+)
 ACCOUNT = "/2010-04-01/Accounts/{AccountSid}"
 ROUTES = {  # (method, path under the account) -> the spec's operationId
     ("POST", "/Messages.json"): "CreateMessage",
