@@ -25,7 +25,9 @@ from jsonschema import Draft7Validator
 # Twilio's own OpenAPI description (MIT, see twilio_spec/LICENSE), vendored so a clean clone
 # checks the peer against it; TWILIO_OPENAPI points at another copy.
 SPEC = Path(
-    os.environ.get("TWILIO_OPENAPI", Path(__file__).parent / "twilio_spec" / "twilio_api_v2010.json")
+    os.environ.get(
+        "TWILIO_OPENAPI", Path(__file__).parent / "twilio_spec" / "twilio_api_v2010.json"
+    )
 )
 ACCOUNT = "/2010-04-01/Accounts/{AccountSid}"
 ROUTES = {  # (method, path under the account) -> the spec's operationId
