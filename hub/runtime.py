@@ -30,7 +30,7 @@ class Runtime:
     def build(cls, settings: Settings) -> Runtime:
         engine = make_engine(settings)
         key = settings.hash_key or settings.secret_key
-        broker = make_broker(settings.broker_url)
+        broker = make_broker(settings.broker_url, namespace=settings.broker_namespace)
         return cls(
             broker=broker,
             enqueuer=Enqueuer(broker),

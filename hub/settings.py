@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     environment: str = Field("development", description="development | production")
     database_url: str = "sqlite:///var/hub.db"
     broker_url: str | None = None
+    broker_namespace: str = "hub"  # Redis key prefix: several hubs can share one Redis
     public_url: str = "http://127.0.0.1:8000"
     secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET)
     # Old secrets still accepted for verification during a rotation, newest first.

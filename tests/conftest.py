@@ -81,6 +81,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         return
     url: str = request.getfixturevalue("postgres_database")
     yield url
+    truncate(url)
+
+
+def truncate(url: str) -> None:
+    """Empty every table of the shared PostgreSQL test database after a test."""
     engine = create_engine(url)
     tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
     with engine.begin() as connection:

@@ -1,0 +1,193 @@
+"""Kill `hub worker` mid-fan-out, start it again: every delivery is made, and made once.
+
+PostgreSQL and Redis, as in production. The only copies allowed are sends cut mid-flight,
+which must be flagged ambiguous and carry the same Message-ID (RELIABILITY 2).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+from sqlalchemy import insert, select
+
+from hub.api.app import create_app
+from hub.db.models import Contact, Delivery, Subscription, Topic
+from hub.domain import DeliveryState, Scope
+from hub.runtime import Runtime
+from hub.settings import Settings
+from tests.conftest import REDIS_URL, TEST_SECRET, make_key, service_missing, truncate
+from tests.dispatching import daytime_zone, ok, settled
+from tests.e2e.test_serve import HUB
+from tests.peers.smtp import SmtpPeer
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis]
+RECIPIENTS = 3000
+
+
+@pytest.fixture
+def broker_url() -> str:
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        service_missing(f"Redis at {REDIS_URL}", exc)
+    return REDIS_URL
+
+
+def seed(runtime: Runtime) -> None:
+    now = dt.datetime.now(dt.UTC)
+    zone = daytime_zone()
+    with runtime.engine.begin() as db:
+        topic_id = db.execute(
+            insert(Topic).returning(Topic.id),
+            [
+                {
+                    "key": "news",
+                    "name": "News",
+                    "description": None,
+                    "audience": "all",
+                    "allowed_channels": ["email"],
+                    "default_channels": ["email"],
+                    "allowed_frequencies": ["immediate"],
+                    "public": True,
+                    "required": False,
+                    "bypass_quiet_hours": False,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            ],
+        ).scalar_one()
+        contacts = [
+            {
+                "id": i,
+                "external_id": f"c{i}",
+                "kind": "client",
+                "name": f"Person {i}",
+                "email": f"p{i}@example.com",
+                "phone": None,
+                "webhook_url": None,
+                "locale": "en",
+                "timezone": zone,
+                "attributes": {},
+                "created_at": now,
+                "updated_at": now,
+            }
+            for i in range(1, RECIPIENTS + 1)
+        ]
+        db.execute(insert(Contact), contacts)
+        db.execute(
+            insert(Subscription),
+            [
+                {
+                    "contact_id": i,
+                    "topic_id": topic_id,
+                    "status": "subscribed",
+                    "channels": ["email"],
+                    "frequency": "immediate",
+                    "consent_source": "test",
+                    "consent_actor": "test",
+                    "consent_at": now,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for i in range(1, RECIPIENTS + 1)
+            ],
+        )
+
+
+@pytest.fixture
+def environment(
+    postgres_database: str, broker_url: str
+) -> Iterator[tuple[Settings, dict[str, str], SmtpPeer]]:
+    database_url = postgres_database
+    namespace = f"hub-crash-{uuid.uuid4().hex[:8]}"
+    with SmtpPeer(keep=False) as smtp:
+        settings = Settings(
+            database_url=database_url,
+            secret_key=TEST_SECRET,
+            broker_url=broker_url,
+            broker_namespace=namespace,
+            smtp_host=smtp.host,
+            smtp_port=smtp.port,
+        )
+        env = os.environ | {
+            "HUB_DATABASE_URL": database_url,
+            "HUB_SECRET_KEY": TEST_SECRET,
+            "HUB_BROKER_URL": broker_url,
+            "HUB_BROKER_NAMESPACE": namespace,
+            "HUB_SMTP_HOST": smtp.host,
+            "HUB_SMTP_PORT": str(smtp.port),
+            # Short leases so the test sees recovery in seconds, not minutes.
+            "HUB_QUEUE_LEASE_SECONDS": "4",
+            "HUB_SEND_LEASE_SECONDS": "4",
+            "HUB_SWEEP_INTERVAL_SECONDS": "0.5",
+            "HUB_DELIVERY_BATCH_SIZE": "50",
+            "HUB_FANOUT_BATCH_SIZE": "200",
+        }
+        yield settings, env, smtp
+        truncate(database_url)
+        for key in redis.Redis.from_url(broker_url).scan_iter(f"{namespace}*"):
+            redis.Redis.from_url(broker_url).delete(key)
+
+
+def start_worker(env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [HUB, "worker"], env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+def test_killing_the_worker_mid_fan_out_loses_nothing_and_sends_once(
+    environment: tuple[Settings, dict[str, str], SmtpPeer], tmp_path: Path
+) -> None:
+    settings, env, smtp = environment
+    runtime = Runtime.build(settings)
+    seed(runtime)
+    auth = make_key(runtime, "crash-test", Scope.NOTIFY)
+    worker = start_worker(env, tmp_path)
+    try:
+        with TestClient(create_app(runtime=runtime)) as client:
+            content = {"": {"email_subject": "Hi {{ contact.name }}", "email_text": "Hello"}}
+            accepted = ok(
+                client.post(
+                    "/v1/notifications", json={"topic": "news", "content": content}, headers=auth
+                ),
+                202,
+            )
+            kills = 0
+            for threshold in (300, 1200, 2100):
+                deadline = time.monotonic() + 60
+                while smtp.count_received < threshold and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                worker.send_signal(signal.SIGKILL)
+                worker.wait(timeout=10)
+                kills += 1
+                worker = start_worker(env, tmp_path)
+            body = settled(client, auth, accepted["id"]) if kills else None
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=30)
+    assert body is not None
+    with runtime.sessions() as session:
+        rows = session.execute(select(Delivery.id, Delivery.state, Delivery.ambiguous)).all()
+    runtime.close()
+    assert len(rows) == RECIPIENTS
+    assert Counter(r.state for r in rows) == {DeliveryState.SENT: RECIPIENTS}
+    with smtp.lock:
+        received = Counter(smtp.message_ids)
+    expected = {f"<hub-{accepted['id']}-{r.id}@localhost>".encode(): r.ambiguous for r in rows}
+    assert set(received) == set(expected), "every delivery reached the peer"
+    duplicated = {mid for mid, n in received.items() if n > 1}
+    assert all(expected[mid] for mid in duplicated), "only ambiguous sends may arrive twice"
+    assert sum(received.values()) - len(received) <= sum(expected.values())
+    print(f"{kills} kills: {sum(expected.values())} deliveries cut mid-flight and resent, "
+          f"{len(duplicated)} arrived twice")
