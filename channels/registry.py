@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import EntryPoint, distributions
 from typing import Any
 
 from channels.base import ChannelAdapter, ChannelOptions
@@ -24,15 +24,26 @@ class ChannelConfigError(ValueError):
 
 
 def available() -> dict[str, EntryPoint]:
+    """Every adapter by name. Walks distributions itself: `entry_points()` keeps only the
+    first of two packages that claim one name, and that clash must not pass silently."""
     found: dict[str, EntryPoint] = {}
-    for point in entry_points(group=GROUP):
+    owners: dict[str, str] = {}
+    seen: set[str] = set()
+    for dist in distributions():
         # The same distribution seen twice on sys.path is one registration, not a clash.
-        if point.name in found and found[point.name].value != point.value:
-            raise ChannelConfigError(
-                f"channel adapter {point.name!r} is registered twice: "
-                f"{found[point.name].value} and {point.value}"
-            )
-        found[point.name] = point
+        dist_name = dist.metadata["Name"] or ""
+        if dist_name in seen:
+            continue
+        seen.add(dist_name)
+        for point in dist.entry_points.select(group=GROUP):
+            if point.name in found and found[point.name].value != point.value:
+                raise ChannelConfigError(
+                    f"channel adapter {point.name!r} is registered twice: by "
+                    f"{owners[point.name]} ({found[point.name].value}) and by {dist_name} "
+                    f"({point.value}); uninstall one"
+                )
+            found[point.name] = point
+            owners[point.name] = dist_name
     return found
 
 
