@@ -6,7 +6,7 @@ Each message is personalised (its own name, address, subject and body), as in a 
 µs of CPU per message for each builder and the ratio to the hand-built one.
 """
 
-# ruff: noqa: RUF001 (the sample text is Russian on purpose)
+
 
 from __future__ import annotations
 

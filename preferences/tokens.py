@@ -42,7 +42,8 @@ class LinkSigner:
         # itsdangerous signs with the last key and verifies with any of them.
         keys = list(reversed(secrets))
         self._serializers = {
-            purpose: URLSafeTimedSerializer(keys, salt=f"hub/{purpose.value}") for purpose in Purpose
+            purpose: URLSafeTimedSerializer(keys, salt=f"hub/{purpose.value}")
+            for purpose in Purpose
         }
         self._max_age = int(max_age.total_seconds())
 
