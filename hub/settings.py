@@ -79,7 +79,7 @@ class Settings(BaseSettings):
 
     def webhook_signing_secret(self) -> SecretStr:
         """The configured `whsec_` secret, or one derived from secret_key (stable per key)."""
-        if self.webhook_secret is not None:
+        if self.webhook_secret is not None and self.webhook_secret.get_secret_value():
             return self.webhook_secret
         digest = hmac.new(
             self.secret_key.get_secret_value().encode(), b"hub/webhook-signing", hashlib.sha256

@@ -53,6 +53,12 @@ def limits(settings: Settings) -> Limits:
     )
 
 
+def _one_worker_per_queue(record: logging.LogRecord) -> bool:
+    """Each per-queue Worker adds its own bookkeeping middleware to the shared broker, and
+    Dramatiq warns about the second. Harmless here: each Worker consumes only its queue."""
+    return not record.getMessage().startswith("You're adding a middleware of the same type")
+
+
 class Workers:
     def __init__(
         self, runtime: Runtime, *, options: Mapping[str, ChannelOptions] | None = None
@@ -89,6 +95,7 @@ class Workers:
         # A worker (thread pool) per queue: a paced or stalled channel (1 SMS a second, an
         # SMTP relay that hangs) holds only its own threads, never e-mail's or fan-out's.
         # Few threads per queue: they share one GIL, and more of them only add switching.
+        self.runtime.broker.logger.addFilter(_one_worker_per_queue)
         for queue in QUEUES:
             worker = dramatiq.Worker(
                 self.runtime.broker,

@@ -51,7 +51,7 @@ class SmtpOptions(ChannelOptions):
 
     @property
     def configured(self) -> bool:
-        return self.smtp_host is not None
+        return bool(self.smtp_host)  # "" (an unset compose variable) means unset
 
 
 def _names_bad_mailbox(code: int, reply: str, stage: str) -> bool:
@@ -217,11 +217,13 @@ class EmailChannel:
                 error; a wrong password is an operator's fix, not the message's fault.
         """
         options = self.options
-        password = options.smtp_password.get_secret_value() if options.smtp_password else None
+        password = (
+            (options.smtp_password.get_secret_value() or None) if options.smtp_password else None
+        )
         conn = SMTP(
             hostname=options.smtp_host,
             port=options.smtp_port,
-            username=options.smtp_username,
+            username=options.smtp_username or None,
             password=password,
             timeout=options.smtp_timeout,
             use_tls=options.smtp_security == "ssl",

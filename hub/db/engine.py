@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +19,48 @@ def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_SECONDS * 1000}")
     cursor.close()
     # Let SQLAlchemy, not the sqlite3 module, open transactions (see _begin_immediate).
     dbapi_connection.isolation_level = None
 
 
-def _begin_immediate(connection: Connection) -> None:
-    # Take the write lock when a transaction starts, not at its first write: a transaction
-    # that read a row and then writes it must not race another that did the same (SQLite has
-    # no SELECT ... FOR UPDATE). Writers queue on busy_timeout; WAL keeps reads cheap.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+BUSY_SECONDS = 30
+_HELD = "hub.write_lock"
+
+
+class _WriteQueue:
+    """One writer at a time inside this process, served in turn.
+
+    Every transaction takes SQLite's write lock at BEGIN IMMEDIATE (a transaction that read
+    a row and then writes it must not race another that did the same: SQLite has no
+    SELECT ... FOR UPDATE). Left to SQLite's busy handler, a dozen threads poll for that
+    lock with growing sleeps and an unlucky one can starve past its timeout under steady
+    load; queueing on a Python lock first makes threads of one process take turns.
+    Processes still queue on busy_timeout between them.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # released by whichever thread ends the transaction
+
+    def begin(self, connection: Connection) -> None:
+        if not self._lock.acquire(timeout=BUSY_SECONDS):
+            raise TimeoutError(f"waited {BUSY_SECONDS} s for the SQLite write lock")
+        connection.info[_HELD] = True
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            self.end(connection)
+            raise
+
+    def end(self, connection: Any) -> None:
+        if connection.info.pop(_HELD, False):
+            self._lock.release()
+
+    def returned(self, _dbapi_connection: Any, record: Any) -> None:
+        # A connection handed back to the pool mid-transaction (an error path) lets go too.
+        if record.info.pop(_HELD, False):
+            self._lock.release()
 
 
 def make_engine(settings: Settings) -> Engine:
@@ -38,11 +70,15 @@ def make_engine(settings: Settings) -> Engine:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             settings.database_url,
-            connect_args={"check_same_thread": False, "timeout": 10},
+            connect_args={"check_same_thread": False, "timeout": BUSY_SECONDS},
             hide_parameters=True,
         )
+        writers = _WriteQueue()
         event.listen(engine, "connect", _tune_sqlite)
-        event.listen(engine, "begin", _begin_immediate)
+        event.listen(engine, "begin", writers.begin)
+        event.listen(engine, "commit", writers.end)
+        event.listen(engine, "rollback", writers.end)
+        event.listen(engine, "checkin", writers.returned)
         return engine
     # hide_parameters: database errors must not copy e-mails, phones or names into the logs.
     return create_engine(

@@ -12,7 +12,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from tenacity import (
+    Retrying,
+    before_sleep_log,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_exponential,
+)
 
 from channels.base import DeliveryError, OutgoingMessage, Receipt
 from hub.db.base import utcnow
@@ -125,15 +133,24 @@ class Dispatcher:
         for item, answer in zip(composed.outgoing, answers, strict=True):
             provider = self.sender.provider(item.delivery.channel)
             results.append(outcomes.Result(item.delivery, item.topic_key, provider, answer))
-        with self.sessions() as session, session.begin():
-            recorded = outcomes.record(
-                session,
-                results,
-                composed.held,
-                now=utcnow(),
-                max_attempts=self.limits.max_attempts,
-                hasher=self.hasher,
-            )
+        # The provider has these messages now: a busy or briefly unreachable database must
+        # not lose what it answered (the rows would otherwise end up `unknown`).
+        for attempt in Retrying(
+            retry=retry_if_exception_type((OperationalError, TimeoutError)),
+            stop=stop_after_delay(self.limits.send_lease.total_seconds() / 2),
+            wait=wait_exponential(multiplier=0.1, max=5),
+            before_sleep=before_sleep_log(log, logging.WARNING),
+            reraise=True,
+        ):
+            with attempt, self.sessions() as session, session.begin():
+                recorded = outcomes.record(
+                    session,
+                    results,
+                    composed.held,
+                    now=utcnow(),
+                    max_attempts=self.limits.max_attempts,
+                    hasher=self.hasher,
+                )
         if recorded.retrying or recorded.failed:
             log.info(
                 "delivered batch of %d: %d sent, %d to retry, %d failed, %d held",
