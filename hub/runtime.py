@@ -21,6 +21,7 @@ class Runtime:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
+    reads: sessionmaker[Session]  # read-only work: never takes SQLite's write lock
     hasher: AddressHasher
     broker: Broker
     enqueuer: Enqueuer
@@ -38,6 +39,7 @@ class Runtime:
             settings=settings,
             engine=engine,
             sessions=make_sessions(engine),
+            reads=make_sessions(engine, read_only=True),
             hasher=AddressHasher.from_secret(key.get_secret_value()),
         )
 

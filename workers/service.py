@@ -78,6 +78,7 @@ class Workers:
         )
         self.dispatcher = Dispatcher(
             sessions=runtime.sessions,
+            reads=runtime.reads,
             composer=composer,
             sender=self.engine,
             hasher=runtime.hasher,

@@ -44,6 +44,9 @@ class _WriteQueue:
         self._lock = threading.Lock()  # released by whichever thread ends the transaction
 
     def begin(self, connection: Connection) -> None:
+        if connection.get_execution_options().get("hub_read_only"):
+            connection.exec_driver_sql("BEGIN")
+            return
         if not self._lock.acquire(timeout=BUSY_SECONDS):
             raise TimeoutError(f"waited {BUSY_SECONDS} s for the SQLite write lock")
         connection.info[_HELD] = True
@@ -90,5 +93,10 @@ def make_engine(settings: Settings) -> Engine:
     )
 
 
-def make_sessions(engine: Engine) -> sessionmaker[Session]:
+def make_sessions(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:
+    """`read_only`: sessions for reading only. On SQLite they open a plain (deferred)
+    transaction that reads a WAL snapshot beside the writer instead of queueing for the
+    write lock; never write through one (it would take the lock late, unserialised)."""
+    if read_only:
+        engine = engine.execution_options(hub_read_only=True)
     return sessionmaker(engine, expire_on_commit=False)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,6 +58,9 @@ class Composed:
     failed: list[Result]  # could not render: permanent for this message
 
 
+Loaded = list[tuple["_Prepared", list[Claimed], dict[int, audience.Recipient]]]
+
+
 def template_doc(key: str, variants: dict[str, Any]) -> TemplateDoc:
     return TemplateDoc(key=key, variants={loc: Parts(**parts) for loc, parts in variants.items()})
 
@@ -83,21 +87,24 @@ class Composer:
         self.public_url = public_url.rstrip("/")
         self.unsubscribe_mailto = unsubscribe_mailto
         self._cache: OrderedDict[int, _Prepared] = OrderedDict()
+        self._lock = threading.Lock()  # worker threads share the cache
         self._cache_size = cache_size
 
     def compiled(self, notification: Notification) -> CompiledTemplate:
         """Compiled once per notification per process; a notification's template is frozen."""
         return self._prepared(notification).template
 
-    def compose(self, session: Session, claimed: Sequence[Claimed], now: dt.datetime) -> Composed:
-        result = Composed([], [], [])
+    def load(self, session: Session, claimed: Sequence[Claimed], now: dt.datetime) -> Loaded:
+        """The reads: each notification's frozen parts and the people, as they are now."""
+        loaded: Loaded = []
         by_notification: dict[int, list[Claimed]] = {}
         for delivery in claimed:
             by_notification.setdefault(delivery.notification_id, []).append(delivery)
         for notification_id, deliveries in by_notification.items():
-            prepared = self._cache.get(notification_id) or self._prepared(
-                session.get_one(Notification, notification_id)
-            )
+            with self._lock:
+                prepared = self._cache.get(notification_id)
+            if prepared is None:
+                prepared = self._prepared(session.get_one(Notification, notification_id))
             recipients = {
                 r.id: r
                 for r in audience.load(
@@ -108,6 +115,13 @@ class Composer:
                     now=now,
                 )
             }
+            loaded.append((prepared, deliveries, recipients))
+        return loaded
+
+    def compose(self, loaded: Loaded, now: dt.datetime) -> Composed:
+        """Re-check and render, outside any transaction (it is CPU work, no reads)."""
+        result = Composed([], [], [])
+        for prepared, deliveries, recipients in loaded:
             for delivery in deliveries:
                 recipient = recipients.get(delivery.contact_id)
                 if recipient is None:
@@ -155,10 +169,11 @@ class Composer:
         return result
 
     def _prepared(self, notification: Notification) -> _Prepared:
-        hit = self._cache.get(notification.id)
-        if hit is not None:
-            self._cache.move_to_end(notification.id)
-            return hit
+        with self._lock:
+            hit = self._cache.get(notification.id)
+            if hit is not None:
+                self._cache.move_to_end(notification.id)
+                return hit
         doc = template_doc(
             notification.template_key or f"notification-{notification.id}", notification.variants
         )
@@ -173,9 +188,10 @@ class Composer:
             topic=audience.topic_view(topic),
             template=self.renderer.compile(doc),
         )
-        self._cache[notification.id] = prepared
-        while len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+        with self._lock:
+            self._cache[notification.id] = prepared
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
         return prepared
 
     def _render(

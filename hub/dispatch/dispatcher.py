@@ -66,12 +66,14 @@ class Dispatcher:
         self,
         *,
         sessions: sessionmaker[Session],
+        reads: sessionmaker[Session],
         composer: Composer,
         sender: Sender,
         hasher: AddressHasher,
         limits: Limits,
     ) -> None:
         self.sessions = sessions
+        self.reads = reads  # read-only: on SQLite they do not wait for the write lock
         self.composer = composer
         self.sender = sender
         self.hasher = hasher
@@ -80,12 +82,12 @@ class Dispatcher:
     def fan_out(self, notification_id: int) -> FanOutStep:
         """One batch of recipients; `done` False means call again for the next."""
         now = utcnow()
-        with self.sessions() as session, session.begin():
+        with self.reads() as session:
             notification = session.get(Notification, notification_id)
             if notification is None:
                 log.warning("fan-out of notification %s: it no longer exists", notification_id)
                 return FanOutStep()
-            result = fanout.fan_out_batch(
+            plan = fanout.plan_batch(
                 session,
                 notification_id,
                 renderable=renderable(self.composer.compiled(notification)),
@@ -94,6 +96,10 @@ class Dispatcher:
                 queue_lease=self.limits.queue_lease,
                 now=now,
             )
+        if plan is None:
+            return FanOutStep()
+        with self.sessions() as session, session.begin():
+            result = fanout.apply_batch(session, plan, queue_lease=self.limits.queue_lease, now=now)
         step = FanOutStep(recipients=result.recipients, done=result.done)
         size = self.limits.delivery_batch
         for channel, ids in result.queued.items():
@@ -125,8 +131,9 @@ class Dispatcher:
             claimed = claim.claim(session, ids, now=now, send_lease=self.limits.send_lease)
         if not claimed:
             return outcomes.Recorded()  # a duplicate job: someone else has these rows
-        with self.sessions() as session:
-            composed = self.composer.compose(session, claimed, now)
+        with self.reads() as session:
+            loaded = self.composer.load(session, claimed, now)
+        composed = self.composer.compose(loaded, now)
         messages = [item.message for item in composed.outgoing]
         answers = self.sender.send(messages) if messages else []
         results = list(composed.failed)

@@ -44,7 +44,20 @@ class BatchResult:
     done: bool = False
 
 
-def fan_out_batch(
+@dataclass
+class Plan:
+    """One batch, resolved outside any write transaction, to be applied if still current."""
+
+    notification_id: int
+    topic_key: str
+    after: int  # the cursor the plan was made from
+    cursor: int  # the cursor once applied
+    rows: list[dict[str, Any]]
+    recipients: int
+    last: bool
+
+
+def plan_batch(
     session: Session,
     notification_id: int,
     *,
@@ -53,22 +66,14 @@ def fan_out_batch(
     batch_size: int,
     queue_lease: dt.timedelta,
     now: dt.datetime,
-) -> BatchResult:
-    """Resolve and record the next batch; the caller commits, then enqueues `queued`."""
-    notification = session.scalars(
-        select(Notification).where(Notification.id == notification_id).with_for_update()
-    ).one_or_none()
-    result = BatchResult()
+) -> Plan | None:
+    """Read and resolve the next batch (a read-only session will do); None when done."""
+    notification = session.get(Notification, notification_id)
     if notification is None or notification.state is NotificationState.FANNED_OUT:
-        result.done = True
-        return result
+        return None
     topic = session.get_one(Topic, notification.topic_id)
     ids = audience.next_ids(
-        session,
-        topic,
-        named=notification.recipients,
-        after=notification.cursor,
-        limit=batch_size,
+        session, topic, named=notification.recipients, after=notification.cursor, limit=batch_size
     )
     recipients = audience.load(session, topic.id, ids, hasher=hasher, now=now)
     view = audience.topic_view(topic)
@@ -94,7 +99,35 @@ def fan_out_batch(
                 queue_lease=queue_lease,
             )
         )
-    if rows:
+    return Plan(
+        notification_id=notification.id,
+        topic_key=topic.key,
+        after=notification.cursor,
+        cursor=ids[-1] if ids else notification.cursor,
+        rows=rows,
+        recipients=len(ids),
+        last=len(ids) < batch_size,
+    )
+
+
+def apply_batch(
+    session: Session, plan: Plan, *, queue_lease: dt.timedelta, now: dt.datetime
+) -> BatchResult:
+    """Write the plan if nobody moved the cursor since it was made; the caller commits.
+
+    A plan made from a stale cursor (a duplicate fan-out job got there first) writes
+    nothing: the other job has written, and enqueued, the same batch.
+    """
+    result = BatchResult()
+    notification = session.scalars(
+        select(Notification).where(Notification.id == plan.notification_id).with_for_update()
+    ).one_or_none()
+    if notification is None or notification.state is NotificationState.FANNED_OUT:
+        result.done = True
+        return result
+    if notification.cursor != plan.after:
+        return result  # stale: done stays False, so the caller plans again from the new cursor
+    if plan.rows:
         table = Base.metadata.tables[Delivery.__tablename__]
         inserted = session.execute(
             insert_ignoring_duplicates(session, table).returning(
@@ -105,19 +138,18 @@ def fan_out_batch(
                 table.c.reason,
                 table.c.due_at,
             ),
-            rows,
+            plan.rows,
         ).all()
         events = []
         for row in inserted:
             if row.state is DeliveryState.QUEUED:
                 result.queued[row.channel].append(row.id)
             else:
-                events.append(_event(row, notification.id, topic.key, now))
+                events.append(_event(row, plan.notification_id, plan.topic_key, now))
         timeline.record_many(session, events)
-    result.recipients = len(ids)
-    if ids:
-        notification.cursor = ids[-1]
-    if len(ids) < batch_size:
+    result.recipients = plan.recipients
+    notification.cursor = plan.cursor
+    if plan.last:
         notification.state = NotificationState.FANNED_OUT
         notification.fanned_out_at = now
         result.done = True
