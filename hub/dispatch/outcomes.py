@@ -32,6 +32,7 @@ from hub.dispatch.fanout import DISPATCHER
 from hub.domain import Channel, DeliveryState, EventType, SuppressionReason
 from hub.services import timeline
 from hub.services.hashing import AddressHasher
+from workers.queue import DELIVER
 
 # A resend under the same key is safe where the receiver can drop the copy: the e-mail
 # Message-ID and the webhook-id. Twilio takes no idempotency key, so an SMS or call whose
@@ -244,7 +245,7 @@ class _Batch:
         if self.summary.gave_up:
             session.add(
                 DeadLetter(
-                    actor="deliver",
+                    actor=DELIVER,  # replayed through the same actor
                     args=self.summary.gave_up,
                     error=f"gave up after {self.max_attempts} attempts",
                     failures=self.max_attempts,
@@ -313,7 +314,3 @@ def _event(
         channel=d.channel,
         reason=reason,
     )
-
-
-def describe(error: DeliveryError) -> str:
-    return f"{type(error).__name__}({error.code or '-'}): {error.message}"

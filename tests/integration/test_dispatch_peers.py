@@ -59,10 +59,17 @@ def peers() -> Iterator[tuple[SmtpPeer, TwilioPeer, WebhookPeer]]:
 
 
 @pytest.fixture
+def attempts() -> int:
+    """Delivery attempts before giving up; a test parametrizes it to see the dead letter."""
+    return 8
+
+
+@pytest.fixture
 def wired(
     database_url: str,
     peers: tuple[SmtpPeer, TwilioPeer, WebhookPeer],
     monkeypatch: pytest.MonkeyPatch,
+    attempts: int,
 ) -> Iterator[tuple[TestClient, dict[str, str], Runtime]]:
     smtp, twilio, hooks = peers
     monkeypatch.setenv("HUB_TWILIO_RATE_PER_SECOND", "100")
@@ -80,6 +87,7 @@ def wired(
         twilio_base_url=twilio.url,
         webhook_secret=hooks.secret,
         webhook_allow_private=True,
+        delivery_max_attempts=attempts,
     )
     runtime = Runtime.build(settings)
     workers = Workers(runtime)
@@ -254,3 +262,31 @@ def test_a_webhook_is_signed_with_the_configured_secret(
     assert document["topic"] == "ops"
     assert document["data"] == {"n": 1}
     assert document["contact"] == {"external_id": "svc"}
+
+
+@pytest.mark.parametrize("attempts", [1])
+def test_a_delivery_that_keeps_failing_is_parked_and_replayed(
+    wired: tuple[TestClient, dict[str, str], Runtime],
+    peers: tuple[SmtpPeer, TwilioPeer, WebhookPeer],
+) -> None:
+    client, auth, _ = wired
+    smtp, _, _ = peers
+    smtp.script("later@example.com", at="rcpt", reply="421 4.7.0 Too busy", times=1)
+    topic(client, auth, "news")
+    person(client, auth, "later", email="later@example.com", subscribe={"news": ["email"]})
+    content = {"": {"email_subject": "Hi", "email_text": "Hello"}}
+    accepted = ok(client.post("/v1/notifications", json={"topic": "news", "content": content},
+                              headers=auth), 202)
+    body = settled(client, auth, accepted["id"])
+    (delivery,) = body["deliveries"]["items"]
+    assert delivery["state"] == "failed"
+    assert delivery["reason"] == "gave_up"
+    (letter,) = ok(client.get("/v1/dead-letters", headers=auth))["items"]
+    assert letter["actor"] == "deliver_batch"
+    assert letter["args"] == [delivery["id"]]
+
+    ok(client.post(f"/v1/dead-letters/{letter['id']}/replay", headers=auth))
+    (mail,) = smtp.wait_for(1)
+    assert mail.rcpt_tos == ("later@example.com",)
+    body = settled(client, auth, accepted["id"])
+    assert body["deliveries"]["items"][0]["state"] == "sent"

@@ -56,32 +56,41 @@ def replay_dead_letter(
     letter.replayed_at = now
     batches: dict[Channel, list[int]] = {}
     if letter.actor == DELIVER:
-        ids = [
-            int(i)
-            for i in (
-                letter.args[-1]
-                if letter.args and isinstance(letter.args[-1], list)
-                else letter.args
-            )
-        ]
-        rows = db.execute(
+        ids = _delivery_ids(letter.args)
+        lease = dt.timedelta(seconds=runtime.settings.queue_lease_seconds)
+        # Deliveries that gave up start again from attempt 0; queued ones just go back in.
+        db.execute(
             update(Delivery)
-            .where(Delivery.id.in_(ids), Delivery.state == DeliveryState.FAILED)
+            .where(
+                Delivery.id.in_(ids),
+                Delivery.state == DeliveryState.FAILED,
+                Delivery.reason == "gave_up",
+            )
             .values(
                 state=DeliveryState.QUEUED,
                 attempts=0,
                 not_before=None,
                 reason=None,
-                due_at=now + dt.timedelta(seconds=runtime.settings.queue_lease_seconds),
+                due_at=now + lease,
                 updated_at=now,
             )
-            .returning(Delivery.id, Delivery.channel)
+        )
+        rows = db.execute(
+            select(Delivery.id, Delivery.channel).where(
+                Delivery.id.in_(ids), Delivery.state == DeliveryState.QUEUED
+            )
         ).all()
         for row in rows:
             batches.setdefault(row.channel, []).append(row.id)
     db.commit()
-    if letter.actor == FAN_OUT:
+    if letter.actor == FAN_OUT and letter.args:
         runtime.enqueuer.fan_out(int(letter.args[0]))
     for channel, ids in batches.items():
         runtime.enqueuer.deliver(channel, ids)
     return letter
+
+
+def _delivery_ids(args: list[Any]) -> list[int]:
+    """A parked `deliver_batch` message carries (channel, ids); a delivery that gave up, ids."""
+    values = args[-1] if args and isinstance(args[-1], list) else args
+    return [int(v) for v in values if isinstance(v, int | str) and str(v).isdigit()]
