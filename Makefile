@@ -35,6 +35,8 @@ test: lint
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/import_contacts.py
+	$(BIN)/python bench/fanout.py --recipients 100000
+	$(BIN)/python bench/fanout.py --recipients 100000 --mix email=1
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache var

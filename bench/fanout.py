@@ -404,7 +404,8 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=1200)
     result = run(parser.parse_args())
     RESULTS.mkdir(exist_ok=True)
-    name = f"fanout-{result['database']}-{result['broker']}-{result['worker_processes']}.json"
+    mix = "-".join(result["mix"])
+    name = f"fanout-{mix}-{result['database']}-{result['broker']}-{result['worker_processes']}.json"
     (RESULTS / name).write_text(json.dumps(result, indent=2, default=str) + "\n")
     print(
         "| recipients | mix | db | broker | recipients/s | p50 s | p99 s | CPU ms/delivery | peak RSS MB |"

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hub.db.base import utcnow
-from hub.db.models import Contact, Erasure, Subscription, Suppression, Topic
+from hub.db.models import Capture, Contact, Delivery, Erasure, Subscription, Suppression, Topic
 from hub.domain import (
     ADDRESS_FIELD,
     Channel,
@@ -222,6 +222,9 @@ def erase(session: Session, external_id: str, actor: Actor, hasher: AddressHashe
             suppressions_added=added,
         )
     )
+    # Message bodies go too: the capture sink's copies (deliveries go with the contact).
+    sent_to_them = select(Delivery.id).where(Delivery.contact_id == contact.id)
+    session.execute(delete(Capture).where(Capture.delivery_id.in_(sent_to_them)))
     session.execute(delete(Contact).where(Contact.id == contact.id))
     return ErasureReport(
         external_id=external_id, suppressions_added=added, erased_at=now.isoformat()

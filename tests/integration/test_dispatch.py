@@ -358,3 +358,17 @@ def test_a_poison_message_is_parked_and_can_be_replayed(
     assert replayed["replayed_at"] is not None
     again = client.post(f"/v1/dead-letters/{letter.id}/replay", headers=auth)
     assert again.status_code == 409
+
+
+def test_erasure_removes_the_captured_copies_of_their_messages(
+    client: TestClient, auth: dict[str, str], runtime: Runtime, workers: Workers
+) -> None:
+    topic(client, auth, "news")
+    person(client, auth, "ann", email="ann@example.com", subscribe={"news": ["email"]})
+    person(client, auth, "bob", email="bob@example.com", subscribe={"news": ["email"]})
+    nid = _send(client, auth, topic="news", content=HELLO["variants"], data={"what": "x"})
+    settled(client, auth, nid)
+    assert len(_captures(runtime)) == 2
+
+    ok(client.delete("/v1/contacts/ann", headers=auth))
+    assert [c.to for c in _captures(runtime)] == ["bob@example.com"]
