@@ -24,7 +24,7 @@ from hub.dispatch.claim import Claimed
 from hub.dispatch.outcomes import Held, Result
 from hub.domain import Channel, DeliveryState, RefusalReason
 from hub.services.hashing import AddressHasher
-from preferences.model import TopicView
+from preferences.model import Resolution, TopicView
 from preferences.resolver import resolve
 from preferences.tokens import LinkSigner, Purpose
 from templates import CompiledTemplate, Links, Parts, Renderer, TemplateDoc, TemplateError
@@ -141,31 +141,8 @@ class Composer:
                 )
                 if delivery.channel in resolution.send_now:
                     self._render(result, prepared, delivery, recipient)
-                    continue
-                for deferral in resolution.deferred:
-                    if deferral.channel is delivery.channel:
-                        result.held.append(
-                            Held(
-                                delivery,
-                                prepared.topic_key,
-                                DeliveryState.DEFERRED,
-                                deferral.reason,
-                                until=deferral.until,
-                            )
-                        )
-                        break
                 else:
-                    reason = next(
-                        (
-                            f"{r.reason}:{r.detail}" if r.detail else str(r.reason)
-                            for r in resolution.refused
-                            if r.channel is delivery.channel
-                        ),
-                        RefusalReason.NOT_SUBSCRIBED.value,
-                    )
-                    result.held.append(
-                        Held(delivery, prepared.topic_key, DeliveryState.SUPPRESSED, reason[:64])
-                    )
+                    result.held.append(_held(prepared.topic_key, delivery, resolution))
         return result
 
     def _prepared(self, notification: Notification) -> _Prepared:
@@ -262,6 +239,24 @@ class Composer:
             ),
         )
         result.outgoing.append(Outgoing(delivery, prepared.topic_key, message))
+
+
+def _held(topic_key: str, delivery: Claimed, resolution: Resolution) -> Held:
+    """Why a claimed delivery may not go now: deferred until a time, or refused."""
+    for deferral in resolution.deferred:
+        if deferral.channel is delivery.channel:
+            return Held(
+                delivery, topic_key, DeliveryState.DEFERRED, deferral.reason, until=deferral.until
+            )
+    reason = next(
+        (
+            f"{r.reason}:{r.detail}" if r.detail else str(r.reason)
+            for r in resolution.refused
+            if r.channel is delivery.channel
+        ),
+        RefusalReason.NOT_SUBSCRIBED.value,
+    )
+    return Held(delivery, topic_key, DeliveryState.SUPPRESSED, reason[:64])
 
 
 def _default_document(key: str, prepared: _Prepared, contact: dict[str, Any]) -> bytes:
