@@ -22,7 +22,7 @@ from channels.base import (
     RetryableDeliveryError,
 )
 from channels.http_transport import AiohttpTransport, ForbiddenAddressError
-from hub.domain import Channel
+from hub.domain import Channel, SuppressionReason
 
 RETRY_STATUSES = frozenset({408, 425, 429})
 GONE = 410
@@ -112,8 +112,8 @@ class WebhookChannel:
         Raises:
             RetryableDeliveryError: 408, 425, 429, 5xx (with Retry-After when given), a
                 refused connection, a DNS failure, a timeout.
-            PermanentDeliveryError: 3xx (never followed), 410 (code "410": the dispatcher
-                disables the endpoint), other 4xx, a forbidden address (code
+            PermanentDeliveryError: 3xx (never followed), 410 (code "410", suppressing the
+                endpoint: ENDPOINT_GONE), other 4xx, a forbidden address (code
                 "forbidden_address"), an unusable URL (code "invalid_url").
         """
         if message.body is None:
@@ -196,9 +196,11 @@ def classify(response: httpx.Response) -> Receipt:
             code=code,
         )
     if status == GONE:
-        # suppress stays None: no SuppressionReason fits an endpoint; the dispatcher disables
-        # the endpoint when it sees code "410" (Standard Webhooks: 410 means unsubscribe).
-        raise PermanentDeliveryError("endpoint is gone (410)", code=code)
+        # Standard Webhooks: 410 means "stop sending here"; the URL goes on the suppression
+        # list like a hard-bounced address, so no later message is sent to it.
+        raise PermanentDeliveryError(
+            "endpoint is gone (410)", code=code, suppress=SuppressionReason.ENDPOINT_GONE
+        )
     if status in RETRY_STATUSES or 500 <= status < 600:
         retry_after = parse_retry_after(response.headers.get("retry-after"))
         raise RetryableDeliveryError(

@@ -51,6 +51,7 @@ class SuppressionReason(enum.StrEnum):
     SMS_STOP = "sms_stop"
     VOICE_OPT_OUT = "voice_opt_out"
     CARRIER_OPT_OUT = "carrier_opt_out"
+    ENDPOINT_GONE = "endpoint_gone"  # a webhook answered 410 Gone: Standard Webhooks' "stop"
     MANUAL = "manual"
     ERASURE = "erasure"
 

@@ -275,8 +275,10 @@ def test_a_delivery_that_keeps_failing_is_parked_and_replayed(
     topic(client, auth, "news")
     person(client, auth, "later", email="later@example.com", subscribe={"news": ["email"]})
     content = {"": {"email_subject": "Hi", "email_text": "Hello"}}
-    accepted = ok(client.post("/v1/notifications", json={"topic": "news", "content": content},
-                              headers=auth), 202)
+    accepted = ok(
+        client.post("/v1/notifications", json={"topic": "news", "content": content}, headers=auth),
+        202,
+    )
     body = settled(client, auth, accepted["id"])
     (delivery,) = body["deliveries"]["items"]
     assert delivery["state"] == "failed"
@@ -290,3 +292,29 @@ def test_a_delivery_that_keeps_failing_is_parked_and_replayed(
     assert mail.rcpt_tos == ("later@example.com",)
     body = settled(client, auth, accepted["id"])
     assert body["deliveries"]["items"][0]["state"] == "sent"
+
+
+def test_a_webhook_answering_410_is_never_called_again(
+    wired: tuple[TestClient, dict[str, str], Runtime],
+    peers: tuple[SmtpPeer, TwilioPeer, WebhookPeer],
+) -> None:
+    client, auth, _ = wired
+    _, _, hooks = peers
+    hooks.answer("/gone", status=410)
+    topic(client, auth, "ops")
+    person(client, auth, "svc", webhook_url=hooks.url("/gone"), subscribe={"ops": ["webhook"]})
+    request = {"topic": "ops", "content": {"": {"webhook_json": {"n": "{{ data.n }}"}}}}
+
+    first = ok(
+        client.post("/v1/notifications", json=request | {"data": {"n": 1}}, headers=auth), 202
+    )
+    (delivery,) = settled(client, auth, first["id"])["deliveries"]["items"]
+    assert delivery["state"] == "failed"
+    assert delivery["reason"] == "endpoint_gone"
+    second = ok(
+        client.post("/v1/notifications", json=request | {"data": {"n": 2}}, headers=auth), 202
+    )
+    (delivery,) = settled(client, auth, second["id"])["deliveries"]["items"]
+    assert delivery["state"] == "suppressed"
+    assert delivery["reason"] == "suppressed:endpoint_gone"
+    assert len(hooks.received) == 1

@@ -22,7 +22,7 @@ from channels.base import OutgoingMessage, PermanentDeliveryError, RetryableDeli
 from channels.http_transport import AiohttpTransport, ForbiddenAddressError
 from channels.netguard import IPAddress, is_forbidden_address
 from channels.webhook import WebhookChannel, WebhookOptions
-from hub.domain import Channel
+from hub.domain import Channel, SuppressionReason
 from tests.peers.webhooks import WebhookPeer
 
 pytestmark = pytest.mark.anyio
@@ -178,7 +178,8 @@ async def test_status_classification(
             await sender.send(message(peer.url("/scripted")))
     assert getattr(caught.value, "code", None) == code
     if isinstance(caught.value, PermanentDeliveryError):
-        assert caught.value.suppress is None  # 410 disables the endpoint, not an address
+        gone = SuppressionReason.ENDPOINT_GONE if code == "410" else None
+        assert caught.value.suppress is gone  # only 410 says "never again" about the URL
     if isinstance(caught.value, RetryableDeliveryError):
         if retry_after is None:
             assert caught.value.retry_after is None
