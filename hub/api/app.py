@@ -18,6 +18,7 @@ from hub.api.routes import (
     imports,
     notifications,
     subscriptions,
+    suppressions,
     templates,
     topics,
 )
@@ -71,6 +72,7 @@ def create_app(
         contacts,
         imports,
         subscriptions,
+        suppressions,
         topics,
         templates,
         notifications,

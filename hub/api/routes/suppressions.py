@@ -1,0 +1,95 @@
+"""/v1/suppressions: addresses never to use on a channel, and why."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+
+from hub.api.deps import ContactsScope, RuntimeDep, SessionDep, actor_for
+from hub.api.paging import CursorQuery, Limit, page_of, position
+from hub.domain import Channel, SuppressionReason
+from hub.schemas.base import Page
+from hub.schemas.errors import ErrorOut
+from hub.schemas.suppressions import SuppressionIn, SuppressionOut, normalize_address
+from hub.services import suppressions
+from hub.services.errors import InvalidField
+
+router = APIRouter(prefix="/v1/suppressions", tags=["suppressions"])
+
+
+@router.get("", response_model=Page[SuppressionOut])
+def list_suppressions(
+    _: ContactsScope,
+    db: SessionDep,
+    runtime: RuntimeDep,
+    channel: Annotated[Channel | None, Query(description="Only this channel.")] = None,
+    address: Annotated[
+        str | None,
+        Query(max_length=2048, description="With `channel`: this address (erased ones too)."),
+    ] = None,
+    reason: Annotated[SuppressionReason | None, Query(description="Only this reason.")] = None,
+    limit: Limit = 100,
+    cursor: CursorQuery = None,
+) -> Any:
+    if address is not None:
+        if channel is None:
+            raise InvalidField("channel", "give the channel to look an address up")
+        try:
+            address = normalize_address(channel, address)
+        except ValueError as exc:
+            raise InvalidField("address", str(exc)) from None
+    rows = suppressions.find(
+        db,
+        hasher=runtime.hasher,
+        channel=channel,
+        address=address,
+        reason=reason,
+        after_id=position(cursor),
+        limit=limit + 1,
+    )
+    return page_of(rows, limit, SuppressionOut.model_validate)
+
+
+@router.post(
+    "",
+    response_model=SuppressionOut,
+    status_code=201,
+    responses={200: {"model": SuppressionOut, "description": "Already suppressed"}},
+)
+def add_suppression(
+    body: SuppressionIn,
+    request: Request,
+    response: Response,
+    principal: ContactsScope,
+    db: SessionDep,
+    runtime: RuntimeDep,
+) -> Any:
+    """Suppress an address now: the next send to it is refused, whatever the subscription."""
+    row, created = suppressions.add(
+        db,
+        channel=body.channel,
+        address=body.address,
+        reason=body.reason,
+        actor=actor_for(request, principal),
+        hasher=runtime.hasher,
+        note=body.note,
+        expires_at=body.expires_at,
+    )
+    db.commit()
+    response.status_code = 201 if created else 200
+    return row
+
+
+@router.delete(
+    "/{suppression_id}",
+    status_code=204,
+    responses={409: {"model": ErrorOut, "description": "An erasure suppression is kept"}},
+)
+def remove_suppression(
+    suppression_id: int, request: Request, principal: ContactsScope, db: SessionDep
+) -> Response:
+    """Lift a suppression; the removal is itself an event on the owners' timelines."""
+    suppressions.remove(db, suppression_id, actor=actor_for(request, principal))
+    db.commit()
+    return Response(status_code=204)

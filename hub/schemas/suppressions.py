@@ -1,0 +1,63 @@
+"""The suppression list as the API reads and writes it."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import Field, ValidationInfo, field_validator
+
+from hub.domain import Channel, SuppressionReason
+from hub.fields import MaybeLongText, normalize_email, normalize_phone
+from hub.schemas.base import Out, Strict
+
+
+def normalize_address(channel: Channel, value: str) -> str:
+    """The address as Hub stores it on that channel; raises ValueError when it is not one."""
+    value = value.strip()
+    if channel is Channel.EMAIL:
+        return normalize_email(value)
+    if channel in (Channel.SMS, Channel.VOICE):
+        return normalize_phone(value)
+    from hub.fields import check_webhook_url
+
+    return check_webhook_url(value)
+
+
+class SuppressionIn(Strict):
+    channel: Channel
+    address: str = Field(min_length=1, max_length=2048, description="E-mail, phone or URL.")
+    reason: SuppressionReason = SuppressionReason.MANUAL
+    note: MaybeLongText = None
+    expires_at: dt.datetime | None = Field(None, description="Lifted by itself at this time.")
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str, info: ValidationInfo) -> str:
+        channel = info.data.get("channel")
+        return value if channel is None else normalize_address(channel, value)
+
+    @field_validator("reason")
+    @classmethod
+    def _reason(cls, value: SuppressionReason) -> SuppressionReason:
+        if value is SuppressionReason.ERASURE:
+            raise ValueError("'erasure' is set by erasing a contact, not by hand")
+        return value
+
+    @field_validator("expires_at")
+    @classmethod
+    def _aware(cls, value: dt.datetime | None) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("needs a time zone, e.g. 2026-12-31T00:00:00Z")
+        return value
+
+
+class SuppressionOut(Out):
+    id: int
+    channel: Channel
+    address: str | None = Field(description="None once the person was erased (hash kept).")
+    reason: SuppressionReason
+    source: str
+    actor: str
+    note: str | None
+    created_at: dt.datetime
+    expires_at: dt.datetime | None

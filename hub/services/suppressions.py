@@ -1,0 +1,120 @@
+"""The suppression list: add, look up, lift; each change lands on the owners' timelines.
+
+Rows are keyed by channel and a keyed hash of the address, so a lookup also finds an erased
+person's address (whose plain text is gone) and erasure keeps working across re-imports.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.db.base import utcnow
+from hub.db.models import Contact, Suppression
+from hub.domain import ADDRESS_FIELD, Channel, EventType, SuppressionReason
+from hub.services import timeline
+from hub.services.actor import Actor
+from hub.services.errors import Conflict, NotFound
+from hub.services.hashing import AddressHasher
+
+
+def owners(session: Session, channel: Channel, address: str) -> list[int]:
+    column = getattr(Contact, ADDRESS_FIELD[channel])
+    return list(session.scalars(select(Contact.id).where(column == address)))
+
+
+def add(
+    session: Session,
+    *,
+    channel: Channel,
+    address: str,
+    reason: SuppressionReason,
+    actor: Actor,
+    hasher: AddressHasher,
+    note: str | None = None,
+    expires_at: dt.datetime | None = None,
+) -> tuple[Suppression, bool]:
+    """Suppress the address (or return the row that already does); the caller commits."""
+    digest = hasher(channel, address)
+    existing = session.scalar(
+        select(Suppression)
+        .where(Suppression.channel == channel, Suppression.address_hash == digest)
+        .with_for_update()
+    )
+    if existing is not None:
+        return existing, False
+    now = utcnow()
+    row = Suppression(
+        channel=channel,
+        address=address,
+        address_hash=digest,
+        reason=reason,
+        source=actor.source,
+        actor=actor.name,
+        note=note,
+        created_at=now,
+        expires_at=expires_at,
+    )
+    session.add(row)
+    session.flush()
+    _record(session, row, EventType.SUPPRESSION_ADDED, actor, address)
+    return row, True
+
+
+def remove(session: Session, suppression_id: int, *, actor: Actor) -> Suppression:
+    row = session.get(Suppression, suppression_id, with_for_update=True)
+    if row is None:
+        raise NotFound(f"no suppression {suppression_id}")
+    if row.reason is SuppressionReason.ERASURE:
+        raise Conflict(
+            "an erasure suppression is kept for good: it is what keeps an erased person "
+            "uncontactable for marketing if their address comes back"
+        )
+    if row.address is not None:
+        _record(session, row, EventType.SUPPRESSION_REMOVED, actor, row.address)
+    session.delete(row)
+    return row
+
+
+def find(
+    session: Session,
+    *,
+    hasher: AddressHasher,
+    channel: Channel | None,
+    address: str | None,
+    reason: SuppressionReason | None,
+    after_id: int | None,
+    limit: int,
+) -> list[Suppression]:
+    query = select(Suppression)
+    if channel is not None:
+        query = query.where(Suppression.channel == channel)
+        if address is not None:
+            query = query.where(Suppression.address_hash == hasher(channel, address))
+    if reason is not None:
+        query = query.where(Suppression.reason == reason)
+    if after_id is not None:
+        query = query.where(Suppression.id > after_id)
+    return list(session.scalars(query.order_by(Suppression.id).limit(limit)))
+
+
+def _record(
+    session: Session, row: Suppression, kind: EventType, actor: Actor, address: str
+) -> None:
+    changes = {"suppression_id": row.id, "note": row.note}
+    timeline.record_many(
+        session,
+        [
+            timeline.event_row(
+                contact_id=contact_id,
+                type=kind,
+                actor=actor,
+                channel=row.channel,
+                reason=row.reason,
+                changes=changes,
+            )
+            for contact_id in owners(session, row.channel, address)
+        ],
+    )
