@@ -73,6 +73,7 @@ class EventType(enum.StrEnum):
     SUPPRESSION_ADDED = "suppression.added"
     SUPPRESSION_REMOVED = "suppression.removed"
     DELIVERY_SENT = "delivery.sent"
+    DELIVERY_DELIVERED = "delivery.delivered"
     DELIVERY_FAILED = "delivery.failed"
     DELIVERY_RETRYING = "delivery.retrying"
     DELIVERY_UNKNOWN = "delivery.unknown"

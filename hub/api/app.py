@@ -16,6 +16,7 @@ from hub.api.routes import (
     dead_letters,
     health,
     imports,
+    inbound,
     notifications,
     subscriptions,
     suppressions,
@@ -68,6 +69,7 @@ def create_app(
     errors.install(app)
     docs.install(app)
     app.include_router(health.router)
+    app.include_router(inbound.router, responses=errors.RESPONSES)
     for module in (
         contacts,
         imports,

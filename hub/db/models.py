@@ -243,6 +243,7 @@ class Delivery(Base):
         Index("ix_deliveries_state_due_at", "state", "due_at"),
         Index("ix_deliveries_notification_id_id", "notification_id", "id"),
         Index("ix_deliveries_contact_id", "contact_id"),
+        Index("ix_deliveries_provider_id", "provider_id"),  # status callbacks find rows by it
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)

@@ -1,0 +1,129 @@
+"""Provider status callbacks: move a delivery forward only, whatever order they arrive in.
+
+Twilio reports a message as queued, sent, then delivered or undelivered, and a call as
+initiated, ringing, in progress, then completed or busy/no-answer/failed. Callbacks come
+late, twice and out of order (RELIABILITY 11); a delivery's state only ever moves to a
+higher rank, so a late "sent" never overwrites "delivered" and a duplicate changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.db.base import utcnow
+from hub.db.models import Delivery, Notification, Topic
+from hub.domain import ActorKind, Channel, DeliveryState, EventType, SuppressionReason
+from hub.services import suppressions, timeline
+from hub.services.actor import Actor
+from hub.services.hashing import AddressHasher
+
+TWILIO = Actor(kind=ActorKind.INBOUND, name="twilio", source="twilio.status")
+RANK = {
+    DeliveryState.QUEUED: 0,
+    DeliveryState.SENDING: 0,
+    DeliveryState.UNKNOWN: 0,  # a callback settles what a timeout left open
+    DeliveryState.SENT: 1,
+    DeliveryState.DELIVERED: 2,
+    DeliveryState.FAILED: 2,
+    DeliveryState.BOUNCED: 2,
+}
+ACCEPTED = frozenset(
+    {"accepted", "scheduled", "queued", "sending", "sent", "initiated", "ringing", "in-progress"}
+)
+REACHED = frozenset({"delivered", "read", "completed"})
+NOT_REACHED = frozenset({"undelivered", "failed", "canceled", "busy", "no-answer"})
+CARRIER_OPT_OUT = "21610"
+
+
+@dataclass(frozen=True, slots=True)
+class Callback:
+    sid: str
+    status: str
+    error_code: str | None = None
+    answered_by: str | None = None  # machine detection: human, machine_start, fax, ...
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    found: bool
+    changed: bool
+    state: DeliveryState | None = None
+
+
+def target(status: str) -> DeliveryState | None:
+    if status in REACHED:
+        return DeliveryState.DELIVERED
+    if status in NOT_REACHED:
+        return DeliveryState.FAILED
+    if status in ACCEPTED:
+        return DeliveryState.SENT
+    return None  # a status we do not know: recorded nowhere, changes nothing
+
+
+def apply(session: Session, callback: Callback, *, hasher: AddressHasher) -> Applied:
+    """Apply one callback; the caller commits. Unknown SIDs are not an error (late, erased)."""
+    delivery = session.scalar(
+        select(Delivery)
+        .where(
+            Delivery.provider_id == callback.sid, Delivery.channel.in_((Channel.SMS, Channel.VOICE))
+        )
+        .with_for_update()
+    )
+    if delivery is None:
+        return Applied(found=False, changed=False)
+    new = target(callback.status)
+    if new is None or RANK.get(new, 0) <= RANK.get(delivery.state, 0):
+        return Applied(found=True, changed=False, state=delivery.state)
+    now = utcnow()
+    delivery.state = new
+    delivery.updated_at = now
+    delivery.ambiguous = delivery.ambiguous and new is DeliveryState.SENT
+    reason = None
+    if new is DeliveryState.FAILED:
+        reason = f"twilio:{callback.status}"
+        delivery.error_code = callback.error_code
+        delivery.error = f"Twilio reported {callback.status}"
+    elif callback.answered_by and callback.answered_by != "human":
+        reason = f"answered_by:{callback.answered_by}"
+    delivery.reason = reason
+    kind = {
+        DeliveryState.DELIVERED: EventType.DELIVERY_DELIVERED,
+        DeliveryState.FAILED: EventType.DELIVERY_FAILED,
+    }.get(new, EventType.DELIVERY_SENT)
+    topic_key = session.scalar(
+        select(Topic.key)
+        .join(Notification, Notification.topic_id == Topic.id)
+        .where(Notification.id == delivery.notification_id)
+    )
+    timeline.record(
+        session,
+        contact_id=delivery.contact_id,
+        type=kind,
+        actor=TWILIO,
+        at=now,
+        topic_key=topic_key,
+        channel=delivery.channel,
+        reason=reason,
+        changes={
+            "delivery_id": delivery.id,
+            "notification_id": delivery.notification_id,
+            "provider_id": callback.sid,
+            "status": callback.status,
+            "error_code": callback.error_code,
+            "answered_by": callback.answered_by,
+        },
+    )
+    if callback.error_code == CARRIER_OPT_OUT and delivery.address:
+        # The carrier says the person replied STOP: nothing more on this channel, at once.
+        suppressions.add(
+            session,
+            channel=delivery.channel,
+            address=delivery.address,
+            reason=SuppressionReason.CARRIER_OPT_OUT,
+            actor=TWILIO,
+            hasher=hasher,
+        )
+    return Applied(found=True, changed=True, state=new)
