@@ -72,6 +72,7 @@ class EventType(enum.StrEnum):
     PREFERENCES_CHANGED = "preferences.changed"
     SUPPRESSION_ADDED = "suppression.added"
     SUPPRESSION_REMOVED = "suppression.removed"
+    INBOUND_MESSAGE = "inbound.message"  # the person wrote to us: a contact too
     DELIVERY_SENT = "delivery.sent"
     DELIVERY_DELIVERED = "delivery.delivered"
     DELIVERY_FAILED = "delivery.failed"

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     twilio_from: str | None = None
     twilio_base_url: str | None = None
     webhook_allow_private: bool = False
+    # The answer to an SMS "HELP" (carriers require one); it changes nothing.
+    sms_help_text: str = "Reply STOP to stop these messages, START to get them again."
     # Standard Webhooks secret ("whsec_" + base64) that receivers verify; derived from
     # secret_key when unset, so set it explicitly before handing it to receivers.
     webhook_secret: SecretStr | None = None

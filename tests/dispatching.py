@@ -97,3 +97,22 @@ def timeline(client: TestClient, auth: dict[str, str], external_id: str) -> list
     body = ok(client.get(f"/v1/contacts/{external_id}/timeline?limit=500", headers=auth))
     items: list[dict[str, Any]] = body["items"]
     return items
+
+
+TWILIO_TOKEN = "callback-token"
+PUBLIC_URL = "https://hub.example.com"
+
+
+def twilio_post(
+    client: TestClient, path: str, params: dict[str, str], *, signature: str | None = "valid"
+) -> Any:
+    """POST a form to an /inbound/twilio/ path the way Twilio does: signed with the auth
+    token over the public URL and every field (twilio's own RequestValidator computes it)."""
+    from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
+
+    if signature == "valid":
+        signature = RequestValidator(TWILIO_TOKEN).compute_signature(PUBLIC_URL + path, params)
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    if signature is not None:
+        headers["x-twilio-signature"] = signature
+    return client.post(path, data=params, headers=headers)

@@ -21,10 +21,9 @@ from hub.domain import Channel, DeliveryState, NotificationState, Scope
 from hub.runtime import Runtime
 from hub.settings import Settings
 from tests.conftest import TEST_SECRET, make_key
-from tests.dispatching import person, topic
+from tests.dispatching import PUBLIC_URL, TWILIO_TOKEN, person, topic, twilio_post
 
-TOKEN = "callback-token"
-PUBLIC = "https://hub.example.com"
+TOKEN, PUBLIC = TWILIO_TOKEN, PUBLIC_URL
 URL = f"{PUBLIC}/inbound/twilio/status"
 
 
@@ -98,12 +97,7 @@ def sent_sms(
 
 
 def post(client: TestClient, params: dict[str, str], *, signature: str | None = "valid") -> Any:
-    if signature == "valid":
-        signature = RequestValidator(TOKEN).compute_signature(URL, params)
-    headers = {"content-type": "application/x-www-form-urlencoded"}
-    if signature is not None:
-        headers["x-twilio-signature"] = signature
-    return client.post("/inbound/twilio/status", data=params, headers=headers)
+    return twilio_post(client, "/inbound/twilio/status", params, signature=signature)
 
 
 def state(runtime: Runtime, delivery_id: int) -> Delivery:

@@ -12,9 +12,10 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
+from twilio.twiml.messaging_response import MessagingResponse  # type: ignore[import-untyped]
 
 from hub.api.deps import RuntimeDep, SessionDep
-from hub.services import provider_status
+from hub.services import inbound_sms, provider_status
 
 router = APIRouter(prefix="/inbound/twilio", tags=["inbound"])
 MAX_FIELDS = 200
@@ -61,3 +62,19 @@ def twilio_status(form: SignedForm, db: SessionDep, runtime: RuntimeDep) -> Resp
         )
         db.commit()
     return Response(status_code=204)
+
+
+@router.post("/sms", response_class=Response, responses={200: {"content": {"text/xml": {}}}})
+def twilio_sms(form: SignedForm, db: SessionDep, runtime: RuntimeDep) -> Response:
+    """Inbound texts: STOP/START act at once, HELP is answered, anything else is kept."""
+    sender, body = form.get("From", ""), form.get("Body", "")
+    if not sender:
+        raise HTTPException(400, "an inbound SMS needs From")
+    word = inbound_sms.receive(
+        db, sender=sender, body=body, sid=form.get("MessageSid"), hasher=runtime.hasher
+    )
+    db.commit()
+    answer = MessagingResponse()
+    if word is inbound_sms.Keyword.HELP:
+        answer.message(runtime.settings.sms_help_text)
+    return Response(str(answer), media_type="text/xml")

@@ -1,0 +1,88 @@
+"""Texts people send to Hub's number: STOP and START at once, HELP answered, the rest kept.
+
+STOP (and its synonyms, in any case, with surrounding spaces) suppresses SMS to that number
+before the next send; START restores it, lifting only what a STOP or the carrier set, never
+a hard bounce, an erasure or a suppression staff added (RELIABILITY 10).
+"""
+
+from __future__ import annotations
+
+import enum
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.db.models import Suppression
+from hub.domain import ActorKind, Channel, EventType, SuppressionReason
+from hub.services import suppressions, timeline
+from hub.services.actor import Actor
+from hub.services.hashing import AddressHasher
+
+STOP_WORDS = frozenset(
+    {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
+)
+START_WORDS = frozenset({"START", "UNSTOP", "YES"})
+HELP_WORDS = frozenset({"HELP", "INFO"})
+LIFTED_BY_START = frozenset({SuppressionReason.SMS_STOP, SuppressionReason.CARRIER_OPT_OUT})
+MAX_KEPT = 1600  # the longest concatenated SMS
+
+
+class Keyword(enum.StrEnum):
+    STOP = "stop"
+    START = "start"
+    HELP = "help"
+    NONE = "none"
+
+
+def keyword(body: str) -> Keyword:
+    word = body.strip().upper()
+    if word in STOP_WORDS:
+        return Keyword.STOP
+    if word in START_WORDS:
+        return Keyword.START
+    if word in HELP_WORDS:
+        return Keyword.HELP
+    return Keyword.NONE
+
+
+def receive(
+    session: Session, *, sender: str, body: str, sid: str | None, hasher: AddressHasher
+) -> Keyword:
+    """Act on one inbound text; the caller commits and answers (HELP gets the help text)."""
+    actor = Actor(kind=ActorKind.INBOUND, name=sender, source="twilio.sms")
+    word = keyword(body)
+    if word is Keyword.STOP:
+        suppressions.add(
+            session,
+            channel=Channel.SMS,
+            address=sender,
+            reason=SuppressionReason.SMS_STOP,
+            actor=actor,
+            hasher=hasher,
+            note=f"replied {body.strip()[:20]!r}",
+        )
+    elif word is Keyword.START:
+        row = session.scalar(
+            select(Suppression).where(
+                Suppression.channel == Channel.SMS,
+                Suppression.address_hash == hasher(Channel.SMS, sender),
+            )
+        )
+        if row is not None and row.reason in LIFTED_BY_START:
+            suppressions.remove(session, row.id, actor=actor)
+    if word is not Keyword.HELP:
+        timeline.record_many(
+            session,
+            [
+                timeline.event_row(
+                    contact_id=contact_id,
+                    type=EventType.INBOUND_MESSAGE,
+                    actor=actor,
+                    channel=Channel.SMS,
+                    reason=word.value if word is not Keyword.NONE else None,
+                    changes={"body": body[:MAX_KEPT], "provider_id": sid},
+                )
+                for contact_id in suppressions.owners(session, Channel.SMS, sender)
+            ],
+        )
+    return word
