@@ -38,6 +38,10 @@ class OutgoingMessage:
     unsubscribe_url: str | None = None  # e-mail: List-Unsubscribe (https, RFC 8058 one-click)
     unsubscribe_mailto: str | None = None  # e-mail: List-Unsubscribe (mailto)
     callback_url: str | None = None  # SMS and voice: the provider's status callback
+    # Voice: said last, inside a keypress prompt whose digit goes to `keypress_url` (the
+    # "press 9 to stop these calls" opt-out).
+    opt_out_prompt: str | None = None
+    keypress_url: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)  # extra e-mail/webhook headers
 
 

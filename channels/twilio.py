@@ -336,7 +336,16 @@ class VoiceChannel(_TwilioChannel):
     def twiml(self, message: OutgoingMessage) -> str:
         response = VoiceResponse()
         language = say_language(message.locale, self.options.twilio_voice_language)
-        response.say(message.text, language=language)
+        if message.keypress_url and message.opt_out_prompt:
+            # The message, then the opt-out, inside one Gather: a key pressed at any point
+            # goes to the keypress URL (signed by Twilio like every callback).
+            gather = response.gather(
+                num_digits=1, action=message.keypress_url, method="POST", timeout=5
+            )
+            gather.say(message.text, language=language)
+            gather.say(message.opt_out_prompt, language=language)
+        else:
+            response.say(message.text, language=language)
         return str(response)
 
     async def _create(self, message: OutgoingMessage) -> Any:

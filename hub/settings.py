@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = False
     # The answer to an SMS "HELP" (carriers require one); it changes nothing.
     sms_help_text: str = "Reply STOP to stop these messages, START to get them again."
+    # The opt-out said at the end of every call, by language (a JSON object); unset: Hub's
+    # English and Russian wording. The key that stops calls is always 9.
+    voice_opt_out: dict[str, str] | None = None
     # Standard Webhooks secret ("whsec_" + base64) that receivers verify; derived from
     # secret_key when unset, so set it explicitly before handing it to receivers.
     webhook_secret: SecretStr | None = None

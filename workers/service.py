@@ -75,6 +75,7 @@ class Workers:
             hasher=runtime.hasher,
             public_url=settings.public_url,
             unsubscribe_mailto=settings.unsubscribe_mailto,
+            voice_opt_out=settings.voice_opt_out,
         )
         self.dispatcher = Dispatcher(
             sessions=runtime.sessions,

@@ -58,6 +58,10 @@ class Composed:
     failed: list[Result]  # could not render: permanent for this message
 
 
+VOICE_OPT_OUT = {
+    "en": "To stop these calls, press 9.",
+    "ru": "Чтобы больше не получать эти звонки, нажмите 9.",
+}
 Loaded = list[tuple["_Prepared", list[Claimed], dict[int, audience.Recipient]]]
 
 
@@ -79,6 +83,7 @@ class Composer:
         hasher: AddressHasher,
         public_url: str,
         unsubscribe_mailto: str | None = None,
+        voice_opt_out: dict[str, str] | None = None,
         cache_size: int = 64,
     ) -> None:
         self.renderer = renderer
@@ -86,9 +91,18 @@ class Composer:
         self.hasher = hasher
         self.public_url = public_url.rstrip("/")
         self.unsubscribe_mailto = unsubscribe_mailto
+        self._voice_opt_out = voice_opt_out or VOICE_OPT_OUT
         self._cache: OrderedDict[int, _Prepared] = OrderedDict()
         self._lock = threading.Lock()  # worker threads share the cache
         self._cache_size = cache_size
+
+    def voice_opt_out(self, locale: str | None) -> str:
+        """The "press 9" prompt in the contact's language: ru-RU, then ru, then en."""
+        tag = (locale or "").lower()
+        for candidate in (tag, tag.split("-")[0], "en"):
+            if candidate in self._voice_opt_out:
+                return self._voice_opt_out[candidate]
+        return next(iter(self._voice_opt_out.values()))
 
     def compiled(self, notification: Notification) -> CompiledTemplate:
         """Compiled once per notification per process; a notification's template is frozen."""
@@ -236,6 +250,12 @@ class Composer:
                 f"{self.public_url}/inbound/twilio/status"
                 if channel in (Channel.SMS, Channel.VOICE)
                 else None
+            ),
+            keypress_url=(
+                f"{self.public_url}/inbound/twilio/voice" if channel is Channel.VOICE else None
+            ),
+            opt_out_prompt=(
+                self.voice_opt_out(recipient.locale) if channel is Channel.VOICE else None
             ),
         )
         result.outgoing.append(Outgoing(delivery, prepared.topic_key, message))

@@ -18,11 +18,12 @@ from tests.conftest import make_key
 PUBLIC = {"/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
 
 
-def operations(client: TestClient) -> list[tuple[str, str]]:
+def operations(client: TestClient, *, inbound: bool = False) -> list[tuple[str, str]]:
+    """Every operation behind an API key; or, with `inbound`, every provider callback."""
     spec = client.get("/openapi.json").json()
     found = []
     for path, methods in spec["paths"].items():
-        if path in PUBLIC:
+        if path in PUBLIC or path.startswith("/inbound/") != inbound:
             continue
         concrete = re.sub(r"\{[^}]+\}", "x", path)
         found += [(method.upper(), concrete) for method in methods]
@@ -38,6 +39,16 @@ def test_every_operation_needs_a_key(client: TestClient) -> None:
             assert response.status_code == 401, (method, path, headers, response.text)
             assert response.json()["error"]["code"] == "unauthorized"
             assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_every_provider_callback_needs_a_signature_not_a_key(client: TestClient) -> None:
+    found = operations(client, inbound=True)
+    assert len(found) >= 3
+    for method, path in found:
+        for headers in ({}, {"Authorization": "Bearer hub_wrong"}, {"X-Twilio-Signature": "x"}):
+            response = client.request(method, path, headers=headers)
+            assert response.status_code == 403, (method, path, headers, response.text)
+            assert response.json()["error"]["code"] == "forbidden"
 
 
 def test_scopes_are_enforced(client: TestClient, runtime: Runtime) -> None:

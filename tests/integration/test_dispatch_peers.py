@@ -156,10 +156,14 @@ def test_one_notification_reaches_every_peer_rendered_per_person_and_locale(
     assert sms.form["StatusCallback"] == "https://hub.example.com/inbound/twilio/status"
     assert by_contact[("ivan", "sms")]["provider_id"] == sms.sid
     (call,) = twilio.wait_for(1, kind="call")
-    say = ET.fromstring(call.form["Twiml"]).find("Say")
-    assert say is not None
-    assert say.get("language") == "ru-RU"
-    assert say.text == "Здравствуйте, Иван Петров. Вышел Hub 2."
+    gather = ET.fromstring(call.form["Twiml"]).find("Gather")
+    assert gather is not None
+    assert gather.get("action") == "https://hub.example.com/inbound/twilio/voice"
+    assert gather.get("numDigits") == "1"
+    script, opt_out = gather.findall("Say")
+    assert script.get("language") == "ru-RU"
+    assert script.text == "Здравствуйте, Иван Петров. Вышел Hub 2."
+    assert opt_out.text == "Чтобы больше не получать эти звонки, нажмите 9."
 
     (hook,) = hooks.wait_for(1)
     assert hook.verified, hook.error

@@ -1,4 +1,5 @@
-"""Texts to Hub's number: STOP suppresses at once, START restores, HELP answers, rest is kept."""
+"""What people tell Hub through Twilio: STOP suppresses at once, START restores, HELP answers,
+other texts are kept, and 9 pressed during a call stops calls."""
 
 from __future__ import annotations
 
@@ -115,3 +116,24 @@ def test_a_forged_stop_is_refused_and_changes_nothing(
     assert twilio_post(client, PATH, params, signature=None).status_code == 403
     assert twilio_post(client, PATH, params, signature="forged").status_code == 403
     assert suppressed(client, auth) == []
+
+
+def test_pressing_9_during_a_call_stops_calls_to_that_number(
+    app: tuple[TestClient, dict[str, str]],
+) -> None:
+    client, auth = app
+    call = {"CallSid": "CA" + "b" * 32, "To": NUMBER, "From": "+15005550006"}
+    other = twilio_post(client, "/inbound/twilio/voice", call | {"Digits": "1"})
+    assert other.status_code == 200
+    assert (
+        ok(client.get("/v1/suppressions", params={"channel": "voice"}, headers=auth))["items"] == []
+    )
+    nine = twilio_post(client, "/inbound/twilio/voice", call | {"Digits": "9"})
+    assert nine.status_code == 200
+    assert ET.fromstring(nine.text).find("Hangup") is not None
+    (row,) = ok(client.get("/v1/suppressions", params={"channel": "voice"}, headers=auth))["items"]
+    assert row["reason"] == "voice_opt_out"
+    assert row["address"] == NUMBER
+    assert suppressed(client, auth) == []  # SMS is another channel: untouched
+    forged = twilio_post(client, "/inbound/twilio/voice", call | {"Digits": "9"}, signature="x")
+    assert forged.status_code == 403

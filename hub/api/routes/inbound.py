@@ -13,9 +13,10 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 from twilio.twiml.messaging_response import MessagingResponse  # type: ignore[import-untyped]
+from twilio.twiml.voice_response import VoiceResponse  # type: ignore[import-untyped]
 
 from hub.api.deps import RuntimeDep, SessionDep
-from hub.services import inbound_sms, provider_status
+from hub.services import inbound, provider_status
 
 router = APIRouter(prefix="/inbound/twilio", tags=["inbound"])
 MAX_FIELDS = 200
@@ -70,11 +71,32 @@ def twilio_sms(form: SignedForm, db: SessionDep, runtime: RuntimeDep) -> Respons
     sender, body = form.get("From", ""), form.get("Body", "")
     if not sender:
         raise HTTPException(400, "an inbound SMS needs From")
-    word = inbound_sms.receive(
+    word = inbound.receive(
         db, sender=sender, body=body, sid=form.get("MessageSid"), hasher=runtime.hasher
     )
     db.commit()
     answer = MessagingResponse()
-    if word is inbound_sms.Keyword.HELP:
+    if word is inbound.Keyword.HELP:
         answer.message(runtime.settings.sms_help_text)
     return Response(str(answer), media_type="text/xml")
+
+
+@router.post("/voice", response_class=Response, responses={200: {"content": {"text/xml": {}}}})
+def twilio_voice_keypress(form: SignedForm, db: SessionDep, runtime: RuntimeDep) -> Response:
+    """The key pressed during one of Hub's calls: 9 stops voice calls to that number."""
+    callee = form.get("To", "")
+    if not callee:
+        raise HTTPException(400, "a keypress callback needs To (the number Hub called)")
+    stopped = inbound.keypress(
+        db,
+        callee=callee,
+        digits=form.get("Digits", ""),
+        sid=form.get("CallSid"),
+        hasher=runtime.hasher,
+    )
+    db.commit()
+    answer = VoiceResponse()
+    answer.hangup()  # 9 or another key: the message was heard; nothing more to say
+    return Response(
+        str(answer), media_type="text/xml", headers={"X-Hub-Opted-Out": str(stopped).lower()}
+    )

@@ -1,4 +1,4 @@
-"""Texts people send to Hub's number: STOP and START at once, HELP answered, the rest kept.
+"""What people tell Hub through Twilio: texts (STOP, START, HELP, anything) and keypresses.
 
 STOP (and its synonyms, in any case, with surrounding spaces) suppresses SMS to that number
 before the next send; START restores it, lifting only what a STOP or the carrier set, never
@@ -86,3 +86,24 @@ def receive(
             ],
         )
     return word
+
+
+OPT_OUT_DIGIT = "9"
+
+
+def keypress(
+    session: Session, *, callee: str, digits: str, sid: str | None, hasher: AddressHasher
+) -> bool:
+    """A key pressed during a call; 9 suppresses voice to that number. Whether it did."""
+    if digits.strip() != OPT_OUT_DIGIT:
+        return False
+    suppressions.add(
+        session,
+        channel=Channel.VOICE,
+        address=callee,
+        reason=SuppressionReason.VOICE_OPT_OUT,
+        actor=Actor(kind=ActorKind.INBOUND, name=callee, source="twilio.voice"),
+        hasher=hasher,
+        note=f"pressed 9 during call {sid}" if sid else "pressed 9 during a call",
+    )
+    return True
