@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Annotated, Protocol, TypeVar
 
-from fastapi import Query
+from fastapi import Path, Query
 
 from hub.schemas.base import Cursor, Page, decode_cursor, encode_cursor
 
 Limit = Annotated[int, Query(ge=1, le=500, description="Items per page.")]
+# A row id in a path: bounded to what a 64-bit column holds, so a huge number is a 422
+# naming the parameter, not an overflow inside the database driver.
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The id Hub returned.")]
 CursorQuery = Annotated[Cursor | None, Query(description="`next_cursor` of the previous page.")]
 
 

@@ -372,3 +372,20 @@ def test_erasure_removes_the_captured_copies_of_their_messages(
 
     ok(client.delete("/v1/contacts/ann", headers=auth))
     assert [c.to for c in _captures(runtime)] == ["bob@example.com"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1/notifications/2399156253017293979648"),
+        ("POST", "/v1/dead-letters/99999999999999999999/replay"),
+        ("DELETE", "/v1/suppressions/99999999999999999999"),
+        ("GET", "/v1/notifications/0"),
+    ],
+)
+def test_an_id_out_of_range_is_422_not_an_overflow(
+    client: TestClient, auth: dict[str, str], method: str, path: str
+) -> None:
+    answer = client.request(method, path, headers=auth)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["details"][0]["field"].endswith("_id")

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from sqlalchemy import select, update
 
 from hub.api.deps import AdminScope, RuntimeDep, SessionDep
-from hub.api.paging import CursorQuery, Limit, page_of, position
+from hub.api.paging import CursorQuery, Limit, RowId, page_of, position
 from hub.db.base import utcnow
 from hub.db.models import DeadLetter, Delivery
 from hub.domain import Channel, DeliveryState
@@ -44,7 +44,7 @@ def list_dead_letters(
 
 @router.post("/{dead_letter_id}/replay", response_model=DeadLetterOut)
 def replay_dead_letter(
-    dead_letter_id: int, _: AdminScope, db: SessionDep, runtime: RuntimeDep
+    dead_letter_id: RowId, _: AdminScope, db: SessionDep, runtime: RuntimeDep
 ) -> Any:
     """Put the work back on the queue. Deliveries that gave up start again from attempt 0."""
     letter = db.get(DeadLetter, dead_letter_id)

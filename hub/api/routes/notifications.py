@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import JSONResponse
 
 from hub.api.deps import NotifyScope, RuntimeDep, SessionDep
-from hub.api.paging import CursorQuery, Limit, page_of, position
+from hub.api.paging import CursorQuery, Limit, RowId, page_of, position
 from hub.db.models import Topic
 from hub.domain import Channel, DeliveryState
 from hub.schemas.errors import ErrorOut
@@ -91,7 +91,7 @@ def post_notification(
 
 @router.get("/{notification_id}", response_model=NotificationOut)
 def get_notification(
-    notification_id: int,
+    notification_id: RowId,
     _: NotifyScope,
     db: SessionDep,
     limit: Limit = 100,

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 
 from hub.api.deps import ContactsScope, RuntimeDep, SessionDep, actor_for
-from hub.api.paging import CursorQuery, Limit, page_of, position
+from hub.api.paging import CursorQuery, Limit, RowId, page_of, position
 from hub.domain import Channel, SuppressionReason
 from hub.schemas.base import Page
 from hub.schemas.errors import ErrorOut
@@ -87,7 +87,7 @@ def add_suppression(
     responses={409: {"model": ErrorOut, "description": "An erasure suppression is kept"}},
 )
 def remove_suppression(
-    suppression_id: int, request: Request, principal: ContactsScope, db: SessionDep
+    suppression_id: RowId, request: Request, principal: ContactsScope, db: SessionDep
 ) -> Response:
     """Lift a suppression; the removal is itself an event on the owners' timelines."""
     suppressions.remove(db, suppression_id, actor=actor_for(request, principal))
