@@ -75,6 +75,7 @@ class EventType(enum.StrEnum):
     INBOUND_MESSAGE = "inbound.message"  # the person wrote to us: a contact too
     DELIVERY_SENT = "delivery.sent"
     DELIVERY_DELIVERED = "delivery.delivered"
+    DELIVERY_BOUNCED = "delivery.bounced"  # a DSN or complaint after the send; reason says which
     DELIVERY_FAILED = "delivery.failed"
     DELIVERY_RETRYING = "delivery.retrying"
     DELIVERY_UNKNOWN = "delivery.unknown"

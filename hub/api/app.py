@@ -11,6 +11,7 @@ from hub.api import docs, errors
 from hub.api.head import HeadAsGet
 from hub.api.limits import BodyLimit
 from hub.api.routes import (
+    bounces,
     captures,
     contacts,
     dead_letters,
@@ -70,6 +71,7 @@ def create_app(
     docs.install(app)
     app.include_router(health.router)
     app.include_router(inbound.router, responses=errors.RESPONSES)
+    app.include_router(bounces.router, responses=errors.RESPONSES)
     for module in (
         contacts,
         imports,

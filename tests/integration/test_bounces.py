@@ -1,0 +1,193 @@
+"""Bounces and complaints after the send: fixture DSN (RFC 3464) and ARF (RFC 5965) reports."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from hub.runtime import Runtime
+from tests.dispatching import ok, person, settled, timeline, topic
+from workers.service import Workers
+
+DSN = """From: MAILER-DAEMON@mx.example.net
+To: news@example.com
+Subject: Undelivered Mail Returned to Sender
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="B0UND"
+
+--B0UND
+Content-Type: text/plain; charset=us-ascii
+
+This is the mail system at host mx.example.net. Your message could not be delivered.
+
+--B0UND
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.net
+Arrival-Date: Thu, 26 Nov 2026 03:00:00 +0000
+
+Final-Recipient: rfc822; {rcpt}
+Original-Recipient: rfc822;{rcpt}
+Action: {action}
+Status: {status}
+Diagnostic-Code: smtp; {status_code} {status} <{rcpt}>: {why}
+
+--B0UND
+Content-Type: text/rfc822-headers
+
+From: News <news@example.com>
+To: {rcpt}
+Subject: Hello
+Message-ID: {message_id}
+
+--B0UND--
+"""
+ARF = """From: abuse@isp.example
+To: news@example.com
+Subject: FW: Hello
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=feedback-report; boundary="ARF"
+
+--ARF
+Content-Type: text/plain; charset=us-ascii
+
+This is an e-mail abuse report for a message received from news@example.com.
+
+--ARF
+Content-Type: message/feedback-report
+
+Feedback-Type: abuse
+User-Agent: ISP-FBL/1.0
+Version: 1
+Original-Rcpt-To: {rcpt}
+
+--ARF
+Content-Type: message/rfc822
+
+From: News <news@example.com>
+To: {rcpt}
+Subject: Hello
+Message-ID: {message_id}
+
+Hello
+--ARF--
+"""
+CONTENT = {"": {"email_subject": "Hello", "email_text": "Hello"}}
+
+
+@pytest.fixture
+def workers(runtime: Runtime) -> Iterator[Workers]:
+    running = Workers(runtime)
+    running.start(sweep=False)
+    yield running
+    running.stop()
+
+
+def mailed(client: TestClient, auth: dict[str, str], external_id: str, email: str) -> str:
+    """Send one e-mail to a new contact; the Message-ID Hub gave it."""
+    topic(client, auth, "news")
+    person(client, auth, external_id, email=email, subscribe={"news": ["email"]})
+    accepted = ok(
+        client.post(
+            "/v1/notifications",
+            json={"topic": "news", "content": CONTENT, "recipients": [external_id]},
+            headers=auth,
+        ),
+        202,
+    )
+    (delivery,) = settled(client, auth, accepted["id"])["deliveries"]["items"]
+    return f"<hub-{accepted['id']}-{delivery['id']}@example.com>"
+
+
+def report(client: TestClient, auth: dict[str, str], raw: str) -> Any:
+    return client.post(
+        "/inbound/email/bounce",
+        content=raw.replace("\n", "\r\n").encode(),
+        headers=auth | {"content-type": "message/rfc822"},
+    )
+
+
+def dsn(rcpt: str, message_id: str, *, hard: bool) -> str:
+    fields = {"action": "failed", "status": "5.1.1", "status_code": "550", "why": "User unknown"}
+    if not hard:
+        fields = {
+            "action": "delayed",
+            "status": "4.2.2",
+            "status_code": "452",
+            "why": "Mailbox full",
+        }
+    return DSN.format(rcpt=rcpt, message_id=message_id, **fields)
+
+
+def test_a_hard_bounce_suppresses_the_address_before_the_next_send(
+    client: TestClient, auth: dict[str, str], workers: Workers
+) -> None:
+    message_id = mailed(client, auth, "gone", "gone@example.com")
+    answer = report(client, auth, dsn("gone@example.com", message_id, hard=True))
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["kind"] == "hard_bounce"
+    assert answer.json()["suppressed"] is True
+    events = timeline(client, auth, "gone")
+    bounced = next(e for e in events if e["type"] == "delivery.bounced")
+    assert bounced["reason"] == "hard_bounce"
+    assert bounced["changes"]["status"] == "5.1.1"
+
+    again = ok(
+        client.post(
+            "/v1/notifications",
+            json={"topic": "news", "content": CONTENT, "recipients": ["gone"]},
+            headers=auth,
+        ),
+        202,
+    )
+    (delivery,) = settled(client, auth, again["id"])["deliveries"]["items"]
+    assert delivery["state"] == "suppressed"
+    assert delivery["reason"] == "suppressed:hard_bounce"
+
+
+def test_the_third_soft_bounce_in_a_week_suspends_the_address_for_a_week(
+    client: TestClient, auth: dict[str, str], workers: Workers
+) -> None:
+    message_id = mailed(client, auth, "full", "full@example.com")
+    for expected in (False, False, True):
+        answer = report(client, auth, dsn("full@example.com", message_id, hard=False))
+        assert answer.status_code == 202
+        assert answer.json()["kind"] == "soft_bounce"
+        assert answer.json()["suppressed"] is expected
+    (row,) = ok(client.get("/v1/suppressions", params={"channel": "email"}, headers=auth))["items"]
+    assert row["reason"] == "soft_bounce"
+    assert row["expires_at"] is not None
+
+
+def test_a_complaint_suppresses_the_address(
+    client: TestClient, auth: dict[str, str], workers: Workers
+) -> None:
+    message_id = mailed(client, auth, "angry", "angry@example.com")
+    answer = report(client, auth, ARF.format(rcpt="angry@example.com", message_id=message_id))
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["kind"] == "complaint"
+    (row,) = ok(client.get("/v1/suppressions", params={"channel": "email"}, headers=auth))["items"]
+    assert row["reason"] == "complaint"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "Subject: not a report\n\nhello",
+        dsn("x@example.com", "<someone-elses@example.com>", hard=True),
+        dsn("x@example.com", "<hub-1-999999@example.com>", hard=True),
+    ],
+)
+def test_a_report_that_is_not_ours_is_422_naming_the_message(
+    client: TestClient, auth: dict[str, str], raw: str
+) -> None:
+    answer = report(client, auth, raw)
+    assert answer.status_code == 422
+    assert answer.json()["error"]["details"][0]["field"] == "message"
+
+
+def test_reports_need_a_key(client: TestClient) -> None:
+    assert client.post("/inbound/email/bounce", content=b"x").status_code == 401
