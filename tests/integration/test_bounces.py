@@ -7,8 +7,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hub.runtime import Runtime
+from hub.services import bounces
+from hub.services.errors import InvalidField
 from tests.dispatching import ok, person, settled, timeline, topic
 from workers.service import Workers
 
@@ -191,3 +195,20 @@ def test_a_report_that_is_not_ours_is_422_naming_the_message(
 
 def test_reports_need_a_key(client: TestClient) -> None:
     assert client.post("/inbound/email/bounce", content=b"x").status_code == 401
+
+
+@given(st.binary(max_size=2000) | st.text(max_size=2000).map(str.encode))
+@settings(max_examples=300, deadline=None)
+def test_any_bytes_parse_to_a_report_or_a_422(raw: bytes) -> None:
+    prefix = b"Content-Type: multipart/report; report-type=delivery-status; boundary=x\r\n\r\n"
+    for candidate in (raw, prefix + raw):
+        outcome = _parsed(candidate)
+        assert outcome == "message" or isinstance(outcome, bounces.Report)
+
+
+def _parsed(raw: bytes) -> bounces.Report | str:
+    """The report, or the field a 422 would name; any other exception fails the test."""
+    try:
+        return bounces.parse(raw)
+    except InvalidField as exc:
+        return exc.field

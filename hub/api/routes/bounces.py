@@ -33,7 +33,11 @@ class BounceOut(BaseModel):
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"message/rfc822": {"schema": {"type": "string", "format": "binary"}}},
+            # The report as received (message/rfc822 in spirit); any content type is read
+            # as raw bytes, so a mail system's webhook can post it as it is.
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
         }
     },
 )
