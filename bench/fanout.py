@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import json
 import os
 import platform
@@ -35,13 +36,14 @@ from sqlalchemy import create_engine, func, insert, select, text
 from sqlalchemy.engine import make_url
 
 from hub.db import migrate
-from hub.db.models import Contact, Delivery, Notification, Subscription, Template, Topic
+from hub.db.models import Delivery, Notification, Template
 from hub.domain import Channel, DeliveryState, Scope
 from hub.runtime import Runtime
 from hub.services import apikeys
 from hub.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the shared seeding helpers live in tests/
 RESULTS = ROOT / "bench" / "results"
 PYTHON = sys.executable
 HUB = str(Path(PYTHON).parent / "hub")
@@ -99,82 +101,28 @@ def parse_mix(value: str) -> dict[Channel, float]:
 
 
 def seed(url: str, count: int, mix: dict[Channel, float], webhook_url: str) -> None:
+    from tests import seeding  # shared with the crash test; importable once ROOT is on the path
+
     runtime = Runtime.build(Settings(database_url=url))
     migrate.upgrade(runtime.engine)
     rng = random.Random(7)
     zones = daytime_zones()
     now = dt.datetime.now(dt.UTC)
     with runtime.engine.begin() as db:
-        topic_id = db.execute(
-            insert(Topic).returning(Topic.id),
-            [
-                {
-                    "key": "bench",
-                    "name": "Bench",
-                    "description": None,
-                    "audience": "all",
-                    "allowed_channels": [c.value for c in Channel],
-                    "default_channels": ["email"],
-                    "allowed_frequencies": ["immediate"],
-                    "public": True,
-                    "required": False,
-                    "bypass_quiet_hours": False,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            ],
-        ).scalar_one()
-        db.execute(
-            insert(Template),
-            [
-                {
-                    "key": "bench",
-                    "description": None,
-                    "variants": TEMPLATE,
-                    "version": 1,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            ],
-        )
+        topic_id = seeding.topic(db, "bench", [c.value for c in Channel], now=now)
+        db.execute(insert(Template), [{"key": "bench", "description": None, "variants": TEMPLATE,
+                                       "version": 1, "created_at": now, "updated_at": now}])
         channels, weights = list(mix), list(mix.values())
-        for start in range(0, count, 5000):
-            contacts, subscriptions = [], []
-            for i in range(start, min(count, start + 5000)):
-                name = NAMES[i % len(NAMES)]
-                contacts.append(
-                    {
-                        "id": i + 1,
-                        "external_id": f"c{i}",
-                        "kind": "client",
-                        "name": name,
-                        "email": f"person{i}@example.com",
-                        "phone": f"+1415{5550000 + i % 9_000_000:07d}",
-                        "webhook_url": webhook_url,
-                        "locale": "ru" if i % 3 == 1 else "en",
-                        "timezone": zones[i % len(zones)],
-                        "attributes": {"plan": rng.choice(["free", "pro"])},
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                )
-                channel = rng.choices(channels, weights)[0]
-                subscriptions.append(
-                    {
-                        "contact_id": i + 1,
-                        "topic_id": topic_id,
-                        "status": "subscribed",
-                        "channels": [channel.value],
-                        "frequency": "immediate",
-                        "consent_source": "bench",
-                        "consent_actor": "bench",
-                        "consent_at": now,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                )
-            db.execute(insert(Contact), contacts)
-            db.execute(insert(Subscription), subscriptions)
+        people = (
+            {"id": i + 1, "external_id": f"c{i}", "name": NAMES[i % len(NAMES)],
+             "email": f"person{i}@example.com", "phone": f"+1415{5550000 + i % 9_000_000:07d}",
+             "webhook_url": webhook_url, "locale": "ru" if i % 3 == 1 else "en",
+             "timezone": zones[i % len(zones)], "attributes": {"plan": rng.choice(["free", "pro"])},
+             "channels": [rng.choices(channels, weights)[0].value]}
+            for i in range(count)
+        )
+        for _ in range(0, count, 5000):  # 5,000 rows per statement keeps memory flat
+            seeding.subscribers(db, topic_id, itertools.islice(people, 5000), now=now)
     with runtime.sessions() as session:
         secret = apikeys.create(session, "bench", [Scope.NOTIFY])
         session.commit()

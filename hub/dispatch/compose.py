@@ -24,10 +24,11 @@ from hub.dispatch.claim import Claimed
 from hub.dispatch.outcomes import Held, Result
 from hub.domain import Channel, DeliveryState, RefusalReason
 from hub.services.hashing import AddressHasher
+from hub.services.templates import doc as template_doc
 from preferences.model import Resolution, TopicView
 from preferences.resolver import resolve
 from preferences.tokens import LinkSigner, Purpose
-from templates import CompiledTemplate, Links, Parts, Renderer, TemplateDoc, TemplateError
+from templates import CompiledTemplate, Links, Renderer, TemplateError
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +66,22 @@ VOICE_OPT_OUT = {
 Loaded = list[tuple["_Prepared", list[Claimed], dict[int, audience.Recipient]]]
 
 
-def template_doc(key: str, variants: dict[str, Any]) -> TemplateDoc:
-    return TemplateDoc(key=key, variants={loc: Parts(**parts) for loc, parts in variants.items()})
+def contact_context(
+    *,
+    external_id: str,
+    name: str | None,
+    locale: str | None,
+    timezone: str,
+    attributes: dict[str, Any],
+) -> dict[str, Any]:
+    """What a template sees as `contact`: the same for a send and for a preview."""
+    return {
+        "external_id": external_id,
+        "name": name,
+        "locale": locale,
+        "timezone": timezone,
+        "attributes": attributes,
+    }
 
 
 def renderable(template: CompiledTemplate) -> frozenset[Channel]:
@@ -200,13 +215,13 @@ class Composer:
             preferences_url=f"{self.public_url}/preferences/{preferences_token}",
             unsubscribe_url=f"{self.public_url}/unsubscribe/{unsubscribe_token}",
         )
-        contact = {
-            "external_id": recipient.external_id,
-            "name": recipient.name,
-            "locale": recipient.locale,
-            "timezone": recipient.view.timezone,
-            "attributes": recipient.attributes,
-        }
+        contact = contact_context(
+            external_id=recipient.external_id,
+            name=recipient.name,
+            locale=recipient.locale,
+            timezone=recipient.view.timezone,
+            attributes=recipient.attributes,
+        )
         context = {
             "contact": contact,
             "topic": {"key": prepared.topic_key, "name": prepared.topic_name},

@@ -78,6 +78,7 @@ class Dispatcher:
         self.sender = sender
         self.hasher = hasher
         self.limits = limits
+        self._keys_forgotten = dt.datetime.min.replace(tzinfo=dt.UTC)
 
     def fan_out(self, notification_id: int) -> FanOutStep:
         """One batch of recipients; `done` False means call again for the next."""
@@ -170,13 +171,18 @@ class Dispatcher:
         return recorded
 
     def sweep(self) -> sweeper.Swept:
+        now = utcnow()
         with self.sessions() as session, session.begin():
             swept = sweeper.sweep(
                 session,
-                now=utcnow(),
+                now=now,
                 queue_lease=self.limits.queue_lease,
                 batch_size=self.limits.delivery_batch,
             )
+            # Sweeps run every few seconds; expired idempotency keys need a pass a minute.
+            if now - self._keys_forgotten >= dt.timedelta(minutes=1):
+                sweeper.forget_idempotency_keys(session, now=now)
+                self._keys_forgotten = now
         if swept.lost_in_flight:
             log.warning(
                 "sweeper: %d deliveries were in flight when their worker stopped",

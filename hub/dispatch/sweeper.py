@@ -74,10 +74,14 @@ def sweep(
     for (_, channel), ids in groups.items():
         for start in range(0, len(ids), batch_size):
             swept.deliver.append((channel, ids[start : start + batch_size]))
+    return swept
+
+
+def forget_idempotency_keys(session: Session, *, now: dt.datetime) -> None:
+    """Keys past their 48 h: their answers are no longer replayed."""
     session.execute(
         delete(IdempotencyKey).where(IdempotencyKey.created_at < now - IDEMPOTENCY_KEPT)
     )
-    return swept
 
 
 def _locked(session: Session, query: _S) -> _S:

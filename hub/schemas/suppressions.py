@@ -11,7 +11,7 @@ from hub.fields import MaybeLongText, normalize_email, normalize_phone
 from hub.schemas.base import Out, Strict
 
 
-def normalize_address(channel: Channel, value: str) -> str:
+def checked_address(channel: Channel, value: str) -> str:
     """The address as Hub stores it on that channel; raises ValueError when it is not one."""
     value = value.strip()
     if channel is Channel.EMAIL:
@@ -34,7 +34,7 @@ class SuppressionIn(Strict):
     @classmethod
     def _address(cls, value: str, info: ValidationInfo) -> str:
         channel = info.data.get("channel")
-        return value if channel is None else normalize_address(channel, value)
+        return value if channel is None else checked_address(channel, value)
 
     @field_validator("reason")
     @classmethod

@@ -21,9 +21,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.db.base import utcnow
-from hub.db.models import ContactEvent, Delivery, Notification, Topic
+from hub.db.models import ContactEvent, Delivery
 from hub.domain import ActorKind, Channel, DeliveryState, EventType, SuppressionReason
-from hub.services import suppressions, timeline
+from hub.services import notifications, suppressions, timeline
 from hub.services.actor import Actor
 from hub.services.errors import InvalidField
 from hub.services.hashing import AddressHasher
@@ -88,11 +88,7 @@ def record(session: Session, report: Report, *, hasher: AddressHasher) -> Record
     if delivery is None or delivery.channel is not Channel.EMAIL:
         raise InvalidField("message", f"no e-mail delivery has Message-ID {report.message_id}")
     now = utcnow()
-    topic_key = session.scalar(
-        select(Topic.key)
-        .join(Notification, Notification.topic_id == Topic.id)
-        .where(Notification.id == delivery.notification_id)
-    )
+    topic_key = notifications.topic_key(session, delivery.notification_id)
     suppress: SuppressionReason | None = None
     expires = None
     if report.kind is Kind.HARD_BOUNCE:

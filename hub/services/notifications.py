@@ -84,6 +84,15 @@ def get(session: Session, notification_id: int) -> Notification:
     return notification
 
 
+def topic_key(session: Session, notification_id: int) -> str | None:
+    """The key of the topic a notification is about, for events recorded after the send."""
+    return session.scalar(
+        select(Topic.key)
+        .join(Notification, Notification.topic_id == Topic.id)
+        .where(Notification.id == notification_id)
+    )
+
+
 def counts(session: Session, notification_id: int) -> dict[str, dict[str, int]]:
     rows = session.execute(
         select(Delivery.channel, Delivery.state, func.count())

@@ -14,9 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.db.base import utcnow
-from hub.db.models import Delivery, Notification, Topic
+from hub.db.models import Delivery
 from hub.domain import ActorKind, Channel, DeliveryState, EventType, SuppressionReason
-from hub.services import suppressions, timeline
+from hub.services import notifications, suppressions, timeline
 from hub.services.actor import Actor
 from hub.services.hashing import AddressHasher
 
@@ -93,11 +93,7 @@ def apply(session: Session, callback: Callback, *, hasher: AddressHasher) -> App
         DeliveryState.DELIVERED: EventType.DELIVERY_DELIVERED,
         DeliveryState.FAILED: EventType.DELIVERY_FAILED,
     }.get(new, EventType.DELIVERY_SENT)
-    topic_key = session.scalar(
-        select(Topic.key)
-        .join(Notification, Notification.topic_id == Topic.id)
-        .where(Notification.id == delivery.notification_id)
-    )
+    topic_key = notifications.topic_key(session, delivery.notification_id)
     timeline.record(
         session,
         contact_id=delivery.contact_id,

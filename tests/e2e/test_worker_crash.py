@@ -19,13 +19,14 @@ from pathlib import Path
 import pytest
 import redis
 from fastapi.testclient import TestClient
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from hub.api.app import create_app
-from hub.db.models import Contact, Delivery, Subscription, Topic
+from hub.db.models import Delivery
 from hub.domain import DeliveryState, Scope
 from hub.runtime import Runtime
 from hub.settings import Settings
+from tests import seeding
 from tests.conftest import REDIS_URL, TEST_SECRET, make_key, service_missing, truncate
 from tests.dispatching import daytime_zone, ok, settled
 from tests.e2e.test_serve import HUB
@@ -48,61 +49,13 @@ def seed(runtime: Runtime) -> None:
     now = dt.datetime.now(dt.UTC)
     zone = daytime_zone()
     with runtime.engine.begin() as db:
-        topic_id = db.execute(
-            insert(Topic).returning(Topic.id),
-            [
-                {
-                    "key": "news",
-                    "name": "News",
-                    "description": None,
-                    "audience": "all",
-                    "allowed_channels": ["email"],
-                    "default_channels": ["email"],
-                    "allowed_frequencies": ["immediate"],
-                    "public": True,
-                    "required": False,
-                    "bypass_quiet_hours": False,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            ],
-        ).scalar_one()
-        contacts = [
-            {
-                "id": i,
-                "external_id": f"c{i}",
-                "kind": "client",
-                "name": f"Person {i}",
-                "email": f"p{i}@example.com",
-                "phone": None,
-                "webhook_url": None,
-                "locale": "en",
-                "timezone": zone,
-                "attributes": {},
-                "created_at": now,
-                "updated_at": now,
-            }
+        topic_id = seeding.topic(db, "news", ["email"], now=now)
+        people = (
+            {"id": i, "external_id": f"c{i}", "name": f"Person {i}", "email": f"p{i}@example.com",
+             "locale": "en", "timezone": zone, "channels": ["email"]}
             for i in range(1, RECIPIENTS + 1)
-        ]
-        db.execute(insert(Contact), contacts)
-        db.execute(
-            insert(Subscription),
-            [
-                {
-                    "contact_id": i,
-                    "topic_id": topic_id,
-                    "status": "subscribed",
-                    "channels": ["email"],
-                    "frequency": "immediate",
-                    "consent_source": "test",
-                    "consent_actor": "test",
-                    "consent_at": now,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for i in range(1, RECIPIENTS + 1)
-            ],
-        )
+        )  # fmt: skip
+        seeding.subscribers(db, topic_id, people, now=now)
 
 
 @pytest.fixture

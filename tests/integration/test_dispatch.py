@@ -15,7 +15,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from hub.db.base import utcnow
-from hub.db.models import Capture, DeadLetter, Delivery, Notification, Suppression
+from hub.db.models import (
+    Capture,
+    DeadLetter,
+    Delivery,
+    IdempotencyKey,
+    Notification,
+    Suppression,
+)
 from hub.domain import Channel, DeliveryState, SuppressionReason
 from hub.runtime import Runtime
 from hub.services import idempotency
@@ -389,3 +396,19 @@ def test_an_id_out_of_range_is_422_not_an_overflow(
     answer = client.request(method, path, headers=auth)
     assert answer.status_code == 422, answer.text
     assert answer.json()["error"]["details"][0]["field"].endswith("_id")
+
+
+def test_the_sweeper_forgets_idempotency_keys_after_48_hours(
+    runtime: Runtime, idle: Workers
+) -> None:
+    now = utcnow()
+    with runtime.sessions() as session:
+        for key, age in (("old", dt.timedelta(hours=49)), ("recent", dt.timedelta(hours=23))):
+            session.add(
+                IdempotencyKey(owner="key:x", key=key, request_hash="h", created_at=now - age)
+            )
+        session.commit()
+    idle.dispatcher.sweep()
+    with runtime.sessions() as session:
+        kept = list(session.scalars(select(IdempotencyKey.key)))
+    assert kept == ["recent"]

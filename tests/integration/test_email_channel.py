@@ -28,6 +28,7 @@ from channels.base import (
 )
 from channels.email import EmailChannel, SmtpOptions
 from hub.domain import Channel, SuppressionReason
+from tests.conftest import service_missing
 from tests.peers.smtp import SmtpPeer, smtp_peer
 
 T = TypeVar("T")
@@ -262,7 +263,7 @@ def test_internationalised_address_without_server_support_is_permanent() -> None
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed: no self-signed certificate for STARTTLS")
+        service_missing("openssl (to make a self-signed certificate for STARTTLS)", "not installed")
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(

@@ -11,7 +11,7 @@ from hub.api.paging import CursorQuery, Limit, RowId, page_of, position
 from hub.domain import Channel, SuppressionReason
 from hub.schemas.base import Page
 from hub.schemas.errors import ErrorOut
-from hub.schemas.suppressions import SuppressionIn, SuppressionOut, normalize_address
+from hub.schemas.suppressions import SuppressionIn, SuppressionOut, checked_address
 from hub.services import suppressions
 from hub.services.errors import InvalidField
 
@@ -36,7 +36,7 @@ def list_suppressions(
         if channel is None:
             raise InvalidField("channel", "give the channel to look an address up")
         try:
-            address = normalize_address(channel, address)
+            address = checked_address(channel, address)
         except ValueError as exc:
             raise InvalidField("address", str(exc)) from None
     rows = suppressions.find(

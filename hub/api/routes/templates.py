@@ -11,6 +11,7 @@ from sqlalchemy import select
 from hub.api.deps import CampaignsScope, RuntimeDep, SessionDep, authenticated
 from hub.api.paging import CursorQuery, Limit, page_of, position
 from hub.db.models import Contact, Topic
+from hub.dispatch.compose import contact_context
 from hub.domain import Channel
 from hub.fields import TOPIC_KEY
 from hub.schemas.base import Page
@@ -25,13 +26,9 @@ router = APIRouter(prefix="/v1/templates", tags=["templates"])
 KeyPath = Annotated[
     str, Path(pattern=TOPIC_KEY, description="a-z, 0-9, '_', '.', '-'; up to 100 characters")
 ]
-SAMPLE_CONTACT: dict[str, Any] = {
-    "external_id": "sample",
-    "name": "Sample Person",
-    "locale": None,
-    "timezone": "UTC",
-    "attributes": {},
-}
+SAMPLE_CONTACT = contact_context(
+    external_id="sample", name="Sample Person", locale=None, timezone="UTC", attributes={}
+)
 
 
 @router.put(
@@ -76,13 +73,13 @@ def preview_template(key: KeyPath, body: PreviewIn, db: SessionDep, runtime: Run
         row = db.scalar(select(Contact).where(Contact.external_id == body.contact))
         if row is None:
             raise InvalidField("contact", f"no contact {body.contact!r}")
-        contact = {
-            "external_id": row.external_id,
-            "name": row.name,
-            "locale": row.locale,
-            "timezone": row.timezone,
-            "attributes": row.attributes,
-        }
+        contact = contact_context(
+            external_id=row.external_id,
+            name=row.name,
+            locale=row.locale,
+            timezone=row.timezone,
+            attributes=row.attributes,
+        )
     topic = {"key": body.topic or "preview", "name": body.topic or "Preview"}
     if body.topic is not None:
         found = db.scalar(select(Topic).where(Topic.key == body.topic))
