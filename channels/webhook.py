@@ -6,6 +6,7 @@ import email.utils
 import functools
 import http.cookiejar
 import time
+from collections.abc import Mapping
 from datetime import UTC
 from typing import ClassVar
 
@@ -107,7 +108,24 @@ class WebhookChannel:
         return cls(options)
 
     async def send(self, message: OutgoingMessage) -> Receipt:
-        """POST the message once and classify the answer.
+        """POST the message once, signed with the channel's secret; see `post`."""
+        if message.body is None:
+            raise PermanentDeliveryError("a webhook message needs a body", code="no_body")
+        return await self.post(
+            message.to, message.body, msg_id=message.key, headers=message.headers
+        )
+
+    async def post(
+        self,
+        to: str,
+        body: bytes,
+        *,
+        msg_id: str,
+        headers: Mapping[str, str] | None = None,
+        secret: bytes | None = None,
+    ) -> Receipt:
+        """POST `body` to `to` once, signed with `secret` (the channel's own by default), and
+        classify the answer. The hub's event relay signs with each endpoint's secret.
 
         Raises:
             RetryableDeliveryError: 408, 425, 429, 5xx (with Retry-After when given), a
@@ -116,15 +134,13 @@ class WebhookChannel:
                 endpoint: ENDPOINT_GONE), other 4xx, a forbidden address (code
                 "forbidden_address"), an unusable URL (code "invalid_url").
         """
-        if message.body is None:
-            raise PermanentDeliveryError("a webhook message needs a body", code="no_body")
         try:
-            url = _parse_url(message.to)
+            url = _parse_url(to)
         except httpx.InvalidURL as exc:
             raise PermanentDeliveryError(f"unusable URL: {exc}", code="invalid_url") from exc
         if url.scheme not in {"http", "https"} or not url.host:
             raise PermanentDeliveryError(
-                f"unusable URL {message.to!r}: not http(s) with a host", code="invalid_url"
+                f"unusable URL {to!r}: not http(s) with a host", code="invalid_url"
             )
         host = url.host
         if not self._allow_private and netguard.is_forbidden_host(host):
@@ -133,14 +149,12 @@ class WebhookChannel:
                 f"{host} is not a public address; webhooks may not reach it",
                 code="forbidden_address",
             )
-        headers = {k: v for k, v in message.headers.items() if k.lower() not in _TRANSPORT_HEADERS}
+        sent = {k: v for k, v in (headers or {}).items() if k.lower() not in _TRANSPORT_HEADERS}
         # Set last, so a template's headers can never replace the signature or content type.
-        headers["content-type"] = "application/json"
-        headers |= signing.signature_headers(self._secret, msg_id=message.key, body=message.body)
+        sent["content-type"] = "application/json"
+        sent |= signing.signature_headers(secret or self._secret, msg_id=msg_id, body=body)
         try:
-            async with self._client.stream(
-                "POST", url, content=message.body, headers=headers
-            ) as response:
+            async with self._client.stream("POST", url, content=body, headers=sent) as response:
                 await _drain(response)
         except ForbiddenAddressError as exc:
             raise PermanentDeliveryError(str(exc), code="forbidden_address") from exc

@@ -123,6 +123,15 @@ class NotificationState(enum.StrEnum):
     FANNED_OUT = "fanned_out"  # every recipient has its delivery rows
 
 
+class EventMessageState(enum.StrEnum):
+    """One timeline event on its way to one registered endpoint of another service."""
+
+    PENDING = "pending"  # waiting for its first attempt or for `due_at` (the next retry)
+    SENDING = "sending"  # claimed under a lease; past it, the sweeper hands it out again
+    DELIVERED = "delivered"
+    FAILED = "failed"  # the retry schedule ran out, or the endpoint can never take it
+
+
 class ActorKind(enum.StrEnum):
     API_KEY = "api_key"
     STAFF = "staff"

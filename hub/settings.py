@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     queue_lease_seconds: float = Field(300, gt=0)
     send_lease_seconds: float = Field(120, gt=0)
     sweep_interval_seconds: float = Field(2, gt=0)
+    # Outbound event webhooks: seconds before each retry, as JSON in HUB_EVENT_RETRY_SCHEDULE.
+    # Standard Webhooks' (and Svix's): 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h; about a day
+    # and a half before a message is given up.
+    event_retry_schedule: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
     worker_threads: int = Field(2, ge=1, le=64)  # per queue: fan-out and each channel
     link_ttl_days: int = Field(60, ge=1)
     company_name: str = "Hub"

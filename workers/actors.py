@@ -13,7 +13,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub.db.models import DeadLetter
 from hub.dispatch.dispatcher import Dispatcher
 from hub.domain import Channel
-from workers.queue import DELIVER, FAN_OUT, FAN_OUT_QUEUE, Enqueuer, deliver_queue
+from hub.events.sender import EventRelay
+from workers.queue import (
+    DELIVER,
+    EVENTS,
+    EVENTS_QUEUE,
+    FAN_OUT,
+    FAN_OUT_QUEUE,
+    Enqueuer,
+    deliver_queue,
+)
 
 log = logging.getLogger("hub.workers")
 
@@ -22,7 +31,7 @@ log = logging.getLogger("hub.workers")
 MAX_RETRIES = 3
 
 
-def declare(broker: Broker, dispatcher: Dispatcher, enqueuer: Enqueuer) -> None:
+def declare(broker: Broker, dispatcher: Dispatcher, enqueuer: Enqueuer, relay: EventRelay) -> None:
     """Bind the actors to `broker`. Each does one step and enqueues what follows."""
 
     def fan_out(notification_id: int) -> None:
@@ -36,6 +45,9 @@ def declare(broker: Broker, dispatcher: Dispatcher, enqueuer: Enqueuer) -> None:
         dispatcher.deliver(Channel(channel), ids)
         log.debug("delivered a %s batch of %d", channel, len(ids))
 
+    def deliver_events(ids: list[int]) -> None:
+        relay.deliver(ids)
+
     options: dict[str, Any] = {
         "max_retries": MAX_RETRIES,
         "min_backoff": 1000,
@@ -43,6 +55,9 @@ def declare(broker: Broker, dispatcher: Dispatcher, enqueuer: Enqueuer) -> None:
         "time_limit": 600_000,
     }
     dramatiq.actor(broker=broker, actor_name=FAN_OUT, queue_name=FAN_OUT_QUEUE, **options)(fan_out)
+    dramatiq.actor(broker=broker, actor_name=EVENTS, queue_name=EVENTS_QUEUE, **options)(
+        deliver_events
+    )
     # Dramatiq finds an actor by name whatever queue its message came from, so one actor
     # serves the per-channel queues the enqueuer writes to; each queue is declared here.
     for channel in Channel:

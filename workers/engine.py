@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from concurrent.futures import Future
+from typing import Any, TypeVar
 
 from channels.base import (
     ChannelAdapter,
@@ -24,6 +25,7 @@ from channels.base import (
 from hub.domain import Channel
 
 log = logging.getLogger("hub.send")
+T = TypeVar("T")
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:
@@ -71,6 +73,10 @@ class SendEngine:
 
     def providers(self) -> dict[str, str]:
         return {channel.value: adapter.name for channel, adapter in self._adapters.items()}
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run any coroutine on the engine's loop (the event relay's requests) and wait."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
 
     def send(self, messages: Sequence[OutgoingMessage]) -> list[Receipt | DeliveryError]:
         future = self._call(self._send_all(messages))

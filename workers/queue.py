@@ -17,9 +17,11 @@ log = logging.getLogger("hub.queue")
 
 FAN_OUT = "fan_out"
 DELIVER = "deliver_batch"
+EVENTS = "deliver_events"
 FAN_OUT_QUEUE = "fanout"
+EVENTS_QUEUE = "events"  # other services' endpoints: slow ones must not hold up deliveries
 # A queue per channel: a provider that is down backs up its own queue, not the others.
-QUEUES = (FAN_OUT_QUEUE, *(f"deliver.{channel.value}" for channel in Channel))
+QUEUES = (FAN_OUT_QUEUE, EVENTS_QUEUE, *(f"deliver.{channel.value}" for channel in Channel))
 
 
 def deliver_queue(channel: Channel) -> str:
@@ -37,6 +39,9 @@ class Enqueuer:
 
     def deliver(self, channel: Channel, ids: Sequence[int]) -> None:
         self._send(deliver_queue(channel), DELIVER, (channel.value, list(ids)))
+
+    def events(self, ids: Sequence[int]) -> None:
+        self._send(EVENTS_QUEUE, EVENTS, (list(ids),))
 
     def try_fan_out(self, notification_id: int) -> bool:
         """After a commit: if the broker is down, the sweeper will find the notification."""

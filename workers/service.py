@@ -16,8 +16,10 @@ import dramatiq
 
 from channels import registry
 from channels.base import ChannelOptions
+from channels.webhook import WebhookChannel, WebhookOptions
 from hub.dispatch.compose import Composer
 from hub.dispatch.dispatcher import Dispatcher, Limits
+from hub.events.sender import EventRelay
 from hub.runtime import Runtime
 from hub.settings import Settings
 from preferences.tokens import LinkSigner
@@ -43,6 +45,16 @@ def channel_options(settings: Settings) -> dict[str, ChannelOptions]:
     return given
 
 
+def _webhook_options(options: Mapping[str, ChannelOptions], settings: Settings) -> WebhookOptions:
+    given = options.get("webhook")
+    if isinstance(given, WebhookOptions) and given.webhook_secret is not None:
+        return given
+    return WebhookOptions(
+        webhook_secret=settings.webhook_signing_secret(),
+        webhook_allow_private=settings.webhook_allow_private,
+    )
+
+
 def limits(settings: Settings) -> Limits:
     return Limits(
         fanout_batch=settings.fanout_batch_size,
@@ -65,7 +77,8 @@ class Workers:
     ) -> None:
         settings = runtime.settings
         self.runtime = runtime
-        chosen = registry.choose(settings.channel_providers, options or channel_options(settings))
+        options = options or channel_options(settings)
+        chosen = registry.choose(settings.channel_providers, options)
         self.engine = SendEngine(chosen)
         composer = Composer(
             renderer=Renderer(company_name=settings.company_name),
@@ -85,9 +98,19 @@ class Workers:
             hasher=runtime.hasher,
             limits=limits(settings),
         )
+        self.events = EventRelay(
+            sessions=runtime.sessions,
+            runner=self.engine,
+            # The relay's own webhook channel: the same vetting and limits as contacts' webhooks;
+            # each endpoint's secret signs its requests.
+            channel=WebhookChannel(_webhook_options(options, settings)),
+            schedule=settings.event_retry_schedule,
+            queue_lease=dt.timedelta(seconds=settings.queue_lease_seconds),
+            send_lease=dt.timedelta(seconds=settings.send_lease_seconds),
+        )
         broker = runtime.broker
         broker.add_middleware(ParkDeadLetters(runtime.sessions))
-        declare(broker, self.dispatcher, runtime.enqueuer)
+        declare(broker, self.dispatcher, runtime.enqueuer, self.events)
         self._workers: list[dramatiq.Worker] = []
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
@@ -125,7 +148,14 @@ class Workers:
             enqueuer.fan_out(notification_id)
         for channel, ids in swept.deliver:
             enqueuer.deliver(channel, ids)
-        return len(swept.fan_out) + sum(len(ids) for _, ids in swept.deliver)
+        events = self.events.sweep()
+        for ids in events:
+            enqueuer.events(ids)
+        return (
+            len(swept.fan_out)
+            + sum(len(ids) for _, ids in swept.deliver)
+            + sum(len(ids) for ids in events)
+        )
 
     def _sweep_forever(self) -> None:
         interval = self.runtime.settings.sweep_interval_seconds
@@ -142,4 +172,5 @@ class Workers:
             self._sweeper.join(timeout=10)
         for worker in self._workers:
             worker.stop(timeout=10_000)
+        self.events.close()
         self.engine.close()

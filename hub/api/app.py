@@ -15,6 +15,7 @@ from hub.api.routes import (
     captures,
     contacts,
     dead_letters,
+    event_endpoints,
     health,
     imports,
     inbound,
@@ -82,6 +83,7 @@ def create_app(
         notifications,
         captures,
         dead_letters,
+        event_endpoints,
     ):
         app.include_router(module.router, responses=errors.RESPONSES)
     app.add_middleware(HeadAsGet)

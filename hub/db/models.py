@@ -24,6 +24,7 @@ from hub.domain import (
     Channel,
     ContactKind,
     DeliveryState,
+    EventMessageState,
     EventType,
     Frequency,
     NotificationState,
@@ -296,3 +297,69 @@ class Capture(Base):
     html: Mapped[str | None] = mapped_column(Text)
     body: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class EventEndpoint(Base):
+    """Another service's URL that receives timeline events (delivered, bounced, STOP, ...).
+
+    `secret` signs every request (Standard Webhooks). It is kept as given, since signing
+    needs it; the API shows it once, when the endpoint is created.
+    """
+
+    __tablename__ = "event_endpoints"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    description: Mapped[str | None] = mapped_column(Text)
+    event_types: Mapped[list[str]] = mapped_column(Json)
+    secret: Mapped[str] = mapped_column(String(128))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    disabled_reason: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class EventMessage(Base):
+    """One event for one endpoint: the outbox row, written in the event's own transaction.
+
+    The payload is a snapshot taken then. `contact_id` ties it to the person, so erasing
+    them removes what was not yet sent (and the log of what was).
+    """
+
+    __tablename__ = "event_messages"
+    __table_args__ = (
+        Index("ix_event_messages_state_due_at", "state", "due_at"),
+        Index("ix_event_messages_endpoint_id_id", "endpoint_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("event_endpoints.id", ondelete="CASCADE")
+    )
+    contact_id: Mapped[int | None] = mapped_column(
+        Id, ForeignKey("contacts.id", ondelete="CASCADE"), index=True
+    )
+    event_type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(Json)
+    state: Mapped[EventMessageState] = mapped_column(str_enum(EventMessageState))
+    attempts: Mapped[int] = mapped_column(default=0)
+    due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    last_status: Mapped[int | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class EventAttempt(Base):
+    """The delivery log: one row per request made for an event message, and its answer."""
+
+    __tablename__ = "event_attempts"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("event_messages.id", ondelete="CASCADE"), index=True
+    )
+    attempted_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    status_code: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int]

@@ -70,14 +70,16 @@ def changes(before: dict[str, Any], after: dict[str, Any]) -> Changes:
     return result
 
 
-def check_webhook_target(url: str | None, *, allow_private: bool) -> None:
+def check_webhook_target(
+    url: str | None, *, allow_private: bool, field: str = "webhook_url"
+) -> None:
     """Refuse private targets at save time; the webhook channel checks again at connect time."""
     if url is None or allow_private:
         return
     host = urlsplit(url).hostname or ""
     if is_private_host(host):
         raise InvalidField(
-            "webhook_url",
+            field,
             "points to a private, loopback or link-local address; "
             "set HUB_WEBHOOK_ALLOW_PRIVATE=true to allow it",
         )

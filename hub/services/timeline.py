@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from hub.db.base import Base, utcnow
 from hub.db.models import ContactEvent
 from hub.domain import Channel, EventType
+from hub.events import outbox
 from hub.services.actor import Actor
 
 Changes = dict[str, dict[str, Any]]
@@ -56,13 +57,14 @@ def event_row(
 
 def record(session: Session, **fields: Any) -> None:
     """Append one event; keyword arguments as for `event_row`."""
-    session.execute(insert(ContactEvent), [event_row(**fields)])
+    record_many(session, [event_row(**fields)])
 
 
 def record_many(session: Session, rows: list[dict[str, Any]]) -> None:
     if rows:
         # Core, not the ORM's bulk insert: the dispatcher appends thousands a second.
         session.execute(insert(_TABLE), rows)
+        outbox.emit(session, rows)  # other services' endpoints hear of it, same transaction
 
 
 def page(

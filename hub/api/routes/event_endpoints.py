@@ -1,0 +1,139 @@
+"""/v1/event-endpoints: other services hear of deliveries, bounces, STOPs and unsubscribes.
+
+Each endpoint receives the timeline events it names, signed like every Hub webhook
+(Standard Webhooks), retried on Standard Webhooks' schedule, with a log of every attempt.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+
+from hub.api.deps import AdminScope, RuntimeDep, SessionDep
+from hub.api.paging import CursorQuery, Limit, RowId, page_of, position
+from hub.db.models import EventMessage
+from hub.domain import EventMessageState
+from hub.events import relay
+from hub.schemas.base import Page
+from hub.schemas.event_endpoints import (
+    EventAttemptOut,
+    EventEndpointCreated,
+    EventEndpointIn,
+    EventEndpointOut,
+    EventEndpointPatch,
+    EventMessageLog,
+    EventMessageOut,
+)
+from hub.services import event_endpoints
+
+router = APIRouter(prefix="/v1/event-endpoints", tags=["event endpoints"])
+
+
+@router.post("", response_model=EventEndpointCreated, status_code=201)
+def create_endpoint(
+    body: EventEndpointIn, _: AdminScope, db: SessionDep, runtime: RuntimeDep
+) -> Any:
+    """Register an endpoint. The answer carries its signing secret, this once."""
+    endpoint = event_endpoints.create(
+        db,
+        url=body.url,
+        event_types=body.event_types,
+        description=body.description,
+        secret=body.secret,
+        allow_private=runtime.settings.webhook_allow_private,
+    )
+    db.commit()
+    return EventEndpointCreated.model_validate(endpoint, from_attributes=True)
+
+
+@router.get("", response_model=Page[EventEndpointOut])
+def list_endpoints(
+    _: AdminScope, db: SessionDep, limit: Limit = 100, cursor: CursorQuery = None
+) -> Any:
+    rows = event_endpoints.find(db, after_id=position(cursor), limit=limit + 1)
+    return page_of(rows, limit, EventEndpointOut.model_validate)
+
+
+@router.get("/{endpoint_id}", response_model=EventEndpointOut)
+def get_endpoint(endpoint_id: RowId, _: AdminScope, db: SessionDep) -> Any:
+    return event_endpoints.get(db, endpoint_id)
+
+
+@router.patch("/{endpoint_id}", response_model=EventEndpointOut)
+def change_endpoint(
+    endpoint_id: RowId,
+    body: EventEndpointPatch,
+    _: AdminScope,
+    db: SessionDep,
+    runtime: RuntimeDep,
+) -> Any:
+    endpoint = event_endpoints.update(
+        db,
+        endpoint_id,
+        url=body.url,
+        event_types=body.event_types,
+        description=body.description if "description" in body.model_fields_set else None,
+        enabled=body.enabled,
+        allow_private=runtime.settings.webhook_allow_private,
+    )
+    db.commit()
+    return endpoint
+
+
+@router.delete("/{endpoint_id}", status_code=204)
+def delete_endpoint(endpoint_id: RowId, _: AdminScope, db: SessionDep) -> Response:
+    """Stop sending; what was not sent yet, and the log, go with it."""
+    event_endpoints.delete(db, endpoint_id)
+    db.commit()
+    return Response(status_code=204)
+
+
+@router.get("/{endpoint_id}/messages", response_model=Page[EventMessageOut])
+def list_messages(
+    endpoint_id: RowId,
+    _: AdminScope,
+    db: SessionDep,
+    state: Annotated[EventMessageState | None, Query(description="Only this state.")] = None,
+    limit: Limit = 100,
+    cursor: CursorQuery = None,
+) -> Any:
+    """The delivery log, newest first."""
+    rows = event_endpoints.messages(
+        db, endpoint_id, state=state, before_id=position(cursor), limit=limit + 1
+    )
+    return page_of(rows, limit, _message_out)
+
+
+@router.get("/{endpoint_id}/messages/{message_id}", response_model=EventMessageLog)
+def get_message(endpoint_id: RowId, message_id: RowId, _: AdminScope, db: SessionDep) -> Any:
+    """One message with every attempt: when, the status it got, the error, how long."""
+    log = event_endpoints.message(db, endpoint_id, message_id)
+    return EventMessageLog(
+        **_message_out(log.message).model_dump(),
+        attempt_log=[EventAttemptOut.model_validate(a) for a in log.attempts],
+    )
+
+
+@router.post("/{endpoint_id}/messages/{message_id}/resend", response_model=EventMessageOut)
+def resend_message(endpoint_id: RowId, message_id: RowId, _: AdminScope, db: SessionDep) -> Any:
+    """Send it again from the next sweep, under the same `webhook-id`."""
+    found = event_endpoints.resend(db, endpoint_id, message_id)
+    db.commit()
+    return _message_out(found)
+
+
+def _message_out(message: EventMessage) -> EventMessageOut:
+    return EventMessageOut(
+        id=message.id,
+        webhook_id=relay.webhook_id(message.id),
+        event_type=message.event_type,
+        state=message.state,
+        attempts=message.attempts,
+        next_attempt_at=message.due_at if message.state is EventMessageState.PENDING else None,
+        last_status=message.last_status,
+        last_error=message.last_error,
+        created_at=message.created_at,
+        delivered_at=message.delivered_at,
+        payload=message.payload,
+    )

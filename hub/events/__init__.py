@@ -1,0 +1,1 @@
+"""Outbound event webhooks: timeline events relayed, signed, to other services' endpoints."""
