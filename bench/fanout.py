@@ -110,15 +110,33 @@ def seed(url: str, count: int, mix: dict[Channel, float], webhook_url: str) -> N
     now = dt.datetime.now(dt.UTC)
     with runtime.engine.begin() as db:
         topic_id = seeding.topic(db, "bench", [c.value for c in Channel], now=now)
-        db.execute(insert(Template), [{"key": "bench", "description": None, "variants": TEMPLATE,
-                                       "version": 1, "created_at": now, "updated_at": now}])
+        db.execute(
+            insert(Template),
+            [
+                {
+                    "key": "bench",
+                    "description": None,
+                    "variants": TEMPLATE,
+                    "version": 1,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            ],
+        )
         channels, weights = list(mix), list(mix.values())
         people = (
-            {"id": i + 1, "external_id": f"c{i}", "name": NAMES[i % len(NAMES)],
-             "email": f"person{i}@example.com", "phone": f"+1415{5550000 + i % 9_000_000:07d}",
-             "webhook_url": webhook_url, "locale": "ru" if i % 3 == 1 else "en",
-             "timezone": zones[i % len(zones)], "attributes": {"plan": rng.choice(["free", "pro"])},
-             "channels": [rng.choices(channels, weights)[0].value]}
+            {
+                "id": i + 1,
+                "external_id": f"c{i}",
+                "name": NAMES[i % len(NAMES)],
+                "email": f"person{i}@example.com",
+                "phone": f"+1415{5550000 + i % 9_000_000:07d}",
+                "webhook_url": webhook_url,
+                "locale": "ru" if i % 3 == 1 else "en",
+                "timezone": zones[i % len(zones)],
+                "attributes": {"plan": rng.choice(["free", "pro"])},
+                "channels": [rng.choices(channels, weights)[0].value],
+            }
             for i in range(count)
         )
         for _ in range(0, count, 5000):  # 5,000 rows per statement keeps memory flat

@@ -6,8 +6,6 @@ Each message is personalised (its own name, address, subject and body), as in a 
 µs of CPU per message for each builder and the ratio to the hand-built one.
 """
 
-
-
 from __future__ import annotations
 
 import argparse

@@ -142,5 +142,7 @@ def test_killing_the_worker_mid_fan_out_loses_nothing_and_sends_once(
     duplicated = {mid for mid, n in received.items() if n > 1}
     assert all(expected[mid] for mid in duplicated), "only ambiguous sends may arrive twice"
     assert sum(received.values()) - len(received) <= sum(expected.values())
-    print(f"{kills} kills: {sum(expected.values())} deliveries cut mid-flight and resent, "
-          f"{len(duplicated)} arrived twice")
+    print(
+        f"{kills} kills: {sum(expected.values())} deliveries cut mid-flight and resent, "
+        f"{len(duplicated)} arrived twice"
+    )
