@@ -69,6 +69,9 @@ class TwilioOptions(ChannelOptions):
     twilio_max_concurrency: int = Field(default=32, ge=1)  # requests in flight, per channel
     twilio_timeout: float = Field(default=15.0, gt=0)  # seconds for one whole request
     twilio_voice_language: str = "en-US"  # when the contact's locale has no <Say> voice
+    # Twilio's answering machine detection: the final callback says who answered (AnsweredBy),
+    # recorded on the timeline. Twilio charges for it, so it is off unless asked for.
+    twilio_machine_detection: bool = False
 
     @field_validator("twilio_from")
     @classmethod
@@ -355,4 +358,5 @@ class VoiceChannel(_TwilioChannel):
             twiml=self.twiml(message),
             status_callback=message.callback_url or values.unset,
             status_callback_event=self.CALLBACK_EVENTS if message.callback_url else values.unset,
+            machine_detection="Enable" if self.options.twilio_machine_detection else values.unset,
         )

@@ -363,3 +363,31 @@ class EventAttempt(Base):
     status_code: Mapped[int | None]
     error: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[int]
+
+
+class InboundReceipt(Base):
+    """A provider message already acted on, by its id: a replayed "START" or a retried
+    webhook is acknowledged and changes nothing (signatures alone cannot tell a replay)."""
+
+    __tablename__ = "inbound_receipts"
+
+    provider_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class EarlyCallback(Base):
+    """A status callback for a provider id no delivery holds yet.
+
+    Twilio may report "delivered" before the worker that sent the message has recorded its
+    SID (a paced batch records at its end). The callback waits here and is applied when the
+    SID is recorded; one that matches nothing for a day is dropped.
+    """
+
+    __tablename__ = "early_callbacks"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    provider_id: Mapped[str] = mapped_column(String(255), index=True)
+    status: Mapped[str] = mapped_column(String(32))
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    answered_by: Mapped[str | None] = mapped_column(String(32))
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

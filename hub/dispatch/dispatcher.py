@@ -181,7 +181,7 @@ class Dispatcher:
             )
             # Sweeps run every few seconds; expired idempotency keys need a pass a minute.
             if now - self._keys_forgotten >= dt.timedelta(minutes=1):
-                sweeper.forget_idempotency_keys(session, now=now)
+                sweeper.forget_expired_keys(session, now=now)
                 self._keys_forgotten = now
         if swept.lost_in_flight:
             log.warning(

@@ -30,7 +30,7 @@ from hub.db.upsert import insert_ignoring_duplicates
 from hub.dispatch.claim import Claimed
 from hub.dispatch.fanout import DISPATCHER
 from hub.domain import Channel, DeliveryState, EventType, SuppressionReason
-from hub.services import timeline
+from hub.services import provider_status, timeline
 from hub.services.hashing import AddressHasher
 from workers.queue import DELIVER
 
@@ -38,6 +38,7 @@ from workers.queue import DELIVER
 # Message-ID and the webhook-id. Twilio takes no idempotency key, so an SMS or call whose
 # outcome is unknown stays `unknown` rather than risk a second text or a second call.
 RESENDABLE = frozenset({Channel.EMAIL, Channel.WEBHOOK})
+REPORTED = frozenset({Channel.SMS, Channel.VOICE})  # their providers call back with statuses
 MAX_BACKOFF = 3600.0
 
 
@@ -105,6 +106,7 @@ class _Batch:
         self.events: list[dict[str, Any]] = []
         self.captures: list[dict[str, Any]] = []
         self.suppressions: list[dict[str, Any]] = []
+        self.reported: list[str] = []  # SIDs whose status callbacks may have come first
 
     def hold(self, item: Held) -> None:
         d = item.delivery
@@ -129,6 +131,8 @@ class _Batch:
     def sent(self, result: Result, receipt: Receipt) -> None:
         d, now = result.delivery, self.now
         self.summary.sent += 1
+        if d.channel in REPORTED and receipt.captured is None and receipt.provider_id:
+            self.reported.append(receipt.provider_id)
         self.updates.append(
             _row(
                 d,
@@ -242,6 +246,7 @@ class _Batch:
             session.execute(insert(Capture), self.captures)
         if self.suppressions:
             session.execute(insert_ignoring_duplicates(session, Suppression), self.suppressions)
+        provider_status.apply_early(session, self.reported, hasher=self.hasher)
         if self.summary.gave_up:
             session.add(
                 DeadLetter(

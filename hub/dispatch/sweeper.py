@@ -16,7 +16,14 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, delete, select, update
 from sqlalchemy.orm import Session
 
-from hub.db.models import Delivery, IdempotencyKey, Notification, Topic
+from hub.db.models import (
+    Delivery,
+    EarlyCallback,
+    IdempotencyKey,
+    InboundReceipt,
+    Notification,
+    Topic,
+)
 from hub.dispatch.fanout import DISPATCHER
 from hub.dispatch.outcomes import RESENDABLE
 from hub.domain import Channel, DeliveryState, EventType, NotificationState
@@ -24,6 +31,8 @@ from hub.services import timeline
 
 _S = TypeVar("_S", bound=Select)  # type: ignore[type-arg]
 IDEMPOTENCY_KEPT = dt.timedelta(hours=48)  # RELIABILITY 8 asks for at least 24 h
+RECEIPTS_KEPT = dt.timedelta(days=30)
+EARLY_CALLBACKS_KEPT = dt.timedelta(days=1)
 
 
 @dataclass
@@ -77,10 +86,16 @@ def sweep(
     return swept
 
 
-def forget_idempotency_keys(session: Session, *, now: dt.datetime) -> None:
-    """Keys past their 48 h: their answers are no longer replayed."""
+def forget_expired_keys(session: Session, *, now: dt.datetime) -> None:
+    """Idempotency keys past their 48 h (their answers are no longer replayed), and inbound
+    receipts past a month (far beyond any provider's webhook retries), and early callbacks
+    no send claimed within a day (another system's messages on the same account)."""
     session.execute(
         delete(IdempotencyKey).where(IdempotencyKey.created_at < now - IDEMPOTENCY_KEPT)
+    )
+    session.execute(delete(InboundReceipt).where(InboundReceipt.received_at < now - RECEIPTS_KEPT))
+    session.execute(
+        delete(EarlyCallback).where(EarlyCallback.received_at < now - EARLY_CALLBACKS_KEPT)
     )
 
 

@@ -12,7 +12,9 @@ import enum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.db.models import Suppression
+from hub.db.base import utcnow
+from hub.db.models import InboundReceipt, Suppression
+from hub.db.upsert import insert_ignoring_duplicates
 from hub.domain import ActorKind, Channel, EventType, SuppressionReason
 from hub.services import suppressions, timeline
 from hub.services.actor import Actor
@@ -45,12 +47,34 @@ def keyword(body: str) -> Keyword:
     return Keyword.NONE
 
 
+def first_time(session: Session, provider_id: str | None) -> bool:
+    """Whether this provider message id is new; remembers it (in the caller's transaction).
+
+    Twilio signs a request, not a moment: a captured "START" replayed after a later "STOP"
+    would otherwise lift it. Requests without an id cannot be told apart and are acted on.
+    """
+    if not provider_id:
+        return True
+    inserted = session.scalar(
+        insert_ignoring_duplicates(session, InboundReceipt)
+        .values(provider_id=provider_id[:64], received_at=utcnow())
+        .returning(InboundReceipt.provider_id)
+    )
+    return inserted is not None
+
+
 def receive(
     session: Session, *, sender: str, body: str, sid: str | None, hasher: AddressHasher
 ) -> Keyword:
-    """Act on one inbound text; the caller commits and answers (HELP gets the help text)."""
+    """Act on one inbound text; the caller commits and answers (HELP gets the help text).
+
+    A replay of a text already received (same MessageSid) is answered alike and changes
+    nothing.
+    """
     actor = Actor(kind=ActorKind.INBOUND, name=sender, source="twilio.sms")
     word = keyword(body)
+    if not first_time(session, sid):
+        return word
     if word is Keyword.STOP:
         suppressions.add(
             session,

@@ -8,13 +8,14 @@ higher rank, so a late "sent" never overwrites "delivered" and a duplicate chang
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.db.base import utcnow
-from hub.db.models import Delivery
+from hub.db.models import Delivery, EarlyCallback
 from hub.domain import ActorKind, Channel, DeliveryState, EventType, SuppressionReason
 from hub.services import notifications, suppressions, timeline
 from hub.services.actor import Actor
@@ -51,6 +52,7 @@ class Applied:
     found: bool
     changed: bool
     state: DeliveryState | None = None
+    parked: bool = False  # no delivery has the SID yet: kept until one does (`apply_early`)
 
 
 def target(status: str) -> DeliveryState | None:
@@ -63,16 +65,34 @@ def target(status: str) -> DeliveryState | None:
     return None  # a status we do not know: recorded nowhere, changes nothing
 
 
-def apply(session: Session, callback: Callback, *, hasher: AddressHasher) -> Applied:
-    """Apply one callback; the caller commits. Unknown SIDs are not an error (late, erased)."""
+def apply(
+    session: Session, callback: Callback, *, hasher: AddressHasher, park: bool = True
+) -> Applied:
+    """Apply one callback; the caller commits.
+
+    An unknown SID is not an error: the send may not be recorded yet (the callback is parked
+    until it is), or the person was erased, or another system shares the account.
+    """
     delivery = session.scalar(
         select(Delivery)
         .where(
             Delivery.provider_id == callback.sid, Delivery.channel.in_((Channel.SMS, Channel.VOICE))
         )
         .with_for_update()
+        .execution_options(populate_existing=True)
     )
     if delivery is None:
+        if park and target(callback.status) is not None:
+            session.add(
+                EarlyCallback(
+                    provider_id=callback.sid[:255],
+                    status=callback.status[:32],
+                    error_code=(callback.error_code or "")[:32] or None,
+                    answered_by=(callback.answered_by or "")[:32] or None,
+                    received_at=utcnow(),
+                )
+            )
+            return Applied(found=False, changed=False, parked=True)
         return Applied(found=False, changed=False)
     new = target(callback.status)
     if new is None or RANK.get(new, 0) <= RANK.get(delivery.state, 0):
@@ -123,3 +143,21 @@ def apply(session: Session, callback: Callback, *, hasher: AddressHasher) -> App
             hasher=hasher,
         )
     return Applied(found=True, changed=True, state=new)
+
+
+def apply_early(session: Session, sids: Collection[str], *, hasher: AddressHasher) -> int:
+    """Apply the parked callbacks of SIDs just recorded, in arrival order; how many."""
+    if not sids:
+        return 0
+    early = list(
+        session.scalars(
+            select(EarlyCallback)
+            .where(EarlyCallback.provider_id.in_(list(sids)))
+            .order_by(EarlyCallback.id)
+        )
+    )
+    for row in early:
+        callback = Callback(row.provider_id, row.status, row.error_code, row.answered_by)
+        apply(session, callback, hasher=hasher, park=False)
+        session.delete(row)
+    return len(early)

@@ -3,6 +3,7 @@ other texts are kept, and 9 pressed during a call stops calls."""
 
 from __future__ import annotations
 
+import secrets
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 
@@ -41,12 +42,15 @@ def text(client: TestClient, body: str, **fields: str) -> ET.Element:
     answer = twilio_post(
         client,
         PATH,
-        {"From": NUMBER, "To": "+15005550006", "Body": body, "MessageSid": "SM" + "a" * 32}
-        | fields,
+        {"From": NUMBER, "To": "+15005550006", "Body": body, "MessageSid": new_sid()} | fields,
     )
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"].startswith("text/xml")
     return ET.fromstring(answer.text)
+
+
+def new_sid() -> str:
+    return "SM" + secrets.token_hex(16)
 
 
 def suppressed(client: TestClient, auth: dict[str, str]) -> list[str]:
@@ -106,6 +110,27 @@ def test_any_other_text_is_kept_on_the_senders_timeline(
     assert event["changes"]["body"] == "Can I move my appointment to Friday?"
     assert event["actor_kind"] == "inbound"
     assert suppressed(client, auth) == []
+
+
+def test_a_replayed_text_is_answered_and_changes_nothing(
+    app: tuple[TestClient, dict[str, str]],
+) -> None:
+    """A captured START, replayed after a later STOP, must not lift it: Twilio's signature
+    covers the request, not the moment, so Hub remembers the MessageSids it acted on."""
+    client, auth = app
+    start = new_sid()
+    text(client, "STOP")
+    text(client, "START", MessageSid=start)
+    text(client, "STOP")
+    before = timeline(client, auth, "olga")
+    text(client, "START", MessageSid=start)
+    assert suppressed(client, auth) == ["sms_stop"]
+    assert timeline(client, auth, "olga") == before
+    hello = new_sid()
+    text(client, "hello", MessageSid=hello)
+    text(client, "hello", MessageSid=hello)
+    kept = [e for e in timeline(client, auth, "olga") if e["changes"].get("body") == "hello"]
+    assert len(kept) == 1
 
 
 def test_a_forged_stop_is_refused_and_changes_nothing(
