@@ -8,6 +8,7 @@ higher rank, so a late "sent" never overwrites "delivered" and a duplicate chang
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ from hub.services import notifications, suppressions, timeline
 from hub.services.actor import Actor
 from hub.services.hashing import AddressHasher
 
+log = logging.getLogger("hub.inbound")
 TWILIO = Actor(kind=ActorKind.INBOUND, name="twilio", source="twilio.status")
 RANK = {
     DeliveryState.QUEUED: 0,
@@ -160,4 +162,6 @@ def apply_early(session: Session, sids: Collection[str], *, hasher: AddressHashe
         callback = Callback(row.provider_id, row.status, row.error_code, row.answered_by)
         apply(session, callback, hasher=hasher, park=False)
         session.delete(row)
+    if early:
+        log.info("applied %d status callbacks that came before their send was recorded", len(early))
     return len(early)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import hmac
+import html
 import json
 import os
 import re
@@ -17,8 +20,9 @@ from email.utils import format_datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
+import aiohttp
 from aiohttp import web
 from jsonschema import Draft7Validator
 
@@ -205,6 +209,60 @@ def delay(ms: float) -> Fault:
     return Fault(delay=ms / 1000)
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What becomes of an accepted message or call, told by the status callbacks the peer
+    POSTs to its StatusCallback, signed as Twilio signs them."""
+
+    statuses: tuple[str, ...]
+    error_code: int | None = None
+    answered_by: str | None = None  # given only when the call asked for MachineDetection
+
+
+DELIVERED = Outcome(("sent", "delivered"))
+COMPLETED = Outcome(("initiated", "ringing", "in-progress", "completed"))
+
+
+def undelivered(code: int = 30003) -> Outcome:
+    return Outcome(("sent", "undelivered"), code)
+
+
+def carrier_opt_out() -> Outcome:
+    """The carrier refuses: the person replied STOP to the sender before (Twilio's 21610)."""
+    return Outcome(("failed",), 21610)
+
+
+def call_ended(status: str) -> Outcome:
+    """busy, no-answer, failed or canceled."""
+    return Outcome(("initiated", "ringing", status))
+
+
+def machine() -> Outcome:
+    return Outcome(COMPLETED.statuses, answered_by="machine_start")
+
+
+def sign(token: str, url: str, params: dict[str, str]) -> str:
+    """X-Twilio-Signature: HMAC-SHA1 with the auth token over the URL, then every field name
+    and value in name order, in base64 (Twilio's documented scheme)."""
+    data = url + "".join(name + params[name] for name in sorted(params))
+    return base64.b64encode(hmac.new(token.encode(), data.encode(), hashlib.sha1).digest()).decode()
+
+
+# A call's statuses and the StatusCallbackEvent that asks for each; the end always comes.
+CALL_EVENTS = {"initiated": "initiated", "ringing": "ringing", "in-progress": "answered"}
+
+
+@dataclass(frozen=True)
+class Callback:
+    """One request the peer made to the hub, and the hub's answer."""
+
+    url: str  # as signed: the URL Twilio was given
+    params: dict[str, str]
+    signature: str
+    status: int  # the hub's HTTP status
+    text: str
+
+
 @dataclass
 class Accepted:
     kind: str  # "message" or "call"
@@ -222,9 +280,21 @@ class TwilioPeer:
     """
 
     def __init__(
-        self, *, account_sid: str = "AC" + "0" * 32, auth_token: str = "peer-token"
+        self,
+        *,
+        account_sid: str = "AC" + "0" * 32,
+        auth_token: str = "peer-token",
+        hub: str | None = None,
     ) -> None:
+        """`hub`: where the hub really listens (http://127.0.0.1:port). Callbacks are signed
+        over the URL the hub gave (its public one) and sent there, as through a proxy; with
+        no `hub`, the peer makes no callbacks."""
         self.account_sid, self.auth_token = account_sid, auth_token
+        self.hub = hub
+        self.callbacks: list[Callback] = []
+        self.report_before_answer = False
+        self._outcomes: dict[str, Outcome] = {}
+        self._reports: set[asyncio.Task[None]] = set()
         self.spec = load_spec()
         self.violations: list[str] = []
         self.accepted: list[Accepted] = []
@@ -249,6 +319,126 @@ class TwilioPeer:
         with self._changed:
             self._faults[to] = (fault, times)
 
+    def outcome(self, to: str, outcome: Outcome) -> None:
+        """Report `outcome` for what is sent to `to` (default: delivered, or completed)."""
+        with self._changed:
+            self._outcomes[to] = outcome
+
+    def wait_for_callbacks(self, count: int, *, timeout: float = 10) -> list[Callback]:
+        with self._changed:
+            done = self._changed.wait_for(lambda: len(self.callbacks) >= count, timeout)
+            found = list(self.callbacks)
+        assert done, f"the peer made {len(found)} callbacks, not {count}, in {timeout} s"
+        return found
+
+    def text_hub(self, url: str, *, sender: str, to: str, body: str) -> Callback:
+        """A person texts `body` from `sender` to the hub's number `to`: the inbound webhook."""
+        params = {
+            "MessageSid": "SM" + secrets.token_hex(16),
+            "AccountSid": self.account_sid,
+            "From": sender,
+            "To": to,
+            "Body": body,
+            "NumMedia": "0",
+            "NumSegments": "1",
+            "SmsStatus": "received",
+            "ApiVersion": "2010-04-01",
+        }
+        return self._call_hub(url, params)
+
+    def press(self, call: Accepted, digits: str) -> Callback:
+        """The callee presses `digits` during `call`: its Gather's action, signed."""
+        gather = re.search(r'<Gather[^>]*action="([^"]+)"', str(call.form.get("Twiml", "")))
+        assert gather, "the call's TwiML has no Gather with an action"
+        params = {
+            "CallSid": call.sid,
+            "AccountSid": self.account_sid,
+            "From": str(call.form.get("From")),
+            "To": str(call.form["To"]),
+            "Digits": digits,
+            "CallStatus": "in-progress",
+            "Direction": "outbound-api",
+            "ApiVersion": "2010-04-01",
+        }
+        return self._call_hub(html.unescape(gather[1]), params)
+
+    def replay(self, callback: Callback) -> Callback:
+        """Send a request again exactly as it was: same fields, same signature."""
+        return self._call_hub(callback.url, callback.params, signature=callback.signature)
+
+    def forge(self, callback: Callback, **changes: str) -> Callback:
+        """Send a request with fields changed but the signature it had: an attacker's copy."""
+        return self._call_hub(callback.url, callback.params | changes, signature=callback.signature)
+
+    def _call_hub(
+        self, url: str, params: dict[str, str], *, signature: str | None = None
+    ) -> Callback:
+        future = asyncio.run_coroutine_threadsafe(self._post(url, params, signature), self._loop)
+        return future.result(timeout=30)
+
+    async def _post(self, url: str, params: dict[str, str], signature: str | None) -> Callback:
+        assert self.hub is not None, "give the peer hub=... to let it call the hub"
+        signature = signature if signature is not None else sign(self.auth_token, url, params)
+        parts = urlsplit(url)
+        target = self.hub.rstrip("/") + parts.path + (f"?{parts.query}" if parts.query else "")
+        headers = {"User-Agent": "TwilioProxy/1.1"}
+        if signature:
+            headers["X-Twilio-Signature"] = signature
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(target, data=params, headers=headers) as answer,
+        ):
+            made = Callback(url, params, signature, answer.status, await answer.text())
+        with self._changed:
+            self.callbacks.append(made)
+            self._changed.notify_all()
+        return made
+
+    async def _report(self, record: Accepted, outcome: Outcome) -> None:
+        """The status callbacks of one message or call, in order, a moment apart."""
+        url = str(record.form["StatusCallback"])
+        wanted = set(record.form.get("StatusCallbackEvent") or [])
+        for number, status in enumerate(outcome.statuses):
+            final = number == len(outcome.statuses) - 1
+            if record.kind == "call" and not final and CALL_EVENTS.get(status) not in wanted:
+                continue
+            await asyncio.sleep(0.02)
+            record.resource["status"] = status
+            params = self._status_params(record, status, outcome if final else None, number)
+            await self._post(url, params, None)
+
+    def _status_params(
+        self, record: Accepted, status: str, final: Outcome | None, number: int
+    ) -> dict[str, str]:
+        common = {
+            "AccountSid": self.account_sid,
+            "From": str(record.form.get("From")),
+            "To": str(record.form["To"]),
+            "ApiVersion": "2010-04-01",
+        }
+        if final is not None and final.error_code is not None:
+            common["ErrorCode"] = str(final.error_code)
+        if record.kind == "message":
+            return common | {
+                "MessageSid": record.sid,
+                "SmsSid": record.sid,
+                "MessageStatus": status,
+                "SmsStatus": status,
+            }
+        params = common | {
+            "CallSid": record.sid,
+            "CallStatus": status,
+            "Direction": "outbound-api",
+            "CallbackSource": "call-progress-events",
+            "SequenceNumber": str(number),
+            "Timestamp": format_datetime(datetime.now(UTC)),
+        }
+        if status == "completed":
+            params |= {"CallDuration": "7", "Duration": "1"}
+        if final is not None and final.answered_by and record.form.get("MachineDetection"):
+            params["AnsweredBy"] = final.answered_by
+        return params
+
     def wait_for(self, count: int, *, kind: str = "message", timeout: float = 10) -> list[Accepted]:
         """Block until `count` of `kind` were accepted, and return them all."""
         with self._changed:
@@ -271,6 +461,8 @@ class TwilioPeer:
         if not self._thread.is_alive():
             return
         self._loop.call_soon_threadsafe(self._stopping.set)  # lets hung requests end
+        for task in list(self._reports):
+            self._loop.call_soon_threadsafe(task.cancel)
         if self._runner is not None:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -364,13 +556,25 @@ class TwilioPeer:
             self._by_sid[sid] = record
             self._counts[kind] += 1
             self._changed.notify_all()
-        self._after_accept(record)
-        return self._answer("Create" + kind.title(), 201, record.resource)
+        answer = self._answer("Create" + kind.title(), 201, dict(record.resource))
+        await self._after_accept(record)
+        return answer
 
-    def _after_accept(self, record: Accepted) -> None:
-        """Issue 4 goes here: POST the record's status callbacks (queued, sent, delivered; a
-        call's initiated...completed) to form["StatusCallback"], signed with X-Twilio-Signature.
-        """
+    async def _after_accept(self, record: Accepted) -> None:
+        """Report the record's progress to its StatusCallback, as Twilio would: after the
+        answer, or all of it before (`report_before_answer`), as when Twilio's callbacks
+        overtake a slow client."""
+        if self.hub is None or not record.form.get("StatusCallback"):
+            return
+        with self._changed:
+            default = DELIVERED if record.kind == "message" else COMPLETED
+            outcome = self._outcomes.get(str(record.form["To"]), default)
+        if self.report_before_answer:
+            await self._report(record, outcome)
+            return
+        task = asyncio.get_running_loop().create_task(self._report(record, outcome))
+        self._reports.add(task)
+        task.add_done_callback(self._reports.discard)
 
     def _resource(self, kind: str, sid: str, form: dict[str, Any]) -> dict[str, Any]:
         """The spec's example answer with this account, SID, numbers and a fresh "queued"."""
