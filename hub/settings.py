@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     fanout_batch_size: int = Field(1000, ge=1, le=10_000)
     delivery_batch_size: int = Field(200, ge=1, le=1_000)
     delivery_max_attempts: int = Field(8, ge=1, le=100)
+    delivery_first_retry_seconds: float = Field(10, gt=0)  # doubling per attempt, up to an hour
     queue_lease_seconds: float = Field(300, gt=0)
     send_lease_seconds: float = Field(120, gt=0)
     sweep_interval_seconds: float = Field(2, gt=0)

@@ -60,6 +60,7 @@ def limits(settings: Settings) -> Limits:
         fanout_batch=settings.fanout_batch_size,
         delivery_batch=settings.delivery_batch_size,
         max_attempts=settings.delivery_max_attempts,
+        first_retry=settings.delivery_first_retry_seconds,
         queue_lease=dt.timedelta(seconds=settings.queue_lease_seconds),
         send_lease=dt.timedelta(seconds=settings.send_lease_seconds),
     )

@@ -17,7 +17,7 @@ from aiosmtplib import (
     SMTPResponseException,
     SMTPServerDisconnected,
 )
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from channels.base import (
     AmbiguousDeliveryError,
@@ -48,6 +48,18 @@ class SmtpOptions(ChannelOptions):
     smtp_timeout: float = Field(default=30, gt=0)
     email_from: str = "Hub <hub@localhost>"
     email_message_id_domain: str | None = None  # default: the From address's domain
+    # VERP: with a bounce mailbox such as bounces@example.com, each message's envelope sender
+    # is bounces+hub-<notification>-<delivery>@example.com, so a bounce names its delivery
+    # even when the remote system quotes nothing of the original. The mailbox must accept
+    # plus-addressing and pass what it receives to POST /inbound/email/bounce.
+    email_bounce_address: str | None = None
+
+    @field_validator("email_bounce_address")
+    @classmethod
+    def _mailbox(cls, value: str | None) -> str | None:
+        if value and (value.count("@") != 1 or not value.isascii() or "+" in value):
+            raise ValueError("email_bounce_address must be a plain ASCII mailbox, no '+' tag")
+        return value or None
 
     @property
     def configured(self) -> bool:
@@ -58,15 +70,16 @@ def _names_bad_mailbox(code: int, reply: str, stage: str) -> bool:
     """Whether a 5xx says the recipient's address itself is unusable (a hard bounce).
 
     An RFC 3463 code decides when present: 5.1.x (bad address) or 5.2.1 (mailbox disabled);
-    5.7.x (policy, spam) is about the message or us. Without one, only RCPT's 550/551/553 count:
-    a bare 550 at DATA is as often "content rejected". MAIL refusals concern our sender.
+    5.7.x (policy, spam) is about the message or us. Without one, RCPT's 550/551/553/554 count
+    (554 there is "no valid recipient", RFC 5321 3.3); a bare 550 at DATA is as often
+    "content rejected". MAIL refusals concern our sender.
     """
     if stage == "MAIL":
         return False
     if enhanced := _ENHANCED.match(reply):
         klass, subject, detail = enhanced.groups()
         return klass == "5" and (subject == "1" or (subject, detail) == ("2", "1"))
-    return stage == "RCPT" and code in {550, 551, 553}
+    return stage == "RCPT" and code in {550, 551, 553, 554}
 
 
 def _refusal(code: int, reply: str, stage: str) -> DeliveryError:
@@ -166,6 +179,15 @@ class EmailChannel:
     def from_options(cls, options: Any) -> EmailChannel:
         return cls(options)
 
+    def _envelope_sender(self, message_id: str) -> str:
+        """Where bounces go: the From address, or the VERP address naming this message."""
+        bounces = self.options.email_bounce_address
+        if bounces is None:
+            return self._builder.from_address
+        local, _, domain = bounces.partition("@")
+        tag = message_id.strip("<>").partition("@")[0]
+        return f"{local}+{tag}@{domain}"
+
     @property
     def connections_opened(self) -> int:
         """How many SMTP connections this channel has opened (the pool's reuse, observed)."""
@@ -261,7 +283,7 @@ class EmailChannel:
                 raise PermanentDeliveryError("the server does not offer SMTPUTF8 (RFC 6531)")
             mail_options += [b"SMTPUTF8", b"BODY=8BITMIME"]
             encoding = "utf-8"
-        sender = f"FROM:<{self._builder.from_address}>".encode(encoding)
+        sender = f"FROM:<{self._envelope_sender(built.message_id)}>".encode(encoding)
         stage = "MAIL"
         try:
             await _command(conn, b"MAIL", sender, *mail_options, expect={250})

@@ -50,6 +50,7 @@ class Limits:
     fanout_batch: int = 500
     delivery_batch: int = 100
     max_attempts: int = 8
+    first_retry: float = 10.0  # seconds; doubling per attempt
     queue_lease: dt.timedelta = dt.timedelta(minutes=5)
     send_lease: dt.timedelta = dt.timedelta(minutes=2)
 
@@ -157,6 +158,7 @@ class Dispatcher:
                     composed.held,
                     now=utcnow(),
                     max_attempts=self.limits.max_attempts,
+                    first_retry=self.limits.first_retry,
                     hasher=self.hasher,
                 )
         if recorded.retrying or recorded.failed:

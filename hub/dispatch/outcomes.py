@@ -69,8 +69,10 @@ class Recorded:
     gave_up: list[int] = field(default_factory=list)
 
 
-def backoff(attempts: int, retry_after: float | None) -> float:
-    base = min(MAX_BACKOFF, 10.0 * 2 ** max(0, attempts - 1))
+def backoff(attempts: int, retry_after: float | None, *, first: float = 10.0) -> float:
+    """Seconds before the next attempt: `first`, doubling per attempt up to an hour, jittered;
+    never sooner than the provider's Retry-After."""
+    base = min(MAX_BACKOFF, first * 2 ** max(0, attempts - 1))
     jittered: float = base * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not a secret
     return max(retry_after or 0.0, jittered)
 
@@ -83,8 +85,9 @@ def record(
     now: dt.datetime,
     max_attempts: int,
     hasher: AddressHasher,
+    first_retry: float = 10.0,
 ) -> Recorded:
-    batch = _Batch(now=now, max_attempts=max_attempts, hasher=hasher)
+    batch = _Batch(now=now, max_attempts=max_attempts, hasher=hasher, first_retry=first_retry)
     for item in held:
         batch.hold(item)
     for result in results:
@@ -97,9 +100,12 @@ def record(
 
 
 class _Batch:
-    def __init__(self, *, now: dt.datetime, max_attempts: int, hasher: AddressHasher) -> None:
+    def __init__(
+        self, *, now: dt.datetime, max_attempts: int, hasher: AddressHasher, first_retry: float
+    ) -> None:
         self.now = now
         self.max_attempts = max_attempts
+        self.first_retry = first_retry
         self.hasher = hasher
         self.summary = Recorded()
         self.updates: list[dict[str, Any]] = []
@@ -184,7 +190,9 @@ class _Batch:
         if retry and d.attempts < self.max_attempts:
             self.summary.retrying += 1
             at = now + dt.timedelta(
-                seconds=backoff(d.attempts, getattr(error, "retry_after", None))
+                seconds=backoff(
+                    d.attempts, getattr(error, "retry_after", None), first=self.first_retry
+                )
             )
             self.updates.append(
                 _row(d, now, state=DeliveryState.QUEUED, due_at=at, not_before=at, **columns)

@@ -1,7 +1,9 @@
 """E-mail bounces and complaints arriving after the send: DSNs (RFC 3464) and ARF (RFC 5965).
 
 Parsed with the standard library's `email` package and matched to the delivery by the
-Message-ID Hub gave it (`<hub-{notification}-{delivery}@...>`). A hard bounce (5.x.x)
+Message-ID Hub gave it (`<hub-{notification}-{delivery}@...>`), or, when the report quotes
+nothing of the original, by the VERP address it was sent back to
+(`bounces+hub-{notification}-{delivery}@...`, see HUB_EMAIL_BOUNCE_ADDRESS). A hard bounce (5.x.x)
 suppresses the address before the next send; a soft one (4.x.x, "delayed") is counted, and
 the third within a week suspends the address for a week; a complaint suppresses it for good.
 """
@@ -29,6 +31,9 @@ from hub.services.errors import InvalidField
 from hub.services.hashing import AddressHasher
 
 OUR_MESSAGE_ID = re.compile(r"<hub-(\d{1,19})-(\d{1,19})@[^>]+>")
+OUR_VERP = re.compile(r"\+hub-(\d{1,19})-(\d{1,19})@", re.IGNORECASE)
+# Where a mail system puts the address a bounce was sent to (the envelope sender we used).
+RETURN_HEADERS = ("To", "Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To")
 SOFT_LIMIT, SOFT_WINDOW = 3, dt.timedelta(days=7)
 MAIL_SYSTEM = Actor(kind=ActorKind.INBOUND, name="mail-system", source="email.bounce")
 
@@ -42,9 +47,10 @@ class Kind(enum.StrEnum):
 @dataclass(frozen=True, slots=True)
 class Report:
     kind: Kind
-    message_id: str
+    message_id: str | None  # of the original, when the report quotes it
     status: str | None  # the DSN's enhanced status code, e.g. 5.1.1
     detail: str | None  # Diagnostic-Code or Feedback-Type
+    verp: tuple[str, str] | None = None  # (notification, delivery) from the VERP address
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +68,15 @@ def parse(raw: bytes) -> Report:
     report_type = message.get_param("report-type", header="content-type")
     parts: list[Message] = list(message.iter_parts()) if isinstance(message, EmailMessage) else []
     original = _original_message_id(parts)
-    if original is None:
-        raise InvalidField("message", "the report carries no original Message-ID")
+    verp = _verp(message)
+    if original is None and verp is None:
+        raise InvalidField(
+            "message", "the report carries no original Message-ID and no VERP address of Hub's"
+        )
     if report_type == "feedback-report":
         feedback = _fields(parts, "message/feedback-report")
         kind = (feedback.get("feedback-type") or "abuse").lower()
-        return Report(Kind.COMPLAINT, original, None, kind)
+        return Report(Kind.COMPLAINT, original, None, kind, verp)
     if report_type != "delivery-status":
         raise InvalidField("message", f"report-type {report_type!r} is neither a DSN nor ARF")
     recipient = _fields(parts, "message/delivery-status", block=-1)
@@ -79,14 +88,18 @@ def parse(raw: bytes) -> Report:
         original,
         status or None,
         recipient.get("diagnostic-code"),
+        verp,
     )
 
 
 def record(session: Session, report: Report, *, hasher: AddressHasher) -> Recorded:
-    match = OUR_MESSAGE_ID.fullmatch(report.message_id.strip())
-    delivery = session.get(Delivery, int(match.group(2)), with_for_update=True) if match else None
+    match = OUR_MESSAGE_ID.fullmatch((report.message_id or "").strip())
+    key = match.group(1, 2) if match else report.verp
+    delivery = session.get(Delivery, int(key[1]), with_for_update=True) if key else None
     if delivery is None or delivery.channel is not Channel.EMAIL:
-        raise InvalidField("message", f"no e-mail delivery has Message-ID {report.message_id}")
+        raise InvalidField("message", f"no e-mail delivery of Hub's has {_named(report)}")
+    if delivery.notification_id != int(key[0]):  # type: ignore[index]
+        raise InvalidField("message", f"{_named(report)} names another notification's delivery")
     now = utcnow()
     topic_key = notifications.topic_key(session, delivery.notification_id)
     suppress: SuppressionReason | None = None
@@ -129,6 +142,21 @@ def record(session: Session, report: Report, *, hasher: AddressHasher) -> Record
             expires_at=expires,
         )
     return Recorded(delivery.id, report.kind, suppress is not None)
+
+
+def _verp(message: Message) -> tuple[str, str] | None:
+    for header in RETURN_HEADERS:
+        for value in message.get_all(header) or ():
+            if found := OUR_VERP.search(str(value)):
+                return found.group(1), found.group(2)
+    return None
+
+
+def _named(report: Report) -> str:
+    if report.message_id:
+        return f"Message-ID {report.message_id}"
+    assert report.verp is not None
+    return f"VERP address +hub-{report.verp[0]}-{report.verp[1]}"
 
 
 def _soft_bounces(session: Session, contact_id: int, now: dt.datetime) -> int:

@@ -152,6 +152,30 @@ def test_a_hard_bounce_suppresses_the_address_before_the_next_send(
     assert delivery["reason"] == "suppressed:hard_bounce"
 
 
+def test_a_bounce_quoting_nothing_is_matched_by_its_verp_address(
+    client: TestClient, auth: dict[str, str], workers: Workers
+) -> None:
+    """Some systems send back only the status, no headers of the original: the address the
+    report was sent to (the envelope sender, bounces+hub-N-D@...) names the delivery."""
+    message_id = mailed(client, auth, "gone", "gone@example.com")
+    key = message_id.strip("<>").partition("@")[0]
+    bare = dsn("gone@example.com", message_id, hard=True)
+    bare = bare[: bare.index("--B0UND\nContent-Type: text/rfc822-headers")] + "--B0UND--\n"
+    bare = bare.replace("To: news@example.com", f"To: bounces+{key}@example.com", 1)
+    assert "Message-ID" not in bare
+    answer = report(client, auth, bare)
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["kind"] == "hard_bounce"
+    (row,) = ok(client.get("/v1/suppressions", params={"channel": "email"}, headers=auth))["items"]
+    assert (row["address"], row["reason"]) == ("gone@example.com", "hard_bounce")
+    wrong = bare.replace(f"+{key}@", f"+hub-999-{key.rpartition('-')[2]}@")
+    assert report(client, auth, wrong).status_code == 422  # the right delivery, wrong notification
+    nothing = bare.replace(f"bounces+{key}@", "bounces@")
+    refused = report(client, auth, nothing)
+    assert refused.status_code == 422
+    assert "VERP" in refused.json()["error"]["message"]
+
+
 def test_the_third_soft_bounce_in_a_week_suspends_the_address_for_a_week(
     client: TestClient, auth: dict[str, str], workers: Workers
 ) -> None:

@@ -88,10 +88,12 @@ def wired(
         webhook_secret=hooks.secret,
         webhook_allow_private=True,
         delivery_max_attempts=attempts,
+        delivery_first_retry_seconds=0.2,
+        sweep_interval_seconds=0.1,
     )
     runtime = Runtime.build(settings)
     workers = Workers(runtime)
-    workers.start(sweep=False)
+    workers.start()
     try:
         with TestClient(create_app(runtime=runtime), raise_server_exceptions=False) as client:
             auth = make_key(runtime, "release-service", Scope.ADMIN)
@@ -322,3 +324,63 @@ def test_a_webhook_answering_410_is_never_called_again(
     assert delivery["state"] == "suppressed"
     assert delivery["reason"] == "suppressed:endpoint_gone"
     assert len(hooks.received) == 1
+
+
+REFUSALS = {  # the peer's answer at RCPT -> what the timeline must say
+    "later@example.com": ("421 4.7.0 Too busy, come back later", "retried"),
+    "greylist@example.com": ("451 4.7.1 Greylisted, try again", "retried"),
+    "nobody@example.com": ("550 5.1.1 No such user here", "hard_bounce"),
+    "closed@example.com": ("554 No valid recipients", "hard_bounce"),
+}
+
+
+def test_each_recipients_smtp_refusal_lands_on_their_timeline_and_is_honoured_next_time(
+    wired: tuple[TestClient, dict[str, str], Runtime],
+    peers: tuple[SmtpPeer, TwilioPeer, WebhookPeer],
+) -> None:
+    """RELIABILITY 4: per recipient, 4xx is retried with backoff until accepted; 5xx is never
+    retried and suppresses the address (a hard bounce) before the next send."""
+    client, auth, _ = wired
+    smtp, _, _ = peers
+    topic(client, auth, "news")
+    for address, (reply, _) in REFUSALS.items():
+        smtp.script(address, at="rcpt", reply=reply, times=1)
+        name = address.partition("@")[0]
+        person(client, auth, name, email=address, subscribe={"news": ["email"]})
+    content = {"": {"email_subject": "Hi", "email_text": "Hello"}}
+    request = {"topic": "news", "content": content}
+    first = ok(client.post("/v1/notifications", json=request, headers=auth), 202)
+
+    def final() -> Any:
+        body = notification(client, auth, first["id"])
+        states = {d["contact"]: d for d in body["deliveries"]["items"]}
+        busy = [d for d in states.values() if d["state"] in {"queued", "sending"}]
+        return states if len(states) == len(REFUSALS) and not busy else None
+
+    states = wait_for("every refusal to be settled", final)
+    accepted = {m.rcpt_tos[0] for m in smtp.received}
+    for address, (reply, outcome) in REFUSALS.items():
+        name = address.partition("@")[0]
+        delivery, events = states[name], timeline(client, auth, name)
+        kinds = [e["type"] for e in events]
+        code = reply[:3]
+        if outcome == "retried":
+            assert delivery["state"] == "sent", delivery
+            assert delivery["attempts"] == 2
+            (retry,) = [e for e in events if e["type"] == "delivery.retrying"]
+            assert retry["changes"]["code"] == code
+            assert address in accepted
+        else:
+            assert (delivery["state"], delivery["reason"]) == ("bounced", "hard_bounce")
+            assert delivery["error_code"] == code
+            assert delivery["attempts"] == 1  # never retried
+            assert "delivery.failed" in kinds
+            (added,) = [e for e in events if e["type"] == "suppression.added"]
+            assert added["reason"] == "hard_bounce"
+            assert address not in accepted
+
+    second = ok(client.post("/v1/notifications", json=request, headers=auth), 202)
+    again = {d["contact"]: d for d in settled(client, auth, second["id"])["deliveries"]["items"]}
+    assert again["nobody"]["reason"] == again["closed"]["reason"] == "suppressed:hard_bounce"
+    assert again["later"]["state"] == again["greylist"]["state"] == "sent"
+    assert len(smtp.received) == 4  # two retried and accepted, then the same two again

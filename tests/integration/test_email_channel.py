@@ -115,6 +115,18 @@ def test_russian_mail_arrives_intact(peer: SmtpPeer) -> None:
     assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
 
+def test_with_a_bounce_mailbox_the_envelope_sender_names_the_message(peer: SmtpPeer) -> None:
+    channel = EmailChannel(options(peer, email_bounce_address="bounces@example.com"))
+    [receipt] = run(send_then_close(channel, message(key="hub-12-345")))
+    assert isinstance(receipt, Receipt)
+    [got] = peer.wait_for(1)
+    assert got.mail_from == "bounces+hub-12-345@example.com"  # VERP
+    assert got.message["From"].addresses[0].addr_spec == "hub@example.com"  # unchanged
+    for bad in ("no-at-sign", "bounces+tag@example.com", "почта@example.com"):
+        with pytest.raises(ValueError, match="email_bounce_address"):
+            options(peer, email_bounce_address=bad)
+
+
 def test_the_pool_reuses_at_most_pool_size_connections(peer: SmtpPeer) -> None:
     channel = EmailChannel(options(peer, smtp_pool_size=4))
 
