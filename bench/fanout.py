@@ -36,8 +36,8 @@ from sqlalchemy import create_engine, func, insert, select, text
 from sqlalchemy.engine import make_url
 
 from hub.db import migrate
-from hub.db.models import Delivery, Notification, Template
-from hub.domain import Channel, DeliveryState, Scope
+from hub.db.models import Delivery, EventMessage, Notification, Template
+from hub.domain import Channel, DeliveryState, EventMessageState, Scope
 from hub.runtime import Runtime
 from hub.services import apikeys
 from hub.settings import Settings
@@ -142,7 +142,7 @@ def seed(url: str, count: int, mix: dict[Channel, float], webhook_url: str) -> N
         for _ in range(0, count, 5000):  # 5,000 rows per statement keeps memory flat
             seeding.subscribers(db, topic_id, itertools.islice(people, 5000), now=now)
     with runtime.sessions() as session:
-        secret = apikeys.create(session, "bench", [Scope.NOTIFY])
+        secret = apikeys.create(session, "bench", [Scope.NOTIFY, Scope.ADMIN])
         session.commit()
     runtime.close()
     Path(tempfile.gettempdir(), "hub-bench-key").write_text(secret)
@@ -191,6 +191,23 @@ def proc_stats(pid: int) -> tuple[float, int]:
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+
+def wait_for_events(engine: Any, started: float, timeout: float) -> float:
+    """Seconds from the request until every outbox row was delivered to the event endpoint."""
+    while True:
+        with engine.connect() as db:
+            waiting = db.scalar(
+                select(func.count())
+                .select_from(EventMessage)
+                .where(EventMessage.state != EventMessageState.DELIVERED)
+            )
+        elapsed = time.perf_counter() - started
+        if not waiting:
+            return round(elapsed, 2)
+        if elapsed > timeout:
+            raise SystemExit(f"timed out: {waiting} events not relayed")
+        time.sleep(0.2)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -260,6 +277,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 time.sleep(0.1)
         time.sleep(1.0)  # workers finish starting
         key = Path(tempfile.gettempdir(), "hub-bench-key").read_text()
+        if args.events:
+            # Another service listening to every send: each delivery also writes an outbox
+            # row and is relayed, signed, to the webhook peer.
+            httpx.post(
+                f"{base}/v1/event-endpoints",
+                headers={"Authorization": f"Bearer {key}"},
+                json={
+                    "url": hooks_info["url"] + "/events",
+                    "event_types": ["delivery.sent"],
+                    "secret": webhook_secret,
+                },
+                timeout=30,
+            ).raise_for_status()
         cpu_before = sum(proc_stats(p.pid)[0] for p in hub_processes)
         started = time.perf_counter()
         answer = httpx.post(
@@ -304,6 +334,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if elapsed > args.timeout:
                 raise SystemExit(f"timed out: {finished} of {total} recorded")
             time.sleep(0.2)
+        events_relayed_after = None
+        if args.events:
+            events_relayed_after = wait_for_events(engine, started, args.timeout)
         wall = time.perf_counter() - started
         cpu_peak = [proc_stats(p.pid) for p in hub_processes]
         with engine.connect() as db:
@@ -353,6 +386,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "p99_seconds": round(percentile(latencies, 0.99), 2),
         "hub_cpu_ms_per_delivery": round(1000 * cpu / max(1, len(rows)), 3),
         "hub_peak_rss_mb": [round(p / 2**20) for _, p in cpu_peak],
+        "event_endpoint": args.events,
+        "seconds_to_last_event_relayed": events_relayed_after,
         "peers": peer_reports,
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}",
@@ -368,10 +403,14 @@ def main() -> None:
     parser.add_argument("--broker-url")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=1200)
+    parser.add_argument(
+        "--events", action="store_true", help="register an event endpoint for every send"
+    )
     result = run(parser.parse_args())
     RESULTS.mkdir(exist_ok=True)
     mix = "-".join(result["mix"])
-    name = f"fanout-{mix}-{result['database']}-{result['broker']}-{result['worker_processes']}.json"
+    name = f"fanout-{mix}-{result['database']}-{result['broker']}-{result['worker_processes']}"
+    name += "-events.json" if result["event_endpoint"] else ".json"
     (RESULTS / name).write_text(json.dumps(result, indent=2, default=str) + "\n")
     print(
         "| recipients | mix | db | broker | recipients/s | p50 s | p99 s | CPU ms/delivery | peak RSS MB |"
