@@ -19,6 +19,7 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 class Purpose(enum.StrEnum):
     PREFERENCES = "preferences"
     UNSUBSCRIBE = "unsubscribe"
+    CONFIRM = "confirm"  # double opt-in: the subscription counts once this link is used
 
 
 class InvalidToken(ValueError):
