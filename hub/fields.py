@@ -248,3 +248,21 @@ MaybeEmail = Annotated[Email | None, BeforeValidator(blank_to_none)]
 MaybePhone = Annotated[Phone | None, BeforeValidator(blank_to_none)]
 MaybeLocale = Annotated[Locale | None, BeforeValidator(blank_to_none)]
 MaybeWebhookUrl = Annotated[WebhookUrl | None, BeforeValidator(blank_to_none)]
+
+
+_HEX_COLOR = re.compile(r"^#([0-9a-fA-F]{6})$")
+
+
+def contrast_with_white(color: str) -> float:
+    """WCAG 2.1's contrast ratio of white against `#rrggbb`.
+
+    Raises:
+        ValueError: not a #rrggbb colour.
+    """
+    found = _HEX_COLOR.match(color.strip())
+    if found is None:
+        raise ValueError("must be a colour written #rrggbb, e.g. #1d4ed8")
+    channels = [int(found.group(1)[i : i + 2], 16) / 255 for i in (0, 2, 4)]
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+    return 1.05 / (luminance + 0.05)

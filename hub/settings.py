@@ -8,9 +8,11 @@ import hmac
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
+
+from hub.fields import contrast_with_white
 
 DEVELOPMENT_SECRET = "development-only-secret-change-me"  # noqa: S105 - a marker, not a secret
 
@@ -66,6 +68,9 @@ class Settings(BaseSettings):
     worker_threads: int = Field(2, ge=1, le=64)  # per queue: fan-out and each channel
     link_ttl_days: int = Field(60, ge=1)
     company_name: str = "Hub"
+    # The self-service pages' header and buttons carry white text on this colour, so it must
+    # reach WCAG AA's 4.5:1 against white; Hub refuses to start with one that does not.
+    brand_color: str = "#1d4ed8"
     # A mailbox that turns "unsubscribe <token>" mails into unsubscribes; without it,
     # List-Unsubscribe carries only the HTTPS one-click link.
     unsubscribe_mailto: str | None = None
@@ -73,6 +78,17 @@ class Settings(BaseSettings):
     max_request_bytes: int = 1_048_576  # JSON bodies; imports are streamed and not capped
     import_batch_size: int = 1000
     log_level: str = "INFO"
+
+    @field_validator("brand_color")
+    @classmethod
+    def _readable_on_white_text(cls, value: str) -> str:
+        ratio = contrast_with_white(value)
+        if ratio < 4.5:
+            raise ValueError(
+                f"white text on {value} has a contrast of {ratio:.2f}:1; WCAG AA asks for "
+                "4.5:1, so choose a darker colour"
+            )
+        return value.lower()
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret_in_production(self) -> Settings:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
 
 class Purpose(enum.StrEnum):
@@ -34,16 +36,39 @@ class ExpiredToken(InvalidToken):
 class Claims:
     contact_id: int
     topic: str | None
+    issued_at: dt.datetime | None = None
+
+
+class _ClockedSigner(TimestampSigner):
+    """itsdangerous' timestamp signer with the clock given (tests sign links in the past)."""
+
+    def __init__(self, *args: Any, clock: Callable[[], float] = time.time, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clock = clock
+
+    def get_timestamp(self) -> int:
+        return int(self._clock())
 
 
 class LinkSigner:
-    def __init__(self, secrets: Sequence[str], *, max_age: dt.timedelta) -> None:
+    def __init__(
+        self,
+        secrets: Sequence[str],
+        *,
+        max_age: dt.timedelta,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         if not secrets:
             raise ValueError("at least one secret is needed to sign links")
         # itsdangerous signs with the last key and verifies with any of them.
         keys = list(reversed(secrets))
         self._serializers = {
-            purpose: URLSafeTimedSerializer(keys, salt=f"hub/{purpose.value}")
+            purpose: URLSafeTimedSerializer(
+                keys,
+                salt=f"hub/{purpose.value}",
+                signer=_ClockedSigner,
+                signer_kwargs={"clock": clock},
+            )
             for purpose in Purpose
         }
         self._max_age = int(max_age.total_seconds())
@@ -55,12 +80,14 @@ class LinkSigner:
     def verify(self, purpose: Purpose, token: str) -> Claims:
         """Raises ExpiredToken or InvalidToken; never says whether the contact exists."""
         try:
-            payload = self._serializers[purpose].loads(token, max_age=self._max_age)
+            payload, issued = self._serializers[purpose].loads(
+                token, max_age=self._max_age, return_timestamp=True
+            )
         except SignatureExpired as exc:
             raise ExpiredToken("this link has expired") from exc
         except BadSignature as exc:
             raise InvalidToken("this link is not valid") from exc
         match payload:
             case [int() as contact_id, str() | None as topic]:
-                return Claims(contact_id=contact_id, topic=topic)
+                return Claims(contact_id=contact_id, topic=topic, issued_at=issued)
         raise InvalidToken("this link is not valid")

@@ -1,4 +1,4 @@
-"""Serve an app over real HTTP on 127.0.0.1 from a thread, for peers that call the hub."""
+"""Serve an app over real HTTP on 127.0.0.1 from a thread, for peers and browsers."""
 
 from __future__ import annotations
 
@@ -12,12 +12,19 @@ import uvicorn
 from fastapi import FastAPI
 
 
-@contextlib.contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
-    """Yield the base URL while uvicorn serves `app` (without running its lifespan: the test
-    owns the runtime and the workers)."""
+def listening_socket() -> tuple[socket.socket, str]:
+    """A bound socket and its base URL, known before the app is built (its public URL)."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
+    return sock, f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@contextlib.contextmanager
+def serving(app: FastAPI, sock: socket.socket | None = None) -> Iterator[str]:
+    """Yield the base URL while uvicorn serves `app` (without running its lifespan: the test
+    owns the runtime and the workers)."""
+    if sock is None:
+        sock, _ = listening_socket()
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)
     server = uvicorn.Server(config)

@@ -26,6 +26,8 @@ from hub.api.routes import (
     topics,
 )
 from hub.runtime import Runtime
+from hub.selfservice import routes as selfservice
+from hub.selfservice.routes import SelfService
 from hub.settings import Settings
 
 DESCRIPTION = """
@@ -68,11 +70,13 @@ def create_app(
         redoc_url=None,
     )
     app.state.runtime = runtime
+    app.state.self_service = SelfService.build(runtime)
     errors.install(app)
     docs.install(app)
     app.include_router(health.router)
     app.include_router(inbound.router, responses=errors.RESPONSES)
     app.include_router(bounces.router, responses=errors.RESPONSES)
+    app.include_router(selfservice.router)
     for module in (
         contacts,
         imports,

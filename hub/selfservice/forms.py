@@ -1,0 +1,52 @@
+"""Form protection without cookies: a signed, expiring token bound to the page's path.
+
+The pages are reached by signed links and must work without cookies, so the CSRF token is
+stateless: an HMAC of the form's path and the time, checked on POST (with the Origin header,
+when the browser sends one). A form open longer than `MAX_AGE` is shown again, not obeyed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
+
+MAX_AGE = 2 * 3600
+
+
+class FormExpired(Exception):
+    pass
+
+
+class FormForged(Exception):
+    pass
+
+
+class FormGuard:
+    def __init__(self, secrets: Sequence[str], public_url: str) -> None:
+        self._signer = TimestampSigner(list(reversed(secrets)), salt="hub/csrf")
+        origin = urlsplit(public_url)
+        self._origin = f"{origin.scheme}://{origin.netloc}"
+
+    def token(self, path: str) -> str:
+        return self._signer.sign(path.encode()).decode()
+
+    def check(self, path: str, token: str | None, origin: str | None, host: str | None) -> None:
+        """Raises FormForged (another site, a token for another form) or FormExpired."""
+        if origin and origin != "null" and not self._same_site(origin, host):
+            raise FormForged(f"a form posted from {origin}")
+        if not token:
+            raise FormForged("no form token")
+        try:
+            signed = self._signer.unsign(token, max_age=MAX_AGE)
+        except SignatureExpired as exc:
+            raise FormExpired from exc
+        except BadSignature as exc:
+            raise FormForged("a form token that is not ours") from exc
+        if signed.decode(errors="replace") != path:
+            raise FormForged("a form token for another page")
+
+    def _same_site(self, origin: str, host: str | None) -> bool:
+        # The public URL, or the host the request came to (a proxy may rewrite neither).
+        return origin == self._origin or (host is not None and urlsplit(origin).netloc == host)
