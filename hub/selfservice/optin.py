@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.db.base import utcnow
@@ -34,7 +34,10 @@ def request(
     session: Session, topic: Topic, *, email: str, name: str | None, locale: str, actor: Actor
 ) -> Requested:
     contact = session.scalar(
-        select(Contact).where(Contact.email == email).order_by(Contact.id).limit(1)
+        select(Contact)
+        .where(func.lower(Contact.email) == email.lower())
+        .order_by(Contact.id)
+        .limit(1)
     )
     if contact is None:
         given = {"email": email, "name": name, "locale": locale}

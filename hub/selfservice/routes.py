@@ -17,7 +17,7 @@ from urllib.parse import parse_qs
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.api.deps import RuntimeDep
@@ -72,8 +72,11 @@ ServiceDep = Annotated[SelfService, Depends(get_self_service)]
 class Visit:
     """One request: its language, its words, and who is acting (for the timeline)."""
 
-    def __init__(self, request: Request, runtime: Runtime, locale: str | None = None) -> None:
+    def __init__(self, request: Request, runtime: Runtime, contact: Contact | None = None) -> None:
+        """`contact`: the person a link named; their language first, and the page is personal."""
         settings = runtime.settings
+        locale = contact.locale if contact else None
+        self.personal = contact is not None
         self.request = request
         self.runtime = runtime
         lang = language(locale, request.headers.get("accept-language"))
@@ -96,7 +99,7 @@ class Visit:
             status=status,
             title=title,
             company=self.runtime.settings.company_name,
-            footer=self.words("footer"),
+            footer=self.words("footer") if self.personal else None,
             **context,
         )
 
@@ -153,7 +156,7 @@ def preferences_page(
     claims = _claims(service, Purpose.PREFERENCES, token)
     with runtime.reads() as session:
         contact = session.get(Contact, claims[0]) if isinstance(claims, tuple) else None
-        visit = Visit(request, runtime, contact.locale if contact else None)
+        visit = Visit(request, runtime, contact)
         if contact is None:
             return _bad_link(visit, service, expired=claims is True)
         return _preferences(visit, service, choices.model(session, contact), request.url.path)
@@ -198,7 +201,7 @@ def _save_preferences(
     path = request.url.path
     with runtime.sessions() as session:
         contact = session.get(Contact, claims[0]) if isinstance(claims, tuple) else None
-        visit = Visit(request, runtime, contact.locale if contact else None)
+        visit = Visit(request, runtime, contact)
         if contact is None:
             return _bad_link(visit, service, expired=claims is True)
         t = visit.words
@@ -238,7 +241,7 @@ def unsubscribe_page(
     claims = _claims(service, Purpose.UNSUBSCRIBE, token)
     with runtime.reads() as session:
         contact = session.get(Contact, claims[0]) if isinstance(claims, tuple) else None
-        visit = Visit(request, runtime, contact.locale if contact else None)
+        visit = Visit(request, runtime, contact)
         if contact is None or not isinstance(claims, tuple):
             return _bad_link(visit, service, expired=claims is True)
         topic = _topic(session, claims[1])
@@ -277,7 +280,7 @@ def _unsubscribe(
     claims = _claims(service, Purpose.UNSUBSCRIBE, token)
     with runtime.sessions() as session:
         contact = session.get(Contact, claims[0]) if isinstance(claims, tuple) else None
-        visit = Visit(request, runtime, contact.locale if contact else None)
+        visit = Visit(request, runtime, contact)
         if contact is None or not isinstance(claims, tuple):
             return _bad_link(visit, service, expired=claims is True)
         actor = visit.actor.via("self-service.one-click" if one_click else "self-service")
@@ -381,7 +384,10 @@ def _send_link(runtime: Runtime, service: SelfService, email: str, lang: str) ->
     settings = runtime.settings
     with runtime.sessions() as session:
         contact = session.scalar(
-            select(Contact).where(Contact.email == email).order_by(Contact.id).limit(1)
+            select(Contact)
+            .where(func.lower(Contact.email) == email.lower())
+            .order_by(Contact.id)
+            .limit(1)
         )
         if contact is None:
             return
@@ -425,7 +431,7 @@ def _gate(
     ip = request.client.host if request.client else "?"
     if not service.per_ip.allow(f"{path}|{ip}"):
         return "slow"
-    if email is not None and not service.per_address.allow(f"{path}|{email}"):
+    if email is not None and not service.per_address.allow(f"{path}|{email.lower()}"):
         return "slow"
     return None
 
@@ -578,7 +584,7 @@ def confirm_page(
     claims = _claims(service, Purpose.CONFIRM, token)
     with runtime.reads() as session:
         contact = session.get(Contact, claims[0]) if isinstance(claims, tuple) else None
-        visit = Visit(request, runtime, contact.locale if contact else None)
+        visit = Visit(request, runtime, contact)
         if contact is None or not isinstance(claims, tuple):
             return _bad_link(visit, service, expired=claims is True)
         topic = _topic(session, claims[1])
@@ -612,7 +618,7 @@ async def confirm(
     claims = _claims(service, Purpose.CONFIRM, token)
     with runtime.sessions() as session:
         contact = session.get(Contact, claims[0]) if isinstance(claims, tuple) else None
-        visit = Visit(request, runtime, contact.locale if contact else None)
+        visit = Visit(request, runtime, contact)
         if contact is None or not isinstance(claims, tuple):
             return _bad_link(visit, service, expired=claims is True)
         t = visit.words
