@@ -29,8 +29,10 @@ FLAGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """One browser per test module: Playwright's sync API keeps an event loop running on this
+    thread while it lives, which later tests' `asyncio.run` would trip over."""
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
     if executable is None:
         service_missing("Chromium (Debian's chromium package)", "not installed")
