@@ -45,6 +45,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/import_contacts.py
 	$(BIN)/python bench/fanout.py --recipients 100000
 	$(BIN)/python bench/fanout.py --recipients 100000 --mix email=1
+	$(BIN)/python bench/selfservice.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache var
