@@ -123,6 +123,32 @@ def worker(
     raise typer.Exit(run(settings, processes=processes))
 
 
+@app.command()
+def scheduler() -> None:
+    """Dispatch campaign occurrences when they fall due (safe to run several at once)."""
+    import signal
+    import threading
+
+    from hub.campaigns.scheduler import Scheduler
+
+    runtime = _runtime(upgrade_sqlite=False)
+    settings = runtime.settings
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    running = Scheduler(
+        runtime.sessions, runtime.enqueuer, interval=settings.sweep_interval_seconds
+    )
+    typer.echo(f"scheduler on {settings.safe_database_url}, every {running.interval:g} s")
+    running.start()
+    stop.wait()
+    running.stop()
+    runtime.close()
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply every pending migration."""

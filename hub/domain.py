@@ -173,6 +173,18 @@ class DeferralReason(enum.StrEnum):
     QUIET_HOURS = "quiet_hours"
     LEGAL_WINDOW = "legal_window"
     DIGEST = "digest"
+    LOCAL_TIME = "local_time"  # a campaign for 10:00 in each recipient's own zone
+    THROTTLED = "throttled"  # a campaign's messages per minute per channel
+    PAUSED = "paused"  # its campaign is paused; resumed by hand
+
+
+class CampaignState(enum.StrEnum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"  # waiting for its next occurrence
+    SENDING = "sending"  # an occurrence is being fanned out and delivered
+    DONE = "done"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
 
 
 ADDRESS_FIELD: dict[Channel, str] = {

@@ -17,6 +17,7 @@ import dramatiq
 from channels import registry
 from channels.base import ChannelOptions
 from channels.webhook import WebhookChannel, WebhookOptions
+from hub.campaigns.scheduler import Scheduler
 from hub.dispatch.compose import Composer
 from hub.dispatch.dispatcher import Dispatcher, Limits
 from hub.events.sender import EventRelay
@@ -109,6 +110,9 @@ class Workers:
             queue_lease=dt.timedelta(seconds=settings.queue_lease_seconds),
             send_lease=dt.timedelta(seconds=settings.send_lease_seconds),
         )
+        # Every process that sweeps also schedules: several schedulers are safe (see
+        # hub.campaigns.scheduler), so `hub serve` and each `hub worker` run one.
+        self.scheduler = Scheduler(runtime.sessions, runtime.enqueuer)
         broker = runtime.broker
         broker.add_middleware(ParkDeadLetters(runtime.sessions))
         declare(broker, self.dispatcher, runtime.enqueuer, self.events)
@@ -149,6 +153,7 @@ class Workers:
             enqueuer.fan_out(notification_id)
         for channel, ids in swept.deliver:
             enqueuer.deliver(channel, ids)
+        self.scheduler.tick()
         events = self.events.sweep()
         for ids in events:
             enqueuer.events(ids)

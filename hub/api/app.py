@@ -12,6 +12,7 @@ from hub.api.head import HeadAsGet
 from hub.api.limits import BodyLimit
 from hub.api.routes import (
     bounces,
+    campaigns,
     captures,
     contacts,
     dead_letters,
@@ -85,6 +86,7 @@ def create_app(
         topics,
         templates,
         notifications,
+        campaigns,
         captures,
         dead_letters,
         event_endpoints,

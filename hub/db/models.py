@@ -21,6 +21,7 @@ from hub.db.base import Base, Id, Json, UTCDateTime, str_enum, utcnow
 from hub.domain import (
     ActorKind,
     Audience,
+    CampaignState,
     Channel,
     ContactKind,
     DeliveryState,
@@ -210,6 +211,15 @@ class Notification(Base):
     channels: Mapped[list[str] | None] = mapped_column(Json)  # None: as each person chose
     source: Mapped[str] = mapped_column(String(255))
     state: Mapped[NotificationState] = mapped_column(str_enum(NotificationState))
+    # A campaign's: who of the topic's audience (see hub.dispatch.segment), when in each
+    # person's zone (naive ISO date-time), and how fast ({"email": per minute}).
+    campaign_id: Mapped[int | None] = mapped_column(
+        Id, ForeignKey("campaigns.id", ondelete="SET NULL"), index=True
+    )
+    segment: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    local_at: Mapped[str | None] = mapped_column(String(19))
+    throttle: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    held: Mapped[bool] = mapped_column(Boolean, default=False)  # paused: fan-out waits
     cursor: Mapped[int] = mapped_column(Id, default=0)
     due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)  # fan-out lease
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -391,3 +401,42 @@ class EarlyCallback(Base):
     error_code: Mapped[str | None] = mapped_column(String(32))
     answered_by: Mapped[str | None] = mapped_column(String(32))
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class Campaign(Base):
+    """A message to a topic's audience (or a segment of it), sent once, at a time, at a local
+    time in each person's zone, or on a recurring rule; each occurrence is a notification."""
+
+    __tablename__ = "campaigns"
+    __table_args__ = (Index("ix_campaigns_state_next_run_at", "state", "next_run_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    topic_id: Mapped[int] = mapped_column(Id, ForeignKey("topics.id", ondelete="RESTRICT"))
+    template_key: Mapped[str] = mapped_column(String(100))
+    data: Mapped[dict[str, Any]] = mapped_column(Json)
+    segment: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    channels: Mapped[list[str] | None] = mapped_column(Json)
+    schedule: Mapped[dict[str, Any]] = mapped_column(Json)
+    throttle: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    state: Mapped[CampaignState] = mapped_column(str_enum(CampaignState))
+    next_run_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CampaignRun(Base):
+    """One occurrence of a campaign, dispatched once: the unique key is what makes two
+    schedulers (or a retried tick) create one notification, not two."""
+
+    __tablename__ = "campaign_runs"
+    __table_args__ = (UniqueConstraint("campaign_id", "occurrence_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(Id, ForeignKey("campaigns.id", ondelete="CASCADE"))
+    occurrence_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    notification_id: Mapped[int | None] = mapped_column(
+        Id, ForeignKey("notifications.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -8,10 +8,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, or_, select
+from sqlalchemy import Row, func, or_, select
 from sqlalchemy.orm import Session
 
 from hub.db.models import Contact, ContactPreferences, Subscription, Suppression, Topic
+from hub.dispatch import segment as segments
 from hub.domain import ADDRESS_FIELD, Audience, Channel, ContactKind, SubscriptionStatus
 from hub.services.hashing import AddressHasher
 from preferences.model import (
@@ -58,6 +59,7 @@ def next_ids(
     named: Sequence[int] | None,
     after: int,
     limit: int,
+    segment: dict[str, Any] | None = None,
 ) -> list[int]:
     """The next contact ids after `after`: the named ones, or everyone the topic reaches.
 
@@ -66,14 +68,17 @@ def next_ids(
     """
     if named is not None:
         return sorted(i for i in named if i > after)[:limit]
+    narrowed = segments.conditions(segment)
     if topic.required:
-        query = select(Contact.id).where(Contact.id > after)
+        query = select(Contact.id).where(Contact.id > after, *narrowed)
         if topic.audience is not Audience.ALL:
             query = query.where(Contact.kind == _KIND[topic.audience])
         return list(session.scalars(query.order_by(Contact.id).limit(limit)))
+    query = select(Subscription.contact_id)
+    if narrowed:
+        query = query.join(Contact, Contact.id == Subscription.contact_id).where(*narrowed)
     query = (
-        select(Subscription.contact_id)
-        .where(
+        query.where(
             Subscription.topic_id == topic.id,
             Subscription.status == SubscriptionStatus.SUBSCRIBED,
             Subscription.contact_id > after,
@@ -82,6 +87,27 @@ def next_ids(
         .limit(limit)
     )
     return list(session.scalars(query))
+
+
+def count(session: Session, topic: Topic, segment: dict[str, Any] | None = None) -> int:
+    """How many people `next_ids` would go through (before the resolver's refusals)."""
+    narrowed = segments.conditions(segment)
+    if topic.required:
+        query = select(func.count()).select_from(Contact).where(*narrowed)
+        if topic.audience is not Audience.ALL:
+            query = query.where(Contact.kind == _KIND[topic.audience])
+    else:
+        query = (
+            select(func.count())
+            .select_from(Subscription)
+            .join(Contact, Contact.id == Subscription.contact_id)
+            .where(
+                Subscription.topic_id == topic.id,
+                Subscription.status == SubscriptionStatus.SUBSCRIBED,
+                *narrowed,
+            )
+        )
+    return int(session.scalar(query) or 0)
 
 
 _CONTACT_COLUMNS = (

@@ -13,13 +13,14 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.db.base import Base
 from hub.db.models import Delivery, Notification, Topic
 from hub.db.upsert import insert_ignoring_duplicates
 from hub.dispatch import audience
+from hub.dispatch.pacing import Pacing
 from hub.domain import (
     ActorKind,
     Channel,
@@ -71,34 +72,44 @@ def plan_batch(
     notification = session.get(Notification, notification_id)
     if notification is None or notification.state is NotificationState.FANNED_OUT:
         return None
+    if notification.held:
+        return None  # its campaign is paused; resuming hands it to the sweeper again
     topic = session.get_one(Topic, notification.topic_id)
     ids = audience.next_ids(
-        session, topic, named=notification.recipients, after=notification.cursor, limit=batch_size
+        session,
+        topic,
+        named=notification.recipients,
+        after=notification.cursor,
+        limit=batch_size,
+        segment=notification.segment,
     )
     recipients = audience.load(session, topic.id, ids, hasher=hasher, now=now)
     view = audience.topic_view(topic)
     chosen = {Channel(c) for c in notification.channels} if notification.channels else None
+    pacing = Pacing(notification, _paced_before(session, notification))
     rows: list[dict[str, Any]] = []
     for recipient in recipients:
+        moment = pacing.moment(recipient.view.timezone, now)
         resolution = resolve(
             contact=recipient.view,
             topic=view,
             subscription=recipient.subscription,
             preferences=recipient.preferences,
             suppressions=recipient.suppressions,
-            moment=now,
+            moment=moment,
         )
-        rows.extend(
-            _rows(
-                notification.id,
-                recipient,
-                resolution,
-                chosen=chosen,
-                renderable=renderable,
-                now=now,
-                queue_lease=queue_lease,
-            )
+        mine = rows_for(
+            notification.id,
+            recipient,
+            resolution,
+            chosen=chosen,
+            renderable=renderable,
+            now=now,
+            queue_lease=queue_lease,
         )
+        if pacing.paced:
+            pace(mine, pacing, moment, now)
+        rows.extend(mine)
     return Plan(
         notification_id=notification.id,
         topic_key=topic.key,
@@ -124,6 +135,9 @@ def apply_batch(
     ).one_or_none()
     if notification is None or notification.state is NotificationState.FANNED_OUT:
         result.done = True
+        return result
+    if notification.held:
+        result.done = True  # paused since the plan was made: write nothing
         return result
     if notification.cursor != plan.after:
         return result  # stale: done stays False, so the caller plans again from the new cursor
@@ -158,7 +172,7 @@ def apply_batch(
     return result
 
 
-def _rows(
+def rows_for(
     notification_id: int,
     recipient: audience.Recipient,
     resolution: Resolution,
@@ -214,6 +228,37 @@ def _rows(
             row |= {"state": DeliveryState.QUEUED, "due_at": now + queue_lease}
         rows.append(row)
     return rows
+
+
+def _paced_before(session: Session, notification: Notification) -> dict[Channel, int]:
+    """How many deliveries per channel earlier batches paced (a throttle counts on from it)."""
+    if not notification.throttle or notification.cursor == 0:
+        return {}
+    counted = session.execute(
+        select(Delivery.channel, func.count())
+        .where(
+            Delivery.notification_id == notification.id,
+            Delivery.state.not_in((DeliveryState.SUPPRESSED,)),
+        )
+        .group_by(Delivery.channel)
+    )
+    return {row[0]: int(row[1]) for row in counted}
+
+
+def pace(rows: list[dict[str, Any]], pacing: Pacing, moment: dt.datetime, now: dt.datetime) -> None:
+    """Hold one person's queued rows until their local time and their throttle slot."""
+    for row in rows:
+        if row["state"] is not DeliveryState.QUEUED:
+            continue
+        wait = pacing.due(row["channel"], moment, now)
+        if wait is not None:
+            until, reason = wait
+            row |= {
+                "state": DeliveryState.DEFERRED,
+                "reason": reason,
+                "due_at": until,
+                "not_before": until,
+            }
 
 
 def _event(row: Any, notification_id: int, topic_key: str, now: dt.datetime) -> dict[str, Any]:

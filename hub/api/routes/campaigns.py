@@ -1,0 +1,126 @@
+"""/v1/campaigns: write once, check with a dry run, schedule, watch, pause, resume, cancel."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+
+from hub.api.deps import CampaignsScope, RuntimeDep, SessionDep
+from hub.api.paging import CursorQuery, Limit, RowId, page_of, position
+from hub.campaigns import service
+from hub.campaigns.dryrun import dry_run
+from hub.db.base import utcnow
+from hub.dispatch import audience
+from hub.fields import Key
+from hub.schemas.base import Page, Strict
+from hub.schemas.campaigns import CampaignIn, CampaignOut, DryRunOut, SegmentIn
+from hub.services import topics
+
+router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
+
+
+class AudienceIn(Strict):
+    topic: Key
+    segment: SegmentIn | None = None
+
+
+class AudienceOut(BaseModel):
+    count: int
+
+
+@router.post("", response_model=CampaignOut, status_code=201)
+def create_campaign(body: CampaignIn, principal: CampaignsScope, db: SessionDep) -> Any:
+    """A draft: nothing is sent until it is scheduled."""
+    campaign = service.create(db, body, created_by=principal.name)
+    db.commit()
+    return service.view(db, campaign)
+
+
+@router.get("", response_model=Page[CampaignOut])
+def list_campaigns(
+    _: CampaignsScope, db: SessionDep, limit: Limit = 50, cursor: CursorQuery = None
+) -> Any:
+    """Newest first."""
+    rows = service.find(db, before_id=position(cursor), limit=limit + 1)
+    return page_of(rows, limit, lambda c: service.view(db, c))
+
+
+@router.post("/audience", response_model=AudienceOut)
+def audience_count(body: AudienceIn, _: CampaignsScope, db: SessionDep) -> Any:
+    """How many people a topic and segment reach now (before refusals)."""
+    topic = topics.get(db, body.topic)
+    segment = body.segment.model_dump(mode="json", exclude_none=True) if body.segment else None
+    return AudienceOut(count=audience.count(db, topic, segment))
+
+
+@router.get("/{campaign_id}", response_model=CampaignOut)
+def get_campaign(campaign_id: RowId, _: CampaignsScope, db: SessionDep) -> Any:
+    """State, runs, and deliveries by state and channel, refusals by reason, top failures."""
+    return service.view(db, service.get(db, campaign_id))
+
+
+@router.post("/{campaign_id}/dry-run", response_model=DryRunOut)
+def dry_run_campaign(
+    campaign_id: RowId, _: CampaignsScope, db: SessionDep, runtime: RuntimeDep
+) -> Any:
+    """Who would receive it, on which channel and when; who would not, and why. Writes nothing."""
+    campaign = service.get(db, campaign_id)
+    return dry_run(db, campaign, renderer=runtime.renderer, hasher=runtime.hasher, now=utcnow())
+
+
+def _action(name: str) -> Any:
+    change = getattr(service, name)
+
+    def act(campaign_id: RowId, _: CampaignsScope, db: SessionDep) -> Any:
+        campaign = change(db, campaign_id, now=utcnow())
+        db.commit()
+        return service.view(db, campaign)
+
+    act.__name__ = f"{name}_campaign"
+    act.__doc__ = {
+        "schedule": "draft -> scheduled: dispatched at its schedule's first occurrence.",
+        "pause": "Hold what is not yet sent; fan-out waits.",
+        "resume": "Send what was held; fan-out goes on.",
+        "cancel": "Nothing not yet sent will be; what was sent stays on record.",
+    }[name]
+    return act
+
+
+for _name in ("schedule", "pause", "resume", "cancel"):
+    router.add_api_route(
+        f"/{{campaign_id}}/{_name}", _action(_name), methods=["POST"], response_model=CampaignOut
+    )
+
+
+@router.get(
+    "/{campaign_id}/deliveries.csv",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+def deliveries_csv(campaign_id: RowId, _: CampaignsScope, runtime: RuntimeDep) -> Any:
+    """Every delivery of every run, streamed."""
+    with runtime.reads() as session:
+        service.get(session, campaign_id)  # 404 before the stream starts
+
+    def rows() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(service.CSV_COLUMNS)
+        with runtime.reads() as session:
+            campaign = service.get(session, campaign_id)
+            for row in service.csv_rows(session, campaign):
+                writer.writerow(row)
+                if buffer.tell() > 64 * 1024:
+                    yield buffer.getvalue()
+                    buffer.seek(0)
+                    buffer.truncate()
+        yield buffer.getvalue()
+
+    headers = {"Content-Disposition": f'attachment; filename="campaign-{campaign_id}.csv"'}
+    return StreamingResponse(rows(), media_type="text/csv", headers=headers)

@@ -1,0 +1,1 @@
+"""Campaigns: a message to a topic's audience or a segment of it, on a schedule."""

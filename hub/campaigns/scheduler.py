@@ -1,0 +1,164 @@
+"""The scheduler: dispatch each campaign occurrence exactly once, and notice when it is done.
+
+Several schedulers may run at once (`hub serve`'s own, `hub scheduler` processes). Each tick
+takes due campaigns with `FOR UPDATE SKIP LOCKED` on PostgreSQL (SQLite has one writer), and
+an occurrence is a row unique on (campaign, occurrence time), inserted in the same
+transaction as its notification: a second scheduler, or a retried tick, inserts nothing and
+creates nothing (RELIABILITY 7).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.campaigns import schedule as schedules
+from hub.campaigns.service import SCHEDULE
+from hub.db.base import utcnow
+from hub.db.models import Campaign, CampaignRun, Delivery, Notification, Template
+from hub.db.upsert import insert_ignoring_duplicates
+from hub.domain import CampaignState, DeliveryState, NotificationState
+from workers.queue import Enqueuer
+
+log = logging.getLogger("hub.scheduler")
+IN_FLIGHT = (DeliveryState.QUEUED, DeliveryState.SENDING, DeliveryState.DEFERRED)
+
+
+@dataclass
+class Tick:
+    fan_out: list[int] = field(default_factory=list)  # notifications to enqueue after commit
+    finished: list[int] = field(default_factory=list)
+
+
+def tick(session: Session, *, now: dt.datetime, limit: int = 100) -> Tick:
+    """Dispatch due occurrences and close finished runs; the caller commits, then enqueues."""
+    done = Tick()
+    query = (
+        select(Campaign)
+        .where(Campaign.state == CampaignState.SCHEDULED, Campaign.next_run_at <= now)
+        .order_by(Campaign.next_run_at)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    for campaign in session.scalars(query):
+        notification_id = _dispatch(session, campaign, now)
+        if notification_id is not None:
+            done.fan_out.append(notification_id)
+    done.finished = _close_finished(session, now)
+    return done
+
+
+def _dispatch(session: Session, campaign: Campaign, now: dt.datetime) -> int | None:
+    occurrence = campaign.next_run_at
+    assert occurrence is not None
+    run_id = session.scalar(
+        insert_ignoring_duplicates(session, CampaignRun)
+        .values(campaign_id=campaign.id, occurrence_at=occurrence, created_at=now)
+        .returning(CampaignRun.id)
+    )
+    spec = SCHEDULE.validate_python(campaign.schedule)
+    campaign.next_run_at = schedules.next_run(spec, occurrence)
+    campaign.state = CampaignState.SENDING
+    campaign.updated_at = now
+    if run_id is None:
+        return None  # this occurrence was dispatched already
+    variants = session.scalar(
+        select(Template.variants).where(Template.key == campaign.template_key)
+    )
+    if variants is None:
+        log.error(
+            "campaign %s: template %r is gone; occurrence skipped",
+            campaign.id,
+            campaign.template_key,
+        )
+        return None
+    notification = Notification(
+        topic_id=campaign.topic_id,
+        template_key=campaign.template_key,
+        variants=variants,
+        data=campaign.data,
+        recipients=None,
+        channels=campaign.channels,
+        source=f"campaign:{campaign.id}",
+        state=NotificationState.ACCEPTED,
+        cursor=0,
+        due_at=now + dt.timedelta(seconds=30),  # the sweeper's fallback if the enqueue is lost
+        created_at=now,
+        campaign_id=campaign.id,
+        segment=campaign.segment,
+        local_at=schedules.local_at(spec),
+        throttle=campaign.throttle,
+        held=False,
+    )
+    session.add(notification)
+    session.flush()
+    session.get_one(CampaignRun, run_id).notification_id = notification.id
+    log.info(
+        "campaign %s: occurrence %s dispatched as notification %s",
+        campaign.id,
+        occurrence.isoformat(),
+        notification.id,
+    )
+    return notification.id
+
+
+def _close_finished(session: Session, now: dt.datetime) -> list[int]:
+    """Campaigns whose runs are all fanned out and settled: done, or scheduled again."""
+    mine = Notification.campaign_id == Campaign.id
+    busy_fan_out = exists().where(mine, Notification.state == NotificationState.ACCEPTED)
+    busy_delivery = exists().where(
+        mine, Delivery.notification_id == Notification.id, Delivery.state.in_(IN_FLIGHT)
+    )
+    closing = list(
+        session.scalars(
+            select(Campaign).where(
+                Campaign.state == CampaignState.SENDING, ~busy_fan_out, ~busy_delivery
+            )
+        )
+    )
+    for campaign in closing:
+        campaign.state = CampaignState.SCHEDULED if campaign.next_run_at else CampaignState.DONE
+        campaign.updated_at = now
+    return [c.id for c in closing]
+
+
+class Scheduler:
+    """Runs `tick` every `interval` seconds in a thread: in `hub serve`, or `hub scheduler`."""
+
+    def __init__(
+        self, sessions: sessionmaker[Session], enqueuer: Enqueuer, *, interval: float = 2.0
+    ) -> None:
+        self.sessions = sessions
+        self.enqueuer = enqueuer
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def tick(self) -> Tick:
+        with self.sessions() as session, session.begin():
+            done = tick(session, now=utcnow())
+        for notification_id in done.fan_out:
+            self.enqueuer.try_fan_out(notification_id)
+        return done
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._forever, name="hub-scheduler", daemon=True)
+        self._thread.start()
+
+    def _forever(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.tick()
+            except Exception:
+                log.exception("scheduler tick failed; retrying in %.1f s", self.interval)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)

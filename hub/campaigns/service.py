@@ -1,0 +1,247 @@
+"""Campaigns: create, schedule, pause, resume, cancel, and report on their deliveries.
+
+A campaign sends through the same path as any notification: each occurrence becomes one
+(with the campaign's segment, local time and throttle), created by the scheduler.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+from pydantic import TypeAdapter
+from sqlalchemy import exists, func, select, update
+from sqlalchemy.orm import Session
+
+from hub.campaigns import schedule as schedules
+from hub.db.base import utcnow
+from hub.db.models import Campaign, CampaignRun, Contact, Delivery, Notification, Template, Topic
+from hub.domain import CampaignState, Channel, DeferralReason, DeliveryState
+from hub.schemas.campaigns import CampaignIn, CampaignOut, RunOut
+from hub.services.errors import Conflict, InvalidField, NotFound
+
+SCHEDULE = TypeAdapter(schedules.Schedule)
+FAR = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)  # a paused fan-out's lease: never, until resumed
+OPEN = (DeliveryState.QUEUED, DeliveryState.DEFERRED)
+FINISHED = frozenset({CampaignState.DONE, CampaignState.CANCELLED})
+
+
+def create(session: Session, body: CampaignIn, *, created_by: str) -> Campaign:
+    topic = session.scalar(select(Topic).where(Topic.key == body.topic))
+    if topic is None:
+        raise InvalidField("topic", f"no topic {body.topic!r}")
+    if session.scalar(select(Template.id).where(Template.key == body.template)) is None:
+        raise InvalidField("template", f"no template {body.template!r}")
+    for index, channel in enumerate(body.channels or []):
+        if channel.value not in topic.allowed_channels:
+            raise InvalidField(f"channels[{index}]", f"topic {topic.key!r} does not allow it")
+    now = utcnow()
+    campaign = Campaign(
+        name=body.name,
+        topic_id=topic.id,
+        template_key=body.template,
+        data=body.data,
+        segment=body.segment.model_dump(mode="json", exclude_none=True) if body.segment else None,
+        channels=[c.value for c in body.channels] if body.channels else None,
+        schedule=body.schedule.model_dump(mode="json"),
+        throttle={c.value: n for c, n in body.throttle.items()} if body.throttle else None,
+        state=CampaignState.DRAFT,
+        created_by=created_by,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(campaign)
+    session.flush()
+    return campaign
+
+
+def get(session: Session, campaign_id: int, *, lock: bool = False) -> Campaign:
+    query = select(Campaign).where(Campaign.id == campaign_id)
+    campaign = session.scalar(query.with_for_update() if lock else query)
+    if campaign is None:
+        raise NotFound(f"no campaign {campaign_id}")
+    return campaign
+
+
+def find(session: Session, *, before_id: int | None, limit: int) -> list[Campaign]:
+    query = select(Campaign).order_by(Campaign.id.desc()).limit(limit)
+    if before_id is not None:
+        query = query.where(Campaign.id < before_id)
+    return list(session.scalars(query))
+
+
+def schedule(session: Session, campaign_id: int, *, now: dt.datetime) -> Campaign:
+    campaign = get(session, campaign_id, lock=True)
+    if campaign.state is not CampaignState.DRAFT:
+        raise Conflict(f"campaign {campaign_id} is {campaign.state}; only a draft is scheduled")
+    spec = schedules.anchored(SCHEDULE.validate_python(campaign.schedule), now)
+    campaign.schedule = spec.model_dump(mode="json")
+    try:
+        campaign.next_run_at = schedules.first_run(spec, now)
+    except ValueError as exc:
+        raise InvalidField("schedule", str(exc)) from None
+    return _move(campaign, CampaignState.SCHEDULED, now)
+
+
+def pause(session: Session, campaign_id: int, *, now: dt.datetime) -> Campaign:
+    """Stop where it is: fan-out waits, and deliveries not yet sent are held."""
+    campaign = get(session, campaign_id, lock=True)
+    if campaign.state not in (CampaignState.SCHEDULED, CampaignState.SENDING):
+        raise Conflict(f"campaign {campaign_id} is {campaign.state}; it cannot be paused")
+    ids = _notification_ids(campaign)
+    session.execute(
+        update(Notification).where(Notification.id.in_(ids)).values(held=True, due_at=FAR)
+    )
+    session.execute(
+        update(Delivery)
+        .where(Delivery.notification_id.in_(ids), Delivery.state.in_(OPEN))
+        .values(state=DeliveryState.DEFERRED, reason=DeferralReason.PAUSED, due_at=None)
+    )
+    return _move(campaign, CampaignState.PAUSED, now)
+
+
+def resume(session: Session, campaign_id: int, *, now: dt.datetime) -> Campaign:
+    """Go on: held deliveries are due at once (the sweeper picks them up), fan-out resumes."""
+    campaign = get(session, campaign_id, lock=True)
+    if campaign.state is not CampaignState.PAUSED:
+        raise Conflict(f"campaign {campaign_id} is {campaign.state}, not paused")
+    ids = _notification_ids(campaign)
+    session.execute(
+        update(Notification).where(Notification.id.in_(ids)).values(held=False, due_at=now)
+    )
+    session.execute(
+        update(Delivery)
+        .where(Delivery.notification_id.in_(ids), Delivery.reason == DeferralReason.PAUSED)
+        .values(due_at=now, not_before=None, reason=None)
+    )
+    started = session.scalar(select(exists().where(Notification.campaign_id == campaign.id)))
+    return _move(campaign, CampaignState.SENDING if started else CampaignState.SCHEDULED, now)
+
+
+def cancel(session: Session, campaign_id: int, *, now: dt.datetime) -> Campaign:
+    """Stop for good: nothing not yet sent will be; what was sent stays on record."""
+    campaign = get(session, campaign_id, lock=True)
+    if campaign.state in FINISHED:
+        raise Conflict(f"campaign {campaign_id} is {campaign.state} already")
+    ids = _notification_ids(campaign)
+    session.execute(
+        update(Notification).where(Notification.id.in_(ids)).values(held=True, due_at=FAR)
+    )
+    session.execute(
+        update(Delivery)
+        .where(Delivery.notification_id.in_(ids), Delivery.state.in_(OPEN))
+        .values(state=DeliveryState.SUPPRESSED, reason="cancelled", due_at=None, updated_at=now)
+    )
+    campaign.next_run_at = None
+    return _move(campaign, CampaignState.CANCELLED, now)
+
+
+def _move(campaign: Campaign, state: CampaignState, now: dt.datetime) -> Campaign:
+    campaign.state = state
+    campaign.updated_at = now
+    return campaign
+
+
+def _notification_ids(campaign: Campaign) -> Any:
+    return select(Notification.id).where(Notification.campaign_id == campaign.id)
+
+
+def view(session: Session, campaign: Campaign) -> CampaignOut:
+    topic_key = session.scalar(select(Topic.key).where(Topic.id == campaign.topic_id))
+    runs = session.scalars(
+        select(CampaignRun)
+        .where(CampaignRun.campaign_id == campaign.id)
+        .order_by(CampaignRun.occurrence_at)
+    )
+    ids = _notification_ids(campaign)
+    by_state: dict[str, int] = {}
+    by_channel: dict[str, int] = {}
+    refusals: dict[str, int] = {}
+    grouped = session.execute(
+        select(Delivery.state, Delivery.channel, Delivery.reason, func.count())
+        .where(Delivery.notification_id.in_(ids))
+        .group_by(Delivery.state, Delivery.channel, Delivery.reason)
+    )
+    for state, channel, reason, count in grouped:
+        by_state[state.value] = by_state.get(state.value, 0) + count
+        by_channel[channel.value] = by_channel.get(channel.value, 0) + count
+        if state is DeliveryState.SUPPRESSED and reason:
+            refusals[reason] = refusals.get(reason, 0) + count
+    failures = [
+        {"channel": channel.value, "code": code, "error": error, "count": count}
+        for channel, code, error, count in session.execute(
+            select(Delivery.channel, Delivery.error_code, Delivery.error, func.count())
+            .where(Delivery.notification_id.in_(ids), Delivery.state == DeliveryState.FAILED)
+            .group_by(Delivery.channel, Delivery.error_code, Delivery.error)
+            .order_by(func.count().desc())
+            .limit(10)
+        )
+    ]
+    return CampaignOut.model_validate(
+        {
+            **{c: getattr(campaign, c) for c in CampaignOut.model_fields if hasattr(campaign, c)},
+            "topic": topic_key,
+            "template": campaign.template_key,
+            "runs": [RunOut.model_validate(run) for run in runs],
+            "counts": {"state": by_state, "channel": by_channel},
+            "refusals": refusals,
+            "failures": failures,
+        }
+    )
+
+
+CSV_COLUMNS = (
+    "delivery_id",
+    "occurrence",
+    "contact",
+    "channel",
+    "state",
+    "reason",
+    "attempts",
+    "provider_id",
+    "error_code",
+    "error",
+    "sent_at",
+    "updated_at",
+)
+
+
+def csv_rows(session: Session, campaign: Campaign, *, chunk: int = 1000) -> Iterator[list[Any]]:
+    """Every delivery of every run, in id order, a chunk of rows at a time."""
+    after = 0
+    while True:
+        rows = session.execute(
+            select(
+                Delivery.id,
+                Notification.created_at,
+                Contact.external_id,
+                Delivery.channel,
+                Delivery.state,
+                Delivery.reason,
+                Delivery.attempts,
+                Delivery.provider_id,
+                Delivery.error_code,
+                Delivery.error,
+                Delivery.sent_at,
+                Delivery.updated_at,
+            )
+            .join(Notification, Notification.id == Delivery.notification_id)
+            .join(Contact, Contact.id == Delivery.contact_id)
+            .where(Notification.campaign_id == campaign.id, Delivery.id > after)
+            .order_by(Delivery.id)
+            .limit(chunk)
+        ).all()
+        if not rows:
+            return
+        for row in rows:
+            yield [_cell(value) for value in row]
+        after = rows[-1][0]
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, Channel | DeliveryState):
+        return value.value
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return "" if value is None else value
