@@ -26,6 +26,10 @@ from hub.api.routes import (
     templates,
     topics,
 )
+from hub.console import campaign_pages as console_campaigns
+from hub.console import pages as console_pages
+from hub.console import routes as console
+from hub.console.auth import Sessions
 from hub.runtime import Runtime
 from hub.selfservice import routes as selfservice
 from hub.selfservice.routes import SelfService
@@ -72,12 +76,16 @@ def create_app(
     )
     app.state.runtime = runtime
     app.state.self_service = SelfService.build(runtime)
+    app.state.console_sessions = Sessions(runtime)
     errors.install(app)
     docs.install(app)
     app.include_router(health.router)
     app.include_router(inbound.router, responses=errors.RESPONSES)
     app.include_router(bounces.router, responses=errors.RESPONSES)
     app.include_router(selfservice.router)
+    app.include_router(console.router)
+    app.include_router(console_campaigns.router)
+    console_pages.install(app)
     for module in (
         contacts,
         imports,

@@ -8,11 +8,28 @@ when the browser sends one). A form open longer than `MAX_AGE` is shown again, n
 from __future__ import annotations
 
 from collections.abc import Sequence
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
+from fastapi import Request
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
 
 MAX_AGE = 2 * 3600
+MAX_FIELDS = 500
+
+
+def first(form: dict[str, list[str]], name: str) -> str:
+    """A field's first value, "" when absent."""
+    values = form.get(name)
+    return values[0] if values else ""
+
+
+async def read_form(request: Request) -> dict[str, list[str]]:
+    """An urlencoded form body, every field as a list (checkboxes repeat); {} if unreadable."""
+    body = (await request.body()).decode("utf-8", errors="replace")
+    try:
+        return parse_qs(body, keep_blank_values=True, max_num_fields=MAX_FIELDS)
+    except ValueError:
+        return {}
 
 
 class FormExpired(Exception):

@@ -38,5 +38,5 @@ def page(template: str, words: Words, *, status: int = 200, **context: Any) -> H
     return HTMLResponse(html, status_code=status, headers=HEADERS)
 
 
-def stylesheet() -> str:
-    return (_HERE / "static" / "hub.css").read_text()
+def stylesheet(name: str) -> str:
+    return (_HERE / "static" / name).read_text()

@@ -13,7 +13,6 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
-from urllib.parse import parse_qs
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
@@ -27,7 +26,7 @@ from hub.fields import normalize_email
 from hub.runtime import Runtime
 from hub.schemas.subscriptions import PreferencesPatch
 from hub.selfservice import choices, mail, optin
-from hub.selfservice.forms import FormExpired, FormForged, FormGuard
+from hub.selfservice.forms import FormExpired, FormForged, FormGuard, read_form
 from hub.selfservice.pages import page, stylesheet
 from hub.selfservice.throttle import Throttle
 from hub.selfservice.words import Words, language
@@ -36,7 +35,6 @@ from hub.services.actor import Actor
 from preferences.tokens import ExpiredToken, InvalidToken, LinkSigner, Purpose
 
 router = APIRouter(include_in_schema=False)
-MAX_FIELDS = 500
 
 
 @dataclass
@@ -114,14 +112,6 @@ class Visit:
         return self.page("message.html", title, status=status, lines=lines, **(defaults | context))
 
 
-async def _form(request: Request) -> dict[str, list[str]]:
-    body = (await request.body()).decode("utf-8", errors="replace")
-    try:
-        return parse_qs(body, keep_blank_values=True, max_num_fields=MAX_FIELDS)
-    except ValueError:
-        return {}
-
-
 def _bad_link(visit: Visit, service: SelfService, expired: bool) -> Response:
     """The friendly page for a link that is tampered, swapped, expired or of someone erased."""
     t = visit.words
@@ -186,7 +176,7 @@ def _preferences(
 async def save_preferences(
     token: str, request: Request, runtime: RuntimeDep, service: ServiceDep
 ) -> Response:
-    form = await _form(request)
+    form = await read_form(request)
     return _save_preferences(token, request, runtime, service, form)
 
 
@@ -269,7 +259,7 @@ async def unsubscribe(
 ) -> Response:
     """RFC 8058 one-click: works without cookies, JavaScript or a form token; takes effect in
     this request, so the next send already sees it."""
-    form = await _form(request)
+    form = await read_form(request)
     one_click = form.get("List-Unsubscribe") == ["One-Click"]
     return _unsubscribe(token, request, runtime, service, one_click=one_click)
 
@@ -356,7 +346,7 @@ async def request_link(
 ) -> Response:
     """Always the same answer, sent before any look-up (in the background), so neither the
     text nor the time tells whether the address is known."""
-    form = await _form(request)
+    form = await read_form(request)
     visit = Visit(request, runtime)
     t = visit.words
     email = _checked_email(form)
@@ -500,7 +490,7 @@ async def subscribe(
     service: ServiceDep,
     background: BackgroundTasks,
 ) -> Response:
-    form = await _form(request)
+    form = await read_form(request)
     visit = Visit(request, runtime)
     t = visit.words
     with runtime.reads() as session:
@@ -614,7 +604,7 @@ def _pending(session: Session, contact: Contact, topic: Topic) -> bool:
 async def confirm(
     token: str, request: Request, runtime: RuntimeDep, service: ServiceDep
 ) -> Response:
-    form = await _form(request)
+    form = await read_form(request)
     claims = _claims(service, Purpose.CONFIRM, token)
     with runtime.sessions() as session:
         contact = session.get(Contact, claims[0]) if isinstance(claims, tuple) else None
@@ -647,7 +637,12 @@ _CACHED = {"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "n
 
 @router.get("/static/hub.css")
 def css() -> Response:
-    return PlainTextResponse(stylesheet(), media_type="text/css", headers=_CACHED)
+    return PlainTextResponse(stylesheet("hub.css"), media_type="text/css", headers=_CACHED)
+
+
+@router.get("/static/console.css")
+def console_css() -> Response:
+    return PlainTextResponse(stylesheet("console.css"), media_type="text/css", headers=_CACHED)
 
 
 @router.get("/static/brand.css")

@@ -1,0 +1,324 @@
+"""Console pages for campaigns and templates: write, preview, dry-run, schedule, watch."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response, StreamingResponse
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from hub.api.deps import RuntimeDep
+from hub.campaigns import service
+from hub.campaigns.dryrun import dry_run
+from hub.console.auth import NotAllowed, SessionsDep, Staff, StaffDep
+from hub.console.pages import back_to, page
+from hub.console.routes import campaign_rows
+from hub.db.base import utcnow
+from hub.db.models import Template, Topic
+from hub.dispatch import audience
+from hub.domain import CampaignState, StaffRole
+from hub.fields import TOPIC_KEY
+from hub.schemas.campaigns import CampaignIn
+from hub.schemas.templates import PreviewIn, TemplateIn
+from hub.selfservice.forms import first, read_form
+from hub.services import template_preview, templates
+from hub.services.errors import HubError
+from templates import TemplateError
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+ACTIONS = {
+    CampaignState.DRAFT: ("dry-run", "schedule", "cancel"),
+    CampaignState.SCHEDULED: ("dry-run", "pause", "cancel"),
+    CampaignState.SENDING: ("pause", "cancel"),
+    CampaignState.PAUSED: ("resume", "cancel"),
+}
+PARTS = (
+    ("email_subject", "E-mail subject", 1),
+    ("email_text", "E-mail text", 6),
+    ("email_html", "E-mail HTML (optional)", 6),
+    ("sms_body", "SMS", 2),
+    ("voice_say", "Voice call script", 2),
+)
+KeyQuery = Annotated[str, Query(pattern=TOPIC_KEY)]
+
+
+async def _posted(request: Request, staff: Staff, sessions: Any, role: StaffRole) -> dict[str, Any]:
+    """The form of a POST that passed the role and CSRF checks."""
+    if not staff.may(role):
+        raise NotAllowed(role)
+    form = await read_form(request)
+    if not sessions.check_post(request, staff, first(form, "csrf")):
+        raise NotAllowed(role)
+    return form
+
+
+# -- campaigns -----------------------------------------------------------------------------
+
+
+@router.get("/campaigns")
+def campaigns(request: Request, staff: StaffDep, runtime: RuntimeDep) -> Response:
+    with runtime.reads() as session:
+        rows = campaign_rows(session, limit=200)
+    return page(request, "campaigns.html", "Campaigns", staff, section="campaigns", campaigns=rows)
+
+
+def _choices(runtime: Any) -> dict[str, Any]:
+    with runtime.reads() as session:
+        return {
+            "topics": list(session.scalars(select(Topic).where(Topic.key != "hub-account"))),
+            "templates": list(session.scalars(select(Template).order_by(Template.key))),
+        }
+
+
+@router.get("/campaigns/new")
+def new_campaign(request: Request, staff: StaffDep, runtime: RuntimeDep) -> Response:
+    if not staff.may(StaffRole.MARKETER):
+        raise NotAllowed(StaffRole.MARKETER)
+    return page(
+        request,
+        "campaign_new.html",
+        "New campaign",
+        staff,
+        section="campaigns",
+        form={},
+        **_choices(runtime),
+    )
+
+
+@router.post("/campaigns/new")
+async def create_campaign(
+    request: Request, staff: StaffDep, sessions: SessionsDep, runtime: RuntimeDep
+) -> Response:
+    form = await _posted(request, staff, sessions, StaffRole.MARKETER)
+    values = {name: first(form, name).strip() for name in form}
+    try:
+        body = CampaignIn.model_validate(_campaign_body(values))
+        with runtime.sessions() as session:
+            campaign = service.create(session, body, created_by=staff.email)
+            session.commit()
+            campaign_id = campaign.id
+    except (ValidationError, HubError, ValueError) as exc:
+        return page(
+            request,
+            "campaign_new.html",
+            "New campaign",
+            staff,
+            status=422,
+            section="campaigns",
+            form=values,
+            errors=_problems(exc),
+            **_choices(runtime),
+        )
+    return back_to(f"/console/campaigns/{campaign_id}")
+
+
+def _campaign_body(values: dict[str, str]) -> dict[str, Any]:
+    segment: dict[str, Any] = {}
+    if values.get("segment_kind"):
+        segment["kind"] = values["segment_kind"]
+    for field in ("locales", "timezones"):
+        if listed := [
+            v.strip() for v in values.get(f"segment_{field}", "").split(",") if v.strip()
+        ]:
+            segment[field] = listed
+    pairs = [p.split("=", 1) for p in values.get("segment_attributes", "").split(",") if "=" in p]
+    if pairs:
+        segment["attributes"] = {k.strip(): v.strip() for k, v in pairs}
+    kind = values.get("schedule_kind") or "now"
+    schedule: dict[str, Any] = {"kind": kind}
+    if kind == "at":
+        schedule["at"] = values.get("schedule_at", "") + "Z"
+    elif kind == "local":
+        schedule["at"] = values.get("schedule_at", "")
+    elif kind == "recurring":
+        schedule |= {
+            "cron": values.get("schedule_cron"),
+            "timezone": values.get("schedule_timezone") or "UTC",
+        }
+    body: dict[str, Any] = {
+        "name": values.get("name", ""),
+        "topic": values.get("topic", ""),
+        "template": values.get("template", ""),
+        "data": json.loads(values.get("data") or "{}"),
+        "segment": segment or None,
+        "schedule": schedule,
+    }
+    if values.get("throttle_email"):
+        body["throttle"] = {"email": int(values["throttle_email"])}
+    return body
+
+
+def _problems(exc: Exception) -> list[str]:
+    if isinstance(exc, ValidationError):
+        return [
+            f"{'.'.join(str(p) for p in e['loc'] if not isinstance(p, int)) or 'form'}: {e['msg']}"
+            for e in exc.errors()
+        ]
+    if isinstance(exc, HubError):
+        return [exc.message]
+    return [f"data: {exc}"]  # json.loads
+
+
+@router.get("/campaigns/{campaign_id}")
+def campaign(
+    campaign_id: int, request: Request, staff: StaffDep, runtime: RuntimeDep, dry: bool = False
+) -> Response:
+    with runtime.reads() as session:
+        found = service.get(session, campaign_id)
+        view = service.view(session, found)
+        topic = session.get_one(Topic, found.topic_id)
+        count = audience.count(session, topic, found.segment)
+        tried = None
+        if dry:
+            tried = dry_run(
+                session, found, renderer=runtime.renderer, hasher=runtime.hasher, now=utcnow()
+            )
+    live = view.state in (CampaignState.SCHEDULED, CampaignState.SENDING)
+    return page(
+        request,
+        "campaign.html",
+        view.name,
+        staff,
+        section="campaigns",
+        c=view,
+        audience=count,
+        dry=tried,
+        actions=ACTIONS.get(view.state, ()),
+        refresh=2 if live else None,
+    )
+
+
+@router.post("/campaigns/{campaign_id}/{action}")
+async def campaign_action(
+    campaign_id: int,
+    action: str,
+    request: Request,
+    *,
+    staff: StaffDep,
+    sessions: SessionsDep,
+    runtime: RuntimeDep,
+) -> Response:
+    await _posted(request, staff, sessions, StaffRole.MARKETER)
+    if action == "dry-run":
+        return back_to(f"/console/campaigns/{campaign_id}?dry=true")
+    if action not in ("schedule", "pause", "resume", "cancel"):
+        return back_to(f"/console/campaigns/{campaign_id}")
+    try:
+        with runtime.sessions() as session:
+            getattr(service, action)(session, campaign_id, now=utcnow())
+            session.commit()
+    except HubError:
+        pass  # the page shows the state it is in: someone else acted first
+    return back_to(f"/console/campaigns/{campaign_id}")
+
+
+@router.get("/campaigns/{campaign_id}/deliveries.csv")
+def campaign_csv(campaign_id: int, staff: StaffDep, runtime: RuntimeDep) -> Response:
+    def rows() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(service.CSV_COLUMNS)
+        with runtime.reads() as session:
+            for row in service.csv_rows(session, service.get(session, campaign_id)):
+                writer.writerow(row)
+        yield buffer.getvalue()
+
+    headers = {"Content-Disposition": f'attachment; filename="campaign-{campaign_id}.csv"'}
+    return StreamingResponse(rows(), media_type="text/csv", headers=headers)
+
+
+# -- templates -----------------------------------------------------------------------------
+
+
+@router.get("/templates")
+def template_list(request: Request, staff: StaffDep, runtime: RuntimeDep) -> Response:
+    with runtime.reads() as session:
+        rows = list(session.scalars(select(Template).order_by(Template.key)))
+    return page(request, "templates.html", "Templates", staff, section="templates", rows=rows)
+
+
+@router.get("/templates/edit")
+def template_edit(
+    key: KeyQuery, request: Request, staff: StaffDep, runtime: RuntimeDep
+) -> Response:
+    with runtime.reads() as session:
+        found = session.scalar(select(Template).where(Template.key == key))
+    values = dict(found.variants.get("", {})) if found else {}
+    return _editor(request, staff, key, values)
+
+
+def _editor(
+    request: Request, staff: Staff, key: str, values: dict[str, Any], **more: Any
+) -> Response:
+    context: dict[str, Any] = {"contact": "", "data": "{}", "preview": None} | more
+    return page(
+        request,
+        "template_edit.html",
+        f"Template {key}",
+        staff,
+        section="templates",
+        key=key,
+        parts=PARTS,
+        values=values,
+        **context,
+    )
+
+
+@router.post("/templates/edit")
+async def template_save(
+    key: KeyQuery, request: Request, *, staff: StaffDep, sessions: SessionsDep, runtime: RuntimeDep
+) -> Response:
+    form = await _posted(request, staff, sessions, StaffRole.VIEWER)
+    values = {name: first(form, name) for name, _, _ in PARTS if first(form, name).strip()}
+    contact, data = first(form, "contact").strip(), first(form, "data").strip() or "{}"
+    if first(form, "action") == "save":
+        if not staff.may(StaffRole.MARKETER):
+            raise NotAllowed(StaffRole.MARKETER)
+        try:
+            with runtime.sessions() as session:
+                templates.put(
+                    session,
+                    key,
+                    TemplateIn.model_validate({"variants": {"": values}}),
+                    runtime.renderer,
+                )
+                session.commit()
+        except (ValidationError, HubError) as exc:
+            return _editor(
+                request,
+                staff,
+                key,
+                values,
+                status=422,
+                errors=_problems(exc),
+                contact=contact,
+                data=data,
+            )
+        return back_to(f"/console/templates/edit?key={key}")
+    try:
+        asked = PreviewIn.model_validate({"contact": contact or None, "data": json.loads(data)})
+        with runtime.reads() as session:
+            shown = template_preview.preview(
+                session,
+                runtime.renderer,
+                key,
+                {"": values},
+                asked,
+                public_url=runtime.settings.public_url,
+            )
+    except (ValidationError, HubError, TemplateError, ValueError) as exc:
+        problems = [str(exc)] if isinstance(exc, TemplateError) else _problems(exc)
+        return _editor(
+            request, staff, key, values, status=422, errors=problems, contact=contact, data=data
+        )
+    preview = {
+        channel: {"subject": out.subject, "text": out.error or out.text}
+        for channel, out in shown.channels.items()
+    }
+    return _editor(request, staff, key, values, preview=preview, contact=contact, data=data)

@@ -1,0 +1,256 @@
+"""Console pages: sign-in, dashboard, contacts, topics and what the capture sink received."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from sqlalchemy import func, or_, select
+
+from hub.api.deps import RuntimeDep
+from hub.console import auth
+from hub.console.auth import COOKIE, MAX_AGE, SessionsDep, StaffDep
+from hub.console.pages import back_to, page
+from hub.db.base import utcnow
+from hub.db.models import Campaign, Capture, Contact, Delivery, Notification, Suppression, Topic
+from hub.domain import DeliveryState
+from hub.selfservice.forms import first, read_form
+from hub.selfservice.throttle import Throttle
+from hub.services import subscriptions, timeline
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+_LOGINS = Throttle(10, 600)  # sign-in attempts per IP per 10 minutes
+TIMELINE_PAGE = 100
+
+
+@router.get("/login")
+def login_page(request: Request) -> Response:
+    return page(request, "login.html", "Sign in", None, email="")
+
+
+@router.post("/login")
+async def login(request: Request, sessions: SessionsDep) -> Response:
+    form = await read_form(request)
+    email = first(form, "email")[:320]
+    ip = request.client.host if request.client else "?"
+    if not _LOGINS.allow(ip):
+        return page(
+            request,
+            "login.html",
+            "Sign in",
+            None,
+            status=429,
+            email=email,
+            errors=["Too many attempts. Wait a few minutes."],
+        )
+    signed = sessions.sign_in(email, first(form, "password")[:1000])
+    if signed is None:
+        return page(
+            request,
+            "login.html",
+            "Sign in",
+            None,
+            status=401,
+            email=email,
+            errors=["Wrong e-mail or password."],
+        )
+    response = back_to("/console")
+    response.set_cookie(
+        COOKIE,
+        signed[1],
+        max_age=MAX_AGE,
+        httponly=True,
+        samesite="strict",
+        secure=sessions.secure,
+        path="/",
+    )
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, staff: StaffDep, sessions: SessionsDep) -> Response:
+    form = await read_form(request)
+    if not sessions.check_post(request, staff, first(form, "csrf")):
+        raise auth.NotAllowed(staff.role)
+    response = back_to("/console/login")
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+@router.get("")
+def dashboard(request: Request, staff: StaffDep, runtime: RuntimeDep) -> Response:
+    since = utcnow() - dt.timedelta(hours=24)
+    with runtime.reads() as session:
+        health: dict[str, dict[str, int]] = {}
+        for channel, state, count in session.execute(
+            select(Delivery.channel, Delivery.state, func.count())
+            .where(Delivery.updated_at >= since)
+            .group_by(Delivery.channel, Delivery.state)
+        ):
+            health.setdefault(channel.value, {})[state.value] = count
+        campaigns = campaign_rows(session, limit=10)
+        notifications = [
+            {
+                "id": n.id,
+                "topic": key,
+                "source": n.source,
+                "state": n.state.value,
+                "created_at": n.created_at,
+            }
+            for n, key in session.execute(
+                select(Notification, Topic.key)
+                .join(Topic, Topic.id == Notification.topic_id)
+                .order_by(Notification.id.desc())
+                .limit(10)
+            )
+        ]
+    states = [s.value for s in DeliveryState]
+    return page(
+        request,
+        "dashboard.html",
+        "Dashboard",
+        staff,
+        section="home",
+        health=health,
+        states=states,
+        campaigns=campaigns,
+        notifications=notifications,
+    )
+
+
+def campaign_rows(session: Any, *, limit: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": c.id,
+            "name": c.name,
+            "topic": key,
+            "state": c.state,
+            "next_run_at": c.next_run_at,
+            "created_by": c.created_by,
+        }
+        for c, key in session.execute(
+            select(Campaign, Topic.key)
+            .join(Topic, Topic.id == Campaign.topic_id)
+            .order_by(Campaign.id.desc())
+            .limit(limit)
+        )
+    ]
+
+
+@router.get("/contacts")
+def contacts(
+    request: Request,
+    staff: StaffDep,
+    runtime: RuntimeDep,
+    q: Annotated[str, Query(max_length=320)] = "",
+) -> Response:
+    rows: list[Contact] = []
+    if q.strip():
+        needle = q.strip()
+        with runtime.reads() as session:
+            rows = list(
+                session.scalars(
+                    select(Contact)
+                    .where(
+                        or_(
+                            Contact.external_id == needle,
+                            func.lower(Contact.email) == needle.lower(),
+                            Contact.phone == needle,
+                            Contact.name.ilike(f"%{needle}%"),
+                        )
+                    )
+                    .order_by(Contact.id)
+                    .limit(100)
+                )
+            )
+    return page(request, "contacts.html", "Contacts", staff, section="contacts", q=q, rows=rows)
+
+
+@router.get("/contacts/{external_id}")
+def contact(
+    external_id: str,
+    request: Request,
+    staff: StaffDep,
+    runtime: RuntimeDep,
+    before: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+) -> Response:
+    with runtime.reads() as session:
+        found = session.scalar(select(Contact).where(Contact.external_id == external_id))
+        if found is None:
+            return page(
+                request,
+                "listing.html",
+                "No such contact",
+                staff,
+                status=404,
+                section="contacts",
+                headers=[],
+                rows=[],
+            )
+        subs = subscriptions.all_for(session, found)
+        addresses = [a for a in (found.email, found.phone, found.webhook_url) if a]
+        suppressed = list(
+            session.scalars(select(Suppression).where(Suppression.address.in_(addresses)))
+        )
+        events = timeline.page(session, found.id, before_id=before, limit=TIMELINE_PAGE + 1)
+    more = events[TIMELINE_PAGE - 1].id if len(events) > TIMELINE_PAGE else None
+    return page(
+        request,
+        "contact.html",
+        found.name or found.external_id,
+        staff,
+        section="contacts",
+        c=found,
+        subscriptions=subs,
+        suppressions=suppressed,
+        events=events[:TIMELINE_PAGE],
+        more=more,
+    )
+
+
+@router.get("/topics")
+def topics(request: Request, staff: StaffDep, runtime: RuntimeDep) -> Response:
+    with runtime.reads() as session:
+        rows = [
+            (
+                t.key,
+                t.name,
+                t.audience.value,
+                ", ".join(t.allowed_channels),
+                "yes" if t.required else "no",
+                "yes" if t.public else "no",
+            )
+            for t in session.scalars(select(Topic).order_by(Topic.key))
+        ]
+    headers = ["Key", "Name", "Audience", "Channels", "Required", "Public"]
+    return page(
+        request, "listing.html", "Topics", staff, section="topics", headers=headers, rows=rows
+    )
+
+
+@router.get("/captures")
+def captures(request: Request, staff: StaffDep, runtime: RuntimeDep) -> Response:
+    """What the development sink kept instead of sending (channels with no provider)."""
+    with runtime.reads() as session:
+        rows = [
+            (
+                c.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                c.channel.value,
+                c.to,
+                c.subject or "",
+                (c.text or "")[:200],
+            )
+            for c in session.scalars(select(Capture).order_by(Capture.id.desc()).limit(100))
+        ]
+    headers = ["When (UTC)", "Channel", "To", "Subject", "Text"]
+    return page(
+        request,
+        "listing.html",
+        "Captured messages",
+        staff,
+        section="captures",
+        headers=headers,
+        rows=rows,
+    )

@@ -1,0 +1,76 @@
+"""Render a template for one contact (or a sample) without sending: the API's preview and
+the console's editor share it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.db.models import Contact, Topic
+from hub.dispatch.compose import contact_context
+from hub.domain import Channel
+from hub.schemas.templates import PreviewIn, PreviewOut, RenderedOut
+from hub.services import templates
+from hub.services.errors import InvalidField
+from templates import Links, Renderer, TemplateError
+
+SAMPLE_CONTACT = contact_context(
+    external_id="sample", name="Sample Person", locale=None, timezone="UTC", attributes={}
+)
+
+
+def preview(
+    session: Session,
+    renderer: Renderer,
+    key: str,
+    variants: dict[str, dict[str, Any]],
+    body: PreviewIn,
+    *,
+    public_url: str,
+) -> PreviewOut:
+    """Raises TemplateError when a part does not compile, InvalidField for an unknown contact
+    or topic; a channel that fails to render carries its error instead."""
+    contact = dict(SAMPLE_CONTACT)
+    if body.contact is not None:
+        row = session.scalar(select(Contact).where(Contact.external_id == body.contact))
+        if row is None:
+            raise InvalidField("contact", f"no contact {body.contact!r}")
+        contact = contact_context(
+            external_id=row.external_id,
+            name=row.name,
+            locale=row.locale,
+            timezone=row.timezone,
+            attributes=row.attributes,
+        )
+    topic = {"key": body.topic or "preview", "name": body.topic or "Preview"}
+    if body.topic is not None:
+        found = session.scalar(select(Topic).where(Topic.key == body.topic))
+        if found is None:
+            raise InvalidField("topic", f"no topic {body.topic!r}")
+        topic = {"key": found.key, "name": found.name}
+    locale: str | None = body.locale or contact["locale"]
+    compiled = renderer.compile(templates.doc(key, variants))
+    base = public_url.rstrip("/")
+    links = Links(
+        preferences_url=f"{base}/preferences/PREVIEW", unsubscribe_url=f"{base}/unsubscribe/PREVIEW"
+    )
+    context = {"contact": contact, "topic": topic, "data": body.data}
+    rendered: dict[str, RenderedOut] = {}
+    for channel in Channel:
+        if channel not in compiled.channels():
+            continue
+        try:
+            out = compiled.render(channel, locale=locale, context=context, links=links)
+        except TemplateError as exc:
+            rendered[channel.value] = RenderedOut(error=str(exc))
+            continue
+        rendered[channel.value] = RenderedOut(
+            subject=out.subject,
+            text=out.text,
+            html=out.html,
+            body=json.loads(out.body) if out.body is not None else None,
+        )
+    return PreviewOut(locale=locale, channels=rendered)
