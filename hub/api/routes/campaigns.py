@@ -20,6 +20,7 @@ from hub.dispatch import audience
 from hub.fields import Key
 from hub.schemas.base import Page, Strict
 from hub.schemas.campaigns import CampaignIn, CampaignOut, DryRunOut, SegmentIn
+from hub.schemas.errors import ErrorOut
 from hub.services import topics
 
 router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
@@ -94,7 +95,11 @@ def _action(name: str) -> Any:
 
 for _name in ("schedule", "pause", "resume", "cancel"):
     router.add_api_route(
-        f"/{{campaign_id}}/{_name}", _action(_name), methods=["POST"], response_model=CampaignOut
+        f"/{{campaign_id}}/{_name}",
+        _action(_name),
+        methods=["POST"],
+        response_model=CampaignOut,
+        responses={409: {"model": ErrorOut, "description": "Not from the state it is in"}},
     )
 
 

@@ -1,0 +1,246 @@
+"""The staff console in headless Chromium: a marketer writes a template, creates a campaign
+for a segment, dry-runs it, schedules it a few seconds ahead and watches it finish; the
+message is found at the SMTP peer and on a recipient's timeline. A viewer cannot schedule.
+Screenshots of the main pages go to tests/e2e/screenshots/."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from playwright.sync_api import Browser, Page
+
+from hub.api.app import create_app
+from hub.domain import Scope, StaffRole
+from hub.runtime import Runtime
+from hub.services import staff
+from hub.settings import Settings
+from tests.conftest import TEST_SECRET, make_key
+from tests.dispatching import ok, person, timeline, topic
+from tests.e2e.browser import DESKTOP, SCREENSHOTS, browser  # noqa: F401 - a fixture
+from tests.peers.smtp import SmtpPeer
+from tests.serving import listening_socket, serving
+from workers.service import Workers
+
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass
+class Console:
+    base: str
+    api: TestClient
+    auth: dict[str, str]
+    smtp: SmtpPeer
+
+
+@pytest.fixture
+def console(sqlite_template: Path, tmp_path: Path) -> Iterator[Console]:
+    path = tmp_path / "hub.db"
+    shutil.copy(sqlite_template, path)
+    sock, base = listening_socket()
+    with SmtpPeer() as smtp:
+        settings = Settings(
+            database_url=f"sqlite:///{path}",
+            secret_key=TEST_SECRET,
+            public_url=base,
+            company_name="Acme Bank",
+            smtp_host=smtp.host,
+            smtp_port=smtp.port,
+            email_from="Acme Bank <news@acme.example>",
+            sweep_interval_seconds=0.2,
+        )
+        runtime = Runtime.build(settings)
+        with runtime.sessions() as session:
+            staff.create(session, "mia@acme.example", PASSWORD, StaffRole.MARKETER)
+            staff.create(session, "vic@acme.example", PASSWORD, StaffRole.VIEWER)
+            session.commit()
+        workers = Workers(runtime)
+        workers.start()
+        app = create_app(runtime=runtime)
+        try:
+            with serving(app, sock):
+                api = TestClient(app, raise_server_exceptions=False)
+                auth = make_key(runtime, "crm", Scope.ADMIN)
+                topic(api, auth, "news", name="Product news", allowed_channels=["email"])
+                for i, plan in enumerate(["pro", "free", "pro"]):
+                    person(
+                        api,
+                        auth,
+                        f"c{i}",
+                        name=f"Client {i}",
+                        email=f"c{i}@example.com",
+                        attributes={"plan": plan},
+                        subscribe={"news": ["email"]},
+                    )
+                yield Console(base, api, auth, smtp)
+        finally:
+            workers.stop()
+            runtime.close()
+
+
+def sign_in(page: Page, base: str, email: str) -> None:
+    page.goto(f"{base}/console")
+    assert page.url.endswith("/console/login")  # sent to sign in first
+    page.fill("#email", email)
+    page.fill("#password", PASSWORD)
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    assert page.url.endswith("/console")
+
+
+def shoot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"console-{name}.png", full_page=True)
+
+
+def test_a_marketer_writes_schedules_and_watches_a_campaign(
+    console: Console,
+    browser: Browser,  # noqa: F811
+) -> None:
+    page = browser.new_page(viewport=DESKTOP)
+    sign_in(page, console.base, "mia@acme.example")
+    shoot(page, "dashboard")
+
+    page.goto(f"{console.base}/console/templates")
+    page.fill("#new-key", "winter")
+    with page.expect_navigation():
+        page.click("text=Write it")
+    page.fill("#email_subject", "Winter offer for {{ contact.name }}")
+    page.fill("#email_text", "Dear {{ contact.name }}, {{ data.offer }} this week.")
+    page.fill("#contact", "c0")
+    page.fill("#pdata", '{"offer": "20% off"}')
+    with page.expect_navigation():
+        page.click("button[value=preview]")
+    assert "Winter offer for Client 0" in page.inner_text(".preview")
+    assert "Dear Client 0, 20% off this week." in page.inner_text(".preview")
+    shoot(page, "template-editor")
+    with page.expect_navigation():
+        page.click("button[value=save]")
+
+    page.goto(f"{console.base}/console/campaigns/new")
+    page.fill("#name", "Winter for pro clients")
+    page.select_option("#topic", "news")
+    page.select_option("#template", "winter")
+    page.fill("#data", '{"offer": "20% off"}')
+    page.fill("#seg-attrs", "plan=pro")
+    page.select_option("#when", "at")
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=6)
+    page.fill("#at", soon.strftime("%Y-%m-%dT%H:%M:%S"))
+    shoot(page, "campaign-new")
+    with page.expect_navigation():
+        page.click("text=Create draft")
+    assert page.inner_text(".state") == "draft"
+    assert "2 people" in page.inner_text(".facts")
+
+    with page.expect_navigation():
+        page.click("button:has-text('Dry-run')")
+    dry = page.inner_text("table")
+    assert "send by email" in dry
+    assert "c0, c2" in dry
+    with page.expect_navigation():
+        page.click("button:has-text('Schedule')")
+    assert page.inner_text(".state") == "scheduled"
+    assert console.smtp.received == []  # not before its time
+    page.wait_for_selector(".state-done", timeout=45_000)  # the page refreshes itself
+    shoot(page, "campaign-done")
+    assert page.inner_text(".count-sent") == "2"
+
+    received = {m.rcpt_tos[0]: m.message for m in console.smtp.wait_for(2)}
+    assert set(received) == {"c0@example.com", "c2@example.com"}
+    assert received["c2@example.com"]["Subject"] == "Winter offer for Client 2"
+    sent = [e for e in timeline(console.api, console.auth, "c2") if e["type"] == "delivery.sent"]
+    assert len(sent) == 1
+
+    page.goto(f"{console.base}/console/contacts?q=c2@example.com")
+    with page.expect_navigation():
+        page.click("text=c2")
+    assert "delivery.sent" in page.inner_text(".timeline")
+    shoot(page, "contact")
+    page.close()
+
+
+def test_a_viewer_sees_but_cannot_schedule(console: Console, browser: Browser) -> None:  # noqa: F811
+    draft = ok(
+        console.api.post(
+            "/v1/campaigns",
+            json={"name": "Draft", "topic": "news", "template": "t"},
+            headers=console.auth,
+        ),
+        201,
+        422,
+    )
+    ok(
+        console.api.put(
+            "/v1/templates/t",
+            json={"variants": {"": {"email_subject": "s", "email_text": "t"}}},
+            headers=console.auth,
+        )
+    )
+    draft = ok(
+        console.api.post(
+            "/v1/campaigns",
+            json={"name": "Draft", "topic": "news", "template": "t"},
+            headers=console.auth,
+        ),
+        201,
+    )
+    page = browser.new_page(viewport=DESKTOP)
+    sign_in(page, console.base, "vic@acme.example")
+    page.goto(f"{console.base}/console/campaigns/{draft['id']}")
+    assert page.inner_text(".state") == "draft"
+    assert page.locator("button:has-text('Schedule')").count() == 0
+    csrf = page.get_attribute("input[name=csrf]", "value")
+    answer = page.request.post(
+        f"{console.base}/console/campaigns/{draft['id']}/schedule", form={"csrf": csrf or ""}
+    )
+    assert answer.status == 403
+    assert page.goto(f"{console.base}/console/campaigns/new").status == 403  # type: ignore[union-attr]
+    got = ok(console.api.get(f"/v1/campaigns/{draft['id']}", headers=console.auth))
+    assert got["state"] == "draft"
+    # Without a session, every console page sends the browser to the sign-in page.
+    anonymous = httpx.get(f"{console.base}/console/campaigns", follow_redirects=False)
+    assert anonymous.status_code == 303
+    assert re.search(r"/console/login$", anonymous.headers["location"])
+    page.close()
+
+
+def test_sign_in_refuses_wrong_passwords_and_foreign_forms(console: Console) -> None:
+    wrong = httpx.post(
+        f"{console.base}/console/login",
+        data={"email": "mia@acme.example", "password": "nope"},
+    )
+    assert wrong.status_code == 401
+    unknown = httpx.post(
+        f"{console.base}/console/login", data={"email": "who@acme.example", "password": "x"}
+    )
+    assert unknown.status_code == 401
+    assert "Wrong e-mail or password." in unknown.text
+    with httpx.Client(base_url=console.base) as client:
+        signed = client.post(
+            "/console/login", data={"email": "mia@acme.example", "password": PASSWORD}
+        )
+        assert signed.status_code == 303
+        cookie = signed.headers["set-cookie"]
+        assert "HttpOnly" in cookie
+        assert "SameSite=strict" in cookie or "SameSite=Strict" in cookie
+        form = client.get("/console/campaigns/new")
+        assert form.status_code == 200
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        assert csrf
+        body = {"csrf": csrf.group(1), "name": "x", "topic": "news", "template": "none"}
+        evil = client.post(
+            "/console/campaigns/new", data=body, headers={"origin": "https://evil.example"}
+        )
+        assert evil.status_code == 403
+        no_token = client.post("/console/campaigns/new", data=body | {"csrf": "forged"})
+        assert no_token.status_code == 403
+        named = client.post("/console/campaigns/new", data=body)
+        assert named.status_code == 422
+        assert "template" in named.text
