@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     worker_threads: int = Field(2, ge=1, le=64)  # per queue: fan-out and each channel
     link_ttl_days: int = Field(60, ge=1)
     company_name: str = "Hub"
+    # Campaigns need a second person's approval (an admin who did not create it) before
+    # they can be scheduled.
+    campaign_approval: bool = False
     # The self-service pages' header and buttons carry white text on this colour, so it must
     # reach WCAG AA's 4.5:1 against white; Hub refuses to start with one that does not.
     brand_color: str = "#1d4ed8"

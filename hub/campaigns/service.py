@@ -17,14 +17,24 @@ from sqlalchemy.orm import Session
 from hub.campaigns import schedule as schedules
 from hub.db.base import utcnow
 from hub.db.models import Campaign, CampaignRun, Contact, Delivery, Notification, Template, Topic
-from hub.domain import CampaignState, Channel, DeferralReason, DeliveryState
+from hub.domain import ActorKind, CampaignState, Channel, DeferralReason, DeliveryState
 from hub.schemas.campaigns import CampaignIn, CampaignOut, RunOut
+from hub.schemas.notifications import NotificationIn
+from hub.selfservice import mail
+from hub.services import contacts, notifications
+from hub.services.actor import Actor
 from hub.services.errors import Conflict, InvalidField, NotFound
+from templates import Renderer
 
 SCHEDULE = TypeAdapter(schedules.Schedule)
 FAR = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)  # a paused fan-out's lease: never, until resumed
 OPEN = (DeliveryState.QUEUED, DeliveryState.DEFERRED)
 FINISHED = frozenset({CampaignState.DONE, CampaignState.CANCELLED})
+TESTER = Actor(kind=ActorKind.SYSTEM, name="campaign-test", source="campaign.test")
+
+
+class NeedsApproval(Conflict):
+    code = "approval_required"
 
 
 def create(session: Session, body: CampaignIn, *, created_by: str) -> Campaign:
@@ -71,10 +81,29 @@ def find(session: Session, *, before_id: int | None, limit: int) -> list[Campaig
     return list(session.scalars(query))
 
 
-def schedule(session: Session, campaign_id: int, *, now: dt.datetime) -> Campaign:
+def approve(session: Session, campaign_id: int, *, approver: str, now: dt.datetime) -> Campaign:
+    """A second person's yes (HUB_CAMPAIGN_APPROVAL): not the one who created it."""
+    campaign = get(session, campaign_id, lock=True)
+    if campaign.state is not CampaignState.DRAFT:
+        raise Conflict(f"campaign {campaign_id} is {campaign.state}; only a draft is approved")
+    if approver == campaign.created_by:
+        raise Conflict(f"{approver} created campaign {campaign_id}; a second person approves it")
+    campaign.approved_by, campaign.approved_at = approver, now
+    campaign.updated_at = now
+    return campaign
+
+
+def schedule(
+    session: Session, campaign_id: int, *, now: dt.datetime, approval: bool = False
+) -> Campaign:
+    """draft -> scheduled; with `approval`, only once a second person approved it."""
     campaign = get(session, campaign_id, lock=True)
     if campaign.state is not CampaignState.DRAFT:
         raise Conflict(f"campaign {campaign_id} is {campaign.state}; only a draft is scheduled")
+    if approval and campaign.approved_by is None:
+        raise NeedsApproval(
+            f"campaign {campaign_id} needs a second person's approval before it is scheduled"
+        )
     spec = schedules.anchored(SCHEDULE.validate_python(campaign.schedule), now)
     campaign.schedule = spec.model_dump(mode="json")
     try:
@@ -135,6 +164,35 @@ def cancel(session: Session, campaign_id: int, *, now: dt.datetime) -> Campaign:
     )
     campaign.next_run_at = None
     return _move(campaign, CampaignState.CANCELLED, now)
+
+
+def test_send(
+    session: Session,
+    campaign: Campaign,
+    *,
+    email: str,
+    name: str | None,
+    renderer: Renderer,
+) -> int:
+    """The campaign's message, rendered for a stand-in contact with this address, sent by
+    e-mail on Hub's own `hub-account` topic; the notification's id (enqueue it after commit).
+    """
+    external_id = f"staff:{email}"
+    given = {"kind": "employee", "email": email, "name": name or email}
+    contacts.put(session, external_id, given, TESTER, allow_private_webhooks=False)
+    mail.account_topic(session)
+    body = NotificationIn.model_validate(
+        {
+            "topic": mail.ACCOUNT_TOPIC,
+            "recipients": [external_id],
+            "template": campaign.template_key,
+            "data": campaign.data,
+            "channels": ["email"],
+        }
+    )
+    return notifications.accept(
+        session, body, source=f"campaign:{campaign.id}:test", renderer=renderer
+    ).id
 
 
 def _move(campaign: Campaign, state: CampaignState, now: dt.datetime) -> Campaign:

@@ -7,6 +7,7 @@ import io
 import json
 from collections.abc import Iterator
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
@@ -33,11 +34,12 @@ from templates import TemplateError
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 ACTIONS = {
-    CampaignState.DRAFT: ("dry-run", "schedule", "cancel"),
+    CampaignState.DRAFT: ("dry-run", "test", "approve", "schedule", "cancel"),
     CampaignState.SCHEDULED: ("dry-run", "pause", "cancel"),
     CampaignState.SENDING: ("pause", "cancel"),
     CampaignState.PAUSED: ("resume", "cancel"),
 }
+ROLES = {"approve": StaffRole.ADMIN}  # the rest: marketer
 PARTS = (
     ("email_subject", "E-mail subject", 1),
     ("email_text", "E-mail text", 6),
@@ -167,7 +169,14 @@ def _problems(exc: Exception) -> list[str]:
 
 @router.get("/campaigns/{campaign_id}")
 def campaign(
-    campaign_id: int, request: Request, staff: StaffDep, runtime: RuntimeDep, dry: bool = False
+    campaign_id: int,
+    request: Request,
+    *,
+    staff: StaffDep,
+    runtime: RuntimeDep,
+    dry: bool = False,
+    tested: bool = False,
+    problem: Annotated[str, Query(max_length=500)] = "",
 ) -> Response:
     with runtime.reads() as session:
         found = service.get(session, campaign_id)
@@ -180,6 +189,13 @@ def campaign(
                 session, found, renderer=runtime.renderer, hasher=runtime.hasher, now=utcnow()
             )
     live = view.state in (CampaignState.SCHEDULED, CampaignState.SENDING)
+    approval = runtime.settings.campaign_approval
+    actions = [
+        action
+        for action in ACTIONS.get(view.state, ())
+        if staff.may(ROLES.get(action, StaffRole.MARKETER))
+        and (action != "approve" or (approval and not view.approved_by))
+    ]
     return page(
         request,
         "campaign.html",
@@ -189,8 +205,11 @@ def campaign(
         c=view,
         audience=count,
         dry=tried,
-        actions=ACTIONS.get(view.state, ()),
+        actions=actions,
         refresh=2 if live else None,
+        approval=approval,
+        notice=f"A test was sent to {staff.email}." if tested else None,
+        errors=[problem] if problem else [],
     )
 
 
@@ -204,18 +223,32 @@ async def campaign_action(
     sessions: SessionsDep,
     runtime: RuntimeDep,
 ) -> Response:
-    await _posted(request, staff, sessions, StaffRole.MARKETER)
+    await _posted(request, staff, sessions, ROLES.get(action, StaffRole.MARKETER))
+    here = f"/console/campaigns/{campaign_id}"
     if action == "dry-run":
-        return back_to(f"/console/campaigns/{campaign_id}?dry=true")
-    if action not in ("schedule", "pause", "resume", "cancel"):
-        return back_to(f"/console/campaigns/{campaign_id}")
+        return back_to(f"{here}?dry=true")
+    now = utcnow()
     try:
         with runtime.sessions() as session:
-            getattr(service, action)(session, campaign_id, now=utcnow())
+            if action == "schedule":
+                approval = runtime.settings.campaign_approval
+                service.schedule(session, campaign_id, now=now, approval=approval)
+            elif action == "approve":
+                service.approve(session, campaign_id, approver=staff.email, now=now)
+            elif action == "test":
+                found = service.get(session, campaign_id)
+                sent = service.test_send(
+                    session, found, email=staff.email, name=None, renderer=runtime.renderer
+                )
+            elif action in ("pause", "resume", "cancel"):
+                getattr(service, action)(session, campaign_id, now=now)
             session.commit()
-    except HubError:
-        pass  # the page shows the state it is in: someone else acted first
-    return back_to(f"/console/campaigns/{campaign_id}")
+    except HubError as exc:
+        return back_to(f"{here}?problem={quote(exc.message)}")
+    if action == "test":
+        runtime.enqueuer.try_fan_out(sent)
+        return back_to(f"{here}?tested=true")
+    return back_to(here)
 
 
 @router.get("/campaigns/{campaign_id}/deliveries.csv")

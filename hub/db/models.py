@@ -422,6 +422,8 @@ class Campaign(Base):
     state: Mapped[CampaignState] = mapped_column(str_enum(CampaignState))
     next_run_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(255))
+    approved_by: Mapped[str | None] = mapped_column(String(255))  # with HUB_CAMPAIGN_APPROVAL
+    approved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 

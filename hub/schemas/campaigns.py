@@ -9,7 +9,7 @@ from pydantic import Field, StringConstraints
 
 from hub.campaigns.schedule import Now, Schedule
 from hub.domain import CampaignState, Channel, ContactKind
-from hub.fields import Attributes, Key, Locale, Text255, TimeZone
+from hub.fields import Attributes, Email, Key, Locale, MaybeText, Text255, TimeZone
 from hub.schemas.base import Out, Strict
 
 Scalar = Annotated[str, StringConstraints(max_length=255)] | int | float | bool
@@ -59,6 +59,8 @@ class CampaignOut(Out):
     state: CampaignState
     next_run_at: dt.datetime | None
     created_by: str
+    approved_by: str | None = None
+    approved_at: dt.datetime | None = None
     created_at: dt.datetime
     updated_at: dt.datetime
     runs: list[RunOut] = []
@@ -77,3 +79,12 @@ class DryRunOut(Strict):
     deferred: dict[str, int] = Field(description="Would wait (quiet hours...), by reason.")
     refused: dict[str, int] = Field(description="Would not go, by reason.")
     samples: dict[str, list[str]] = Field(description="Up to 5 external ids per outcome.")
+
+
+class TestSendIn(Strict):
+    email: Email
+    name: MaybeText = None
+
+
+class TestSendOut(Strict):
+    notification_id: int

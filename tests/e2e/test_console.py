@@ -140,6 +140,13 @@ def test_a_marketer_writes_schedules_and_watches_a_campaign(
     assert "2 people" in page.inner_text(".facts")
 
     with page.expect_navigation():
+        page.click("button:has-text('Send a test to me')")
+    assert "A test was sent to mia@acme.example." in page.inner_text("[role=status]")
+    (test,) = console.smtp.wait_for(1)
+    assert test.rcpt_tos == ("mia@acme.example",)
+    assert test.message["Subject"] == "Winter offer for mia@acme.example"
+    console.smtp.clear()
+    with page.expect_navigation():
         page.click("button:has-text('Dry-run')")
     dry = page.inner_text("table")
     assert "send by email" in dry
@@ -196,6 +203,7 @@ def test_a_viewer_sees_but_cannot_schedule(console: Console, browser: Browser) -
     page.goto(f"{console.base}/console/campaigns/{draft['id']}")
     assert page.inner_text(".state") == "draft"
     assert page.locator("button:has-text('Schedule')").count() == 0
+    assert page.locator("button:has-text('Send a test to me')").count() == 0
     csrf = page.get_attribute("input[name=csrf]", "value")
     answer = page.request.post(
         f"{console.base}/console/campaigns/{draft['id']}/schedule", form={"csrf": csrf or ""}

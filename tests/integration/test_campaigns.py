@@ -39,11 +39,18 @@ TEMPLATE = {
 
 
 @pytest.fixture
-def wired(database_url: str) -> Iterator[Wired]:
+def approval() -> bool:
+    """Whether campaigns need a second person's approval; a test parametrizes it."""
+    return False
+
+
+@pytest.fixture
+def wired(database_url: str, approval: bool) -> Iterator[Wired]:
     with SmtpPeer() as smtp:
         settings = Settings(
             database_url=database_url,
             secret_key=TEST_SECRET,
+            campaign_approval=approval,
             smtp_host=smtp.host,
             smtp_port=smtp.port,
             email_from="Shop <shop@example.com>",
@@ -278,6 +285,48 @@ def test_bad_campaigns_get_a_422_naming_the_field(wired: Wired) -> None:
     assert client.get("/v1/campaigns/999", headers=auth).status_code == 404
     draft = campaign(client, auth)
     assert client.post(f"/v1/campaigns/{draft['id']}/resume", headers=auth).status_code == 409
+
+
+def test_a_test_send_reaches_only_the_address_given(wired: Wired) -> None:
+    client, auth, _, smtp = wired
+    shoppers(client, auth, 2)
+    draft = campaign(client, auth)
+    answer = client.post(
+        f"/v1/campaigns/{draft['id']}/test",
+        json={"email": "mia@acme.example", "name": "Mia"},
+        headers=auth,
+    )
+    assert answer.status_code == 202, answer.text
+    (mail,) = smtp.wait_for(1)
+    assert mail.rcpt_tos == ("mia@acme.example",)
+    assert mail.message["Subject"] == "Hi Mia"
+    assert "20% off" in mail.message.get_body(("plain",)).get_content()
+    after = ok(client.get(f"/v1/campaigns/{draft['id']}", headers=auth))
+    assert after["state"] == "draft"
+    assert after["runs"] == []
+    bad = client.post(f"/v1/campaigns/{draft['id']}/test", json={"email": "nope"}, headers=auth)
+    assert bad.status_code == 422
+    assert "email" in bad.text
+
+
+@pytest.mark.parametrize("approval", [True])
+def test_with_approval_a_second_person_must_say_yes(wired: Wired) -> None:
+    client, auth, runtime, smtp = wired
+    shoppers(client, auth, 1)
+    draft = campaign(client, auth)  # created by the "marketing" key
+    refused = client.post(f"/v1/campaigns/{draft['id']}/schedule", headers=auth)
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "approval_required"
+    assert client.post(f"/v1/campaigns/{draft['id']}/approve", headers=auth).status_code == 403
+    admin = make_key(runtime, "head-of-marketing", Scope.ADMIN)
+    approved = ok(client.post(f"/v1/campaigns/{draft['id']}/approve", headers=admin))
+    assert approved["approved_by"] == "head-of-marketing"
+    act(client, auth, draft["id"], "schedule")
+    until_state(client, auth, draft["id"], "done")
+    assert len(smtp.wait_for(1)) == 1
+    own = campaign(client, admin)
+    selfish = client.post(f"/v1/campaigns/{own['id']}/approve", headers=admin)
+    assert selfish.status_code == 409  # its author cannot be the second person
 
 
 @pytest.mark.postgres

@@ -11,7 +11,7 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from hub.api.deps import CampaignsScope, RuntimeDep, SessionDep
+from hub.api.deps import AdminScope, CampaignsScope, RuntimeDep, SessionDep
 from hub.api.paging import CursorQuery, Limit, RowId, page_of, position
 from hub.campaigns import service
 from hub.campaigns.dryrun import dry_run
@@ -19,7 +19,14 @@ from hub.db.base import utcnow
 from hub.dispatch import audience
 from hub.fields import Key
 from hub.schemas.base import Page, Strict
-from hub.schemas.campaigns import CampaignIn, CampaignOut, DryRunOut, SegmentIn
+from hub.schemas.campaigns import (
+    CampaignIn,
+    CampaignOut,
+    DryRunOut,
+    SegmentIn,
+    TestSendIn,
+    TestSendOut,
+)
 from hub.schemas.errors import ErrorOut
 from hub.services import topics
 
@@ -75,6 +82,48 @@ def dry_run_campaign(
     return dry_run(db, campaign, renderer=runtime.renderer, hasher=runtime.hasher, now=utcnow())
 
 
+@router.post(
+    "/{campaign_id}/schedule",
+    response_model=CampaignOut,
+    responses={409: {"model": ErrorOut, "description": "Not a draft, or not yet approved"}},
+)
+def schedule_campaign(
+    campaign_id: RowId, _: CampaignsScope, db: SessionDep, runtime: RuntimeDep
+) -> Any:
+    """draft -> scheduled: dispatched at its schedule's first occurrence. With
+    HUB_CAMPAIGN_APPROVAL, a second person must have approved it (409 approval_required)."""
+    approval = runtime.settings.campaign_approval
+    campaign = service.schedule(db, campaign_id, now=utcnow(), approval=approval)
+    db.commit()
+    return service.view(db, campaign)
+
+
+@router.post(
+    "/{campaign_id}/approve",
+    response_model=CampaignOut,
+    responses={409: {"model": ErrorOut, "description": "Not a draft, or approved by its author"}},
+)
+def approve_campaign(campaign_id: RowId, principal: AdminScope, db: SessionDep) -> Any:
+    """An admin who did not create it says yes (needed with HUB_CAMPAIGN_APPROVAL)."""
+    campaign = service.approve(db, campaign_id, approver=principal.name, now=utcnow())
+    db.commit()
+    return service.view(db, campaign)
+
+
+@router.post("/{campaign_id}/test", response_model=TestSendOut, status_code=202)
+def send_test(
+    campaign_id: RowId, body: TestSendIn, _: CampaignsScope, db: SessionDep, runtime: RuntimeDep
+) -> Any:
+    """Send the campaign's message once, by e-mail, to the address given (yours)."""
+    campaign = service.get(db, campaign_id)
+    notification_id = service.test_send(
+        db, campaign, email=body.email, name=body.name, renderer=runtime.renderer
+    )
+    db.commit()
+    runtime.enqueuer.try_fan_out(notification_id)
+    return TestSendOut(notification_id=notification_id)
+
+
 def _action(name: str) -> Any:
     change = getattr(service, name)
 
@@ -85,7 +134,6 @@ def _action(name: str) -> Any:
 
     act.__name__ = f"{name}_campaign"
     act.__doc__ = {
-        "schedule": "draft -> scheduled: dispatched at its schedule's first occurrence.",
         "pause": "Hold what is not yet sent; fan-out waits.",
         "resume": "Send what was held; fan-out goes on.",
         "cancel": "Nothing not yet sent will be; what was sent stays on record.",
@@ -93,7 +141,7 @@ def _action(name: str) -> Any:
     return act
 
 
-for _name in ("schedule", "pause", "resume", "cancel"):
+for _name in ("pause", "resume", "cancel"):
     router.add_api_route(
         f"/{{campaign_id}}/{_name}",
         _action(_name),

@@ -39,6 +39,8 @@ def upgrade() -> None:
         sa.Column("state", sa.String(32), nullable=False),
         _at("next_run_at", nullable=True),
         sa.Column("created_by", sa.String(255), nullable=False),
+        sa.Column("approved_by", sa.String(255)),
+        _at("approved_at", nullable=True),
         _at("created_at"),
         _at("updated_at"),
     )
