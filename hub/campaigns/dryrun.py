@@ -56,6 +56,7 @@ def dry_run(
     deferred: Counter[str] = Counter()
     refused: Counter[str] = Counter()
     samples: dict[str, list[str]] = defaultdict(list)
+    waits: dict[str, tuple[dt.datetime, dt.datetime]] = {}
     people, after = 0, 0
     while True:
         ids = audience.next_ids(
@@ -87,16 +88,18 @@ def dry_run(
             if pacing.paced:
                 fanout.pace(rows, pacing, moment, at)
             for row in rows:
-                channel = row["channel"].value
                 if row["state"] is DeliveryState.QUEUED:
-                    key, counter = f"send:{channel}", send
-                    counter[channel] += 1
+                    outcome, counter = row["channel"].value, send
+                    key = f"send:{outcome}"
                 elif row["state"] is DeliveryState.DEFERRED:
-                    key, counter = f"deferred:{row['reason']}", deferred
-                    counter[str(row["reason"])] += 1
+                    outcome, counter = str(row["reason"]), deferred
+                    key = f"deferred:{outcome}"
+                    first, last = waits.get(outcome, (row["due_at"], row["due_at"]))
+                    waits[outcome] = (min(first, row["due_at"]), max(last, row["due_at"]))
                 else:
-                    key, counter = f"refused:{row['reason']}", refused
-                    counter[str(row["reason"])] += 1
+                    outcome, counter = str(row["reason"]), refused
+                    key = f"refused:{outcome}"
+                counter[outcome] += 1
                 if len(samples[key]) < SAMPLES:
                     samples[key].append(recipient.external_id)
     return DryRunOut(
@@ -105,4 +108,6 @@ def dry_run(
         deferred=dict(deferred),
         refused=dict(refused),
         samples=dict(samples),
+        starts_at=at,
+        waits_until={reason: [first, last] for reason, (first, last) in waits.items()},
     )

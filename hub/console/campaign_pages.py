@@ -25,7 +25,7 @@ from hub.db.models import Template, Topic
 from hub.dispatch import audience
 from hub.domain import CampaignState, StaffRole
 from hub.fields import TOPIC_KEY
-from hub.schemas.campaigns import CampaignIn
+from hub.schemas.campaigns import CampaignIn, SegmentIn
 from hub.schemas.templates import PreviewIn, TemplateIn
 from hub.selfservice.forms import first, read_form
 from hub.services import template_preview, templates
@@ -99,6 +99,8 @@ async def create_campaign(
 ) -> Response:
     form = await _posted(request, staff, sessions, StaffRole.MARKETER)
     values = {name: first(form, name).strip() for name in form}
+    if values.get("action") == "count":
+        return _counted(request, staff, runtime, values)
     try:
         body = CampaignIn.model_validate(_campaign_body(values))
         with runtime.sessions() as session:
@@ -118,6 +120,42 @@ async def create_campaign(
             **_choices(runtime),
         )
     return back_to(f"/console/campaigns/{campaign_id}")
+
+
+def _counted(request: Request, staff: Staff, runtime: Any, values: dict[str, str]) -> Response:
+    """The form again, with how many people its topic and segment reach now."""
+    try:
+        body = _campaign_body(values)
+        segment = SegmentIn.model_validate(body["segment"] or {})
+        with runtime.reads() as session:
+            topic = session.scalar(select(Topic).where(Topic.key == body["topic"]))
+            if topic is None:
+                raise ValueError(f"no topic {body['topic']!r}")
+            count = audience.count(
+                session, topic, segment.model_dump(mode="json", exclude_none=True)
+            )
+    except (ValidationError, ValueError) as exc:
+        return page(
+            request,
+            "campaign_new.html",
+            "New campaign",
+            staff,
+            status=422,
+            section="campaigns",
+            form=values,
+            errors=_problems(exc),
+            **_choices(runtime),
+        )
+    return page(
+        request,
+        "campaign_new.html",
+        "New campaign",
+        staff,
+        section="campaigns",
+        form=values,
+        notice=f"The audience now: {count} people.",
+        **_choices(runtime),
+    )
 
 
 def _campaign_body(values: dict[str, str]) -> dict[str, Any]:
@@ -276,18 +314,38 @@ def template_list(request: Request, staff: StaffDep, runtime: RuntimeDep) -> Res
     return page(request, "templates.html", "Templates", staff, section="templates", rows=rows)
 
 
+LocaleQuery = Annotated[
+    str, Query(max_length=35, pattern=r"^([A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*)?$")
+]
+
+
 @router.get("/templates/edit")
 def template_edit(
-    key: KeyQuery, request: Request, staff: StaffDep, runtime: RuntimeDep
+    key: KeyQuery, request: Request, staff: StaffDep, runtime: RuntimeDep, locale: LocaleQuery = ""
 ) -> Response:
+    """One locale's parts ("" is the default every other language falls back to)."""
     with runtime.reads() as session:
         found = session.scalar(select(Template).where(Template.key == key))
-    values = dict(found.variants.get("", {})) if found else {}
-    return _editor(request, staff, key, values)
+    variants = dict(found.variants) if found else {}
+    return _editor(
+        request,
+        staff,
+        key,
+        locale=locale,
+        values=dict(variants.get(locale, {})),
+        locales=sorted(variants),
+    )
 
 
 def _editor(
-    request: Request, staff: Staff, key: str, values: dict[str, Any], **more: Any
+    request: Request,
+    staff: Staff,
+    key: str,
+    *,
+    locale: str,
+    values: dict[str, Any],
+    locales: list[str],
+    **more: Any,
 ) -> Response:
     context: dict[str, Any] = {"contact": "", "data": "{}", "preview": None} | more
     return page(
@@ -297,6 +355,8 @@ def _editor(
         staff,
         section="templates",
         key=key,
+        locale=locale,
+        locales=locales,
         parts=PARTS,
         values=values,
         **context,
@@ -305,11 +365,22 @@ def _editor(
 
 @router.post("/templates/edit")
 async def template_save(
-    key: KeyQuery, request: Request, *, staff: StaffDep, sessions: SessionsDep, runtime: RuntimeDep
+    key: KeyQuery,
+    request: Request,
+    *,
+    staff: StaffDep,
+    sessions: SessionsDep,
+    runtime: RuntimeDep,
+    locale: LocaleQuery = "",
 ) -> Response:
     form = await _posted(request, staff, sessions, StaffRole.VIEWER)
     values = {name: first(form, name) for name, _, _ in PARTS if first(form, name).strip()}
     contact, data = first(form, "contact").strip(), first(form, "data").strip() or "{}"
+    with runtime.reads() as session:
+        found = session.scalar(select(Template).where(Template.key == key))
+    variants = dict(found.variants) if found else {}
+    variants[locale] = values
+    shown = {"contact": contact, "data": data}
     if first(form, "action") == "save":
         if not staff.may(StaffRole.MARKETER):
             raise NotAllowed(StaffRole.MARKETER)
@@ -318,7 +389,7 @@ async def template_save(
                 templates.put(
                     session,
                     key,
-                    TemplateIn.model_validate({"variants": {"": values}}),
+                    TemplateIn.model_validate({"variants": variants}),
                     runtime.renderer,
                 )
                 session.commit()
@@ -327,31 +398,51 @@ async def template_save(
                 request,
                 staff,
                 key,
-                values,
+                locale=locale,
+                values=values,
+                locales=sorted(variants),
                 status=422,
                 errors=_problems(exc),
-                contact=contact,
-                data=data,
+                **shown,
             )
-        return back_to(f"/console/templates/edit?key={key}")
+        return back_to(f"/console/templates/edit?key={key}&locale={locale}")
     try:
-        asked = PreviewIn.model_validate({"contact": contact or None, "data": json.loads(data)})
+        asked = PreviewIn.model_validate(
+            {"contact": contact or None, "data": json.loads(data), "locale": locale or None}
+        )
         with runtime.reads() as session:
-            shown = template_preview.preview(
+            rendered = template_preview.preview(
                 session,
                 runtime.renderer,
                 key,
-                {"": values},
+                variants,
                 asked,
                 public_url=runtime.settings.public_url,
             )
     except (ValidationError, HubError, TemplateError, ValueError) as exc:
         problems = [str(exc)] if isinstance(exc, TemplateError) else _problems(exc)
         return _editor(
-            request, staff, key, values, status=422, errors=problems, contact=contact, data=data
+            request,
+            staff,
+            key,
+            locale=locale,
+            values=values,
+            locales=sorted(variants),
+            status=422,
+            errors=problems,
+            **shown,
         )
     preview = {
         channel: {"subject": out.subject, "text": out.error or out.text}
-        for channel, out in shown.channels.items()
+        for channel, out in rendered.channels.items()
     }
-    return _editor(request, staff, key, values, preview=preview, contact=contact, data=data)
+    return _editor(
+        request,
+        staff,
+        key,
+        locale=locale,
+        values=values,
+        locales=sorted(variants),
+        preview=preview,
+        **shown,
+    )

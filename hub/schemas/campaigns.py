@@ -79,6 +79,10 @@ class DryRunOut(Strict):
     deferred: dict[str, int] = Field(description="Would wait (quiet hours...), by reason.")
     refused: dict[str, int] = Field(description="Would not go, by reason.")
     samples: dict[str, list[str]] = Field(description="Up to 5 external ids per outcome.")
+    starts_at: dt.datetime = Field(description="When the first occurrence would go out.")
+    waits_until: dict[str, list[dt.datetime]] = Field(
+        description="For each deferral reason, the first and the last moment it ends."
+    )
 
 
 class TestSendIn(Strict):

@@ -123,6 +123,16 @@ def test_a_marketer_writes_schedules_and_watches_a_campaign(
     shoot(page, "template-editor")
     with page.expect_navigation():
         page.click("button[value=save]")
+    page.fill("#add-locale", "ru")
+    with page.expect_navigation():
+        page.click("text=Edit it")
+    page.fill("#email_subject", "Зимнее предложение для {{ contact.name }}")
+    page.fill("#email_text", "{{ contact.name }}, {{ data.offer }} на этой неделе.")
+    with page.expect_navigation():
+        page.click("button[value=save]")
+    saved = ok(console.api.get("/v1/templates/winter", headers=console.auth))
+    assert set(saved["variants"]) == {"", "ru"}
+    assert saved["variants"][""]["email_subject"] == "Winter offer for {{ contact.name }}"
 
     page.goto(f"{console.base}/console/campaigns/new")
     page.fill("#name", "Winter for pro clients")
@@ -130,6 +140,9 @@ def test_a_marketer_writes_schedules_and_watches_a_campaign(
     page.select_option("#template", "winter")
     page.fill("#data", '{"offer": "20% off"}')
     page.fill("#seg-attrs", "plan=pro")
+    with page.expect_navigation():
+        page.click("text=Count the audience")
+    assert page.inner_text("[role=status]") == "The audience now: 2 people."
     page.select_option("#when", "at")
     soon = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=6)
     page.fill("#at", soon.strftime("%Y-%m-%dT%H:%M:%S"))

@@ -245,6 +245,9 @@ def test_a_dry_run_says_who_would_not_receive_it_and_why(wired: Wired) -> None:
     assert dry["deferred"] == {"quiet_hours": 1}
     assert dry["samples"]["refused:suppressed:manual"] == ["s1"]
     assert dry["samples"]["deferred:quiet_hours"] == ["s2"]
+    (first, last) = dry["waits_until"]["quiet_hours"]
+    assert first == last
+    assert dt.datetime.fromisoformat(first) > dt.datetime.fromisoformat(dry["starts_at"])
 
 
 def test_a_recurring_rule_dispatches_each_occurrence_once(wired: Wired) -> None:
