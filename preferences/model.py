@@ -94,3 +94,13 @@ class Resolution:
     send_now: tuple[Channel, ...] = ()
     deferred: tuple[Deferral, ...] = ()
     refused: tuple[Refusal, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One rule the resolver looked at, and what it found: the explanation of a decision."""
+
+    rule: str  # audience, consent, channel, address, suppression, legal_window, quiet_hours...
+    verdict: str  # "pass", "refuse" or "defer"
+    detail: str
+    channel: Channel | None = None

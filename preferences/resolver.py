@@ -40,6 +40,7 @@ from preferences.model import (
     QuietHours,
     Refusal,
     Resolution,
+    Step,
     SubscriptionView,
     SuppressionView,
     TopicView,
@@ -63,6 +64,7 @@ def resolve(
     suppressions: Sequence[SuppressionView],
     moment: dt.datetime,
     policy: Policy = Policy(),  # noqa: B008 - frozen, so one shared default is safe
+    trace: list[Step] | None = None,
 ) -> Resolution:
     """Sort every candidate channel into exactly one of send now, deferred or refused.
 
@@ -71,10 +73,13 @@ def resolve(
     A refusal of the whole topic lists those candidates (and, for `WRONG_AUDIENCE`, every
     allowed channel too) so that each decision is kept.
 
+    ``trace``, when given, receives a `Step` for every rule looked at (what "explain" shows).
+
     Raises:
         ValueError: if ``moment`` or a suppression's ``until`` is naive, the contact's time
             zone is unknown, or ``policy.digest_weekday`` is not 0-6.
     """
+    note = _Notes(trace)
     _require_aware(moment, "moment")
     for suppression in suppressions:
         if suppression.until is not None:
@@ -83,6 +88,7 @@ def resolve(
     candidates = _candidates(topic, subscription)
 
     topic_refusal = _topic_refusal(contact, topic, subscription, preferences)
+    note.topic(contact, topic, subscription, topic_refusal)
     if topic_refusal is RefusalReason.WRONG_AUDIENCE:
         return _collect(
             Refusal(c, topic_refusal) for c in _unique(topic.allowed_channels, candidates)
@@ -101,6 +107,7 @@ def resolve(
             moment=moment,
         )
         if refusal is not None:
+            note.refused(refusal)
             outcomes.append(refusal)
             continue
         deferral = _deferral(
@@ -111,6 +118,7 @@ def resolve(
             policy=policy,
             zone=zone,
             moment=moment,
+            note=note,
         )
         outcomes.append(channel if deferral is None else deferral)
     return _collect(outcomes)
@@ -220,6 +228,7 @@ def _deferral(
     policy: Policy,
     zone: ZoneInfo,
     moment: dt.datetime,
+    note: _Notes,
 ) -> Deferral | None:
     rules = _closed_windows(channel, topic=topic, preferences=preferences, policy=policy)
     digest = _digest(topic, subscription, policy)
@@ -228,6 +237,7 @@ def _deferral(
         until = windows.next_open(moment, zone, closed)
     else:
         until = windows.next_due(moment, zone, at=digest.at, weekday=digest.weekday, windows=closed)
+    note.windows(channel, rules, digest, zone=zone, moment=moment, until=until)
     if until == moment:
         return None
     reason = _main_reason(rules, digest, zone=zone, moment=moment)
@@ -310,3 +320,82 @@ def _collect(outcomes: Iterable[_Outcome]) -> Resolution:
         else:
             send_now.append(outcome)
     return Resolution(send_now=tuple(send_now), deferred=tuple(deferred), refused=tuple(refused))
+
+
+class _Notes:
+    """Writes the trace when one was asked for; costs nothing otherwise."""
+
+    def __init__(self, trace: list[Step] | None) -> None:
+        self.trace = trace
+
+    def topic(
+        self,
+        contact: ContactView,
+        topic: TopicView,
+        subscription: SubscriptionView | None,
+        refusal: RefusalReason | None,
+    ) -> None:
+        if self.trace is None:
+            return
+        if refusal is RefusalReason.WRONG_AUDIENCE:
+            self.trace.append(
+                Step(
+                    "audience",
+                    "refuse",
+                    f"the topic is for {topic.audience.value}, "
+                    f"the contact is a {contact.kind.value}",
+                )
+            )
+            return
+        self.trace.append(Step("audience", "pass", f"the topic is for {topic.audience.value}"))
+        if topic.required:
+            self.trace.append(
+                Step("consent", "pass", "a required topic: unsubscribes do not apply")
+            )
+        elif refusal is not None:
+            self.trace.append(Step("consent", "refuse", refusal.value))
+        else:
+            status = subscription.status.value if subscription else "none"
+            self.trace.append(Step("consent", "pass", f"subscription {status}"))
+
+    def refused(self, refusal: Refusal) -> None:
+        if self.trace is not None:
+            detail = refusal.reason.value + (f" ({refusal.detail})" if refusal.detail else "")
+            self.trace.append(Step("channel", "refuse", detail, refusal.channel))
+
+    def windows(
+        self,
+        channel: Channel,
+        rules: Sequence[tuple[DeferralReason, QuietHours]],
+        digest: _Digest | None,
+        *,
+        zone: ZoneInfo,
+        moment: dt.datetime,
+        until: dt.datetime,
+    ) -> None:
+        if self.trace is None:
+            return
+        self.trace.append(
+            Step("channel", "pass", "allowed, not blocked, has an address, not suppressed", channel)
+        )
+        local = moment.astimezone(zone).strftime("%H:%M")
+        for reason, window in rules:
+            span = f"{window.start:%H:%M}-{window.end:%H:%M} in {zone.key}"
+            end = windows.release(window, moment, zone)
+            verdict, said = (
+                ("defer", f"{span}: closed at {local}")
+                if end
+                else ("pass", f"{span}: open at {local}")
+            )
+            self.trace.append(Step(reason.value, verdict, said, channel))
+        if digest is not None:
+            day = "daily" if digest.weekday is None else f"weekly, day {digest.weekday}"
+            self.trace.append(
+                Step("digest", "defer", f"{day} at {digest.at:%H:%M} {zone.key}", channel)
+            )
+        if until == moment:
+            self.trace.append(Step("send", "pass", "send now", channel))
+        else:
+            self.trace.append(
+                Step("send", "defer", f"until {until.astimezone(dt.UTC).isoformat()}", channel)
+            )

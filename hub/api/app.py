@@ -17,6 +17,7 @@ from hub.api.routes import (
     contacts,
     dead_letters,
     event_endpoints,
+    explain,
     health,
     imports,
     inbound,
@@ -98,6 +99,7 @@ def create_app(
         captures,
         dead_letters,
         event_endpoints,
+        explain,
     ):
         app.include_router(module.router, responses=errors.RESPONSES)
     app.add_middleware(HeadAsGet)

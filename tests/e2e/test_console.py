@@ -183,6 +183,9 @@ def test_a_marketer_writes_schedules_and_watches_a_campaign(
         page.click("text=c2")
     assert "delivery.sent" in page.inner_text(".timeline")
     shoot(page, "contact")
+    page.goto(f"{console.base}/console")
+    assert "Winter for pro clients" in page.inner_text("main")
+    shoot(page, "dashboard-after")
     page.close()
 
 

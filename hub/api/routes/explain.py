@@ -1,0 +1,66 @@
+"""Explain a decision: `GET /v1/deliveries/{id}/explain`, `GET /v1/contacts/{id}/explain`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from hub.api.deps import ContactsScope, RuntimeDep, SessionDep
+from hub.api.paging import RowId
+from hub.db.base import utcnow
+from hub.fields import Key
+from hub.services import contacts, explain
+from hub.services.errors import InvalidField
+
+router = APIRouter(tags=["explain"])
+
+
+class RuleOut(BaseModel):
+    rule: str
+    verdict: str
+    detail: str
+    channel: str | None
+
+
+class DeliveryExplained(BaseModel):
+    delivery: dict[str, Any]
+    topic: str
+    evaluated_at: dt.datetime
+    rules: list[RuleOut]
+    note: str
+
+
+class ContactExplained(BaseModel):
+    contact: str
+    topic: str
+    evaluated_at: dt.datetime
+    outcome: dict[str, Any]
+    rules: list[RuleOut]
+
+
+@router.get("/v1/deliveries/{delivery_id}/explain", response_model=DeliveryExplained)
+def explain_delivery(
+    delivery_id: RowId, _: ContactsScope, db: SessionDep, runtime: RuntimeDep
+) -> Any:
+    """What was recorded for the delivery, and each rule that applied to it."""
+    return explain.for_delivery(db, delivery_id, hasher=runtime.hasher)
+
+
+@router.get("/v1/contacts/{external_id}/explain", response_model=ContactExplained)
+def explain_contact(
+    external_id: str,
+    topic: Annotated[Key, Query(description="The topic to decide for.")],
+    _: ContactsScope,
+    db: SessionDep,
+    runtime: RuntimeDep,
+    at: Annotated[dt.datetime | None, Query(description="The moment; now by default.")] = None,
+) -> Any:
+    """Which channels a message on this topic would use at that moment, and why."""
+    if at is not None and at.tzinfo is None:
+        raise InvalidField("at", "needs a time zone, e.g. 2026-12-01T09:00:00Z")
+    contact = contacts.get(db, external_id)
+    found = explain.topic_by_key(db, topic)
+    return explain.for_contact(db, contact, found, at=at or utcnow(), hasher=runtime.hasher)
