@@ -167,6 +167,7 @@ class RefusalReason(enum.StrEnum):
     NO_ADDRESS = "no_address"
     SUPPRESSED = "suppressed"
     NO_CONTENT = "no_content"  # the message has no part for this channel
+    FREQUENCY_CAP = "frequency_cap"  # over the topic's (or the hub's) messages per day/week
 
 
 class DeferralReason(enum.StrEnum):
@@ -176,6 +177,7 @@ class DeferralReason(enum.StrEnum):
     LOCAL_TIME = "local_time"  # a campaign for 10:00 in each recipient's own zone
     THROTTLED = "throttled"  # a campaign's messages per minute per channel
     PAUSED = "paused"  # its campaign is paused; resumed by hand
+    FREQUENCY_CAP = "frequency_cap"  # waits until the oldest message leaves the window
 
 
 class CampaignState(enum.StrEnum):

@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 from hub.fields import contrast_with_white
+from preferences.model import Caps
 
 DEVELOPMENT_SECRET = "development-only-secret-change-me"  # noqa: S105 - a marker, not a secret
 
@@ -68,6 +69,10 @@ class Settings(BaseSettings):
     worker_threads: int = Field(2, ge=1, le=64)  # per queue: fan-out and each channel
     link_ttl_days: int = Field(60, ge=1)
     company_name: str = "Hub"
+    # Marketing messages per person per rolling day / week, across all channels and topics
+    # (a topic's own caps take precedence); unset: no cap.
+    frequency_cap_per_day: int | None = Field(None, ge=1, le=1000)
+    frequency_cap_per_week: int | None = Field(None, ge=1, le=10_000)
     # Campaigns need a second person's approval (an admin who did not create it) before
     # they can be scheduled.
     campaign_approval: bool = False
@@ -114,6 +119,9 @@ class Settings(BaseSettings):
             self.secret_key.get_secret_value().encode(), b"hub/webhook-signing", hashlib.sha256
         ).digest()
         return SecretStr("whsec_" + base64.b64encode(digest[:24]).decode())
+
+    def default_caps(self) -> Caps:
+        return Caps(per_day=self.frequency_cap_per_day, per_week=self.frequency_cap_per_week)
 
     def link_secrets(self) -> list[str]:
         """Newest first: links signed before a rotation verify until they expire."""

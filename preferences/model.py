@@ -26,6 +26,30 @@ class ContactView:
 
 
 @dataclass(frozen=True, slots=True)
+class Caps:
+    """At most so many marketing messages per person per rolling day and week, across all
+    channels and topics; past it a message waits (or, with `drop`, is refused)."""
+
+    per_day: int | None = None
+    per_week: int | None = None
+    drop: bool = False
+
+    @property
+    def active(self) -> bool:
+        return self.per_day is not None or self.per_week is not None
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """The marketing messages a person already got (or has on the way) in the windows."""
+
+    day: int = 0
+    week: int = 0
+    day_oldest: dt.datetime | None = None  # when the oldest of the day's leaves the window
+    week_oldest: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class TopicView:
     key: str
     audience: Audience
@@ -33,6 +57,7 @@ class TopicView:
     default_channels: tuple[Channel, ...]
     required: bool = False
     bypass_quiet_hours: bool = False
+    caps: Caps = Caps()
 
 
 @dataclass(frozen=True, slots=True)

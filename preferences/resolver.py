@@ -35,6 +35,7 @@ from preferences import windows
 from preferences.model import (
     ContactView,
     Deferral,
+    History,
     Policy,
     PreferencesView,
     QuietHours,
@@ -65,6 +66,7 @@ def resolve(
     moment: dt.datetime,
     policy: Policy = Policy(),  # noqa: B008 - frozen, so one shared default is safe
     trace: list[Step] | None = None,
+    history: History | None = None,
 ) -> Resolution:
     """Sort every candidate channel into exactly one of send now, deferred or refused.
 
@@ -95,6 +97,11 @@ def resolve(
         )
     if topic_refusal is not None:
         return _collect(Refusal(c, topic_refusal) for c in candidates)
+    capped_until = _capped(topic, history, moment, note)
+    if capped_until is not None and topic.caps.drop:
+        return _collect(Refusal(c, RefusalReason.FREQUENCY_CAP) for c in candidates)
+    if capped_until is not None:
+        moment = capped_until  # every rule below is judged at the moment it may go
 
     outcomes: list[_Outcome] = []
     for channel in candidates:
@@ -120,8 +127,42 @@ def resolve(
             moment=moment,
             note=note,
         )
+        if capped_until is not None:
+            until = deferral.until if deferral is not None else capped_until
+            deferral = Deferral(channel, until, DeferralReason.FREQUENCY_CAP)
         outcomes.append(channel if deferral is None else deferral)
     return _collect(outcomes)
+
+
+def _capped(
+    topic: TopicView, history: History | None, moment: dt.datetime, note: _Notes
+) -> dt.datetime | None:
+    """When a marketing message over the frequency cap may go; None when it is under it.
+
+    A required (transactional) topic is never capped. The windows roll: the message may go
+    once the oldest counted message is a day (or a week) old.
+    """
+    caps = topic.caps
+    if topic.required or not caps.active:
+        return None
+    seen = history or History()
+    until: dt.datetime | None = None
+    for cap, count, oldest, span, name in (
+        (caps.per_day, seen.day, seen.day_oldest, dt.timedelta(days=1), "day"),
+        (caps.per_week, seen.week, seen.week_oldest, dt.timedelta(days=7), "week"),
+    ):
+        if cap is None:
+            continue
+        over = count >= cap
+        note.step(
+            "frequency_cap",
+            ("refuse" if caps.drop else "defer") if over else "pass",
+            f"{count} of {cap} marketing messages in the last {name}",
+        )
+        if over:
+            free = (oldest or moment) + span
+            until = free if until is None else max(until, free)
+    return None if until is None else max(until, moment)
 
 
 def _require_aware(value: dt.datetime, name: str) -> None:
@@ -327,6 +368,10 @@ class _Notes:
 
     def __init__(self, trace: list[Step] | None) -> None:
         self.trace = trace
+
+    def step(self, rule: str, verdict: str, detail: str) -> None:
+        if self.trace is not None:
+            self.trace.append(Step(rule, verdict, detail))
 
     def topic(
         self,

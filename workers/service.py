@@ -62,6 +62,7 @@ def limits(settings: Settings) -> Limits:
         delivery_batch=settings.delivery_batch_size,
         max_attempts=settings.delivery_max_attempts,
         first_retry=settings.delivery_first_retry_seconds,
+        caps=settings.default_caps(),
         queue_lease=dt.timedelta(seconds=settings.queue_lease_seconds),
         send_lease=dt.timedelta(seconds=settings.send_lease_seconds),
     )
@@ -91,6 +92,7 @@ class Workers:
             public_url=settings.public_url,
             unsubscribe_mailto=settings.unsubscribe_mailto,
             voice_opt_out=settings.voice_opt_out,
+            caps=settings.default_caps(),
         )
         self.dispatcher = Dispatcher(
             sessions=runtime.sessions,

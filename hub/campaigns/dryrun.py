@@ -22,6 +22,7 @@ from hub.domain import Channel, DeliveryState
 from hub.schemas.campaigns import DryRunOut
 from hub.services import templates
 from hub.services.hashing import AddressHasher
+from preferences.model import Caps
 from preferences.resolver import resolve
 from templates import Renderer
 
@@ -36,6 +37,7 @@ def dry_run(
     renderer: Renderer,
     hasher: AddressHasher,
     now: dt.datetime,
+    caps: Caps = audience.NO_CAPS,
 ) -> DryRunOut:
     topic = session.get_one(Topic, campaign.topic_id)
     variants = session.scalar(
@@ -51,7 +53,7 @@ def dry_run(
     )
     pacing = Pacing(planned, {})
     chosen = {Channel(c) for c in campaign.channels} if campaign.channels else None
-    view = audience.topic_view(topic)
+    view = audience.topic_view(topic, caps)
     send: Counter[str] = Counter()
     deferred: Counter[str] = Counter()
     refused: Counter[str] = Counter()
@@ -66,7 +68,10 @@ def dry_run(
             break
         after = ids[-1]
         people += len(ids)
-        for recipient in audience.load(session, topic.id, ids, hasher=hasher, now=at):
+        counted = audience.counts_for(view, 0)  # 0: no notification is excluded
+        for recipient in audience.load(
+            session, topic.id, ids, hasher=hasher, now=at, count_for=counted
+        ):
             moment = pacing.moment(recipient.view.timezone, at)
             resolution = resolve(
                 contact=recipient.view,
@@ -75,6 +80,7 @@ def dry_run(
                 preferences=recipient.preferences,
                 suppressions=recipient.suppressions,
                 moment=moment,
+                history=recipient.history,
             )
             rows = fanout.rows_for(
                 0,

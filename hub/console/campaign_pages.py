@@ -224,7 +224,12 @@ def campaign(
         tried = None
         if dry:
             tried = dry_run(
-                session, found, renderer=runtime.renderer, hasher=runtime.hasher, now=utcnow()
+                session,
+                found,
+                renderer=runtime.renderer,
+                hasher=runtime.hasher,
+                now=utcnow(),
+                caps=runtime.settings.default_caps(),
             )
     live = view.state in (CampaignState.SCHEDULED, CampaignState.SENDING)
     approval = runtime.settings.campaign_approval

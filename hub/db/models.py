@@ -79,6 +79,11 @@ class Topic(Base):
     public: Mapped[bool] = mapped_column(Boolean, default=True)
     required: Mapped[bool] = mapped_column(Boolean, default=False)
     bypass_quiet_hours: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Frequency caps for this topic's messages (None: the hub's HUB_FREQUENCY_CAP_*);
+    # "defer" holds what is over them, "drop" refuses it.
+    cap_per_day: Mapped[int | None]
+    cap_per_week: Mapped[int | None]
+    cap_action: Mapped[str] = mapped_column(String(8), default="defer")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 

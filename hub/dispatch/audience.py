@@ -8,15 +8,32 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, func, or_, select
+from sqlalchemy import Row, case, distinct, func, or_, select
 from sqlalchemy.orm import Session
 
-from hub.db.models import Contact, ContactPreferences, Subscription, Suppression, Topic
+from hub.db.models import (
+    Contact,
+    ContactPreferences,
+    Delivery,
+    Notification,
+    Subscription,
+    Suppression,
+    Topic,
+)
 from hub.dispatch import segment as segments
-from hub.domain import ADDRESS_FIELD, Audience, Channel, ContactKind, SubscriptionStatus
+from hub.domain import (
+    ADDRESS_FIELD,
+    Audience,
+    Channel,
+    ContactKind,
+    DeliveryState,
+    SubscriptionStatus,
+)
 from hub.services.hashing import AddressHasher
 from preferences.model import (
+    Caps,
     ContactView,
+    History,
     PreferencesView,
     QuietHours,
     SubscriptionView,
@@ -36,9 +53,14 @@ class Recipient:
     subscription: SubscriptionView | None
     preferences: PreferencesView
     suppressions: tuple[SuppressionView, ...]
+    history: History | None = None  # only when the topic is capped
 
 
-def topic_view(topic: Topic) -> TopicView:
+NO_CAPS = Caps()
+
+
+def topic_view(topic: Topic, defaults: Caps = NO_CAPS) -> TopicView:
+    """The topic as the resolver sees it; its own caps override the hub's `defaults`."""
     return TopicView(
         key=topic.key,
         audience=topic.audience,
@@ -46,7 +68,76 @@ def topic_view(topic: Topic) -> TopicView:
         default_channels=tuple(Channel(c) for c in topic.default_channels),
         required=topic.required,
         bypass_quiet_hours=topic.bypass_quiet_hours,
+        caps=Caps(
+            per_day=topic.cap_per_day if topic.cap_per_day is not None else defaults.per_day,
+            per_week=topic.cap_per_week if topic.cap_per_week is not None else defaults.per_week,
+            drop=topic.cap_action == "drop",
+        ),
     )
+
+
+# What counts against a cap: marketing messages sent, on their way, or possibly sent.
+COUNTED = (
+    DeliveryState.QUEUED,
+    DeliveryState.SENDING,
+    DeliveryState.SENT,
+    DeliveryState.DELIVERED,
+    DeliveryState.UNKNOWN,
+)
+
+
+def histories(
+    session: Session,
+    ids: Sequence[int],
+    *,
+    now: dt.datetime,
+    excluding: int | None = None,
+) -> dict[int, History]:
+    """Each person's marketing messages (distinct notifications, any channel, any topic that
+    is not required) in the last day and week; `excluding` the notification being decided."""
+    if not ids:
+        return {}
+    day, week = now - dt.timedelta(days=1), now - dt.timedelta(days=7)
+    in_day = case((Delivery.created_at >= day, Delivery.notification_id))
+    day_start = case((Delivery.created_at >= day, Delivery.created_at))
+    query = (
+        select(
+            Delivery.contact_id,
+            func.count(distinct(in_day)),
+            func.count(distinct(Delivery.notification_id)),
+            func.min(day_start),
+            func.min(Delivery.created_at),
+        )
+        .join(Notification, Notification.id == Delivery.notification_id)
+        .join(Topic, Topic.id == Notification.topic_id)
+        .where(
+            Delivery.contact_id.in_(ids),
+            Delivery.created_at >= week,
+            Delivery.state.in_(COUNTED),
+            Topic.required.is_(False),
+        )
+        .group_by(Delivery.contact_id)
+    )
+    if excluding is not None:
+        query = query.where(Delivery.notification_id != excluding)
+    return {
+        contact_id: History(
+            day=int(day_count),
+            week=int(week_count),
+            day_oldest=_aware(day_first),
+            week_oldest=_aware(week_first),
+        )
+        for contact_id, day_count, week_count, day_first, week_first in session.execute(query)
+    }
+
+
+def _aware(value: Any) -> dt.datetime | None:
+    """min() over a UTC column comes back naive from SQLite (the type decorator is lost)."""
+    if value is None:
+        return None
+    moment = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+    assert isinstance(moment, dt.datetime)
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 _KIND = {Audience.CLIENTS: ContactKind.CLIENT, Audience.EMPLOYEES: ContactKind.EMPLOYEE}
@@ -131,6 +222,7 @@ def load(
     *,
     hasher: AddressHasher,
     now: dt.datetime,
+    count_for: int | None = None,
 ) -> list[Recipient]:
     """Everything the resolver needs about these contacts, in four queries. Missing ids
     (erased since) are left out."""
@@ -168,6 +260,7 @@ def load(
     }
     addresses = {row.id: _addresses(row) for row in contacts}
     suppressed = _suppressions(session, addresses, hasher=hasher, now=now)
+    counted = histories(session, ids, now=now, excluding=count_for) if count_for is not None else {}
     return [
         Recipient(
             id=row.id,
@@ -179,9 +272,16 @@ def load(
             subscription=subscriptions.get(row.id),
             preferences=preferences.get(row.id, PreferencesView()),
             suppressions=tuple(suppressed.get(row.id, ())),
+            history=counted.get(row.id, History()) if count_for is not None else None,
         )
         for row in contacts
     ]
+
+
+def counts_for(view: TopicView, notification_id: int) -> int | None:
+    """The `count_for` of `load`: the notification, when its topic is capped (a person's
+    history then takes a fifth query)."""
+    return notification_id if view.caps.active and not view.required else None
 
 
 def _addresses(row: Row[Any]) -> dict[Channel, str]:

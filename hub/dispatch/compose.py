@@ -25,7 +25,7 @@ from hub.dispatch.outcomes import Held, Result
 from hub.domain import Channel, DeliveryState, RefusalReason
 from hub.services.hashing import AddressHasher
 from hub.services.templates import doc as template_doc
-from preferences.model import Resolution, TopicView
+from preferences.model import Caps, Resolution, TopicView
 from preferences.resolver import resolve
 from preferences.tokens import LinkSigner, Purpose
 from templates import CompiledTemplate, Links, Renderer, TemplateError
@@ -100,9 +100,11 @@ class Composer:
         unsubscribe_mailto: str | None = None,
         voice_opt_out: dict[str, str] | None = None,
         cache_size: int = 64,
+        caps: Caps = audience.NO_CAPS,
     ) -> None:
         self.renderer = renderer
         self.links = links
+        self.caps = caps
         self.hasher = hasher
         self.public_url = public_url.rstrip("/")
         self.unsubscribe_mailto = unsubscribe_mailto
@@ -142,6 +144,7 @@ class Composer:
                     sorted({d.contact_id for d in deliveries}),
                     hasher=self.hasher,
                     now=now,
+                    count_for=audience.counts_for(prepared.topic, notification_id),
                 )
             }
             loaded.append((prepared, deliveries, recipients))
@@ -167,6 +170,7 @@ class Composer:
                     preferences=recipient.preferences,
                     suppressions=recipient.suppressions,
                     moment=now,
+                    history=recipient.history,
                 )
                 if delivery.channel in resolution.send_now:
                     self._render(result, prepared, delivery, recipient)
@@ -191,7 +195,7 @@ class Composer:
             topic_key=topic.key,
             topic_name=topic.name,
             required=topic.required,
-            topic=audience.topic_view(topic),
+            topic=audience.topic_view(topic, self.caps),
             template=self.renderer.compile(doc),
         )
         with self._lock:

@@ -26,9 +26,11 @@ from channels.base import DeliveryError, OutgoingMessage, Receipt
 from hub.db.base import utcnow
 from hub.db.models import Notification
 from hub.dispatch import claim, fanout, outcomes, sweeper
+from hub.dispatch.audience import NO_CAPS
 from hub.dispatch.compose import Composer, renderable
 from hub.domain import Channel
 from hub.services.hashing import AddressHasher
+from preferences.model import Caps
 
 log = logging.getLogger("hub.dispatch")
 
@@ -51,6 +53,7 @@ class Limits:
     delivery_batch: int = 100
     max_attempts: int = 8
     first_retry: float = 10.0  # seconds; doubling per attempt
+    caps: Caps = NO_CAPS  # the hub's frequency caps (a topic's own take precedence)
     queue_lease: dt.timedelta = dt.timedelta(minutes=5)
     send_lease: dt.timedelta = dt.timedelta(minutes=2)
 
@@ -97,6 +100,7 @@ class Dispatcher:
                 batch_size=self.limits.fanout_batch,
                 queue_lease=self.limits.queue_lease,
                 now=now,
+                caps=self.limits.caps,
             )
         if plan is None:
             return FanOutStep()

@@ -32,7 +32,7 @@ from hub.domain import (
 from hub.services import timeline
 from hub.services.actor import Actor
 from hub.services.hashing import AddressHasher
-from preferences.model import Deferral, Refusal, Resolution
+from preferences.model import Caps, Deferral, Refusal, Resolution
 from preferences.resolver import resolve
 
 DISPATCHER = Actor(kind=ActorKind.SYSTEM, name="dispatcher", source="dispatch")
@@ -67,6 +67,7 @@ def plan_batch(
     batch_size: int,
     queue_lease: dt.timedelta,
     now: dt.datetime,
+    caps: Caps = audience.NO_CAPS,
 ) -> Plan | None:
     """Read and resolve the next batch (a read-only session will do); None when done."""
     notification = session.get(Notification, notification_id)
@@ -83,8 +84,15 @@ def plan_batch(
         limit=batch_size,
         segment=notification.segment,
     )
-    recipients = audience.load(session, topic.id, ids, hasher=hasher, now=now)
-    view = audience.topic_view(topic)
+    view = audience.topic_view(topic, caps)
+    recipients = audience.load(
+        session,
+        topic.id,
+        ids,
+        hasher=hasher,
+        now=now,
+        count_for=audience.counts_for(view, notification.id),
+    )
     chosen = {Channel(c) for c in notification.channels} if notification.channels else None
     pacing = Pacing(notification, _paced_before(session, notification))
     rows: list[dict[str, Any]] = []
@@ -97,6 +105,7 @@ def plan_batch(
             preferences=recipient.preferences,
             suppressions=recipient.suppressions,
             moment=moment,
+            history=recipient.history,
         )
         mine = rows_for(
             notification.id,

@@ -61,6 +61,9 @@ class DeliveryOut(Out):
     created_at: dt.datetime
     updated_at: dt.datetime
     sent_at: dt.datetime | None
+    not_before: dt.datetime | None = Field(
+        description="A deferred or retried delivery waits until then (quiet hours, caps...)."
+    )
 
 
 class NotificationOut(Strict):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from pydantic import Field, StrictBool, ValidationInfo, field_validator, model_validator
 
@@ -37,6 +37,15 @@ class TopicIn(Strict):
         False, description="Transactional: cannot be unsubscribed; channel choice still applies."
     )
     bypass_quiet_hours: StrictBool = False
+    cap_per_day: int | None = Field(
+        None, ge=1, le=1000, description="Marketing messages per person per rolling day."
+    )
+    cap_per_week: int | None = Field(
+        None, ge=1, le=10_000, description="Marketing messages per person per rolling week."
+    )
+    cap_action: Literal["defer", "drop"] = Field(
+        "defer", description="Past a cap: hold the message until it fits, or refuse it."
+    )
 
     # Field validators, not one model validator, so an error names its field.
     @field_validator("allowed_channels", "default_channels", "allowed_frequencies")
@@ -73,5 +82,8 @@ class TopicOut(Out):
     public: bool
     required: bool
     bypass_quiet_hours: bool
+    cap_per_day: int | None
+    cap_per_week: int | None
+    cap_action: str
     created_at: dt.datetime
     updated_at: dt.datetime

@@ -19,15 +19,21 @@ from hub.dispatch.pacing import Pacing
 from hub.domain import Channel
 from hub.services.errors import NotFound
 from hub.services.hashing import AddressHasher
-from preferences.model import Resolution, Step
+from preferences.model import Caps, Resolution, Step
 from preferences.resolver import resolve
 
 
 def for_contact(
-    session: Session, contact: Contact, topic: Topic, *, at: dt.datetime, hasher: AddressHasher
+    session: Session,
+    contact: Contact,
+    topic: Topic,
+    *,
+    at: dt.datetime,
+    hasher: AddressHasher,
+    caps: Caps,
 ) -> dict[str, Any]:
     steps: list[Step] = []
-    resolution = _resolve(session, contact.id, topic, at=at, hasher=hasher, steps=steps)
+    resolution = _resolve(session, contact.id, topic, at=at, hasher=hasher, steps=steps, caps=caps)
     return {
         "contact": contact.external_id,
         "topic": topic.key,
@@ -37,7 +43,9 @@ def for_contact(
     }
 
 
-def for_delivery(session: Session, delivery_id: int, *, hasher: AddressHasher) -> dict[str, Any]:
+def for_delivery(
+    session: Session, delivery_id: int, *, hasher: AddressHasher, caps: Caps
+) -> dict[str, Any]:
     delivery = session.get(Delivery, delivery_id)
     if delivery is None:
         raise NotFound(f"no delivery {delivery_id}")
@@ -66,7 +74,16 @@ def for_delivery(session: Session, delivery_id: int, *, hasher: AddressHasher) -
                         "throttle", "pass", f"{notification.throttle} per minute", delivery.channel
                     )
                 )
-        _resolve(session, contact.id, topic, at=moment, hasher=hasher, steps=steps)
+        _resolve(
+            session,
+            contact.id,
+            topic,
+            at=moment,
+            hasher=hasher,
+            steps=steps,
+            caps=caps,
+            excluding=delivery.notification_id,
+        )
     rules = [s for s in steps if s.channel in (None, delivery.channel)]
     return {
         "delivery": {
@@ -97,11 +114,22 @@ def _resolve(
     at: dt.datetime,
     hasher: AddressHasher,
     steps: list[Step],
+    caps: Caps,
+    excluding: int = 0,
 ) -> Resolution:
-    (recipient,) = audience.load(session, topic.id, [contact_id], hasher=hasher, now=at)
+    view = audience.topic_view(topic, caps)
+    (recipient,) = audience.load(
+        session,
+        topic.id,
+        [contact_id],
+        hasher=hasher,
+        now=at,
+        count_for=audience.counts_for(view, excluding),
+    )
     return resolve(
         contact=recipient.view,
-        topic=audience.topic_view(topic),
+        topic=view,
+        history=recipient.history,
         subscription=recipient.subscription,
         preferences=recipient.preferences,
         suppressions=recipient.suppressions,

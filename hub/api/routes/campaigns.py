@@ -79,7 +79,14 @@ def dry_run_campaign(
 ) -> Any:
     """Who would receive it, on which channel and when; who would not, and why. Writes nothing."""
     campaign = service.get(db, campaign_id)
-    return dry_run(db, campaign, renderer=runtime.renderer, hasher=runtime.hasher, now=utcnow())
+    return dry_run(
+        db,
+        campaign,
+        renderer=runtime.renderer,
+        hasher=runtime.hasher,
+        now=utcnow(),
+        caps=runtime.settings.default_caps(),
+    )
 
 
 @router.post(

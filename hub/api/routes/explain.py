@@ -46,7 +46,9 @@ def explain_delivery(
     delivery_id: RowId, _: ContactsScope, db: SessionDep, runtime: RuntimeDep
 ) -> Any:
     """What was recorded for the delivery, and each rule that applied to it."""
-    return explain.for_delivery(db, delivery_id, hasher=runtime.hasher)
+    return explain.for_delivery(
+        db, delivery_id, hasher=runtime.hasher, caps=runtime.settings.default_caps()
+    )
 
 
 @router.get("/v1/contacts/{external_id}/explain", response_model=ContactExplained)
@@ -63,4 +65,11 @@ def explain_contact(
         raise InvalidField("at", "needs a time zone, e.g. 2026-12-01T09:00:00Z")
     contact = contacts.get(db, external_id)
     found = explain.topic_by_key(db, topic)
-    return explain.for_contact(db, contact, found, at=at or utcnow(), hasher=runtime.hasher)
+    return explain.for_contact(
+        db,
+        contact,
+        found,
+        at=at or utcnow(),
+        hasher=runtime.hasher,
+        caps=runtime.settings.default_caps(),
+    )
