@@ -54,6 +54,7 @@ class SuppressionReason(enum.StrEnum):
     ENDPOINT_GONE = "endpoint_gone"  # a webhook answered 410 Gone: Standard Webhooks' "stop"
     MANUAL = "manual"
     ERASURE = "erasure"
+    COOL_DOWN = "cool_down"  # a refusal lifted by someone else: still nothing for a while
 
     @property
     def blocks_required(self) -> bool:

@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     # (a topic's own caps take precedence); unset: no cap.
     frequency_cap_per_day: int | None = Field(None, ge=1, le=1000)
     frequency_cap_per_week: int | None = Field(None, ge=1, le=10_000)
+    # After a STOP, a complaint or an opt-out, nothing is sent to that address for this many
+    # days even if staff or a service lift it; only the person (START) lifts it earlier.
+    cool_down_days: int = Field(30, ge=0, le=3650)
     # Campaigns need a second person's approval (an admin who did not create it) before
     # they can be scheduled.
     campaign_approval: bool = False

@@ -25,7 +25,10 @@ STOP_WORDS = frozenset(
 )
 START_WORDS = frozenset({"START", "UNSTOP", "YES"})
 HELP_WORDS = frozenset({"HELP", "INFO"})
-LIFTED_BY_START = frozenset({SuppressionReason.SMS_STOP, SuppressionReason.CARRIER_OPT_OUT})
+# The person's own START also ends the cool-down that followed a STOP lifted by staff.
+LIFTED_BY_START = frozenset(
+    {SuppressionReason.SMS_STOP, SuppressionReason.CARRIER_OPT_OUT, SuppressionReason.COOL_DOWN}
+)
 MAX_KEPT = 1600  # the longest concatenated SMS
 
 

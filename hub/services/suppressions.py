@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from hub.db.base import utcnow
 from hub.db.models import Contact, Suppression
-from hub.domain import ADDRESS_FIELD, Channel, EventType, SuppressionReason
+from hub.domain import ADDRESS_FIELD, ActorKind, Channel, EventType, SuppressionReason
 from hub.services import timeline
 from hub.services.actor import Actor
 from hub.services.errors import Conflict, NotFound
@@ -63,7 +63,19 @@ def add(
     return row, True
 
 
-def remove(session: Session, suppression_id: int, *, actor: Actor) -> Suppression:
+def remove(
+    session: Session,
+    suppression_id: int,
+    *,
+    actor: Actor,
+    cool_down: dt.timedelta = dt.timedelta(0),
+) -> Suppression:
+    """Lift a suppression; the removal is an event with its actor.
+
+    A person's own refusal (STOP, a complaint, an opt-out) lifted by anyone but the person
+    leaves a `cool_down` suppression until `cool_down` after the refusal: staff or a service
+    cannot undo "no" at once; the person (START) can.
+    """
     row = session.get(Suppression, suppression_id, with_for_update=True)
     if row is None:
         raise NotFound(f"no suppression {suppression_id}")
@@ -72,10 +84,53 @@ def remove(session: Session, suppression_id: int, *, actor: Actor) -> Suppressio
             "an erasure suppression is kept for good: it is what keeps an erased person "
             "uncontactable for marketing if their address comes back"
         )
+    if (
+        row.reason is SuppressionReason.COOL_DOWN
+        and actor.kind not in THE_PERSON
+        and (row.expires_at is None or row.expires_at > utcnow())
+    ):
+        ends = f"{row.expires_at:%Y-%m-%d %H:%M} UTC" if row.expires_at else "never"
+        raise Conflict(
+            f"a cool-down after the person's refusal ends by itself ({ends}), or when the "
+            "person asks again (START, the preferences page)"
+        )
     if row.address is not None:
         _record(session, row, EventType.SUPPRESSION_REMOVED, actor, row.address)
     session.delete(row)
+    until = row.created_at + cool_down
+    if (
+        row.reason in PERSONS_REFUSALS
+        and actor.kind not in THE_PERSON
+        and row.address is not None
+        and until > utcnow()
+    ):
+        session.flush()  # the row is gone before its successor takes its (unique) hash
+        cooling = Suppression(
+            channel=row.channel,
+            address=row.address,
+            address_hash=row.address_hash,
+            reason=SuppressionReason.COOL_DOWN,
+            source=actor.source,
+            actor=actor.name,
+            note=f"cool-down after {row.reason.value} of {row.created_at:%Y-%m-%d}",
+            created_at=utcnow(),
+            expires_at=until,
+        )
+        session.add(cooling)
+        session.flush()
+        _record(session, cooling, EventType.SUPPRESSION_ADDED, actor, row.address)
     return row
+
+
+PERSONS_REFUSALS = frozenset(
+    {
+        SuppressionReason.SMS_STOP,
+        SuppressionReason.COMPLAINT,
+        SuppressionReason.CARRIER_OPT_OUT,
+        SuppressionReason.VOICE_OPT_OUT,
+    }
+)
+THE_PERSON = frozenset({ActorKind.INBOUND, ActorKind.SELF_SERVICE})
 
 
 def find(

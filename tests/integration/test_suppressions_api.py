@@ -47,10 +47,30 @@ def test_add_find_and_lift_with_events_on_the_owners_timeline(
 
     lifted = client.delete(f"/v1/suppressions/{row['id']}", headers=auth)
     assert lifted.status_code == 204
-    assert ok(client.get("/v1/suppressions", headers=auth))["items"] == []
-    removed = timeline(client, auth, "olga")[0]
+    # A STOP is the person's own refusal: lifted by a service, it leaves a cool-down
+    # (test_cool_down.py), which only time or the person ends.
+    (cooling,) = ok(client.get("/v1/suppressions", headers=auth))["items"]
+    assert cooling["reason"] == "cool_down"
+    kept = client.delete(f"/v1/suppressions/{cooling['id']}", headers=auth)
+    assert kept.status_code == 409
+    assert "START" in kept.json()["error"]["message"]
+    removed, added = timeline(client, auth, "olga")[1], timeline(client, auth, "olga")[0]
     assert removed["type"] == "suppression.removed"
     assert removed["actor"] == "test-service"
+    assert (added["type"], added["reason"]) == ("suppression.added", "cool_down")
+
+    manual = ok(
+        client.post(
+            "/v1/suppressions",
+            json={"channel": "email", "address": "olga@example.com"},
+            headers=auth,
+        ),
+        201,
+    )
+    assert client.delete(f"/v1/suppressions/{manual['id']}", headers=auth).status_code == 204
+    assert [r["reason"] for r in ok(client.get("/v1/suppressions", headers=auth))["items"]] == [
+        "cool_down"
+    ]
 
 
 def test_an_erased_address_is_found_by_hash_and_cannot_be_lifted(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -87,9 +88,20 @@ def add_suppression(
     responses={409: {"model": ErrorOut, "description": "An erasure suppression is kept"}},
 )
 def remove_suppression(
-    suppression_id: RowId, request: Request, principal: ContactsScope, db: SessionDep
+    suppression_id: RowId,
+    request: Request,
+    principal: ContactsScope,
+    db: SessionDep,
+    runtime: RuntimeDep,
 ) -> Response:
-    """Lift a suppression; the removal is itself an event on the owners' timelines."""
-    suppressions.remove(db, suppression_id, actor=actor_for(request, principal))
+    """Lift a suppression; the removal is itself an event on the owners' timelines. Lifting a
+    person's own STOP, complaint or opt-out leaves a `cool_down` suppression until
+    HUB_COOL_DOWN_DAYS after it (only the person, replying START, lifts it sooner)."""
+    suppressions.remove(
+        db,
+        suppression_id,
+        actor=actor_for(request, principal),
+        cool_down=dt.timedelta(days=runtime.settings.cool_down_days),
+    )
     db.commit()
     return Response(status_code=204)

@@ -1,0 +1,140 @@
+"""Cool-down: a person's STOP lifted by staff or a service still holds the number for
+HUB_COOL_DOWN_DAYS after the STOP; the person's own START lifts it at once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from hub.api.app import create_app
+from hub.domain import Scope
+from hub.runtime import Runtime
+from hub.settings import Settings
+from tests.conftest import TEST_SECRET, make_key
+from tests.dispatching import (
+    PUBLIC_URL,
+    TWILIO_TOKEN,
+    daytime_zone,
+    ok,
+    person,
+    settled,
+    timeline,
+    topic,
+    twilio_post,
+)
+from workers.service import Workers
+
+NUMBER = "+14155550177"
+Api = tuple[TestClient, dict[str, str]]
+
+
+@pytest.fixture
+def days() -> int:
+    return 30
+
+
+@pytest.fixture
+def api(database_url: str, days: int) -> Iterator[Api]:
+    settings = Settings(
+        database_url=database_url,
+        secret_key=TEST_SECRET,
+        public_url=PUBLIC_URL,
+        twilio_auth_token=TWILIO_TOKEN,
+        cool_down_days=days,
+    )
+    runtime = Runtime.build(settings)
+    workers = Workers(runtime)
+    workers.start(sweep=False)
+    try:
+        with TestClient(create_app(runtime=runtime), raise_server_exceptions=False) as client:
+            auth = make_key(runtime, "support", Scope.ADMIN)
+            topic(client, auth, "alerts", allowed_channels=["sms"], default_channels=["sms"])
+            person(
+                client,
+                auth,
+                "olga",
+                phone=NUMBER,
+                timezone=daytime_zone(),
+                subscribe={"alerts": ["sms"]},
+            )
+            yield client, auth
+    finally:
+        workers.stop()
+        runtime.close()
+
+
+def text(client: TestClient, body: str) -> None:
+    params = {
+        "From": NUMBER,
+        "To": "+15005550006",
+        "Body": body,
+        "MessageSid": "SM" + secrets.token_hex(16),
+    }
+    assert twilio_post(client, "/inbound/twilio/sms", params).status_code == 200
+
+
+def rows(client: TestClient, auth: dict[str, str]) -> list[Any]:
+    found = ok(
+        client.get("/v1/suppressions", params={"channel": "sms", "address": NUMBER}, headers=auth)
+    )
+    items: list[Any] = found["items"]
+    return items
+
+
+def notify(client: TestClient, auth: dict[str, str]) -> Any:
+    body = {"topic": "alerts", "content": {"": {"sms_body": "Hi"}}, "recipients": ["olga"]}
+    accepted = ok(client.post("/v1/notifications", json=body, headers=auth), 202)
+    (delivery,) = settled(client, auth, accepted["id"])["deliveries"]["items"]
+    return delivery
+
+
+def test_a_stop_lifted_by_staff_leaves_a_cool_down(api: Api) -> None:
+    client, auth = api
+    text(client, "STOP")
+    (stop,) = rows(client, auth)
+    assert client.delete(f"/v1/suppressions/{stop['id']}", headers=auth).status_code == 204
+    (cooling,) = rows(client, auth)
+    assert cooling["reason"] == "cool_down"
+    stopped_at = dt.datetime.fromisoformat(stop["created_at"])
+    assert dt.datetime.fromisoformat(cooling["expires_at"]) == stopped_at + dt.timedelta(days=30)
+    delivery = notify(client, auth)
+    assert (delivery["state"], delivery["reason"]) == ("suppressed", "suppressed:cool_down")
+    kinds = [(e["type"], e["reason"]) for e in timeline(client, auth, "olga")]
+    assert ("suppression.removed", "sms_stop") in kinds
+    assert ("suppression.added", "cool_down") in kinds
+
+    text(client, "START")  # the person themselves: the cool-down is not theirs to wait out
+    assert rows(client, auth) == []
+    assert notify(client, auth)["state"] == "sent"
+
+
+def test_the_persons_own_start_lifts_the_stop_at_once(api: Api) -> None:
+    client, auth = api
+    text(client, "STOP")
+    text(client, "START")
+    assert rows(client, auth) == []
+    assert notify(client, auth)["state"] == "sent"
+
+
+def test_a_suppression_staff_added_is_lifted_without_one(api: Api) -> None:
+    client, auth = api
+    added = ok(
+        client.post("/v1/suppressions", json={"channel": "sms", "address": NUMBER}, headers=auth),
+        201,
+    )
+    assert client.delete(f"/v1/suppressions/{added['id']}", headers=auth).status_code == 204
+    assert rows(client, auth) == []
+
+
+@pytest.mark.parametrize("days", [0])
+def test_no_cool_down_when_it_is_set_to_zero(api: Api) -> None:
+    client, auth = api
+    text(client, "STOP")
+    (stop,) = rows(client, auth)
+    assert client.delete(f"/v1/suppressions/{stop['id']}", headers=auth).status_code == 204
+    assert rows(client, auth) == []
