@@ -18,7 +18,7 @@ from hub.db.models import Campaign, Capture, Contact, Delivery, Notification, Su
 from hub.domain import DeliveryState
 from hub.selfservice.forms import first, read_form
 from hub.selfservice.throttle import Throttle
-from hub.services import subscriptions, timeline
+from hub.services import explain, subscriptions, timeline
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 _LOGINS = Throttle(10, 600)  # sign-in attempts per IP per 10 minutes
@@ -172,9 +172,11 @@ def contacts(
 def contact(
     external_id: str,
     request: Request,
+    *,
     staff: StaffDep,
     runtime: RuntimeDep,
     before: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    why: Annotated[str, Query(max_length=100)] = "",
 ) -> Response:
     with runtime.reads() as session:
         found = session.scalar(select(Contact).where(Contact.external_id == external_id))
@@ -195,6 +197,17 @@ def contact(
             session.scalars(select(Suppression).where(Suppression.address.in_(addresses)))
         )
         events = timeline.page(session, found.id, before_id=before, limit=TIMELINE_PAGE + 1)
+        topic_keys = [t.key for t in session.scalars(select(Topic).order_by(Topic.key))]
+        explained = None
+        if why in topic_keys:
+            explained = explain.for_contact(
+                session,
+                found,
+                explain.topic_by_key(session, why),
+                at=utcnow(),
+                hasher=runtime.hasher,
+                caps=runtime.settings.default_caps(),
+            )
     more = events[TIMELINE_PAGE - 1].id if len(events) > TIMELINE_PAGE else None
     return page(
         request,
@@ -207,6 +220,9 @@ def contact(
         suppressions=suppressed,
         events=events[:TIMELINE_PAGE],
         more=more,
+        topics=topic_keys,
+        why=why,
+        explained=explained,
     )
 
 

@@ -182,6 +182,12 @@ def test_a_marketer_writes_schedules_and_watches_a_campaign(
     with page.expect_navigation():
         page.click("text=c2")
     assert "delivery.sent" in page.inner_text(".timeline")
+    page.select_option("#why", "news")
+    with page.expect_navigation():
+        page.click("text=Explain now")
+    rules = page.inner_text("table.explain")
+    assert "consent" in rules
+    assert "subscription subscribed" in rules
     shoot(page, "contact")
     page.goto(f"{console.base}/console")
     assert "Winter for pro clients" in page.inner_text("main")
