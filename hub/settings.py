@@ -7,6 +7,7 @@ import hashlib
 import hmac
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -73,6 +74,12 @@ class Settings(BaseSettings):
     # (a topic's own caps take precedence); unset: no cap.
     frequency_cap_per_day: int | None = Field(None, ge=1, le=1000)
     frequency_cap_per_week: int | None = Field(None, ge=1, le=10_000)
+    # More providers per channel, tried in order when one fails with retryable errors: JSON,
+    # the channel to a list of option overrides of its adapter, e.g.
+    # {"email": [{"smtp_host": "relay2.example.com", "smtp_port": 587}]}.
+    failover: dict[str, list[dict[str, Any]]] = {}
+    failover_trip_after: int = Field(3, ge=1, le=100)  # failures in a row that rest a provider
+    failover_rest_seconds: float = Field(30, gt=0)  # before a rested provider is tried again
     # After a STOP, a complaint or an opt-out, nothing is sent to that address for this many
     # days even if staff or a service lift it; only the person (START) lifts it earlier.
     cool_down_days: int = Field(30, ge=0, le=3650)

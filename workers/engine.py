@@ -22,6 +22,7 @@ from channels.base import (
     Receipt,
     RetryableDeliveryError,
 )
+from channels.failover import FailoverChannel
 from hub.domain import Channel
 
 log = logging.getLogger("hub.send")
@@ -39,9 +40,18 @@ def _new_loop() -> asyncio.AbstractEventLoop:
 
 class SendEngine:
     def __init__(
-        self, chosen: Mapping[Channel, tuple[type[ChannelAdapter], ChannelOptions]]
+        self,
+        chosen: Mapping[Channel, tuple[type[ChannelAdapter], ChannelOptions]],
+        *,
+        backups: Mapping[Channel, Sequence[ChannelOptions]] | None = None,
+        trip_after: int = 3,
+        rest: float = 30.0,
     ) -> None:
+        """`backups`: more option sets for a channel's adapter class, tried in order when
+        the first provider keeps failing (see channels.failover)."""
         self._chosen = dict(chosen)
+        self._backups = dict(backups or {})
+        self._trip_after, self._rest = trip_after, rest
         self._loop = _new_loop()
         self._thread = threading.Thread(target=self._run, name="hub-send", daemon=True)
         self._adapters: dict[Channel, ChannelAdapter] = {}
@@ -63,6 +73,14 @@ class SendEngine:
             if key not in built:
                 built[key] = cls.from_options(options)
             self._adapters[channel] = built[key]
+            if backups := self._backups.get(channel):
+                providers = [(f"{cls.name}:1", built[key])]
+                providers += [
+                    (f"{cls.name}:{n}", cls.from_options(more)) for n, more in enumerate(backups, 2)
+                ]
+                self._adapters[channel] = FailoverChannel(
+                    providers, trip_after=self._trip_after, rest=self._rest
+                )
 
     def provider(self, channel: Channel) -> str:
         return self._adapters[channel].name

@@ -15,11 +15,12 @@ from collections.abc import Mapping
 import dramatiq
 
 from channels import registry
-from channels.base import ChannelOptions
+from channels.base import ChannelAdapter, ChannelOptions
 from channels.webhook import WebhookChannel, WebhookOptions
 from hub.campaigns.scheduler import Scheduler
 from hub.dispatch.compose import Composer
 from hub.dispatch.dispatcher import Dispatcher, Limits
+from hub.domain import Channel
 from hub.events.sender import EventRelay
 from hub.runtime import Runtime
 from hub.settings import Settings
@@ -44,6 +45,25 @@ def channel_options(settings: Settings) -> dict[str, ChannelOptions]:
             overrides["webhook_secret"] = settings.webhook_signing_secret()
         given[name] = cls.options_model(**overrides)
     return given
+
+
+def failover_options(
+    settings: Settings, chosen: Mapping[Channel, tuple[type[ChannelAdapter], ChannelOptions]]
+) -> dict[Channel, list[ChannelOptions]]:
+    """HUB_FAILOVER's overrides applied over each channel's own options (so a backup relay
+    shares everything but what it names); a typo is named at start-up."""
+    backups: dict[Channel, list[ChannelOptions]] = {}
+    for name, overrides in settings.failover.items():
+        try:
+            channel = Channel(name)
+        except ValueError:
+            raise ValueError(f"HUB_FAILOVER: {name!r} is not a channel") from None
+        cls, options = chosen[channel]
+        backups[channel] = [
+            cls.options_model.model_validate(options.model_dump() | override)
+            for override in overrides
+        ]
+    return backups
 
 
 def _webhook_options(options: Mapping[str, ChannelOptions], settings: Settings) -> WebhookOptions:
@@ -82,7 +102,12 @@ class Workers:
         self.runtime = runtime
         options = options or channel_options(settings)
         chosen = registry.choose(settings.channel_providers, options)
-        self.engine = SendEngine(chosen)
+        self.engine = SendEngine(
+            chosen,
+            backups=failover_options(settings, chosen),
+            trip_after=settings.failover_trip_after,
+            rest=settings.failover_rest_seconds,
+        )
         composer = Composer(
             renderer=Renderer(company_name=settings.company_name),
             links=LinkSigner(

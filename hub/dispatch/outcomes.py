@@ -144,7 +144,8 @@ class _Batch:
                 d,
                 now,
                 state=DeliveryState.SENT,
-                provider=result.provider,
+                # A failover channel names which of its providers took it.
+                provider=(receipt.detail or {}).get("provider", result.provider),
                 provider_id=receipt.provider_id,
                 sent_at=now,
             )
