@@ -225,6 +225,9 @@ class Notification(Base):
     local_at: Mapped[str | None] = mapped_column(String(19))
     throttle: Mapped[dict[str, Any] | None] = mapped_column(Json)
     held: Mapped[bool] = mapped_column(Boolean, default=False)  # paused: fan-out waits
+    # [{"channel": "email", "after_seconds": 0}, {"channel": "sms", "after_seconds": 1800}]:
+    # each step goes only if no earlier one was confirmed (see hub.dispatch.escalation).
+    escalation: Mapped[list[dict[str, Any]] | None] = mapped_column(Json)
     cursor: Mapped[int] = mapped_column(Id, default=0)
     due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)  # fan-out lease
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -272,6 +275,7 @@ class Delivery(Base):
     reason: Mapped[str | None] = mapped_column(String(64))
     address: Mapped[str | None] = mapped_column(String(2048))
     attempts: Mapped[int] = mapped_column(default=0)
+    step: Mapped[int] = mapped_column(default=0)  # its place in an escalation chain
     due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     not_before: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     ambiguous: Mapped[bool] = mapped_column(Boolean, default=False)

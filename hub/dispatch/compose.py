@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from channels.base import OutgoingMessage, PermanentDeliveryError
 from hub.db.models import Notification, Topic
-from hub.dispatch import audience
+from hub.dispatch import audience, escalation
 from hub.dispatch.claim import Claimed
 from hub.dispatch.outcomes import Held, Result
 from hub.domain import Channel, DeliveryState, RefusalReason
@@ -50,6 +50,7 @@ class _Prepared:
     required: bool
     topic: TopicView
     template: CompiledTemplate
+    escalates: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +64,8 @@ VOICE_OPT_OUT = {
     "en": "To stop these calls, press 9.",
     "ru": "Чтобы больше не получать эти звонки, нажмите 9.",
 }
-Loaded = list[tuple["_Prepared", list[Claimed], dict[int, audience.Recipient]]]
+# Per notification: its deliveries, their people, and who an earlier step already reached.
+Loaded = list[tuple["_Prepared", list[Claimed], dict[int, audience.Recipient], set[int]]]
 
 
 def contact_context(
@@ -147,15 +149,26 @@ class Composer:
                     count_for=audience.counts_for(prepared.topic, notification_id),
                 )
             }
-            loaded.append((prepared, deliveries, recipients))
+            reached = (
+                escalation.confirmed(session, notification_id, recipients)
+                if prepared.escalates
+                else set()
+            )
+            loaded.append((prepared, deliveries, recipients, reached))
         return loaded
 
     def compose(self, loaded: Loaded, now: dt.datetime) -> Composed:
         """Re-check and render, outside any transaction (it is CPU work, no reads)."""
         result = Composed([], [], [])
-        for prepared, deliveries, recipients in loaded:
+        for prepared, deliveries, recipients, reached in loaded:
             for delivery in deliveries:
                 recipient = recipients.get(delivery.contact_id)
+                if delivery.contact_id in reached:
+                    stopped = escalation.CHAIN_STOPPED
+                    result.held.append(
+                        Held(delivery, prepared.topic_key, DeliveryState.SUPPRESSED, stopped)
+                    )
+                    continue
                 if recipient is None:
                     result.held.append(
                         Held(
@@ -197,6 +210,7 @@ class Composer:
             required=topic.required,
             topic=audience.topic_view(topic, self.caps),
             template=self.renderer.compile(doc),
+            escalates=bool(notification.escalation),
         )
         with self._lock:
             self._cache[notification.id] = prepared

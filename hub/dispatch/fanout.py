@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from hub.db.base import Base
 from hub.db.models import Delivery, Notification, Topic
 from hub.db.upsert import insert_ignoring_duplicates
-from hub.dispatch import audience
+from hub.dispatch import audience, escalation
 from hub.dispatch.pacing import Pacing
 from hub.domain import (
     ActorKind,
@@ -116,6 +116,8 @@ def plan_batch(
             now=now,
             queue_lease=queue_lease,
         )
+        if notification.escalation:
+            mine = escalation.plan(mine, notification.escalation, now=now)
         if pacing.paced:
             pace(mine, pacing, moment, now)
         rows.extend(mine)
@@ -207,6 +209,7 @@ def rows_for(
             "channel": channel,
             "address": recipient.view.addresses.get(channel),
             "attempts": 0,
+            "step": 0,
             "ambiguous": False,
             "created_at": now,
             "updated_at": now,

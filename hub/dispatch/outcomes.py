@@ -27,6 +27,7 @@ from channels.base import (
 from hub.db.base import Base
 from hub.db.models import Capture, DeadLetter, Delivery, Suppression
 from hub.db.upsert import insert_ignoring_duplicates
+from hub.dispatch import escalation
 from hub.dispatch.claim import Claimed
 from hub.dispatch.fanout import DISPATCHER
 from hub.domain import Channel, DeliveryState, EventType, SuppressionReason
@@ -113,6 +114,7 @@ class _Batch:
         self.captures: list[dict[str, Any]] = []
         self.suppressions: list[dict[str, Any]] = []
         self.reported: list[str] = []  # SIDs whose status callbacks may have come first
+        self.ended: list[int] = []  # deliveries that will not reach the person
 
     def hold(self, item: Held) -> None:
         d = item.delivery
@@ -127,6 +129,8 @@ class _Batch:
                 attempts=d.attempts - 1,
             )
         )
+        if item.state is DeliveryState.SUPPRESSED and item.reason != escalation.CHAIN_STOPPED:
+            self.ended.append(d.id)
         deferred = item.state is DeliveryState.DEFERRED
         kind = EventType.DELIVERY_DEFERRED if deferred else EventType.DELIVERY_REFUSED
         extra = {"until": item.until.isoformat()} if item.until else None
@@ -216,6 +220,8 @@ class _Batch:
             self.suppress(result, error.suppress, error.code)
         self.updates.append(_row(d, now, state=state, reason=reason, **columns))
         self.events.append(_event(d, result.topic_key, now, kind, reason=reason, extra=extra))
+        if state is not DeliveryState.UNKNOWN:
+            self.ended.append(d.id)
 
     def suppress(self, result: Result, reason: SuppressionReason, code: str | None) -> None:
         d = result.delivery
@@ -256,6 +262,8 @@ class _Batch:
         if self.suppressions:
             session.execute(insert_ignoring_duplicates(session, Suppression), self.suppressions)
         provider_status.apply_early(session, self.reported, hasher=self.hasher)
+        if self.ended:
+            escalation.advance_after(session, self.ended, now=self.now)
         if self.summary.gave_up:
             session.add(
                 DeadLetter(

@@ -15,6 +15,13 @@ from hub.schemas.templates import Variants, check_has_default
 MAX_NAMED_RECIPIENTS = 10_000
 
 
+class EscalationStep(Strict):
+    channel: Channel
+    after_minutes: float = Field(
+        0, ge=0, le=7 * 24 * 60, description="How long the step before it has to be confirmed."
+    )
+
+
 class NotificationIn(Strict):
     topic: Key = Field(description="The topic it is about; decides audience and channels.")
     recipients: list[ExternalId] | None = Field(
@@ -31,11 +38,25 @@ class NotificationIn(Strict):
     channels: list[Channel] | None = Field(
         None, min_length=1, description="Only these channels (else as each person chose)."
     )
+    escalation: list[EscalationStep] | None = Field(
+        None,
+        min_length=2,
+        max_length=4,
+        description="Channels in turn: each later step goes only if no earlier one was "
+        "confirmed within its delay (a failure brings it forward). Channels a person did "
+        "not choose are skipped.",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> NotificationIn:
         if (self.template is None) == (self.content is None):
             raise ValueError("give exactly one of template and content")
+        if self.escalation is not None:
+            if self.channels is not None:
+                raise ValueError("give channels or escalation, not both")
+            chain = [step.channel for step in self.escalation]
+            if len(set(chain)) != len(chain):
+                raise ValueError("escalation names a channel twice")
         return self
 
 

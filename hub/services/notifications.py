@@ -25,11 +25,13 @@ def accept(
     topic = session.scalar(select(Topic).where(Topic.key == body.topic))
     if topic is None:
         raise InvalidField("topic", f"no topic {body.topic!r}")
-    if body.channels:
-        forbidden = sorted(set(body.channels) - {Channel(c) for c in topic.allowed_channels})
+    chosen = body.channels or [step.channel for step in body.escalation or []]
+    if chosen:
+        forbidden = sorted(set(chosen) - {Channel(c) for c in topic.allowed_channels})
         if forbidden:
             raise InvalidField(
-                "channels", f"topic {topic.key!r} does not allow {', '.join(forbidden)}"
+                "escalation" if body.escalation else "channels",
+                f"topic {topic.key!r} does not allow {', '.join(forbidden)}",
             )
     if body.template is not None:
         template = session.scalar(select(Template).where(Template.key == body.template))
@@ -48,6 +50,12 @@ def accept(
         data=body.data,
         recipients=_contact_ids(session, body.recipients) if body.recipients else None,
         channels=[c.value for c in body.channels] if body.channels else None,
+        escalation=[
+            {"channel": step.channel.value, "after_seconds": round(step.after_minutes * 60, 3)}
+            for step in body.escalation
+        ]
+        if body.escalation
+        else None,
         source=source,
         state=NotificationState.ACCEPTED,
         cursor=0,

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from hub.db.base import utcnow
 from hub.db.models import Delivery, EarlyCallback
+from hub.dispatch import escalation
 from hub.domain import ActorKind, Channel, DeliveryState, EventType, SuppressionReason
 from hub.services import notifications, suppressions, timeline
 from hub.services.actor import Actor
@@ -134,6 +135,8 @@ def apply(
             "answered_by": callback.answered_by,
         },
     )
+    if new is DeliveryState.FAILED:
+        escalation.advance_after(session, [delivery.id], now=now)
     if callback.error_code == CARRIER_OPT_OUT and delivery.address:
         # The carrier says the person replied STOP: nothing more on this channel, at once.
         suppressions.add(
