@@ -217,6 +217,7 @@ def test_a_replay_while_the_first_request_runs_is_409(
             },
             "data": {},
             "channels": None,
+            "escalation": None,
         },
     )
     with runtime.sessions() as session:  # the first request has reserved the key, not answered
