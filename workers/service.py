@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import dramatiq
 
@@ -18,6 +18,7 @@ from channels import registry
 from channels.base import ChannelAdapter, ChannelOptions
 from channels.webhook import WebhookChannel, WebhookOptions
 from hub.campaigns.scheduler import Scheduler
+from hub.db.base import utcnow
 from hub.dispatch.compose import Composer
 from hub.dispatch.dispatcher import Dispatcher, Limits
 from hub.domain import Channel
@@ -96,7 +97,11 @@ def _one_worker_per_queue(record: logging.LogRecord) -> bool:
 
 class Workers:
     def __init__(
-        self, runtime: Runtime, *, options: Mapping[str, ChannelOptions] | None = None
+        self,
+        runtime: Runtime,
+        *,
+        options: Mapping[str, ChannelOptions] | None = None,
+        clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         settings = runtime.settings
         self.runtime = runtime
@@ -126,6 +131,7 @@ class Workers:
             sender=self.engine,
             hasher=runtime.hasher,
             limits=limits(settings),
+            clock=clock,
         )
         self.events = EventRelay(
             sessions=runtime.sessions,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -75,18 +75,21 @@ class Dispatcher:
         sender: Sender,
         hasher: AddressHasher,
         limits: Limits,
+        clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
+        """`clock`: where every step reads the time (tests move it across quiet hours)."""
         self.sessions = sessions
         self.reads = reads  # read-only: on SQLite they do not wait for the write lock
         self.composer = composer
         self.sender = sender
         self.hasher = hasher
         self.limits = limits
+        self.clock = clock
         self._keys_forgotten = dt.datetime.min.replace(tzinfo=dt.UTC)
 
     def fan_out(self, notification_id: int) -> FanOutStep:
         """One batch of recipients; `done` False means call again for the next."""
-        now = utcnow()
+        now = self.clock()
         with self.reads() as session:
             notification = session.get(Notification, notification_id)
             if notification is None:
@@ -132,7 +135,7 @@ class Dispatcher:
         return total
 
     def _deliver(self, ids: Sequence[int]) -> outcomes.Recorded:
-        now = utcnow()
+        now = self.clock()
         with self.sessions() as session, session.begin():
             claimed = claim.claim(session, ids, now=now, send_lease=self.limits.send_lease)
         if not claimed:
@@ -160,7 +163,7 @@ class Dispatcher:
                     session,
                     results,
                     composed.held,
-                    now=utcnow(),
+                    now=self.clock(),
                     max_attempts=self.limits.max_attempts,
                     first_retry=self.limits.first_retry,
                     hasher=self.hasher,
@@ -177,7 +180,7 @@ class Dispatcher:
         return recorded
 
     def sweep(self) -> sweeper.Swept:
-        now = utcnow()
+        now = self.clock()
         with self.sessions() as session, session.begin():
             swept = sweeper.sweep(
                 session,
