@@ -28,6 +28,7 @@ class Claimed:
     address: str | None
     attempts: int  # including this one
     ambiguous: bool
+    reason: str | None = None  # why it waited, if it did ("digest": its digest time came)
 
 
 def claim(
@@ -56,6 +57,7 @@ def claim(
             Delivery.address,
             Delivery.attempts,
             Delivery.ambiguous,
+            Delivery.reason,
         )
         .execution_options(synchronize_session=False)
     )
@@ -70,6 +72,7 @@ def claim(
                 address=row.address,
                 attempts=row.attempts,
                 ambiguous=row.ambiguous,
+                reason=row.reason,
             )
             for row in rows
         ),

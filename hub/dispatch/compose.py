@@ -12,7 +12,7 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -22,7 +22,7 @@ from hub.db.models import Notification, Topic
 from hub.dispatch import audience, escalation
 from hub.dispatch.claim import Claimed
 from hub.dispatch.outcomes import Held, Result
-from hub.domain import Channel, DeliveryState, RefusalReason
+from hub.domain import Channel, DeferralReason, DeliveryState, Frequency, RefusalReason
 from hub.services.hashing import AddressHasher
 from hub.services.templates import doc as template_doc
 from preferences.model import Caps, Resolution, TopicView
@@ -176,10 +176,14 @@ class Composer:
                         )
                     )
                     continue
+                subscription = recipient.subscription
+                if subscription is not None and delivery.reason == DeferralReason.DIGEST:
+                    # It waited for its digest time, which has come: the other rules stand.
+                    subscription = replace(subscription, frequency=Frequency.IMMEDIATE)
                 resolution = resolve(
                     contact=recipient.view,
                     topic=prepared.topic,
-                    subscription=recipient.subscription,
+                    subscription=subscription,
                     preferences=recipient.preferences,
                     suppressions=recipient.suppressions,
                     moment=now,

@@ -67,6 +67,13 @@ def wired(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Wired]
             with TestClient(create_app(runtime=runtime), raise_server_exceptions=False) as client:
                 auth = make_key(runtime, "shop", Scope.ADMIN)
                 topic(client, auth, "offers", allowed_channels=["email", "sms"])
+                topic(
+                    client,
+                    auth,
+                    "weekly-news",
+                    allowed_channels=["email"],
+                    allowed_frequencies=["immediate", "daily", "weekly"],
+                )
                 for name, zone, channels in (
                     ("tokyo", "Asia/Tokyo", ["email"]),
                     ("berlin", "Europe/Berlin", ["email"]),
@@ -140,3 +147,33 @@ def test_each_deferred_message_goes_when_its_own_window_opens(wired: Wired) -> N
     wait_for("the Tokyo e-mail", lambda: len(smtp.received) == 2)
     assert smtp.received[-1].rcpt_tos == ("tokyo@example.com",)
     assert states(client, auth, accepted["id"])["tokyo"]["state"] == "sent"
+
+
+def test_a_daily_digest_message_waits_for_nine_and_then_goes(wired: Wired) -> None:
+    """It used to wait for ever: checked again just after 09:00, it was held for the next
+    day's 09:00. A message that waited for its digest time now goes when it comes."""
+    client, auth, smtp, _, workers, clock = wired
+    ok(
+        client.put(
+            "/v1/contacts/berlin/subscriptions/weekly-news",
+            json={"channels": ["email"], "frequency": "daily"},
+            headers=auth,
+        )
+    )
+    body = {"topic": "weekly-news", "content": CONTENT, "recipients": ["berlin"]}
+    accepted = ok(client.post("/v1/notifications", json=body, headers=auth), 202)
+    held = wait_for(
+        "the digest deferral",
+        lambda: (
+            states(client, auth, accepted["id"]).get("berlin", {}).get("reason") == "digest"
+            and states(client, auth, accepted["id"])["berlin"]
+        ),
+    )
+    assert held["not_before"].startswith("2026-07-02T07:00:00")  # 09:00 in Berlin (CEST)
+    clock.set(dt.datetime(2026, 7, 2, 6, 59, tzinfo=dt.UTC))
+    workers.sweep_once()
+    assert smtp.received == []
+    clock.set(dt.datetime(2026, 7, 2, 7, 0, 3, tzinfo=dt.UTC))
+    workers.sweep_once()
+    wait_for("the digest e-mail", lambda: len(smtp.received) == 1)
+    assert states(client, auth, accepted["id"])["berlin"]["state"] == "sent"
