@@ -32,11 +32,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-from sqlalchemy import create_engine, func, insert, select, text
+from sqlalchemy import create_engine, func, insert, select, text, update
 from sqlalchemy.engine import make_url
 
 from hub.db import migrate
-from hub.db.models import Delivery, EventMessage, Notification, Template
+from hub.db.models import Delivery, EventMessage, Notification, Template, Topic
 from hub.domain import Channel, DeliveryState, EventMessageState, Scope
 from hub.runtime import Runtime
 from hub.services import apikeys
@@ -235,6 +235,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             flush=True,
         )
         seed(url, args.recipients, mix, hooks_info["url"] + "/hook")
+        if args.cap_per_day:
+            # A frequency cap nobody reaches: what the per-batch history query costs.
+            capping = create_engine(url)
+            with capping.begin() as db:
+                db.execute(update(Topic).values(cap_per_day=args.cap_per_day))
+            capping.dispose()
         env = os.environ | {
             "HUB_DATABASE_URL": url,
             "HUB_SMTP_HOST": smtp_info["host"],
@@ -387,6 +393,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "hub_cpu_ms_per_delivery": round(1000 * cpu / max(1, len(rows)), 3),
         "hub_peak_rss_mb": [round(p / 2**20) for _, p in cpu_peak],
         "event_endpoint": args.events,
+        "cap_per_day": args.cap_per_day,
         "seconds_to_last_event_relayed": events_relayed_after,
         "peers": peer_reports,
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
@@ -406,11 +413,13 @@ def main() -> None:
     parser.add_argument(
         "--events", action="store_true", help="register an event endpoint for every send"
     )
+    parser.add_argument("--cap-per-day", type=int, help="give the topic a frequency cap")
     result = run(parser.parse_args())
     RESULTS.mkdir(exist_ok=True)
     mix = "-".join(result["mix"])
     name = f"fanout-{mix}-{result['database']}-{result['broker']}-{result['worker_processes']}"
-    name += "-events.json" if result["event_endpoint"] else ".json"
+    name += "-events" if result["event_endpoint"] else ""
+    name += "-capped.json" if result["cap_per_day"] else ".json"
     (RESULTS / name).write_text(json.dumps(result, indent=2, default=str) + "\n")
     print(
         "| recipients | mix | db | broker | recipients/s | p50 s | p99 s | CPU ms/delivery | peak RSS MB |"
