@@ -194,6 +194,35 @@ def _campaign_body(values: dict[str, str]) -> dict[str, Any]:
     return body
 
 
+def describe_segment(segment: dict[str, Any] | None) -> str:
+    """A segment in words, for the campaign page."""
+    if not segment:
+        return "the whole audience"
+    parts = []
+    if kind := segment.get("kind"):
+        parts.append(f"{kind}s")
+    if locales := segment.get("locales"):
+        parts.append("language " + " or ".join(locales))
+    if zones := segment.get("timezones"):
+        parts.append("in " + " or ".join(zones))
+    parts += [f"{k} = {v}" for k, v in (segment.get("attributes") or {}).items()]
+    return ", ".join(parts)
+
+
+def describe_schedule(schedule: dict[str, Any]) -> str:
+    """A schedule in words, for the campaign page."""
+    kind = schedule.get("kind")
+    if kind == "at":
+        return f"at {schedule['at'].replace('T', ' ').replace('Z', '')} UTC"
+    if kind == "local":
+        return f"at {schedule['at'].replace('T', ' ')} in each recipient's own time zone"
+    if kind == "recurring":
+        rule = f"cron {schedule['cron']}" if schedule.get("cron") else f"rule {schedule['rrule']}"
+        until = f", until {schedule['until']}" if schedule.get("until") else ""
+        return f"{rule}, in {schedule.get('timezone', 'UTC')}{until}"
+    return "as soon as it is scheduled"
+
+
 def _problems(exc: Exception) -> list[str]:
     if isinstance(exc, ValidationError):
         return [
@@ -251,6 +280,8 @@ def campaign(
         actions=actions,
         refresh=2 if live else None,
         approval=approval,
+        segment=describe_segment(view.segment),
+        schedule=describe_schedule(view.schedule),
         notice=f"A test was sent to {staff.email}." if tested else None,
         errors=[problem] if problem else [],
     )
