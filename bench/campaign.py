@@ -79,7 +79,7 @@ def main() -> None:
         started = time.perf_counter()
         dispatched = tick(session, now=utcnow())
         results["scheduler_tick_ms"] = round(1000 * (time.perf_counter() - started), 1)
-        results["dispatched"] = len(dispatched.fan_out)
+        results["dispatched"] = len(dispatched)
     runtime.close()
     report = {
         "benchmark": "campaign",

@@ -52,6 +52,7 @@ class Receipt:
     provider_id: str | None = None  # Message-ID, Twilio SID, HTTP status...
     detail: Mapping[str, Any] | None = None  # kept on the timeline; never secrets
     captured: OutgoingMessage | None = None  # the capture sink hands back what it kept
+    provider: str | None = None  # which provider took it, when a channel has several
 
 
 class DeliveryError(Exception):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from channels.base import (
@@ -92,11 +92,7 @@ class FailoverChannel:
             if breaker.failures:
                 log.info("provider %s works again", label)
             breaker.failures, breaker.open_until = 0, 0.0
-            return Receipt(
-                provider_id=receipt.provider_id,
-                detail={**(receipt.detail or {}), "provider": label},
-                captured=receipt.captured,
-            )
+            return replace(receipt, provider=label)
         assert last is not None
         raise last
 

@@ -116,3 +116,18 @@ def twilio_post(
     if signature is not None:
         headers["x-twilio-signature"] = signature
     return client.post(path, data=params, headers=headers)
+
+
+def peer_settings(smtp: Any = None, twilio: Any = None) -> dict[str, Any]:
+    """Settings fields that send e-mail to an SMTP peer and SMS and calls to a Twilio peer."""
+    fields: dict[str, Any] = {}
+    if smtp is not None:
+        fields |= {"smtp_host": smtp.host, "smtp_port": smtp.port, "email_from": "hub@example.com"}
+    if twilio is not None:
+        fields |= {
+            "twilio_account_sid": twilio.account_sid,
+            "twilio_auth_token": twilio.auth_token,
+            "twilio_from": "+15005550006",
+            "twilio_base_url": twilio.url,
+        }
+    return fields

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from dataclasses import dataclass, field
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -29,15 +28,10 @@ log = logging.getLogger("hub.scheduler")
 IN_FLIGHT = (DeliveryState.QUEUED, DeliveryState.SENDING, DeliveryState.DEFERRED)
 
 
-@dataclass
-class Tick:
-    fan_out: list[int] = field(default_factory=list)  # notifications to enqueue after commit
-    finished: list[int] = field(default_factory=list)
-
-
-def tick(session: Session, *, now: dt.datetime, limit: int = 100) -> Tick:
-    """Dispatch due occurrences and close finished runs; the caller commits, then enqueues."""
-    done = Tick()
+def tick(session: Session, *, now: dt.datetime, limit: int = 100) -> list[int]:
+    """Dispatch due occurrences and close finished runs; the notifications to enqueue once
+    the caller has committed."""
+    fan_out: list[int] = []
     query = (
         select(Campaign)
         .where(Campaign.state == CampaignState.SCHEDULED, Campaign.next_run_at <= now)
@@ -49,9 +43,9 @@ def tick(session: Session, *, now: dt.datetime, limit: int = 100) -> Tick:
     for campaign in session.scalars(query):
         notification_id = _dispatch(session, campaign, now)
         if notification_id is not None:
-            done.fan_out.append(notification_id)
-    done.finished = _close_finished(session, now)
-    return done
+            fan_out.append(notification_id)
+    _close_finished(session, now)
+    return fan_out
 
 
 def _dispatch(session: Session, campaign: Campaign, now: dt.datetime) -> int | None:
@@ -108,7 +102,7 @@ def _dispatch(session: Session, campaign: Campaign, now: dt.datetime) -> int | N
     return notification.id
 
 
-def _close_finished(session: Session, now: dt.datetime) -> list[int]:
+def _close_finished(session: Session, now: dt.datetime) -> None:
     """Campaigns whose runs are all fanned out and settled: done, or scheduled again."""
     mine = Notification.campaign_id == Campaign.id
     busy_fan_out = exists().where(mine, Notification.state == NotificationState.ACCEPTED)
@@ -125,7 +119,6 @@ def _close_finished(session: Session, now: dt.datetime) -> list[int]:
     for campaign in closing:
         campaign.state = CampaignState.SCHEDULED if campaign.next_run_at else CampaignState.DONE
         campaign.updated_at = now
-    return [c.id for c in closing]
 
 
 class Scheduler:
@@ -140,12 +133,12 @@ class Scheduler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def tick(self) -> Tick:
+    def tick(self) -> list[int]:
         with self.sessions() as session, session.begin():
-            done = tick(session, now=utcnow())
-        for notification_id in done.fan_out:
+            fan_out = tick(session, now=utcnow())
+        for notification_id in fan_out:
             self.enqueuer.try_fan_out(notification_id)
-        return done
+        return fan_out
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._forever, name="hub-scheduler", daemon=True)

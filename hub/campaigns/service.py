@@ -6,22 +6,23 @@ A campaign sends through the same path as any notification: each occurrence beco
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 from collections.abc import Iterator
 from typing import Any
 
 from pydantic import TypeAdapter
 from sqlalchemy import exists, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from hub.campaigns import schedule as schedules
 from hub.db.base import utcnow
 from hub.db.models import Campaign, CampaignRun, Contact, Delivery, Notification, Template, Topic
 from hub.domain import ActorKind, CampaignState, Channel, DeferralReason, DeliveryState
 from hub.schemas.campaigns import CampaignIn, CampaignOut, RunOut
-from hub.schemas.notifications import NotificationIn
 from hub.selfservice import mail
-from hub.services import contacts, notifications
+from hub.services import contacts
 from hub.services.actor import Actor
 from hub.services.errors import Conflict, InvalidField, NotFound
 from templates import Renderer
@@ -180,19 +181,9 @@ def test_send(
     external_id = f"staff:{email}"
     given = {"kind": "employee", "email": email, "name": name or email}
     contacts.put(session, external_id, given, TESTER, allow_private_webhooks=False)
-    mail.account_topic(session)
-    body = NotificationIn.model_validate(
-        {
-            "topic": mail.ACCOUNT_TOPIC,
-            "recipients": [external_id],
-            "template": campaign.template_key,
-            "data": campaign.data,
-            "channels": ["email"],
-        }
-    )
-    return notifications.accept(
-        session, body, source=f"campaign:{campaign.id}:test", renderer=renderer
-    ).id
+    message = {"template": campaign.template_key, "data": campaign.data}
+    source = f"campaign:{campaign.id}:test"
+    return mail.send(session, external_id, message, renderer=renderer, source=source)
 
 
 def _move(campaign: Campaign, state: CampaignState, now: dt.datetime) -> Campaign:
@@ -295,6 +286,32 @@ def csv_rows(session: Session, campaign: Campaign, *, chunk: int = 1000) -> Iter
         for row in rows:
             yield [_cell(value) for value in row]
         after = rows[-1][0]
+
+
+def csv_chunks(
+    reads: sessionmaker[Session], campaign_id: int, *, chunk_bytes: int = 64 * 1024
+) -> Iterator[str]:
+    """The CSV of `csv_rows`, header first, in pieces of about `chunk_bytes` to stream.
+
+    Raises NotFound before yielding anything, so the answer can still be a 404.
+    """
+    with reads() as session:
+        get(session, campaign_id)
+
+    def pieces() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(CSV_COLUMNS)
+        with reads() as session:
+            for row in csv_rows(session, get(session, campaign_id)):
+                writer.writerow(row)
+                if buffer.tell() > chunk_bytes:
+                    yield buffer.getvalue()
+                    buffer.seek(0)
+                    buffer.truncate()
+        yield buffer.getvalue()
+
+    return pieces()
 
 
 def _cell(value: Any) -> Any:

@@ -13,7 +13,6 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from typing import Annotated
-from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -23,6 +22,7 @@ from itsdangerous import BadSignature, TimestampSigner
 from hub.db.models import StaffUser
 from hub.domain import StaffRole
 from hub.runtime import Runtime
+from hub.selfservice.forms import origin_of, same_site
 
 COOKIE = "hub_session"
 MAX_AGE = 12 * 3600
@@ -60,8 +60,7 @@ class Sessions:
         self._signer = TimestampSigner(list(reversed(secrets_)), salt="hub/console-session")
         self._csrf_key = hashlib.sha256(("hub/console-csrf" + secrets_[0]).encode()).digest()
         self.secure = runtime.settings.public_url.startswith("https://")
-        origin = urlsplit(runtime.settings.public_url)
-        self._origin = f"{origin.scheme}://{origin.netloc}"
+        self._origin = origin_of(runtime.settings.public_url)
         self.runtime = runtime
 
     def sign_in(self, email: str, password: str) -> tuple[StaffUser, str] | None:
@@ -98,12 +97,9 @@ class Sessions:
 
     def check_post(self, request: Request, staff: Staff, token: str | None) -> bool:
         """Whether a POST came from our own pages: same origin and the session's token."""
-        origin = request.headers.get("origin")
-        # "null" comes from pages with a no-referrer policy; the token decides then.
-        if origin and origin not in {"null", self._origin}:
-            host = request.headers.get("host")
-            if urlsplit(origin).netloc != host:
-                return False
+        headers = request.headers
+        if not same_site(headers.get("origin"), headers.get("host"), self._origin):
+            return False
         return token is not None and hmac.compare_digest(token, staff.csrf)
 
 

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-from collections.abc import Iterator
 from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy import select
 
 from hub.api.deps import RuntimeDep
+from hub.api.routes.campaigns import csv_download
 from hub.campaigns import service
 from hub.campaigns.dryrun import dry_run
 from hub.console.auth import NotAllowed, SessionsDep, Staff, StaffDep
@@ -27,6 +25,7 @@ from hub.domain import CampaignState, StaffRole
 from hub.fields import TOPIC_KEY
 from hub.schemas.campaigns import CampaignIn, SegmentIn
 from hub.schemas.templates import PreviewIn, TemplateIn
+from hub.selfservice import mail
 from hub.selfservice.forms import first, read_form
 from hub.services import template_preview, templates
 from hub.services.errors import HubError
@@ -70,27 +69,31 @@ def campaigns(request: Request, staff: StaffDep, runtime: RuntimeDep) -> Respons
     return page(request, "campaigns.html", "Campaigns", staff, section="campaigns", campaigns=rows)
 
 
-def _choices(runtime: Any) -> dict[str, Any]:
+def _new_form(
+    request: Request, staff: Staff, runtime: Any, values: dict[str, str], **context: Any
+) -> Response:
+    """The new-campaign form, filled with `values`, offering the topics and templates."""
     with runtime.reads() as session:
-        return {
-            "topics": list(session.scalars(select(Topic).where(Topic.key != "hub-account"))),
-            "templates": list(session.scalars(select(Template).order_by(Template.key))),
-        }
-
-
-@router.get("/campaigns/new")
-def new_campaign(request: Request, staff: StaffDep, runtime: RuntimeDep) -> Response:
-    if not staff.may(StaffRole.MARKETER):
-        raise NotAllowed(StaffRole.MARKETER)
+        topics = list(session.scalars(select(Topic).where(Topic.key != mail.ACCOUNT_TOPIC)))
+        found = list(session.scalars(select(Template).order_by(Template.key)))
     return page(
         request,
         "campaign_new.html",
         "New campaign",
         staff,
         section="campaigns",
-        form={},
-        **_choices(runtime),
+        form=values,
+        topics=topics,
+        templates=found,
+        **context,
     )
+
+
+@router.get("/campaigns/new")
+def new_campaign(request: Request, staff: StaffDep, runtime: RuntimeDep) -> Response:
+    if not staff.may(StaffRole.MARKETER):
+        raise NotAllowed(StaffRole.MARKETER)
+    return _new_form(request, staff, runtime, {})
 
 
 @router.post("/campaigns/new")
@@ -108,17 +111,7 @@ async def create_campaign(
             session.commit()
             campaign_id = campaign.id
     except (ValidationError, HubError, ValueError) as exc:
-        return page(
-            request,
-            "campaign_new.html",
-            "New campaign",
-            staff,
-            status=422,
-            section="campaigns",
-            form=values,
-            errors=_problems(exc),
-            **_choices(runtime),
-        )
+        return _new_form(request, staff, runtime, values, status=422, errors=_problems(exc))
     return back_to(f"/console/campaigns/{campaign_id}")
 
 
@@ -135,27 +128,8 @@ def _counted(request: Request, staff: Staff, runtime: Any, values: dict[str, str
                 session, topic, segment.model_dump(mode="json", exclude_none=True)
             )
     except (ValidationError, ValueError) as exc:
-        return page(
-            request,
-            "campaign_new.html",
-            "New campaign",
-            staff,
-            status=422,
-            section="campaigns",
-            form=values,
-            errors=_problems(exc),
-            **_choices(runtime),
-        )
-    return page(
-        request,
-        "campaign_new.html",
-        "New campaign",
-        staff,
-        section="campaigns",
-        form=values,
-        notice=f"The audience now: {count} people.",
-        **_choices(runtime),
-    )
+        return _new_form(request, staff, runtime, values, status=422, errors=_problems(exc))
+    return _new_form(request, staff, runtime, values, notice=f"The audience now: {count} people.")
 
 
 def _campaign_body(values: dict[str, str]) -> dict[str, Any]:
@@ -327,17 +301,7 @@ async def campaign_action(
 
 @router.get("/campaigns/{campaign_id}/deliveries.csv")
 def campaign_csv(campaign_id: int, staff: StaffDep, runtime: RuntimeDep) -> Response:
-    def rows() -> Iterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(service.CSV_COLUMNS)
-        with runtime.reads() as session:
-            for row in service.csv_rows(session, service.get(session, campaign_id)):
-                writer.writerow(row)
-        yield buffer.getvalue()
-
-    headers = {"Content-Disposition": f'attachment; filename="campaign-{campaign_id}.csv"'}
-    return StreamingResponse(rows(), media_type="text/csv", headers=headers)
+    return csv_download(runtime, campaign_id)
 
 
 # -- templates -----------------------------------------------------------------------------

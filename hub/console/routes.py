@@ -18,7 +18,7 @@ from hub.db.models import Campaign, Capture, Contact, Delivery, Notification, Su
 from hub.domain import DeliveryState
 from hub.selfservice.forms import first, read_form
 from hub.selfservice.throttle import Throttle
-from hub.services import explain, subscriptions, timeline
+from hub.services import explain, subscriptions, timeline, topics
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 _LOGINS = Throttle(10, 600)  # sign-in attempts per IP per 10 minutes
@@ -203,7 +203,7 @@ def contact(
             explained = explain.for_contact(
                 session,
                 found,
-                explain.topic_by_key(session, why),
+                topics.get(session, why),
                 at=utcnow(),
                 hasher=runtime.hasher,
                 caps=runtime.settings.default_caps(),
@@ -227,7 +227,7 @@ def contact(
 
 
 @router.get("/topics")
-def topics(request: Request, staff: StaffDep, runtime: RuntimeDep) -> Response:
+def topic_list(request: Request, staff: StaffDep, runtime: RuntimeDep) -> Response:
     with runtime.reads() as session:
         rows = [
             (

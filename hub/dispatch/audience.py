@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, case, distinct, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Row, Select, case, distinct, func, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from hub.db.base import UTCDateTime
 from hub.db.models import (
     Contact,
     ContactPreferences,
@@ -100,13 +101,14 @@ def histories(
     day, week = now - dt.timedelta(days=1), now - dt.timedelta(days=7)
     in_day = case((Delivery.created_at >= day, Delivery.notification_id))
     day_start = case((Delivery.created_at >= day, Delivery.created_at))
+    # min() typed as the column, so SQLite's naive text comes back aware, as everywhere.
     query = (
         select(
             Delivery.contact_id,
             func.count(distinct(in_day)),
             func.count(distinct(Delivery.notification_id)),
-            func.min(day_start),
-            func.min(Delivery.created_at),
+            func.min(day_start, type_=UTCDateTime),
+            func.min(Delivery.created_at, type_=UTCDateTime),
         )
         .join(Notification, Notification.id == Delivery.notification_id)
         .join(Topic, Topic.id == Notification.topic_id)
@@ -124,20 +126,11 @@ def histories(
         contact_id: History(
             day=int(day_count),
             week=int(week_count),
-            day_oldest=_aware(day_first),
-            week_oldest=_aware(week_first),
+            day_oldest=day_first,
+            week_oldest=week_first,
         )
         for contact_id, day_count, week_count, day_first, week_first in session.execute(query)
     }
-
-
-def _aware(value: Any) -> dt.datetime | None:
-    """min() over a UTC column comes back naive from SQLite (the type decorator is lost)."""
-    if value is None:
-        return None
-    moment = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
-    assert isinstance(moment, dt.datetime)
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 _KIND = {Audience.CLIENTS: ContactKind.CLIENT, Audience.EMPLOYEES: ContactKind.EMPLOYEE}
@@ -159,46 +152,33 @@ def next_ids(
     """
     if named is not None:
         return sorted(i for i in named if i > after)[:limit]
-    narrowed = segments.conditions(segment)
-    if topic.required:
-        query = select(Contact.id).where(Contact.id > after, *narrowed)
-        if topic.audience is not Audience.ALL:
-            query = query.where(Contact.kind == _KIND[topic.audience])
-        return list(session.scalars(query.order_by(Contact.id).limit(limit)))
-    query = select(Subscription.contact_id)
-    if narrowed:
-        query = query.join(Contact, Contact.id == Subscription.contact_id).where(*narrowed)
-    query = (
-        query.where(
-            Subscription.topic_id == topic.id,
-            Subscription.status == SubscriptionStatus.SUBSCRIBED,
-            Subscription.contact_id > after,
-        )
-        .order_by(Subscription.contact_id)
-        .limit(limit)
-    )
+    person, query = _reach(topic, segment)
+    query = query.where(person > after).order_by(person).limit(limit)
     return list(session.scalars(query))
 
 
 def count(session: Session, topic: Topic, segment: dict[str, Any] | None = None) -> int:
     """How many people `next_ids` would go through (before the resolver's refusals)."""
+    _, query = _reach(topic, segment)
+    return int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+
+
+def _reach(
+    topic: Topic, segment: dict[str, Any] | None
+) -> tuple[InstrumentedAttribute[int], Select[int]]:
+    """Who the topic reaches: its column of contact ids, and the query selecting it."""
     narrowed = segments.conditions(segment)
     if topic.required:
-        query = select(func.count()).select_from(Contact).where(*narrowed)
+        query = select(Contact.id).where(*narrowed)
         if topic.audience is not Audience.ALL:
             query = query.where(Contact.kind == _KIND[topic.audience])
-    else:
-        query = (
-            select(func.count())
-            .select_from(Subscription)
-            .join(Contact, Contact.id == Subscription.contact_id)
-            .where(
-                Subscription.topic_id == topic.id,
-                Subscription.status == SubscriptionStatus.SUBSCRIBED,
-                *narrowed,
-            )
-        )
-    return int(session.scalar(query) or 0)
+        return Contact.id, query
+    query = select(Subscription.contact_id).where(
+        Subscription.topic_id == topic.id, Subscription.status == SubscriptionStatus.SUBSCRIBED
+    )
+    if narrowed:
+        query = query.join(Contact, Contact.id == Subscription.contact_id).where(*narrowed)
+    return Subscription.contact_id, query
 
 
 _CONTACT_COLUMNS = (

@@ -148,8 +148,7 @@ class _Batch:
                 d,
                 now,
                 state=DeliveryState.SENT,
-                # A failover channel names which of its providers took it.
-                provider=(receipt.detail or {}).get("provider", result.provider),
+                provider=receipt.provider or result.provider,
                 provider_id=receipt.provider_id,
                 sent_at=now,
             )

@@ -32,6 +32,20 @@ async def read_form(request: Request) -> dict[str, list[str]]:
         return {}
 
 
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def same_site(origin: str | None, host: str | None, ours: str) -> bool:
+    """Whether a POST's Origin header is ours: the public URL's origin, or the host the
+    request came to (a proxy may rewrite neither). No header, or "null" (sent by pages with
+    a no-referrer policy), leaves the decision to the form token."""
+    if not origin or origin in {"null", ours}:
+        return True
+    return host is not None and urlsplit(origin).netloc == host
+
+
 class FormExpired(Exception):
     pass
 
@@ -43,15 +57,14 @@ class FormForged(Exception):
 class FormGuard:
     def __init__(self, secrets: Sequence[str], public_url: str) -> None:
         self._signer = TimestampSigner(list(reversed(secrets)), salt="hub/csrf")
-        origin = urlsplit(public_url)
-        self._origin = f"{origin.scheme}://{origin.netloc}"
+        self._origin = origin_of(public_url)
 
     def token(self, path: str) -> str:
         return self._signer.sign(path.encode()).decode()
 
     def check(self, path: str, token: str | None, origin: str | None, host: str | None) -> None:
         """Raises FormForged (another site, a token for another form) or FormExpired."""
-        if origin and origin != "null" and not self._same_site(origin, host):
+        if not same_site(origin, host, self._origin):
             raise FormForged(f"a form posted from {origin}")
         if not token:
             raise FormForged("no form token")
@@ -63,7 +76,3 @@ class FormGuard:
             raise FormForged("a form token that is not ours") from exc
         if signed.decode(errors="replace") != path:
             raise FormForged("a form token for another page")
-
-    def _same_site(self, origin: str, host: str | None) -> bool:
-        # The public URL, or the host the request came to (a proxy may rewrite neither).
-        return origin == self._origin or (host is not None and urlsplit(origin).netloc == host)

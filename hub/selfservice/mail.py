@@ -7,6 +7,8 @@ refused to a suppressed address.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -96,14 +98,27 @@ def _send(
     data: dict[str, str],
     renderer: Renderer,
 ) -> int:
+    content = {"": {"email_subject": subject, "email_text": text}}
+    return send(session, contact.external_id, {"content": content, "data": data}, renderer=renderer)
+
+
+def send(
+    session: Session,
+    external_id: str,
+    message: dict[str, Any],
+    *,
+    renderer: Renderer,
+    source: str = SOURCE,
+) -> int:
+    """Queue one e-mail on `hub-account` to one contact: `message` holds `content` or
+    `template`, and `data`. The notification's id; enqueue it after the commit."""
     account_topic(session)
     body = NotificationIn.model_validate(
         {
             "topic": ACCOUNT_TOPIC,
-            "recipients": [contact.external_id],
-            "content": {"": {"email_subject": subject, "email_text": text}},
-            "data": data,
+            "recipients": [external_id],
             "channels": [Channel.EMAIL.value],
         }
+        | message
     )
-    return notifications.accept(session, body, source=SOURCE, renderer=renderer).id
+    return notifications.accept(session, body, source=source, renderer=renderer).id

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.api.deps import RuntimeDep
-from hub.db.models import Contact, Subscription, Topic
+from hub.db.models import Contact, Topic
 from hub.domain import ActorKind, Channel, SubscriptionStatus
 from hub.fields import normalize_email
 from hub.runtime import Runtime
@@ -123,17 +123,49 @@ def _bad_link(visit: Visit, service: SelfService, expired: bool) -> Response:
     )
 
 
-def _claims(
-    service: SelfService, purpose: Purpose, token: str
-) -> tuple[int, str | None, dt.datetime | None] | bool:
-    """(contact id, topic, issued) of a good token; True when expired, False when invalid."""
+@dataclass(frozen=True)
+class Link:
+    """A personal link followed: whose it is, what topic it names, when it was issued, and
+    the visit (in the person's language) it opened."""
+
+    contact: Contact
+    topic: Topic | None
+    issued_at: dt.datetime | None
+    visit: Visit
+
+
+def _follow(
+    service: SelfService,
+    session: Session,
+    purpose: Purpose,
+    token: str,
+    *,
+    visitor: tuple[Request, Runtime],
+) -> Link | Response:
+    """The link, or the friendly page for one tampered, swapped, expired or of someone erased
+    since; no answer tells which of the last two it was."""
+    request, runtime = visitor
     try:
         claims = service.links.verify(purpose, token)
-    except ExpiredToken:
-        return True
-    except InvalidToken:
-        return False
-    return claims.contact_id, claims.topic, claims.issued_at
+    except InvalidToken as exc:  # ExpiredToken is one
+        expired = isinstance(exc, ExpiredToken)
+        return _bad_link(Visit(request, runtime), service, expired=expired)
+    contact = session.get(Contact, claims.contact_id)
+    if contact is None:
+        return _bad_link(Visit(request, runtime), service, expired=False)
+    topic = _topic(session, claims.topic)
+    return Link(contact, topic, claims.issued_at, Visit(request, runtime, contact))
+
+
+def _required(link: Link, service: SelfService) -> Response:
+    """A required topic cannot be unsubscribed: say so, and offer the preferences page."""
+    t = link.visit.words
+    assert link.topic is not None
+    return link.visit.message(
+        t("unsub.title"),
+        t("unsub.required", topic=link.topic.name),
+        manage_url=_manage_url(service, link.contact),
+    )
 
 
 # -- the preferences page ------------------------------------------------------------------
@@ -143,13 +175,12 @@ def _claims(
 def preferences_page(
     token: str, request: Request, runtime: RuntimeDep, service: ServiceDep
 ) -> Response:
-    claims = _claims(service, Purpose.PREFERENCES, token)
     with runtime.reads() as session:
-        contact = session.get(Contact, claims[0]) if isinstance(claims, tuple) else None
-        visit = Visit(request, runtime, contact)
-        if contact is None:
-            return _bad_link(visit, service, expired=claims is True)
-        return _preferences(visit, service, choices.model(session, contact), request.url.path)
+        link = _follow(service, session, Purpose.PREFERENCES, token, visitor=(request, runtime))
+        if not isinstance(link, Link):
+            return link
+        model = choices.model(session, link.contact)
+        return _preferences(link.visit, service, model, request.url.path)
 
 
 def _preferences(
@@ -187,13 +218,12 @@ def _save_preferences(
     service: SelfService,
     form: Mapping[str, Sequence[str]],
 ) -> Response:
-    claims = _claims(service, Purpose.PREFERENCES, token)
     path = request.url.path
     with runtime.sessions() as session:
-        contact = session.get(Contact, claims[0]) if isinstance(claims, tuple) else None
-        visit = Visit(request, runtime, contact)
-        if contact is None:
-            return _bad_link(visit, service, expired=claims is True)
+        link = _follow(service, session, Purpose.PREFERENCES, token, visitor=(request, runtime))
+        if not isinstance(link, Link):
+            return link
+        contact, visit = link.contact, link.visit
         t = visit.words
         try:
             _check_form(service, request, path, form)
@@ -228,29 +258,23 @@ def unsubscribe_page(
     token: str, request: Request, runtime: RuntimeDep, service: ServiceDep
 ) -> Response:
     """Asks; never acts (link scanners GET every URL in a message)."""
-    claims = _claims(service, Purpose.UNSUBSCRIBE, token)
     with runtime.reads() as session:
-        contact = session.get(Contact, claims[0]) if isinstance(claims, tuple) else None
-        visit = Visit(request, runtime, contact)
-        if contact is None or not isinstance(claims, tuple):
-            return _bad_link(visit, service, expired=claims is True)
-        topic = _topic(session, claims[1])
-        t = visit.words
-        manage = _manage_url(service, contact)
-        if topic is not None and topic.required:
-            return visit.message(
-                t("unsub.title"), t("unsub.required", topic=topic.name), manage_url=manage
-            )
-        ask = t("unsub.ask", topic=topic.name) if topic else t("unsub.all_ask")
-        return visit.message(
-            t("unsub.title"),
-            ask,
-            button=t("unsub.button"),
-            action=request.url.path,
-            csrf=None,
-            hidden=[("List-Unsubscribe", "One-Click")],
-            manage_url=manage,
-        )
+        link = _follow(service, session, Purpose.UNSUBSCRIBE, token, visitor=(request, runtime))
+    if not isinstance(link, Link):
+        return link
+    topic, visit, t = link.topic, link.visit, link.visit.words
+    if topic is not None and topic.required:
+        return _required(link, service)
+    ask = t("unsub.ask", topic=topic.name) if topic else t("unsub.all_ask")
+    return visit.message(
+        t("unsub.title"),
+        ask,
+        button=t("unsub.button"),
+        action=request.url.path,
+        csrf=None,
+        hidden=[("List-Unsubscribe", "One-Click")],
+        manage_url=_manage_url(service, link.contact),
+    )
 
 
 @router.post("/unsubscribe/{token}", response_class=HTMLResponse)
@@ -267,20 +291,14 @@ async def unsubscribe(
 def _unsubscribe(
     token: str, request: Request, runtime: Runtime, service: SelfService, *, one_click: bool
 ) -> Response:
-    claims = _claims(service, Purpose.UNSUBSCRIBE, token)
     with runtime.sessions() as session:
-        contact = session.get(Contact, claims[0]) if isinstance(claims, tuple) else None
-        visit = Visit(request, runtime, contact)
-        if contact is None or not isinstance(claims, tuple):
-            return _bad_link(visit, service, expired=claims is True)
+        link = _follow(service, session, Purpose.UNSUBSCRIBE, token, visitor=(request, runtime))
+        if not isinstance(link, Link):
+            return link
+        contact, topic, visit, t = link.contact, link.topic, link.visit, link.visit.words
         actor = visit.actor.via("self-service.one-click" if one_click else "self-service")
-        topic = _topic(session, claims[1])
-        t = visit.words
-        manage = _manage_url(service, contact)
         if topic is not None and topic.required:
-            return visit.message(
-                t("unsub.title"), t("unsub.required", topic=topic.name), manage_url=manage
-            )
+            return _required(link, service)
         if topic is None:
             patch = PreferencesPatch(unsubscribed_all=True)
             contact_preferences.patch(session, contact, patch, actor)
@@ -291,7 +309,7 @@ def _unsubscribe(
                 subscriptions.unsubscribe(session, contact, topic, actor)
             done = t("unsub.done", topic=topic.name)
         session.commit()
-        return visit.message(t("unsub.title"), done, manage_url=manage)
+        return visit.message(t("unsub.title"), done, manage_url=_manage_url(service, contact))
 
 
 def _topic(session: Session, key: str | None) -> Topic | None:
@@ -571,14 +589,13 @@ def confirm_page(
     token: str, request: Request, runtime: RuntimeDep, service: ServiceDep
 ) -> Response:
     """Asks for the click; never confirms on GET (a scanner is not a person)."""
-    claims = _claims(service, Purpose.CONFIRM, token)
     with runtime.reads() as session:
-        contact = session.get(Contact, claims[0]) if isinstance(claims, tuple) else None
-        visit = Visit(request, runtime, contact)
-        if contact is None or not isinstance(claims, tuple):
-            return _bad_link(visit, service, expired=claims is True)
-        topic = _topic(session, claims[1])
-        pending = topic is not None and _pending(session, contact, topic)
+        link = _follow(service, session, Purpose.CONFIRM, token, visitor=(request, runtime))
+        if not isinstance(link, Link):
+            return link
+        topic, visit = link.topic, link.visit
+        current = subscriptions.find(session, link.contact, topic) if topic else None
+        pending = current is not None and current.status is SubscriptionStatus.PENDING
     t = visit.words
     if topic is None or not pending:
         return visit.message(t("confirm.title"), t("confirm.gone"))
@@ -591,33 +608,21 @@ def confirm_page(
     )
 
 
-def _pending(session: Session, contact: Contact, topic: Topic) -> bool:
-    status = session.scalar(
-        select(Subscription.status).where(
-            Subscription.contact_id == contact.id, Subscription.topic_id == topic.id
-        )
-    )
-    return bool(status is SubscriptionStatus.PENDING)
-
-
 @router.post("/subscribe/confirm/{token}", response_class=HTMLResponse)
 async def confirm(
     token: str, request: Request, runtime: RuntimeDep, service: ServiceDep
 ) -> Response:
     form = await read_form(request)
-    claims = _claims(service, Purpose.CONFIRM, token)
     with runtime.sessions() as session:
-        contact = session.get(Contact, claims[0]) if isinstance(claims, tuple) else None
-        visit = Visit(request, runtime, contact)
-        if contact is None or not isinstance(claims, tuple):
-            return _bad_link(visit, service, expired=claims is True)
-        t = visit.words
+        link = _follow(service, session, Purpose.CONFIRM, token, visitor=(request, runtime))
+        if not isinstance(link, Link):
+            return link
+        contact, topic, visit, t = link.contact, link.topic, link.visit, link.visit.words
         try:
             _check_form(service, request, request.url.path, form)
         except (FormForged, FormExpired):
             return visit.message(t("bad.title"), t("bad.invalid"), status=403)
-        topic = _topic(session, claims[1])
-        issued = claims[2] or dt.datetime.now(dt.UTC)
+        issued = link.issued_at or dt.datetime.now(dt.UTC)
         actor = visit.actor.via(optin.CONFIRM_SOURCE)
         done = topic is not None and optin.confirm(session, contact, topic, actor, issued_at=issued)
         session.commit()

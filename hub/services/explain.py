@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.db.models import Contact, Delivery, Notification, Topic
@@ -160,10 +159,3 @@ def _step(step: Step) -> dict[str, Any]:
         "detail": step.detail,
         "channel": channel.value if channel else None,
     }
-
-
-def topic_by_key(session: Session, key: str) -> Topic:
-    topic = session.scalar(select(Topic).where(Topic.key == key))
-    if topic is None:
-        raise NotFound(f"no topic {key!r}")
-    return topic

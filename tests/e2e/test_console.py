@@ -7,82 +7,41 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, Page
 
-from hub.api.app import create_app
-from hub.domain import Scope, StaffRole
-from hub.runtime import Runtime
+from hub.domain import StaffRole
 from hub.services import staff
-from hub.settings import Settings
-from tests.conftest import TEST_SECRET, make_key
 from tests.dispatching import ok, person, timeline, topic
 from tests.e2e.browser import DESKTOP, SCREENSHOTS, browser  # noqa: F401 - a fixture
-from tests.peers.smtp import SmtpPeer
-from tests.serving import listening_socket, serving
-from workers.service import Workers
+from tests.e2e.live import LiveHub, live_hub
 
 PASSWORD = "correct horse battery staple"
 
 
-@dataclass
-class Console:
-    base: str
-    api: TestClient
-    auth: dict[str, str]
-    smtp: SmtpPeer
-
-
 @pytest.fixture
-def console(sqlite_template: Path, tmp_path: Path) -> Iterator[Console]:
-    path = tmp_path / "hub.db"
-    shutil.copy(sqlite_template, path)
-    sock, base = listening_socket()
-    with SmtpPeer() as smtp:
-        settings = Settings(
-            database_url=f"sqlite:///{path}",
-            secret_key=TEST_SECRET,
-            public_url=base,
-            company_name="Acme Bank",
-            smtp_host=smtp.host,
-            smtp_port=smtp.port,
-            email_from="Acme Bank <news@acme.example>",
-            sweep_interval_seconds=0.2,
-        )
-        runtime = Runtime.build(settings)
-        with runtime.sessions() as session:
+def console(sqlite_template: Path, tmp_path: Path) -> Iterator[LiveHub]:
+    with live_hub(sqlite_template, tmp_path) as hub:
+        with hub.runtime.sessions() as session:
             staff.create(session, "mia@acme.example", PASSWORD, StaffRole.MARKETER)
             staff.create(session, "vic@acme.example", PASSWORD, StaffRole.VIEWER)
             session.commit()
-        workers = Workers(runtime)
-        workers.start()
-        app = create_app(runtime=runtime)
-        try:
-            with serving(app, sock):
-                api = TestClient(app, raise_server_exceptions=False)
-                auth = make_key(runtime, "crm", Scope.ADMIN)
-                topic(api, auth, "news", name="Product news", allowed_channels=["email"])
-                for i, plan in enumerate(["pro", "free", "pro"]):
-                    person(
-                        api,
-                        auth,
-                        f"c{i}",
-                        name=f"Client {i}",
-                        email=f"c{i}@example.com",
-                        attributes={"plan": plan},
-                        subscribe={"news": ["email"]},
-                    )
-                yield Console(base, api, auth, smtp)
-        finally:
-            workers.stop()
-            runtime.close()
+        topic(hub.api, hub.auth, "news", name="Product news", allowed_channels=["email"])
+        for i, plan in enumerate(["pro", "free", "pro"]):
+            person(
+                hub.api,
+                hub.auth,
+                f"c{i}",
+                name=f"Client {i}",
+                email=f"c{i}@example.com",
+                attributes={"plan": plan},
+                subscribe={"news": ["email"]},
+            )
+        yield hub
 
 
 def sign_in(page: Page, base: str, email: str) -> None:
@@ -101,7 +60,7 @@ def shoot(page: Page, name: str) -> None:
 
 
 def test_a_marketer_writes_schedules_and_watches_a_campaign(
-    console: Console,
+    console: LiveHub,
     browser: Browser,  # noqa: F811
 ) -> None:
     page = browser.new_page(viewport=DESKTOP)
@@ -195,7 +154,7 @@ def test_a_marketer_writes_schedules_and_watches_a_campaign(
     page.close()
 
 
-def test_a_viewer_sees_but_cannot_schedule(console: Console, browser: Browser) -> None:  # noqa: F811
+def test_a_viewer_sees_but_cannot_schedule(console: LiveHub, browser: Browser) -> None:  # noqa: F811
     draft = ok(
         console.api.post(
             "/v1/campaigns",
@@ -241,7 +200,7 @@ def test_a_viewer_sees_but_cannot_schedule(console: Console, browser: Browser) -
     page.close()
 
 
-def test_sign_in_refuses_wrong_passwords_and_foreign_forms(console: Console) -> None:
+def test_sign_in_refuses_wrong_passwords_and_foreign_forms(console: LiveHub) -> None:
     wrong = httpx.post(
         f"{console.base}/console/login",
         data={"email": "mia@acme.example", "password": "nope"},

@@ -10,29 +10,19 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import shutil
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, Page
 
-from hub.api.app import create_app
-from hub.domain import Scope
-from hub.runtime import Runtime
-from hub.settings import Settings
 from preferences.tokens import LinkSigner, Purpose
-from tests.conftest import TEST_SECRET, make_key
 from tests.dispatching import ok, person, settled, timeline, topic, wait_for
 from tests.e2e.browser import DESKTOP, PHONE, SCREENSHOTS, browser  # noqa: F401 - a fixture
-from tests.peers.smtp import SmtpPeer
-from tests.serving import listening_socket, serving
-from workers.service import Workers
+from tests.e2e.live import LiveHub, live_hub
 
 NEWS = {
     "name": "Product news",
@@ -46,14 +36,7 @@ OFFERS = {"name": "Special offers", "allowed_channels": ["email"]}
 CONTENT = {"": {"email_subject": "News", "email_text": "Hello", "email_html": "<p>Hello</p>"}}
 
 
-@dataclass
-class Site:
-    base: str
-    api: TestClient
-    auth: dict[str, str]
-    smtp: SmtpPeer
-    runtime: Runtime
-
+class Site(LiveHub):
     def notify(self, topic_key: str, *recipients: str) -> dict[str, Any]:
         body: dict[str, Any] = {"topic": topic_key, "content": CONTENT}
         if recipients:
@@ -79,36 +62,11 @@ class Site:
 
 @pytest.fixture
 def site(sqlite_template: Path, tmp_path: Path) -> Iterator[Site]:
-    path = tmp_path / "hub.db"
-    shutil.copy(sqlite_template, path)
-    sock, base = listening_socket()
-    with SmtpPeer() as smtp:
-        settings = Settings(
-            database_url=f"sqlite:///{path}",
-            secret_key=TEST_SECRET,
-            public_url=base,
-            company_name="Acme Bank",
-            brand_color="#0b5a3c",
-            smtp_host=smtp.host,
-            smtp_port=smtp.port,
-            email_from="Acme Bank <news@acme.example>",
-            sweep_interval_seconds=0.2,
-        )
-        runtime = Runtime.build(settings)
-        workers = Workers(runtime)
-        workers.start()
-        app = create_app(runtime=runtime)
-        try:
-            with serving(app, sock):
-                api = TestClient(app, raise_server_exceptions=False)
-                auth = make_key(runtime, "crm", Scope.ADMIN)
-                topic(api, auth, "news", **NEWS)
-                topic(api, auth, "security", **SECURITY)
-                topic(api, auth, "offers", **OFFERS)
-                yield Site(base, api, auth, smtp, runtime)
-        finally:
-            workers.stop()
-            runtime.close()
+    with live_hub(sqlite_template, tmp_path, brand_color="#0b5a3c") as hub:
+        topic(hub.api, hub.auth, "news", **NEWS)
+        topic(hub.api, hub.auth, "security", **SECURITY)
+        topic(hub.api, hub.auth, "offers", **OFFERS)
+        yield Site(hub.base, hub.api, hub.auth, hub.smtp, hub.runtime)
 
 
 def preferences_link(message: Any) -> str:

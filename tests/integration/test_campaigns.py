@@ -360,7 +360,7 @@ def test_two_schedulers_and_a_hundred_schedule_calls_dispatch_once(
             made = 0
             for _ in range(20):
                 with runtime.sessions() as session, session.begin():
-                    made += len(tick(session, now=utcnow()).fan_out)
+                    made += len(tick(session, now=utcnow()))
             return made
 
         with concurrent.futures.ThreadPoolExecutor(2) as pool:

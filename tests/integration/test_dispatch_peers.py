@@ -22,7 +22,16 @@ from hub.domain import Channel, Scope
 from hub.runtime import Runtime
 from hub.settings import Settings
 from tests.conftest import TEST_SECRET, make_key
-from tests.dispatching import notification, ok, person, settled, timeline, topic, wait_for
+from tests.dispatching import (
+    notification,
+    ok,
+    peer_settings,
+    person,
+    settled,
+    timeline,
+    topic,
+    wait_for,
+)
 from tests.peers.smtp import SmtpPeer
 from tests.peers.twilio import TwilioPeer
 from tests.peers.webhooks import WebhookPeer
@@ -78,13 +87,7 @@ def wired(
         secret_key=TEST_SECRET,
         public_url="https://hub.example.com",
         unsubscribe_mailto="unsubscribe@example.com",
-        smtp_host=smtp.host,
-        smtp_port=smtp.port,
-        email_from="Example News <news@example.com>",
-        twilio_account_sid=twilio.account_sid,
-        twilio_auth_token=twilio.auth_token,
-        twilio_from="+15005550006",
-        twilio_base_url=twilio.url,
+        **peer_settings(smtp, twilio) | {"email_from": "Example News <news@example.com>"},
         webhook_secret=hooks.secret,
         webhook_allow_private=True,
         delivery_max_attempts=attempts,

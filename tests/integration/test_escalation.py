@@ -16,7 +16,7 @@ from hub.domain import Scope
 from hub.runtime import Runtime
 from hub.settings import Settings
 from tests.conftest import TEST_SECRET, make_key
-from tests.dispatching import notification, ok, person, timeline, topic, wait_for
+from tests.dispatching import notification, ok, peer_settings, person, timeline, topic, wait_for
 from tests.peers.smtp import SmtpPeer
 from tests.peers.twilio import TwilioPeer
 from workers.service import Workers
@@ -45,14 +45,8 @@ def wired(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Wired]
             database_url=database_url,
             secret_key=TEST_SECRET,
             public_url="https://hub.example.com",
-            smtp_host=smtp.host,
-            smtp_port=smtp.port,
-            email_from="bank@example.com",
-            twilio_account_sid=twilio.account_sid,
-            twilio_auth_token=twilio.auth_token,
-            twilio_from="+15005550006",
-            twilio_base_url=twilio.url,
             sweep_interval_seconds=0.1,
+            **peer_settings(smtp, twilio),
         )
         runtime = Runtime.build(settings)
         workers = Workers(runtime)

@@ -86,13 +86,13 @@ def test_traffic_moves_to_the_second_relay_and_comes_back(
 
     *sent, rested, back, healed, refused = asyncio.run(scenario())
     assert all(isinstance(r, Receipt) for r in sent)
-    assert [r.detail["provider"] for r in sent] == ["second"] * 4
+    assert [r.provider for r in sent] == ["second"] * 4
     assert len(second.received) == 4
     assert rested == {
         "first": {"failures": 2, "resting": True},
         "second": {"failures": 0, "resting": False},
     }
-    assert back.detail["provider"] == "first"
+    assert back.provider == "first"
     assert [m.rcpt_tos for m in first.received] == [("ann@example.com",)]
     assert healed["first"] == {"failures": 0, "resting": False}
     assert isinstance(refused, PermanentDeliveryError)  # the address's fault: not retried

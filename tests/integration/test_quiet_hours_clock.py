@@ -17,7 +17,7 @@ from hub.domain import Scope
 from hub.runtime import Runtime
 from hub.settings import Settings
 from tests.conftest import TEST_SECRET, make_key
-from tests.dispatching import notification, ok, person, topic, wait_for
+from tests.dispatching import notification, ok, peer_settings, person, topic, wait_for
 from tests.peers.smtp import SmtpPeer
 from tests.peers.twilio import TwilioPeer
 from workers.service import Workers
@@ -52,13 +52,7 @@ def wired(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Wired]
         settings = Settings(
             database_url=database_url,
             secret_key=TEST_SECRET,
-            smtp_host=smtp.host,
-            smtp_port=smtp.port,
-            email_from="shop@example.com",
-            twilio_account_sid=twilio.account_sid,
-            twilio_auth_token=twilio.auth_token,
-            twilio_from="+15005550006",
-            twilio_base_url=twilio.url,
+            **peer_settings(smtp, twilio),
         )
         runtime = Runtime.build(settings)
         workers = Workers(runtime, clock=clock)

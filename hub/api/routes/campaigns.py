@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter
@@ -18,6 +15,7 @@ from hub.campaigns.dryrun import dry_run
 from hub.db.base import utcnow
 from hub.dispatch import audience
 from hub.fields import Key
+from hub.runtime import Runtime
 from hub.schemas.base import Page, Strict
 from hub.schemas.campaigns import (
     CampaignIn,
@@ -165,22 +163,11 @@ for _name in ("pause", "resume", "cancel"):
 )
 def deliveries_csv(campaign_id: RowId, _: CampaignsScope, runtime: RuntimeDep) -> Any:
     """Every delivery of every run, streamed."""
-    with runtime.reads() as session:
-        service.get(session, campaign_id)  # 404 before the stream starts
+    return csv_download(runtime, campaign_id)
 
-    def rows() -> Iterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(service.CSV_COLUMNS)
-        with runtime.reads() as session:
-            campaign = service.get(session, campaign_id)
-            for row in service.csv_rows(session, campaign):
-                writer.writerow(row)
-                if buffer.tell() > 64 * 1024:
-                    yield buffer.getvalue()
-                    buffer.seek(0)
-                    buffer.truncate()
-        yield buffer.getvalue()
 
+def csv_download(runtime: Runtime, campaign_id: int) -> StreamingResponse:
+    """The campaign's deliveries as a CSV download (404 before the first byte)."""
+    chunks = service.csv_chunks(runtime.reads, campaign_id)
     headers = {"Content-Disposition": f'attachment; filename="campaign-{campaign_id}.csv"'}
-    return StreamingResponse(rows(), media_type="text/csv", headers=headers)
+    return StreamingResponse(chunks, media_type="text/csv", headers=headers)

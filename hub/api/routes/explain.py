@@ -12,7 +12,7 @@ from hub.api.deps import ContactsScope, RuntimeDep, SessionDep
 from hub.api.paging import RowId
 from hub.db.base import utcnow
 from hub.fields import Key
-from hub.services import contacts, explain
+from hub.services import contacts, explain, topics
 from hub.services.errors import InvalidField
 
 router = APIRouter(tags=["explain"])
@@ -64,7 +64,7 @@ def explain_contact(
     if at is not None and at.tzinfo is None:
         raise InvalidField("at", "needs a time zone, e.g. 2026-12-01T09:00:00Z")
     contact = contacts.get(db, external_id)
-    found = explain.topic_by_key(db, topic)
+    found = topics.get(db, topic)
     return explain.for_contact(
         db,
         contact,
