@@ -80,6 +80,8 @@ class PreferencesView:
     blocked_channels: frozenset[Channel] = frozenset()
     quiet_hours: QuietHours | None = None
     unsubscribed_all: bool = False
+    digest_time: dt.time | None = None  # the person's own digest time (else the policy's)
+    digest_weekday: int | None = None  # 0 = Monday, for weekly digests
 
 
 @dataclass(frozen=True, slots=True)

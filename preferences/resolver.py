@@ -272,7 +272,7 @@ def _deferral(
     note: _Notes,
 ) -> Deferral | None:
     rules = _closed_windows(channel, topic=topic, preferences=preferences, policy=policy)
-    digest = _digest(topic, subscription, policy)
+    digest = _digest(topic, subscription, preferences, policy)
     closed = [window for _, window in rules]
     if digest is None:
         until = windows.next_open(moment, zone, closed)
@@ -338,14 +338,20 @@ def _closed_windows(
 
 
 def _digest(
-    topic: TopicView, subscription: SubscriptionView | None, policy: Policy
+    topic: TopicView,
+    subscription: SubscriptionView | None,
+    preferences: PreferencesView,
+    policy: Policy,
 ) -> _Digest | None:
+    """When the person's digest goes: at their own time if they chose one, else the hub's."""
     if topic.required or subscription is None:
         return None
+    at = preferences.digest_time or policy.digest_time
     if subscription.frequency is Frequency.DAILY:
-        return _Digest(policy.digest_time, None)
+        return _Digest(at, None)
     if subscription.frequency is Frequency.WEEKLY:
-        return _Digest(policy.digest_time, policy.digest_weekday)
+        weekday = preferences.digest_weekday
+        return _Digest(at, policy.digest_weekday if weekday is None else weekday)
     return None
 
 

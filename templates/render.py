@@ -24,7 +24,7 @@ MAX_SOURCE_CHARS = 100_000  # one part's source; a notification is not a book
 MAX_JSON_DEPTH = 32
 _TEXT_PARTS = ("email_subject", "email_text", "sms_body", "voice_say")
 _LOCALE = re.compile(r"[a-z]{2,8}(-[a-z0-9]{1,8})*")
-_CONTEXT = ("contact", "topic", "data")
+_CONTEXT = ("contact", "topic", "data", "items", "digest")  # the last two: digests only
 _REFERENCES = (
     nodes.Extends,
     nodes.Include,
@@ -120,9 +120,18 @@ class CompiledTemplate:
         return self._channels
 
     def render(
-        self, channel: Channel, *, locale: str | None, context: Mapping[str, Any], links: Links
+        self,
+        channel: Channel,
+        *,
+        locale: str | None,
+        context: Mapping[str, Any],
+        links: Links,
+        framed: bool = True,
     ) -> Rendered:
         """Render one channel for one recipient.
+
+        `framed` False leaves an e-mail without the layout and footer: an item of a digest,
+        which has its own.
 
         Raises:
             TemplateError: no variant has the parts the channel needs, or a part failed
@@ -142,7 +151,7 @@ class CompiledTemplate:
         limit = self._renderer.max_output_chars
         with budget(self._renderer.max_seconds):
             if channel is Channel.EMAIL:
-                return self._email(chain, variables, links)
+                return self._email(chain, variables, links if framed else None)
             if channel is Channel.WEBHOOK:
                 tree = self._find("webhook_json", chain).parts["webhook_json"]
                 value = _render_json(tree, variables, [limit])
@@ -154,7 +163,9 @@ class CompiledTemplate:
                 raise TemplateError(part.field, "rendered to nothing")
             return Rendered(text=text)
 
-    def _email(self, chain: tuple[str, ...], variables: dict[str, Any], links: Links) -> Rendered:
+    def _email(
+        self, chain: tuple[str, ...], variables: dict[str, Any], links: Links | None
+    ) -> Rendered:
         renderer, limit = self._renderer, self._renderer.max_output_chars
         subject_part: _Part = self._find("email_subject", chain).parts["email_subject"]
         subject = " ".join(subject_part.render(variables, limit).split())  # one line: a header
@@ -165,6 +176,8 @@ class CompiledTemplate:
         html_part, text_part = body.parts.get("email_html"), body.parts.get("email_text")
         html = html_part.render(variables, limit) if html_part else None
         text = text_part.render(variables, limit) if text_part else html_to_text(html or "")
+        if links is None:
+            return Rendered(subject=subject, text=text, html=html)
         # The footer speaks the body's language: its variant's, or the default's.
         lang = body.locale.replace("_", "-") or renderer.default_locale
         if html is not None:

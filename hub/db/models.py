@@ -62,6 +62,8 @@ class ContactPreferences(Base):
     quiet_start: Mapped[dt.time | None] = mapped_column(Time)
     quiet_end: Mapped[dt.time | None] = mapped_column(Time)
     unsubscribed_all: Mapped[bool] = mapped_column(Boolean, default=False)
+    digest_time: Mapped[dt.time | None] = mapped_column(Time)  # local; None: the hub's
+    digest_weekday: Mapped[int | None]  # 0 = Monday; None: the hub's
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -233,6 +233,8 @@ def load(
                 else None
             ),
             unsubscribed_all=row.unsubscribed_all,
+            digest_time=row.digest_time,
+            digest_weekday=row.digest_weekday,
         )
         for row in session.scalars(
             select(ContactPreferences).where(ContactPreferences.contact_id.in_(ids))

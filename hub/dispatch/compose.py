@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from channels.base import OutgoingMessage, PermanentDeliveryError
 from hub.db.models import Notification, Topic
-from hub.dispatch import audience, escalation
+from hub.dispatch import audience, digest, escalation
 from hub.dispatch.claim import Claimed
 from hub.dispatch.outcomes import Held, Result
 from hub.domain import Channel, DeferralReason, DeliveryState, Frequency, RefusalReason
@@ -28,7 +28,7 @@ from hub.services.templates import doc as template_doc
 from preferences.model import Caps, Resolution, TopicView
 from preferences.resolver import resolve
 from preferences.tokens import LinkSigner, Purpose
-from templates import CompiledTemplate, Links, Renderer, TemplateError
+from templates import CompiledTemplate, Links, Rendered, Renderer, TemplateError
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +36,7 @@ class Outgoing:
     delivery: Claimed
     topic_key: str
     message: OutgoingMessage
+    riders: tuple[Claimed, ...] = ()  # a digest's other items: they share the message's fate
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +65,15 @@ VOICE_OPT_OUT = {
     "en": "To stop these calls, press 9.",
     "ru": "Чтобы больше не получать эти звонки, нажмите 9.",
 }
-# Per notification: its deliveries, their people, and who an earlier step already reached.
-Loaded = list[tuple["_Prepared", list[Claimed], dict[int, audience.Recipient], set[int]]]
+
+
+@dataclass
+class Loaded:
+    """What the reads found: per notification its deliveries, their people and who an
+    earlier escalation step already reached; and each digest's template, by topic."""
+
+    groups: list[tuple[_Prepared, list[Claimed], dict[int, audience.Recipient], set[int]]]
+    digests: dict[str, CompiledTemplate]
 
 
 def contact_context(
@@ -114,6 +122,7 @@ class Composer:
         self._cache: OrderedDict[int, _Prepared] = OrderedDict()
         self._lock = threading.Lock()  # worker threads share the cache
         self._cache_size = cache_size
+        self._digests = digest.Templates(renderer)
 
     def voice_opt_out(self, locale: str | None) -> str:
         """The "press 9" prompt in the contact's language: ru-RU, then ru, then en."""
@@ -129,7 +138,8 @@ class Composer:
 
     def load(self, session: Session, claimed: Sequence[Claimed], now: dt.datetime) -> Loaded:
         """The reads: each notification's frozen parts and the people, as they are now."""
-        loaded: Loaded = []
+        loaded = Loaded([], {})
+        digest_topics: set[str] = set()
         by_notification: dict[int, list[Claimed]] = {}
         for delivery in claimed:
             by_notification.setdefault(delivery.notification_id, []).append(delivery)
@@ -154,13 +164,19 @@ class Composer:
                 if prepared.escalates
                 else set()
             )
-            loaded.append((prepared, deliveries, recipients, reached))
+            loaded.groups.append((prepared, deliveries, recipients, reached))
+            if any(d.reason == DeferralReason.DIGEST for d in deliveries):
+                digest_topics.add(prepared.topic_key)
+        loaded.digests = self._digests.for_topics(session, digest_topics)
         return loaded
 
     def compose(self, loaded: Loaded, now: dt.datetime) -> Composed:
         """Re-check and render, outside any transaction (it is CPU work, no reads)."""
         result = Composed([], [], [])
-        for prepared, deliveries, recipients, reached in loaded:
+        # A digest's items, per person, topic and channel: one message for them all.
+        digests: dict[tuple[int, str, Channel], list[tuple[_Prepared, Claimed]]] = {}
+        people: dict[int, audience.Recipient] = {}
+        for prepared, deliveries, recipients, reached in loaded.groups:
             for delivery in deliveries:
                 recipient = recipients.get(delivery.contact_id)
                 if delivery.contact_id in reached:
@@ -177,7 +193,8 @@ class Composer:
                     )
                     continue
                 subscription = recipient.subscription
-                if subscription is not None and delivery.reason == DeferralReason.DIGEST:
+                waited = delivery.reason == DeferralReason.DIGEST
+                if subscription is not None and waited:
                     # It waited for its digest time, which has come: the other rules stand.
                     subscription = replace(subscription, frequency=Frequency.IMMEDIATE)
                 resolution = resolve(
@@ -189,10 +206,16 @@ class Composer:
                     moment=now,
                     history=recipient.history,
                 )
-                if delivery.channel in resolution.send_now:
-                    self._render(result, prepared, delivery, recipient)
-                else:
+                if delivery.channel not in resolution.send_now:
                     result.held.append(_held(prepared.topic_key, delivery, resolution))
+                elif waited:
+                    key = (recipient.id, prepared.topic_key, delivery.channel)
+                    digests.setdefault(key, []).append((prepared, delivery))
+                    people[recipient.id] = recipient
+                else:
+                    self._render(result, prepared, delivery, recipient)
+        for (contact_id, topic_key, _), items in digests.items():
+            self._render_digest(result, items, people[contact_id], loaded.digests[topic_key])
         return result
 
     def _prepared(self, notification: Notification) -> _Prepared:
@@ -230,13 +253,107 @@ class Composer:
         recipient: audience.Recipient,
     ) -> None:
         channel = delivery.channel
-        address = recipient.view.addresses.get(channel) or delivery.address or ""
-        preferences_token = self.links.sign(Purpose.PREFERENCES, recipient.id)
-        unsubscribe_token = self.links.sign(Purpose.UNSUBSCRIBE, recipient.id, prepared.topic_key)
+        links, unsubscribe_token = self._links(recipient.id, prepared.topic_key)
+        context = self._context(recipient, prepared) | {"data": prepared.data}
+        key = f"hub-{prepared.notification_id}-{delivery.id}"
+        try:
+            rendered: Rendered
+            if channel is Channel.WEBHOOK and channel not in prepared.template.channels():
+                rendered = Rendered(body=_default_document(key, prepared, context["contact"]))
+            else:
+                rendered = prepared.template.render(
+                    channel, locale=recipient.locale, context=context, links=links
+                )
+        except TemplateError as exc:
+            result.failed.append(_unrenderable(delivery, prepared.topic_key, exc))
+            return
+        message = self._message(
+            delivery,
+            recipient,
+            key=key,
+            rendered=rendered,
+            links=links,
+            unsubscribe_token=unsubscribe_token,
+            marketing=not prepared.required,
+        )
+        result.outgoing.append(Outgoing(delivery, prepared.topic_key, message))
+
+    def _render_digest(
+        self,
+        result: Composed,
+        waited: list[tuple[_Prepared, Claimed]],
+        recipient: audience.Recipient,
+        template: CompiledTemplate,
+    ) -> None:
+        """One message listing what waited: each item rendered by its own template, unframed.
+
+        An item that cannot render fails alone; a digest template that cannot render fails
+        every item (the staff's digest template is wrong, not the person's address).
+        """
+        first = waited[0][0]
+        channel = waited[0][1].channel
+        links, unsubscribe_token = self._links(recipient.id, first.topic_key)
+        context = self._context(recipient, first)
+        items: list[digest.Item] = []
+        kept: list[Claimed] = []
+        for prepared, delivery in waited:
+            try:
+                if channel is Channel.WEBHOOK and channel not in prepared.template.channels():
+                    rendered = Rendered()
+                else:
+                    rendered = prepared.template.render(
+                        channel,
+                        locale=recipient.locale,
+                        context=context | {"data": prepared.data},
+                        links=links,
+                        framed=False,
+                    )
+            except TemplateError as exc:
+                result.failed.append(_unrenderable(delivery, first.topic_key, exc))
+                continue
+            items.append(
+                digest.item(prepared.notification_id, delivery.id, rendered, prepared.data)
+            )
+            kept.append(delivery)
+        if not kept:
+            return
+        lead = kept[0]
+        key = f"hub-{lead.notification_id}-{lead.id}"
+        frequency = recipient.subscription.frequency if recipient.subscription else None
+        context |= {"items": items, "digest": {"frequency": str(frequency or "daily")}}
+        try:
+            if channel is Channel.WEBHOOK and channel not in template.channels():
+                body = digest.document(key, first.topic_key, recipient.external_id, items)
+                rendered = Rendered(body=body)
+            else:
+                rendered = template.render(
+                    channel, locale=recipient.locale, context=context, links=links
+                )
+        except TemplateError as exc:
+            result.failed.extend(_unrenderable(d, first.topic_key, exc) for d in kept)
+            return
+        message = self._message(
+            lead,
+            recipient,
+            key=key,
+            rendered=rendered,
+            links=links,
+            unsubscribe_token=unsubscribe_token,
+            marketing=not first.required,
+        )
+        result.outgoing.append(Outgoing(lead, first.topic_key, message, tuple(kept[1:])))
+
+    def _links(self, contact_id: int, topic_key: str) -> tuple[Links, str]:
+        preferences_token = self.links.sign(Purpose.PREFERENCES, contact_id)
+        unsubscribe_token = self.links.sign(Purpose.UNSUBSCRIBE, contact_id, topic_key)
         links = Links(
             preferences_url=f"{self.public_url}/preferences/{preferences_token}",
             unsubscribe_url=f"{self.public_url}/unsubscribe/{unsubscribe_token}",
         )
+        return links, unsubscribe_token
+
+    @staticmethod
+    def _context(recipient: audience.Recipient, prepared: _Prepared) -> dict[str, Any]:
         contact = contact_context(
             external_id=recipient.external_id,
             name=recipient.name,
@@ -244,50 +361,42 @@ class Composer:
             timezone=recipient.view.timezone,
             attributes=recipient.attributes,
         )
-        context = {
+        return {
             "contact": contact,
             "topic": {"key": prepared.topic_key, "name": prepared.topic_name},
-            "data": prepared.data,
         }
-        key = f"hub-{prepared.notification_id}-{delivery.id}"
-        try:
-            rendered_body: bytes | None
-            if channel is Channel.WEBHOOK and channel not in prepared.template.channels():
-                rendered_body = _default_document(key, prepared, contact)
-                rendered = None
-            else:
-                rendered = prepared.template.render(
-                    channel, locale=recipient.locale, context=context, links=links
-                )
-                rendered_body = rendered.body
-        except TemplateError as exc:
-            error = PermanentDeliveryError(f"template: {exc}", code="template")
-            result.failed.append(Result(delivery, prepared.topic_key, "render", error))
-            return
-        marketing = not prepared.required
+
+    def _message(
+        self,
+        delivery: Claimed,
+        recipient: audience.Recipient,
+        *,
+        key: str,
+        rendered: Rendered,
+        links: Links,
+        unsubscribe_token: str,
+        marketing: bool,
+    ) -> OutgoingMessage:
+        channel = delivery.channel
+        email = channel is Channel.EMAIL
+        twilio = channel in (Channel.SMS, Channel.VOICE)
         mailto = None
-        if marketing and self.unsubscribe_mailto:
+        if marketing and email and self.unsubscribe_mailto:
             mailto = f"mailto:{self.unsubscribe_mailto}?subject=unsubscribe%20{unsubscribe_token}"
-        message = OutgoingMessage(
+        return OutgoingMessage(
             delivery_id=delivery.id,
             channel=channel,
             key=key,
-            to=address,
+            to=recipient.view.addresses.get(channel) or delivery.address or "",
             to_name=recipient.name,
             locale=recipient.locale,
-            subject=rendered.subject if rendered else None,
-            text=rendered.text if rendered else None,
-            html=rendered.html if rendered else None,
-            body=rendered_body,
-            unsubscribe_url=links.unsubscribe_url
-            if marketing and channel is Channel.EMAIL
-            else None,
-            unsubscribe_mailto=mailto if channel is Channel.EMAIL else None,
-            callback_url=(
-                f"{self.public_url}/inbound/twilio/status"
-                if channel in (Channel.SMS, Channel.VOICE)
-                else None
-            ),
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            body=rendered.body,
+            unsubscribe_url=links.unsubscribe_url if marketing and email else None,
+            unsubscribe_mailto=mailto,
+            callback_url=f"{self.public_url}/inbound/twilio/status" if twilio else None,
             keypress_url=(
                 f"{self.public_url}/inbound/twilio/voice" if channel is Channel.VOICE else None
             ),
@@ -295,7 +404,11 @@ class Composer:
                 self.voice_opt_out(recipient.locale) if channel is Channel.VOICE else None
             ),
         )
-        result.outgoing.append(Outgoing(delivery, prepared.topic_key, message))
+
+
+def _unrenderable(delivery: Claimed, topic_key: str, exc: TemplateError) -> Result:
+    error = PermanentDeliveryError(f"template: {exc}", code="template")
+    return Result(delivery, topic_key, "render", error)
 
 
 def _held(topic_key: str, delivery: Claimed, resolution: Resolution) -> Held:

@@ -148,7 +148,9 @@ class Dispatcher:
         results = list(composed.failed)
         for item, answer in zip(composed.outgoing, answers, strict=True):
             provider = self.sender.provider(item.delivery.channel)
-            results.append(outcomes.Result(item.delivery, item.topic_key, provider, answer))
+            results.append(
+                outcomes.Result(item.delivery, item.topic_key, provider, answer, item.riders)
+            )
         # The provider has these messages now: a busy or briefly unreachable database must
         # not lose what it answered (the rows would otherwise end up `unknown`).
         for attempt in Retrying(

@@ -30,7 +30,7 @@ from hub.db.upsert import insert_ignoring_duplicates
 from hub.dispatch import escalation
 from hub.dispatch.claim import Claimed
 from hub.dispatch.fanout import DISPATCHER
-from hub.domain import Channel, DeliveryState, EventType, SuppressionReason
+from hub.domain import Channel, DeferralReason, DeliveryState, EventType, SuppressionReason
 from hub.services import provider_status, timeline
 from hub.services.hashing import AddressHasher
 from workers.queue import DELIVER
@@ -49,6 +49,11 @@ class Result:
     topic_key: str
     provider: str
     outcome: Receipt | DeliveryError
+    riders: tuple[Claimed, ...] = ()  # a digest's other items, sent in the same message
+
+    @property
+    def deliveries(self) -> tuple[Claimed, ...]:
+        return (self.delivery, *self.riders)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,33 +144,41 @@ class _Batch:
         )
 
     def sent(self, result: Result, receipt: Receipt) -> None:
-        d, now = result.delivery, self.now
-        self.summary.sent += 1
-        if d.channel in REPORTED and receipt.captured is None and receipt.provider_id:
+        lead, now = result.delivery, self.now
+        if lead.channel in REPORTED and receipt.captured is None and receipt.provider_id:
             self.reported.append(receipt.provider_id)
-        self.updates.append(
-            _row(
-                d,
-                now,
-                state=DeliveryState.SENT,
-                provider=receipt.provider or result.provider,
-                provider_id=receipt.provider_id,
-                sent_at=now,
-            )
-        )
         extra = {
-            "attempt": d.attempts,
             "provider": result.provider,
             "provider_id": receipt.provider_id,
             **(receipt.detail or {}),
+            **_digest(result),
         }
-        self.events.append(_event(d, result.topic_key, now, EventType.DELIVERY_SENT, extra=extra))
+        for d in result.deliveries:
+            self.summary.sent += 1
+            self.updates.append(
+                _row(
+                    d,
+                    now,
+                    state=DeliveryState.SENT,
+                    provider=receipt.provider or result.provider,
+                    provider_id=receipt.provider_id,
+                    sent_at=now,
+                )
+            )
+            event = _event(
+                d,
+                result.topic_key,
+                now,
+                EventType.DELIVERY_SENT,
+                extra=extra | {"attempt": d.attempts},
+            )
+            self.events.append(event)
         if receipt.captured is not None:
             message = receipt.captured
             self.captures.append(
                 {
-                    "delivery_id": d.id,
-                    "channel": d.channel,
+                    "delivery_id": lead.id,
+                    "channel": lead.channel,
                     "to": message.to,
                     "subject": message.subject,
                     "text": message.text,
@@ -176,12 +189,14 @@ class _Batch:
             )
 
     def failed(self, result: Result, error: DeliveryError) -> None:
-        d, now = result.delivery, self.now
+        """One answer for the message, recorded on each of its deliveries (a digest's items
+        retry together, at the same moment, so they stay one message)."""
+        lead, now = result.delivery, self.now
         extra: dict[str, Any] = {
-            "attempt": d.attempts,
             "provider": result.provider,
             "error": error.message,
             "code": error.code,
+            **_digest(result),
         }
         columns: dict[str, Any] = {
             "error": error.message[:2000],
@@ -189,38 +204,53 @@ class _Batch:
             "provider": result.provider,
         }
         ambiguous = isinstance(error, AmbiguousDeliveryError)
-        retry = isinstance(error, RetryableDeliveryError) or (ambiguous and d.channel in RESENDABLE)
-        columns["ambiguous"] = d.ambiguous or ambiguous
-        if retry and d.attempts < self.max_attempts:
-            self.summary.retrying += 1
-            at = now + dt.timedelta(
-                seconds=backoff(
-                    d.attempts, getattr(error, "retry_after", None), first=self.first_retry
-                )
+        retry = isinstance(error, RetryableDeliveryError) or (
+            ambiguous and lead.channel in RESENDABLE
+        )
+        if retry and lead.attempts < self.max_attempts:
+            delay = backoff(
+                lead.attempts, getattr(error, "retry_after", None), first=self.first_retry
             )
-            self.updates.append(
-                _row(d, now, state=DeliveryState.QUEUED, due_at=at, not_before=at, **columns)
-            )
+            at = now + dt.timedelta(seconds=delay)
             kind = EventType.DELIVERY_UNKNOWN if ambiguous else EventType.DELIVERY_RETRYING
-            extra["retry_at"] = at.isoformat()
-            self.events.append(_event(d, result.topic_key, now, kind, extra=extra))
+            for d in result.deliveries:
+                self.summary.retrying += 1
+                self.updates.append(
+                    _row(
+                        d,
+                        now,
+                        state=DeliveryState.QUEUED,
+                        due_at=at,
+                        not_before=at,
+                        reason=d.reason if d.reason == DeferralReason.DIGEST else None,
+                        ambiguous=d.ambiguous or ambiguous,
+                        **columns,
+                    )
+                )
+                more = {"attempt": d.attempts, "retry_at": at.isoformat()}
+                self.events.append(_event(d, result.topic_key, now, kind, extra=extra | more))
             return
-        self.summary.failed += 1
         state, kind, reason = DeliveryState.FAILED, EventType.DELIVERY_FAILED, "rejected"
         if ambiguous and not retry:
             state, kind, reason = DeliveryState.UNKNOWN, EventType.DELIVERY_UNKNOWN, "no_answer"
         elif retry:
             reason = "gave_up"
-            self.summary.gave_up.append(d.id)
+            self.summary.gave_up.extend(d.id for d in result.deliveries)
         elif isinstance(error, PermanentDeliveryError) and error.suppress is not None:
             reason = error.suppress
             if error.suppress is SuppressionReason.HARD_BOUNCE:
                 state = DeliveryState.BOUNCED
             self.suppress(result, error.suppress, error.code)
-        self.updates.append(_row(d, now, state=state, reason=reason, **columns))
-        self.events.append(_event(d, result.topic_key, now, kind, reason=reason, extra=extra))
-        if state is not DeliveryState.UNKNOWN:
-            self.ended.append(d.id)
+        for d in result.deliveries:
+            self.summary.failed += 1
+            row = _row(d, now, state=state, reason=reason, ambiguous=d.ambiguous or ambiguous)
+            self.updates.append(row | columns)
+            more = {"attempt": d.attempts}
+            self.events.append(
+                _event(d, result.topic_key, now, kind, reason=reason, extra=extra | more)
+            )
+            if state is not DeliveryState.UNKNOWN:
+                self.ended.append(d.id)
 
     def suppress(self, result: Result, reason: SuppressionReason, code: str | None) -> None:
         d = result.delivery
@@ -313,6 +343,13 @@ def _row(d: Claimed, now: dt.datetime, **values: Any) -> dict[str, Any]:
         "sent_at": None,
     }
     return row | values
+
+
+def _digest(result: Result) -> dict[str, Any]:
+    """On each item of a digest: which message carried it, and with how many others."""
+    if not result.riders:
+        return {}
+    return {"digest": {"lead_delivery_id": result.delivery.id, "items": len(result.deliveries)}}
 
 
 def _event(

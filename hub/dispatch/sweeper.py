@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -26,7 +27,7 @@ from hub.db.models import (
 )
 from hub.dispatch.fanout import DISPATCHER
 from hub.dispatch.outcomes import RESENDABLE
-from hub.domain import Channel, DeliveryState, EventType, NotificationState
+from hub.domain import Channel, DeferralReason, DeliveryState, EventType, NotificationState
 from hub.services import timeline
 
 _S = TypeVar("_S", bound=Select)  # type: ignore[type-arg]
@@ -61,7 +62,13 @@ def sweep(
     rows = session.execute(
         _locked(
             session,
-            select(Delivery.id, Delivery.channel, Delivery.notification_id)
+            select(
+                Delivery.id,
+                Delivery.channel,
+                Delivery.notification_id,
+                Delivery.contact_id,
+                Delivery.reason,
+            )
             .where(
                 Delivery.state.in_((DeliveryState.QUEUED, DeliveryState.DEFERRED)),
                 Delivery.due_at <= now,
@@ -70,20 +77,45 @@ def sweep(
             .limit(limit),
         )
     ).all()
-    if rows:
-        session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_([r.id for r in rows]))
-            .values(state=DeliveryState.QUEUED, due_at=now + queue_lease, updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
     groups: dict[tuple[int, Channel], list[int]] = defaultdict(list)
+    digests: dict[Channel, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
-        groups[(row.notification_id, row.channel)].append(row.id)
+        if row.reason == DeferralReason.DIGEST:
+            digests[row.channel][row.contact_id].append(row.id)
+        else:
+            groups[(row.notification_id, row.channel)].append(row.id)
+    if len(rows) == limit:
+        # The limit may have cut a person's digest in two: leave the last people's whole
+        # digests for the next sweep, so each still goes as one message.
+        last = rows[-1]
+        if last.reason == DeferralReason.DIGEST and len(digests[last.channel]) > 1:
+            del digests[last.channel][last.contact_id]
     for (_, channel), ids in groups.items():
         for start in range(0, len(ids), batch_size):
             swept.deliver.append((channel, ids[start : start + batch_size]))
+    for channel, people in digests.items():
+        swept.deliver.extend((channel, ids) for ids in _whole(people.values(), batch_size))
+    taken = [i for _, ids in swept.deliver for i in ids]
+    if taken:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(taken))
+            .values(state=DeliveryState.QUEUED, due_at=now + queue_lease, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
     return swept
+
+
+def _whole(people: Iterable[list[int]], size: int) -> Iterator[list[int]]:
+    """Batches of about `size` deliveries that never split one person's digest items."""
+    batch: list[int] = []
+    for ids in people:
+        if batch and len(batch) + len(ids) > size:
+            yield batch
+            batch = []
+        batch.extend(ids)
+    if batch:
+        yield batch
 
 
 def forget_expired_keys(session: Session, *, now: dt.datetime) -> None:

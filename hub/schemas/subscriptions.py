@@ -67,9 +67,30 @@ class QuietHoursIn(Strict):
         return self
 
 
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+
+
+class DigestIn(Strict):
+    time: WallClock = Field(description="Local time in the contact's zone, e.g. 18:00")
+    weekday: Weekday | None = Field(
+        None, description="The day of weekly digests; leave out for the hub's (Monday)."
+    )
+
+    @model_validator(mode="after")
+    def _local(self) -> Self:
+        if self.time.tzinfo is not None:
+            raise ValueError("a digest time is a local wall-clock time; leave out the offset")
+        return self
+
+
 class PreferencesPatch(Strict):
     blocked_channels: list[Channel] | None = Field(None, description="Channels never to use.")
     quiet_hours: QuietHoursIn | None = None
+    digest: DigestIn | None = Field(
+        None,
+        description="When daily and weekly digests arrive; null for the hub's time (09:00).",
+    )
     unsubscribed_all: StrictBool | None = Field(
         None, description="Unsubscribe from every topic except required ones."
     )
@@ -80,8 +101,14 @@ class QuietHoursOut(Out):
     end: WallClock
 
 
+class DigestOut(Out):
+    time: WallClock
+    weekday: Weekday | None
+
+
 class PreferencesOut(Out):
     blocked_channels: list[Channel]
     quiet_hours: QuietHoursOut | None
+    digest: DigestOut | None = None
     unsubscribed_all: bool
     updated_at: dt.datetime | None

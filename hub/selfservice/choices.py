@@ -16,7 +16,13 @@ from sqlalchemy.orm import Session
 
 from hub.db.models import Contact, ContactPreferences, Subscription, Topic
 from hub.domain import ADDRESS_FIELD, Channel, Frequency, SubscriptionStatus
-from hub.schemas.subscriptions import PreferencesPatch, QuietHoursIn, SubscriptionIn
+from hub.schemas.subscriptions import (
+    WEEKDAYS,
+    DigestIn,
+    PreferencesPatch,
+    QuietHoursIn,
+    SubscriptionIn,
+)
 from hub.selfservice.words import Words
 from hub.services import contact_preferences, subscriptions
 from hub.services.actor import Actor
@@ -48,7 +54,15 @@ class PageModel:
     topics: list[TopicChoice]
     quiet_start: str
     quiet_end: str
+    digest_time: str  # "" : the hub's
+    digest_weekday: str  # "monday"...
     unsubscribed_all: bool
+
+    weekdays = WEEKDAYS
+
+    @property
+    def offers_digest(self) -> bool:
+        return any(len(t.frequencies) > 1 for t in self.topics)
 
 
 @dataclass
@@ -79,6 +93,8 @@ def model(session: Session, contact: Contact) -> PageModel:
         topics=topics,
         quiet_start=prefs.quiet_start.strftime("%H:%M") if prefs and prefs.quiet_start else "",
         quiet_end=prefs.quiet_end.strftime("%H:%M") if prefs and prefs.quiet_end else "",
+        digest_time=prefs.digest_time.strftime("%H:%M") if prefs and prefs.digest_time else "",
+        digest_weekday=WEEKDAYS[prefs.digest_weekday if prefs and prefs.digest_weekday else 0],
         unsubscribed_all=bool(prefs and prefs.unsubscribed_all),
     )
 
@@ -196,12 +212,39 @@ def _preferences(
             outcome.changes.append(words("change.quiet", start=start, end=end))
         else:
             outcome.errors.append(words("quiet.both"))
+    if current.offers_digest:
+        _digest(current, form, patch, words=words, outcome=outcome)
     if everything != current.unsubscribed_all:
         patch["unsubscribed_all"] = everything
         outcome.changes.append(words("change.all_on" if everything else "change.all_off"))
     if patch and not outcome.errors:
         data = PreferencesPatch.model_validate(patch)
         _guarded(outcome, contact_preferences.patch, session, current.contact, data, actor)
+
+
+def _digest(
+    current: PageModel,
+    form: Mapping[str, Sequence[str]],
+    patch: dict[str, object],
+    *,
+    words: Words,
+    outcome: Outcome,
+) -> None:
+    at = _one(form, "digest_time")
+    day = (form.get("digest_weekday") or [""])[0]
+    day = day if day in WEEKDAYS else current.digest_weekday
+    if (at, day) == (current.digest_time, current.digest_weekday):
+        return
+    if not at:
+        if current.digest_time:
+            patch["digest"] = None
+            outcome.changes.append(words("change.digest_off"))
+        return
+    if not _TIME.match(at):
+        outcome.errors.append(words("digest.bad"))
+        return
+    patch["digest"] = DigestIn(time=dt.time.fromisoformat(at), weekday=day)
+    outcome.changes.append(words("change.digest", time=at, day=words(f"day.{day}")))
 
 
 def _one(form: Mapping[str, Sequence[str]], name: str) -> str:

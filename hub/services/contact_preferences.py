@@ -1,4 +1,5 @@
-"""Contact-wide preferences: channels never to use, quiet hours, unsubscribe from everything."""
+"""Contact-wide preferences: channels never to use, quiet hours, digest time, unsubscribe
+from everything."""
 
 from __future__ import annotations
 
@@ -9,37 +10,40 @@ from sqlalchemy.orm import Session
 from hub.db.base import utcnow
 from hub.db.models import Contact, ContactPreferences
 from hub.domain import EventType
-from hub.schemas.subscriptions import PreferencesOut, PreferencesPatch, QuietHoursOut
+from hub.schemas.subscriptions import WEEKDAYS, PreferencesOut, PreferencesPatch
 from hub.services import timeline
 from hub.services.actor import Actor
 
 
 def _state(row: ContactPreferences | None) -> dict[str, Any]:
     if row is None:
-        return {"blocked_channels": [], "quiet_hours": None, "unsubscribed_all": False}
+        return {
+            "blocked_channels": [],
+            "quiet_hours": None,
+            "digest": None,
+            "unsubscribed_all": False,
+        }
     quiet = None
     if row.quiet_start is not None and row.quiet_end is not None:
         quiet = {
             "start": row.quiet_start.isoformat("minutes"),
             "end": row.quiet_end.isoformat("minutes"),
         }
+    digest = None
+    if row.digest_time is not None:
+        weekday = None if row.digest_weekday is None else WEEKDAYS[row.digest_weekday]
+        digest = {"time": row.digest_time.isoformat("minutes"), "weekday": weekday}
     return {
         "blocked_channels": list(row.blocked_channels),
         "quiet_hours": quiet,
+        "digest": digest,
         "unsubscribed_all": row.unsubscribed_all,
     }
 
 
 def view(row: ContactPreferences | None) -> PreferencesOut:
-    if row is None:
-        return PreferencesOut(
-            blocked_channels=[], quiet_hours=None, unsubscribed_all=False, updated_at=None
-        )
-    quiet = None
-    if row.quiet_start is not None and row.quiet_end is not None:
-        quiet = QuietHoursOut(start=row.quiet_start, end=row.quiet_end)
     return PreferencesOut.model_validate(
-        {**_state(row), "quiet_hours": quiet, "updated_at": row.updated_at}
+        {**_state(row), "updated_at": row.updated_at if row else None}
     )
 
 
@@ -58,6 +62,11 @@ def patch(
             "start": data.quiet_hours.start.isoformat("minutes"),
             "end": data.quiet_hours.end.isoformat("minutes"),
         }
+    if data.digest is not None:
+        given["digest"] = {
+            "time": data.digest.time.isoformat("minutes"),
+            "weekday": data.digest.weekday,
+        }
     delta = timeline.diff(before, {**before, **given})
     if not delta:
         return view(row)
@@ -72,6 +81,11 @@ def patch(
         quiet = data.quiet_hours
         row.quiet_start = quiet.start if quiet else None
         row.quiet_end = quiet.end if quiet else None
+    if "digest" in given:
+        chosen = data.digest
+        row.digest_time = chosen.time.replace(second=0, microsecond=0) if chosen else None
+        weekday = chosen.weekday if chosen else None
+        row.digest_weekday = None if weekday is None else WEEKDAYS.index(weekday)
     row.updated_at = now
     session.flush()
     timeline.record(

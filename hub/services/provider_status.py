@@ -76,15 +76,20 @@ def apply(
     An unknown SID is not an error: the send may not be recorded yet (the callback is parked
     until it is), or the person was erased, or another system shares the account.
     """
-    delivery = session.scalar(
-        select(Delivery)
-        .where(
-            Delivery.provider_id == callback.sid, Delivery.channel.in_((Channel.SMS, Channel.VOICE))
+    # Several rows share a SID when one digest carried their items.
+    deliveries = list(
+        session.scalars(
+            select(Delivery)
+            .where(
+                Delivery.provider_id == callback.sid,
+                Delivery.channel.in_((Channel.SMS, Channel.VOICE)),
+            )
+            .order_by(Delivery.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
         )
-        .with_for_update()
-        .execution_options(populate_existing=True)
     )
-    if delivery is None:
+    if not deliveries:
         if park and target(callback.status) is not None:
             session.add(
                 EarlyCallback(
@@ -98,8 +103,28 @@ def apply(
             return Applied(found=False, changed=False, parked=True)
         return Applied(found=False, changed=False)
     new = target(callback.status)
-    if new is None or RANK.get(new, 0) <= RANK.get(delivery.state, 0):
-        return Applied(found=True, changed=False, state=delivery.state)
+    moved = [d for d in deliveries if new is not None and RANK.get(new, 0) > RANK.get(d.state, 0)]
+    if new is None or not moved:
+        return Applied(found=True, changed=False, state=deliveries[0].state)
+    for delivery in moved:
+        _advance(session, delivery, new, callback)
+    if new is DeliveryState.FAILED:
+        escalation.advance_after(session, [d.id for d in moved], now=utcnow())
+    address = deliveries[0].address
+    if callback.error_code == CARRIER_OPT_OUT and address:
+        # The carrier says the person replied STOP: nothing more on this channel, at once.
+        suppressions.add(
+            session,
+            channel=deliveries[0].channel,
+            address=address,
+            reason=SuppressionReason.CARRIER_OPT_OUT,
+            actor=TWILIO,
+            hasher=hasher,
+        )
+    return Applied(found=True, changed=True, state=new)
+
+
+def _advance(session: Session, delivery: Delivery, new: DeliveryState, callback: Callback) -> None:
     now = utcnow()
     delivery.state = new
     delivery.updated_at = now
@@ -116,14 +141,13 @@ def apply(
         DeliveryState.DELIVERED: EventType.DELIVERY_DELIVERED,
         DeliveryState.FAILED: EventType.DELIVERY_FAILED,
     }.get(new, EventType.DELIVERY_SENT)
-    topic_key = notifications.topic_key(session, delivery.notification_id)
     timeline.record(
         session,
         contact_id=delivery.contact_id,
         type=kind,
         actor=TWILIO,
         at=now,
-        topic_key=topic_key,
+        topic_key=notifications.topic_key(session, delivery.notification_id),
         channel=delivery.channel,
         reason=reason,
         changes={
@@ -135,19 +159,6 @@ def apply(
             "answered_by": callback.answered_by,
         },
     )
-    if new is DeliveryState.FAILED:
-        escalation.advance_after(session, [delivery.id], now=now)
-    if callback.error_code == CARRIER_OPT_OUT and delivery.address:
-        # The carrier says the person replied STOP: nothing more on this channel, at once.
-        suppressions.add(
-            session,
-            channel=delivery.channel,
-            address=delivery.address,
-            reason=SuppressionReason.CARRIER_OPT_OUT,
-            actor=TWILIO,
-            hasher=hasher,
-        )
-    return Applied(found=True, changed=True, state=new)
 
 
 def apply_early(session: Session, sids: Collection[str], *, hasher: AddressHasher) -> int:

@@ -137,6 +137,8 @@ def test_a_person_changes_channels_and_frequency_from_the_link_in_an_email(
     page.check("#freq-news-weekly")
     page.fill("#quiet-start", "22:00")
     page.fill("#quiet-end", "07:30")
+    page.fill("#digest-time", "18:30")
+    page.select_option("#digest-weekday", "friday")
     page.focus("button[type=submit]")
     with page.expect_navigation():
         page.keyboard.press("Enter")  # the form works from the keyboard
@@ -144,6 +146,7 @@ def test_a_person_changes_channels_and_frequency_from_the_link_in_an_email(
     assert "Product news: Электронная почта, SMS" in notice
     assert "Раз в неделю" in notice
     assert "Тихие часы: 22:00\u201307:30" in notice
+    assert "Сводки: 18:30, еженедельная — пятницу" in notice
     shoot(page, "preferences-ru-saved")
     assert all(url.startswith(site.base) for url in requested), requested  # nothing from a CDN
 
@@ -151,6 +154,7 @@ def test_a_person_changes_channels_and_frequency_from_the_link_in_an_email(
     assert (news["channels"], news["frequency"]) == (["email", "sms"], "weekly")
     prefs = ok(site.api.get("/v1/contacts/ivan/preferences", headers=site.auth))
     assert prefs["quiet_hours"] == {"start": "22:00:00", "end": "07:30:00"}
+    assert prefs["digest"] == {"time": "18:30:00", "weekday": "friday"}
     changed = [
         e
         for e in timeline(site.api, site.auth, "ivan")

@@ -1,6 +1,7 @@
-"""Quiet hours through the whole dispatch path with a controllable clock, and contacts in
-three zones: nothing goes inside a person's quiet hours or outside the legal SMS window; a
-deferred message goes out when its window opens, not a moment before."""
+"""Quiet hours and digests through the whole dispatch path with a controllable clock, and
+contacts in three zones: nothing goes inside a person's quiet hours or outside the legal SMS
+window; a deferred message goes out when its window opens, not a moment before; a digest
+collects what waited into one message at the person's local digest time."""
 
 from __future__ import annotations
 
@@ -17,7 +18,15 @@ from hub.domain import Scope
 from hub.runtime import Runtime
 from hub.settings import Settings
 from tests.conftest import TEST_SECRET, make_key
-from tests.dispatching import notification, ok, peer_settings, person, topic, wait_for
+from tests.dispatching import (
+    notification,
+    ok,
+    peer_settings,
+    person,
+    timeline,
+    topic,
+    wait_for,
+)
 from tests.peers.smtp import SmtpPeer
 from tests.peers.twilio import TwilioPeer
 from workers.service import Workers
@@ -171,3 +180,129 @@ def test_a_daily_digest_message_waits_for_nine_and_then_goes(wired: Wired) -> No
     workers.sweep_once()
     wait_for("the digest e-mail", lambda: len(smtp.received) == 1)
     assert states(client, auth, accepted["id"])["berlin"]["state"] == "sent"
+
+
+def _digest_of(client: TestClient, auth: dict[str, str], name: str, frequency: str) -> None:
+    ok(
+        client.put(
+            f"/v1/contacts/{name}/subscriptions/weekly-news",
+            json={"channels": ["email"], "frequency": frequency},
+            headers=auth,
+        )
+    )
+
+
+def _news(client: TestClient, auth: dict[str, str], name: str, count: int) -> list[int]:
+    ids = []
+    for n in range(1, count + 1):
+        content = {"": {"email_subject": f"News {n}", "email_text": f"Story number {n}."}}
+        body = {"topic": "weekly-news", "content": content, "recipients": [name]}
+        ids.append(ok(client.post("/v1/notifications", json=body, headers=auth), 202)["id"])
+    for notification_id in ids:
+        wait_for(
+            "the digest deferral",
+            lambda n=notification_id: (
+                states(client, auth, n).get(name, {}).get("reason") == "digest"
+            ),
+        )
+    return ids
+
+
+def test_the_days_messages_arrive_as_one_digest_and_each_is_on_the_timeline(
+    wired: Wired,
+) -> None:
+    client, auth, smtp, _, workers, clock = wired
+    _digest_of(client, auth, "berlin", "daily")
+    ids = _news(client, auth, "berlin", 3)
+    clock.set(dt.datetime(2026, 7, 2, 6, 59, tzinfo=dt.UTC))  # 08:59 in Berlin
+    workers.sweep_once()
+    assert smtp.received == []
+    clock.set(dt.datetime(2026, 7, 2, 7, 0, 3, tzinfo=dt.UTC))
+    workers.sweep_once()
+    wait_for("the digest", lambda: len(smtp.received) == 1)
+    message = smtp.received[0].message
+    assert message["Subject"] == "Weekly-News: your daily digest (3 updates)"
+    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    for n in (1, 2, 3):
+        assert f"{n}. News {n}" in text
+        assert f"Story number {n}." in text
+        assert f"<h2>News {n}</h2>" in html
+    assert text.count("/preferences/") == 1  # one footer, the digest's own
+    wait_for(
+        "every item sent",
+        lambda: all(states(client, auth, i)["berlin"]["state"] == "sent" for i in ids),
+    )
+    sent = [e for e in timeline(client, auth, "berlin") if e["type"] == "delivery.sent"]
+    assert sorted(e["changes"]["notification_id"] for e in sent) == sorted(ids)
+    leads = {e["changes"]["digest"]["lead_delivery_id"] for e in sent}
+    assert len(leads) == 1
+    assert {e["changes"]["digest"]["items"] for e in sent} == {3}
+    workers.sweep_once()
+    assert len(smtp.received) == 1  # nothing waits any more
+
+
+def test_a_digest_that_must_be_retried_stays_one_message(wired: Wired) -> None:
+    client, auth, smtp, _, workers, clock = wired
+    _digest_of(client, auth, "berlin", "daily")
+    ids = _news(client, auth, "berlin", 2)
+    smtp.script("berlin@example.com", at="rcpt", reply="451 4.3.0 Try again later", times=1)
+    clock.set(dt.datetime(2026, 7, 2, 7, 0, 3, tzinfo=dt.UTC))
+    workers.sweep_once()
+    wait_for(
+        "both items waiting to retry",
+        lambda: all(
+            states(client, auth, i)["berlin"]["state"] == "queued"
+            and states(client, auth, i)["berlin"]["attempts"] == 1
+            for i in ids
+        ),
+    )
+    retry_at = {states(client, auth, i)["berlin"]["not_before"] for i in ids}
+    assert len(retry_at) == 1  # one moment for both: they go together
+    clock.set(dt.datetime(2026, 7, 2, 7, 5, tzinfo=dt.UTC))
+    workers.sweep_once()
+    wait_for("the retried digest", lambda: len(smtp.received) == 1)
+    assert "(2 updates)" in smtp.received[0].message["Subject"]
+
+
+def test_a_persons_own_weekly_time_and_a_stored_digest_template(wired: Wired) -> None:
+    """Tokyo chose Fridays at 18:00; the topic has its own digest template."""
+    client, auth, smtp, _, workers, clock = wired
+    template = {
+        "variants": {
+            "": {
+                "email_subject": "{{ items | length }} stories for {{ contact.external_id }}",
+                "email_text": "{% for item in items %}* {{ item.subject }}\n{% endfor %}",
+            }
+        }
+    }
+    ok(client.put("/v1/templates/digest-weekly-news", json=template, headers=auth), 200, 201)
+    chosen = {"digest": {"time": "18:00", "weekday": "friday"}}
+    prefs = ok(client.patch("/v1/contacts/tokyo/preferences", json=chosen, headers=auth))
+    assert prefs["digest"] == {"time": "18:00:00", "weekday": "friday"}
+    _digest_of(client, auth, "tokyo", "weekly")
+    ids = _news(client, auth, "tokyo", 2)
+    # Wednesday 23:30 in Tokyo now; Friday 3 July 18:00 there is 09:00 UTC.
+    assert states(client, auth, ids[0])["tokyo"]["not_before"].startswith("2026-07-03T09:00:00")
+    clock.set(dt.datetime(2026, 7, 3, 8, 59, tzinfo=dt.UTC))
+    workers.sweep_once()
+    assert smtp.received == []
+    clock.set(dt.datetime(2026, 7, 3, 9, 0, 3, tzinfo=dt.UTC))
+    workers.sweep_once()
+    wait_for("Tokyo's digest", lambda: len(smtp.received) == 1)
+    message = smtp.received[0].message
+    assert message["Subject"] == "2 stories for tokyo"
+    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "* News 1\n* News 2" in text.replace("\r\n", "\n")
+
+
+def test_bad_digest_preferences_get_a_422_naming_the_field(wired: Wired) -> None:
+    client, auth, *_ = wired
+    for bad, field in (
+        ({"digest": {"time": "25:00"}}, "digest.time"),
+        ({"digest": {"time": "18:00", "weekday": "someday"}}, "digest.weekday"),
+        ({"digest": {"time": "18:00+03:00"}}, "digest"),
+    ):
+        answer = client.patch("/v1/contacts/tokyo/preferences", json=bad, headers=auth)
+        assert answer.status_code == 422, bad
+        assert field in answer.text, answer.text

@@ -233,3 +233,17 @@ def test_an_unknown_sid_is_acknowledged_and_ignored(
 ) -> None:
     client, _, _ = app
     assert post(client, message("SM" + "9" * 32, "delivered")).status_code == 204
+
+
+def test_one_callback_settles_every_item_of_an_sms_digest(
+    app: tuple[TestClient, dict[str, str], Runtime],
+) -> None:
+    """A digest sends its items as one text: they share its SID, and its fate."""
+    client, auth, runtime = app
+    sid = "SM" + "6" * 32
+    items = [sent_sms(runtime, client, auth, sid) for _ in range(3)]
+    assert post(client, message(sid, "delivered")).status_code == 204
+    assert [state(runtime, i).state for i in items] == [DeliveryState.DELIVERED] * 3
+    assert events(runtime, "delivery.delivered") == 3
+    assert post(client, message(sid, "delivered")).status_code == 204  # a duplicate
+    assert events(runtime, "delivery.delivered") == 3

@@ -1,0 +1,143 @@
+"""Digests: what waited for a person's daily or weekly digest goes out as one message.
+
+The items of one person, topic and channel that fall due together are each rendered with
+their own template, without the e-mail frame, then listed by a digest template: the stored
+template `digest-<topic>`, else `digest`, else the built-in one below. The message is sent
+once; every item keeps its own delivery row and timeline events, which record the outcome
+of the one message (see `outcomes.Result.riders`).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from markupsafe import Markup, escape
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.db.models import Template
+from hub.services.templates import doc as template_doc
+from templates import CompiledTemplate, Parts, Rendered, Renderer, TemplateDoc
+
+GENERAL_KEY = "digest"
+
+_EN = Parts(
+    email_subject=(
+        "{{ topic.name }}: your {{ digest.frequency }} digest"
+        " ({{ items | length }} {{ 'update' if items | length == 1 else 'updates' }})"
+    ),
+    email_html=(
+        "<h1>{{ topic.name }}</h1>"
+        "{% for item in items %}<h2>{{ item.subject or topic.name }}</h2>{{ item.html }}"
+        "{% if not loop.last %}<hr>{% endif %}{% endfor %}"
+    ),
+    email_text=(
+        "{{ topic.name }}\n\n"
+        "{% for item in items %}{{ loop.index }}. {{ item.subject or topic.name }}\n\n"
+        "{{ item.text }}\n\n{% endfor %}"
+    ),
+    sms_body=(
+        "{{ topic.name }} ({{ items | length }}): "
+        "{% for item in items %}{{ item.text }}{% if not loop.last %} | {% endif %}{% endfor %}"
+    ),
+    voice_say=(
+        "{{ items | length }} {{ 'update' if items | length == 1 else 'updates' }}"
+        " from {{ topic.name }}. {% for item in items %}{{ item.text }} {% endfor %}"
+    ),
+)
+_RU = Parts(
+    email_subject=(
+        "{{ topic.name }}: {{ 'сводка за день' if digest.frequency == 'daily'"
+        " else 'сводка за неделю' }} ({{ items | length }})"
+    ),
+    email_html=_EN.email_html,
+    email_text=_EN.email_text,
+    sms_body=_EN.sms_body,
+    voice_say=(
+        "{{ topic.name }}: новых сообщений — {{ items | length }}."
+        " {% for item in items %}{{ item.text }} {% endfor %}"
+    ),
+)
+BUILT_IN = TemplateDoc(key="digest (built in)", variants={"": _EN, "ru": _RU})
+
+
+def keys(topic_key: str) -> tuple[str, str]:
+    """The stored templates a topic's digest looks for, in order."""
+    return f"{GENERAL_KEY}-{topic_key}", GENERAL_KEY
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One message in a digest, as its template sees it: `item.subject`, `item.html`..."""
+
+    notification_id: int
+    delivery_id: int
+    subject: str | None
+    text: str
+    html: Markup
+    data: dict[str, Any]
+
+
+def item(notification_id: int, delivery_id: int, rendered: Rendered, data: dict[str, Any]) -> Item:
+    text = rendered.text or ""
+    if rendered.html is not None:
+        # The item's own template rendered it with autoescape, as it would for its own e-mail.
+        html = Markup(rendered.html)  # noqa: S704 -- escaped already, by the sandbox
+    else:
+        html = Markup("<p>") + escape(text).replace("\n", Markup("<br>")) + Markup("</p>")
+    return Item(notification_id, delivery_id, rendered.subject, text, html, data)
+
+
+def document(key: str, topic_key: str, external_id: str, items: Iterable[Item]) -> bytes:
+    """A webhook digest when the digest template has no webhook part: the items' data."""
+    body = {
+        "id": key,
+        "type": "digest",
+        "topic": topic_key,
+        "contact": {"external_id": external_id},
+        "items": [
+            {"notification_id": i.notification_id, "delivery_id": i.delivery_id, "data": i.data}
+            for i in items
+        ],
+    }
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+class Templates:
+    """Compiled digest templates, one per stored version, shared by the worker threads."""
+
+    def __init__(self, renderer: Renderer) -> None:
+        self._renderer = renderer
+        self._built_in = renderer.compile(BUILT_IN)
+        self._compiled: dict[tuple[str, int], CompiledTemplate] = {}
+        self._lock = threading.Lock()
+
+    def for_topics(
+        self, session: Session, topic_keys: Iterable[str]
+    ) -> dict[str, CompiledTemplate]:
+        wanted = {topic: keys(topic) for topic in topic_keys}
+        if not wanted:
+            return {}
+        names = {name for pair in wanted.values() for name in pair}
+        stored = {
+            row.key: row for row in session.scalars(select(Template).where(Template.key.in_(names)))
+        }
+        found: dict[str, CompiledTemplate] = {}
+        for topic, (own, general) in wanted.items():
+            row = stored.get(own) or stored.get(general)
+            found[topic] = self._built_in if row is None else self._compile(row)
+        return found
+
+    def _compile(self, row: Template) -> CompiledTemplate:
+        with self._lock:
+            hit = self._compiled.get((row.key, row.version))
+        if hit is None:
+            # Saved through the API or the console, so it compiled in the sandbox then.
+            hit = self._renderer.compile(template_doc(row.key, row.variants))
+            with self._lock:
+                self._compiled[(row.key, row.version)] = hit
+        return hit
