@@ -31,7 +31,7 @@ from hub.selfservice.pages import page, stylesheet
 from hub.selfservice.throttle import Throttle
 from hub.selfservice.words import Words, language
 from hub.services import contact_preferences, subscriptions
-from hub.services.actor import Actor
+from hub.services.actor import SELF_SERVICE_SOURCE, Actor
 from preferences.tokens import ExpiredToken, InvalidToken, LinkSigner, Purpose
 
 router = APIRouter(include_in_schema=False)
@@ -82,7 +82,7 @@ class Visit:
         self.actor = Actor(
             kind=ActorKind.SELF_SERVICE,
             name="self-service",
-            source="self-service",
+            source=SELF_SERVICE_SOURCE,
             ip=request.client.host if request.client else None,
             user_agent=request.headers.get("user-agent"),
         )

@@ -17,3 +17,12 @@ class Actor:
 
     def via(self, source: str) -> Actor:
         return Actor(self.kind, self.name, source, self.ip, self.user_agent)
+
+    @property
+    def is_the_person(self) -> bool:
+        """The contact themselves: their own page, or their own reply (STOP, START, 9)."""
+        return self.kind in _THE_PERSON
+
+
+_THE_PERSON = frozenset({ActorKind.INBOUND, ActorKind.SELF_SERVICE})
+SELF_SERVICE_SOURCE = "self-service"  # the source of every change made on the person's pages

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +15,7 @@ from hub.db.models import Contact, Subscription, Topic
 from hub.domain import ADDRESS_FIELD, Channel, EventType, Frequency, SubscriptionStatus
 from hub.schemas.subscriptions import SubscriptionIn, SubscriptionOut
 from hub.services import timeline
-from hub.services.actor import Actor
+from hub.services.actor import SELF_SERVICE_SOURCE, Actor
 from hub.services.errors import Conflict, InvalidField, NotFound
 
 
@@ -116,8 +117,19 @@ class Outcome:
 
 
 def put(
-    session: Session, contact: Contact, topic: Topic, data: SubscriptionIn, actor: Actor
+    session: Session,
+    contact: Contact,
+    topic: Topic,
+    data: SubscriptionIn,
+    actor: Actor,
+    *,
+    cool_down: dt.timedelta = dt.timedelta(0),
 ) -> Outcome:
+    """Create or change a subscription.
+
+    A person's own unsubscribe stands against anyone else's re-subscription for `cool_down`
+    (`HUB_COOL_DOWN_DAYS`); only the person may undo it sooner.
+    """
     if not topic.audience.includes(contact.kind):
         raise InvalidField(
             "topic",
@@ -131,6 +143,8 @@ def put(
             "its channels can still be chosen",
             details=[{"field": "status", "message": "required topics cannot be unsubscribed"}],
         )
+    if data.status is SubscriptionStatus.SUBSCRIBED:
+        _cooling(current, actor, cool_down)
     channels = _channels(contact, topic, data.channels, current)
     if not channels and data.status is SubscriptionStatus.SUBSCRIBED:
         raise InvalidField("channels", "a subscription needs at least one channel")
@@ -203,6 +217,21 @@ def _write(
             topic_key=topic.key,
         )
     return Outcome(view(topic, current), created=not before)
+
+
+def _cooling(current: Subscription | None, actor: Actor, cool_down: dt.timedelta) -> None:
+    if current is None or current.status is not SubscriptionStatus.UNSUBSCRIBED:
+        return
+    if actor.is_the_person or not current.consent_source.startswith(SELF_SERVICE_SOURCE):
+        return
+    until = current.consent_at + cool_down
+    if utcnow() < until:
+        message = (
+            f"the person unsubscribed themselves on {current.consent_at:%Y-%m-%d}; until "
+            f"{until:%Y-%m-%d %H:%M} UTC (HUB_COOL_DOWN_DAYS) only they can subscribe again, "
+            "from their preferences page"
+        )
+        raise Conflict(message, details=[{"field": "status", "message": message}])
 
 
 def _evidence(actor: Actor, at: Any) -> dict[str, Any]:

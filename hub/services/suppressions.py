@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from hub.db.base import utcnow
 from hub.db.models import Contact, Suppression
-from hub.domain import ADDRESS_FIELD, ActorKind, Channel, EventType, SuppressionReason
+from hub.domain import ADDRESS_FIELD, Channel, EventType, SuppressionReason
 from hub.services import timeline
 from hub.services.actor import Actor
 from hub.services.errors import Conflict, NotFound
@@ -86,7 +86,7 @@ def remove(
         )
     if (
         row.reason is SuppressionReason.COOL_DOWN
-        and actor.kind not in THE_PERSON
+        and not actor.is_the_person
         and (row.expires_at is None or row.expires_at > utcnow())
     ):
         ends = f"{row.expires_at:%Y-%m-%d %H:%M} UTC" if row.expires_at else "never"
@@ -100,7 +100,7 @@ def remove(
     until = row.created_at + cool_down
     if (
         row.reason in PERSONS_REFUSALS
-        and actor.kind not in THE_PERSON
+        and not actor.is_the_person
         and row.address is not None
         and until > utcnow()
     ):
@@ -130,7 +130,6 @@ PERSONS_REFUSALS = frozenset(
         SuppressionReason.VOICE_OPT_OUT,
     }
 )
-THE_PERSON = frozenset({ActorKind.INBOUND, ActorKind.SELF_SERVICE})
 
 
 def find(

@@ -1,5 +1,6 @@
 """Cool-down: a person's STOP lifted by staff or a service still holds the number for
-HUB_COOL_DOWN_DAYS after the STOP; the person's own START lifts it at once."""
+HUB_COOL_DOWN_DAYS after the STOP; the person's own START lifts it at once. Likewise a
+person's own unsubscribe cannot be undone by a service within those days, only by them."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from hub.api.app import create_app
+from hub.db.models import Contact
 from hub.domain import Scope
 from hub.runtime import Runtime
 from hub.settings import Settings
+from preferences.tokens import LinkSigner, Purpose
 from tests.conftest import TEST_SECRET, make_key
 from tests.dispatching import (
     PUBLIC_URL,
@@ -138,3 +141,47 @@ def test_no_cool_down_when_it_is_set_to_zero(api: Api) -> None:
     (stop,) = rows(client, auth)
     assert client.delete(f"/v1/suppressions/{stop['id']}", headers=auth).status_code == 204
     assert rows(client, auth) == []
+
+
+def test_a_service_cannot_undo_the_persons_own_unsubscribe_but_the_person_can(
+    api: Api,
+) -> None:
+    client, auth = api
+    runtime: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    with runtime.sessions() as session:
+        olga = session.query(Contact).filter_by(external_id="olga").one()
+    signer = LinkSigner(runtime.settings.link_secrets(), max_age=dt.timedelta(days=1))
+    one_click = f"/unsubscribe/{signer.sign(Purpose.UNSUBSCRIBE, olga.id, 'alerts')}"
+    answer = client.post(one_click, data={"List-Unsubscribe": "One-Click"})
+    assert answer.status_code == 200
+    assert notify(client, auth)["reason"] == "unsubscribed"
+
+    again = {"status": "subscribed", "channels": ["sms"]}
+    refused = client.put("/v1/contacts/olga/subscriptions/alerts", json=again, headers=auth)
+    assert refused.status_code == 409
+    error = refused.json()["error"]
+    assert error["details"][0]["field"] == "status"
+    assert "HUB_COOL_DOWN_DAYS" in error["message"]
+    assert ok(client.get("/v1/contacts/olga/subscriptions/alerts", headers=auth))["status"] == (
+        "unsubscribed"
+    )
+
+    preferences = f"/preferences/{signer.sign(Purpose.PREFERENCES, olga.id)}"
+    form = client.get(preferences)
+    token = form.text.split('name="csrf" value="')[1].split('"')[0]
+    saved = client.post(
+        preferences,
+        data={"csrf": token, "topic:alerts": "on", "channels:alerts": "sms"},
+        headers={"origin": str(client.base_url)},
+    )
+    assert saved.status_code == 200, saved.text
+    assert notify(client, auth)["state"] == "sent"
+
+
+@pytest.mark.parametrize("days", [0])
+def test_without_a_cool_down_a_service_may_subscribe_the_person_again(api: Api) -> None:
+    client, auth = api
+    ok(client.delete("/v1/contacts/olga/subscriptions/alerts", headers=auth))
+    again = {"status": "subscribed", "channels": ["sms"]}
+    ok(client.put("/v1/contacts/olga/subscriptions/alerts", json=again, headers=auth))
+    assert notify(client, auth)["state"] == "sent"

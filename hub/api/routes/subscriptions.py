@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from hub.api.deps import ContactsScope, SessionDep, actor_for
+from hub.api.deps import ContactsScope, RuntimeDep, SessionDep, actor_for
 from hub.api.routes.contacts import ExternalIdPath
 from hub.api.routes.topics import KeyPath
 from hub.db.models import ContactPreferences
@@ -41,7 +42,11 @@ def get_subscription(
     response_model=SubscriptionOut,
     responses={
         201: {"model": SubscriptionOut, "description": "Created"},
-        409: {"model": ErrorOut, "description": "A required topic cannot be unsubscribed"},
+        409: {
+            "model": ErrorOut,
+            "description": "A required topic cannot be unsubscribed; or the person "
+            "unsubscribed themselves within HUB_COOL_DOWN_DAYS",
+        },
     },
 )
 def put_subscription(
@@ -52,9 +57,17 @@ def put_subscription(
     response: Response,
     principal: ContactsScope,
     db: SessionDep,
+    runtime: RuntimeDep,
 ) -> Any:
     contact, found = contacts.get(db, external_id, lock=True), topics.get(db, topic)
-    outcome = subscriptions.put(db, contact, found, body, actor_for(request, principal))
+    outcome = subscriptions.put(
+        db,
+        contact,
+        found,
+        body,
+        actor_for(request, principal),
+        cool_down=dt.timedelta(days=runtime.settings.cool_down_days),
+    )
     db.commit()
     response.status_code = 201 if outcome.created else 200
     return outcome.subscription
