@@ -47,6 +47,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/fanout.py --recipients 100000 --mix email=1
 	$(BIN)/python bench/selfservice.py
 	$(BIN)/python bench/campaign.py
+	$(BIN)/python bench/digest.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache var

@@ -84,12 +84,24 @@ def sweep(
             digests[row.channel][row.contact_id].append(row.id)
         else:
             groups[(row.notification_id, row.channel)].append(row.id)
-    if len(rows) == limit:
-        # The limit may have cut a person's digest in two: leave the last people's whole
-        # digests for the next sweep, so each still goes as one message.
-        last = rows[-1]
-        if last.reason == DeferralReason.DIGEST and len(digests[last.channel]) > 1:
-            del digests[last.channel][last.contact_id]
+    # The limit cuts through people's digests: bring each person's other due items along,
+    # so every digest still goes as one message.
+    waiting = sorted({c for by_person in digests.values() for c in by_person})
+    seen = {r.id for r in rows}
+    for start in range(0, len(waiting), 1000):
+        for item in session.execute(
+            _locked(
+                session,
+                select(Delivery.id, Delivery.channel, Delivery.contact_id).where(
+                    Delivery.contact_id.in_(waiting[start : start + 1000]),
+                    Delivery.reason == DeferralReason.DIGEST,
+                    Delivery.state.in_((DeliveryState.QUEUED, DeliveryState.DEFERRED)),
+                    Delivery.due_at <= now,
+                ),
+            )
+        ):
+            if item.id not in seen:
+                digests[item.channel][item.contact_id].append(item.id)
     for (_, channel), ids in groups.items():
         for start in range(0, len(ids), batch_size):
             swept.deliver.append((channel, ids[start : start + batch_size]))

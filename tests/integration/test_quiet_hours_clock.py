@@ -12,8 +12,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from hub.api.app import create_app
+from hub.db.models import Delivery
+from hub.dispatch import sweeper
 from hub.domain import Scope
 from hub.runtime import Runtime
 from hub.settings import Settings
@@ -306,3 +309,27 @@ def test_bad_digest_preferences_get_a_422_naming_the_field(wired: Wired) -> None
         answer = client.patch("/v1/contacts/tokyo/preferences", json=bad, headers=auth)
         assert answer.status_code == 422, bad
         assert field in answer.text, answer.text
+
+
+def test_a_sweep_cut_short_by_its_limit_still_takes_each_digest_whole(wired: Wired) -> None:
+    client, auth, _, _, workers, _ = wired
+    for name in ("berlin", "tokyo"):
+        _digest_of(client, auth, name, "daily")
+        _news(client, auth, name, 3)
+    later = dt.datetime(2026, 7, 3, 12, 0, tzinfo=dt.UTC)  # both digest times have passed
+    with workers.runtime.sessions() as session, session.begin():
+        swept = sweeper.sweep(
+            session, now=later, queue_lease=dt.timedelta(minutes=5), batch_size=4, limit=4
+        )
+    batches = [ids for _, ids in swept.deliver]
+    with workers.runtime.sessions() as session:
+        found = session.execute(
+            select(Delivery.id, Delivery.contact_id).where(
+                Delivery.id.in_([i for ids in batches for i in ids])
+            )
+        )
+        owner = {row.id: row.contact_id for row in found}
+    people = [{owner[i] for i in ids} for ids in batches]
+    # The limit took three items of one person and one of the other: both come whole.
+    assert sorted(len(ids) for ids in batches) == [3, 3]
+    assert all(len(p) == 1 for p in people)  # never one person's items in two batches
