@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Annotated, BinaryIO, NoReturn
 import typer
 from pydantic import ValidationError
 
+from hub import logs
 from hub.db import migrate
 from hub.domain import ActorKind, Scope, StaffRole
 from hub.runtime import Runtime
@@ -81,9 +81,7 @@ def serve(
 
     runtime = _runtime()
     settings = runtime.settings
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.setup(settings)
     broker = (settings.broker_url and "external broker (run `hub worker`)") or "in-process"
     typer.echo(f"Hub listening on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
     typer.echo(f"database: {settings.safe_database_url}")
@@ -93,6 +91,8 @@ def serve(
         host=host,
         port=port,
         log_level=settings.log_level.lower(),
+        log_config=None,  # our handler: redacted, JSON when asked
+        access_log=False,  # hub.http logs each request by its route, never a link's token
         proxy_headers=True,
         server_header=False,
     )
@@ -104,6 +104,12 @@ def worker(
     threads: Annotated[
         int | None, typer.Option(help="Threads per process (default HUB_WORKER_THREADS).", min=1)
     ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve the processes' Prometheus metrics on this port.")
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option(help="Interface for --metrics-port (0.0.0.0 inside a container).")
+    ] = "127.0.0.1",
 ) -> None:
     """Run dispatch workers against HUB_BROKER_URL (any number, on any machine)."""
     settings = _settings()
@@ -114,12 +120,14 @@ def worker(
         )
     if threads is not None:
         settings = settings.model_copy(update={"worker_threads": threads})
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s",
-    )
+    logs.setup(settings)
     from workers.process import run
 
+    if metrics_port is not None:
+        from workers.process import serve_metrics
+
+        serve_metrics(metrics_host, metrics_port, processes=processes)
+        typer.echo(f"metrics on http://{metrics_host}:{metrics_port}/metrics")
     raise typer.Exit(run(settings, processes=processes))
 
 
@@ -133,9 +141,7 @@ def scheduler() -> None:
 
     runtime = _runtime(upgrade_sqlite=False)
     settings = runtime.settings
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.setup(settings)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

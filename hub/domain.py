@@ -147,6 +147,7 @@ class Scope(enum.StrEnum):
     CONTACTS = "contacts"
     CAMPAIGNS = "campaigns"
     ADMIN = "admin"
+    METRICS = "metrics"  # GET /metrics only: what a Prometheus scraper is given
 
 
 class StaffRole(enum.StrEnum):

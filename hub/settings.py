@@ -7,7 +7,7 @@ import hashlib
 import hmac
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -96,6 +96,8 @@ class Settings(BaseSettings):
     max_request_bytes: int = 1_048_576  # JSON bodies; imports are streamed and not capped
     import_batch_size: int = 1000
     log_level: str = "INFO"
+    # "json": one object per line with request and delivery ids, for a log pipeline.
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("brand_color")
     @classmethod
@@ -120,6 +122,16 @@ class Settings(BaseSettings):
             # key rotation, and erased addresses would become contactable again.
             raise ValueError("HUB_HASH_KEY must be set outside development (once; never change it)")
         return self
+
+    def secret_values(self) -> list[str]:
+        """Every secret these settings hold, for the log redactor."""
+        found = [self.webhook_signing_secret().get_secret_value()]
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, SecretStr):
+                    found.append(item.get_secret_value())
+        return found
 
     def webhook_signing_secret(self) -> SecretStr:
         """The configured `whsec_` secret, or one derived from secret_key (stable per key)."""

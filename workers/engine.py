@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Coroutine, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from channels.base import (
+    AmbiguousDeliveryError,
     ChannelAdapter,
     ChannelOptions,
     DeliveryError,
@@ -24,6 +26,7 @@ from channels.base import (
 )
 from channels.failover import FailoverChannel
 from hub.domain import Channel
+from hub.metrics import PROVIDER_ERRORS, PROVIDER_SECONDS
 
 log = logging.getLogger("hub.send")
 T = TypeVar("T")
@@ -106,15 +109,24 @@ class SendEngine:
 
     async def _send_one(self, message: OutgoingMessage) -> Receipt | DeliveryError:
         adapter = self._adapters[message.channel]
+        channel = message.channel.value
+        started = time.perf_counter()
         try:
-            return await adapter.send(message)
+            receipt = await adapter.send(message)
         except DeliveryError as exc:
+            kind = "ambiguous" if isinstance(exc, AmbiguousDeliveryError) else "permanent"
+            kind = "retryable" if isinstance(exc, RetryableDeliveryError) else kind
+            PROVIDER_ERRORS.labels(channel, adapter.name, kind).inc()
             return exc
         except Exception as exc:
+            PROVIDER_ERRORS.labels(channel, adapter.name, "crash").inc()
             # An adapter bug must not lose the message: log it loudly and let the delivery
             # be retried (and parked when it keeps failing), never silently dropped.
             log.exception("adapter %s crashed on delivery %s", adapter.name, message.delivery_id)
             return RetryableDeliveryError(f"adapter {adapter.name} crashed: {exc!r}"[:500])
+        provider = receipt.provider or adapter.name
+        PROVIDER_SECONDS.labels(channel, provider).observe(time.perf_counter() - started)
+        return receipt
 
     def close(self) -> None:
         if not self._thread.is_alive():

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
+import tempfile
 import threading
 from types import FrameType
 
@@ -19,8 +21,10 @@ log = logging.getLogger("hub.workers")
 
 
 def _serve(settings: Settings) -> None:
+    from hub import logs
     from workers.service import Workers
 
+    logs.setup(settings)  # a spawned child starts with no logging of its own
     stop = threading.Event()
 
     def _on_signal(signum: int, _: FrameType | None) -> None:
@@ -41,6 +45,25 @@ def _serve(settings: Settings) -> None:
     finally:
         workers.stop()
         runtime.close()
+
+
+def serve_metrics(host: str, port: int, *, processes: int) -> None:
+    """Prometheus metrics of this command's worker processes, on a thread of the parent.
+
+    Spawned children write their values under PROMETHEUS_MULTIPROC_DIR (made here when
+    unset, before any child starts), and the parent adds them up at each scrape.
+    """
+    from prometheus_client import REGISTRY, CollectorRegistry, multiprocess, start_http_server
+
+    if processes == 1:
+        start_http_server(port, addr=host, registry=REGISTRY)  # this very process works
+        return
+    directory = os.environ.setdefault(
+        "PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="hub-metrics-")
+    )
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+    start_http_server(port, addr=host, registry=registry)
 
 
 def run(settings: Settings, *, processes: int) -> int:

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from hub.api import docs, errors
 from hub.api.head import HeadAsGet
 from hub.api.limits import BodyLimit
+from hub.api.observe import Observe
 from hub.api.routes import (
     bounces,
     campaigns,
@@ -108,4 +109,5 @@ def create_app(
         max_bytes=runtime.settings.max_request_bytes,
         unlimited=(("POST", "/v1/contacts/import"),),
     )
+    app.add_middleware(Observe)  # added last, so outermost: it times and names all of the above
     return app

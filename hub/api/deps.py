@@ -73,6 +73,7 @@ ContactsScope = Annotated[Principal, Depends(require(Scope.CONTACTS))]
 AdminScope = Annotated[Principal, Depends(require(Scope.ADMIN))]
 NotifyScope = Annotated[Principal, Depends(require(Scope.NOTIFY))]
 CampaignsScope = Annotated[Principal, Depends(require(Scope.CAMPAIGNS))]
+MetricsScope = Annotated[Principal, Depends(require(Scope.METRICS))]
 
 
 def authenticated(principal: Annotated[Principal, Depends(_principal)]) -> Principal:

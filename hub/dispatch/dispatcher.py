@@ -29,6 +29,7 @@ from hub.dispatch import claim, fanout, outcomes, sweeper
 from hub.dispatch.audience import NO_CAPS
 from hub.dispatch.compose import Composer, renderable
 from hub.domain import Channel
+from hub.metrics import DELIVERIES
 from hub.services.hashing import AddressHasher
 from preferences.model import Caps
 
@@ -132,6 +133,7 @@ class Dispatcher:
             total.retrying += done.retrying
             total.failed += done.failed
             total.gave_up += done.gave_up
+            total.outcomes += done.outcomes
         return total
 
     def _deliver(self, ids: Sequence[int]) -> outcomes.Recorded:
@@ -170,6 +172,8 @@ class Dispatcher:
                     first_retry=self.limits.first_retry,
                     hasher=self.hasher,
                 )
+        for (channel, outcome), count in recorded.outcomes.items():
+            DELIVERIES.labels(channel, outcome).inc(count)
         if recorded.retrying or recorded.failed:
             log.info(
                 "delivered batch of %d: %d sent, %d to retry, %d failed, %d held",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,6 +74,8 @@ class Recorded:
     retrying: int = 0
     failed: int = 0
     gave_up: list[int] = field(default_factory=list)
+    # (channel, state it was left in) -> deliveries: what the metrics count
+    outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
 def backoff(attempts: int, retry_after: float | None, *, first: float = 10.0) -> float:
@@ -121,9 +124,16 @@ class _Batch:
         self.reported: list[str] = []  # SIDs whose status callbacks may have come first
         self.ended: list[int] = []  # deliveries that will not reach the person
 
+    def _update(self, d: Claimed, row: dict[str, Any]) -> None:
+        self.updates.append(row)
+        state = row["state"]
+        outcome = "retrying" if state is DeliveryState.QUEUED else str(state)
+        self.summary.outcomes[(d.channel.value, outcome)] += 1
+
     def hold(self, item: Held) -> None:
         d = item.delivery
-        self.updates.append(
+        self._update(
+            d,
             _row(
                 d,
                 self.now,
@@ -132,7 +142,7 @@ class _Batch:
                 due_at=item.until,
                 not_before=item.until,
                 attempts=d.attempts - 1,
-            )
+            ),
         )
         if item.state is DeliveryState.SUPPRESSED and item.reason != escalation.CHAIN_STOPPED:
             self.ended.append(d.id)
@@ -155,7 +165,8 @@ class _Batch:
         }
         for d in result.deliveries:
             self.summary.sent += 1
-            self.updates.append(
+            self._update(
+                d,
                 _row(
                     d,
                     now,
@@ -163,7 +174,7 @@ class _Batch:
                     provider=receipt.provider or result.provider,
                     provider_id=receipt.provider_id,
                     sent_at=now,
-                )
+                ),
             )
             event = _event(
                 d,
@@ -215,7 +226,8 @@ class _Batch:
             kind = EventType.DELIVERY_UNKNOWN if ambiguous else EventType.DELIVERY_RETRYING
             for d in result.deliveries:
                 self.summary.retrying += 1
-                self.updates.append(
+                self._update(
+                    d,
                     _row(
                         d,
                         now,
@@ -225,7 +237,7 @@ class _Batch:
                         reason=d.reason if d.reason == DeferralReason.DIGEST else None,
                         ambiguous=d.ambiguous or ambiguous,
                         **columns,
-                    )
+                    ),
                 )
                 more = {"attempt": d.attempts, "retry_at": at.isoformat()}
                 self.events.append(_event(d, result.topic_key, now, kind, extra=extra | more))
@@ -244,7 +256,7 @@ class _Batch:
         for d in result.deliveries:
             self.summary.failed += 1
             row = _row(d, now, state=state, reason=reason, ambiguous=d.ambiguous or ambiguous)
-            self.updates.append(row | columns)
+            self._update(d, row | columns)
             more = {"attempt": d.attempts}
             self.events.append(
                 _event(d, result.topic_key, now, kind, reason=reason, extra=extra | more)

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 from fastapi.testclient import TestClient
@@ -29,7 +30,7 @@ from hub.settings import Settings
 from tests import seeding
 from tests.conftest import REDIS_URL, TEST_SECRET, make_key, service_missing, truncate
 from tests.dispatching import daytime_zone, ok, settled
-from tests.e2e.test_serve import HUB
+from tests.e2e.test_serve import HUB, free_port
 from tests.peers.smtp import SmtpPeer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis]
@@ -146,3 +147,44 @@ def test_killing_the_worker_mid_fan_out_loses_nothing_and_sends_once(
         f"{kills} kills: {sum(expected.values())} deliveries cut mid-flight and resent, "
         f"{len(duplicated)} arrived twice"
     )
+
+
+def test_two_worker_processes_report_one_sum_of_metrics_and_stop_cleanly(
+    environment: tuple[Settings, dict[str, str], SmtpPeer], tmp_path: Path
+) -> None:
+    """`hub worker --processes 2 --metrics-port`: the parent adds up its children's counters;
+    SIGTERM lets each child finish its batch and the command exit 0."""
+    settings, env, smtp = environment
+    runtime = Runtime.build(settings)
+    seed(runtime)
+    auth = make_key(runtime, "metrics-test", Scope.NOTIFY)
+    port = free_port()
+    worker = subprocess.Popen(
+        [HUB, "worker", "--processes", "2", "--metrics-port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        with TestClient(create_app(runtime=runtime)) as client:
+            content = {"": {"email_subject": "Hi", "email_text": "Hello"}}
+            body = {"topic": "news", "content": content}
+            accepted = ok(client.post("/v1/notifications", json=body, headers=auth), 202)
+            settled(client, auth, accepted["id"])
+        scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    finally:
+        started = time.monotonic()
+        worker.send_signal(signal.SIGTERM)
+        code = worker.wait(timeout=60)
+        runtime.close()
+    sent = [
+        float(line.rsplit(" ", 1)[1])
+        for line in scraped.splitlines()
+        if line.startswith("hub_deliveries_total{") and 'outcome="sent"' in line
+    ]
+    assert sent == [float(RECIPIENTS)]
+    assert "hub_provider_request_seconds_bucket" in scraped
+    assert code == 0
+    assert time.monotonic() - started < 30
+    assert smtp.count_received == RECIPIENTS

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
-from hub.api.deps import RuntimeDep
+from hub import metrics
+from hub.api.deps import MetricsScope, RuntimeDep
 from hub.db import migrate
+from workers.queue import FAN_OUT_QUEUE
 
 router = APIRouter(tags=["ops"])
 
@@ -20,16 +22,45 @@ def healthz() -> dict[str, str]:
 
 @router.get(
     "/readyz",
-    responses={503: {"description": "The database does not answer or migrations are pending"}},
+    responses={
+        503: {
+            "description": "The database or the broker does not answer, or migrations are pending"
+        }
+    },
 )
 def readyz(runtime: RuntimeDep) -> JSONResponse:
-    """The database answers and its schema is current."""
+    """The database answers and its schema is current; the broker answers."""
+    found = {"database": _database(runtime), "broker": _broker(runtime)}
+    ready = all(value == "ok" for value in found.values())
+    return JSONResponse(
+        {"status": "ok" if ready else "unavailable", **found}, 200 if ready else 503
+    )
+
+
+def _database(runtime: RuntimeDep) -> str:
     try:
         with runtime.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
-        behind = migrate.pending(runtime.engine)
+        return "migrations pending" if migrate.pending(runtime.engine) else "ok"
     except Exception as exc:
-        return JSONResponse({"status": "unavailable", "database": type(exc).__name__}, 503)
-    if behind:
-        return JSONResponse({"status": "unavailable", "database": "migrations pending"}, 503)
-    return JSONResponse({"status": "ok", "database": "ok"})
+        return type(exc).__name__
+
+
+def _broker(runtime: RuntimeDep) -> str:
+    """A notification accepted now must reach a worker: the queue must take it."""
+    try:
+        metrics.queue_depth(runtime.broker, FAN_OUT_QUEUE)
+    except Exception as exc:
+        return type(exc).__name__
+    return "ok"
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
+)
+def prometheus(runtime: RuntimeDep, _: MetricsScope) -> Response:
+    """Counters of this process, and the backlog read from the database and the broker.
+    Needs an API key with the `metrics` scope (`hub apikey create prometheus --scope metrics`)."""
+    return Response(metrics.exposition(runtime), media_type=metrics.CONTENT_TYPE_LATEST)
