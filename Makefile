@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint bench clean chromium
+.PHONY: run test lint bench clean chromium compose-check
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -38,7 +38,17 @@ chromium:
 		$$SUDO apt-get install -y -q chromium >/dev/null || $$SUDO sh -c 'apt-get update -q && apt-get install -y -q chromium' >/dev/null || \
 		echo "could not install chromium: the browser tests will say so"; }
 
-test: lint chromium
+# docker/compose.yaml must stay valid: checked with `docker compose` or Debian's docker-compose.
+# Locally a missing tool is reported and skipped; on CI (CI=true) it is a failure.
+compose-check:
+	@if docker compose version >/dev/null 2>&1; then DC="docker compose"; \
+	elif command -v docker-compose >/dev/null 2>&1; then DC=docker-compose; \
+	elif [ "$$CI" = true ]; then echo "compose-check: CI needs docker compose or docker-compose"; exit 1; \
+	else echo "compose-check: skipped, neither docker compose nor docker-compose is installed"; exit 0; fi; \
+	HUB_SECRET_KEY=check HUB_HASH_KEY=check $$DC -f docker/compose.yaml config -q && \
+	echo "compose-check: docker/compose.yaml is valid"
+
+test: lint chromium compose-check
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-dev
