@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint bench clean chromium compose-check
+.PHONY: run test lint bench clean chromium compose-check fuzz
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -51,6 +51,8 @@ compose-check:
 test: lint chromium compose-check
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# Every benchmark, then one report of what they wrote to bench/results/ (REPORT.md, report.json)
+# with the machine; the micro-benchmarks (MIME, render, webhook and SMS sends) only print.
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/import_contacts.py
 	$(BIN)/python bench/fanout.py --recipients 100000
@@ -58,6 +60,16 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/selfservice.py
 	$(BIN)/python bench/campaign.py
 	$(BIN)/python bench/digest.py
+	$(BIN)/python bench/alternatives.py
+	$(BIN)/python bench/mime_build.py
+	$(BIN)/python bench/render.py
+	$(BIN)/python bench/webhook_send.py
+	$(BIN)/python bench/twilio_send.py
+	$(BIN)/python bench/report.py
+
+# A longer schemathesis pass than CI's, for a nightly job: ~35,000 cases per database.
+fuzz: $(VENV)/.installed-dev
+	HUB_FUZZ_EXAMPLES=250 $(BIN)/pytest -m fuzz -s $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache var

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
 from hub import metrics
+from hub.api import errors
 from hub.api.deps import MetricsScope, RuntimeDep
 from hub.db import migrate
 from workers.queue import FAN_OUT_QUEUE
@@ -58,7 +59,11 @@ def _broker(runtime: RuntimeDep) -> str:
 @router.get(
     "/metrics",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
+    responses={
+        200: {"content": {"text/plain": {}}, "description": "Prometheus text format"},
+        401: errors.RESPONSES[401],
+        403: errors.RESPONSES[403],
+    },
 )
 def prometheus(runtime: RuntimeDep, _: MetricsScope) -> Response:
     """Counters of this process, and the backlog read from the database and the broker.
