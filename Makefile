@@ -53,10 +53,20 @@ test: lint chromium compose-check
 
 # Every benchmark, then one report of what they wrote to bench/results/ (REPORT.md, report.json)
 # with the machine; the micro-benchmarks (MIME, render, webhook and SMS sends) only print.
+# PostgreSQL and Redis for the scale-out rows (the machine's own servers by default).
+BENCH_PG    ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+BENCH_REDIS ?= redis://127.0.0.1:6379/14
+
 bench: $(VENV)/.installed-dev
+	@command -v wrk >/dev/null 2>&1 || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get install -y -q wrk >/dev/null; }
 	$(BIN)/python bench/import_contacts.py
 	$(BIN)/python bench/fanout.py --recipients 100000
 	$(BIN)/python bench/fanout.py --recipients 100000 --mix email=1
+	for n in 1 2 4; do $(BIN)/python bench/fanout.py --recipients 100000 \
+		--database-url $(BENCH_PG) --broker-url $(BENCH_REDIS) --workers $$n || exit 1; done
+	$(BIN)/python bench/api_load.py
+	$(BIN)/python bench/api_load.py --database-url $(BENCH_PG) --broker-url $(BENCH_REDIS)
 	$(BIN)/python bench/selfservice.py
 	$(BIN)/python bench/campaign.py
 	$(BIN)/python bench/digest.py
