@@ -23,6 +23,7 @@ from prometheus_client import (
     multiprocess,
 )
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
@@ -124,11 +125,10 @@ def queue_depth(broker: Broker, queue: str) -> int:
 def registry(runtime: Runtime | None = None) -> CollectorRegistry:
     """This process's metrics, or every process's under PROMETHEUS_MULTIPROC_DIR; with a
     runtime, the backlog read from the database and broker too."""
+    found = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        found = CollectorRegistry()
         multiprocess.MultiProcessCollector(found)  # type: ignore[no-untyped-call]
     else:
-        found = CollectorRegistry()
         found.register(_Own())
     if runtime is not None:
         found.register(Backlog(runtime))
@@ -138,7 +138,7 @@ def registry(runtime: Runtime | None = None) -> CollectorRegistry:
 class _Own(Collector):
     """The default registry's metrics, re-exposed beside the backlog without re-registering."""
 
-    def collect(self) -> Iterator[object]:  # type: ignore[override]
+    def collect(self) -> Iterator[Metric]:
         yield from REGISTRY.collect()
 
 
