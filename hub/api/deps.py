@@ -36,15 +36,23 @@ _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <api 
 
 
 def _principal(
-    session: SessionDep,
+    runtime: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
+    """The key's owner, looked up in a read-only session of its own.
+
+    Not in the request's session: on SQLite its first statement takes the write lock, and a
+    dependency runs on another worker thread than the route. Holding the lock across that
+    hop deadlocked the embedded server once more requests waited than there were threads
+    (64 connections: the holder could never get a thread to commit on).
+    """
     unauthorized = {"WWW-Authenticate": "Bearer"}
     if credentials is None:
         raise HTTPException(
             401, "missing API key: send Authorization: Bearer <key>", headers=unauthorized
         )
-    principal = apikeys.authenticate(session, credentials.credentials)
+    with runtime.reads() as session:
+        principal = apikeys.authenticate(session, credentials.credentials)
     if principal is None:
         raise HTTPException(401, "unknown or revoked API key", headers=unauthorized)
     return principal
