@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import func, or_, select
+from starlette.concurrency import run_in_threadpool
 
 from hub.api.deps import RuntimeDep
 from hub.console import auth
@@ -45,7 +46,8 @@ async def login(request: Request, sessions: SessionsDep) -> Response:
             email=email,
             errors=["Too many attempts. Wait a few minutes."],
         )
-    signed = sessions.sign_in(email, first(form, "password")[:1000])
+    # argon2 takes tens of milliseconds of CPU by design: not on the event loop.
+    signed = await run_in_threadpool(sessions.sign_in, email, first(form, "password")[:1000])
     if signed is None:
         return page(
             request,

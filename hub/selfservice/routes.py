@@ -18,6 +18,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from hub.api.deps import RuntimeDep
 from hub.db.models import Contact, Topic
@@ -208,7 +209,9 @@ async def save_preferences(
     token: str, request: Request, runtime: RuntimeDep, service: ServiceDep
 ) -> Response:
     form = await read_form(request)
-    return _save_preferences(token, request, runtime, service, form)
+    # The database work runs on a worker thread: on SQLite it may wait for the write lock,
+    # which must never stall the event loop every other request shares.
+    return await run_in_threadpool(_save_preferences, token, request, runtime, service, form)
 
 
 def _save_preferences(
@@ -285,7 +288,9 @@ async def unsubscribe(
     this request, so the next send already sees it."""
     form = await read_form(request)
     one_click = form.get("List-Unsubscribe") == ["One-Click"]
-    return _unsubscribe(token, request, runtime, service, one_click=one_click)
+    return await run_in_threadpool(
+        _unsubscribe, token, request, runtime, service, one_click=one_click
+    )
 
 
 def _unsubscribe(
@@ -613,6 +618,16 @@ async def confirm(
     token: str, request: Request, runtime: RuntimeDep, service: ServiceDep
 ) -> Response:
     form = await read_form(request)
+    return await run_in_threadpool(_confirm, token, request, runtime, service, form)
+
+
+def _confirm(
+    token: str,
+    request: Request,
+    runtime: Runtime,
+    service: SelfService,
+    form: Mapping[str, Sequence[str]],
+) -> Response:
     with runtime.sessions() as session:
         link = _follow(service, session, Purpose.CONFIRM, token, visitor=(request, runtime))
         if not isinstance(link, Link):
