@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.db.engine import make_engine, make_sessions
+from hub.services.apikeys import Keys
 from hub.services.hashing import AddressHasher
 from hub.settings import Settings
 from templates import Renderer
@@ -26,10 +27,12 @@ class Runtime:
     broker: Broker
     enqueuer: Enqueuer
     renderer: Renderer
+    keys: Keys  # API keys as the requests of this process see them
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
         engine = make_engine(settings)
+        reads = make_sessions(engine, read_only=True)
         key = settings.hash_key or settings.secret_key
         broker = make_broker(settings.broker_url, namespace=settings.broker_namespace)
         return cls(
@@ -39,8 +42,9 @@ class Runtime:
             settings=settings,
             engine=engine,
             sessions=make_sessions(engine),
-            reads=make_sessions(engine, read_only=True),
+            reads=reads,
             hasher=AddressHasher.from_secret(key.get_secret_value()),
+            keys=Keys(reads),
         )
 
     def close(self) -> None:

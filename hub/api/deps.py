@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 
 from hub.domain import ActorKind, Scope
 from hub.runtime import Runtime
-from hub.services import apikeys
 from hub.services.actor import Actor
 from hub.services.apikeys import Principal
 
@@ -39,10 +38,10 @@ def _principal(
     runtime: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The key's owner, looked up in a read-only session of its own.
+    """The key's owner, remembered for a few seconds or looked up in a read-only session.
 
-    Not in the request's session: on SQLite its first statement takes the write lock, and a
-    dependency runs on another worker thread than the route. Holding the lock across that
+    Never in the request's session: on SQLite its first statement takes the write lock, and
+    a dependency runs on another worker thread than the route. Holding the lock across that
     hop deadlocked the embedded server once more requests waited than there were threads
     (64 connections: the holder could never get a thread to commit on).
     """
@@ -51,8 +50,7 @@ def _principal(
         raise HTTPException(
             401, "missing API key: send Authorization: Bearer <key>", headers=unauthorized
         )
-    with runtime.reads() as session:
-        principal = apikeys.authenticate(session, credentials.credentials)
+    principal = runtime.keys.principal(credentials.credentials)
     if principal is None:
         raise HTTPException(401, "unknown or revoked API key", headers=unauthorized)
     return principal

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import secrets
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from hub.db.base import utcnow
 from hub.db.models import ApiKey
@@ -55,6 +58,47 @@ def authenticate(session: Session, secret: str) -> Principal | None:
     if key is None:
         return None
     return Principal(name=key.name, scopes=frozenset(Scope(s) for s in key.scopes))
+
+
+class Keys:
+    """Known keys remembered for `ttl` seconds, so a request costs no look-up in the common
+    case; a revocation (from any process) takes effect within `ttl`. Unknown keys are never
+    remembered: guessing fills nothing."""
+
+    def __init__(
+        self,
+        reads: sessionmaker[Session],
+        *,
+        ttl: float = 5.0,
+        size: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._reads = reads
+        self._ttl = ttl
+        self._size = size
+        self._clock = clock
+        self._known: dict[str, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+
+    def principal(self, secret: str) -> Principal | None:
+        if not secret.startswith(PREFIX) or len(secret) > 100:
+            return None
+        digest = token_hash(secret)
+        now = self._clock()
+        with self._lock:
+            hit = self._known.get(digest)
+        if hit is not None and now - hit[0] < self._ttl:
+            return hit[1]
+        with self._reads() as session:
+            found = authenticate(session, secret)
+        with self._lock:
+            if found is None:
+                self._known.pop(digest, None)
+            else:
+                if len(self._known) >= self._size:
+                    self._known.clear()  # a burst of distinct keys: start over
+                self._known[digest] = (now, found)
+        return found
 
 
 def revoke(session: Session, name: str) -> bool:

@@ -98,3 +98,24 @@ def test_head_answers_like_get_without_a_body(client: TestClient, auth: dict[str
     assert head.headers["content-length"] == get.headers["content-length"]
     assert client.head("/v1/contacts/c-1").status_code == 401
     assert client.head("/healthz").status_code == 200
+
+
+def test_a_known_key_is_remembered_for_seconds_and_a_revocation_lands_after_them(
+    runtime: Runtime,
+) -> None:
+    now = [100.0]
+    keys = apikeys.Keys(runtime.reads, ttl=5.0, clock=lambda: now[0])
+    headers = make_key(runtime, "crm", Scope.CONTACTS)
+    secret = headers["Authorization"].removeprefix("Bearer ")
+    found = keys.principal(secret)
+    assert found is not None
+    assert found.name == "crm"
+    with runtime.sessions() as session:
+        assert apikeys.revoke(session, "crm")
+        session.commit()
+    now[0] += 4.9
+    assert keys.principal(secret) == found  # still remembered
+    now[0] += 0.2
+    assert keys.principal(secret) is None  # looked up again: revoked
+    assert keys.principal("hub_" + "x" * 40) is None
+    assert keys.principal("not-a-key") is None
