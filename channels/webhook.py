@@ -15,6 +15,7 @@ from pydantic import SecretStr, field_validator
 
 from channels import netguard, signing
 from channels.base import (
+    AmbiguousDeliveryError,
     ChannelAdapter,
     ChannelOptions,
     OutgoingMessage,
@@ -160,9 +161,11 @@ class WebhookChannel:
             raise PermanentDeliveryError(str(exc), code="forbidden_address") from exc
         except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
             raise PermanentDeliveryError(f"unusable URL: {exc}", code="invalid_url") from exc
-        except httpx.TimeoutException as exc:
-            # Even after the request left, a resend is safe rather than ambiguous: it carries
-            # the same webhook-id, by which receivers drop what they already have.
+        except (httpx.ReadTimeout, httpx.WriteTimeout) as exc:
+            # The request left (or was leaving): it may have arrived. Resent under the same
+            # webhook-id, by which receivers drop a copy, and flagged so the log says so.
+            raise AmbiguousDeliveryError(f"timed out: {exc}", code="timeout") from exc
+        except httpx.TimeoutException as exc:  # connecting, or waiting for a pooled connection
             raise RetryableDeliveryError(f"timed out: {exc}", code="timeout") from exc
         except httpx.TransportError as exc:  # refused, DNS failure, reset, malformed answer
             raise RetryableDeliveryError(f"{type(exc).__name__}: {exc}", code="network") from exc

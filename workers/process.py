@@ -37,11 +37,21 @@ def _serve(settings: Settings) -> None:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
+    # Held until the parent installed its own handlers: a SIGTERM in between is delivered
+    # now, to ours, instead of killing the process before it could finish anything.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+    parent = multiprocessing.parent_process()
     runtime = Runtime.build(settings)
     workers = Workers(runtime)
     workers.start()
     try:
-        stop.wait()
+        # A timed wait: an untimed Event.wait() on a busy process sometimes missed the
+        # handler's wake-up (about 1 SIGTERM in 150). And a child whose parent died (kill -9
+        # of `hub worker`) stops too, rather than send on where no supervisor sees it.
+        while not stop.wait(0.5):
+            if parent is not None and not parent.is_alive():
+                log.warning("worker: the `hub worker` parent is gone; stopping")
+                break
     finally:
         workers.stop()
         runtime.close()
@@ -75,9 +85,6 @@ def run(settings: Settings, *, processes: int) -> int:
         context.Process(target=_serve, args=(settings,), name=f"hub-worker-{n}")
         for n in range(processes)
     ]
-    for child in children:
-        child.start()
-    log.info("started %d worker processes", processes)
 
     def _forward(signum: int, _: FrameType | None) -> None:
         # Each child finishes its in-flight batch on SIGTERM; a second signal is the user's.
@@ -86,8 +93,18 @@ def run(settings: Settings, *, processes: int) -> int:
                 child.terminate()
         log.info("signal %d: stopping %d worker processes", signum, len(children))
 
+    # Handlers first, and the signals held while children start (they inherit the mask and
+    # unblock it once their own handlers are in): no moment where SIGTERM kills either side.
     signal.signal(signal.SIGTERM, _forward)
     signal.signal(signal.SIGINT, _forward)
-    for child in children:
-        child.join()
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+    try:
+        for child in children:
+            child.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+    log.info("started %d worker processes", processes)
+    while any(child.is_alive() for child in children):
+        for child in children:
+            child.join(timeout=0.5)
     return max((child.exitcode or 0) for child in children)

@@ -18,7 +18,12 @@ from pydantic import SecretStr
 from standardwebhooks.webhooks import Webhook
 
 from channels import signing
-from channels.base import OutgoingMessage, PermanentDeliveryError, RetryableDeliveryError
+from channels.base import (
+    AmbiguousDeliveryError,
+    OutgoingMessage,
+    PermanentDeliveryError,
+    RetryableDeliveryError,
+)
 from channels.http_transport import AiohttpTransport, ForbiddenAddressError
 from channels.netguard import IPAddress, is_forbidden_address
 from channels.webhook import WebhookChannel, WebhookOptions
@@ -196,10 +201,10 @@ async def test_redirect_says_it_was_not_followed(peer: WebhookPeer) -> None:
     assert [r.path for r in peer.received] == ["/moved"]
 
 
-async def test_a_timeout_after_sending_is_retryable(peer: WebhookPeer) -> None:
+async def test_a_timeout_after_sending_is_ambiguous(peer: WebhookPeer) -> None:
     peer.answer("/hang", hang=True)
     async with channel(peer.secret, timeout=0.5) as sender:
-        with pytest.raises(RetryableDeliveryError) as caught:
+        with pytest.raises(AmbiguousDeliveryError) as caught:
             await sender.send(message(peer.url("/hang")))
     assert caught.value.code == "timeout"
     assert len(peer.verified) == 1  # it arrived: the resend will carry the same webhook-id

@@ -1,0 +1,64 @@
+"""Fixtures of the fault tests: a private Redis, and the figures line each test prints."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import service_missing
+from tests.faults.private_redis import PrivateRedis
+
+Figures = Callable[..., str]
+_LINES = pytest.StashKey[list[str]]()
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    """A redis-server of this test's own (the shared one is never stopped or flushed)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        service_missing("redis-server (for a private Redis)", "not found on PATH")
+    server = PrivateRedis(binary or "redis-server", tmp_path / "redis")
+    try:
+        server.start()
+    except RuntimeError as exc:
+        service_missing(f"a private redis-server on port {server.port}", exc)
+    yield server
+    server.stop()
+
+
+def _shown(value: object) -> str:
+    return f"{value:.1f}" if isinstance(value, float) else str(value)
+
+
+@pytest.fixture
+def figures(
+    request: pytest.FixtureRequest,
+    capsys: pytest.CaptureFixture[str],
+    record_property: Callable[[str, object], None],
+) -> Figures:
+    """`figures("kill-workers", deliveries=10000, lost=0, ...)` prints one line past any
+    output capture, keeps it for the run's summary and for JUnit XML, and returns it."""
+
+    def report(name: str, **values: object) -> str:
+        line = f"faults: {name} " + " ".join(f"{k}={_shown(v)}" for k, v in values.items())
+        with capsys.disabled():
+            print(f"\n{line}", flush=True)
+        record_property("faults", line)
+        request.config.stash.setdefault(_LINES, []).append(line)
+        return line
+
+    return report
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    lines = config.stash.get(_LINES, [])
+    if lines:
+        terminalreporter.section("fault injection figures")
+        for line in lines:
+            terminalreporter.write_line(line)
