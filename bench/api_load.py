@@ -17,19 +17,17 @@ import argparse
 import json
 import os
 import platform
-import random
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 from fanout import HUB, RESULTS, proc_stats
+from hub_runner import start_hub, stop_hub
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -62,27 +60,6 @@ def database(url: str | None, workdir: Path) -> str:
     with create_engine(url, isolation_level="AUTOCOMMIT").connect() as admin:
         admin.execute(text(f'CREATE DATABASE "{name}"'))
     return make_url(url).set(database=name).render_as_string(hide_password=False)
-
-
-def start(env: dict[str, str], workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = 8000 + random.randrange(1000, 9000)
-    process = subprocess.Popen(
-        [HUB, "serve", "--port", str(port)],
-        env=env,
-        cwd=workdir,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            if httpx.get(f"{base}/readyz").status_code == 200:
-                return process, base
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    process.kill()
-    raise SystemExit("hub serve did not become ready")
 
 
 def prepare(base: str, workdir: Path, env: dict[str, str]) -> str:
@@ -160,7 +137,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         env["HUB_BROKER_NAMESPACE"] = f"hub-bench-{uuid.uuid4().hex[:8]}"
     if url.startswith("postgresql"):
         subprocess.run([HUB, "db", "upgrade"], env=env, cwd=workdir, check=True)
-    server, base = start(env, workdir)
+    server, base = start_hub(env, workdir)
     rows = []
     try:
         key = prepare(base, workdir, env)
@@ -196,8 +173,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             )
             print(f"  {connections} connections: {figures}", flush=True)
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
+        stop_hub(server)
     return {
         "benchmark": "api_load",
         "endpoint": "POST /v1/notifications",

@@ -16,8 +16,6 @@ import datetime as dt
 import json
 import os
 import platform
-import random
-import signal
 import subprocess
 import tempfile
 import time
@@ -25,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from fanout import HUB, NAMES, RESULTS, TEMPLATE, proc_stats, start_peer, stop_peer
+from fanout import NAMES, RESULTS, TEMPLATE, proc_stats, start_peer, stop_peer
+from hub_runner import start_hub, stop_hub
 from sqlalchemy import create_engine, func, insert, select, update
 
 from hub.db import migrate
@@ -97,7 +96,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     url = f"sqlite:///{workdir}/hub.db"
     total = args.people * args.items
     smtp, smtp_info = start_peer("tests.peers.smtp")
-    hub: subprocess.Popen[str] | None = None
+    hub: subprocess.Popen[bytes] | None = None
     try:
         print(f"seeding {args.people:,} people with a daily digest", flush=True)
         key = seed(url, args.people)
@@ -109,15 +108,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "HUB_EMAIL_FROM": "Bench <bench@example.com>",
             "HUB_LOG_LEVEL": "WARNING",
         }
-        port = 8000 + random.randrange(1000, 9000)
-        hub = subprocess.Popen([HUB, "serve", "--port", str(port)], env=env, cwd=workdir)
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        hub, base = start_hub(env, workdir)
         engine = create_engine(url)
         for n in range(args.items):
             httpx.post(
@@ -147,8 +138,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         engine.dispose()
     finally:
         if hub is not None:
-            hub.send_signal(signal.SIGTERM)
-            hub.wait(timeout=30)
+            stop_hub(hub)
         report = stop_peer(smtp)
     if report.get("received") != args.people:
         raise SystemExit(f"the peer received {report} messages, not one per person")

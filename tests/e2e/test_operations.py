@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from hub.logs import Json
-from tests.e2e.test_serve import HUB, free_port, hub
+from tests.e2e.test_serve import HUB, free_port, hub, wait_ready
 
 pytestmark = pytest.mark.e2e
 SMTP_PASSWORD = "smtp-password-never-logged"
@@ -63,16 +63,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
             text=True,
         )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz").status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.1)
-    else:
-        process.kill()
-        pytest.fail(f"hub serve did not become ready: {log.read_text()}")
+    wait_ready(base, process, log.read_text)
     yield Served(base, tmp_path, process, log)
     if process.poll() is None:
         process.kill()

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -40,6 +40,19 @@ def hub(
     )
 
 
+def wait_ready(base: str, process: subprocess.Popen[str], output: Callable[[], str]) -> None:
+    """Until `hub serve` answers /readyz; else kill it and fail with what it printed."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/readyz").status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    pytest.fail(f"hub serve did not become ready: {output()}")
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     port = free_port()
@@ -53,16 +66,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         text=True,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz").status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.1)
-    else:
-        process.kill()
-        pytest.fail(f"hub serve did not become ready: {process.communicate()[0]}")
+    wait_ready(base, process, lambda: process.communicate()[0])
     yield base, tmp_path
     process.terminate()
     output = process.communicate(timeout=10)[0]
