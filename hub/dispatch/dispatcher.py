@@ -28,6 +28,7 @@ from hub.db.models import Notification
 from hub.dispatch import claim, fanout, outcomes, sweeper
 from hub.dispatch.audience import NO_CAPS
 from hub.dispatch.compose import Composer, renderable
+from hub.dispatch.lease import LeaseKeeper
 from hub.domain import Channel
 from hub.metrics import DELIVERIES
 from hub.services.hashing import AddressHasher
@@ -142,6 +143,15 @@ class Dispatcher:
             claimed = claim.claim(session, ids, now=now, send_lease=self.limits.send_lease)
         if not claimed:
             return outcomes.Recorded()  # a duplicate job: someone else has these rows
+        with LeaseKeeper(self.sessions, claimed, lease=self.limits.send_lease, clock=self.clock):
+            recorded = self._send_and_record(claimed, now)
+        for (channel, outcome), count in recorded.outcomes.items():
+            DELIVERIES.labels(channel, outcome).inc(count)
+        return recorded
+
+    def _send_and_record(
+        self, claimed: Sequence[claim.Claimed], now: dt.datetime
+    ) -> outcomes.Recorded:
         with self.reads() as session:
             loaded = self.composer.load(session, claimed, now)
         composed = self.composer.compose(loaded, now)
@@ -172,8 +182,6 @@ class Dispatcher:
                     first_retry=self.limits.first_retry,
                     hasher=self.hasher,
                 )
-        for (channel, outcome), count in recorded.outcomes.items():
-            DELIVERIES.labels(channel, outcome).inc(count)
         if recorded.retrying or recorded.failed:
             log.info(
                 "delivered batch of %d: %d sent, %d to retry, %d failed, %d held",

@@ -9,13 +9,14 @@ address is suppressed in the same transaction, so the next send already skips it
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import random
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from channels.base import (
@@ -42,6 +43,7 @@ from workers.queue import DELIVER
 RESENDABLE = frozenset({Channel.EMAIL, Channel.WEBHOOK})
 REPORTED = frozenset({Channel.SMS, Channel.VOICE})  # their providers call back with statuses
 MAX_BACKOFF = 3600.0
+log = logging.getLogger("hub.dispatch")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +98,18 @@ def record(
     hasher: AddressHasher,
     first_retry: float = 10.0,
 ) -> Recorded:
+    """Record the outcomes of rows still held under their claim.
+
+    A row the sweeper took back (its lease ran out while this worker stalled) belongs to
+    whoever claimed it next: this worker's answer is only logged, so it cannot overwrite the
+    newer attempt or mark the resend's timeline twice.
+    """
+    claimed = [d for r in results for d in r.deliveries] + [h.delivery for h in held]
+    mine = _still_held(session, claimed)
+    if len(mine) < len(claimed):
+        _log_stale(claimed, mine, results)
+        results = [r for r in results if all(d.id in mine for d in r.deliveries)]
+        held = [h for h in held if h.delivery.id in mine]
     batch = _Batch(now=now, max_attempts=max_attempts, hasher=hasher, first_retry=first_retry)
     for item in held:
         batch.hold(item)
@@ -106,6 +120,33 @@ def record(
             batch.failed(result, result.outcome)
     batch.flush(session)
     return batch.summary
+
+
+def _still_held(session: Session, claimed: Sequence[Claimed]) -> set[int]:
+    """Ids of the rows still `sending` under the attempt this worker claimed, locked until
+    the transaction ends (SQLite's write lock is already held since BEGIN IMMEDIATE)."""
+    attempts = {d.id: d.attempts for d in claimed}
+    query = select(_TABLE.c.id, _TABLE.c.attempts).where(
+        _TABLE.c.id.in_(list(attempts)), _TABLE.c.state == DeliveryState.SENDING
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    return {row.id for row in session.execute(query) if row.attempts == attempts[row.id]}
+
+
+def _log_stale(claimed: Sequence[Claimed], mine: set[int], results: Sequence[Result]) -> None:
+    answers = {d.id: r.outcome for r in results for d in r.deliveries}
+    for d in claimed:
+        if d.id not in mine:
+            answer = answers.get(d.id)
+            said = answer.provider_id if isinstance(answer, Receipt) else answer
+            log.warning(
+                "delivery %s attempt %d: its send lease ran out before this worker recorded "
+                "it, and it was taken back; the provider's answer (%s) is not recorded",
+                d.id,
+                d.attempts,
+                said if answer is not None else "held before sending",
+            )
 
 
 class _Batch:
@@ -334,7 +375,11 @@ _COLUMNS = (
 )
 _UPDATE = (
     update(_TABLE)
-    .where(_TABLE.c.id == bindparam("row_id"))
+    .where(
+        _TABLE.c.id == bindparam("row_id"),
+        _TABLE.c.state == DeliveryState.SENDING,
+        _TABLE.c.attempts == bindparam("claimed"),
+    )
     .values({name: bindparam(name) for name in _COLUMNS})
 )
 
@@ -342,6 +387,7 @@ _UPDATE = (
 def _row(d: Claimed, now: dt.datetime, **values: Any) -> dict[str, Any]:
     row: dict[str, Any] = {
         "row_id": d.id,
+        "claimed": d.attempts,
         "updated_at": now,
         "due_at": None,
         "not_before": None,

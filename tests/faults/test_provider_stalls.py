@@ -93,13 +93,6 @@ def wired(
             runtime.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Hub bug: the send lease is a time-based lock; when a batch outlives it the "
-    "sweeper (hub/dispatch/sweeper.py, _lost_in_flight) requeues rows a live worker is still "
-    "sending, so they go twice; and the first worker's outcome (hub/dispatch/outcomes.py, "
-    "_UPDATE by id alone) overwrites the resend's claim, clearing its ambiguous flag",
-)
 @pytest.mark.parametrize("limits", [{"send_lease_seconds": 1.5, "queue_lease_seconds": 1.5}])
 def test_a_relay_slower_than_the_send_lease_gets_each_message_once(
     wired: Wired, figures: Figures

@@ -7,13 +7,15 @@ captured, so these tests look at the dispatcher's own decisions and records.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
+from channels.base import DeliveryError, OutgoingMessage, Receipt
 from hub.db.base import utcnow
 from hub.db.models import (
     Capture,
@@ -23,6 +25,7 @@ from hub.db.models import (
     Notification,
     Suppression,
 )
+from hub.dispatch.dispatcher import Sender
 from hub.domain import Channel, DeliveryState, SuppressionReason
 from hub.runtime import Runtime
 from hub.services import idempotency
@@ -319,6 +322,67 @@ def test_the_sweeper_resends_mail_lost_in_flight_under_the_same_key(
     assert capture.delivery_id == rows[Channel.EMAIL].id
     unknown = [e for e in timeline(client, auth, "ann") if e["type"] == "delivery.unknown"]
     assert len(unknown) == 2
+
+
+class _Stalling:
+    """A sender that stalls on its first batch until the sweeper has taken the batch back
+    and a second worker has sent it (the lease ran out under a live but stuck worker)."""
+
+    def __init__(self, real: Sender, meanwhile: Callable[[], None]) -> None:
+        self.real = real
+        self.meanwhile: Callable[[], None] | None = meanwhile
+        self.sent: list[str] = []  # the keys handed to the provider, in order
+
+    def provider(self, channel: Channel) -> str:
+        return self.real.provider(channel)
+
+    def rate(self, channel: Channel) -> float | None:
+        return self.real.rate(channel)
+
+    def send(self, messages: Sequence[OutgoingMessage]) -> list[Receipt | DeliveryError]:
+        if self.meanwhile is not None:
+            stalled, self.meanwhile = self.meanwhile, None
+            stalled()
+        self.sent += [m.key for m in messages]
+        return self.real.send(messages)
+
+
+def test_a_worker_whose_lease_ran_out_cannot_overwrite_the_resend(
+    client: TestClient,
+    auth: dict[str, str],
+    runtime: Runtime,
+    idle: Workers,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    topic(client, auth, "news")
+    person(client, auth, "ann", email="ann@example.com", subscribe={"news": ["email"]})
+    nid = _send(client, auth, topic="news", content=HELLO["variants"], data={"what": "x"})
+    ((_, ids),) = idle.dispatcher.fan_out(nid).deliver
+    dispatcher = idle.dispatcher
+
+    def lease_runs_out_and_another_worker_sends() -> None:
+        with runtime.sessions() as session:
+            session.execute(update(Delivery).values(due_at=utcnow() - dt.timedelta(seconds=1)))
+            session.commit()
+        assert dispatcher.sweep().lost_in_flight == 1
+        dispatcher.deliver(Channel.EMAIL, ids)  # the resend, attempt 2
+
+    dispatcher.sender = stalling = _Stalling(
+        dispatcher.sender, lease_runs_out_and_another_worker_sends
+    )
+    with caplog.at_level(logging.WARNING, logger="hub.dispatch"):
+        dispatcher.deliver(Channel.EMAIL, ids)  # attempt 1 comes back last
+
+    with runtime.sessions() as session:
+        (row,) = session.scalars(select(Delivery))
+    assert (row.state, row.attempts, row.ambiguous) == (DeliveryState.SENT, 2, True)
+    assert stalling.sent == [f"hub-{nid}-{row.id}"] * 2, "both went, under one key"
+    (capture,) = _captures(runtime)  # the resend's; the late answer is only logged
+    assert capture.delivery_id == row.id
+    kinds = [e["type"] for e in timeline(client, auth, "ann") if e["type"].startswith("delivery.")]
+    assert kinds.count("delivery.sent") == 1
+    assert kinds.count("delivery.unknown") == 1
+    assert f"delivery {row.id} attempt 1: its send lease ran out" in caplog.text
 
 
 def test_a_lost_fan_out_message_is_found_by_the_sweeper(
