@@ -65,13 +65,24 @@ class DeliveryError(Exception):
 
 
 class RetryableDeliveryError(DeliveryError):
-    """Try again later: SMTP 4xx, Twilio 429/5xx, HTTP 408/429/5xx, a refused connection."""
+    """Try again later: SMTP 4xx, Twilio 429/5xx, HTTP 408/429/5xx, a refused connection.
+
+    `unavailable` says the provider itself is down or refusing everyone (a refused
+    connection, SMTP 421, Twilio 5xx), not this message: when a whole batch meets only that,
+    the dispatcher pauses the channel instead of spending the messages' attempts.
+    """
 
     def __init__(
-        self, message: str, *, code: str | None = None, retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        retry_after: float | None = None,
+        unavailable: bool = False,
     ) -> None:
         super().__init__(message, code=code)
         self.retry_after = retry_after
+        self.unavailable = unavailable
 
 
 class PermanentDeliveryError(DeliveryError):

@@ -199,12 +199,12 @@ class TwilioAsyncHttpClient(AsyncHttpClient):  # type: ignore[misc]
 def _refused(status: int, code: int | None, text: str, retry_after: float | None) -> DeliveryError:
     where = f"Twilio answered {status}" + (f" (code {code})" if code else "")
     code_text = str(code or status)
-    if status == 429 or code == TOO_MANY_REQUESTS or status >= 500:
-        return RetryableDeliveryError(f"{where}: {text}", code=code_text, retry_after=retry_after)
-    if status == 401:
-        # Bad or rotated credentials: every message would fail the same way, and none is at
-        # fault, so they wait (and park) instead of being marked failed for good.
-        return RetryableDeliveryError(f"{where}: {text}", code=code_text, retry_after=retry_after)
+    if status == 429 or code == TOO_MANY_REQUESTS or status >= 500 or status == 401:
+        # Busy, down, or (401) bad or rotated credentials: every message would fail the same
+        # way and none is at fault, so they wait instead of being marked failed for good.
+        return RetryableDeliveryError(
+            f"{where}: {text}", code=code_text, retry_after=retry_after, unavailable=True
+        )
     if code == CARRIER_OPT_OUT:
         return PermanentDeliveryError(
             f"{where}: {text}", code=code_text, suppress=SuppressionReason.CARRIER_OPT_OUT
@@ -221,7 +221,7 @@ def translate(exc: BaseException) -> DeliveryError:
         return _refused(int(exc.status), code, str(exc.msg), None)
     # Nothing was sent when the connection could not be made: safe to try again.
     if isinstance(exc, aiohttp.ConnectionTimeoutError | aiohttp.ClientConnectorError):
-        return RetryableDeliveryError(f"cannot reach Twilio: {exc}")
+        return RetryableDeliveryError(f"cannot reach Twilio: {exc}", unavailable=True)
     # The request left: Twilio may have created the message, and create takes no idempotency
     # key, so only a lookup can tell (RELIABILITY: record `unknown`, never blindly resend).
     if isinstance(exc, TimeoutError):

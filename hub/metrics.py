@@ -63,6 +63,11 @@ PROVIDER_ERRORS = Counter(
     "Provider calls that did not succeed, by kind (retryable, permanent, ambiguous)",
     ["channel", "provider", "kind"],
 )
+CHANNEL_PAUSES = Counter(
+    "hub_channel_pauses_total",
+    "Times a channel was paused because its provider answered nothing but 'unavailable'",
+    ["channel"],
+)
 # States a delivery waits in; the final ones grow without bound and are counted above.
 WAITING = (
     DeliveryState.QUEUED,

@@ -89,7 +89,10 @@ def _refusal(code: int, reply: str, stage: str) -> DeliveryError:
         suppress = SuppressionReason.HARD_BOUNCE if bad else None
         return PermanentDeliveryError(text, code=str(code), suppress=suppress)
     # 4xx, and codes no server should send here: nothing was accepted, so trying again is safe.
-    return RetryableDeliveryError(text, code=str(code))
+    # 421 before any recipient is named is the server closing its service (RFC 5321 3.8),
+    # whoever the message is for; later it may be about this recipient ("too busy for them").
+    unavailable = code == 421 and stage == "MAIL"
+    return RetryableDeliveryError(text, code=str(code), unavailable=unavailable)
 
 
 async def _command(conn: SMTP, *words: bytes, expect: set[int]) -> SMTPResponse:
@@ -216,7 +219,9 @@ class EmailChannel:
                 but before the server's reply: it may have been delivered.
         """
         if self.options.smtp_host is None:
-            raise RetryableDeliveryError("HUB_SMTP_HOST is not set: no server to send to")
+            raise RetryableDeliveryError(
+                "HUB_SMTP_HOST is not set: no server to send to", unavailable=True
+            )
         built = self.build(message)
         payload = built.data
         if built.smtputf8 or not payload.endswith(b"\r\n"):  # the fast path is CRLF already
@@ -262,11 +267,15 @@ class EmailChannel:
                     await conn.helo()
         except SMTPResponseException as exc:
             raise RetryableDeliveryError(
-                f"SMTP {exc.code} while connecting: {exc.message}", code=str(exc.code)
+                f"SMTP {exc.code} while connecting: {exc.message}",
+                code=str(exc.code),
+                unavailable=True,
             ) from exc
         except (OSError, SMTPException, ValueError) as exc:  # SMTPNotSupported: no STARTTLS, AUTH
             where = f"{options.smtp_host}:{options.smtp_port}"
-            raise RetryableDeliveryError(f"cannot connect to {where}: {exc!r}") from exc
+            raise RetryableDeliveryError(
+                f"cannot connect to {where}: {exc!r}", unavailable=True
+            ) from exc
         self._local_hostname = conn.local_hostname
         return conn
 
@@ -308,7 +317,9 @@ class EmailChannel:
                 ) from exc
             if reused and stage == "MAIL":
                 raise _StaleConnection from exc
-            raise RetryableDeliveryError(f"connection lost at {stage}: {exc!r}") from exc
+            raise RetryableDeliveryError(
+                f"connection lost at {stage}: {exc!r}", unavailable=True
+            ) from exc
         except SMTPException as exc:  # nothing reached the server: a client-side refusal
             conn.close()
             raise RetryableDeliveryError(f"SMTP client error at {stage}: {exc!r}") from exc

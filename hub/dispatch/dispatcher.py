@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from sqlalchemy import update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from tenacity import (
@@ -22,14 +23,15 @@ from tenacity import (
     wait_exponential,
 )
 
-from channels.base import DeliveryError, OutgoingMessage, Receipt
+from channels.base import DeliveryError, OutgoingMessage, Receipt, RetryableDeliveryError
 from hub.db.base import utcnow
-from hub.db.models import Notification
+from hub.db.models import Delivery, Notification
 from hub.dispatch import claim, fanout, outcomes, sweeper
 from hub.dispatch.audience import NO_CAPS
 from hub.dispatch.compose import Composer, renderable
 from hub.dispatch.lease import LeaseKeeper
-from hub.domain import Channel
+from hub.dispatch.pause import Pauses
+from hub.domain import Channel, DeliveryState
 from hub.metrics import DELIVERIES
 from hub.services.hashing import AddressHasher
 from preferences.model import Caps
@@ -87,6 +89,7 @@ class Dispatcher:
         self.hasher = hasher
         self.limits = limits
         self.clock = clock
+        self.pauses = Pauses(first=limits.first_retry)
         self._keys_forgotten = dt.datetime.min.replace(tzinfo=dt.UTC)
 
     def fan_out(self, notification_id: int) -> FanOutStep:
@@ -129,7 +132,7 @@ class Dispatcher:
         if (rate := self.sender.rate(channel)) is not None:
             chunk = max(1, int(rate * self.limits.send_lease.total_seconds() / 4))
         for start in range(0, len(ids), chunk):
-            done = self._deliver(ids[start : start + chunk])
+            done = self._deliver(channel, ids[start : start + chunk])
             total.sent += done.sent
             total.retrying += done.retrying
             total.failed += done.failed
@@ -137,16 +140,19 @@ class Dispatcher:
             total.outcomes += done.outcomes
         return total
 
-    def _deliver(self, ids: Sequence[int]) -> outcomes.Recorded:
+    def _deliver(self, channel: Channel, ids: Sequence[int]) -> outcomes.Recorded:
         now = self.clock()
+        if (until := self.pauses.admit(channel, now)) is not None:
+            self._put_off(ids, until)
+            return outcomes.Recorded()
         with self.sessions() as session, session.begin():
             claimed = claim.claim(session, ids, now=now, send_lease=self.limits.send_lease)
         if not claimed:
             return outcomes.Recorded()  # a duplicate job: someone else has these rows
         with LeaseKeeper(self.sessions, claimed, lease=self.limits.send_lease, clock=self.clock):
             recorded = self._send_and_record(claimed, now)
-        for (channel, outcome), count in recorded.outcomes.items():
-            DELIVERIES.labels(channel, outcome).inc(count)
+        for (name, outcome), count in recorded.outcomes.items():
+            DELIVERIES.labels(name, outcome).inc(count)
         return recorded
 
     def _send_and_record(
@@ -163,6 +169,8 @@ class Dispatcher:
             results.append(
                 outcomes.Result(item.delivery, item.topic_key, provider, answer, item.riders)
             )
+        answered = self.clock()
+        paused_until = self._pause_or_resume(claimed[0].channel, answers, answered)
         # The provider has these messages now: a busy or briefly unreachable database must
         # not lose what it answered (the rows would otherwise end up `unknown`).
         for attempt in Retrying(
@@ -177,10 +185,11 @@ class Dispatcher:
                     session,
                     results,
                     composed.held,
-                    now=self.clock(),
+                    now=answered,
                     max_attempts=self.limits.max_attempts,
                     first_retry=self.limits.first_retry,
                     hasher=self.hasher,
+                    paused_until=paused_until,
                 )
         if recorded.retrying or recorded.failed:
             log.info(
@@ -192,6 +201,30 @@ class Dispatcher:
                 len(composed.held),
             )
         return recorded
+
+    def _pause_or_resume(
+        self, channel: Channel, answers: Sequence[Receipt | DeliveryError], now: dt.datetime
+    ) -> dt.datetime | None:
+        """A batch the provider answered nothing but "unavailable" pauses the channel; any
+        other answer resumes it (a 451 or a 550 is about one message: the provider is up)."""
+        down = [a for a in answers if isinstance(a, RetryableDeliveryError) and a.unavailable]
+        if not down or len(down) < len(answers):
+            if answers:
+                self.pauses.resume(channel, now)
+            return None
+        wait = max((a.retry_after or 0.0 for a in down), default=0.0)
+        return self.pauses.trip(channel, now, why=down[0].message, retry_after=wait)
+
+    def _put_off(self, ids: Sequence[int], until: dt.datetime) -> None:
+        """A paused channel's batch waits for the pause to end, with no call and no attempt
+        spent; the sweeper hands it back then."""
+        with self.sessions() as session, session.begin():
+            session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(ids), Delivery.state == DeliveryState.QUEUED)
+                .values(due_at=until)
+                .execution_options(synchronize_session=False)
+            )
 
     def sweep(self) -> sweeper.Swept:
         now = self.clock()

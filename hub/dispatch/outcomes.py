@@ -97,8 +97,12 @@ def record(
     max_attempts: int,
     hasher: AddressHasher,
     first_retry: float = 10.0,
+    paused_until: dt.datetime | None = None,
 ) -> Recorded:
     """Record the outcomes of rows still held under their claim.
+
+    `paused_until`: the channel was paused; a delivery the provider refused only for being
+    unavailable waits until then without spending its attempt.
 
     A row the sweeper took back (its lease ran out while this worker stalled) belongs to
     whoever claimed it next: this worker's answer is only logged, so it cannot overwrite the
@@ -111,6 +115,7 @@ def record(
         results = [r for r in results if all(d.id in mine for d in r.deliveries)]
         held = [h for h in held if h.delivery.id in mine]
     batch = _Batch(now=now, max_attempts=max_attempts, hasher=hasher, first_retry=first_retry)
+    batch.paused_until = paused_until
     for item in held:
         batch.hold(item)
     for result in results:
@@ -164,6 +169,7 @@ class _Batch:
         self.suppressions: list[dict[str, Any]] = []
         self.reported: list[str] = []  # SIDs whose status callbacks may have come first
         self.ended: list[int] = []  # deliveries that will not reach the person
+        self.paused_until: dt.datetime | None = None
 
     def _update(self, d: Claimed, row: dict[str, Any]) -> None:
         self.updates.append(row)
@@ -259,30 +265,65 @@ class _Batch:
         retry = isinstance(error, RetryableDeliveryError) or (
             ambiguous and lead.channel in RESENDABLE
         )
-        if retry and lead.attempts < self.max_attempts:
+        if self.paused_until is not None and getattr(error, "unavailable", False):
+            self.retry(result, self.paused_until, spent=False, extra=extra, columns=columns)
+        elif retry and lead.attempts < self.max_attempts:
             delay = backoff(
                 lead.attempts, getattr(error, "retry_after", None), first=self.first_retry
             )
             at = now + dt.timedelta(seconds=delay)
-            kind = EventType.DELIVERY_UNKNOWN if ambiguous else EventType.DELIVERY_RETRYING
-            for d in result.deliveries:
-                self.summary.retrying += 1
-                self._update(
+            self.retry(result, at, ambiguous=ambiguous, extra=extra, columns=columns)
+        else:
+            self.end(result, error, ambiguous=ambiguous, retry=retry, extra=extra, columns=columns)
+
+    def retry(
+        self,
+        result: Result,
+        at: dt.datetime,
+        *,
+        extra: dict[str, Any],
+        columns: dict[str, Any],
+        ambiguous: bool = False,
+        spent: bool = True,
+    ) -> None:
+        """Back to `queued` until `at`; a paused channel's wait does not spend the attempt."""
+        kind = EventType.DELIVERY_UNKNOWN if ambiguous else EventType.DELIVERY_RETRYING
+        more: dict[str, Any] = {"retry_at": at.isoformat()}
+        if not spent:
+            more["channel_paused"] = True
+        for d in result.deliveries:
+            self.summary.retrying += 1
+            self._update(
+                d,
+                _row(
                     d,
-                    _row(
-                        d,
-                        now,
-                        state=DeliveryState.QUEUED,
-                        due_at=at,
-                        not_before=at,
-                        reason=d.reason if d.reason == DeferralReason.DIGEST else None,
-                        ambiguous=d.ambiguous or ambiguous,
-                        **columns,
-                    ),
-                )
-                more = {"attempt": d.attempts, "retry_at": at.isoformat()}
-                self.events.append(_event(d, result.topic_key, now, kind, extra=extra | more))
-            return
+                    self.now,
+                    state=DeliveryState.QUEUED,
+                    due_at=at,
+                    not_before=at,
+                    reason=d.reason if d.reason == DeferralReason.DIGEST else None,
+                    ambiguous=d.ambiguous or ambiguous,
+                    attempts=d.attempts if spent else d.attempts - 1,
+                    **columns,
+                ),
+            )
+            event = _event(
+                d, result.topic_key, self.now, kind, extra=extra | more | {"attempt": d.attempts}
+            )
+            self.events.append(event)
+
+    def end(
+        self,
+        result: Result,
+        error: DeliveryError,
+        *,
+        ambiguous: bool,
+        retry: bool,
+        extra: dict[str, Any],
+        columns: dict[str, Any],
+    ) -> None:
+        """A final outcome: failed, bounced, given up, or unknown."""
+        now = self.now
         state, kind, reason = DeliveryState.FAILED, EventType.DELIVERY_FAILED, "rejected"
         if ambiguous and not retry:
             state, kind, reason = DeliveryState.UNKNOWN, EventType.DELIVERY_UNKNOWN, "no_answer"

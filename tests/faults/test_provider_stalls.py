@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from hub.api.app import create_app
 from hub.db.models import DeadLetter
-from hub.domain import Scope
+from hub.domain import EventType, Scope
 from hub.runtime import Runtime
 from hub.settings import Settings
 from tests.conftest import TEST_SECRET, make_key
@@ -45,8 +45,8 @@ class Wired:
             ok(self.client.post("/v1/notifications", json=body, headers=self.auth), 202)["id"]
         )
 
-    def tally(self, notification_id: int) -> Tally:
-        log = contact_log(self.runtime.reads, [notification_id], key=message_id("example.com"))
+    def tally(self, *notification_ids: int) -> Tally:
+        log = contact_log(self.runtime.reads, notification_ids, key=message_id("example.com"))
         received = Counter(str(r.message["Message-ID"]) for r in self.smtp.received)
         return reconcile(log.values(), received)
 
@@ -114,38 +114,49 @@ def test_a_relay_slower_than_the_send_lease_gets_each_message_once(
     assert tally.ambiguous == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Hub gap: a provider down longer than the retry budget fails every delivery "
-    "(reason gave_up, parked as dead letters) instead of pausing the channel and resuming "
-    "by itself (hub/dispatch/outcomes.py, _Batch.failed; HUB_DELIVERY_MAX_ATTEMPTS)",
-)
 @pytest.mark.parametrize("limits", [{"delivery_max_attempts": 4}])
 def test_a_provider_down_for_longer_than_the_retries_resumes_by_itself(
     wired: Wired, figures: Figures
 ) -> None:
     """Four attempts 0.2 s apart, doubling, give up after about 1.4 s: the relay is down for
-    4 s. With the defaults (8 attempts from 10 s) that is a relay down for 25 minutes."""
+    4 s. With the defaults (8 attempts from 10 s) that is a relay down for 25 minutes.
+
+    The channel pauses instead (0.2 s, doubling, up to five minutes), each probe spending no
+    attempt, and a notification sent during the pause waits without a call."""
     wired.smtp.script("*", at="mail", reply="421 4.3.2 Service not available, closing")
     down_at = time.monotonic()
     notification_id = wired.notify()
+    wait_for("the channel to pause", lambda: wired.smtp.faults_hit() >= RECIPIENTS)
+    during = wired.notify()
     time.sleep(4.0)
+    refused = wired.smtp.faults_hit()
     wired.smtp.clear()  # the relay is back (nothing had been accepted)
     up_at = time.monotonic()
     body = settled(wired.client, wired.auth, notification_id)
     ended = time.monotonic()
     with wired.runtime.reads() as session:
         parked = session.scalar(select(func.count()).select_from(DeadLetter))
-    tally = wired.tally(notification_id)
+    later = settled(wired.client, wired.auth, during)
+    tally = wired.tally(notification_id, during)
     figures(
         f"provider-down[{wired.database}]",
         **tally.figures(),
         failed=body["counts"].get("failed", 0),
         parked=parked,
+        refused_calls=refused,
         outage_s=up_at - down_at,
         recovery_s=ended - up_at,
     )
     assert tally.problems == [], tally.problems
-    assert body["counts"] == {"sent": RECIPIENTS}, "the outage ended; everyone hears"
+    assert body["counts"] == later["counts"] == {"sent": RECIPIENTS}, "everyone hears"
     assert parked == 0
-    wait_for("the peer", lambda: len(wired.smtp.received) == RECIPIENTS)
+    log = contact_log(wired.runtime.reads, [notification_id], key=message_id("example.com"))
+    for d in log.values():
+        waits = d.of(EventType.DELIVERY_RETRYING)
+        assert d.attempts == 1, "waiting out the outage spent no attempt"
+        assert len(waits) >= 4, "it was refused at each probe"
+        assert all(e.changes["channel_paused"] for e in waits)
+    # Probes at 0, 0.2, 0.6, 1.4 and 3.0 s, one batch each; and nothing of the notification
+    # sent during the pause went to the relay (its batches waited for the next probe).
+    assert refused <= 6 * RECIPIENTS, refused
+    wait_for("the peer", lambda: len(wired.smtp.received) == 2 * RECIPIENTS)

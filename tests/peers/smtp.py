@@ -195,6 +195,11 @@ class SmtpPeer:
         with self.lock:
             self._faults.setdefault(address.lower(), []).append(fault)
 
+    def faults_hit(self) -> int:
+        """How many times the scripted faults have answered so far."""
+        with self.lock:
+            return sum(f.hits for faults in self._faults.values() for f in faults)
+
     def clear(self) -> None:
         """Forget every script and every received message."""
         with self.lock:

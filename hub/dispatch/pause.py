@@ -1,0 +1,89 @@
+"""Pause a channel whose provider is down, and resume it by itself (RELIABILITY 6).
+
+Retrying each message with its own backoff would spend every attempt of every message
+during a long outage and then give them all up. Instead, a batch that met only "the provider
+is unavailable" pauses its channel: its messages wait for the pause to end with their
+attempts unspent, and the batches behind them are put off without a call. The first batch
+due after the pause is the probe, alone (the others wait a little longer, so a backlog of
+thousands does not storm a provider that is just coming back): an answer resumes the
+channel; another refusal pauses it twice as long, up to five minutes. Each worker process
+keeps its own pauses.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from dataclasses import dataclass
+
+from hub.domain import Channel
+from hub.metrics import CHANNEL_PAUSES
+
+log = logging.getLogger("hub.dispatch")
+LONGEST = 300.0  # seconds: how long a down provider may go unprobed
+
+
+@dataclass(slots=True)
+class _Pause:
+    until: dt.datetime
+    seconds: float
+    since: dt.datetime  # when the outage was first seen
+    probe: dt.datetime | None = None  # when the batch probing the provider was let through
+
+
+class Pauses:
+    def __init__(self, *, first: float, longest: float = LONGEST) -> None:
+        self.first = min(first, longest)
+        self.longest = longest
+        self._pauses: dict[Channel, _Pause] = {}
+        self._lock = threading.Lock()
+
+    def admit(self, channel: Channel, now: dt.datetime) -> dt.datetime | None:
+        """None: send the batch. Otherwise the channel is paused: put the batch off until then."""
+        with self._lock:
+            pause = self._pauses.get(channel)
+            if pause is None:
+                return None
+            if pause.until > now:
+                return pause.until
+            stuck = pause.probe is not None and now - pause.probe > dt.timedelta(seconds=LONGEST)
+            if pause.probe is None or stuck:
+                pause.probe = now  # this batch finds out whether the provider is back
+                return None
+            return now + dt.timedelta(seconds=self.first)  # while the probe is out
+
+    def trip(
+        self, channel: Channel, now: dt.datetime, *, why: str, retry_after: float | None = None
+    ) -> dt.datetime:
+        """Pause the channel (or keep the pause already running) and say until when."""
+        with self._lock:
+            last = self._pauses.get(channel)
+            if last is not None and last.until > now and last.probe is None:
+                return last.until  # batches sent together all fail together: one pause
+            seconds = self.first if last is None else min(self.longest, last.seconds * 2)
+            seconds = max(seconds, retry_after or 0.0)
+            since = now if last is None else last.since
+            pause = _Pause(now + dt.timedelta(seconds=seconds), seconds, since)
+            self._pauses[channel] = pause
+        CHANNEL_PAUSES.labels(channel.value).inc()
+        log.warning(
+            "%s: the provider is unavailable (%s); pausing the channel for %.1f s, down for "
+            "%.1f s so far; the waiting messages keep their attempts",
+            channel.value,
+            why,
+            seconds,
+            (now - since).total_seconds(),
+        )
+        return pause.until
+
+    def resume(self, channel: Channel, now: dt.datetime) -> None:
+        """The provider answered: the channel runs again."""
+        with self._lock:
+            pause = self._pauses.pop(channel, None)
+        if pause is not None:
+            log.warning(
+                "%s: the provider answers again after %.1f s; the channel resumes",
+                channel.value,
+                (now - pause.since).total_seconds(),
+            )
