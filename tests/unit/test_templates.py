@@ -295,7 +295,9 @@ def test_compile_compiles_each_part_once_and_render_never_does(
         return original(self, source, name, *args)
 
     monkeypatch.setattr(Sandbox, "compile", counting)
-    template = compiled(default=MAIL, ru=RU_MAIL)
+    fresh = Renderer(company_name="Acme")
+    doc = TemplateDoc(key="shipped", variants={"": MAIL, "ru": RU_MAIL})
+    template = fresh.compile(doc)
     assert sorted(c for c in calls if c) == [
         "variants..email_html",
         "variants..email_subject",
@@ -303,6 +305,8 @@ def test_compile_compiles_each_part_once_and_render_never_does(
         "variants.ru.email_text",
     ]
     calls.clear()
+    fresh.compile(doc)
+    assert calls == [], "the same sources again (a service's repeated inline content)"
     names = [f"Person {i}" for i in range(50)]
     for name in names:
         context = {**CONTEXT, "contact": {"name": name}}
