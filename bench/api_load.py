@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,10 @@ def prepare(base: str, workdir: Path, env: dict[str, str]) -> str:
     return key
 
 
-def wrk(base: str, key: str, connections: int, seconds: int) -> dict[str, float]:
+def wrk(
+    base: str, key: str, connections: int, seconds: int, *, warmed: Callable[[], None]
+) -> dict[str, float]:
+    """`warmed` is called between the warm-up and the measured run."""
     body = json.dumps(
         {
             "topic": "receipts",
@@ -94,6 +98,7 @@ def wrk(base: str, key: str, connections: int, seconds: int) -> dict[str, float]
     command = ["wrk", f"-t{threads}", f"-c{connections}", "--latency", "-s", str(script), base]
     warm_up = [*command[:-1], "-d3s", f"{base}/v1/notifications"]
     subprocess.run(warm_up, capture_output=True, check=True)
+    warmed()
     out = subprocess.run(
         [*command[:-1], f"-d{seconds}s", f"{base}/v1/notifications"],
         capture_output=True,
@@ -158,15 +163,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             f"{base}/v1/topics/receipts", json=topic, headers={"Authorization": f"Bearer {admin}"}
         ).raise_for_status()
         for connections in args.connections:
-            cpu_before, _ = proc_stats(server.pid)
-            figures = wrk(base, key, connections, args.seconds)
+            cpu_before = 0.0
+
+            def warmed() -> None:
+                nonlocal cpu_before
+                cpu_before = proc_stats(server.pid)[0]
+
+            figures = wrk(base, key, connections, args.seconds, warmed=warmed)
             cpu_after, peak = proc_stats(server.pid)
             served = figures["requests"] or 1
             rows.append(
                 {
                     "connections": connections,
                     **figures,
-                    # includes the 3 s warm-up's requests in neither: an upper bound
+                    # the measured run's CPU over its requests (the warm-up's left out)
                     "server_cpu_ms_per_request": round(1000 * (cpu_after - cpu_before) / served, 3),
                     "server_peak_rss_mb": round(peak / 2**20),
                 }

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from hub.domain import ActorKind, Scope
 from hub.runtime import Runtime
 from hub.services.actor import Actor
 from hub.services.apikeys import Principal
 
+# The dependencies are `async def` where they do no I/O: FastAPI runs a plain `def` one on a
+# worker thread, and each such hop cost more CPU than the work itself.
 
-def get_runtime(request: Request) -> Runtime:
+
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -24,7 +28,13 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 def get_session(runtime: RuntimeDep) -> Iterator[Session]:
-    """A session per request. Routes commit explicitly; anything uncommitted is rolled back."""
+    """A session per request. Routes commit explicitly; anything uncommitted is rolled back.
+
+    A plain `def`, so FastAPI opens and closes it on a worker thread (closing may roll back
+    over the connection). An `async def` version hung the embedded server: after a run of
+    16 connections, wrk's 64 got no answer, every thread waiting for SQLite's write lock or
+    a pooled connection. `bench/api_load.py` shows it; no test has reproduced it yet.
+    """
     with runtime.sessions() as session:
         yield session
 
@@ -34,11 +44,12 @@ SessionDep = Annotated[Session, Depends(get_session)]
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <api key>`")
 
 
-def _principal(
+async def _principal(
     runtime: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The key's owner, remembered for a few seconds or looked up in a read-only session.
+    """The key's owner, remembered for a few seconds or looked up in a read-only session
+    (on a worker thread).
 
     Never in the request's session: on SQLite its first statement takes the write lock, and
     a dependency runs on another worker thread than the route. Holding the lock across that
@@ -50,14 +61,17 @@ def _principal(
         raise HTTPException(
             401, "missing API key: send Authorization: Bearer <key>", headers=unauthorized
         )
-    principal = runtime.keys.principal(credentials.credentials)
+    secret = credentials.credentials
+    principal = runtime.keys.remembered(secret)
+    if principal is None:
+        principal = await run_in_threadpool(runtime.keys.principal, secret)
     if principal is None:
         raise HTTPException(401, "unknown or revoked API key", headers=unauthorized)
     return principal
 
 
-def require(scope: Scope) -> Callable[..., Principal]:
-    def dependency(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+def require(scope: Scope) -> Callable[..., Awaitable[Principal]]:
+    async def dependency(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
         if not principal.allows(scope):
             raise HTTPException(403, f"this API key lacks the {scope.value!r} scope")
         return principal
@@ -82,6 +96,6 @@ CampaignsScope = Annotated[Principal, Depends(require(Scope.CAMPAIGNS))]
 MetricsScope = Annotated[Principal, Depends(require(Scope.METRICS))]
 
 
-def authenticated(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+async def authenticated(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
     """Any valid key: for reading shared configuration such as topics."""
     return principal

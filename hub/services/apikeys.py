@@ -80,15 +80,21 @@ class Keys:
         self._known: dict[str, tuple[float, Principal]] = {}
         self._lock = threading.Lock()
 
+    def remembered(self, secret: str) -> Principal | None:
+        """The key's owner if it was looked up within `ttl`; never touches the database."""
+        if not secret.startswith(PREFIX) or len(secret) > 100:
+            return None
+        with self._lock:
+            hit = self._known.get(token_hash(secret))
+        return hit[1] if hit is not None and self._clock() - hit[0] < self._ttl else None
+
     def principal(self, secret: str) -> Principal | None:
         if not secret.startswith(PREFIX) or len(secret) > 100:
             return None
+        if (known := self.remembered(secret)) is not None:
+            return known
         digest = token_hash(secret)
         now = self._clock()
-        with self._lock:
-            hit = self._known.get(digest)
-        if hit is not None and now - hit[0] < self._ttl:
-            return hit[1]
         with self._reads() as session:
             found = authenticate(session, secret)
         with self._lock:

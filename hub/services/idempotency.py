@@ -14,11 +14,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from hub.db.base import utcnow
+from hub.db.base import Base, utcnow
 from hub.db.models import IdempotencyKey
 from hub.services.errors import Conflict, HubError
 
@@ -41,6 +41,16 @@ def request_hash(method: str, path: str, body: Any) -> str:
     return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
 
 
+# Built once: these run on every POST that carries a key (see notifications.accept).
+_TABLE = Base.metadata.tables[IdempotencyKey.__tablename__]
+_RESERVE = insert(_TABLE)
+_COMPLETE = (
+    update(_TABLE)
+    .where(_TABLE.c.owner == bindparam("owner_"), _TABLE.c.key == bindparam("key_"))
+    .values(status_code=bindparam("status_"), response=bindparam("response_"))
+)
+
+
 def reserve(session: Session, *, owner: str, key: str, digest: str) -> Replay | None:
     """Reserve the key and commit, or return the stored answer to replay.
 
@@ -49,8 +59,9 @@ def reserve(session: Session, *, owner: str, key: str, digest: str) -> Replay | 
         Conflict: the first request with this key is still running (409).
     """
     now = utcnow()
-    session.add(IdempotencyKey(owner=owner, key=key, request_hash=digest, created_at=now))
     try:
+        row = {"owner": owner, "key": key, "request_hash": digest, "created_at": now}
+        session.execute(_RESERVE, row)
         session.commit()
     except IntegrityError:
         session.rollback()
@@ -83,11 +94,8 @@ def reserve(session: Session, *, owner: str, key: str, digest: str) -> Replay | 
 
 def complete(session: Session, *, owner: str, key: str, status_code: int, body: Any) -> None:
     """Store the answer; call inside the transaction that does the work."""
-    session.execute(
-        update(IdempotencyKey)
-        .where(IdempotencyKey.owner == owner, IdempotencyKey.key == key)
-        .values(status_code=status_code, response=body)
-    )
+    answer = {"owner_": owner, "key_": key, "status_": status_code, "response_": body}
+    session.execute(_COMPLETE, answer)
 
 
 def release(session: Session, *, owner: str, key: str) -> None:
