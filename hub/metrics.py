@@ -29,11 +29,9 @@ from sqlalchemy import func, select
 
 from hub.db.models import Campaign, Delivery, Notification
 from hub.domain import CampaignState, DeliveryState
-from workers.queue import QUEUES
+from workers.queue import QUEUES, queue_depth
 
 if TYPE_CHECKING:
-    from dramatiq import Broker
-
     from hub.runtime import Runtime
 
 __all__ = ["CONTENT_TYPE_LATEST", "exposition"]
@@ -117,14 +115,6 @@ class Backlog(Collector):
         for queue in QUEUES:
             depth.add_metric([queue], queue_depth(self.runtime.broker, queue))
         yield depth
-
-
-def queue_depth(broker: Broker, queue: str) -> int:
-    client = getattr(broker, "client", None)
-    if client is not None:  # Redis: the list of message ids waiting
-        return int(client.llen(f"{broker.namespace}:{queue}"))  # type: ignore[attr-defined]
-    queues = getattr(broker, "queues", {})
-    return int(queues[queue].qsize()) if queue in queues else 0
 
 
 def registry(runtime: Runtime | None = None) -> CollectorRegistry:

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Sequence
 
 from dramatiq import Broker, Message
+from dramatiq.common import dq_name
 
 from hub.domain import Channel
 
@@ -28,6 +29,15 @@ def deliver_queue(channel: Channel) -> str:
     return f"deliver.{channel.value}"
 
 
+def queue_depth(broker: Broker, queue: str) -> int:
+    """Jobs waiting in a queue (not those a worker has already taken)."""
+    client = getattr(broker, "client", None)
+    if client is not None:  # Redis: the list of message ids waiting
+        return int(client.llen(f"{broker.namespace}:{queue}"))  # type: ignore[attr-defined]
+    queues = getattr(broker, "queues", {})
+    return int(queues[queue].qsize()) if queue in queues else 0
+
+
 class Enqueuer:
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
@@ -42,6 +52,17 @@ class Enqueuer:
 
     def events(self, ids: Sequence[int]) -> None:
         self._send(EVENTS_QUEUE, EVENTS, (list(ids),))
+
+    def idle(self) -> frozenset[Channel]:
+        """Channels with no delivery job waiting, delayed ones included."""
+        return frozenset(
+            channel
+            for channel in Channel
+            if not any(
+                queue_depth(self.broker, q)
+                for q in (deliver_queue(channel), dq_name(deliver_queue(channel)))
+            )
+        )
 
     def try_fan_out(self, notification_id: int) -> bool:
         """After a commit: if the broker is down, the sweeper will find the notification."""

@@ -180,8 +180,8 @@ class Workers:
         )
 
     def sweep_once(self) -> int:
-        swept = self.dispatcher.sweep()
         enqueuer = self.runtime.enqueuer
+        swept = self.dispatcher.sweep(idle=enqueuer.idle())
         for notification_id in swept.fan_out:
             enqueuer.fan_out(notification_id)
         for channel, ids in swept.deliver:

@@ -217,16 +217,17 @@ class Dispatcher:
 
     def _put_off(self, ids: Sequence[int], until: dt.datetime) -> None:
         """A paused channel's batch waits for the pause to end, with no call and no attempt
-        spent; the sweeper hands it back then."""
+        spent (and no claim before it: `not_before`); the sweeper hands it back then."""
         with self.sessions() as session, session.begin():
             session.execute(
                 update(Delivery)
                 .where(Delivery.id.in_(ids), Delivery.state == DeliveryState.QUEUED)
-                .values(due_at=until)
+                .values(due_at=until, not_before=until)
                 .execution_options(synchronize_session=False)
             )
 
-    def sweep(self) -> sweeper.Swept:
+    def sweep(self, idle: frozenset[Channel] = frozenset()) -> sweeper.Swept:
+        """`idle`: channels whose queue is empty now (see sweeper.STRANDED_AFTER)."""
         now = self.clock()
         with self.sessions() as session, session.begin():
             swept = sweeper.sweep(
@@ -234,6 +235,7 @@ class Dispatcher:
                 now=now,
                 queue_lease=self.limits.queue_lease,
                 batch_size=self.limits.delivery_batch,
+                idle=idle,
             )
             # Sweeps run every few seconds; expired idempotency keys need a pass a minute.
             if now - self._keys_forgotten >= dt.timedelta(minutes=1):

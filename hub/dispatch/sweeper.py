@@ -4,6 +4,11 @@ The queue is not the truth. A notification still `accepted`, a delivery `queued`
 `deferred` past its `due_at`, or `sending` past its send lease, means a message was lost
 (Redis flushed, a worker killed, a deferral come due). Several sweepers may run at once:
 on PostgreSQL they skip each other's locked rows; SQLite serialises writers anyway.
+
+A queue lease (five minutes) is long so that a deep queue is never fed twice; but when a
+channel's queue is empty, a row queued on it more than `STRANDED_AFTER` ago that no worker
+has claimed was lost with the queue (Redis restarted empty, an embedded process restarted):
+it is taken back then, not when its lease runs out.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, delete, select, update
+from sqlalchemy import Select, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from hub.db.models import (
@@ -34,6 +39,14 @@ _S = TypeVar("_S", bound=Select)  # type: ignore[type-arg]
 IDEMPOTENCY_KEPT = dt.timedelta(hours=48)  # RELIABILITY 8 asks for at least 24 h
 RECEIPTS_KEPT = dt.timedelta(days=30)
 EARLY_CALLBACKS_KEPT = dt.timedelta(days=1)
+STRANDED_AFTER = dt.timedelta(seconds=30)  # a worker takes a job from an empty queue sooner
+_TAKEN = (
+    Delivery.id,
+    Delivery.channel,
+    Delivery.notification_id,
+    Delivery.contact_id,
+    Delivery.reason,
+)
 
 
 @dataclass
@@ -54,21 +67,19 @@ def sweep(
     queue_lease: dt.timedelta,
     batch_size: int,
     limit: int = 10_000,
+    idle: frozenset[Channel] = frozenset(),
 ) -> Swept:
-    """Claim due work by moving its lease forward; the caller commits, then enqueues."""
+    """Claim due work by moving its lease forward; the caller commits, then enqueues.
+
+    `idle`: channels whose queue holds no job now (their stranded rows are taken too).
+    """
     swept = Swept()
     swept.fan_out = _due_notifications(session, now=now, queue_lease=queue_lease)
     swept.lost_in_flight = _lost_in_flight(session, now=now, queue_lease=queue_lease)
-    rows = session.execute(
+    due = session.execute(
         _locked(
             session,
-            select(
-                Delivery.id,
-                Delivery.channel,
-                Delivery.notification_id,
-                Delivery.contact_id,
-                Delivery.reason,
-            )
+            select(*_TAKEN)
             .where(
                 Delivery.state.in_((DeliveryState.QUEUED, DeliveryState.DEFERRED)),
                 Delivery.due_at <= now,
@@ -77,6 +88,9 @@ def sweep(
             .limit(limit),
         )
     ).all()
+    rows = list(due)
+    if idle and len(rows) < limit:
+        rows += _stranded(session, now=now, idle=idle, limit=limit - len(rows))
     groups: dict[tuple[int, Channel], list[int]] = defaultdict(list)
     digests: dict[Channel, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
@@ -116,6 +130,29 @@ def sweep(
             .execution_options(synchronize_session=False)
         )
     return swept
+
+
+def _stranded(
+    session: Session, *, now: dt.datetime, idle: frozenset[Channel], limit: int
+) -> list[Any]:
+    """Rows queued on an empty queue, leased long ago and claimable now: their job was lost."""
+    return list(
+        session.execute(
+            _locked(
+                session,
+                select(*_TAKEN)
+                .where(
+                    Delivery.state == DeliveryState.QUEUED,
+                    Delivery.channel.in_(sorted(idle)),
+                    Delivery.due_at > now,
+                    Delivery.updated_at <= now - STRANDED_AFTER,
+                    or_(Delivery.not_before.is_(None), Delivery.not_before <= now),
+                )
+                .order_by(Delivery.id)
+                .limit(limit),
+            )
+        ).all()
+    )
 
 
 def _whole(people: Iterable[list[int]], size: int) -> Iterator[list[int]]:

@@ -26,9 +26,8 @@ from tests.dispatching import daytime_zone, ok
 from tests.faults.ledger import UNSETTLED, Logged, contact_log, message_id
 from tests.peers.smtp import SmtpPeer
 
-# Leases short enough to see recovery in seconds, not the default minutes. The send lease
-# stays well above the time a batch takes here: a batch that outlives it is sent twice by a
-# live worker (test_provider_stalls.py shows it), which is not the fault these tests inject.
+# Leases short enough to see recovery in seconds, not the default minutes. (A live worker
+# renews its send lease, so a slow batch is not taken for a dead one: test_provider_stalls.)
 QUEUE_LEASE_SECONDS = 4
 SEND_LEASE_SECONDS = 10
 TEMPLATE = {
@@ -144,7 +143,13 @@ def wait_until(
 
 
 @contextlib.contextmanager
-def rig(*, database_url: str, broker_url: str, recipients: int) -> Iterator[Rig]:
+def rig(
+    *,
+    database_url: str,
+    broker_url: str,
+    recipients: int,
+    queue_lease: float = QUEUE_LEASE_SECONDS,
+) -> Iterator[Rig]:
     """Seeded database, API client, SMTP peer; the caller starts the workers with `env`."""
     namespace = f"hub-faults-{os.getpid()}"
     with SmtpPeer(keep=False) as smtp:
@@ -153,7 +158,7 @@ def rig(*, database_url: str, broker_url: str, recipients: int) -> Iterator[Rig]
             secret_key=TEST_SECRET,
             broker_url=broker_url,
             broker_namespace=namespace,
-            queue_lease_seconds=QUEUE_LEASE_SECONDS,
+            queue_lease_seconds=queue_lease,
             send_lease_seconds=SEND_LEASE_SECONDS,
         )
         env = os.environ | {
@@ -163,7 +168,7 @@ def rig(*, database_url: str, broker_url: str, recipients: int) -> Iterator[Rig]
             "HUB_BROKER_NAMESPACE": namespace,
             "HUB_SMTP_HOST": smtp.host,
             "HUB_SMTP_PORT": str(smtp.port),
-            "HUB_QUEUE_LEASE_SECONDS": str(QUEUE_LEASE_SECONDS),
+            "HUB_QUEUE_LEASE_SECONDS": str(queue_lease),
             "HUB_SEND_LEASE_SECONDS": str(SEND_LEASE_SECONDS),
             "HUB_SWEEP_INTERVAL_SECONDS": "0.5",
             "HUB_DELIVERY_FIRST_RETRY_SECONDS": "0.5",

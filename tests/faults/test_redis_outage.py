@@ -28,8 +28,13 @@ OUTAGE = float(os.environ.get("HUB_FAULTS_REDIS_OUTAGE_SECONDS", "30"))
 
 @pytest.fixture
 def wired(postgres_database: str, private_redis: PrivateRedis) -> Iterator[Rig]:
+    # The default queue lease (5 minutes): the jobs Redis lost come back because their
+    # queues are empty (sweeper.STRANDED_AFTER), not because their lease ran out.
     with rig(
-        database_url=postgres_database, broker_url=private_redis.url, recipients=RECIPIENTS
+        database_url=postgres_database,
+        broker_url=private_redis.url,
+        recipients=RECIPIENTS,
+        queue_lease=300,
     ) as wired:
         yield wired
 

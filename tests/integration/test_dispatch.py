@@ -385,6 +385,39 @@ def test_a_worker_whose_lease_ran_out_cannot_overwrite_the_resend(
     assert f"delivery {row.id} attempt 1: its send lease ran out" in caplog.text
 
 
+def test_rows_leased_to_an_empty_queue_are_taken_back_before_their_lease_ends(
+    client: TestClient, auth: dict[str, str], runtime: Runtime, idle: Workers
+) -> None:
+    """Redis restarted empty (or the embedded process restarted): the jobs are gone while
+    their rows stay leased for five minutes. An empty queue gives them back after 30 s."""
+    topic(client, auth, "news")
+    for name in ("ann", "bob", "cy"):
+        person(client, auth, name, email=f"{name}@example.com", subscribe={"news": ["email"]})
+    nid = _send(client, auth, topic="news", content=HELLO["variants"], data={"what": "x"})
+    ((_, ids),) = idle.dispatcher.fan_out(nid).deliver  # enqueued nowhere: the job is lost
+    ann, bob, cy = ids
+    now = utcnow()
+    with runtime.sessions() as session:
+        session.execute(
+            update(Delivery).values(updated_at=now - dt.timedelta(seconds=31))
+        )  # leased 31 s ago, lease still running
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id == cy)
+            .values(not_before=now + dt.timedelta(minutes=5))  # a retry waiting its turn
+        )
+        session.commit()
+
+    assert idle.dispatcher.sweep(idle=frozenset({Channel.SMS})).deliver == []
+    assert idle.dispatcher.sweep(idle=frozenset({Channel.EMAIL})).deliver == [
+        (Channel.EMAIL, [ann, bob])
+    ]
+    assert idle.dispatcher.sweep(idle=frozenset({Channel.EMAIL})).deliver == [], "re-leased"
+    assert idle.runtime.enqueuer.idle() == frozenset(Channel), "nothing waits in any queue"
+    idle.runtime.enqueuer.deliver(Channel.EMAIL, [ann])
+    assert Channel.EMAIL not in idle.runtime.enqueuer.idle()
+
+
 def test_a_lost_fan_out_message_is_found_by_the_sweeper(
     client: TestClient, auth: dict[str, str], runtime: Runtime, idle: Workers
 ) -> None:

@@ -10,7 +10,7 @@ from hub import metrics
 from hub.api import errors
 from hub.api.deps import MetricsScope, RuntimeDep
 from hub.db import migrate
-from workers.queue import FAN_OUT_QUEUE
+from workers.queue import FAN_OUT_QUEUE, queue_depth
 
 router = APIRouter(tags=["ops"])
 
@@ -50,7 +50,7 @@ def _database(runtime: RuntimeDep) -> str:
 def _broker(runtime: RuntimeDep) -> str:
     """A notification accepted now must reach a worker: the queue must take it."""
     try:
-        metrics.queue_depth(runtime.broker, FAN_OUT_QUEUE)
+        queue_depth(runtime.broker, FAN_OUT_QUEUE)
     except Exception as exc:
         return type(exc).__name__
     return "ok"
