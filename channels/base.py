@@ -67,9 +67,10 @@ class DeliveryError(Exception):
 class RetryableDeliveryError(DeliveryError):
     """Try again later: SMTP 4xx, Twilio 429/5xx, HTTP 408/429/5xx, a refused connection.
 
-    `unavailable` says the provider itself is down or refusing everyone (a refused
-    connection, SMTP 421, Twilio 5xx), not this message: when a whole batch meets only that,
-    the dispatcher pauses the channel instead of spending the messages' attempts.
+    `unavailable` says the provider itself is down or refusing everyone, before anything
+    about this message was said: a refused or failed connection, SMTP 421 or a hang-up at
+    MAIL, an SMTP host not set; Twilio 5xx, 429 or 401, or no connection. When a whole batch
+    meets only that, the dispatcher pauses the channel instead of spending attempts.
     """
 
     def __init__(

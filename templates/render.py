@@ -22,6 +22,7 @@ from templates.sandbox import Sandbox
 from templates.text import html_to_text
 
 MAX_SOURCE_CHARS = 100_000  # one part's source; a notification is not a book
+CACHED_SOURCE_CHARS = 16_000  # longer parts are compiled each time
 MAX_JSON_DEPTH = 32
 _TEXT_PARTS = ("email_subject", "email_text", "sms_body", "voice_say")
 _LOCALE = re.compile(r"[a-z]{2,8}(-[a-z0-9]{1,8})*")
@@ -237,7 +238,9 @@ class Renderer:
         self.layout = Layout(company_name)
         # A service posting notifications sends the same inline content again and again:
         # each distinct part is parsed and compiled once (about 1 ms), not per request.
-        self._compiled = functools.lru_cache(maxsize=4096)(self._compile_new)
+        # Bounded in count and in the size of a part kept, so a client posting ever new
+        # content cannot fill the memory (at most about 1,024 x 16 KB of source).
+        self._compiled = functools.lru_cache(maxsize=1024)(self._compile_new)
 
     def check(self, doc: TemplateDoc) -> None:
         """Compile every part of `doc`.
@@ -304,6 +307,8 @@ class Renderer:
             raise TemplateError(field, f"longer than {MAX_SOURCE_CHARS} characters")
         if "{" not in source and "\r" not in source:  # no markup: nothing to run
             return _Part(field, None, source.removesuffix("\n"))  # as Jinja would
+        if len(source) > CACHED_SOURCE_CHARS:
+            return self._compile_new(env, field, source)
         part: _Part = self._compiled(env, field, source)
         return part
 

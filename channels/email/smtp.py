@@ -317,8 +317,9 @@ class EmailChannel:
                 ) from exc
             if reused and stage == "MAIL":
                 raise _StaleConnection from exc
+            # Before RCPT nothing about this message was said: the server is going away.
             raise RetryableDeliveryError(
-                f"connection lost at {stage}: {exc!r}", unavailable=True
+                f"connection lost at {stage}: {exc!r}", unavailable=stage == "MAIL"
             ) from exc
         except SMTPException as exc:  # nothing reached the server: a client-side refusal
             conn.close()

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sqlalchemy import update
+from sqlalchemy import or_, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from tenacity import (
@@ -132,6 +132,8 @@ class Dispatcher:
         if (rate := self.sender.rate(channel)) is not None:
             chunk = max(1, int(rate * self.limits.send_lease.total_seconds() / 4))
         for start in range(0, len(ids), chunk):
+            if start:
+                self._still_working_on(ids[start:])
             done = self._deliver(channel, ids[start : start + chunk])
             total.sent += done.sent
             total.retrying += done.retrying
@@ -142,15 +144,23 @@ class Dispatcher:
 
     def _deliver(self, channel: Channel, ids: Sequence[int]) -> outcomes.Recorded:
         now = self.clock()
-        if (until := self.pauses.admit(channel, now)) is not None:
-            self._put_off(ids, until)
+        admitted = self.pauses.admit(channel, now)
+        if admitted.put_off_until is not None:
+            self._put_off(ids, admitted.put_off_until)
             return outcomes.Recorded()
-        with self.sessions() as session, session.begin():
-            claimed = claim.claim(session, ids, now=now, send_lease=self.limits.send_lease)
-        if not claimed:
-            return outcomes.Recorded()  # a duplicate job: someone else has these rows
-        with LeaseKeeper(self.sessions, claimed, lease=self.limits.send_lease, clock=self.clock):
-            recorded = self._send_and_record(claimed, now)
+        try:
+            with self.sessions() as session, session.begin():
+                claimed = claim.claim(session, ids, now=now, send_lease=self.limits.send_lease)
+            if not claimed:
+                return outcomes.Recorded()  # a duplicate job: someone else has these rows
+            lease = LeaseKeeper(
+                self.sessions, claimed, lease=self.limits.send_lease, clock=self.clock
+            )
+            with lease:
+                recorded = self._send_and_record(claimed, now)
+        finally:
+            if admitted.probe:
+                self.pauses.probed(channel)  # a no-op once the answers paused or resumed it
         for (name, outcome), count in recorded.outcomes.items():
             DELIVERIES.labels(name, outcome).inc(count)
         return recorded
@@ -215,19 +225,35 @@ class Dispatcher:
         wait = max((a.retry_after or 0.0 for a in down), default=0.0)
         return self.pauses.trip(channel, now, why=down[0].message, retry_after=wait)
 
+    def _still_working_on(self, ids: Sequence[int]) -> None:
+        """The rows a paced job has not reached yet are not stranded (sweeper.STRANDED_AFTER)
+        though their queue may be empty: this worker holds their job."""
+        with self.sessions() as session, session.begin():
+            session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(ids), Delivery.state == DeliveryState.QUEUED)
+                .values(updated_at=self.clock())
+                .execution_options(synchronize_session=False)
+            )
+
     def _put_off(self, ids: Sequence[int], until: dt.datetime) -> None:
         """A paused channel's batch waits for the pause to end, with no call and no attempt
         spent (and no claim before it: `not_before`); the sweeper hands it back then."""
         with self.sessions() as session, session.begin():
             session.execute(
                 update(Delivery)
-                .where(Delivery.id.in_(ids), Delivery.state == DeliveryState.QUEUED)
+                .where(
+                    Delivery.id.in_(ids),
+                    Delivery.state == DeliveryState.QUEUED,
+                    # a retry's own backoff (or Retry-After) that ends later stays as it is
+                    or_(Delivery.not_before.is_(None), Delivery.not_before <= until),
+                )
                 .values(due_at=until, not_before=until)
                 .execution_options(synchronize_session=False)
             )
 
-    def sweep(self, idle: frozenset[Channel] = frozenset()) -> sweeper.Swept:
-        """`idle`: channels whose queue is empty now (see sweeper.STRANDED_AFTER)."""
+    def sweep(self, idle: frozenset[str] = frozenset()) -> sweeper.Swept:
+        """`idle`: the queues empty now (see sweeper.STRANDED_AFTER)."""
         now = self.clock()
         with self.sessions() as session, session.begin():
             swept = sweeper.sweep(

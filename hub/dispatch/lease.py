@@ -5,6 +5,8 @@ for dead and resends. A relay that takes 5 s a message can hold a batch longer t
 lease, so while the worker sends, a thread moves the lease forward every third of it. Only
 rows still held under this claim (`sending`, same attempt) move: a row the sweeper already
 took back stays taken. If the worker dies, the renewals stop with it and the lease runs out.
+If it lives but its send never returns, renewals stop after `MAX_HOLD`, and the sweeper
+takes the rows back (what the stuck send answers later is only logged: outcomes.record).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from hub.dispatch.claim import Claimed
 from hub.domain import DeliveryState
 
 log = logging.getLogger("hub.dispatch")
+MAX_HOLD = dt.timedelta(minutes=15)  # every adapter times out long before this
 
 
 class LeaseKeeper:
@@ -63,7 +66,15 @@ class LeaseKeeper:
 
     def _run(self) -> None:
         every = self.lease.total_seconds() / 3
+        started = self.clock()
         while not self._stop.wait(every):
+            if self.clock() - started > MAX_HOLD:
+                log.warning(
+                    "%s: still sending after %s; no longer renewing their lease",
+                    self._ids(),
+                    MAX_HOLD,
+                )
+                return
             try:
                 self.renew()
             except SQLAlchemyError as exc:  # the next renewal may get through; the lease is 3x

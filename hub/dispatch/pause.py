@@ -4,8 +4,8 @@ Retrying each message with its own backoff would spend every attempt of every me
 during a long outage and then give them all up. Instead, a batch that met only "the provider
 is unavailable" pauses its channel: its messages wait for the pause to end with their
 attempts unspent, and the batches behind them are put off without a call. The first batch
-due after the pause is the probe, alone (the others wait a little longer, so a backlog of
-thousands does not storm a provider that is just coming back): an answer resumes the
+let through after the pause is the probe; the others wait while it is out (so a backlog of
+thousands does not storm a provider that is just coming back). An answer resumes the
 channel; another refusal pauses it twice as long, up to five minutes. Each worker process
 keeps its own pauses.
 """
@@ -24,6 +24,12 @@ log = logging.getLogger("hub.dispatch")
 LONGEST = 300.0  # seconds: how long a down provider may go unprobed
 
 
+@dataclass(frozen=True, slots=True)
+class Admission:
+    put_off_until: dt.datetime | None = None
+    probe: bool = False  # the first batch after a pause: it tells whether the provider is back
+
+
 @dataclass(slots=True)
 class _Pause:
     until: dt.datetime
@@ -39,19 +45,30 @@ class Pauses:
         self._pauses: dict[Channel, _Pause] = {}
         self._lock = threading.Lock()
 
-    def admit(self, channel: Channel, now: dt.datetime) -> dt.datetime | None:
-        """None: send the batch. Otherwise the channel is paused: put the batch off until then."""
+    def admit(self, channel: Channel, now: dt.datetime) -> Admission:
+        """Whether to send the batch now, or put it off (the channel is paused) until when."""
         with self._lock:
             pause = self._pauses.get(channel)
             if pause is None:
-                return None
+                return Admission()
             if pause.until > now:
-                return pause.until
-            stuck = pause.probe is not None and now - pause.probe > dt.timedelta(seconds=LONGEST)
+                return Admission(put_off_until=pause.until)
+            stuck = pause.probe is not None and now - pause.probe > dt.timedelta(
+                seconds=self.longest
+            )
             if pause.probe is None or stuck:
                 pause.probe = now  # this batch finds out whether the provider is back
-                return None
-            return now + dt.timedelta(seconds=self.first)  # while the probe is out
+                return Admission(probe=True)
+            # while the probe is out
+            return Admission(put_off_until=now + dt.timedelta(seconds=self.first))
+
+    def probed(self, channel: Channel) -> None:
+        """The probe batch ended without an answer either way (nothing was sent, or it
+        failed before the provider answered): let the next batch probe."""
+        with self._lock:
+            pause = self._pauses.get(channel)
+            if pause is not None:
+                pause.probe = None
 
     def trip(
         self, channel: Channel, now: dt.datetime, *, why: str, retry_after: float | None = None

@@ -7,8 +7,10 @@ on PostgreSQL they skip each other's locked rows; SQLite serialises writers anyw
 
 A queue lease (five minutes) is long so that a deep queue is never fed twice; but when a
 channel's queue is empty, a row queued on it more than `STRANDED_AFTER` ago that no worker
-has claimed was lost with the queue (Redis restarted empty, an embedded process restarted):
-it is taken back then, not when its lease runs out.
+has claimed most likely lost its job with the queue (Redis restarted empty, an embedded
+process restarted): it is taken back then, not when its lease runs out. A job a worker
+still holds (prefetched, or a paced job between chunks, which marks its rows) may be
+enqueued twice that way; the claim lets only one of them send.
 """
 
 from __future__ import annotations
@@ -34,12 +36,13 @@ from hub.dispatch.fanout import DISPATCHER
 from hub.dispatch.outcomes import RESENDABLE
 from hub.domain import Channel, DeferralReason, DeliveryState, EventType, NotificationState
 from hub.services import timeline
+from workers.queue import FAN_OUT_QUEUE, deliver_queue
 
 _S = TypeVar("_S", bound=Select)  # type: ignore[type-arg]
 IDEMPOTENCY_KEPT = dt.timedelta(hours=48)  # RELIABILITY 8 asks for at least 24 h
 RECEIPTS_KEPT = dt.timedelta(days=30)
 EARLY_CALLBACKS_KEPT = dt.timedelta(days=1)
-STRANDED_AFTER = dt.timedelta(seconds=30)  # a worker takes a job from an empty queue sooner
+STRANDED_AFTER = dt.timedelta(seconds=45)  # a paced job marks its rows every 30 s or sooner
 _TAKEN = (
     Delivery.id,
     Delivery.channel,
@@ -67,14 +70,16 @@ def sweep(
     queue_lease: dt.timedelta,
     batch_size: int,
     limit: int = 10_000,
-    idle: frozenset[Channel] = frozenset(),
+    idle: frozenset[str] = frozenset(),
 ) -> Swept:
     """Claim due work by moving its lease forward; the caller commits, then enqueues.
 
-    `idle`: channels whose queue holds no job now (their stranded rows are taken too).
+    `idle`: the queues holding no job now (the work stranded on them is taken too).
     """
     swept = Swept()
-    swept.fan_out = _due_notifications(session, now=now, queue_lease=queue_lease)
+    swept.fan_out = _due_notifications(
+        session, now=now, queue_lease=queue_lease, stranded=FAN_OUT_QUEUE in idle
+    )
     swept.lost_in_flight = _lost_in_flight(session, now=now, queue_lease=queue_lease)
     due = session.execute(
         _locked(
@@ -89,8 +94,9 @@ def sweep(
         )
     ).all()
     rows = list(due)
-    if idle and len(rows) < limit:
-        rows += _stranded(session, now=now, idle=idle, limit=limit - len(rows))
+    empty = frozenset(c for c in Channel if deliver_queue(c) in idle)
+    if empty and len(rows) < limit:
+        rows += _stranded(session, now=now, idle=empty, limit=limit - len(rows))
     groups: dict[tuple[int, Channel], list[int]] = defaultdict(list)
     digests: dict[Channel, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
@@ -187,14 +193,17 @@ def _locked(session: Session, query: _S) -> _S:
 
 
 def _due_notifications(
-    session: Session, *, now: dt.datetime, queue_lease: dt.timedelta
+    session: Session, *, now: dt.datetime, queue_lease: dt.timedelta, stranded: bool
 ) -> list[int]:
+    """Fan-outs whose lease ran out; with `stranded` (the fan-out queue is empty), also
+    those leased more than STRANDED_AFTER ago (each fan-out step renews the lease)."""
+    due = now + queue_lease - STRANDED_AFTER if stranded else now
     ids = list(
         session.scalars(
             _locked(
                 session,
                 select(Notification.id).where(
-                    Notification.state == NotificationState.ACCEPTED, Notification.due_at <= now
+                    Notification.state == NotificationState.ACCEPTED, Notification.due_at <= due
                 ),
             )
         )

@@ -30,6 +30,7 @@ from hub.domain import Channel, DeliveryState, SuppressionReason
 from hub.runtime import Runtime
 from hub.services import idempotency
 from tests.dispatching import notification, ok, person, settled, timeline, topic, wait_for
+from workers.queue import QUEUES
 from workers.service import Workers
 
 HELLO = {
@@ -389,7 +390,7 @@ def test_rows_leased_to_an_empty_queue_are_taken_back_before_their_lease_ends(
     client: TestClient, auth: dict[str, str], runtime: Runtime, idle: Workers
 ) -> None:
     """Redis restarted empty (or the embedded process restarted): the jobs are gone while
-    their rows stay leased for five minutes. An empty queue gives them back after 30 s."""
+    their rows stay leased for five minutes. An empty queue gives them back after 45 s."""
     topic(client, auth, "news")
     for name in ("ann", "bob", "cy"):
         person(client, auth, name, email=f"{name}@example.com", subscribe={"news": ["email"]})
@@ -399,8 +400,8 @@ def test_rows_leased_to_an_empty_queue_are_taken_back_before_their_lease_ends(
     now = utcnow()
     with runtime.sessions() as session:
         session.execute(
-            update(Delivery).values(updated_at=now - dt.timedelta(seconds=31))
-        )  # leased 31 s ago, lease still running
+            update(Delivery).values(updated_at=now - dt.timedelta(seconds=46))
+        )  # leased 46 s ago, lease still running
         session.execute(
             update(Delivery)
             .where(Delivery.id == cy)
@@ -408,14 +409,32 @@ def test_rows_leased_to_an_empty_queue_are_taken_back_before_their_lease_ends(
         )
         session.commit()
 
-    assert idle.dispatcher.sweep(idle=frozenset({Channel.SMS})).deliver == []
-    assert idle.dispatcher.sweep(idle=frozenset({Channel.EMAIL})).deliver == [
+    assert idle.dispatcher.sweep(idle=frozenset({"deliver.sms"})).deliver == []
+    assert idle.dispatcher.sweep(idle=frozenset({"deliver.email"})).deliver == [
         (Channel.EMAIL, [ann, bob])
     ]
-    assert idle.dispatcher.sweep(idle=frozenset({Channel.EMAIL})).deliver == [], "re-leased"
-    assert idle.runtime.enqueuer.idle() == frozenset(Channel), "nothing waits in any queue"
+    assert idle.dispatcher.sweep(idle=frozenset({"deliver.email"})).deliver == [], "re-leased"
+    empty = idle.runtime.enqueuer.idle()
+    assert "fanout" not in empty, "the notification's fan-out job waits there"
+    assert empty == frozenset(QUEUES) - {"fanout"}
     idle.runtime.enqueuer.deliver(Channel.EMAIL, [ann])
-    assert Channel.EMAIL not in idle.runtime.enqueuer.idle()
+    assert "deliver.email" not in idle.runtime.enqueuer.idle()
+
+
+def test_a_fan_out_leased_to_an_empty_queue_is_taken_back_before_its_lease_ends(
+    client: TestClient, auth: dict[str, str], runtime: Runtime, idle: Workers
+) -> None:
+    topic(client, auth, "news")
+    nid = _send(client, auth, topic="news", content=HELLO["variants"], data={"what": "x"})
+    lease = dt.timedelta(seconds=runtime.settings.queue_lease_seconds)
+    with runtime.sessions() as session:  # leased 50 s ago by a step whose job Redis lost
+        leased = utcnow() - dt.timedelta(seconds=50) + lease
+        session.execute(update(Notification).values(due_at=leased))
+        session.commit()
+
+    assert idle.dispatcher.sweep(idle=frozenset({"deliver.email"})).fan_out == []
+    assert idle.dispatcher.sweep(idle=frozenset({"fanout"})).fan_out == [nid]
+    assert idle.dispatcher.sweep(idle=frozenset({"fanout"})).fan_out == [], "re-leased"
 
 
 def test_a_lost_fan_out_message_is_found_by_the_sweeper(
