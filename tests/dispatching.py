@@ -1,14 +1,21 @@
-"""Helpers shared by the dispatch tests: seeding through the public API, and waiting."""
+"""Helpers shared by the dispatch tests: a running hub, seeding through the public API, and
+waiting."""
 
 from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
+
+from hub.api.app import create_app
+from hub.runtime import Runtime
+from hub.settings import Settings
+from workers.service import Workers
 
 T = TypeVar("T")
 
@@ -22,6 +29,20 @@ ZONES = (
     "America/Los_Angeles",
     "Europe/Berlin",
 )
+
+
+@contextmanager
+def hub_running(settings: Settings) -> Iterator[tuple[TestClient, Runtime]]:
+    """The API and its in-process workers on `settings`; stopped and closed on the way out."""
+    runtime = Runtime.build(settings)
+    workers = Workers(runtime)
+    workers.start()
+    try:
+        with TestClient(create_app(runtime=runtime), raise_server_exceptions=False) as client:
+            yield client, runtime
+    finally:
+        workers.stop()
+        runtime.close()
 
 
 def daytime_zone(now: dt.datetime | None = None) -> str:

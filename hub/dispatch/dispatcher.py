@@ -10,7 +10,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import or_, update
 from sqlalchemy.exc import OperationalError
@@ -228,27 +228,21 @@ class Dispatcher:
     def _still_working_on(self, ids: Sequence[int]) -> None:
         """The rows a paced job has not reached yet are not stranded (sweeper.STRANDED_AFTER)
         though their queue may be empty: this worker holds their job."""
-        with self.sessions() as session, session.begin():
-            session.execute(
-                update(Delivery)
-                .where(Delivery.id.in_(ids), Delivery.state == DeliveryState.QUEUED)
-                .values(updated_at=self.clock())
-                .execution_options(synchronize_session=False)
-            )
+        self._update_queued(ids, updated_at=self.clock())
 
     def _put_off(self, ids: Sequence[int], until: dt.datetime) -> None:
         """A paused channel's batch waits for the pause to end, with no call and no attempt
-        spent (and no claim before it: `not_before`); the sweeper hands it back then."""
+        spent (and no claim before it: `not_before`); the sweeper hands it back then. A
+        retry's own backoff (or Retry-After) that ends later stays as it is."""
+        later = or_(Delivery.not_before.is_(None), Delivery.not_before <= until)
+        self._update_queued(ids, later, due_at=until, not_before=until)
+
+    def _update_queued(self, ids: Sequence[int], *where: Any, **values: Any) -> None:
         with self.sessions() as session, session.begin():
             session.execute(
                 update(Delivery)
-                .where(
-                    Delivery.id.in_(ids),
-                    Delivery.state == DeliveryState.QUEUED,
-                    # a retry's own backoff (or Retry-After) that ends later stays as it is
-                    or_(Delivery.not_before.is_(None), Delivery.not_before <= until),
-                )
-                .values(due_at=until, not_before=until)
+                .where(Delivery.id.in_(ids), Delivery.state == DeliveryState.QUEUED, *where)
+                .values(**values)
                 .execution_options(synchronize_session=False)
             )
 

@@ -416,11 +416,7 @@ _COLUMNS = (
 )
 _UPDATE = (
     update(_TABLE)
-    .where(
-        _TABLE.c.id == bindparam("row_id"),
-        _TABLE.c.state == DeliveryState.SENDING,
-        _TABLE.c.attempts == bindparam("claimed"),
-    )
+    .where(_TABLE.c.id == bindparam("row_id"))
     .values({name: bindparam(name) for name in _COLUMNS})
 )
 
@@ -428,7 +424,6 @@ _UPDATE = (
 def _row(d: Claimed, now: dt.datetime, **values: Any) -> dict[str, Any]:
     row: dict[str, Any] = {
         "row_id": d.id,
-        "claimed": d.attempts,
         "updated_at": now,
         "due_at": None,
         "not_before": None,

@@ -6,7 +6,6 @@ which must be flagged ambiguous and carry the same Message-ID (RELIABILITY 2).
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import signal
 import subprocess
@@ -27,10 +26,10 @@ from hub.db.models import Delivery
 from hub.domain import DeliveryState, Scope
 from hub.runtime import Runtime
 from hub.settings import Settings
-from tests import seeding
 from tests.conftest import REDIS_URL, TEST_SECRET, make_key, service_missing, truncate
-from tests.dispatching import daytime_zone, ok, settled
+from tests.dispatching import ok, settled
 from tests.e2e.test_serve import HUB, free_port
+from tests.faults.rig import seed
 from tests.peers.smtp import SmtpPeer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis]
@@ -44,19 +43,6 @@ def broker_url() -> str:
     except redis.RedisError as exc:
         service_missing(f"Redis at {REDIS_URL}", exc)
     return REDIS_URL
-
-
-def seed(runtime: Runtime) -> None:
-    now = dt.datetime.now(dt.UTC)
-    zone = daytime_zone()
-    with runtime.engine.begin() as db:
-        topic_id = seeding.topic(db, "news", ["email"], now=now)
-        people = (
-            {"id": i, "external_id": f"c{i}", "name": f"Person {i}", "email": f"p{i}@example.com",
-             "locale": "en", "timezone": zone, "channels": ["email"]}
-            for i in range(1, RECIPIENTS + 1)
-        )  # fmt: skip
-        seeding.subscribers(db, topic_id, people, now=now)
 
 
 @pytest.fixture
@@ -105,7 +91,7 @@ def test_killing_the_worker_mid_fan_out_loses_nothing_and_sends_once(
 ) -> None:
     settings, env, smtp = environment
     runtime = Runtime.build(settings)
-    seed(runtime)
+    seed(runtime, RECIPIENTS)
     auth = make_key(runtime, "crash-test", Scope.NOTIFY)
     worker = start_worker(env, tmp_path)
     try:
@@ -156,7 +142,7 @@ def test_two_worker_processes_report_one_sum_of_metrics_and_stop_cleanly(
     SIGTERM lets each child finish its batch and the command exit 0."""
     settings, env, smtp = environment
     runtime = Runtime.build(settings)
-    seed(runtime)
+    seed(runtime, RECIPIENTS)
     auth = make_key(runtime, "metrics-test", Scope.NOTIFY)
     port = free_port()
     worker = subprocess.Popen(

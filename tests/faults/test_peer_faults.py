@@ -19,19 +19,17 @@ from dataclasses import dataclass
 import pytest
 from fastapi.testclient import TestClient
 
-from hub.api.app import create_app
 from hub.domain import DeliveryState, EventType, Scope
 from hub.runtime import Runtime
 from hub.settings import Settings
 from tests.conftest import TEST_SECRET, make_key
-from tests.dispatching import ok, peer_settings, person, settled, topic, wait_for
+from tests.dispatching import hub_running, ok, peer_settings, person, settled, topic, wait_for
 from tests.faults.conftest import Figures
 from tests.faults.ledger import Key, Logged, Tally, contact_log, message_id, reconcile, webhook_id
 from tests.faults.lossy_smtp import ReplyLosingSmtpPeer
 from tests.peers import twilio as twilio_faults
 from tests.peers.twilio import TwilioPeer
 from tests.peers.webhooks import Received, WebhookPeer
-from workers.service import Workers
 
 CONTENT = {
     "": {
@@ -87,18 +85,11 @@ def wired(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Wired]
             delivery_first_retry_seconds=FIRST_RETRY,
             sweep_interval_seconds=0.1,
         )
-        runtime = Runtime.build(settings)
-        workers = Workers(runtime)
-        workers.start()
-        try:
-            with TestClient(create_app(runtime=runtime), raise_server_exceptions=False) as client:
-                auth = make_key(runtime, "alerts", Scope.ADMIN, Scope.CONTACTS, Scope.NOTIFY)
-                topic(client, auth, "alerts")
-                database = "sqlite" if settings.is_sqlite else "postgresql"
-                yield Wired(client, auth, runtime, smtp, twilio, hooks, database)
-        finally:
-            workers.stop()
-            runtime.close()
+        with hub_running(settings) as (client, runtime):
+            auth = make_key(runtime, "alerts", Scope.ADMIN, Scope.CONTACTS, Scope.NOTIFY)
+            topic(client, auth, "alerts")
+            database = "sqlite" if settings.is_sqlite else "postgresql"
+            yield Wired(client, auth, runtime, smtp, twilio, hooks, database)
         assert twilio.take_violations() == []
 
 

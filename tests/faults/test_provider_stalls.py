@@ -15,17 +15,15 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from hub.api.app import create_app
 from hub.db.models import DeadLetter
 from hub.domain import EventType, Scope
 from hub.runtime import Runtime
 from hub.settings import Settings
 from tests.conftest import TEST_SECRET, make_key
-from tests.dispatching import ok, peer_settings, person, settled, topic, wait_for
+from tests.dispatching import hub_running, ok, peer_settings, person, settled, topic, wait_for
 from tests.faults.conftest import Figures
 from tests.faults.ledger import Tally, contact_log, message_id, reconcile
 from tests.peers.smtp import SmtpPeer
-from workers.service import Workers
 
 RECIPIENTS = 10
 CONTENT = {"": {"email_subject": "Notice", "email_text": "Notice"}}
@@ -71,26 +69,19 @@ def wired(
             delivery_first_retry_seconds=0.2,
             **limits,
         )
-        runtime = Runtime.build(settings)
-        workers = Workers(runtime)
-        workers.start()
-        try:
-            with TestClient(create_app(runtime=runtime), raise_server_exceptions=False) as client:
-                auth = make_key(runtime, "alerts", Scope.ADMIN, Scope.CONTACTS, Scope.NOTIFY)
-                topic(client, auth, "alerts")
-                for i in range(RECIPIENTS):
-                    person(
-                        client,
-                        auth,
-                        f"p{i}",
-                        email=f"p{i}@example.com",
-                        subscribe={"alerts": ["email"]},
-                    )
-                database = "sqlite" if settings.is_sqlite else "postgresql"
-                yield Wired(client, auth, runtime, smtp, database)
-        finally:
-            workers.stop()
-            runtime.close()
+        with hub_running(settings) as (client, runtime):
+            auth = make_key(runtime, "alerts", Scope.ADMIN, Scope.CONTACTS, Scope.NOTIFY)
+            topic(client, auth, "alerts")
+            for i in range(RECIPIENTS):
+                person(
+                    client,
+                    auth,
+                    f"p{i}",
+                    email=f"p{i}@example.com",
+                    subscribe={"alerts": ["email"]},
+                )
+            database = "sqlite" if settings.is_sqlite else "postgresql"
+            yield Wired(client, auth, runtime, smtp, database)
 
 
 @pytest.mark.parametrize("limits", [{"send_lease_seconds": 1.5, "queue_lease_seconds": 1.5}])

@@ -25,9 +25,8 @@ from hub.domain import Scope
 from hub.runtime import Runtime
 from hub.settings import Settings
 from tests.conftest import TEST_SECRET, make_key
-from tests.dispatching import ok, person, timeline, topic, wait_for
+from tests.dispatching import hub_running, ok, person, timeline, topic, wait_for
 from tests.peers.smtp import SmtpPeer
-from workers.service import Workers
 
 Wired = tuple[TestClient, dict[str, str], Runtime, SmtpPeer]
 TEMPLATE = {
@@ -56,19 +55,12 @@ def wired(database_url: str, approval: bool) -> Iterator[Wired]:
             email_from="Shop <shop@example.com>",
             sweep_interval_seconds=0.1,
         )
-        runtime = Runtime.build(settings)
-        workers = Workers(runtime)
-        workers.start()
-        try:
-            with TestClient(create_app(runtime=runtime), raise_server_exceptions=False) as client:
-                auth = make_key(runtime, "marketing", Scope.CAMPAIGNS, Scope.CONTACTS)
-                admin = make_key(runtime, "admin", Scope.ADMIN)
-                topic(client, admin, "offers", allowed_channels=["email", "sms"])
-                ok(client.put("/v1/templates/offer", json=TEMPLATE, headers=admin))
-                yield client, auth, runtime, smtp
-        finally:
-            workers.stop()
-            runtime.close()
+        with hub_running(settings) as (client, runtime):
+            auth = make_key(runtime, "marketing", Scope.CAMPAIGNS, Scope.CONTACTS)
+            admin = make_key(runtime, "admin", Scope.ADMIN)
+            topic(client, admin, "offers", allowed_channels=["email", "sms"])
+            ok(client.put("/v1/templates/offer", json=TEMPLATE, headers=admin))
+            yield client, auth, runtime, smtp
 
 
 def shoppers(client: TestClient, auth: dict[str, str], count: int = 5, **extra: Any) -> None:

@@ -16,13 +16,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from hub.api.app import create_app
 from hub.db.models import Suppression
 from hub.domain import Channel, Scope
 from hub.runtime import Runtime
 from hub.settings import Settings
 from tests.conftest import TEST_SECRET, make_key
 from tests.dispatching import (
+    hub_running,
     notification,
     ok,
     peer_settings,
@@ -35,7 +35,6 @@ from tests.dispatching import (
 from tests.peers.smtp import SmtpPeer
 from tests.peers.twilio import TwilioPeer
 from tests.peers.webhooks import WebhookPeer
-from workers.service import Workers
 
 NEWS = {
     "variants": {
@@ -94,16 +93,9 @@ def wired(
         delivery_first_retry_seconds=0.2,
         sweep_interval_seconds=0.1,
     )
-    runtime = Runtime.build(settings)
-    workers = Workers(runtime)
-    workers.start()
-    try:
-        with TestClient(create_app(runtime=runtime), raise_server_exceptions=False) as client:
-            auth = make_key(runtime, "release-service", Scope.ADMIN)
-            yield client, auth, runtime
-    finally:
-        workers.stop()
-        runtime.close()
+    with hub_running(settings) as (client, runtime):
+        auth = make_key(runtime, "release-service", Scope.ADMIN)
+        yield client, auth, runtime
 
 
 def test_one_notification_reaches_every_peer_rendered_per_person_and_locale(

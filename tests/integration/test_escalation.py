@@ -11,15 +11,21 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from hub.api.app import create_app
 from hub.domain import Scope
-from hub.runtime import Runtime
 from hub.settings import Settings
 from tests.conftest import TEST_SECRET, make_key
-from tests.dispatching import notification, ok, peer_settings, person, timeline, topic, wait_for
+from tests.dispatching import (
+    hub_running,
+    notification,
+    ok,
+    peer_settings,
+    person,
+    timeline,
+    topic,
+    wait_for,
+)
 from tests.peers.smtp import SmtpPeer
 from tests.peers.twilio import TwilioPeer
-from workers.service import Workers
 
 CONTENT = {
     "": {
@@ -48,33 +54,26 @@ def wired(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Wired]
             sweep_interval_seconds=0.1,
             **peer_settings(smtp, twilio),
         )
-        runtime = Runtime.build(settings)
-        workers = Workers(runtime)
-        workers.start()
-        try:
-            with TestClient(create_app(runtime=runtime), raise_server_exceptions=False) as client:
-                auth = make_key(runtime, "cards", Scope.ADMIN)
-                topic(
+        with hub_running(settings) as (client, runtime):
+            auth = make_key(runtime, "cards", Scope.ADMIN)
+            topic(
+                client,
+                auth,
+                "alerts",
+                required=True,
+                bypass_quiet_hours=True,
+                allowed_channels=["email", "sms", "voice"],
+            )
+            for name, number in (("ann", "+14155550141"), ("bob", "+14155550142")):
+                person(
                     client,
                     auth,
-                    "alerts",
-                    required=True,
-                    bypass_quiet_hours=True,
-                    allowed_channels=["email", "sms", "voice"],
+                    name,
+                    email=f"{name}@example.com",
+                    phone=number,
+                    subscribe={"alerts": ["email", "sms", "voice"]},
                 )
-                for name, number in (("ann", "+14155550141"), ("bob", "+14155550142")):
-                    person(
-                        client,
-                        auth,
-                        name,
-                        email=f"{name}@example.com",
-                        phone=number,
-                        subscribe={"alerts": ["email", "sms", "voice"]},
-                    )
-                yield client, auth, smtp, twilio
-        finally:
-            workers.stop()
-            runtime.close()
+            yield client, auth, smtp, twilio
         assert twilio.violations == []
 
 
