@@ -197,7 +197,8 @@ def _due_notifications(
 ) -> list[int]:
     """Fan-outs whose lease ran out; with `stranded` (the fan-out queue is empty), also
     those leased more than STRANDED_AFTER ago (each fan-out step renews the lease)."""
-    due = now + queue_lease - STRANDED_AFTER if stranded else now
+    # (never later than a plain lease that ran out: a lease may be shorter than that)
+    due = max(now, now + queue_lease - STRANDED_AFTER) if stranded else now
     ids = list(
         session.scalars(
             _locked(
