@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, BinaryIO, NoReturn
 
 import typer
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
 from hub import logs
 from hub.db import migrate
@@ -201,11 +202,7 @@ def user_create(
     password_stdin: Annotated[bool, typer.Option(help="Read the password from stdin.")] = False,
 ) -> None:
     """Create a staff user for the console (the password is hashed with argon2id)."""
-    password = (
-        sys.stdin.readline().rstrip("\n")
-        if password_stdin
-        else typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    )
+    password = _new_password(password_stdin)
     runtime = _runtime()
     with runtime.sessions() as session:
         try:
@@ -214,6 +211,55 @@ def user_create(
             _fail(getattr(exc, "message", str(exc)))
         session.commit()
     typer.echo(f"staff user {email} created with role {role.value}")
+
+
+def _new_password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+def _change_user(change: Callable[[Session], int], done: str) -> None:
+    """Run one change to a staff user in a transaction and say how many sessions it ended."""
+    runtime = _runtime()
+    with runtime.sessions() as session:
+        try:
+            ended = change(session)
+        except (HubError, ValueError) as exc:
+            _fail(getattr(exc, "message", str(exc)))
+        session.commit()
+    typer.echo(f"{done}; {ended} session{'s' * (ended != 1)} ended")
+
+
+@user_app.command("password")
+def user_password(
+    email: str,
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from stdin.")] = False,
+) -> None:
+    """Set a new password; every console session of the user ends at once."""
+    password = _new_password(password_stdin)
+    _change_user(
+        lambda session: staff.set_password(session, email, password),
+        f"password of {email} changed",
+    )
+
+
+@user_app.command("disable")
+def user_disable(email: str) -> None:
+    """Disable a user: sign-in is refused and every console session ends at once."""
+    _change_user(lambda session: staff.set_disabled(session, email, True), f"{email} disabled")
+
+
+@user_app.command("enable")
+def user_enable(email: str) -> None:
+    """Enable a disabled user again (ended sessions stay ended: the user signs in anew)."""
+    _change_user(lambda session: staff.set_disabled(session, email, False), f"{email} enabled")
+
+
+@user_app.command("sign-out")
+def user_sign_out(email: str) -> None:
+    """End every console session of a user, e.g. after a lost laptop."""
+    _change_user(lambda session: staff.sign_out_everywhere(session, email), f"{email} signed out")
 
 
 def _chunks(handle: BinaryIO) -> Iterator[bytes]:

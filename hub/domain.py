@@ -156,6 +156,16 @@ class StaffRole(enum.StrEnum):
     VIEWER = "viewer"
 
 
+class SessionRevoked(enum.StrEnum):
+    """Why a staff session ended before its expiry."""
+
+    SIGNED_OUT = "signed_out"
+    SIGNED_IN_AGAIN = "signed_in_again"  # the browser signed in anew: a new session id
+    PASSWORD_CHANGED = "password_changed"  # noqa: S105 - a reason, not a secret
+    DISABLED = "disabled"
+    SIGNED_OUT_EVERYWHERE = "signed_out_everywhere"
+
+
 class RefusalReason(enum.StrEnum):
     """Why the resolver will not use a channel. A refusal is a contact decision worth keeping."""
 

@@ -1,13 +1,19 @@
-"""Console sign-in: argon2id passwords, a signed session cookie, CSRF tokens, roles.
+"""Console sign-in: argon2id passwords, server-side sessions, CSRF tokens, roles.
 
-The cookie holds the user's id and a random nonce, signed and stamped; it lives 12 hours and
-is HttpOnly, SameSite=Strict, and Secure behind https. Each form carries a token derived from
-the session (HMAC), and a POST from another origin is refused. Roles rank viewer < marketer
-< admin; every page and action names the least role it needs.
+The session cookie holds a random token, new at every sign-in; the `staff_sessions` row
+behind it is read on every request, so sign-out, a password change and disabling a user end
+the session at once (see hub.services.staff_sessions). Sessions last 12 hours. Cookies are
+HttpOnly and SameSite=Strict; behind https they are Secure and `__Host-` prefixed, so no
+sibling subdomain can plant one. Each form carries a token derived from the session (HMAC)
+and a POST from another origin is refused. The sign-in form has no session yet, so a GET of
+the sign-in page sets a pre-session cookie and the form carries its HMAC: a sign-in posted
+by another site (login CSRF) has neither. Roles rank viewer < marketer < admin; every page
+and action names the least role it needs.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import secrets
@@ -16,16 +22,17 @@ from typing import Annotated
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from fastapi import Depends, Request
-from itsdangerous import BadSignature, TimestampSigner
+from fastapi import Depends, Request, Response
 
 from hub.db.models import StaffUser
-from hub.domain import StaffRole
+from hub.domain import SessionRevoked, StaffRole
 from hub.runtime import Runtime
 from hub.selfservice.forms import origin_of, same_site
+from hub.selfservice.throttle import Throttle
+from hub.services import staff_sessions
 
-COOKIE = "hub_session"
 MAX_AGE = 12 * 3600
+FORM_MAX_AGE = 2 * 3600  # the pre-session cookie; an older sign-in page is shown again
 RANK = {StaffRole.VIEWER: 0, StaffRole.MARKETER: 1, StaffRole.ADMIN: 2}
 _HASHER = PasswordHasher()
 # Checked against when the e-mail is unknown, so a wrong address costs what a wrong password
@@ -45,7 +52,7 @@ class Staff:
 
 
 class SignInRequired(Exception):
-    """No valid session: the page sends the browser to the sign-in page."""
+    """No live session: the page sends the browser to the sign-in page."""
 
 
 class NotAllowed(Exception):
@@ -54,17 +61,37 @@ class NotAllowed(Exception):
         self.role = role
 
 
+def _key(purpose: str, secret: str) -> bytes:
+    return hashlib.sha256((purpose + secret).encode()).digest()
+
+
 class Sessions:
     def __init__(self, runtime: Runtime) -> None:
-        secrets_ = runtime.settings.link_secrets()
-        self._signer = TimestampSigner(list(reversed(secrets_)), salt="hub/console-session")
-        self._csrf_key = hashlib.sha256(("hub/console-csrf" + secrets_[0]).encode()).digest()
+        newest = runtime.settings.link_secrets()[0]
+        self._csrf_key = _key("hub/console-csrf", newest)
+        self._sign_in_key = _key("hub/console-sign-in", newest)
         self.secure = runtime.settings.public_url.startswith("https://")
+        prefix = "__Host-" if self.secure else ""
+        self.cookie = f"{prefix}hub_session"
+        self.form_cookie = f"{prefix}hub_sign_in"
         self._origin = origin_of(runtime.settings.public_url)
         self.runtime = runtime
+        # Per app rather than per module, so two apps in one process do not share a count.
+        self.throttle = Throttle(10, 600)  # sign-in attempts per IP per 10 minutes
 
-    def sign_in(self, email: str, password: str) -> tuple[StaffUser, str] | None:
-        """The user and a new session value, or None (unknown, disabled or wrong password)."""
+    # -- the session ---------------------------------------------------------------------
+
+    def sign_in(
+        self,
+        email: str,
+        password: str,
+        *,
+        ip: str | None,
+        user_agent: str | None,
+        replacing: str | None,
+    ) -> str | None:
+        """A new session's cookie value, or None (unknown, disabled or wrong password).
+        `replacing`: the session cookie the browser still had, which ends here."""
         with self.runtime.sessions() as session:
             user = session.query(StaffUser).filter(StaffUser.email == email.strip()).first()
             try:
@@ -75,32 +102,97 @@ class Sessions:
                 return None
             if _HASHER.check_needs_rehash(user.password_hash):
                 user.password_hash = _HASHER.hash(password)
-                session.commit()
-            session.expunge(user)
-        value = self._signer.sign(f"{user.id}:{secrets.token_urlsafe(12)}").decode()
-        return user, value
+            if replacing:
+                staff_sessions.revoke(session, replacing, SessionRevoked.SIGNED_IN_AGAIN)
+            token = staff_sessions.start(
+                session,
+                user.id,
+                lifetime=dt.timedelta(seconds=MAX_AGE),
+                ip=ip,
+                user_agent=user_agent,
+            )
+            session.commit()
+        return token
 
     def staff(self, value: str | None) -> Staff:
         if not value:
             raise SignInRequired
-        try:
-            raw = self._signer.unsign(value, max_age=MAX_AGE).decode()
-        except BadSignature:
-            raise SignInRequired from None
-        user_id = int(raw.split(":", 1)[0])
         with self.runtime.reads() as session:
-            user = session.get(StaffUser, user_id)
-        if user is None or user.disabled:
+            live = staff_sessions.find(session, value)
+        if live is None:
             raise SignInRequired
+        if dt.datetime.now(dt.UTC) - live.last_seen_at >= staff_sessions.TOUCH_EVERY:
+            with self.runtime.sessions() as session:
+                staff_sessions.touch(session, live)
+                session.commit()
         csrf = hmac.new(self._csrf_key, value.encode(), hashlib.sha256).hexdigest()
-        return Staff(id=user.id, email=user.email, role=user.role, csrf=csrf)
+        return Staff(id=live.user_id, email=live.email, role=live.role, csrf=csrf)
+
+    def sign_out(self, value: str) -> None:
+        with self.runtime.sessions() as session:
+            staff_sessions.revoke(session, value, SessionRevoked.SIGNED_OUT)
+            session.commit()
+
+    def set_cookie(self, response: Response, value: str) -> None:
+        response.set_cookie(
+            self.cookie,
+            value,
+            max_age=MAX_AGE,
+            httponly=True,
+            samesite="strict",
+            secure=self.secure,
+            path="/",
+        )
+
+    def clear_cookie(self, response: Response) -> None:
+        response.delete_cookie(self.cookie, path="/", secure=self.secure, httponly=True)
 
     def check_post(self, request: Request, staff: Staff, token: str | None) -> bool:
         """Whether a POST came from our own pages: same origin and the session's token."""
-        headers = request.headers
-        if not same_site(headers.get("origin"), headers.get("host"), self._origin):
+        if not self._same_origin(request):
             return False
         return token is not None and hmac.compare_digest(token, staff.csrf)
+
+    # -- the sign-in form, before there is a session ---------------------------------------
+
+    def sign_in_form(self, request: Request) -> tuple[str, str]:
+        """The pre-session value and the token a sign-in form carries. A value the browser
+        already has is kept, so two open sign-in tabs both work."""
+        nonce = request.cookies.get(self.form_cookie) or ""
+        if not 20 <= len(nonce) <= staff_sessions.MAX_TOKEN:
+            nonce = secrets.token_urlsafe(32)
+        return nonce, self._sign_in_token(nonce)
+
+    def set_form_cookie(self, response: Response, nonce: str) -> None:
+        response.set_cookie(
+            self.form_cookie,
+            nonce,
+            max_age=FORM_MAX_AGE,
+            httponly=True,
+            samesite="strict",
+            secure=self.secure,
+            path="/",
+        )
+
+    def check_sign_in(self, request: Request, token: str | None) -> bool:
+        """Whether a sign-in POST came from our own sign-in page: same origin, and the
+        token matches the pre-session cookie (which SameSite keeps off other sites' posts)."""
+        if not self._same_origin(request):
+            return False
+        nonce = request.cookies.get(self.form_cookie)
+        if not token or not nonce or len(nonce) > staff_sessions.MAX_TOKEN:
+            return False
+        return hmac.compare_digest(token, self._sign_in_token(nonce))
+
+    def end_sign_in_form(self, response: Response) -> None:
+        response.delete_cookie(self.form_cookie, path="/", secure=self.secure, httponly=True)
+
+    def _sign_in_token(self, nonce: str) -> str:
+        return hmac.new(self._sign_in_key, nonce.encode(), hashlib.sha256).hexdigest()
+
+    def _same_origin(self, request: Request) -> bool:
+        headers = request.headers
+        return same_site(headers.get("origin"), headers.get("host"), self._origin)
 
 
 def get_sessions(request: Request) -> Sessions:
@@ -112,7 +204,7 @@ SessionsDep = Annotated[Sessions, Depends(get_sessions)]
 
 
 def current_staff(request: Request, sessions: SessionsDep) -> Staff:
-    return sessions.staff(request.cookies.get(COOKIE))
+    return sessions.staff(request.cookies.get(sessions.cookie))
 
 
 StaffDep = Annotated[Staff, Depends(current_staff)]

@@ -12,62 +12,84 @@ from starlette.concurrency import run_in_threadpool
 
 from hub.api.deps import RuntimeDep
 from hub.console import auth
-from hub.console.auth import COOKIE, MAX_AGE, SessionsDep, StaffDep
+from hub.console.auth import SessionsDep, StaffDep
 from hub.console.pages import back_to, page
 from hub.db.base import utcnow
 from hub.db.models import Campaign, Capture, Contact, Delivery, Notification, Suppression, Topic
 from hub.domain import DeliveryState
 from hub.selfservice.forms import first, read_form
-from hub.selfservice.throttle import Throttle
 from hub.services import explain, subscriptions, timeline, topics
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-_LOGINS = Throttle(10, 600)  # sign-in attempts per IP per 10 minutes
 TIMELINE_PAGE = 100
 
 
+def _sign_in_page(
+    request: Request,
+    sessions: auth.Sessions,
+    *,
+    status: int = 200,
+    email: str = "",
+    errors: list[str] | None = None,
+) -> Response:
+    nonce, csrf = sessions.sign_in_form(request)
+    response = page(
+        request,
+        "login.html",
+        "Sign in",
+        None,
+        status=status,
+        email=email,
+        csrf=csrf,
+        errors=errors or [],
+    )
+    sessions.set_form_cookie(response, nonce)
+    return response
+
+
 @router.get("/login")
-def login_page(request: Request) -> Response:
-    return page(request, "login.html", "Sign in", None, email="")
+def login_page(request: Request, sessions: SessionsDep) -> Response:
+    return _sign_in_page(request, sessions)
 
 
 @router.post("/login")
 async def login(request: Request, sessions: SessionsDep) -> Response:
     form = await read_form(request)
     email = first(form, "email")[:320]
-    ip = request.client.host if request.client else "?"
-    if not _LOGINS.allow(ip):
-        return page(
+    if not sessions.check_sign_in(request, first(form, "csrf")):
+        # Another site's form (login CSRF), or a sign-in page left open too long.
+        return _sign_in_page(
             request,
-            "login.html",
-            "Sign in",
-            None,
+            sessions,
+            status=403,
+            email=email,
+            errors=["This sign-in form has expired or came from another site. Sign in again."],
+        )
+    ip = request.client.host if request.client else "?"
+    if not sessions.throttle.allow(ip):
+        return _sign_in_page(
+            request,
+            sessions,
             status=429,
             email=email,
             errors=["Too many attempts. Wait a few minutes."],
         )
     # argon2 takes tens of milliseconds of CPU by design: not on the event loop.
-    signed = await run_in_threadpool(sessions.sign_in, email, first(form, "password")[:1000])
-    if signed is None:
-        return page(
-            request,
-            "login.html",
-            "Sign in",
-            None,
-            status=401,
-            email=email,
-            errors=["Wrong e-mail or password."],
+    token = await run_in_threadpool(
+        sessions.sign_in,
+        email,
+        first(form, "password")[:1000],
+        ip=ip,
+        user_agent=request.headers.get("user-agent"),
+        replacing=request.cookies.get(sessions.cookie),
+    )
+    if token is None:
+        return _sign_in_page(
+            request, sessions, status=401, email=email, errors=["Wrong e-mail or password."]
         )
     response = back_to("/console")
-    response.set_cookie(
-        COOKIE,
-        signed[1],
-        max_age=MAX_AGE,
-        httponly=True,
-        samesite="strict",
-        secure=sessions.secure,
-        path="/",
-    )
+    sessions.set_cookie(response, token)
+    sessions.end_sign_in_form(response)
     return response
 
 
@@ -76,8 +98,9 @@ async def logout(request: Request, staff: StaffDep, sessions: SessionsDep) -> Re
     form = await read_form(request)
     if not sessions.check_post(request, staff, first(form, "csrf")):
         raise auth.NotAllowed(staff.role)
+    await run_in_threadpool(sessions.sign_out, request.cookies.get(sessions.cookie) or "")
     response = back_to("/console/login")
-    response.delete_cookie(COOKIE, path="/")
+    sessions.clear_cookie(response)
     return response
 
 

@@ -29,6 +29,7 @@ from hub.domain import (
     EventType,
     Frequency,
     NotificationState,
+    SessionRevoked,
     StaffRole,
     SubscriptionStatus,
     SuppressionReason,
@@ -184,6 +185,27 @@ class StaffUser(Base):
     role: Mapped[StaffRole] = mapped_column(str_enum(StaffRole))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class StaffSession(Base):
+    """A signed-in browser. Its cookie holds a random token and only the token's SHA-256 is
+    kept here, so a copy of the table opens no console. Every console request reads the row:
+    revoking it (sign-out, a password change, disabling the user) ends the session at once."""
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("staff_users.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    revoked_reason: Mapped[SessionRevoked | None] = mapped_column(str_enum(SessionRevoked))
+    ip: Mapped[str | None] = mapped_column(String(45))  # where it signed in from
+    user_agent: Mapped[str | None] = mapped_column(String(300))
 
 
 class Template(Base):

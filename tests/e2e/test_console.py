@@ -200,23 +200,45 @@ def test_a_viewer_sees_but_cannot_schedule(console: LiveHub, browser: Browser) -
     page.close()
 
 
+def form_token(page: httpx.Response) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found, page.text
+    return found.group(1)
+
+
 def test_sign_in_refuses_wrong_passwords_and_foreign_forms(console: LiveHub) -> None:
-    wrong = httpx.post(
+    with httpx.Client(base_url=console.base) as visitor:
+        csrf = form_token(visitor.get("/console/login"))
+        wrong = visitor.post(
+            "/console/login",
+            data={"csrf": csrf, "email": "mia@acme.example", "password": "nope"},
+        )
+        assert wrong.status_code == 401
+        unknown = visitor.post(
+            "/console/login",
+            data={"csrf": csrf, "email": "who@acme.example", "password": "x"},
+        )
+        assert unknown.status_code == 401
+        assert "Wrong e-mail or password." in unknown.text
+    # A sign-in posted by another site (login CSRF) has neither our origin nor the token.
+    forged = httpx.post(
         f"{console.base}/console/login",
-        data={"email": "mia@acme.example", "password": "nope"},
+        data={"email": "mia@acme.example", "password": PASSWORD},
+        headers={"origin": "https://evil.example"},
     )
-    assert wrong.status_code == 401
-    unknown = httpx.post(
-        f"{console.base}/console/login", data={"email": "who@acme.example", "password": "x"}
-    )
-    assert unknown.status_code == 401
-    assert "Wrong e-mail or password." in unknown.text
+    assert forged.status_code == 403
+    assert "set-cookie" not in forged.headers or "hub_session" not in forged.headers["set-cookie"]
     with httpx.Client(base_url=console.base) as client:
         signed = client.post(
-            "/console/login", data={"email": "mia@acme.example", "password": PASSWORD}
+            "/console/login",
+            data={
+                "csrf": form_token(client.get("/console/login")),
+                "email": "mia@acme.example",
+                "password": PASSWORD,
+            },
         )
         assert signed.status_code == 303
-        cookie = signed.headers["set-cookie"]
+        cookie = next(c for c in signed.headers.get_list("set-cookie") if "hub_session=" in c)
         assert "HttpOnly" in cookie
         assert "SameSite=strict" in cookie or "SameSite=Strict" in cookie
         form = client.get("/console/campaigns/new")
@@ -233,3 +255,10 @@ def test_sign_in_refuses_wrong_passwords_and_foreign_forms(console: LiveHub) -> 
         named = client.post("/console/campaigns/new", data=body)
         assert named.status_code == 422
         assert "template" in named.text
+        # Signing out ends the session on the server: a copy of the cookie opens nothing.
+        session = client.cookies["hub_session"]
+        out = client.post("/console/logout", data={"csrf": csrf.group(1)})
+        assert out.status_code == 303
+    replayed = httpx.get(f"{console.base}/console", headers={"cookie": f"hub_session={session}"})
+    assert replayed.status_code == 303
+    assert replayed.headers["location"].endswith("/console/login")
