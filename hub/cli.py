@@ -84,9 +84,14 @@ def serve(
     settings = runtime.settings
     logs.setup(settings)
     broker = (settings.broker_url and "external broker (run `hub worker`)") or "in-process"
+    # uvicorn would believe X-Forwarded-For from loopback by default: anyone on the machine
+    # could then choose their address. Only the proxies named in settings are believed.
+    proxies = settings.forwarded_allow_ips()
+    clients = f"X-Forwarded-For from {', '.join(proxies)}" if proxies else "the TCP peer"
     typer.echo(f"Hub listening on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
     typer.echo(f"database: {settings.safe_database_url}")
     typer.echo(f"broker:   {broker}")
+    typer.echo(f"clients:  {clients}")
     uvicorn.run(
         create_app(runtime=runtime, run_workers=settings.broker_url is None),
         host=host,
@@ -94,7 +99,8 @@ def serve(
         log_level=settings.log_level.lower(),
         log_config=None,  # our handler: redacted, JSON when asked
         access_log=False,  # hub.http logs each request by its route, never a link's token
-        proxy_headers=True,
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies,
         server_header=False,
     )
 

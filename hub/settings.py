@@ -5,12 +5,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 from hub.fields import contrast_with_white
@@ -27,6 +28,12 @@ class Settings(BaseSettings):
     broker_url: str | None = None
     broker_namespace: str = "hub"  # Redis key prefix: several hubs can share one Redis
     public_url: str = "http://127.0.0.1:8000"
+    # Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed: IPs or CIDRs,
+    # comma-separated or a JSON list. None by default, in development too (the environment
+    # defaults to development, so a development-only default would reach installs that never
+    # set it): the client is then the TCP peer, and a header cannot change whose sign-in or
+    # link-request attempts are counted.
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = []
     secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET)
     # Old secrets still accepted for verification during a rotation, newest first.
     old_secret_keys: list[SecretStr] = []
@@ -110,6 +117,16 @@ class Settings(BaseSettings):
             )
         return value.lower()
 
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
     @model_validator(mode="after")
     def _refuse_placeholder_secret_in_production(self) -> Settings:
         if (
@@ -141,6 +158,10 @@ class Settings(BaseSettings):
             self.secret_key.get_secret_value().encode(), b"hub/webhook-signing", hashlib.sha256
         ).digest()
         return SecretStr("whsec_" + base64.b64encode(digest[:24]).decode())
+
+    def forwarded_allow_ips(self) -> list[str]:
+        """The trusted proxies as uvicorn takes them; empty: no forwarded header is read."""
+        return [str(network) for network in self.trusted_proxies]
 
     def default_caps(self) -> Caps:
         return Caps(per_day=self.frequency_cap_per_day, per_week=self.frequency_cap_per_week)
