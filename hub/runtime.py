@@ -13,6 +13,7 @@ from hub.services.apikeys import Keys
 from hub.services.hashing import AddressHasher
 from hub.settings import Settings
 from templates import Renderer
+from templates.isolation import RenderProcesses
 from workers.broker import make_broker
 from workers.queue import Enqueuer
 
@@ -26,7 +27,8 @@ class Runtime:
     hasher: AddressHasher
     broker: Broker
     enqueuer: Enqueuer
-    renderer: Renderer
+    renderer: Renderer  # in this process: deliveries
+    render_processes: RenderProcesses  # in child processes: the API's checks and previews
     keys: Keys  # API keys as the requests of this process see them
 
     @classmethod
@@ -39,6 +41,9 @@ class Runtime:
             broker=broker,
             enqueuer=Enqueuer(broker),
             renderer=Renderer(company_name=settings.company_name),
+            render_processes=RenderProcesses(
+                processes=settings.render_processes, company_name=settings.company_name
+            ),
             settings=settings,
             engine=engine,
             sessions=make_sessions(engine),
@@ -48,5 +53,6 @@ class Runtime:
         )
 
     def close(self) -> None:
+        self.render_processes.close()
         self.broker.close()
         self.engine.dispose()

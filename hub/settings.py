@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     # and a half before a message is given up.
     event_retry_schedule: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
     worker_threads: int = Field(2, ge=1, le=64)  # per queue: fan-out and each channel
+    # Child processes in which the API renders staff templates (checks and previews), so a
+    # slow one never holds the process that answers requests.
+    render_processes: int = Field(2, ge=1, le=32)
     link_ttl_days: int = Field(60, ge=1)
     company_name: str = "Hub"
     # Marketing messages per person per rolling day / week, across all channels and topics

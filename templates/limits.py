@@ -8,11 +8,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from jinja2.exceptions import SecurityError
 from jinja2.utils import Namespace
+
+from templates.structure import Shapes
 
 MAX_RANGE = 10_000  # items in one range()
 MAX_LOOP_STEPS = 100_000  # loop iterations per render, all loops together
@@ -31,9 +33,12 @@ class Budget:
     deadline: float
     seconds: float
     steps: int = MAX_LOOP_STEPS
+    shapes: Shapes = field(default_factory=Shapes)
+    overran: bool = False  # the clock ran out (rather than a size or loop limit)
 
     def tick(self) -> None:
         if time.monotonic() > self.deadline:
+            self.overran = True
             raise LimitExceeded(f"rendering took longer than {self.seconds:g} s")
 
 
@@ -49,6 +54,12 @@ def budget(seconds: float) -> Iterator[Budget]:
         yield spent
     finally:
         _budget.reset(token)
+
+
+def shapes() -> Shapes:
+    """The current render's measured values; a fresh, empty one outside a render."""
+    spent = _budget.get()
+    return Shapes() if spent is None else spent.shapes
 
 
 def tick() -> None:

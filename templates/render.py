@@ -12,7 +12,7 @@ from typing import Any
 
 import jinja2
 from jinja2 import Template, nodes
-from jinja2.exceptions import TemplateSyntaxError
+from jinja2.exceptions import SecurityError, TemplateSyntaxError
 
 from hub.domain import Channel
 from templates.layout import Layout
@@ -24,6 +24,7 @@ from templates.text import html_to_text
 MAX_SOURCE_CHARS = 100_000  # one part's source; a notification is not a book
 CACHED_SOURCE_CHARS = 16_000  # longer parts are compiled each time
 MAX_JSON_DEPTH = 32
+MAX_OVERRUNS = 3  # renders of one compiled template that may run out of time
 _TEXT_PARTS = ("email_subject", "email_text", "sms_body", "voice_say")
 _LOCALE = re.compile(r"[a-z]{2,8}(-[a-z0-9]{1,8})*")
 _CONTEXT = ("contact", "topic", "data", "items", "digest")  # the last two: digests only
@@ -36,13 +37,27 @@ _REFERENCES = (
 
 
 class TemplateError(Exception):
-    """A part cannot compile or render. `field` is its path: "variants.ru.email_html"."""
+    """A part cannot compile or render. `field` is its path: "variants.ru.email_html".
 
-    def __init__(self, field: str, message: str, *, line: int | None = None) -> None:
+    `refused` says the sandbox stopped it (a forbidden attribute, a size, loop, time or
+    structure limit): whatever data it is given, such a template is not one to keep.
+    """
+
+    def __init__(
+        self, field: str, message: str, *, line: int | None = None, refused: bool = False
+    ) -> None:
         super().__init__(f"{field}: {message}" + (f" (line {line})" if line else ""))
         self.field = field
         self.message = message
         self.line = line
+        self.refused = refused
+
+    def __reduce__(self) -> tuple[Any, ...]:  # crosses to and from the render processes
+        return (_template_error, (self.field, self.message, self.line, self.refused))
+
+
+def _template_error(field: str, message: str, line: int | None, refused: bool) -> TemplateError:
+    return TemplateError(field, message, line=line, refused=refused)
 
 
 class _Part:
@@ -86,7 +101,9 @@ def _failure(field: str, exc: BaseException) -> TemplateError:
     message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
     if not isinstance(exc, jinja2.TemplateError):  # say what Python raised: "ZeroDivisionError"
         message = f"{type(exc).__name__}: {message}"
-    return TemplateError(field, message, line=line)
+    # Stopped by the sandbox, or out of memory: no data makes such a template fine.
+    refused = isinstance(exc, SecurityError | MemoryError)
+    return TemplateError(field, message, line=line, refused=refused)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +127,10 @@ class CompiledTemplate:
         self.key = key
         self._renderer = renderer
         self._variants = variants
+        # A batch renders one template for many people: once it has run out of time for a
+        # few of them, the rest fail at once instead of costing a worker the budget each.
+        self._overruns = 0
+        self._overran = ""
         self._channels = frozenset(
             channel
             for channel in Channel
@@ -147,23 +168,63 @@ class CompiledTemplate:
                 needs.split()[0],
                 f"no variant ({tried}) of {self.key!r} defines {needs}; cannot render {channel}",
             )
+        if self._overruns >= MAX_OVERRUNS:
+            field, seconds = self._overran, self._renderer.max_seconds
+            raise TemplateError(
+                field,
+                f"not rendered: {MAX_OVERRUNS} renders of it ran past {seconds:g} s each",
+                refused=True,
+            )
         variables = {name: context[name] for name in _CONTEXT if name in context}
         variables["links"] = links
         variables["locale"] = locale
+        with budget(self._renderer.max_seconds) as spent:
+            try:
+                return self._render(channel, chain, variables, links if framed else None)
+            except TemplateError as exc:
+                if spent.overran:
+                    self._overruns += 1
+                    self._overran = exc.field
+                raise
+
+    def _render(
+        self,
+        channel: Channel,
+        chain: tuple[str, ...],
+        variables: dict[str, Any],
+        links: Links | None,
+    ) -> Rendered:
         limit = self._renderer.max_output_chars
-        with budget(self._renderer.max_seconds):
-            if channel is Channel.EMAIL:
-                return self._email(chain, variables, links if framed else None)
-            if channel is Channel.WEBHOOK:
-                tree = self._find("webhook_json", chain).parts["webhook_json"]
-                value = _render_json(tree, variables, [limit])
-                body = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-                return Rendered(body=body.encode())
-            part: _Part = self._find(_PART_OF[channel], chain).parts[_PART_OF[channel]]
-            text = part.render(variables, limit).strip()
-            if not text:
-                raise TemplateError(part.field, "rendered to nothing")
-            return Rendered(text=text)
+        if channel is Channel.EMAIL:
+            return self._email(chain, variables, links)
+        if channel is Channel.WEBHOOK:
+            tree = self._find("webhook_json", chain).parts["webhook_json"]
+            value = _render_json(tree, variables, [limit])
+            body = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+            return Rendered(body=body.encode())
+        part: _Part = self._find(_PART_OF[channel], chain).parts[_PART_OF[channel]]
+        text = part.render(variables, limit).strip()
+        if not text:
+            raise TemplateError(part.field, "rendered to nothing")
+        return Rendered(text=text)
+
+    def plan(self, locale: str | None, *, every: bool = False) -> list[tuple[Channel, str, str]]:
+        """What to render to try a template: (channel, variant, the part to blame) for each
+        channel `locale` can render or, with `every`, each channel of each variant."""
+        variants = list(self._variants) if every else [(locale or "").replace("_", "-").lower()]
+        found = []
+        for variant in variants:
+            chain = _fallbacks(variant)
+            for channel in sorted(self._channels):
+                if self._can(channel, chain):
+                    part = _PART_OF.get(channel) or self._email_part(chain)
+                    spelt = self._variants[variant].locale if variant in self._variants else variant
+                    found.append((channel, variant, f"variants.{spelt}.{part}"))
+        return found
+
+    def _email_part(self, chain: tuple[str, ...]) -> str:
+        body = next(v for v in map(self._variants.get, chain) if v and _has_body(v))
+        return "email_html" if "email_html" in body.parts else "email_text"
 
     def _email(
         self, chain: tuple[str, ...], variables: dict[str, Any], links: Links | None

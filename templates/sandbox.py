@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from jinja2 import StrictUndefined, Undefined, nodes, pass_context
+from jinja2 import Environment, StrictUndefined, Undefined, nodes, pass_context, pass_environment
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
+from jinja2.filters import make_attrgetter
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import Cycler, Joiner, Namespace
@@ -22,6 +24,7 @@ from templates.limits import (
     counted,
     format_fields,
     printf_size,
+    shapes,
     tick,
     weigh,
 )
@@ -46,11 +49,42 @@ _METHODS: tuple[tuple[Any, frozenset[str]], ...] = (
 )
 
 
+@pass_environment
+def _linear_sum(
+    environment: Environment, iterable: Iterable[Any], attribute: Any = None, start: Any = 0
+) -> Any:
+    """Jinja's `sum`, but lists and tuples are joined once: `sum()` copies the total so far at
+    every item, so 100,000 one-item lists would take minutes inside one C call."""
+    if attribute is not None:
+        iterable = map(make_attrgetter(environment, attribute), iterable)
+    if isinstance(start, list | tuple):
+        return type(start)(itertools.chain(start, *iterable))
+    return sum(iterable, start)
+
+
 _COUNTED = "counted_loop_steps"  # an internal filter; harmless if a template calls it
 
 
 class _CodeGenerator(CodeGenerator):
-    """Routes `a ~ b` through size checks: doubling a string in a loop must stop early."""
+    """Routes `a ~ b` and every list, tuple and dict a template writes through size checks:
+    doubling a string or a list in a loop must stop early."""
+
+    def _bounded_literal(self, visit: Callable[..., None], node: nodes.Expr, frame: Frame) -> None:
+        if getattr(node, "ctx", "load") != "load":  # `{% for a, b in ... %}`: a target
+            visit(self, node, frame)
+            return
+        self.write("environment.bounded(")
+        visit(self, node, frame)
+        self.write(")")
+
+    def visit_List(self, node: nodes.List, frame: Frame) -> None:
+        self._bounded_literal(CodeGenerator.visit_List, node, frame)
+
+    def visit_Tuple(self, node: nodes.Tuple, frame: Frame) -> None:
+        self._bounded_literal(CodeGenerator.visit_Tuple, node, frame)
+
+    def visit_Dict(self, node: nodes.Dict, frame: Frame) -> None:
+        self._bounded_literal(CodeGenerator.visit_Dict, node, frame)
 
     def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
         # CodeGenerator.visit_Concat, with each operand weighed before str() and the result after.
@@ -86,6 +120,7 @@ class Sandbox(ImmutableSandboxedEnvironment):
         }
         for name in ("pprint", "random", "urlize"):  # reprs, nondeterminism, unneeded markup
             del self.filters[name]
+        self.filters["sum"] = _linear_sum
         self.filters = {name: self._guard(name, f) for name, f in self.filters.items()}
         self.filters[_COUNTED] = counted
 
@@ -109,9 +144,11 @@ class Sandbox(ImmutableSandboxedEnvironment):
         return value
 
     def bounded(self, value: Any) -> Any:
-        """Refuse a value longer than a whole part may be: no template needs one on the way."""
+        """Refuse a value longer than a whole part may be, or a container whose expanded size
+        or depth is past the structure limits: every value a template makes passes here."""
         if isinstance(value, str | bytes | list | tuple | dict) and len(value) > self.max_chars:
             raise LimitExceeded(f"a value of {len(value)} items; at most {self.max_chars}")
+        shapes().check(value)
         return value
 
     def _fits(self, projected: int) -> None:
@@ -143,6 +180,10 @@ class Sandbox(ImmutableSandboxedEnvironment):
 
     def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
         tick()
+        # The arguments together: a macro keeps them as `varargs` and `kwargs`, new containers
+        # made outside any other hook.
+        self.bounded(args)
+        self.bounded(kwargs)
         return self.bounded(super().call(context, obj, *args, **kwargs))
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
@@ -164,7 +205,14 @@ class Sandbox(ImmutableSandboxedEnvironment):
             values = right.values() if isinstance(right, Mapping) else right
             values = values if isinstance(values, tuple) else [values]
             self._fits(printf_size(left, values, self.max_chars))
-        return self.bounded(super().call_binop(context, operator, left, right))
+        result = super().call_binop(context, operator, left, right)
+        if isinstance(result, list | tuple):  # measured from the operands, not walked
+            if operator == "+":
+                shapes().concatenated(result, [(left, 1), (right, 1)])
+            elif operator == "*":
+                seq, times = (left, right) if isinstance(right, int) else (right, left)
+                shapes().concatenated(result, [(seq, max(times, 0))])
+        return self.bounded(result)
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
         formatter = super().wrap_str_format(value)

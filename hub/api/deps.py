@@ -97,5 +97,11 @@ MetricsScope = Annotated[Principal, Depends(require(Scope.METRICS))]
 
 
 async def authenticated(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
-    """Any valid key: for reading shared configuration such as topics."""
+    """Any key that may use the API: for reading shared configuration such as topics. A key
+    with only the `metrics` scope is a scraper's and reaches nothing but `GET /metrics`."""
+    if not principal.scopes - {Scope.METRICS}:
+        raise HTTPException(403, "this API key has only the 'metrics' scope: GET /metrics")
     return principal
+
+
+AnyScope = Annotated[Principal, Depends(authenticated)]

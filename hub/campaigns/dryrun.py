@@ -21,6 +21,7 @@ from hub.dispatch.pacing import Pacing
 from hub.domain import Channel, DeliveryState
 from hub.schemas.campaigns import DryRunOut
 from hub.services import templates
+from hub.services.errors import InvalidField
 from hub.services.hashing import AddressHasher
 from preferences.model import Caps
 from preferences.resolver import resolve
@@ -46,7 +47,10 @@ def dry_run(
     compiled = renderer.compile(templates.doc(campaign.template_key, variants or {}))
     channels = renderable(compiled)
     spec = SCHEDULE.validate_python(campaign.schedule)
-    at = max(now, schedules.first_run(spec, now)) if campaign.state.value == "draft" else now
+    try:
+        at = max(now, schedules.first_run(spec, now)) if campaign.state.value == "draft" else now
+    except ValueError as exc:  # a rule that never occurs again: nothing would ever be sent
+        raise InvalidField("schedule", str(exc)) from None
     # A notification as the scheduler would make it, never added to the session.
     planned = Notification(
         id=0, local_at=schedules.local_at(spec), throttle=campaign.throttle, created_at=at

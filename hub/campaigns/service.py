@@ -6,7 +6,6 @@ A campaign sends through the same path as any notification: each occurrence beco
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from pydantic import TypeAdapter
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub import exports
 from hub.campaigns import schedule as schedules
 from hub.db.base import utcnow
 from hub.db.models import Campaign, CampaignRun, Contact, Delivery, Notification, Template, Topic
@@ -25,7 +25,7 @@ from hub.selfservice import mail
 from hub.services import contacts
 from hub.services.actor import Actor
 from hub.services.errors import Conflict, InvalidField, NotFound
-from templates import Renderer
+from templates.isolation import RenderProcesses
 
 SCHEDULE = TypeAdapter(schedules.Schedule)
 FAR = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)  # a paused fan-out's lease: never, until resumed
@@ -48,6 +48,10 @@ def create(session: Session, body: CampaignIn, *, created_by: str) -> Campaign:
         if channel.value not in topic.allowed_channels:
             raise InvalidField(f"channels[{index}]", f"topic {topic.key!r} does not allow it")
     now = utcnow()
+    try:
+        schedules.first_run(body.schedule, now)
+    except ValueError as exc:  # a rule with no occurrence left would sit in drafts for ever
+        raise InvalidField("schedule", str(exc)) from None
     campaign = Campaign(
         name=body.name,
         topic_id=topic.id,
@@ -173,7 +177,7 @@ def test_send(
     *,
     email: str,
     name: str | None,
-    renderer: Renderer,
+    processes: RenderProcesses,
 ) -> int:
     """The campaign's message, rendered for a stand-in contact with this address, sent by
     e-mail on Hub's own `hub-account` topic; the notification's id (enqueue it after commit).
@@ -183,7 +187,7 @@ def test_send(
     contacts.put(session, external_id, given, TESTER, allow_private_webhooks=False)
     message = {"template": campaign.template_key, "data": campaign.data}
     source = f"campaign:{campaign.id}:test"
-    return mail.send(session, external_id, message, renderer=renderer, source=source)
+    return mail.send(session, external_id, message, processes=processes, source=source)
 
 
 def _move(campaign: Campaign, state: CampaignState, now: dt.datetime) -> Campaign:
@@ -300,7 +304,7 @@ def csv_chunks(
 
     def pieces() -> Iterator[str]:
         buffer = io.StringIO()
-        writer = csv.writer(buffer)
+        writer = exports.CsvWriter(buffer)  # cells are data, never formulas
         writer.writerow(CSV_COLUMNS)
         with reads() as session:
             for row in csv_rows(session, get(session, campaign_id)):

@@ -159,13 +159,22 @@ def _campaign_body(values: dict[str, str]) -> dict[str, Any]:
         "name": values.get("name", ""),
         "topic": values.get("topic", ""),
         "template": values.get("template", ""),
-        "data": json.loads(values.get("data") or "{}"),
+        "data": form_json(values.get("data") or "{}"),
         "segment": segment or None,
         "schedule": schedule,
     }
     if values.get("throttle_email"):
         body["throttle"] = {"email": int(values["throttle_email"])}
     return body
+
+
+def form_json(text: str) -> Any:
+    """JSON typed into a form. Raises ValueError for bad JSON, nesting too deep to parse
+    included (the parser raises RecursionError); `Attributes` then limits the depth kept."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 def describe_segment(segment: dict[str, Any] | None) -> str:
@@ -286,7 +295,7 @@ async def campaign_action(
             elif action == "test":
                 found = service.get(session, campaign_id)
                 sent = service.test_send(
-                    session, found, email=staff.email, name=None, renderer=runtime.renderer
+                    session, found, email=staff.email, name=None, processes=runtime.render_processes
                 )
             elif action in ("pause", "resume", "cancel"):
                 getattr(service, action)(session, campaign_id, now=now)
@@ -373,7 +382,9 @@ async def template_save(
     runtime: RuntimeDep,
     locale: LocaleQuery = "",
 ) -> Response:
-    form = await _posted(request, staff, sessions, StaffRole.VIEWER)
+    # Both actions run staff code in the sandbox, a preview with any contact's data: a
+    # marketer's work, not a viewer's.
+    form = await _posted(request, staff, sessions, StaffRole.MARKETER)
     values = {name: first(form, name) for name, _, _ in PARTS if first(form, name).strip()}
     contact, data = first(form, "contact").strip(), first(form, "data").strip() or "{}"
     with runtime.reads() as session:
@@ -382,15 +393,13 @@ async def template_save(
     variants[locale] = values
     shown = {"contact": contact, "data": data}
     if first(form, "action") == "save":
-        if not staff.may(StaffRole.MARKETER):
-            raise NotAllowed(StaffRole.MARKETER)
         try:
             with runtime.sessions() as session:
                 templates.put(
                     session,
                     key,
                     TemplateIn.model_validate({"variants": variants}),
-                    runtime.renderer,
+                    runtime.render_processes,
                 )
                 session.commit()
         except (ValidationError, HubError) as exc:
@@ -408,12 +417,12 @@ async def template_save(
         return back_to(f"/console/templates/edit?key={key}&locale={locale}")
     try:
         asked = PreviewIn.model_validate(
-            {"contact": contact or None, "data": json.loads(data), "locale": locale or None}
+            {"contact": contact or None, "data": form_json(data), "locale": locale or None}
         )
         with runtime.reads() as session:
             rendered = template_preview.preview(
                 session,
-                runtime.renderer,
+                runtime.render_processes,
                 key,
                 variants,
                 asked,

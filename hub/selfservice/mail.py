@@ -18,7 +18,7 @@ from hub.domain import Audience, Channel
 from hub.schemas.notifications import NotificationIn
 from hub.selfservice.words import Words
 from hub.services import notifications
-from templates import Renderer
+from templates.isolation import RenderProcesses
 
 ACCOUNT_TOPIC = "hub-account"
 SOURCE = "self-service"
@@ -53,7 +53,7 @@ def link(
     url: str,
     words: Words,
     *,
-    renderer: Renderer,
+    processes: RenderProcesses,
     company: str,
     days: int,
 ) -> int:
@@ -65,7 +65,7 @@ def link(
         subject=words("mail.link.subject", company="{{ data.company }}"),
         text=words("mail.link.text", company="{{ data.company }}", days=days),
         data={"link": url, "company": company},
-        renderer=renderer,
+        processes=processes,
     )
 
 
@@ -76,7 +76,7 @@ def confirmation(
     url: str,
     words: Words,
     *,
-    renderer: Renderer,
+    processes: RenderProcesses,
     company: str,
 ) -> int:
     return _send(
@@ -85,7 +85,7 @@ def confirmation(
         subject=words("mail.confirm.subject", topic="{{ data.topic }}"),
         text=words("mail.confirm.text", topic="{{ data.topic }}", company="{{ data.company }}"),
         data={"link": url, "topic": topic.name, "company": company},
-        renderer=renderer,
+        processes=processes,
     )
 
 
@@ -96,10 +96,12 @@ def _send(
     subject: str,
     text: str,
     data: dict[str, str],
-    renderer: Renderer,
+    processes: RenderProcesses,
 ) -> int:
     content = {"": {"email_subject": subject, "email_text": text}}
-    return send(session, contact.external_id, {"content": content, "data": data}, renderer=renderer)
+    return send(
+        session, contact.external_id, {"content": content, "data": data}, processes=processes
+    )
 
 
 def send(
@@ -107,7 +109,7 @@ def send(
     external_id: str,
     message: dict[str, Any],
     *,
-    renderer: Renderer,
+    processes: RenderProcesses,
     source: str = SOURCE,
 ) -> int:
     """Queue one e-mail on `hub-account` to one contact: `message` holds `content` or
@@ -121,4 +123,4 @@ def send(
         }
         | message
     )
-    return notifications.accept(session, body, source=source, renderer=renderer).id
+    return notifications.accept(session, body, source=source, processes=processes).id

@@ -411,7 +411,7 @@ def _send_link(runtime: Runtime, service: SelfService, email: str, lang: str) ->
             contact,
             url,
             words,
-            renderer=runtime.renderer,
+            processes=runtime.render_processes,
             company=settings.company_name,
             days=settings.link_ttl_days,
         )
@@ -582,7 +582,7 @@ def _request_opt_in(
             topic,
             url,
             words,
-            renderer=runtime.renderer,
+            processes=runtime.render_processes,
             company=settings.company_name,
         )
         session.commit()

@@ -35,6 +35,7 @@ OUR_VERP = re.compile(r"\+hub-(\d{1,19})-(\d{1,19})@", re.IGNORECASE)
 # Where a mail system puts the address a bounce was sent to (the envelope sender we used).
 RETURN_HEADERS = ("To", "Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To")
 SOFT_LIMIT, SOFT_WINDOW = 3, dt.timedelta(days=7)
+MAX_MIME_DEPTH = 16
 MAIL_SYSTEM = Actor(kind=ActorKind.INBOUND, name="mail-system", source="email.bounce")
 
 
@@ -62,7 +63,11 @@ class Recorded:
 
 def parse(raw: bytes) -> Report:
     """Raises InvalidField("message", ...) for anything that is not a DSN or ARF report."""
-    message = email.message_from_bytes(raw, policy=email.policy.default)
+    try:
+        message = email.message_from_bytes(raw, policy=email.policy.default)
+    except RecursionError:  # the parser recurses once per level of multipart
+        raise InvalidField("message", "MIME parts nested too deeply to read") from None
+    _check_depth(message)
     if message.get_content_type() != "multipart/report":
         raise InvalidField("message", "expected multipart/report (a DSN or an ARF report)")
     report_type = message.get_param("report-type", header="content-type")
@@ -90,6 +95,18 @@ def parse(raw: bytes) -> Report:
         recipient.get("diagnostic-code"),
         verp,
     )
+
+
+def _check_depth(message: Message) -> None:
+    """Real reports nest two or three levels; reading deeper ones only costs (iteratively)."""
+    pending = [(message, 1)]
+    while pending:
+        part, depth = pending.pop()
+        if depth > MAX_MIME_DEPTH:
+            raise InvalidField("message", f"MIME parts nested deeper than {MAX_MIME_DEPTH}")
+        payload = part.get_payload()
+        if isinstance(payload, list):
+            pending.extend((child, depth + 1) for child in payload if isinstance(child, Message))
 
 
 def record(session: Session, report: Report, *, hasher: AddressHasher) -> Recorded:

@@ -14,7 +14,7 @@ from hub.domain import Channel, DeliveryState, NotificationState
 from hub.schemas.notifications import DeliveryOut, NotificationIn
 from hub.services import templates
 from hub.services.errors import InvalidField, NotFound
-from templates import Renderer
+from templates.isolation import RenderProcesses
 
 _LOOKUP_CHUNK = 1000
 
@@ -40,7 +40,9 @@ class Accepted:
     created_at: dt.datetime
 
 
-def accept(session: Session, body: NotificationIn, *, source: str, renderer: Renderer) -> Accepted:
+def accept(
+    session: Session, body: NotificationIn, *, source: str, processes: RenderProcesses
+) -> Accepted:
     """Validate against the database and insert the notification; the caller commits.
 
     Core statements rather than the ORM's unit of work: this runs once per API request, and
@@ -65,7 +67,7 @@ def accept(session: Session, body: NotificationIn, *, source: str, renderer: Ren
     else:
         assert body.content is not None
         variants = templates.variants_of(body.content)
-        templates.check(renderer, "inline", variants, "content")
+        templates.check(processes, "inline", variants, "content", data=body.data)
     now = utcnow()
     values = {
         "topic_id": topic.id,

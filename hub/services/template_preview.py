@@ -11,29 +11,25 @@ from sqlalchemy.orm import Session
 
 from hub.db.models import Contact, Topic
 from hub.dispatch.compose import contact_context
-from hub.domain import Channel
 from hub.schemas.templates import PreviewIn, PreviewOut, RenderedOut
 from hub.services import templates
 from hub.services.errors import InvalidField
-from templates import Links, Renderer, TemplateError
-
-SAMPLE_CONTACT = contact_context(
-    external_id="sample", name="Sample Person", locale=None, timezone="UTC", attributes={}
-)
+from templates import Links, TemplateError
+from templates.isolation import RenderProcesses
 
 
 def preview(
     session: Session,
-    renderer: Renderer,
+    processes: RenderProcesses,
     key: str,
     variants: dict[str, dict[str, Any]],
     body: PreviewIn,
     *,
     public_url: str,
 ) -> PreviewOut:
-    """Raises TemplateError when a part does not compile, InvalidField for an unknown contact
-    or topic; a channel that fails to render carries its error instead."""
-    contact = dict(SAMPLE_CONTACT)
+    """Raises InvalidField for an unknown contact or topic, a part that does not compile or one
+    the sandbox stopped; a channel that fails for want of data carries its error instead."""
+    contact = dict(templates.SAMPLE_CONTACT)
     if body.contact is not None:
         row = session.scalar(select(Contact).where(Contact.external_id == body.contact))
         if row is None:
@@ -52,22 +48,27 @@ def preview(
             raise InvalidField("topic", f"no topic {body.topic!r}")
         topic = {"key": found.key, "name": found.name}
     locale: str | None = body.locale or contact["locale"]
-    compiled = renderer.compile(templates.doc(key, variants))
     base = public_url.rstrip("/")
     links = Links(
         preferences_url=f"{base}/preferences/PREVIEW", unsubscribe_url=f"{base}/unsubscribe/PREVIEW"
     )
     context = {"contact": contact, "topic": topic, "data": body.data}
+    try:
+        attempts = processes.attempts(
+            templates.doc(key, variants), locale=locale, context=context, links=links
+        )
+    except TemplateError as exc:  # does not compile, or overran its process's deadline
+        raise templates.invalid(exc, "variants") from None
     rendered: dict[str, RenderedOut] = {}
-    for channel in Channel:
-        if channel not in compiled.channels():
+    for attempt in attempts:
+        if attempt.error is not None:
+            if attempt.error.refused:  # stopped by the sandbox: a template to fix, not a preview
+                raise templates.invalid(attempt.error, "variants")
+            rendered[attempt.channel.value] = RenderedOut(error=str(attempt.error))
             continue
-        try:
-            out = compiled.render(channel, locale=locale, context=context, links=links)
-        except TemplateError as exc:
-            rendered[channel.value] = RenderedOut(error=str(exc))
-            continue
-        rendered[channel.value] = RenderedOut(
+        out = attempt.rendered
+        assert out is not None
+        rendered[attempt.channel.value] = RenderedOut(
             subject=out.subject,
             text=out.text,
             html=out.html,

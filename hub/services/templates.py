@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import select
@@ -12,7 +13,22 @@ from hub.db.base import utcnow
 from hub.db.models import Template
 from hub.schemas.templates import PartsIn, TemplateIn
 from hub.services.errors import Conflict, InvalidField, NotFound
-from templates import Parts, Renderer, TemplateDoc, TemplateError
+from templates import Links, Parts, TemplateDoc, TemplateError
+from templates.isolation import EVERY, RenderProcesses
+
+# Who a template is tried on before it is kept, and whom a preview shows by default: the
+# keys a template sees as `contact` (hub.dispatch.compose.contact_context), made up.
+SAMPLE_CONTACT: dict[str, Any] = {
+    "external_id": "sample",
+    "name": "Sample Person",
+    "locale": None,
+    "timezone": "UTC",
+    "attributes": {},
+}
+_SAMPLE_LINKS = Links(
+    preferences_url="https://hub.invalid/preferences/SAMPLE",
+    unsubscribe_url="https://hub.invalid/unsubscribe/SAMPLE",
+)
 
 
 def variants_of(given: dict[str, PartsIn]) -> dict[str, dict[str, Any]]:
@@ -23,14 +39,39 @@ def doc(key: str, variants: dict[str, dict[str, Any]]) -> TemplateDoc:
     return TemplateDoc(key=key, variants={loc: Parts(**parts) for loc, parts in variants.items()})
 
 
-def check(renderer: Renderer, key: str, variants: dict[str, dict[str, Any]], field: str) -> None:
-    """Compile every part in the sandbox; a syntax error is a 422 naming the part."""
+def check(
+    processes: RenderProcesses,
+    key: str,
+    variants: dict[str, dict[str, Any]],
+    field: str,
+    *,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """Compile every part and render each channel of each variant once, for a sample person
+    and `data`, in a render process: a syntax error, a forbidden attribute or a template past
+    a size, time or structure limit is a 422 naming the part. (Missing data is not: the
+    sample cannot know it.) A template that passed is not tried again in this process."""
+    fingerprint = json.dumps([key, variants], sort_keys=True, ensure_ascii=False)
+    if fingerprint in processes.passed:
+        return
+    context = {"contact": SAMPLE_CONTACT, "topic": {"key": key, "name": key}, "data": data or {}}
     try:
-        renderer.check(doc(key, variants))
+        attempts = processes.attempts(
+            doc(key, variants), locale=EVERY, context=context, links=_SAMPLE_LINKS
+        )
     except TemplateError as exc:
-        where = f"{field}.{exc.field.removeprefix('variants.')}"
-        line = f" (line {exc.line})" if exc.line else ""
-        raise InvalidField(where, f"{exc.message}{line}") from None
+        raise invalid(exc, field) from None
+    for attempt in attempts:
+        if attempt.error is not None and attempt.error.refused:
+            raise invalid(attempt.error, field)
+    processes.passed.add(fingerprint)
+
+
+def invalid(exc: TemplateError, field: str) -> InvalidField:
+    """The 422 for a part that failed: `field` is where the parts are in the request."""
+    where = f"{field}.{exc.field.removeprefix('variants.')}"
+    line = f" (line {exc.line})" if exc.line else ""
+    return InvalidField(where, f"{exc.message}{line}")
 
 
 def get(session: Session, key: str) -> Template:
@@ -40,9 +81,11 @@ def get(session: Session, key: str) -> Template:
     return template
 
 
-def put(session: Session, key: str, data: TemplateIn, renderer: Renderer) -> tuple[Template, bool]:
+def put(
+    session: Session, key: str, data: TemplateIn, processes: RenderProcesses
+) -> tuple[Template, bool]:
     variants = variants_of(data.variants)
-    check(renderer, key, variants, "variants")
+    check(processes, key, variants, "variants")
     now = utcnow()
     template = session.scalar(select(Template).where(Template.key == key).with_for_update())
     if template is not None:

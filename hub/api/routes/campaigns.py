@@ -122,7 +122,7 @@ def send_test(
     """Send the campaign's message once, by e-mail, to the address given (yours)."""
     campaign = service.get(db, campaign_id)
     notification_id = service.test_send(
-        db, campaign, email=body.email, name=body.name, renderer=runtime.renderer
+        db, campaign, email=body.email, name=body.name, processes=runtime.render_processes
     )
     db.commit()
     runtime.enqueuer.try_fan_out(notification_id)

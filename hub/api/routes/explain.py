@@ -16,6 +16,7 @@ from hub.services import contacts, explain, topics
 from hub.services.errors import InvalidField
 
 router = APIRouter(tags=["explain"])
+_REACH = dt.timedelta(days=36_525)
 
 
 class RuleOut(BaseModel):
@@ -61,15 +62,20 @@ def explain_contact(
     at: Annotated[dt.datetime | None, Query(description="The moment; now by default.")] = None,
 ) -> Any:
     """Which channels a message on this topic would use at that moment, and why."""
+    now = utcnow()
     if at is not None and at.tzinfo is None:
         raise InvalidField("at", "needs a time zone, e.g. 2026-12-01T09:00:00Z")
+    if at is not None and not now - _REACH <= at <= now + _REACH:
+        # The rules look days ahead and behind (quiet hours, digests, caps): near year 1 or
+        # 9999 that arithmetic leaves the calendar.
+        raise InvalidField("at", "must be within 100 years of now")
     contact = contacts.get(db, external_id)
     found = topics.get(db, topic)
     return explain.for_contact(
         db,
         contact,
         found,
-        at=at or utcnow(),
+        at=at or now,
         hasher=runtime.hasher,
         caps=runtime.settings.default_caps(),
     )

@@ -69,7 +69,7 @@ def post_notification(
             )
     try:
         notification = notifications.accept(
-            db, body, source=f"api:{principal.name}", renderer=runtime.renderer
+            db, body, source=f"api:{principal.name}", processes=runtime.render_processes
         )
         answer = NotificationAccepted(
             id=notification.id,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Response
 
-from hub.api.deps import CampaignsScope, RuntimeDep, SessionDep, authenticated
+from hub.api.deps import AnyScope, CampaignsScope, RuntimeDep, SessionDep, authenticated
 from hub.api.paging import CursorQuery, Limit, page_of, position
+from hub.domain import Scope
 from hub.fields import TOPIC_KEY
 from hub.schemas.base import Page
 from hub.schemas.errors import ErrorOut
@@ -37,7 +38,7 @@ def put_template(
     db: SessionDep,
     runtime: RuntimeDep,
 ) -> Any:
-    template, created = templates.put(db, key, body, runtime.renderer)
+    template, created = templates.put(db, key, body, runtime.render_processes)
     db.commit()
     response.status_code = 201 if created else 200
     return template
@@ -54,10 +55,23 @@ def list_templates(db: SessionDep, limit: Limit = 100, cursor: CursorQuery = Non
     return page_of(rows, limit, TemplateOut.model_validate)
 
 
-@router.post("/{key}/preview", response_model=PreviewOut, dependencies=[Depends(authenticated)])
-def preview_template(key: KeyPath, body: PreviewIn, db: SessionDep, runtime: RuntimeDep) -> Any:
-    """Render every channel for one contact (or a sample) and the given data; sends nothing."""
+@router.post("/{key}/preview", response_model=PreviewOut)
+def preview_template(
+    key: KeyPath, body: PreviewIn, principal: AnyScope, db: SessionDep, runtime: RuntimeDep
+) -> Any:
+    """Render every channel for one contact (or a sample) and the given data; sends nothing.
+
+    Naming a contact shows their name and attributes, so it needs the `contacts` scope; the
+    check comes before the look-up, so the answer never tells whether the contact exists.
+    """
+    if body.contact is not None and not principal.allows(Scope.CONTACTS):
+        raise HTTPException(403, "previewing for a named contact needs the 'contacts' scope")
     template = templates.get(db, key)
     return template_preview.preview(
-        db, runtime.renderer, key, template.variants, body, public_url=runtime.settings.public_url
+        db,
+        runtime.render_processes,
+        key,
+        template.variants,
+        body,
+        public_url=runtime.settings.public_url,
     )
