@@ -130,7 +130,10 @@ class ChannelAdapter(Protocol):
     def from_options(cls, options: Any) -> ChannelAdapter: ...
 
     # An adapter that paces itself may also set `rate_per_second: float | None`; the
-    # dispatcher then claims at most what it can send within one send lease.
+    # dispatcher then claims at most what it can send within one send lease. It should keep
+    # its budget in the `channels.ratelimit.Pacer` the hub gives it (declare
+    # `paced: ClassVar[bool] = True` and take `from_options(options, pacer=...)`), so the
+    # rate holds across every process and machine of the hub, not per process.
 
     async def send(self, message: OutgoingMessage) -> Receipt:
         """Hand one message to the provider.

@@ -1,10 +1,41 @@
-"""An asyncio token bucket that keeps a sender under its provider's per-number rate."""
+"""Keeping a sender under its provider's per-number rate: the limiter an adapter is given, and
+this process's own implementation of it (an asyncio token bucket).
+
+An adapter does not choose where its budget lives. It asks the `Pacer` it was given for the
+limiter of a key (its From number); the composition root decides whether that is a bucket in
+this process (`LocalPacer`, the embedded default, where one process sends everything) or one
+that every process and machine of the hub shares (`hub.dispatch.shared_rate`, with Redis).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+
+class RateLimiter(Protocol):
+    async def acquire(self) -> None:
+        """Return when this caller may send one message under the budget.
+
+        Raises:
+            RetryableDeliveryError: the budget could not be consulted for too long (a shared
+                store out of reach); nothing may be sent, and nothing was.
+        """
+        ...
+
+
+class Pacer(Protocol):
+    """Where budgets live. The same key always names the same budget."""
+
+    def limiter(self, key: str, *, rate_per_second: float, burst: int = 1) -> RateLimiter:
+        """The limiter of `key`: at most `burst` at once, then `rate_per_second`."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release what the pacer holds; called once, from the loop that used it."""
+        ...
 
 
 class TokenBucket:
@@ -50,3 +81,19 @@ class TokenBucket:
         wait = self.delay()
         if wait > 0:
             await self._sleep(wait)
+
+
+class LocalPacer:
+    """Budgets in this process only: right when this process is the only sender."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[str, TokenBucket] = {}
+
+    def limiter(self, key: str, *, rate_per_second: float, burst: int = 1) -> TokenBucket:
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = TokenBucket(rate_per_second, burst)
+        return bucket
+
+    async def aclose(self) -> None:
+        return None

@@ -30,7 +30,7 @@ from channels.base import (
     Receipt,
     RetryableDeliveryError,
 )
-from channels.ratelimit import TokenBucket
+from channels.ratelimit import LocalPacer, Pacer
 from hub.domain import Channel, SuppressionReason
 
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
@@ -246,11 +246,20 @@ class _TwilioChannel:
     name: ClassVar[str]
     kinds: ClassVar[frozenset[Channel]]
     options_model: ClassVar[type[ChannelOptions]] = TwilioOptions
+    paced: ClassVar[bool] = True  # takes its limiter from the hub's `pacer`
 
-    def __init__(self, options: TwilioOptions, *, http_client: AsyncHttpClient | None = None):
+    def __init__(
+        self,
+        options: TwilioOptions,
+        *,
+        http_client: AsyncHttpClient | None = None,
+        pacer: Pacer | None = None,
+    ):
         """Raises ValueError when the options are not `configured`.
 
         `http_client` (closed by its owner) replaces the one built from the options.
+        `pacer` holds the per-number budget: this process's own when None; the hub passes
+        one shared by all its processes when it has Redis (RELIABILITY 30).
         """
         if not options.configured or options.twilio_auth_token is None:
             raise ValueError(
@@ -275,15 +284,17 @@ class _TwilioChannel:
             http_client=http_client or self._owned,
         )
         self._slots = asyncio.Semaphore(options.twilio_max_concurrency)
-        # One instance serves one From number, so one bucket is the per-number limit.
-        # Twilio counts messages and calls separately, so SMS and voice keep their own.
-        self.bucket = TokenBucket(options.twilio_rate_per_second, 1)
+        # The budget is the From number's, wherever it is kept; Twilio counts messages and
+        # calls separately, so SMS and voice have a key each.
+        self.bucket = (pacer or LocalPacer()).limiter(
+            f"{self.name}:{self.sender}", rate_per_second=options.twilio_rate_per_second
+        )
         # Read by the dispatcher to claim no more than it can send within a lease.
         self.rate_per_second: float | None = options.twilio_rate_per_second
 
     @classmethod
-    def from_options(cls, options: Any) -> Self:
-        return cls(options)
+    def from_options(cls, options: Any, *, pacer: Pacer | None = None) -> Self:
+        return cls(options, pacer=pacer)
 
     async def _create(self, message: OutgoingMessage) -> Any:
         raise NotImplementedError
@@ -292,7 +303,8 @@ class _TwilioChannel:
         """Create the message or call; answer with its SID.
 
         Raises:
-            RetryableDeliveryError: 429/20429, 5xx, a bad credential, Twilio unreachable.
+            RetryableDeliveryError: 429/20429, 5xx, a bad credential, Twilio unreachable,
+                or the shared rate limit out of reach (nothing was sent).
             PermanentDeliveryError: 21610 (suppress: carrier opt-out), 21211/21614 and other
                 4xx, or nothing to send.
             AmbiguousDeliveryError: the request left and no answer came within the timeout.
@@ -301,6 +313,8 @@ class _TwilioChannel:
             raise PermanentDeliveryError(f"{self.name}: the message has no text")
         async with self._slots:
             # The token is taken inside the cap so a queue released at once cannot burst.
+            # A limiter that cannot be consulted raises RetryableDeliveryError: unpaced,
+            # nothing goes.
             await self.bucket.acquire()
             try:
                 created = await self._create(message)

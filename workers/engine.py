@@ -25,6 +25,7 @@ from channels.base import (
     RetryableDeliveryError,
 )
 from channels.failover import FailoverChannel
+from channels.ratelimit import LocalPacer, Pacer
 from hub.domain import Channel
 from hub.metrics import PROVIDER_ERRORS, PROVIDER_SECONDS
 
@@ -49,9 +50,12 @@ class SendEngine:
         backups: Mapping[Channel, Sequence[ChannelOptions]] | None = None,
         trip_after: int = 3,
         rest: float = 30.0,
+        pacer: Pacer | None = None,
     ) -> None:
         """`backups`: more option sets for a channel's adapter class, tried in order when
-        the first provider keeps failing (see channels.failover)."""
+        the first provider keeps failing (see channels.failover). `pacer`: where paced
+        adapters keep their budgets (this process's own when None); closed with the engine."""
+        self._pacer: Pacer = pacer or LocalPacer()
         self._chosen = dict(chosen)
         self._backups = dict(backups or {})
         self._trip_after, self._rest = trip_after, rest
@@ -74,16 +78,21 @@ class SendEngine:
         for channel, (cls, options) in self._chosen.items():
             key = (cls, id(options))
             if key not in built:
-                built[key] = cls.from_options(options)
+                built[key] = self._build(cls, options)
             self._adapters[channel] = built[key]
             if backups := self._backups.get(channel):
                 providers = [(f"{cls.name}:1", built[key])]
                 providers += [
-                    (f"{cls.name}:{n}", cls.from_options(more)) for n, more in enumerate(backups, 2)
+                    (f"{cls.name}:{n}", self._build(cls, more)) for n, more in enumerate(backups, 2)
                 ]
                 self._adapters[channel] = FailoverChannel(
                     providers, trip_after=self._trip_after, rest=self._rest
                 )
+
+    def _build(self, cls: type[ChannelAdapter], options: ChannelOptions) -> ChannelAdapter:
+        if getattr(cls, "paced", False):  # it keeps its budget where the hub says
+            return cls.from_options(options, pacer=self._pacer)  # type: ignore[call-arg]
+        return cls.from_options(options)
 
     def provider(self, channel: Channel) -> str:
         return self._adapters[channel].name
@@ -143,3 +152,4 @@ class SendEngine:
                 await adapter.aclose()
             except Exception:
                 log.exception("closing adapter %s", adapter.name)
+        await self._pacer.aclose()

@@ -16,11 +16,13 @@ import dramatiq
 
 from channels import registry
 from channels.base import ChannelAdapter, ChannelOptions
+from channels.ratelimit import LocalPacer, Pacer
 from channels.webhook import WebhookChannel, WebhookOptions
 from hub.campaigns.scheduler import Scheduler
 from hub.db.base import utcnow
 from hub.dispatch.compose import Composer
 from hub.dispatch.dispatcher import Dispatcher, Limits
+from hub.dispatch.pause import PauseBoard, Pauses
 from hub.domain import Channel
 from hub.events.sender import EventRelay
 from hub.runtime import Runtime
@@ -89,6 +91,28 @@ def limits(settings: Settings) -> Limits:
     )
 
 
+def pacing(settings: Settings) -> tuple[Pacer, PauseBoard]:
+    """Where send rates and channel pauses are kept (RELIABILITY 30). On the embedded default
+    (no broker) one process sends everything, so in it. With a broker, in its Redis: a
+    number's rate and a channel's pause then hold for every worker process on every machine
+    of this hub (its namespace), not for each one on its own."""
+    if settings.broker_url is None:
+        return LocalPacer(), Pauses(first=settings.delivery_first_retry_seconds)
+    from hub.dispatch import shared_store
+    from hub.dispatch.shared_pause import SharedPauses
+    from hub.dispatch.shared_rate import SharedPacer
+
+    url, namespace = settings.broker_url, settings.broker_namespace
+    return (
+        SharedPacer(shared_store.async_client(url), namespace=namespace),
+        SharedPauses(
+            shared_store.sync_client(url),
+            namespace=namespace,
+            first=settings.delivery_first_retry_seconds,
+        ),
+    )
+
+
 def _one_worker_per_queue(record: logging.LogRecord) -> bool:
     """Each per-queue Worker adds its own bookkeeping middleware to the shared broker, and
     Dramatiq warns about the second. Harmless here: each Worker consumes only its queue."""
@@ -107,11 +131,13 @@ class Workers:
         self.runtime = runtime
         options = options or channel_options(settings)
         chosen = registry.choose(settings.channel_providers, options)
+        pacer, self.pauses = pacing(settings)
         self.engine = SendEngine(
             chosen,
             backups=failover_options(settings, chosen),
             trip_after=settings.failover_trip_after,
             rest=settings.failover_rest_seconds,
+            pacer=pacer,
         )
         composer = Composer(
             renderer=Renderer(company_name=settings.company_name),
@@ -132,6 +158,7 @@ class Workers:
             hasher=runtime.hasher,
             limits=limits(settings),
             clock=clock,
+            pauses=self.pauses,
         )
         self.events = EventRelay(
             sessions=runtime.sessions,
@@ -213,3 +240,4 @@ class Workers:
             worker.stop(timeout=10_000)
         self.events.close()
         self.engine.close()
+        self.pauses.close()

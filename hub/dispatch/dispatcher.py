@@ -30,7 +30,7 @@ from hub.dispatch import claim, fanout, outcomes, sweeper
 from hub.dispatch.audience import NO_CAPS
 from hub.dispatch.compose import Composer, renderable
 from hub.dispatch.lease import LeaseKeeper
-from hub.dispatch.pause import Pauses
+from hub.dispatch.pause import PauseBoard, Pauses
 from hub.domain import Channel, DeliveryState
 from hub.metrics import DELIVERIES
 from hub.services.hashing import AddressHasher
@@ -80,8 +80,10 @@ class Dispatcher:
         hasher: AddressHasher,
         limits: Limits,
         clock: Callable[[], dt.datetime] = utcnow,
+        pauses: PauseBoard | None = None,
     ) -> None:
-        """`clock`: where every step reads the time (tests move it across quiet hours)."""
+        """`clock`: where every step reads the time (tests move it across quiet hours).
+        `pauses`: where channel pauses are kept; this process's own when None."""
         self.sessions = sessions
         self.reads = reads  # read-only: on SQLite they do not wait for the write lock
         self.composer = composer
@@ -89,7 +91,7 @@ class Dispatcher:
         self.hasher = hasher
         self.limits = limits
         self.clock = clock
-        self.pauses = Pauses(first=limits.first_retry)
+        self.pauses: PauseBoard = pauses or Pauses(first=limits.first_retry)
         self._keys_forgotten = dt.datetime.min.replace(tzinfo=dt.UTC)
 
     def fan_out(self, notification_id: int) -> FanOutStep:
