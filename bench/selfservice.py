@@ -142,9 +142,11 @@ def main() -> None:
         signer = LinkSigner([SECRET], max_age=dt.timedelta(days=60))
         reader = Runtime.build(settings)
         with reader.reads() as session:
-            ids = list(session.scalars(select(Contact.id)))
+            ids = list(session.execute(select(Contact.id, Contact.link_key)))
         reader.close()
-        urls = [f"/preferences/{signer.sign(Purpose.PREFERENCES, i)}" for i in ids]
+        urls = [
+            f"/preferences/{signer.sign(Purpose.PREFERENCES, i, link_key=key)}" for i, key in ids
+        ]
         results: dict[str, Any] = {}
         for phase, save in (("view", False), ("save", True)):
             cpu_before = proc_stats(server.pid)[0]

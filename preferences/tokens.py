@@ -2,6 +2,8 @@
 
 A token names one contact (and, for unsubscribe, one topic) and one purpose; the purpose is
 the signature's salt, so an unsubscribe token cannot open the preferences page or the reverse.
+The contact is named twice: by its row id, for the look-up, and by its random link key, which
+the page compares; a row id can come back after an erasure (SQLite), a link key never does.
 Verification accepts every configured secret (newest first), so links sent before a key
 rotation keep working until they expire (RELIABILITY 13).
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import hmac
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -37,6 +40,20 @@ class Claims:
     contact_id: int
     topic: str | None
     issued_at: dt.datetime | None = None
+    link_key: str | None = None  # None in links issued before contacts had one
+
+    def names(self, contact_link_key: str, contact_created_at: dt.datetime) -> bool:
+        """Whether the link was issued to the contact found under its id.
+
+        A link without a key predates them: it names the contact only if it was issued after
+        the contact was created (to the second, as its stamp), and such links expire with
+        the link lifetime.
+        """
+        if self.link_key is not None:
+            return hmac.compare_digest(self.link_key, contact_link_key)
+        if self.issued_at is None:
+            return False
+        return self.issued_at >= contact_created_at.replace(microsecond=0)
 
 
 class _ClockedSigner(TimestampSigner):
@@ -73,8 +90,10 @@ class LinkSigner:
         }
         self._max_age = int(max_age.total_seconds())
 
-    def sign(self, purpose: Purpose, contact_id: int, topic: str | None = None) -> str:
-        token: str = self._serializers[purpose].dumps([contact_id, topic])
+    def sign(
+        self, purpose: Purpose, contact_id: int, topic: str | None = None, *, link_key: str
+    ) -> str:
+        token: str = self._serializers[purpose].dumps([contact_id, topic, link_key])
         return token
 
     def verify(self, purpose: Purpose, token: str) -> Claims:
@@ -88,6 +107,8 @@ class LinkSigner:
         except BadSignature as exc:
             raise InvalidToken("this link is not valid") from exc
         match payload:
+            case [int() as contact_id, str() | None as topic, str() as link_key]:
+                return Claims(contact_id, topic, issued_at=issued, link_key=link_key)
             case [int() as contact_id, str() | None as topic]:
                 return Claims(contact_id=contact_id, topic=topic, issued_at=issued)
         raise InvalidToken("this link is not valid")

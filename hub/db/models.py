@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from typing import Any
 
 from sqlalchemy import (
@@ -36,6 +37,10 @@ from hub.domain import (
 )
 
 
+def new_link_key() -> str:
+    return secrets.token_urlsafe(12)
+
+
 class Contact(Base):
     __tablename__ = "contacts"
 
@@ -49,6 +54,11 @@ class Contact(Base):
     locale: Mapped[str | None] = mapped_column(String(35))
     timezone: Mapped[str] = mapped_column(String(64))
     attributes: Mapped[dict[str, Any]] = mapped_column(Json)
+    # Random, never shared and never reused: every self-service link carries it beside the
+    # row id, which SQLite may give again after an erasure.
+    link_key: Mapped[str] = mapped_column(
+        String(24), index=True, unique=True, default=new_link_key, server_default=""
+    )
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -46,6 +46,7 @@ from preferences.model import (
 @dataclass(frozen=True, slots=True)
 class Recipient:
     id: int
+    link_key: str  # what the person's self-service links carry besides the id
     external_id: str
     name: str | None
     locale: str | None
@@ -183,6 +184,7 @@ def _reach(
 
 _CONTACT_COLUMNS = (
     Contact.id,
+    Contact.link_key,
     Contact.external_id,
     Contact.kind,
     Contact.name,
@@ -246,6 +248,7 @@ def load(
     return [
         Recipient(
             id=row.id,
+            link_key=row.link_key,
             external_id=row.external_id,
             name=row.name,
             locale=row.locale,

@@ -253,7 +253,7 @@ class Composer:
         recipient: audience.Recipient,
     ) -> None:
         channel = delivery.channel
-        links, unsubscribe_token = self._links(recipient.id, prepared.topic_key)
+        links, unsubscribe_token = self._links(recipient, prepared.topic_key)
         context = self._context(recipient, prepared) | {"data": prepared.data}
         key = f"hub-{prepared.notification_id}-{delivery.id}"
         try:
@@ -292,7 +292,7 @@ class Composer:
         """
         first = waited[0][0]
         channel = waited[0][1].channel
-        links, unsubscribe_token = self._links(recipient.id, first.topic_key)
+        links, unsubscribe_token = self._links(recipient, first.topic_key)
         context = self._context(recipient, first)
         items: list[digest.Item] = []
         kept: list[Claimed] = []
@@ -343,9 +343,12 @@ class Composer:
         )
         result.outgoing.append(Outgoing(lead, first.topic_key, message, tuple(kept[1:])))
 
-    def _links(self, contact_id: int, topic_key: str) -> tuple[Links, str]:
-        preferences_token = self.links.sign(Purpose.PREFERENCES, contact_id)
-        unsubscribe_token = self.links.sign(Purpose.UNSUBSCRIBE, contact_id, topic_key)
+    def _links(self, recipient: audience.Recipient, topic_key: str) -> tuple[Links, str]:
+        contact_id, link_key = recipient.id, recipient.link_key
+        preferences_token = self.links.sign(Purpose.PREFERENCES, contact_id, link_key=link_key)
+        unsubscribe_token = self.links.sign(
+            Purpose.UNSUBSCRIBE, contact_id, topic_key, link_key=link_key
+        )
         links = Links(
             preferences_url=f"{self.public_url}/preferences/{preferences_token}",
             unsubscribe_url=f"{self.public_url}/unsubscribe/{unsubscribe_token}",

@@ -152,7 +152,7 @@ def _follow(
         expired = isinstance(exc, ExpiredToken)
         return _bad_link(Visit(request, runtime), service, expired=expired)
     contact = session.get(Contact, claims.contact_id)
-    if contact is None:
+    if contact is None or not claims.names(contact.link_key, contact.created_at):
         return _bad_link(Visit(request, runtime), service, expired=False)
     topic = _topic(session, claims.topic)
     return Link(contact, topic, claims.issued_at, Visit(request, runtime, contact))
@@ -322,7 +322,8 @@ def _topic(session: Session, key: str | None) -> Topic | None:
 
 
 def _manage_url(service: SelfService, contact: Contact) -> str:
-    return f"/preferences/{service.links.sign(Purpose.PREFERENCES, contact.id)}"
+    token = service.links.sign(Purpose.PREFERENCES, contact.id, link_key=contact.link_key)
+    return f"/preferences/{token}"
 
 
 # -- send me my link -----------------------------------------------------------------------
@@ -573,7 +574,9 @@ def _request_opt_in(
         if not asked.send:
             session.commit()
             return
-        token = service.links.sign(Purpose.CONFIRM, asked.contact.id, topic.key)
+        token = service.links.sign(
+            Purpose.CONFIRM, asked.contact.id, topic.key, link_key=asked.contact.link_key
+        )
         url = f"{settings.public_url.rstrip('/')}/subscribe/confirm/{token}"
         words = Words(language(asked.contact.locale, None) if asked.contact.locale else lang)
         notification_id = mail.confirmation(

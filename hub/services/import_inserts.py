@@ -18,7 +18,7 @@ from typing import Any, cast
 
 from sqlalchemy import Column, Connection, Dialect, Table, insert, select
 
-from hub.db.models import Contact, ContactEvent
+from hub.db.models import Contact, ContactEvent, new_link_key
 from hub.domain import EventType
 from hub.schemas.contacts import CONTACT_FIELDS
 from hub.services.actor import Actor
@@ -27,7 +27,15 @@ _CONTACTS = cast(Table, Contact.__table__)
 _EVENTS = cast(Table, ContactEvent.__table__)
 # Plain text columns: their values go to the driver as they are (checked per dialect).
 _TEXT_FIELDS = tuple(name for name in CONTACT_FIELDS if name != "kind")
-_CONTACT_COLUMNS = ("external_id", "kind", *_TEXT_FIELDS, "attributes", "created_at", "updated_at")
+_CONTACT_COLUMNS = (
+    "external_id",
+    "kind",
+    *_TEXT_FIELDS,
+    "attributes",
+    "link_key",
+    "created_at",
+    "updated_at",
+)
 _texts = itemgetter(*_TEXT_FIELDS)
 _EVENT_COLUMNS = (
     "contact_id",
@@ -120,6 +128,7 @@ class DriverInserts:
                     kind(state["kind"]),
                     *_texts(state),
                     attributes(state["attributes"]),
+                    new_link_key(),
                     stamp,
                     stamp,
                 )

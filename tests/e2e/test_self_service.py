@@ -224,9 +224,11 @@ def test_tampered_expired_and_swapped_links_get_a_friendly_page(
     tampered = f"{site.base}/preferences/{token[:-3]}{'AAA' if token[-3:] != 'AAA' else 'BBB'}"
     ttl = dt.timedelta(days=site.runtime.settings.link_ttl_days)
     secrets = site.runtime.settings.link_secrets()
-    contact_id = LinkSigner(secrets, max_age=ttl).verify(Purpose.PREFERENCES, token).contact_id
+    claims = LinkSigner(secrets, max_age=ttl).verify(Purpose.PREFERENCES, token)
+    assert claims.link_key is not None
     issued_long_ago = LinkSigner(secrets, max_age=ttl, clock=lambda: time.time() - 61 * 86400)
-    expired = f"{site.base}/preferences/{issued_long_ago.sign(Purpose.PREFERENCES, contact_id)}"
+    old = issued_long_ago.sign(Purpose.PREFERENCES, claims.contact_id, link_key=claims.link_key)
+    expired = f"{site.base}/preferences/{old}"
     swapped = f"{site.base}/preferences/{one_click_link(message).rsplit('/', 1)[1]}"
 
     page = browser.new_page(viewport=PHONE, locale="ru-RU")

@@ -151,7 +151,8 @@ def test_a_service_cannot_undo_the_persons_own_unsubscribe_but_the_person_can(
     with runtime.sessions() as session:
         olga = session.query(Contact).filter_by(external_id="olga").one()
     signer = LinkSigner(runtime.settings.link_secrets(), max_age=dt.timedelta(days=1))
-    one_click = f"/unsubscribe/{signer.sign(Purpose.UNSUBSCRIBE, olga.id, 'alerts')}"
+    token = signer.sign(Purpose.UNSUBSCRIBE, olga.id, "alerts", link_key=olga.link_key)
+    one_click = f"/unsubscribe/{token}"
     answer = client.post(one_click, data={"List-Unsubscribe": "One-Click"})
     assert answer.status_code == 200
     assert notify(client, auth)["reason"] == "unsubscribed"
@@ -166,7 +167,8 @@ def test_a_service_cannot_undo_the_persons_own_unsubscribe_but_the_person_can(
         "unsubscribed"
     )
 
-    preferences = f"/preferences/{signer.sign(Purpose.PREFERENCES, olga.id)}"
+    token = signer.sign(Purpose.PREFERENCES, olga.id, link_key=olga.link_key)
+    preferences = f"/preferences/{token}"
     form = client.get(preferences)
     token = form.text.split('name="csrf" value="')[1].split('"')[0]
     saved = client.post(
