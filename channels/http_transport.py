@@ -12,7 +12,7 @@ import httpx
 import yarl
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from channels import netguard
+from channels import netguard, webhook_urls
 
 AddressPolicy = Callable[[netguard.IPAddress], bool]
 
@@ -107,13 +107,22 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         # aiohttp hands IP literals straight to connect() without asking the resolver, so the
-        # literal is vetted here (names are vetted by VettingResolver), and read from the URL
-        # aiohttp will use, so no difference between httpx's and yarl's parsers slips past.
-        target = yarl.URL(str(request.url), encoded=True)
-        host = target.raw_host or ""
-        address = netguard.literal_ip(host)
+        # literal is vetted here (names are vetted by VettingResolver). The URL is read as it
+        # was when saved (channels.webhook_urls), and yarl must read the same host from it, so
+        # no difference between parsers (IDNA, odd IPv4 spellings) slips past.
+        try:
+            vetted = webhook_urls.parse(str(request.url))
+            target = yarl.URL(vetted.url, encoded=True)
+        except ValueError as exc:  # InvalidWebhookUrl is one, and so are yarl's refusals
+            raise httpx.LocalProtocolError(f"invalid URL: {exc}", request=request) from exc
+        if target.raw_host != vetted.host:
+            raise httpx.LocalProtocolError(
+                f"invalid URL: its host reads as {vetted.host!r} and as {target.raw_host!r}",
+                request=request,
+            )
+        address = netguard.literal_ip(vetted.host)
         if address is not None and self._forbidden(address):
-            refusal = netguard.ForbiddenAddressError(host, str(address))
+            refusal = netguard.ForbiddenAddressError(vetted.host, str(address))
             raise ForbiddenAddressError(str(refusal), request=request)
         if self._session is None:
             self._session = self._open()

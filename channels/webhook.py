@@ -13,7 +13,7 @@ from typing import ClassVar
 import httpx
 from pydantic import SecretStr, field_validator
 
-from channels import netguard, signing
+from channels import signing, webhook_urls
 from channels.base import (
     AmbiguousDeliveryError,
     ChannelAdapter,
@@ -133,21 +133,19 @@ class WebhookChannel:
                 refused connection, a DNS failure, a timeout.
             PermanentDeliveryError: 3xx (never followed), 410 (code "410", suppressing the
                 endpoint: ENDPOINT_GONE), other 4xx, a forbidden address (code
-                "forbidden_address"), an unusable URL (code "invalid_url").
+                "forbidden_address"), an unusable URL (code "invalid_url": not http(s),
+                credentials, a bad port, a host IDNA refuses; see `webhook_urls.parse`).
         """
         try:
-            url = _parse_url(to)
-        except httpx.InvalidURL as exc:
+            # The reading the URL was saved with: the host checked here is the host sent to.
+            target = webhook_urls.parse(to)
+            url = _parse_url(target.url)
+        except (webhook_urls.InvalidWebhookUrl, httpx.InvalidURL) as exc:
             raise PermanentDeliveryError(f"unusable URL: {exc}", code="invalid_url") from exc
-        if url.scheme not in {"http", "https"} or not url.host:
-            raise PermanentDeliveryError(
-                f"unusable URL {to!r}: not http(s) with a host", code="invalid_url"
-            )
-        host = url.host
-        if not self._allow_private and netguard.is_forbidden_host(host):
+        if not self._allow_private and target.forbidden:
             # Refused before any lookup; names are vetted again, per address, at connect time.
             raise PermanentDeliveryError(
-                f"{host} is not a public address; webhooks may not reach it",
+                f"{target.host} is not a public address; webhooks may not reach it",
                 code="forbidden_address",
             )
         sent = {k: v for k, v in (headers or {}).items() if k.lower() not in _TRANSPORT_HEADERS}

@@ -24,7 +24,11 @@ from hub.events import outbox
 log = logging.getLogger("hub.events")
 
 # Endpoint faults no retry can mend: the endpoint is disabled until someone fixes it.
-DISABLING = {"410": "answered 410 Gone", "forbidden_address": "is not a public address"}
+DISABLING = {
+    "410": "answered 410 Gone",
+    "forbidden_address": "is not a public address",
+    "invalid_url": "has a URL no request can be sent to",  # saved before URLs were checked
+}
 ERROR_CHARS = 500
 
 

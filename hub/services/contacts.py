@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import Select, String, cast, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from channels import webhook_urls
 from hub.db.base import utcnow
 from hub.db.models import Capture, Contact, Delivery, Erasure, Subscription, Suppression, Topic
 from hub.domain import (
@@ -20,7 +20,6 @@ from hub.domain import (
     SubscriptionStatus,
     SuppressionReason,
 )
-from hub.fields import is_private_host
 from hub.schemas.contacts import CONTACT_FIELDS, ContactIn
 from hub.services import timeline
 from hub.services.actor import Actor
@@ -73,11 +72,15 @@ def changes(before: dict[str, Any], after: dict[str, Any]) -> Changes:
 def check_webhook_target(
     url: str | None, *, allow_private: bool, field: str = "webhook_url"
 ) -> None:
-    """Refuse private targets at save time; the webhook channel checks again at connect time."""
-    if url is None or allow_private:
+    """Refuse private targets at save time, reading the URL exactly as the webhook channel
+    does when it sends (which checks again, and the transport once more per address)."""
+    if url is None:
         return
-    host = urlsplit(url).hostname or ""
-    if is_private_host(host):
+    try:
+        target = webhook_urls.parse(url)
+    except webhook_urls.InvalidWebhookUrl as exc:
+        raise InvalidField(field, str(exc)) from exc
+    if not allow_private and target.forbidden:
         raise InvalidField(
             field,
             "points to a private, loopback or link-local address; "
