@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+import unicodedata
 import zoneinfo
 from functools import lru_cache
 from typing import Annotated, Any
@@ -29,6 +30,18 @@ _LOCALE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
 TOPIC_KEY = r"^[a-z0-9][a-z0-9_.\-]{0,99}$"
 _KEY = re.compile(TOPIC_KEY)
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def normalize_external_id(value: str) -> str:
+    """NFC, so "café" typed precomposed (U+00E9) or as "e" + U+0301 is one contact. Every way
+    an external id comes in, and every lookup by one, goes through here."""
+    return value if value.isascii() else unicodedata.normalize("NFC", value)
+
+
+def nfc_text(value: Any) -> Any:
+    """`normalize_external_id` for a validator that runs before the type is known: before
+    the length check, which must see what is stored, as NFC can change the length."""
+    return normalize_external_id(value) if isinstance(value, str) else value
 
 
 def no_control_characters(value: str) -> str:
@@ -216,6 +229,7 @@ ExternalId = Annotated[
     str,
     StringConstraints(min_length=1, max_length=255, strip_whitespace=True),
     AfterValidator(no_control_characters),
+    BeforeValidator(nfc_text),  # last, so it runs first
 ]
 Email = Annotated[
     str, StringConstraints(max_length=320, strip_whitespace=True), AfterValidator(normalize_email)

@@ -17,6 +17,7 @@ from hub.console.pages import back_to, page
 from hub.db.base import utcnow
 from hub.db.models import Campaign, Capture, Contact, Delivery, Notification, Suppression, Topic
 from hub.domain import DeliveryState
+from hub.fields import normalize_external_id
 from hub.selfservice.forms import first, read_form
 from hub.services import explain, subscriptions, timeline, topics
 
@@ -180,7 +181,7 @@ def contacts(
                     select(Contact)
                     .where(
                         or_(
-                            Contact.external_id == needle,
+                            Contact.external_id == normalize_external_id(needle),
                             func.lower(Contact.email) == needle.lower(),
                             Contact.phone == needle,
                             Contact.name.ilike(f"%{needle}%"),
@@ -204,7 +205,8 @@ def contact(
     why: Annotated[str, Query(max_length=100)] = "",
 ) -> Response:
     with runtime.reads() as session:
-        found = session.scalar(select(Contact).where(Contact.external_id == external_id))
+        wanted = normalize_external_id(external_id)
+        found = session.scalar(select(Contact).where(Contact.external_id == wanted))
         if found is None:
             return page(
                 request,

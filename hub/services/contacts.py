@@ -20,6 +20,7 @@ from hub.domain import (
     SubscriptionStatus,
     SuppressionReason,
 )
+from hub.fields import normalize_external_id
 from hub.schemas.contacts import CONTACT_FIELDS, ContactIn
 from hub.services import timeline
 from hub.services.actor import Actor
@@ -29,7 +30,8 @@ from hub.services.timeline import Changes
 
 
 def _select(external_id: str, *, lock: bool) -> Select[Contact]:
-    query = select(Contact).where(Contact.external_id == external_id)
+    # Normalised here too, for callers that did not come through a schema (the CLI, paths).
+    query = select(Contact).where(Contact.external_id == normalize_external_id(external_id))
     return query.with_for_update() if lock else query
 
 
@@ -99,6 +101,7 @@ def put(
     """Create or replace a contact (fields left out return to their defaults); returns it and
     whether it was created."""
     check_webhook_target(given.get("webhook_url"), allow_private=allow_private_webhooks)
+    external_id = normalize_external_id(external_id)
     contact = session.scalar(_select(external_id, lock=True))
     if contact is None:
         created = _create(session, external_id, given, actor)

@@ -7,12 +7,12 @@ import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from pydantic import AfterValidator, AliasChoices, BaseModel, Field
+from pydantic import AfterValidator, AliasChoices, BaseModel, BeforeValidator, Field
 
 from hub.api.deps import ContactsScope, RuntimeDep, SessionDep, actor_for
 from hub.api.paging import CursorQuery, Limit, page_of, position
 from hub.domain import ActorKind, Channel, ContactKind, EventType
-from hub.fields import TOPIC_KEY, Email, Phone, no_control_characters
+from hub.fields import TOPIC_KEY, Email, Phone, nfc_text, no_control_characters
 from hub.schemas.base import Out, Page
 from hub.schemas.contacts import ContactIn, ContactOut
 from hub.services import contacts, timeline
@@ -31,8 +31,9 @@ ExternalIdPath = Annotated[
         # No control characters, and no surrounding spaces: the importer strips them, so
         # "x " here and "x" in a file would otherwise be two people.
         pattern=r"^[^\x00-\x1f\x7f\s](?:[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f\s])?$",
-        description="The caller's own id for the person.",
+        description="The caller's own id for the person; compared in Unicode NFC.",
     ),
+    BeforeValidator(nfc_text),  # last, so it runs first: the checks see what is stored
 ]
 
 
