@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from dramatiq import Broker
 from sqlalchemy import Engine
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub.db.engine import make_engine, make_sessions
 from hub.services.apikeys import Keys
 from hub.services.hashing import AddressHasher
+from hub.services.message_keys import MessageKeys, installation_token
 from hub.settings import Settings
 from templates import Renderer
 from templates.isolation import RenderProcesses
@@ -51,6 +53,14 @@ class Runtime:
             hasher=AddressHasher.from_secret(key.get_secret_value()),
             keys=Keys(reads),
         )
+
+    @cached_property
+    def message_keys(self) -> MessageKeys:
+        """This installation's Message-ID keys (its token is read, or made, once)."""
+        with self.sessions() as session:
+            token = installation_token(session)
+        key = self.settings.hash_key or self.settings.secret_key
+        return MessageKeys.from_secret(key.get_secret_value(), token)
 
     def close(self) -> None:
         self.render_processes.close()

@@ -144,6 +144,7 @@ class Workers:
             links=LinkSigner(
                 settings.link_secrets(), max_age=dt.timedelta(days=settings.link_ttl_days)
             ),
+            keys=runtime.message_keys,
             hasher=runtime.hasher,
             public_url=settings.public_url,
             unsubscribe_mailto=settings.unsubscribe_mailto,

@@ -84,6 +84,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(inbound.router, responses=errors.RESPONSES)
     app.include_router(bounces.router, responses=errors.RESPONSES)
+    app.include_router(bounces.reports, responses=errors.RESPONSES)
     app.include_router(selfservice.router)
     app.include_router(console.router)
     app.include_router(console_campaigns.router)

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     ForeignKey,
     Index,
+    Integer,
     LargeBinary,
     String,
     Text,
@@ -485,3 +486,29 @@ class CampaignRun(Base):
         Id, ForeignKey("notifications.id", ondelete="SET NULL")
     )
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Installation(Base):
+    """This database's own random token (one row): what makes its Message-IDs its own."""
+
+    __tablename__ = "installation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
+    token: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class UnmatchedReport(Base):
+    """A bounce or complaint that named no delivery of this installation's to that address:
+    kept for staff to read, acted on never."""
+
+    __tablename__ = "unmatched_reports"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    kind: Mapped[str] = mapped_column(String(32))  # hard_bounce, soft_bounce, complaint
+    why: Mapped[str] = mapped_column(String(255))
+    message_id: Mapped[str | None] = mapped_column(String(998))
+    recipients: Mapped[str | None] = mapped_column(String(2048))
+    status: Mapped[str | None] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(Text)

@@ -24,6 +24,7 @@ from hub.dispatch.claim import Claimed
 from hub.dispatch.outcomes import Held, Result
 from hub.domain import Channel, DeferralReason, DeliveryState, Frequency, RefusalReason
 from hub.services.hashing import AddressHasher
+from hub.services.message_keys import MessageKeys
 from hub.services.templates import doc as template_doc
 from preferences.model import Caps, Resolution, TopicView
 from preferences.resolver import resolve
@@ -105,6 +106,7 @@ class Composer:
         *,
         renderer: Renderer,
         links: LinkSigner,
+        keys: MessageKeys,
         hasher: AddressHasher,
         public_url: str,
         unsubscribe_mailto: str | None = None,
@@ -114,6 +116,7 @@ class Composer:
     ) -> None:
         self.renderer = renderer
         self.links = links
+        self.keys = keys
         self.caps = caps
         self.hasher = hasher
         self.public_url = public_url.rstrip("/")
@@ -255,7 +258,7 @@ class Composer:
         channel = delivery.channel
         links, unsubscribe_token = self._links(recipient, prepared.topic_key)
         context = self._context(recipient, prepared) | {"data": prepared.data}
-        key = f"hub-{prepared.notification_id}-{delivery.id}"
+        key = self._key(prepared.notification_id, delivery, recipient)
         try:
             rendered: Rendered
             if channel is Channel.WEBHOOK and channel not in prepared.template.channels():
@@ -318,7 +321,7 @@ class Composer:
         if not kept:
             return
         lead = kept[0]
-        key = f"hub-{lead.notification_id}-{lead.id}"
+        key = self._key(lead.notification_id, lead, recipient)
         frequency = recipient.subscription.frequency if recipient.subscription else None
         context |= {"items": items, "digest": {"frequency": str(frequency or "daily")}}
         try:
@@ -342,6 +345,10 @@ class Composer:
             marketing=not first.required,
         )
         result.outgoing.append(Outgoing(lead, first.topic_key, message, tuple(kept[1:])))
+
+    def _key(self, notification_id: int, delivery: Claimed, recipient: audience.Recipient) -> str:
+        """Bound to the address the message goes to: a report must name it to match."""
+        return self.keys.key(notification_id, delivery.id, _address(delivery, recipient))
 
     def _links(self, recipient: audience.Recipient, topic_key: str) -> tuple[Links, str]:
         contact_id, link_key = recipient.id, recipient.link_key
@@ -390,7 +397,7 @@ class Composer:
             delivery_id=delivery.id,
             channel=channel,
             key=key,
-            to=recipient.view.addresses.get(channel) or delivery.address or "",
+            to=_address(delivery, recipient),
             to_name=recipient.name,
             locale=recipient.locale,
             subject=rendered.subject,
@@ -407,6 +414,10 @@ class Composer:
                 self.voice_opt_out(recipient.locale) if channel is Channel.VOICE else None
             ),
         )
+
+
+def _address(delivery: Claimed, recipient: audience.Recipient) -> str:
+    return recipient.view.addresses.get(delivery.channel) or delivery.address or ""
 
 
 def _unrenderable(delivery: Claimed, topic_key: str, exc: TemplateError) -> Result:

@@ -1,11 +1,14 @@
 """E-mail bounces and complaints arriving after the send: DSNs (RFC 3464) and ARF (RFC 5965).
 
-Parsed with the standard library's `email` package and matched to the delivery by the
-Message-ID Hub gave it (`<hub-{notification}-{delivery}@...>`), or, when the report quotes
-nothing of the original, by the VERP address it was sent back to
-(`bounces+hub-{notification}-{delivery}@...`, see HUB_EMAIL_BOUNCE_ADDRESS). A hard bounce (5.x.x)
-suppresses the address before the next send; a soft one (4.x.x, "delayed") is counted, and
-the third within a week suspends the address for a week; a complaint suppresses it for good.
+Parsed with the standard library's `email` package and matched to the delivery by the key Hub
+gave it (`hub_message_keys`): in the original's Message-ID, or, when the report quotes nothing of
+the original, in the VERP address it was sent back to (`bounces+hub-...@`, see
+HUB_EMAIL_BOUNCE_ADDRESS). A report changes a delivery only when the address it names (Final- or
+Original-Recipient, Original-Rcpt-To) is the one this installation sent that key to; any other
+report is kept as unmatched, for staff to read, and suppresses nobody (RELIABILITY 26). A hard
+bounce (5.x.x) suppresses the address before the next send; a soft one (4.x.x, "delayed") is
+counted, and the third within a week suspends the address for a week; a complaint suppresses
+it for good.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import datetime as dt
 import email
 import email.policy
 import enum
-import re
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage, Message
@@ -23,19 +26,19 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.db.base import utcnow
-from hub.db.models import ContactEvent, Delivery
+from hub.db.models import ContactEvent, Delivery, UnmatchedReport
 from hub.domain import ActorKind, Channel, DeliveryState, EventType, SuppressionReason
-from hub.services import notifications, suppressions, timeline
+from hub.services import message_keys, notifications, suppressions, timeline
 from hub.services.actor import Actor
 from hub.services.errors import InvalidField
 from hub.services.hashing import AddressHasher
+from hub.services.message_keys import FoundKey, MessageKeys
 
-OUR_MESSAGE_ID = re.compile(r"<hub-(\d{1,19})-(\d{1,19})@[^>]+>")
-OUR_VERP = re.compile(r"\+hub-(\d{1,19})-(\d{1,19})@", re.IGNORECASE)
 # Where a mail system puts the address a bounce was sent to (the envelope sender we used).
 RETURN_HEADERS = ("To", "Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To")
 SOFT_LIMIT, SOFT_WINDOW = 3, dt.timedelta(days=7)
 MAX_MIME_DEPTH = 16
+log = logging.getLogger(__name__)
 MAIL_SYSTEM = Actor(kind=ActorKind.INBOUND, name="mail-system", source="email.bounce")
 
 
@@ -51,14 +54,17 @@ class Report:
     message_id: str | None  # of the original, when the report quotes it
     status: str | None  # the DSN's enhanced status code, e.g. 5.1.1
     detail: str | None  # Diagnostic-Code or Feedback-Type
-    verp: tuple[str, str] | None = None  # (notification, delivery) from the VERP address
+    key: FoundKey | None = None  # Hub's key, from the Message-ID or else the VERP address
+    recipients: tuple[str, ...] = ()  # the addresses the report is about, lower case
 
 
 @dataclass(frozen=True, slots=True)
 class Recorded:
-    delivery_id: int
+    delivery_id: int | None  # None: unmatched
     kind: Kind
     suppressed: bool
+    unmatched_id: int | None = None
+    why: str | None = None  # why it matched nothing
 
 
 def parse(raw: bytes) -> Report:
@@ -73,27 +79,29 @@ def parse(raw: bytes) -> Report:
     report_type = message.get_param("report-type", header="content-type")
     parts: list[Message] = list(message.iter_parts()) if isinstance(message, EmailMessage) else []
     original = _original_message_id(parts)
-    verp = _verp(message)
-    if original is None and verp is None:
-        raise InvalidField(
-            "message", "the report carries no original Message-ID and no VERP address of Hub's"
-        )
+    key = message_keys.find(original) if original else None
+    key = key or _verp(message)
     if report_type == "feedback-report":
         feedback = _fields(parts, "message/feedback-report")
         kind = (feedback.get("feedback-type") or "abuse").lower()
-        return Report(Kind.COMPLAINT, original, None, kind, verp)
+        named = _addresses(feedback, "original-rcpt-to", "removal-recipient")
+        return Report(Kind.COMPLAINT, original, None, kind, key, named)
     if report_type != "delivery-status":
         raise InvalidField("message", f"report-type {report_type!r} is neither a DSN nor ARF")
-    recipient = _fields(parts, "message/delivery-status", block=-1)
+    blocks = _recipient_blocks(parts)
+    recipient = blocks[-1] if blocks else {}
     status = (recipient.get("status") or "").strip()
     action = (recipient.get("action") or "").strip().lower()
     hard = action == "failed" and status.startswith("5")
+    fields = ("final-recipient", "original-recipient")
+    named = tuple(dict.fromkeys(a for block in blocks for a in _addresses(block, *fields)))
     return Report(
         Kind.HARD_BOUNCE if hard else Kind.SOFT_BOUNCE,
         original,
         status or None,
         recipient.get("diagnostic-code"),
-        verp,
+        key,
+        named,
     )
 
 
@@ -109,14 +117,26 @@ def _check_depth(message: Message) -> None:
             pending.extend((child, depth + 1) for child in payload if isinstance(child, Message))
 
 
-def record(session: Session, report: Report, *, hasher: AddressHasher) -> Recorded:
-    match = OUR_MESSAGE_ID.fullmatch((report.message_id or "").strip())
-    key = match.group(1, 2) if match else report.verp
-    delivery = session.get(Delivery, int(key[1]), with_for_update=True) if key else None
-    if delivery is None or delivery.channel is not Channel.EMAIL:
-        raise InvalidField("message", f"no e-mail delivery of Hub's has {_named(report)}")
-    if delivery.notification_id != int(key[0]):  # type: ignore[index]
-        raise InvalidField("message", f"{_named(report)} names another notification's delivery")
+def record(
+    session: Session, report: Report, *, hasher: AddressHasher, keys: MessageKeys
+) -> Recorded:
+    """Act on a report that names one of this installation's deliveries to its address;
+    keep any other as unmatched, changing nothing."""
+    delivery, address, why = _match(session, report, keys)
+    if delivery is None:
+        kept = UnmatchedReport(
+            received_at=utcnow(),
+            kind=report.kind.value,
+            why=why[:255],
+            message_id=(report.message_id or "")[:998] or None,
+            recipients=", ".join(report.recipients)[:2048] or None,
+            status=report.status,
+            detail=(report.detail or "")[:2000] or None,
+        )
+        session.add(kept)
+        session.flush()
+        log.info("unmatched %s report %s kept: %s", report.kind.value, kept.id, why)
+        return Recorded(None, report.kind, False, unmatched_id=kept.id, why=why)
     now = utcnow()
     topic_key = notifications.topic_key(session, delivery.notification_id)
     suppress: SuppressionReason | None = None
@@ -148,11 +168,11 @@ def record(session: Session, report: Report, *, hasher: AddressHasher) -> Record
             "detail": (report.detail or "")[:500] or None,
         },
     )
-    if suppress is not None and delivery.address:
+    if suppress is not None and address:
         suppressions.add(
             session,
             channel=Channel.EMAIL,
-            address=delivery.address,
+            address=address,
             reason=suppress,
             actor=MAIL_SYSTEM,
             hasher=hasher,
@@ -161,19 +181,81 @@ def record(session: Session, report: Report, *, hasher: AddressHasher) -> Record
     return Recorded(delivery.id, report.kind, suppress is not None)
 
 
-def _verp(message: Message) -> tuple[str, str] | None:
+def _match(
+    session: Session, report: Report, keys: MessageKeys
+) -> tuple[Delivery | None, str | None, str]:
+    """The delivery the report is about and the address it names, or why there is none."""
+    found = report.key
+    if found is None:
+        return None, None, "it quotes no Message-ID or VERP address of Hub's"
+    named = f"hub-{found.notification_id}-{found.delivery_id}"
+    delivery = session.get(Delivery, found.delivery_id, with_for_update=True)
+    if (
+        delivery is None
+        or delivery.channel is not Channel.EMAIL
+        or delivery.notification_id != found.notification_id
+    ):
+        return None, None, f"no e-mail delivery here is {named}"
+    if _sent_to(delivery, found, report.recipients, keys):
+        return delivery, delivery.address, ""
+    if found.tag is None:  # Hub before version tags: kept for staff, who can act on it
+        return None, None, f"{named} is a key from before keys were tagged"
+    if report.recipients and (delivery.address or "").lower() not in report.recipients:
+        return None, None, f"{named} was not sent to {', '.join(report.recipients)}"
+    return None, None, f"{named} was not made by this installation"
+
+
+def _sent_to(
+    delivery: Delivery, found: FoundKey, named: tuple[str, ...], keys: MessageKeys
+) -> bool:
+    """Whether the report is about the delivery's own address: named by the report (or, when
+    it names nobody, implied by the VERP address), and the address this installation made the
+    key for. A copy of the database elsewhere makes the same keys, so the address is what tells
+    its reports from ours."""
+    own = (delivery.address or "").strip().lower()
+    if not own or found.tag is None or (named and own not in named):
+        return False
+    return keys.sent_to(found, own)
+
+
+def _verp(message: Message) -> FoundKey | None:
     for header in RETURN_HEADERS:
         for value in message.get_all(header) or ():
-            if found := OUR_VERP.search(str(value)):
-                return found.group(1), found.group(2)
+            local = str(value).rpartition("@")[0]
+            if "+hub-" in local.lower() and (found := message_keys.find(local)):
+                return found
     return None
 
 
-def _named(report: Report) -> str:
-    if report.message_id:
-        return f"Message-ID {report.message_id}"
-    assert report.verp is not None
-    return f"VERP address +hub-{report.verp[0]}-{report.verp[1]}"
+def _addresses(fields: dict[str, str], *names: str) -> tuple[str, ...]:
+    """`rfc822; Alice@Example.com` and `<alice@example.com>` alike, as lower-case addresses."""
+    found = []
+    for name in names:
+        value = fields.get(name) or ""
+        address = value.partition(";")[2] if ";" in value else value
+        address = address.strip().strip("<>").strip().lower()
+        if "@" in address:
+            found.append(address)
+    return tuple(found)
+
+
+def _recipient_blocks(parts: Sequence[Message]) -> list[dict[str, str]]:
+    """The per-recipient blocks of a delivery-status part (not the per-message one, nor the
+    empty block some servers end with)."""
+    for part in parts:
+        if part.get_content_type() != "message/delivery-status":
+            continue
+        payload = part.get_payload()
+        blocks = payload if isinstance(payload, list) else [part]
+        if isinstance(payload, str):
+            blocks = [email.message_from_string(payload, policy=email.policy.default)]
+        fields = [
+            {k.lower(): str(v) for k, v in block.items()}
+            for block in blocks
+            if isinstance(block, Message)
+        ]
+        return [f for f in fields if "final-recipient" in f or "action" in f]
+    return []
 
 
 def _soft_bounces(session: Session, contact_id: int, now: dt.datetime) -> int:
@@ -220,3 +302,11 @@ def _fields(parts: Sequence[Message], content_type: str, *, block: int = 0) -> d
         if isinstance(chosen, Message):
             return {k.lower(): str(v) for k, v in chosen.items()}
     return {}
+
+
+def unmatched(session: Session, *, before_id: int | None, limit: int) -> list[UnmatchedReport]:
+    """Unmatched reports, newest first."""
+    query = select(UnmatchedReport)
+    if before_id is not None:
+        query = query.where(UnmatchedReport.id < before_id)
+    return list(session.scalars(query.order_by(UnmatchedReport.id.desc()).limit(limit)))

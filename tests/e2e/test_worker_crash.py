@@ -118,13 +118,19 @@ def test_killing_the_worker_mid_fan_out_loses_nothing_and_sends_once(
         worker.wait(timeout=30)
     assert body is not None
     with runtime.sessions() as session:
-        rows = session.execute(select(Delivery.id, Delivery.state, Delivery.ambiguous)).all()
+        rows = session.execute(
+            select(Delivery.id, Delivery.state, Delivery.ambiguous, Delivery.address)
+        ).all()
+    keys = runtime.message_keys
     runtime.close()
     assert len(rows) == RECIPIENTS
     assert Counter(r.state for r in rows) == {DeliveryState.SENT: RECIPIENTS}
     with smtp.lock:
         received = Counter(smtp.message_ids)
-    expected = {f"<hub-{accepted['id']}-{r.id}@localhost>".encode(): r.ambiguous for r in rows}
+    expected = {
+        f"<{keys.key(accepted['id'], r.id, r.address)}@localhost>".encode(): r.ambiguous
+        for r in rows
+    }
     assert set(received) == set(expected), "every delivery reached the peer"
     duplicated = {mid for mid, n in received.items() if n > 1}
     assert all(expected[mid] for mid in duplicated), "only ambiguous sends may arrive twice"

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.db.models import ContactEvent, Delivery
 from hub.domain import DeliveryState, EventType
+from hub.services.message_keys import MessageKeys
 
 ARRIVED = frozenset({DeliveryState.SENT, DeliveryState.DELIVERED})
 UNSETTLED = frozenset({DeliveryState.QUEUED, DeliveryState.SENDING})
@@ -21,14 +22,14 @@ GAVE_UP = "gave_up"  # the reason on a delivery whose transient failures outlast
 Key = Callable[[Any], str]  # a delivery row -> what the peer sees of it
 
 
-def message_id(domain: str = "localhost") -> Key:
+def message_id(keys: MessageKeys, domain: str = "localhost") -> Key:
     """The e-mail's Message-ID, stable across resends."""
-    return lambda row: f"<hub-{row.notification_id}-{row.id}@{domain}>"
+    return lambda row: f"<{keys.key(row.notification_id, row.id, row.address or '')}@{domain}>"
 
 
-def webhook_id(row: Any) -> str:
+def webhook_id(keys: MessageKeys) -> Key:
     """The Standard Webhooks `webhook-id`, stable across resends."""
-    return f"hub-{row.notification_id}-{row.id}"
+    return lambda row: keys.key(row.notification_id, row.id, row.address or "")
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,7 +107,8 @@ class Rig:
             return Counter(mid.decode() for mid in self.smtp.message_ids)
 
     def log(self, notification_ids: list[int]) -> dict[int, Logged]:
-        return contact_log(self.runtime.reads, notification_ids, key=message_id())
+        key = message_id(self.runtime.message_keys)
+        return contact_log(self.runtime.reads, notification_ids, key=key)
 
     def in_flight_since(self, moment: dt.datetime) -> int:
         """Deliveries claimed (moved to `sending`) at or after `moment` and still sending."""

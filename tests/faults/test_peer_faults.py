@@ -146,7 +146,7 @@ def test_smtp_refusals_and_hang_ups_per_recipient(wired: Wired, figures: Figures
     second = wired.notify(2, "email")
     wired.settle(second)
 
-    log = wired.log([first, second], message_id("example.com"))
+    log = wired.log([first, second], message_id(wired.runtime.message_keys, "example.com"))
     received = Counter(str(r.message["Message-ID"]) for r in smtp.received)
     tally = reconcile(log.values(), received)
     states = Counter(str(d.state) for (_, n), d in log.items() if n == 1)
@@ -311,7 +311,7 @@ def test_webhook_gone_redirects_and_retry_after(wired: Wired, figures: Figures) 
     second = wired.notify(2, "webhook")
     wired.settle(second)
 
-    log = wired.log([first, second], webhook_id)
+    log = wired.log([first, second], webhook_id(wired.runtime.message_keys))
     assert hooks.rejected == [], "every request verifies with the reference library"
     # What the receiver took: not what it refused (410, 3xx, the one 503).
     taken = [r for r in hooks.verified if r.path not in {"/gone", *REDIRECTS} and r is not refused]
@@ -366,7 +366,7 @@ def receiver_answering_late(wired: Wired, figures: Figures) -> tuple[Logged, int
     hooks.answer("/slow", status=204)  # while the first waits to answer, before the retry
     wired.settle(first)
     recovery = time.monotonic() - started
-    log = wired.log([first], webhook_id)
+    log = wired.log([first], webhook_id(wired.runtime.message_keys))
     received = Counter(r.headers["webhook-id"] for r in hooks.verified)
     tally = reconcile(log.values(), received)
     report(figures, "webhook-timeout", wired, tally, recovery_s=recovery)

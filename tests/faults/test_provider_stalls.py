@@ -44,7 +44,8 @@ class Wired:
         )
 
     def tally(self, *notification_ids: int) -> Tally:
-        log = contact_log(self.runtime.reads, notification_ids, key=message_id("example.com"))
+        key = message_id(self.runtime.message_keys, "example.com")
+        log = contact_log(self.runtime.reads, notification_ids, key=key)
         received = Counter(str(r.message["Message-ID"]) for r in self.smtp.received)
         return reconcile(log.values(), received)
 
@@ -141,7 +142,8 @@ def test_a_provider_down_for_longer_than_the_retries_resumes_by_itself(
     assert tally.problems == [], tally.problems
     assert body["counts"] == later["counts"] == {"sent": RECIPIENTS}, "everyone hears"
     assert parked == 0
-    log = contact_log(wired.runtime.reads, [notification_id], key=message_id("example.com"))
+    key = message_id(wired.runtime.message_keys, "example.com")
+    log = contact_log(wired.runtime.reads, [notification_id], key=key)
     for d in log.values():
         waits = d.of(EventType.DELIVERY_RETRYING)
         assert d.attempts == 1, "waiting out the outage spent no attempt"

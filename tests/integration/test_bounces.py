@@ -103,7 +103,9 @@ def mailed(client: TestClient, auth: dict[str, str], external_id: str, email: st
         202,
     )
     (delivery,) = settled(client, auth, accepted["id"])["deliveries"]["items"]
-    return f"<hub-{accepted['id']}-{delivery['id']}@example.com>"
+    runtime: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    key = runtime.message_keys.key(accepted["id"], delivery["id"], email)
+    return f"<{key}@example.com>"
 
 
 def report(client: TestClient, auth: dict[str, str], raw: str) -> Any:
@@ -168,12 +170,14 @@ def test_a_bounce_quoting_nothing_is_matched_by_its_verp_address(
     assert answer.json()["kind"] == "hard_bounce"
     (row,) = ok(client.get("/v1/suppressions", params={"channel": "email"}, headers=auth))["items"]
     assert (row["address"], row["reason"]) == ("gone@example.com", "hard_bounce")
-    wrong = bare.replace(f"+{key}@", f"+hub-999-{key.rpartition('-')[2]}@")
-    assert report(client, auth, wrong).status_code == 422  # the right delivery, wrong notification
+    _, _, d, tag = key.split("-")
+    wrong = bare.replace(f"+{key}@", f"+hub-999-{d}-{tag}@")
+    unmatched = ok(report(client, auth, wrong), 202)  # the right delivery, wrong notification
+    assert (unmatched["matched"], unmatched["delivery_id"]) == (False, None)
     nothing = bare.replace(f"bounces+{key}@", "bounces@")
-    refused = report(client, auth, nothing)
-    assert refused.status_code == 422
-    assert "VERP" in refused.json()["error"]["message"]
+    unmatched = ok(report(client, auth, nothing), 202)
+    assert unmatched["matched"] is False
+    assert "VERP" in unmatched["why"]
 
 
 def test_the_third_soft_bounce_in_a_week_suspends_the_address_for_a_week(
@@ -201,20 +205,30 @@ def test_a_complaint_suppresses_the_address(
     assert row["reason"] == "complaint"
 
 
-@pytest.mark.parametrize(
-    "raw",
-    [
-        "Subject: not a report\n\nhello",
-        dsn("x@example.com", "<someone-elses@example.com>", hard=True),
-        dsn("x@example.com", "<hub-1-999999@example.com>", hard=True),
-    ],
-)
-def test_a_report_that_is_not_ours_is_422_naming_the_message(
-    client: TestClient, auth: dict[str, str], raw: str
+def test_what_is_not_a_report_is_422_naming_the_message(
+    client: TestClient, auth: dict[str, str]
 ) -> None:
-    answer = report(client, auth, raw)
+    answer = report(client, auth, "Subject: not a report\n\nhello")
     assert answer.status_code == 422
     assert answer.json()["error"]["details"][0]["field"] == "message"
+
+
+@pytest.mark.parametrize(
+    "message_id",
+    ["<someone-elses@example.com>", "<hub-1-999999@example.com>", "<hub-1-1@example.com>"],
+)
+def test_a_report_about_no_delivery_of_ours_is_kept_and_changes_nothing(
+    client: TestClient, auth: dict[str, str], workers: Workers, message_id: str
+) -> None:
+    mailed(client, auth, "ann", "ann@example.com")  # delivery 1 of notification 1 exists
+    answer = ok(report(client, auth, dsn("x@example.com", message_id, hard=True)), 202)
+    assert answer["matched"] is False
+    assert answer["suppressed"] is False
+    kept = ok(client.get("/v1/bounces/unmatched", headers=auth))["items"]
+    assert [k["id"] for k in kept] == [answer["unmatched_id"]]
+    assert kept[0]["message_id"] == message_id
+    assert kept[0]["recipients"] == "x@example.com"
+    assert ok(client.get("/v1/suppressions", headers=auth))["items"] == []
 
 
 def test_reports_need_a_key(client: TestClient) -> None:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
-from hub.api.deps import NotifyScope, RuntimeDep, SessionDep
+from hub.api.deps import AdminScope, NotifyScope, RuntimeDep, SessionDep
+from hub.api.paging import CursorQuery, Limit, page_of, position
+from hub.schemas.base import Page
 from hub.services import bounces
 
 router = APIRouter(prefix="/inbound/email", tags=["inbound"])
+reports = APIRouter(prefix="/v1/bounces", tags=["bounces"])
 
 
 async def _raw_body(request: Request) -> bytes:
@@ -21,9 +25,27 @@ RawBody = Annotated[bytes, Depends(_raw_body)]
 
 
 class BounceOut(BaseModel):
-    delivery_id: int
+    matched: bool = Field(description="Whether it named a delivery of Hub's to its address.")
+    delivery_id: int | None = Field(description="The delivery it changed; null when unmatched.")
     kind: bounces.Kind
-    suppressed: bool
+    suppressed: bool = Field(description="Whether the address is now on the suppression list.")
+    unmatched_id: int | None = Field(
+        None, description="Where it is kept when it matched nothing (GET /v1/bounces/unmatched)."
+    )
+    why: str | None = Field(None, description="Why it matched nothing.")
+
+
+class UnmatchedOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    received_at: dt.datetime
+    kind: str = Field(description="hard_bounce, soft_bounce or complaint, as the report said.")
+    why: str = Field(description="Why it matched no delivery.")
+    message_id: str | None = Field(description="The original's Message-ID, as quoted.")
+    recipients: str | None = Field(description="The addresses the report names.")
+    status: str | None
+    detail: str | None
 
 
 @router.post(
@@ -44,12 +66,30 @@ class BounceOut(BaseModel):
 def email_bounce(raw: RawBody, _: NotifyScope, db: SessionDep, runtime: RuntimeDep) -> Any:
     """A delivery-status notification (RFC 3464) or an ARF complaint (RFC 5965), as received.
 
-    Matched to the delivery by the Message-ID Hub gave it; a hard bounce or a complaint
-    suppresses the address before the next send. 422 names `message` when it is neither, or
-    matches no delivery of Hub's.
+    Matched to the delivery by the key in the Message-ID (or VERP address) Hub gave it, and
+    only when the address the report names is the one that message went to: a hard bounce or a
+    complaint then suppresses the address before the next send. A report that matches nothing
+    (another installation's message, another address) changes nothing and is kept for staff
+    (`matched: false`). 422 names `message` when it is not a DSN or ARF report.
     """
-    recorded = bounces.record(db, bounces.parse(raw), hasher=runtime.hasher)
+    report = bounces.parse(raw)
+    recorded = bounces.record(db, report, hasher=runtime.hasher, keys=runtime.message_keys)
     db.commit()
     return BounceOut(
-        delivery_id=recorded.delivery_id, kind=recorded.kind, suppressed=recorded.suppressed
+        matched=recorded.delivery_id is not None,
+        delivery_id=recorded.delivery_id,
+        kind=recorded.kind,
+        suppressed=recorded.suppressed,
+        unmatched_id=recorded.unmatched_id,
+        why=recorded.why,
     )
+
+
+@reports.get("/unmatched", response_model=Page[UnmatchedOut])
+def unmatched_reports(
+    _: AdminScope, db: SessionDep, limit: Limit = 100, cursor: CursorQuery = None
+) -> Any:
+    """Bounces and complaints that named no delivery of this installation's to that address,
+    newest first: nothing was changed for them."""
+    rows = bounces.unmatched(db, before_id=position(cursor), limit=limit + 1)
+    return page_of(rows, limit, UnmatchedOut.model_validate)
