@@ -193,6 +193,14 @@ def test_a_viewer_sees_but_cannot_schedule(console: LiveHub, browser: Browser) -
     assert page.goto(f"{console.base}/console/campaigns/new").status == 403  # type: ignore[union-attr]
     got = ok(console.api.get(f"/v1/campaigns/{draft['id']}", headers=console.auth))
     assert got["state"] == "draft"
+    # Nor preview a template (issue 15.4): a preview runs staff code on any contact's data.
+    page.goto(f"{console.base}/console/templates/edit?key=t")
+    assert page.locator("button:has-text('Preview')").count() == 0
+    preview = page.request.post(
+        f"{console.base}/console/templates/edit?key=t",
+        form={"csrf": csrf or "", "action": "preview", "email_subject": "s", "data": "{}"},
+    )
+    assert preview.status == 403
     # Without a session, every console page sends the browser to the sign-in page.
     anonymous = httpx.get(f"{console.base}/console/campaigns", follow_redirects=False)
     assert anonymous.status_code == 303
@@ -262,3 +270,33 @@ def test_sign_in_refuses_wrong_passwords_and_foreign_forms(console: LiveHub) -> 
     replayed = httpx.get(f"{console.base}/console", headers={"cookie": f"hub_session={session}"})
     assert replayed.status_code == 303
     assert replayed.headers["location"].endswith("/console/login")
+
+
+def test_a_preview_with_data_nested_too_deep_is_a_422(
+    console: LiveHub,
+    browser: Browser,  # noqa: F811
+) -> None:
+    """Issue 15.6: 50,000 nested arrays in the data box answered 500 (the JSON parser recursed)."""
+    ok(
+        console.api.put(
+            "/v1/templates/t",
+            json={"variants": {"": {"email_subject": "s", "email_text": "t"}}},
+            headers=console.auth,
+        )
+    )
+    page = browser.new_page(viewport=DESKTOP)
+    sign_in(page, console.base, "mia@acme.example")
+    page.goto(f"{console.base}/console/templates/edit?key=t")
+    page.fill("#pdata", "[" * 50_000 + "]" * 50_000)
+    with page.expect_navigation() as navigation:
+        page.click("button:has-text('Preview')")
+    assert navigation.value is not None
+    assert navigation.value.status == 422
+    assert "nested too deeply" in page.inner_text("main")
+    page.fill("#pdata", '{"deep": ' + "[" * 20 + "]" * 20 + "}")
+    with page.expect_navigation() as navigation:
+        page.click("button:has-text('Preview')")
+    assert navigation.value is not None
+    assert navigation.value.status == 422  # parsed, then refused by the data's depth limit
+    assert "nest" in page.inner_text("main")
+    page.close()
