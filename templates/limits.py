@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from jinja2.exceptions import SecurityError
@@ -33,7 +33,7 @@ class Budget:
     deadline: float
     seconds: float
     steps: int = MAX_LOOP_STEPS
-    shapes: Shapes = field(default_factory=Shapes)
+    shapes: Shapes | None = None  # made when a template first builds a container
     overran: bool = False  # the clock ran out (rather than a size or loop limit)
 
     def tick(self) -> None:
@@ -59,7 +59,11 @@ def budget(seconds: float) -> Iterator[Budget]:
 def shapes() -> Shapes:
     """The current render's measured values; a fresh, empty one outside a render."""
     spent = _budget.get()
-    return Shapes() if spent is None else spent.shapes
+    if spent is None:
+        return Shapes()
+    if spent.shapes is None:
+        spent.shapes = Shapes()
+    return spent.shapes
 
 
 def tick() -> None:

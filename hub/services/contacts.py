@@ -250,13 +250,24 @@ def _suppress_erased(
 ) -> int:
     digest = hasher(channel, address)
     existing = session.scalar(
-        select(Suppression).where(
-            Suppression.channel == channel, Suppression.address_hash == digest
-        )
+        select(Suppression)
+        .where(Suppression.channel == channel, Suppression.address_hash == digest)
+        .with_for_update()
     )
     if existing is not None:
-        existing.address = None  # keep the reason it was suppressed for, drop the address
-        return 0
+        # Whatever kept the address before (a manual entry, a soft bounce that would lapse,
+        # a STOP the person could lift), it is now an erased person's: kept for good and
+        # never lifted (RELIABILITY 25). What it was is kept in the note, without the address.
+        if existing.reason is SuppressionReason.ERASURE:
+            existing.address = None
+            return 0
+        before = f"{existing.reason.value} since {existing.created_at:%Y-%m-%d}"
+        existing.note = f"erased {at:%Y-%m-%d}; before: {before}"
+        existing.reason = SuppressionReason.ERASURE
+        existing.expires_at = None
+        existing.address = None
+        existing.source, existing.actor = actor.source, actor.name
+        return 1
     session.execute(
         insert(Suppression),
         [

@@ -1,0 +1,89 @@
+"""Issue 15.3: erasure protects every address it erases, whatever suppression it had before.
+
+Before, an address already suppressed (manually, by a soft bounce with an expiry, by a STOP)
+kept its old reason and expiry when its owner was erased: the suppression could then be lifted
+(204) or lapse, and the address, imported again, was contactable for marketing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from hub.domain import Scope
+from hub.settings import Settings
+from tests.conftest import make_key
+from tests.dispatching import hub_running, ok, person, topic
+
+SOON = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).isoformat()
+PRIOR = [
+    ("email", "manual", None),
+    ("email", "soft_bounce", SOON),
+    ("email", "hard_bounce", None),
+    ("email", "complaint", None),
+    ("sms", "sms_stop", None),
+    ("sms", "manual", SOON),
+]
+
+
+@pytest.fixture
+def hub(settings: Settings) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    with hub_running(settings) as (client, runtime):
+        auth = make_key(runtime, "admin", Scope.ADMIN)
+        topic(client, auth, "offers", allowed_channels=["email", "sms"])
+        yield client, auth
+
+
+def suppression_of(client: TestClient, auth: dict[str, str], channel: str, address: str) -> dict:
+    found = ok(
+        client.get(
+            "/v1/suppressions", params={"channel": channel, "address": address}, headers=auth
+        )
+    )["items"]
+    assert len(found) == 1, found
+    item: dict = found[0]
+    return item
+
+
+@pytest.mark.parametrize(("channel", "reason", "expires_at"), PRIOR)
+def test_erasure_makes_any_prior_suppression_a_permanent_erasure(
+    hub: tuple[TestClient, dict[str, str]], channel: str, reason: str, expires_at: str | None
+) -> None:
+    client, auth = hub
+    address = "ada@example.com" if channel == "email" else "+14155550123"
+    fields = {"email": address} if channel == "email" else {"phone": address}
+    person(client, auth, "ada", subscribe={"offers": [channel]}, **fields)
+    added = {"channel": channel, "address": address, "reason": reason, "expires_at": expires_at}
+    ok(client.post("/v1/suppressions", json=added, headers=auth))
+
+    ok(client.delete("/v1/contacts/ada", headers=auth))
+
+    row = suppression_of(client, auth, channel, address)
+    assert row["reason"] == "erasure"
+    assert row["expires_at"] is None  # it cannot lapse
+    assert row["address"] is None  # nor keep the address it protects
+    assert reason in (row["note"] or "")  # what it was before is kept, in words
+    lifted = client.delete(f"/v1/suppressions/{row['id']}", headers=auth)
+    assert lifted.status_code == 409, lifted.text  # nor be lifted
+
+    # The address comes back with a new contact: marketing stays refused.
+    person(client, auth, "ada-again", subscribe={"offers": [channel]}, **fields)
+    explained = ok(
+        client.get("/v1/contacts/ada-again/explain", params={"topic": "offers"}, headers=auth)
+    )
+    refused = {r["channel"]: r for r in explained["outcome"]["refused"]}
+    assert channel in refused, explained["outcome"]
+    assert "erasure" in str(refused[channel])
+    # An hour on, past the old expiry, still refused.
+    later = (dt.datetime.now(dt.UTC) + dt.timedelta(days=400)).isoformat()
+    explained = ok(
+        client.get(
+            "/v1/contacts/ada-again/explain",
+            params={"topic": "offers", "at": later},
+            headers=auth,
+        )
+    )
+    assert channel in {r["channel"] for r in explained["outcome"]["refused"]}
