@@ -19,7 +19,7 @@ from hub.db.models import Campaign, Capture, Contact, Delivery, Notification, Su
 from hub.domain import DeliveryState
 from hub.fields import normalize_external_id
 from hub.selfservice.forms import first, read_form
-from hub.services import explain, subscriptions, timeline, topics
+from hub.services import bounces, explain, subscriptions, timeline, topics
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 TIMELINE_PAGE = 100
@@ -294,6 +294,33 @@ def captures(request: Request, staff: StaffDep, runtime: RuntimeDep) -> Response
         "Captured messages",
         staff,
         section="captures",
+        headers=headers,
+        rows=rows,
+    )
+
+
+@router.get("/bounces")
+def unmatched_bounces(request: Request, staff: StaffDep, runtime: RuntimeDep) -> Response:
+    """Bounces and complaints that named no delivery of this installation's to that address:
+    nothing was suppressed for them; a person may still want to look."""
+    with runtime.reads() as session:
+        rows = [
+            (
+                r.received_at.strftime("%Y-%m-%d %H:%M:%S"),
+                r.kind.replace("_", " "),
+                r.recipients or "",
+                r.message_id or "",
+                r.why,
+            )
+            for r in bounces.unmatched(session, before_id=None, limit=100)
+        ]
+    headers = ["When (UTC)", "Kind", "About", "Message-ID quoted", "Why it matched nothing"]
+    return page(
+        request,
+        "listing.html",
+        "Unmatched bounces",
+        staff,
+        section="bounces",
         headers=headers,
         rows=rows,
     )

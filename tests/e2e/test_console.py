@@ -17,7 +17,7 @@ from playwright.sync_api import Browser, Page
 from hub.domain import StaffRole
 from hub.services import staff
 from tests.dispatching import ok, person, timeline, topic
-from tests.e2e.browser import DESKTOP, SCREENSHOTS, browser  # noqa: F401 - a fixture
+from tests.e2e.browser import DESKTOP, PHONE, SCREENSHOTS, browser  # noqa: F401 - a fixture
 from tests.e2e.live import LiveHub, live_hub
 
 PASSWORD = "correct horse battery staple"
@@ -299,4 +299,50 @@ def test_a_preview_with_data_nested_too_deep_is_a_422(
     assert navigation.value is not None
     assert navigation.value.status == 422  # parsed, then refused by the data's depth limit
     assert "nest" in page.inner_text("main")
+    page.close()
+
+
+STRAY_DSN = """\
+From: MAILER-DAEMON@mx.example.net
+Subject: Undelivered Mail Returned to Sender
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="B"
+
+--B
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.net
+
+Final-Recipient: rfc822; nobody@example.org
+Action: failed
+Status: 5.1.1
+
+--B
+Content-Type: text/rfc822-headers
+
+Message-ID: <hub-1-1-staginabcdefgh23@example.com>
+
+--B--
+"""
+
+
+def test_staff_see_the_bounces_that_matched_nothing(
+    console: LiveHub,
+    browser: Browser,  # noqa: F811
+) -> None:
+    """Issue 15.11: a report about no delivery of ours suppresses nobody, and staff can read it."""
+    answer = console.api.post(
+        "/inbound/email/bounce",
+        content=STRAY_DSN.replace("\n", "\r\n").encode(),
+        headers=console.auth | {"content-type": "message/rfc822"},
+    )
+    assert ok(answer, 202)["matched"] is False
+    page = browser.new_page(viewport=PHONE)
+    sign_in(page, console.base, "vic@acme.example")
+    page.click("nav >> text=Unmatched bounces")
+    row = page.locator("tbody tr").first
+    assert "nobody@example.org" in row.inner_text()
+    assert "hub-1-1-staginabcdefgh23" in row.inner_text()
+    assert "no e-mail delivery here is hub-1-1" in row.inner_text()
+    shoot(page, "unmatched-bounces-phone")
     page.close()
