@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from hub.db import migrate
 from hub.db.base import Base
@@ -25,3 +25,33 @@ def test_downgrade_and_upgrade_again(runtime: Runtime) -> None:
     assert {t.name for t in Base.metadata.sorted_tables} <= set(
         inspect(runtime.engine).get_table_names()
     )
+
+
+def test_existing_ids_and_link_keys_are_brought_up_to_date(runtime: Runtime) -> None:
+    """0011 gives every existing contact its own link key; 0013 rewrites ids to NFC, except
+    one whose NFC spelling another contact already has (the log names both)."""
+    migrate.downgrade(runtime.engine, "0010")
+    ids = ["cafe\u0301", "plain", "re\u0301sume\u0301", "r\u00e9sum\u00e9"]
+    with runtime.engine.begin() as connection:
+        for external_id in ids:
+            connection.execute(
+                text(
+                    "INSERT INTO contacts (external_id, kind, timezone, attributes, created_at,"
+                    " updated_at) VALUES (:e, 'client', 'UTC', '{}', :at, :at)"
+                ),
+                {"e": external_id, "at": "2026-01-01T00:00:00+00:00"},
+            )
+    migrate.upgrade(runtime.engine)
+    with runtime.engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT external_id, link_key FROM contacts ORDER BY id")
+        ).all()
+    assert [r.external_id for r in rows] == [
+        "caf\u00e9",  # rewritten
+        "plain",
+        "re\u0301sume\u0301",  # its NFC spelling was taken: left for staff
+        "r\u00e9sum\u00e9",
+    ]
+    keys = [r.link_key for r in rows]
+    assert all(len(k) == 16 for k in keys)
+    assert len(set(keys)) == len(keys)
