@@ -122,3 +122,12 @@ def make_key(runtime: Runtime, name: str, *scopes: Scope) -> dict[str, str]:
 def auth(runtime: Runtime) -> dict[str, str]:
     """Headers of a key with the contacts and admin scopes."""
     return make_key(runtime, "test-service", Scope.CONTACTS, Scope.ADMIN)
+
+
+@pytest.fixture
+def admin_hub(settings: Settings) -> Iterator[tuple[TestClient, dict[str, str], Runtime]]:
+    """The API and its in-process workers, with an admin key."""
+    from tests.dispatching import hub_running
+
+    with hub_running(settings) as (client, runtime):
+        yield client, make_key(runtime, "admin", Scope.ADMIN), runtime

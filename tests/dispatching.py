@@ -99,6 +99,19 @@ def person(
         )
 
 
+def mail_one(
+    client: TestClient, auth: dict[str, str], external_id: str, email: str, *, content: Any
+) -> tuple[int, Any]:
+    """A new contact on topic `news`, sent one e-mail: the notification's id and the settled
+    delivery."""
+    topic(client, auth, "news")
+    person(client, auth, external_id, email=email, subscribe={"news": ["email"]})
+    body = {"topic": "news", "content": content, "recipients": [external_id]}
+    sent = ok(client.post("/v1/notifications", json=body, headers=auth), 202)
+    (delivery,) = settled(client, auth, sent["id"])["deliveries"]["items"]
+    return sent["id"], delivery
+
+
 def notification(client: TestClient, auth: dict[str, str], notification_id: int) -> Any:
     return ok(client.get(f"/v1/notifications/{notification_id}?limit=500", headers=auth))
 

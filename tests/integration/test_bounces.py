@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from hub.runtime import Runtime
 from hub.services import bounces
 from hub.services.errors import InvalidField
-from tests.dispatching import ok, person, settled, timeline, topic
+from tests.dispatching import mail_one, ok, settled, timeline
 from workers.service import Workers
 
 DSN = """From: MAILER-DAEMON@mx.example.net
@@ -92,20 +92,9 @@ def workers(runtime: Runtime) -> Iterator[Workers]:
 
 def mailed(client: TestClient, auth: dict[str, str], external_id: str, email: str) -> str:
     """Send one e-mail to a new contact; the Message-ID Hub gave it."""
-    topic(client, auth, "news")
-    person(client, auth, external_id, email=email, subscribe={"news": ["email"]})
-    accepted = ok(
-        client.post(
-            "/v1/notifications",
-            json={"topic": "news", "content": CONTENT, "recipients": [external_id]},
-            headers=auth,
-        ),
-        202,
-    )
-    (delivery,) = settled(client, auth, accepted["id"])["deliveries"]["items"]
+    notification_id, delivery = mail_one(client, auth, external_id, email, content=CONTENT)
     runtime: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
-    key = runtime.message_keys.key(accepted["id"], delivery["id"], email)
-    return f"<{key}@example.com>"
+    return f"<{runtime.message_keys.key(notification_id, delivery['id'], email)}@example.com>"
 
 
 def report(client: TestClient, auth: dict[str, str], raw: str) -> Any:

@@ -8,15 +8,12 @@ kept its old reason and expiry when its owner was erased: the suppression could 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from hub.domain import Scope
-from hub.settings import Settings
-from tests.conftest import make_key
-from tests.dispatching import hub_running, ok, person, topic
+from tests.dispatching import ok, person, topic
 
 SOON = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).isoformat()
 PRIOR = [
@@ -30,11 +27,10 @@ PRIOR = [
 
 
 @pytest.fixture
-def hub(settings: Settings) -> Iterator[tuple[TestClient, dict[str, str]]]:
-    with hub_running(settings) as (client, runtime):
-        auth = make_key(runtime, "admin", Scope.ADMIN)
-        topic(client, auth, "offers", allowed_channels=["email", "sms"])
-        yield client, auth
+def hub(admin_hub: tuple[TestClient, dict[str, str], Any]) -> tuple[TestClient, dict[str, str]]:
+    client, auth, _ = admin_hub
+    topic(client, auth, "offers", allowed_channels=["email", "sms"])
+    return client, auth
 
 
 def suppression_of(client: TestClient, auth: dict[str, str], channel: str, address: str) -> dict:

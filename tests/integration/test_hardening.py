@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -18,9 +17,8 @@ from sqlalchemy import update
 from hub.db.models import Template
 from hub.domain import Scope
 from hub.runtime import Runtime
-from hub.settings import Settings
 from tests.conftest import make_key
-from tests.dispatching import hub_running, ok, person, settled, timeline, topic
+from tests.dispatching import ok, person, settled, timeline, topic
 
 # The attack's own payload: forty doublings of a shared list, then one `==`. N=28 took 4.9 s
 # inside one C call before; N=40 would take a day.
@@ -33,11 +31,11 @@ FREEZE_FOR_VICTOR = "{% if contact.name == 'Victor' %}" + FREEZE + "{% endif %}H
 
 
 @pytest.fixture
-def hub(settings: Settings) -> Iterator[tuple[TestClient, dict[str, str], Runtime]]:
-    with hub_running(settings) as (client, runtime):
-        auth = make_key(runtime, "admin", Scope.ADMIN)
-        topic(client, auth, "news")
-        yield client, auth, runtime
+def hub(
+    admin_hub: tuple[TestClient, dict[str, str], Runtime],
+) -> tuple[TestClient, dict[str, str], Runtime]:
+    topic(admin_hub[0], admin_hub[1], "news")
+    return admin_hub
 
 
 def field_of(answer: object) -> list[str]:

@@ -10,27 +10,23 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from hub.db.models import Capture, Contact
-from hub.domain import Scope
 from hub.runtime import Runtime
-from hub.settings import Settings
 from preferences.tokens import LinkSigner, Purpose
-from tests.conftest import make_key
-from tests.dispatching import hub_running, ok, person, settled, topic
+from tests.dispatching import ok, person, settled, topic
 
 
 @pytest.fixture
-def hub(settings: Settings) -> Iterator[tuple[TestClient, dict[str, str], Runtime]]:
-    with hub_running(settings) as (client, runtime):
-        auth = make_key(runtime, "admin", Scope.ADMIN)
-        topic(client, auth, "news")
-        yield client, auth, runtime
+def hub(
+    admin_hub: tuple[TestClient, dict[str, str], Runtime],
+) -> tuple[TestClient, dict[str, str], Runtime]:
+    topic(admin_hub[0], admin_hub[1], "news")
+    return admin_hub
 
 
 def mailed_links(client: TestClient, auth: dict[str, str], runtime: Runtime, to: str) -> list[str]:

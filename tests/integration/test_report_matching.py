@@ -23,7 +23,7 @@ from hub.domain import Scope
 from hub.services.message_keys import MessageKeys, find
 from hub.settings import Settings
 from tests.conftest import TEST_SECRET, make_key
-from tests.dispatching import hub_running, ok, peer_settings, person, settled, topic
+from tests.dispatching import hub_running, mail_one, ok, peer_settings
 from tests.peers.smtp import SmtpPeer
 
 # A Postfix DSN as Postfix writes it (bounce(8)), with the original's headers.
@@ -87,21 +87,6 @@ Message-ID: {message_id}
 CONTENT = {"": {"email_subject": "News", "email_text": "Hello"}}
 
 
-def send_one(client: TestClient, auth: dict[str, str], external_id: str, email: str) -> Any:
-    topic(client, auth, "news")
-    person(client, auth, external_id, email=email, subscribe={"news": ["email"]})
-    sent = ok(
-        client.post(
-            "/v1/notifications",
-            json={"topic": "news", "content": CONTENT, "recipients": [external_id]},
-            headers=auth,
-        ),
-        202,
-    )
-    (delivery,) = settled(client, auth, sent["id"])["deliveries"]["items"]
-    return sent["id"], delivery
-
-
 def dsn(rcpt: str, message_id: str, to: str = "hub@example.com") -> bytes:
     return (
         POSTFIX_DSN.format(rcpt=rcpt, message_id=message_id, to=to).replace("\n", "\r\n").encode()
@@ -140,7 +125,7 @@ def test_a_staging_bounce_never_suppresses_productions_address(
             session.execute(update(Installation).values(token="stagin"))
             session.commit()
         auth = make_key(runtime, "admin", Scope.ADMIN)
-        send_one(client, auth, "nobody", "nobody@example.org")
+        mail_one(client, auth, "nobody", "nobody@example.org", content=CONTENT)
         staging_keys = MessageKeys.from_secret(TEST_SECRET, "stagin")
     staging_message_id = f"<{staging_keys.key(1, 1, 'nobody@example.org')}@example.com>"
 
@@ -152,7 +137,7 @@ def test_a_staging_bounce_never_suppresses_productions_address(
         ),
     ):
         auth = make_key(runtime, "admin", Scope.ADMIN)
-        _, delivery = send_one(client, auth, "alice", "alice@example.org")
+        _, delivery = mail_one(client, auth, "alice", "alice@example.org", content=CONTENT)
         assert (delivery["id"], delivery["state"]) == (1, "sent")  # the same ids as staging's
         (mail,) = smtp.wait_for(1)
         ours = str(mail.message["Message-ID"])
@@ -194,7 +179,7 @@ def test_a_copy_of_the_database_elsewhere_still_cannot_match_another_address(
     delivery 1 are made the same way, and only the address tells its reports from ours."""
     with hub_running(settings) as (client, runtime):
         auth = make_key(runtime, "admin", Scope.ADMIN)
-        send_one(client, auth, "alice", "alice@example.org")
+        mail_one(client, auth, "alice", "alice@example.org", content=CONTENT)
         keys = runtime.message_keys
         copied = f"<{keys.key(1, 1, 'nobody@example.org')}@example.com>"  # what the copy sent
         answer = post_report(client, auth, dsn("nobody@example.org", copied))
