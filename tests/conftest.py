@@ -24,6 +24,7 @@ from hub.domain import Scope
 from hub.runtime import Runtime
 from hub.services import apikeys
 from hub.settings import Settings
+from tests.faults.private_redis import PrivateRedis
 
 ON_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 POSTGRES_URL = os.environ.get(
@@ -131,3 +132,30 @@ def admin_hub(settings: Settings) -> Iterator[tuple[TestClient, dict[str, str], 
 
     with hub_running(settings) as (client, runtime):
         yield client, make_key(runtime, "admin", Scope.ADMIN), runtime
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The shared test Redis, checked first: skipped locally when it is down, failed on CI."""
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        service_missing(f"Redis at {REDIS_URL}", exc)
+    return REDIS_URL
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    """A redis-server of this test's own (the shared one is never stopped or flushed)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        service_missing("redis-server (for a private Redis)", "not found on PATH")
+    server = PrivateRedis(binary or "redis-server", tmp_path / "redis")
+    try:
+        server.start()
+    except RuntimeError as exc:
+        service_missing(f"a private redis-server on port {server.port}", exc)
+    yield server
+    server.stop()

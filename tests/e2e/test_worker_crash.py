@@ -26,7 +26,7 @@ from hub.db.models import Delivery
 from hub.domain import DeliveryState, Scope
 from hub.runtime import Runtime
 from hub.settings import Settings
-from tests.conftest import REDIS_URL, TEST_SECRET, make_key, service_missing, truncate
+from tests.conftest import TEST_SECRET, make_key, truncate
 from tests.dispatching import ok, settled
 from tests.e2e.test_serve import HUB, free_port
 from tests.faults.rig import seed
@@ -36,18 +36,11 @@ pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis]
 RECIPIENTS = 3000
 
 
-@pytest.fixture
-def broker_url() -> str:
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:
-        service_missing(f"Redis at {REDIS_URL}", exc)
-    return REDIS_URL
 
 
 @pytest.fixture
 def environment(
-    postgres_database: str, broker_url: str
+    postgres_database: str, redis_url: str
 ) -> Iterator[tuple[Settings, dict[str, str], SmtpPeer]]:
     database_url = postgres_database
     namespace = f"hub-crash-{uuid.uuid4().hex[:8]}"
@@ -55,7 +48,7 @@ def environment(
         settings = Settings(
             database_url=database_url,
             secret_key=TEST_SECRET,
-            broker_url=broker_url,
+            broker_url=redis_url,
             broker_namespace=namespace,
             smtp_host=smtp.host,
             smtp_port=smtp.port,
@@ -63,7 +56,7 @@ def environment(
         env = os.environ | {
             "HUB_DATABASE_URL": database_url,
             "HUB_SECRET_KEY": TEST_SECRET,
-            "HUB_BROKER_URL": broker_url,
+            "HUB_BROKER_URL": redis_url,
             "HUB_BROKER_NAMESPACE": namespace,
             "HUB_SMTP_HOST": smtp.host,
             "HUB_SMTP_PORT": str(smtp.port),
@@ -76,8 +69,8 @@ def environment(
         }
         yield settings, env, smtp
         truncate(database_url)
-        for key in redis.Redis.from_url(broker_url).scan_iter(f"{namespace}*"):
-            redis.Redis.from_url(broker_url).delete(key)
+        for key in redis.Redis.from_url(redis_url).scan_iter(f"{namespace}*"):
+            redis.Redis.from_url(redis_url).delete(key)
 
 
 def start_worker(env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:

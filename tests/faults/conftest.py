@@ -2,32 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
-
-from tests.conftest import service_missing
-from tests.faults.private_redis import PrivateRedis
 
 Figures = Callable[..., str]
 _LINES = pytest.StashKey[list[str]]()
 
 
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    """A redis-server of this test's own (the shared one is never stopped or flushed)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        service_missing("redis-server (for a private Redis)", "not found on PATH")
-    server = PrivateRedis(binary or "redis-server", tmp_path / "redis")
-    try:
-        server.start()
-    except RuntimeError as exc:
-        service_missing(f"a private redis-server on port {server.port}", exc)
-    yield server
-    server.stop()
 
 
 def _shown(value: object) -> str:

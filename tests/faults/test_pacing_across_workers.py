@@ -21,7 +21,7 @@ from hub.domain import Scope
 from hub.runtime import Runtime
 from hub.settings import Settings
 from tests import seeding
-from tests.conftest import REDIS_URL, TEST_SECRET, make_key, service_missing, truncate
+from tests.conftest import TEST_SECRET, make_key, truncate
 from tests.dispatching import daytime_zone, ok, wait_for
 from tests.faults.conftest import Figures
 from tests.faults.worker_group import WorkerGroup
@@ -35,13 +35,6 @@ JITTER = 0.25  # seconds a send may reach the peer later than its slot (see the 
 SENDER = "+15005550006"
 
 
-@pytest.fixture
-def broker_url() -> str:
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:
-        service_missing(f"Redis at {REDIS_URL}", exc)
-    return REDIS_URL
 
 
 def seed(runtime: Runtime) -> None:
@@ -77,20 +70,20 @@ def busiest(times: list[float], window: float) -> int:
 
 
 def test_two_worker_processes_send_from_one_number_at_its_rate_not_twice_it(
-    postgres_database: str, broker_url: str, tmp_path: Path, figures: Figures
+    postgres_database: str, redis_url: str, tmp_path: Path, figures: Figures
 ) -> None:
     namespace = f"hub-pacing-{uuid.uuid4().hex[:8]}"
     with TwilioPeer() as peer:
         settings = Settings(
             database_url=postgres_database,
             secret_key=TEST_SECRET,
-            broker_url=broker_url,
+            broker_url=redis_url,
             broker_namespace=namespace,
         )
         env = os.environ | {
             "HUB_DATABASE_URL": postgres_database,
             "HUB_SECRET_KEY": TEST_SECRET,
-            "HUB_BROKER_URL": broker_url,
+            "HUB_BROKER_URL": redis_url,
             "HUB_BROKER_NAMESPACE": namespace,
             "HUB_TWILIO_ACCOUNT_SID": peer.account_sid,
             "HUB_TWILIO_AUTH_TOKEN": peer.auth_token,
@@ -123,7 +116,7 @@ def test_two_worker_processes_send_from_one_number_at_its_rate_not_twice_it(
             group.stop()
             runtime.close()
             truncate(postgres_database)
-            store = redis.Redis.from_url(broker_url)
+            store = redis.Redis.from_url(redis_url)
             for key in store.scan_iter(f"{namespace}*"):
                 store.delete(key)
         assert peer.violations == []

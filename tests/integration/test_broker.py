@@ -7,20 +7,9 @@ import uuid
 
 import dramatiq
 import pytest
-import redis
 from dramatiq import Worker
 
-from tests.conftest import REDIS_URL, service_missing
 from workers.broker import BrokerConfigError, make_broker
-
-
-@pytest.fixture
-def redis_url() -> str:
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:
-        service_missing(f"Redis at {REDIS_URL}", exc)
-    return REDIS_URL
 
 
 def run_once(broker: dramatiq.Broker, payloads: list[int]) -> list[int]:

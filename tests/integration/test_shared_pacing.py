@@ -11,13 +11,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import shutil
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 import redis
@@ -53,19 +51,6 @@ def namespace() -> Iterator[str]:
     store.close()
 
 
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    """A redis-server this test may stop (the shared one never is)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        service_missing("redis-server (for a private Redis)", "not found on PATH")
-    server = PrivateRedis(binary or "redis-server", tmp_path / "redis")
-    try:
-        server.start()
-    except RuntimeError as exc:
-        service_missing(f"a private redis-server on port {server.port}", exc)
-    yield server
-    server.stop()
 
 
 class DrivenClock:
