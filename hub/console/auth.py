@@ -134,14 +134,11 @@ class Sessions:
             session.commit()
 
     def set_cookie(self, response: Response, value: str) -> None:
+        self._set(response, self.cookie, value, MAX_AGE)
+
+    def _set(self, response: Response, name: str, value: str, max_age: int) -> None:
         response.set_cookie(
-            self.cookie,
-            value,
-            max_age=MAX_AGE,
-            httponly=True,
-            samesite="strict",
-            secure=self.secure,
-            path="/",
+            name, value, max_age=max_age, httponly=True, samesite="strict", secure=self.secure
         )
 
     def clear_cookie(self, response: Response) -> None:
@@ -164,15 +161,7 @@ class Sessions:
         return nonce, self._sign_in_token(nonce)
 
     def set_form_cookie(self, response: Response, nonce: str) -> None:
-        response.set_cookie(
-            self.form_cookie,
-            nonce,
-            max_age=FORM_MAX_AGE,
-            httponly=True,
-            samesite="strict",
-            secure=self.secure,
-            path="/",
-        )
+        self._set(response, self.form_cookie, nonce, FORM_MAX_AGE)
 
     def check_sign_in(self, request: Request, token: str | None) -> bool:
         """Whether a sign-in POST came from our own sign-in page: same origin, and the
