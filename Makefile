@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint bench clean chromium compose-check fuzz
+.PHONY: install run test lint bench clean chromium compose-check fuzz
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -22,6 +22,9 @@ $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
 	@touch $@ $(VENV)/.installed-run
+
+# The virtualenv with Hub in it, for the quickstart's `.venv/bin/hub` before the server runs.
+install: $(VENV)/.installed-run
 
 run: $(VENV)/.installed-run
 	$(BIN)/hub serve --host $(HOST) --port $(PORT)
