@@ -18,8 +18,8 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import formataddr, formatdate
 
-from channels.base import OutgoingMessage
-from channels.email.mime import MimeBuilder
+from hub.channels.base import OutgoingMessage
+from hub.channels.email.mime import MimeBuilder
 from hub.domain import Channel
 
 FROM = "Магазин «Ромашка» <shop@example.ru>"

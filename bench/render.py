@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from hub.domain import Channel
-from templates import Links, Parts, Renderer, TemplateDoc
-from templates.text import html_to_text
+from hub.templates import Links, Parts, Renderer, TemplateDoc
+from hub.templates.text import html_to_text
 
 SUBJECT = "{{ contact.name }}, your order {{ data.order.number }} has shipped"
 HTML = """\

@@ -38,10 +38,10 @@ from bench.fanout import HUB, RESULTS, percentile, proc_stats  # noqa: E402
 from hub.db import migrate  # noqa: E402
 from hub.db.models import Contact  # noqa: E402
 from hub.domain import Scope  # noqa: E402
+from hub.preferences.tokens import LinkSigner, Purpose  # noqa: E402
 from hub.runtime import Runtime  # noqa: E402
 from hub.services import apikeys  # noqa: E402
 from hub.settings import Settings  # noqa: E402
-from preferences.tokens import LinkSigner, Purpose  # noqa: E402
 
 SECRET = "bench-secret-key-0123456789abcdef"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')

@@ -23,7 +23,7 @@ from typing import Any
 
 import redis
 
-from channels.ratelimit import LocalPacer, Pacer
+from hub.channels.ratelimit import LocalPacer, Pacer
 from hub.dispatch.shared_rate import SharedPacer
 from hub.dispatch.shared_store import async_client
 

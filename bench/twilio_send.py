@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from channels.base import OutgoingMessage
-from channels.twilio import SmsChannel, TwilioOptions
+from hub.channels.base import OutgoingMessage
+from hub.channels.twilio import SmsChannel, TwilioOptions
 from hub.domain import Channel
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -22,8 +22,8 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from channels.base import DeliveryError, OutgoingMessage
-from channels.webhook import WebhookChannel, WebhookOptions
+from hub.channels.base import DeliveryError, OutgoingMessage
+from hub.channels.webhook import WebhookChannel, WebhookOptions
 from hub.domain import Channel
 
 ROOT = Path(__file__).resolve().parent.parent

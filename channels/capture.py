@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from channels.base import ChannelAdapter, ChannelOptions, OutgoingMessage, Receipt
+from hub.channels.base import ChannelAdapter, ChannelOptions, OutgoingMessage, Receipt
 from hub.domain import Channel
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
-from channels.base import (
+from hub.channels.base import (
     ChannelAdapter,
     ChannelOptions,
     OutgoingMessage,

@@ -12,7 +12,7 @@ import httpx
 import yarl
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from channels import netguard, webhook_urls
+from hub.channels import netguard, webhook_urls
 
 AddressPolicy = Callable[[netguard.IPAddress], bool]
 

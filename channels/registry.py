@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from importlib.metadata import EntryPoint, distributions
 from typing import Any
 
-from channels.base import ChannelAdapter, ChannelOptions
+from hub.channels.base import ChannelAdapter, ChannelOptions
 from hub.domain import Channel
 
 GROUP = "hub.channels"

@@ -21,7 +21,7 @@ from twilio.http.response import Response  # type: ignore[import-untyped]
 from twilio.rest import Client  # type: ignore[import-untyped]
 from twilio.twiml.voice_response import VoiceResponse  # type: ignore[import-untyped]
 
-from channels.base import (
+from hub.channels.base import (
     AmbiguousDeliveryError,
     ChannelOptions,
     DeliveryError,
@@ -30,7 +30,7 @@ from channels.base import (
     Receipt,
     RetryableDeliveryError,
 )
-from channels.ratelimit import LocalPacer, Pacer
+from hub.channels.ratelimit import LocalPacer, Pacer
 from hub.domain import Channel, SuppressionReason
 
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")

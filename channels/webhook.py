@@ -13,8 +13,8 @@ from typing import ClassVar
 import httpx
 from pydantic import SecretStr, field_validator
 
-from channels import signing, webhook_urls
-from channels.base import (
+from hub.channels import signing, webhook_urls
+from hub.channels.base import (
     AmbiguousDeliveryError,
     ChannelAdapter,
     ChannelOptions,
@@ -23,7 +23,7 @@ from channels.base import (
     Receipt,
     RetryableDeliveryError,
 )
-from channels.http_transport import AiohttpTransport, ForbiddenAddressError
+from hub.channels.http_transport import AiohttpTransport, ForbiddenAddressError
 from hub.domain import Channel, SuppressionReason
 
 RETRY_STATUSES = frozenset({408, 425, 429})

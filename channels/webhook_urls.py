@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import idna
 
-from channels import netguard
+from hub.channels import netguard
 
 MAX_HOST = 253
 MAX_LABEL = 63

@@ -128,10 +128,10 @@ def worker(
     if threads is not None:
         settings = settings.model_copy(update={"worker_threads": threads})
     logs.setup(settings)
-    from workers.process import run
+    from hub.workers.process import run
 
     if metrics_port is not None:
-        from workers.process import serve_metrics
+        from hub.workers.process import serve_metrics
 
         serve_metrics(metrics_host, metrics_port, processes=processes)
         typer.echo(f"metrics on http://{metrics_host}:{metrics_port}/metrics")

@@ -19,8 +19,8 @@ from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, valida
 from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
 from pydantic import AfterValidator, BeforeValidator, StringConstraints, WithJsonSchema
 
-from channels import netguard as _netguard
-from channels import webhook_urls as _webhook_urls
+from hub.channels import netguard as _netguard
+from hub.channels import webhook_urls as _webhook_urls
 
 MAX_ATTRIBUTES_BYTES = 16_384
 MAX_ATTRIBUTE_DEPTH = 8

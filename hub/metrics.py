@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 
 from hub.db.models import Campaign, Delivery, Notification
 from hub.domain import CampaignState, DeliveryState
-from workers.queue import QUEUES, queue_depth
+from hub.workers.queue import QUEUES, queue_depth
 
 if TYPE_CHECKING:
     from hub.runtime import Runtime

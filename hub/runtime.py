@@ -14,10 +14,10 @@ from hub.services.apikeys import Keys
 from hub.services.hashing import AddressHasher
 from hub.services.message_keys import MessageKeys, installation_token
 from hub.settings import Settings
-from templates import Renderer
-from templates.isolation import RenderProcesses
-from workers.broker import make_broker
-from workers.queue import Enqueuer
+from hub.templates import Renderer
+from hub.templates.isolation import RenderProcesses
+from hub.workers.broker import make_broker
+from hub.workers.queue import Enqueuer
 
 
 @dataclass

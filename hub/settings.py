@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 from hub.fields import contrast_with_white
-from preferences.model import Caps
+from hub.preferences.model import Caps
 
 DEVELOPMENT_SECRET = "development-only-secret-change-me"  # noqa: S105 - a marker, not a secret
 

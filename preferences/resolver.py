@@ -31,8 +31,8 @@ from hub.domain import (
     RefusalReason,
     SubscriptionStatus,
 )
-from preferences import windows
-from preferences.model import (
+from hub.preferences import windows
+from hub.preferences.model import (
     ContactView,
     Deferral,
     History,

@@ -20,7 +20,7 @@ import datetime as dt
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
-from preferences.model import QuietHours
+from hub.preferences.model import QuietHours
 
 UTC = dt.UTC
 _MICROSECOND = dt.timedelta(microseconds=1)

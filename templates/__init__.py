@@ -1,7 +1,7 @@
 """Sandboxed Jinja2 rendering of per-channel, per-locale template parts, compiled once per batch."""
 
-from templates.model import Links, Parts, Rendered, TemplateDoc
-from templates.render import CompiledTemplate, Renderer, TemplateError
+from hub.templates.model import Links, Parts, Rendered, TemplateDoc
+from hub.templates.render import CompiledTemplate, Renderer, TemplateError
 
 __all__ = [
     "CompiledTemplate",

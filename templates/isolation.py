@@ -28,8 +28,8 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from hub.domain import Channel
-from templates.model import Links, Rendered, TemplateDoc
-from templates.render import Renderer, TemplateError
+from hub.templates.model import Links, Rendered, TemplateDoc
+from hub.templates.render import Renderer, TemplateError
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from jinja2 import Environment, StrictUndefined
 from markupsafe import Markup
 
-from templates.model import Links
+from hub.templates.model import Links
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from typing import Any
 from jinja2.exceptions import SecurityError
 from jinja2.utils import Namespace
 
-from templates.structure import Shapes
+from hub.templates.structure import Shapes
 
 MAX_RANGE = 10_000  # items in one range()
 MAX_LOOP_STEPS = 100_000  # loop iterations per render, all loops together

@@ -15,11 +15,11 @@ from jinja2 import Template, nodes
 from jinja2.exceptions import SecurityError, TemplateSyntaxError
 
 from hub.domain import Channel
-from templates.layout import Layout
-from templates.limits import LimitExceeded, budget, tick
-from templates.model import Links, Parts, Rendered, TemplateDoc
-from templates.sandbox import Sandbox
-from templates.text import html_to_text
+from hub.templates.layout import Layout
+from hub.templates.limits import LimitExceeded, budget, tick
+from hub.templates.model import Links, Parts, Rendered, TemplateDoc
+from hub.templates.sandbox import Sandbox
+from hub.templates.text import html_to_text
 
 MAX_SOURCE_CHARS = 100_000  # one part's source; a notification is not a book
 CACHED_SOURCE_CHARS = 16_000  # longer parts are compiled each time

@@ -15,7 +15,7 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import Cycler, Joiner, Namespace
 
-from templates.limits import (
+from hub.templates.limits import (
     MAX_INT_BITS,
     PROJECTED,
     STRUCTURAL,

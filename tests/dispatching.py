@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from hub.api.app import create_app
 from hub.runtime import Runtime
 from hub.settings import Settings
-from workers.service import Workers
+from hub.workers.service import Workers
 
 T = TypeVar("T")
 

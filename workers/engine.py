@@ -15,7 +15,7 @@ from collections.abc import Coroutine, Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from channels.base import (
+from hub.channels.base import (
     AmbiguousDeliveryError,
     ChannelAdapter,
     ChannelOptions,
@@ -24,8 +24,8 @@ from channels.base import (
     Receipt,
     RetryableDeliveryError,
 )
-from channels.failover import FailoverChannel
-from channels.ratelimit import LocalPacer, Pacer
+from hub.channels.failover import FailoverChannel
+from hub.channels.ratelimit import LocalPacer, Pacer
 from hub.domain import Channel
 from hub.metrics import PROVIDER_ERRORS, PROVIDER_SECONDS
 

@@ -22,7 +22,7 @@ log = logging.getLogger("hub.workers")
 
 def _serve(settings: Settings) -> None:
     from hub import logs
-    from workers.service import Workers
+    from hub.workers.service import Workers
 
     logs.setup(settings)  # a spawned child starts with no logging of its own
     stop = threading.Event()

@@ -14,24 +14,24 @@ from collections.abc import Callable, Mapping
 
 import dramatiq
 
-from channels import registry
-from channels.base import ChannelAdapter, ChannelOptions
-from channels.ratelimit import LocalPacer, Pacer
-from channels.webhook import WebhookChannel, WebhookOptions
 from hub.campaigns.scheduler import Scheduler
+from hub.channels import registry
+from hub.channels.base import ChannelAdapter, ChannelOptions
+from hub.channels.ratelimit import LocalPacer, Pacer
+from hub.channels.webhook import WebhookChannel, WebhookOptions
 from hub.db.base import utcnow
 from hub.dispatch.compose import Composer
 from hub.dispatch.dispatcher import Dispatcher, Limits
 from hub.dispatch.pause import PauseBoard, Pauses
 from hub.domain import Channel
 from hub.events.sender import EventRelay
+from hub.preferences.tokens import LinkSigner
 from hub.runtime import Runtime
 from hub.settings import Settings
-from preferences.tokens import LinkSigner
-from templates import Renderer
-from workers.actors import ParkDeadLetters, declare
-from workers.engine import SendEngine
-from workers.queue import QUEUES
+from hub.templates import Renderer
+from hub.workers.actors import ParkDeadLetters, declare
+from hub.workers.engine import SendEngine
+from hub.workers.queue import QUEUES
 
 log = logging.getLogger("hub.workers")
 

@@ -1,5 +1,5 @@
 """The e-mail channel: hand-built MIME sent over a pool of SMTP connections."""
 
-from channels.email.smtp import EmailChannel, SmtpOptions
+from hub.channels.email.smtp import EmailChannel, SmtpOptions
 
 __all__ = ["EmailChannel", "SmtpOptions"]

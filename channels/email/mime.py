@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 
-from channels.base import OutgoingMessage
+from hub.channels.base import OutgoingMessage
 
 MAX_LINE = 78  # RFC 5322 2.1.1: SHOULD; 998 is the MUST, and QP/base64 bodies stay at 76
 _WORD_PREFIX = b"=?utf-8?b?"

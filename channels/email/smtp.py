@@ -19,7 +19,7 @@ from aiosmtplib import (
 )
 from pydantic import Field, SecretStr, field_validator
 
-from channels.base import (
+from hub.channels.base import (
     AmbiguousDeliveryError,
     ChannelOptions,
     DeliveryError,
@@ -28,7 +28,7 @@ from channels.base import (
     Receipt,
     RetryableDeliveryError,
 )
-from channels.email.mime import BuiltMessage, MimeBuilder
+from hub.channels.email.mime import BuiltMessage, MimeBuilder
 from hub.domain import Channel, SuppressionReason
 
 _ENHANCED = re.compile(r"\s*([245])\.(\d{1,3})\.(\d{1,3})\b")  # RFC 3463 "5.1.1"

@@ -57,7 +57,7 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         workers = None
         if run_workers:
-            from workers.service import Workers
+            from hub.workers.service import Workers
 
             workers = Workers(runtime)
             workers.start()

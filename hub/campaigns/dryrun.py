@@ -19,13 +19,13 @@ from hub.dispatch import audience, fanout
 from hub.dispatch.compose import renderable
 from hub.dispatch.pacing import Pacing
 from hub.domain import Channel, DeliveryState
+from hub.preferences.model import Caps
+from hub.preferences.resolver import resolve
 from hub.schemas.campaigns import DryRunOut
 from hub.services import templates
 from hub.services.errors import InvalidField
 from hub.services.hashing import AddressHasher
-from preferences.model import Caps
-from preferences.resolver import resolve
-from templates import Renderer
+from hub.templates import Renderer
 
 SAMPLES = 5
 BATCH = 1000

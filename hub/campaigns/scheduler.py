@@ -22,7 +22,7 @@ from hub.db.base import utcnow
 from hub.db.models import Campaign, CampaignRun, Delivery, Notification, Template
 from hub.db.upsert import insert_ignoring_duplicates
 from hub.domain import CampaignState, DeliveryState, NotificationState
-from workers.queue import Enqueuer
+from hub.workers.queue import Enqueuer
 
 log = logging.getLogger("hub.scheduler")
 IN_FLIGHT = (DeliveryState.QUEUED, DeliveryState.SENDING, DeliveryState.DEFERRED)

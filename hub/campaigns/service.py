@@ -25,7 +25,7 @@ from hub.selfservice import mail
 from hub.services import contacts
 from hub.services.actor import Actor
 from hub.services.errors import Conflict, InvalidField, NotFound
-from templates.isolation import RenderProcesses
+from hub.templates.isolation import RenderProcesses
 
 SCHEDULE = TypeAdapter(schedules.Schedule)
 FAR = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)  # a paused fan-out's lease: never, until resumed

@@ -29,7 +29,7 @@ from hub.selfservice import mail
 from hub.selfservice.forms import first, read_form
 from hub.services import template_preview, templates
 from hub.services.errors import HubError
-from templates import TemplateError
+from hub.templates import TemplateError
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 ACTIONS = {

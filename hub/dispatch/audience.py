@@ -30,8 +30,7 @@ from hub.domain import (
     DeliveryState,
     SubscriptionStatus,
 )
-from hub.services.hashing import AddressHasher
-from preferences.model import (
+from hub.preferences.model import (
     Caps,
     ContactView,
     History,
@@ -41,6 +40,7 @@ from preferences.model import (
     SuppressionView,
     TopicView,
 )
+from hub.services.hashing import AddressHasher
 
 
 @dataclass(frozen=True, slots=True)

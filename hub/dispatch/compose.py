@@ -17,19 +17,19 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from channels.base import OutgoingMessage, PermanentDeliveryError
+from hub.channels.base import OutgoingMessage, PermanentDeliveryError
 from hub.db.models import Notification, Topic
 from hub.dispatch import audience, digest, escalation
 from hub.dispatch.claim import Claimed
 from hub.dispatch.outcomes import Held, Result
 from hub.domain import Channel, DeferralReason, DeliveryState, Frequency, RefusalReason
+from hub.preferences.model import Caps, Resolution, TopicView
+from hub.preferences.resolver import resolve
+from hub.preferences.tokens import LinkSigner, Purpose
 from hub.services.hashing import AddressHasher
 from hub.services.message_keys import MessageKeys
 from hub.services.templates import doc as template_doc
-from preferences.model import Caps, Resolution, TopicView
-from preferences.resolver import resolve
-from preferences.tokens import LinkSigner, Purpose
-from templates import CompiledTemplate, Links, Rendered, Renderer, TemplateError
+from hub.templates import CompiledTemplate, Links, Rendered, Renderer, TemplateError
 
 
 @dataclass(frozen=True, slots=True)

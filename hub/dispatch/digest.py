@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from hub.db.models import Template
 from hub.services.templates import doc as template_doc
-from templates import CompiledTemplate, Parts, Rendered, Renderer, TemplateDoc
+from hub.templates import CompiledTemplate, Parts, Rendered, Renderer, TemplateDoc
 
 GENERAL_KEY = "digest"
 

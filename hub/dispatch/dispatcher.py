@@ -23,7 +23,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from channels.base import DeliveryError, OutgoingMessage, Receipt, RetryableDeliveryError
+from hub.channels.base import DeliveryError, OutgoingMessage, Receipt, RetryableDeliveryError
 from hub.db.base import utcnow
 from hub.db.models import Delivery, Notification
 from hub.dispatch import claim, fanout, outcomes, sweeper
@@ -33,8 +33,8 @@ from hub.dispatch.lease import LeaseKeeper
 from hub.dispatch.pause import PauseBoard, Pauses
 from hub.domain import Channel, DeliveryState
 from hub.metrics import DELIVERIES
+from hub.preferences.model import Caps
 from hub.services.hashing import AddressHasher
-from preferences.model import Caps
 
 log = logging.getLogger("hub.dispatch")
 

@@ -29,11 +29,11 @@ from hub.domain import (
     NotificationState,
     RefusalReason,
 )
+from hub.preferences.model import Caps, Deferral, Refusal, Resolution
+from hub.preferences.resolver import resolve
 from hub.services import timeline
 from hub.services.actor import Actor
 from hub.services.hashing import AddressHasher
-from preferences.model import Caps, Deferral, Refusal, Resolution
-from preferences.resolver import resolve
 
 DISPATCHER = Actor(kind=ActorKind.SYSTEM, name="dispatcher", source="dispatch")
 

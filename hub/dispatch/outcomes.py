@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from channels.base import (
+from hub.channels.base import (
     AmbiguousDeliveryError,
     DeliveryError,
     PermanentDeliveryError,
@@ -35,7 +35,7 @@ from hub.dispatch.fanout import DISPATCHER
 from hub.domain import Channel, DeferralReason, DeliveryState, EventType, SuppressionReason
 from hub.services import provider_status, timeline
 from hub.services.hashing import AddressHasher
-from workers.queue import DELIVER
+from hub.workers.queue import DELIVER
 
 # A resend under the same key is safe where the receiver can drop the copy: the e-mail
 # Message-ID and the webhook-id. Twilio takes no idempotency key, so an SMS or call whose

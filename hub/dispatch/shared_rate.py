@@ -29,7 +29,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from channels.base import RetryableDeliveryError
+from hub.channels.base import RetryableDeliveryError
 from hub.dispatch.shared_store import Outage
 
 # KEYS[1]: the budget's theoretical arrival time (TAT), in microseconds of Redis's clock.

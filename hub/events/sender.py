@@ -18,9 +18,9 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from channels import signing
-from channels.base import DeliveryError
-from channels.webhook import WebhookChannel
+from hub.channels import signing
+from hub.channels.base import DeliveryError
+from hub.channels.webhook import WebhookChannel
 from hub.db.base import utcnow
 from hub.events import relay
 

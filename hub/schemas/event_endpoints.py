@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from channels import signing
+from hub.channels import signing
 from hub.domain import EventMessageState, EventType
 from hub.fields import MaybeText, WebhookUrl
 from hub.schemas.base import Out, Strict

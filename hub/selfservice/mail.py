@@ -18,7 +18,7 @@ from hub.domain import Audience, Channel
 from hub.schemas.notifications import NotificationIn
 from hub.selfservice.words import Words
 from hub.services import notifications
-from templates.isolation import RenderProcesses
+from hub.templates.isolation import RenderProcesses
 
 ACCOUNT_TOPIC = "hub-account"
 SOURCE = "self-service"

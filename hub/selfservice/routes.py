@@ -24,6 +24,7 @@ from hub.api.deps import RuntimeDep
 from hub.db.models import Contact, Topic
 from hub.domain import ActorKind, Channel, SubscriptionStatus
 from hub.fields import normalize_email
+from hub.preferences.tokens import ExpiredToken, InvalidToken, LinkSigner, Purpose
 from hub.runtime import Runtime
 from hub.schemas.subscriptions import PreferencesPatch
 from hub.selfservice import choices, mail, optin
@@ -33,7 +34,6 @@ from hub.selfservice.throttle import Throttle
 from hub.selfservice.words import Words, language
 from hub.services import contact_preferences, subscriptions
 from hub.services.actor import SELF_SERVICE_SOURCE, Actor
-from preferences.tokens import ExpiredToken, InvalidToken, LinkSigner, Purpose
 
 router = APIRouter(include_in_schema=False)
 

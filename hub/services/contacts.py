@@ -9,7 +9,7 @@ from sqlalchemy import Select, String, cast, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from channels import webhook_urls
+from hub.channels import webhook_urls
 from hub.db.base import utcnow
 from hub.db.models import Capture, Contact, Delivery, Erasure, Subscription, Suppression, Topic
 from hub.domain import (

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from channels import signing
+from hub.channels import signing
 from hub.db.base import utcnow
 from hub.db.models import EventAttempt, EventEndpoint, EventMessage
 from hub.domain import EventMessageState

@@ -16,10 +16,10 @@ from hub.db.models import Contact, Delivery, Notification, Topic
 from hub.dispatch import audience
 from hub.dispatch.pacing import Pacing
 from hub.domain import Channel
+from hub.preferences.model import Caps, Resolution, Step
+from hub.preferences.resolver import resolve
 from hub.services.errors import NotFound
 from hub.services.hashing import AddressHasher
-from preferences.model import Caps, Resolution, Step
-from preferences.resolver import resolve
 
 
 def for_contact(

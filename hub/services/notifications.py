@@ -14,7 +14,7 @@ from hub.domain import Channel, DeliveryState, NotificationState
 from hub.schemas.notifications import DeliveryOut, NotificationIn
 from hub.services import templates
 from hub.services.errors import InvalidField, NotFound
-from templates.isolation import RenderProcesses
+from hub.templates.isolation import RenderProcesses
 
 _LOOKUP_CHUNK = 1000
 

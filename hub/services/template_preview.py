@@ -14,8 +14,8 @@ from hub.dispatch.compose import contact_context
 from hub.schemas.templates import PreviewIn, PreviewOut, RenderedOut
 from hub.services import templates
 from hub.services.errors import InvalidField
-from templates import Links, TemplateError
-from templates.isolation import RenderProcesses
+from hub.templates import Links, TemplateError
+from hub.templates.isolation import RenderProcesses
 
 
 def preview(

@@ -13,8 +13,8 @@ from hub.db.base import utcnow
 from hub.db.models import Template
 from hub.schemas.templates import PartsIn, TemplateIn
 from hub.services.errors import Conflict, InvalidField, NotFound
-from templates import Links, Parts, TemplateDoc, TemplateError
-from templates.isolation import EVERY, RenderProcesses
+from hub.templates import Links, Parts, TemplateDoc, TemplateError
+from hub.templates.isolation import EVERY, RenderProcesses
 
 # Who a template is tried on before it is kept, and whom a preview shows by default: the
 # keys a template sees as `contact` (hub.dispatch.compose.contact_context), made up.

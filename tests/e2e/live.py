@@ -16,10 +16,10 @@ from hub.api.app import create_app
 from hub.domain import Scope
 from hub.runtime import Runtime
 from hub.settings import Settings
+from hub.workers.service import Workers
 from tests.conftest import TEST_SECRET, make_key
 from tests.peers.smtp import SmtpPeer
 from tests.serving import listening_socket, serving
-from workers.service import Workers
 
 
 @dataclass

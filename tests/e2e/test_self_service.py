@@ -19,7 +19,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page
 
-from preferences.tokens import LinkSigner, Purpose
+from hub.preferences.tokens import LinkSigner, Purpose
 from tests.dispatching import ok, person, settled, timeline, topic, wait_for
 from tests.e2e.browser import DESKTOP, PHONE, SCREENSHOTS, browser  # noqa: F401 - a fixture
 from tests.e2e.live import LiveHub, live_hub

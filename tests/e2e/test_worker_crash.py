@@ -36,8 +36,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis]
 RECIPIENTS = 3000
 
 
-
-
 @pytest.fixture
 def environment(
     postgres_database: str, redis_url: str

@@ -10,8 +10,6 @@ Figures = Callable[..., str]
 _LINES = pytest.StashKey[list[str]]()
 
 
-
-
 def _shown(value: object) -> str:
     return f"{value:.1f}" if isinstance(value, float) else str(value)
 

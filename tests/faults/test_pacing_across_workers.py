@@ -35,8 +35,6 @@ JITTER = 0.25  # seconds a send may reach the peer later than its slot (see the 
 SENDER = "+15005550006"
 
 
-
-
 def seed(runtime: Runtime) -> None:
     """MESSAGES people on "alerts" by SMS, where it is daytime (the legal window is open)."""
     now = dt.datetime.now(dt.UTC)

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from hub.runtime import Runtime
 from hub.services import bounces
 from hub.services.errors import InvalidField
+from hub.workers.service import Workers
 from tests.dispatching import mail_one, ok, settled, timeline
-from workers.service import Workers
 
 DSN = """From: MAILER-DAEMON@mx.example.net
 To: news@example.com

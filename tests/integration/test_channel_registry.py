@@ -11,19 +11,19 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from channels import registry
-from channels.base import ChannelAdapter, ChannelOptions
+from hub.channels import registry
+from hub.channels.base import ChannelAdapter, ChannelOptions
 from hub.domain import Channel
 from hub.runtime import Runtime
 from hub.settings import Settings
+from hub.workers.service import Workers, channel_options
 from tests.conftest import TEST_SECRET
 from tests.dispatching import ok, person, settled, topic
-from workers.service import Workers, channel_options
 
 THIRD_PARTY = '''
 """A channel someone else wrote: it keeps what it is given."""
 from typing import ClassVar
-from channels.base import ChannelOptions, OutgoingMessage, Receipt
+from hub.channels.base import ChannelOptions, OutgoingMessage, Receipt
 from hub.domain import Channel
 
 SENT: list[OutgoingMessage] = []

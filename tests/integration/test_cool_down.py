@@ -15,9 +15,10 @@ from fastapi.testclient import TestClient
 from hub.api.app import create_app
 from hub.db.models import Contact
 from hub.domain import Scope
+from hub.preferences.tokens import LinkSigner, Purpose
 from hub.runtime import Runtime
 from hub.settings import Settings
-from preferences.tokens import LinkSigner, Purpose
+from hub.workers.service import Workers
 from tests.conftest import TEST_SECRET, make_key
 from tests.dispatching import (
     PUBLIC_URL,
@@ -30,7 +31,6 @@ from tests.dispatching import (
     topic,
     twilio_post,
 )
-from workers.service import Workers
 
 NUMBER = "+14155550177"
 Api = tuple[TestClient, dict[str, str]]

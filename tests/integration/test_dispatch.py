@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from channels.base import DeliveryError, OutgoingMessage, Receipt
+from hub.channels.base import DeliveryError, OutgoingMessage, Receipt
 from hub.db.base import utcnow
 from hub.db.models import (
     Capture,
@@ -30,9 +30,9 @@ from hub.dispatch.dispatcher import Sender
 from hub.domain import Channel, DeliveryState, SuppressionReason
 from hub.runtime import Runtime
 from hub.services import idempotency
+from hub.workers.queue import QUEUES
+from hub.workers.service import Workers
 from tests.dispatching import notification, ok, person, settled, timeline, topic, wait_for
-from workers.queue import QUEUES
-from workers.service import Workers
 
 HELLO = {
     "variants": {

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from channels.base import (
+from hub.channels.base import (
     AmbiguousDeliveryError,
     ChannelAdapter,
     DeliveryError,
@@ -26,7 +26,7 @@ from channels.base import (
     Receipt,
     RetryableDeliveryError,
 )
-from channels.email import EmailChannel, SmtpOptions
+from hub.channels.email import EmailChannel, SmtpOptions
 from hub.domain import Channel, SuppressionReason
 from tests.conftest import service_missing
 from tests.peers.smtp import SmtpPeer, smtp_peer

@@ -18,11 +18,11 @@ from hub.runtime import Runtime
 from hub.services import timeline
 from hub.services.actor import Actor
 from hub.settings import Settings
+from hub.workers.service import Workers
 from tests.conftest import TEST_SECRET, make_key
 from tests.dispatching import ok, person, settled, topic, wait_for
 from tests.peers.smtp import SmtpPeer
 from tests.peers.webhooks import WebhookPeer
-from workers.service import Workers
 
 Wired = tuple[TestClient, dict[str, str], Runtime]
 OUTCOMES = ["delivery.sent", "delivery.failed", "suppression.added", "subscription.changed"]

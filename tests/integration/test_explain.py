@@ -13,9 +13,9 @@ from hub.api.app import create_app
 from hub.domain import Scope
 from hub.runtime import Runtime
 from hub.settings import Settings
+from hub.workers.service import Workers
 from tests.conftest import TEST_SECRET, make_key
 from tests.dispatching import ok, person, settled, topic
-from workers.service import Workers
 
 # 2026-07-01 in Berlin is CEST, UTC+2: 21:30 UTC is 23:30 local, 10:00 UTC is 12:00 local.
 NIGHT, NOON = "2026-07-01T21:30:00Z", "2026-07-01T10:00:00Z"

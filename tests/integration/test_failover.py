@@ -11,17 +11,22 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from channels.base import OutgoingMessage, PermanentDeliveryError, Receipt, RetryableDeliveryError
-from channels.email.smtp import EmailChannel, SmtpOptions
-from channels.failover import FailoverChannel
 from hub.api.app import create_app
+from hub.channels.base import (
+    OutgoingMessage,
+    PermanentDeliveryError,
+    Receipt,
+    RetryableDeliveryError,
+)
+from hub.channels.email.smtp import EmailChannel, SmtpOptions
+from hub.channels.failover import FailoverChannel
 from hub.domain import Channel, Scope
 from hub.runtime import Runtime
 from hub.settings import Settings
+from hub.workers.service import Workers
 from tests.conftest import TEST_SECRET, make_key
 from tests.dispatching import ok, person, settled, topic
 from tests.peers.smtp import SmtpPeer
-from workers.service import Workers
 
 BUSY = "421 4.3.2 Service not available, try later"
 

@@ -14,9 +14,9 @@ from hub.api.app import create_app
 from hub.domain import Scope
 from hub.runtime import Runtime
 from hub.settings import Settings
+from hub.workers.service import Workers
 from tests.conftest import TEST_SECRET, make_key
 from tests.dispatching import ok, person, settled, timeline, topic
-from workers.service import Workers
 
 CONTENT = {"": {"email_subject": "Hi", "email_text": "Hello"}}
 Api = tuple[TestClient, dict[str, str]]

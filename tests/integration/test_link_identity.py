@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from hub.db.models import Capture, Contact
+from hub.preferences.tokens import LinkSigner, Purpose
 from hub.runtime import Runtime
-from preferences.tokens import LinkSigner, Purpose
 from tests.dispatching import ok, person, settled, topic
 
 

@@ -20,6 +20,7 @@ from hub.dispatch import sweeper
 from hub.domain import Scope
 from hub.runtime import Runtime
 from hub.settings import Settings
+from hub.workers.service import Workers
 from tests.conftest import TEST_SECRET, make_key
 from tests.dispatching import (
     notification,
@@ -32,7 +33,6 @@ from tests.dispatching import (
 )
 from tests.peers.smtp import SmtpPeer
 from tests.peers.twilio import TwilioPeer
-from workers.service import Workers
 
 # 14:30 UTC on 1 July: 23:30 in Tokyo, 16:30 in Berlin, 10:30 in New York, 03:30 in Hawaii.
 START = dt.datetime(2026, 7, 1, 14, 30, tzinfo=dt.UTC)

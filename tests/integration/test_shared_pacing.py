@@ -21,8 +21,8 @@ import pytest
 import redis
 from prometheus_client import REGISTRY
 
-from channels.base import OutgoingMessage, Receipt, RetryableDeliveryError
-from channels.twilio import SmsChannel, TwilioOptions
+from hub.channels.base import OutgoingMessage, Receipt, RetryableDeliveryError
+from hub.channels.twilio import SmsChannel, TwilioOptions
 from hub.dispatch.pause import Admission
 from hub.dispatch.shared_pause import SharedPauses
 from hub.dispatch.shared_rate import SharedBucket, SharedPacer
@@ -49,8 +49,6 @@ def namespace() -> Iterator[str]:
     for key in store.scan_iter(f"{name}*"):
         store.delete(key)
     store.close()
-
-
 
 
 class DrivenClock:

@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from hub.db.models import Contact, ContactEvent, ContactPreferences, Subscription, Topic
 from hub.domain import EventType
+from hub.preferences.fold import PreferenceChange, fold
 from hub.runtime import Runtime
-from preferences.fold import PreferenceChange, fold
 
 
 @pytest.fixture

@@ -15,14 +15,14 @@ import pytest
 from pydantic import ValidationError
 from twilio.base.exceptions import TwilioRestException
 
-from channels.base import (
+from hub.channels.base import (
     AmbiguousDeliveryError,
     OutgoingMessage,
     PermanentDeliveryError,
     Receipt,
     RetryableDeliveryError,
 )
-from channels.twilio import (
+from hub.channels.twilio import (
     SmsChannel,
     TwilioOptions,
     VoiceChannel,

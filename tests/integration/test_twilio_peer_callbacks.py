@@ -21,12 +21,12 @@ from hub.db.models import EarlyCallback
 from hub.domain import Scope
 from hub.runtime import Runtime
 from hub.settings import Settings
+from hub.workers.service import Workers
 from tests.conftest import TEST_SECRET, make_key
 from tests.dispatching import PUBLIC_URL, ok, person, settled, timeline, topic, wait_for
 from tests.peers import twilio
 from tests.peers.twilio import TwilioPeer
 from tests.serving import serving
-from workers.service import Workers
 
 HUB_NUMBER = "+15005550006"
 SMS_WEBHOOK = f"{PUBLIC_URL}/inbound/twilio/sms"

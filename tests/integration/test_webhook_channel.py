@@ -17,16 +17,16 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from pydantic import SecretStr
 from standardwebhooks.webhooks import Webhook
 
-from channels import signing
-from channels.base import (
+from hub.channels import signing
+from hub.channels.base import (
     AmbiguousDeliveryError,
     OutgoingMessage,
     PermanentDeliveryError,
     RetryableDeliveryError,
 )
-from channels.http_transport import AiohttpTransport, ForbiddenAddressError
-from channels.netguard import IPAddress, is_forbidden_address
-from channels.webhook import WebhookChannel, WebhookOptions
+from hub.channels.http_transport import AiohttpTransport, ForbiddenAddressError
+from hub.channels.netguard import IPAddress, is_forbidden_address
+from hub.channels.webhook import WebhookChannel, WebhookOptions
 from hub.domain import Channel, SuppressionReason
 from tests.peers.webhooks import WebhookPeer
 

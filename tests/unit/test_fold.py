@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from preferences.fold import FoldedState, PreferenceChange, fold
+from hub.preferences.fold import FoldedState, PreferenceChange, fold
 
 UTC = dt.UTC
 T0 = dt.datetime(2024, 6, 12, 12, tzinfo=UTC)

@@ -7,7 +7,7 @@ import datetime as dt
 from dataclasses import replace
 
 from hub.domain import Channel, DeferralReason, RefusalReason
-from preferences.model import (
+from hub.preferences.model import (
     Caps,
     Deferral,
     History,
@@ -17,7 +17,7 @@ from preferences.model import (
     Step,
     TopicView,
 )
-from preferences.resolver import resolve
+from hub.preferences.resolver import resolve
 from tests.unit.test_resolver import CONTACT, NOON, OFFERS, RECEIPTS, SUBSCRIBED
 
 EMAIL, SMS = Channel.EMAIL, Channel.SMS

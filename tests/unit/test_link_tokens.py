@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from preferences.tokens import ExpiredToken, InvalidToken, LinkSigner, Purpose
+from hub.preferences.tokens import ExpiredToken, InvalidToken, LinkSigner, Purpose
 
 KEY = "k3y-of-contact-7"
 DAY = dt.timedelta(days=1)

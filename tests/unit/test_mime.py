@@ -17,9 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from channels.base import OutgoingMessage, PermanentDeliveryError
-from channels.email import EmailChannel, SmtpOptions
-from channels.email.mime import MimeBuilder
+from hub.channels.base import OutgoingMessage, PermanentDeliveryError
+from hub.channels.email import EmailChannel, SmtpOptions
+from hub.channels.email.mime import MimeBuilder
 from hub.domain import Channel
 
 BUILDER = MimeBuilder(from_header="Хаб Уведомлений <hub@example.com>")

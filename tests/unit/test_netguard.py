@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from channels.netguard import is_forbidden_address, is_forbidden_host, literal_ip
+from hub.channels.netguard import is_forbidden_address, is_forbidden_host, literal_ip
 from hub.fields import is_private_host
 
 FORBIDDEN_HOSTS = [

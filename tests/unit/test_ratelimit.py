@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from channels.ratelimit import TokenBucket
+from hub.channels.ratelimit import TokenBucket
 
 
 class FakeClock:

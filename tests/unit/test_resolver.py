@@ -22,7 +22,7 @@ from hub.domain import (
     SubscriptionStatus,
     SuppressionReason,
 )
-from preferences.model import (
+from hub.preferences.model import (
     ContactView,
     Deferral,
     Policy,
@@ -34,7 +34,7 @@ from preferences.model import (
     SuppressionView,
     TopicView,
 )
-from preferences.resolver import resolve
+from hub.preferences.resolver import resolve
 
 UTC = dt.UTC
 EMAIL, SMS, VOICE, WEBHOOK = Channel.EMAIL, Channel.SMS, Channel.VOICE, Channel.WEBHOOK

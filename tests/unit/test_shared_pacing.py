@@ -15,17 +15,17 @@ import pytest
 from prometheus_client import REGISTRY
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from channels.base import RetryableDeliveryError
-from channels.capture import CaptureChannel, CaptureOptions
-from channels.ratelimit import LocalPacer, RateLimiter, TokenBucket
-from channels.twilio import SmsChannel, TwilioOptions, VoiceChannel
+from hub.channels.base import RetryableDeliveryError
+from hub.channels.capture import CaptureChannel, CaptureOptions
+from hub.channels.ratelimit import LocalPacer, RateLimiter, TokenBucket
+from hub.channels.twilio import SmsChannel, TwilioOptions, VoiceChannel
 from hub.dispatch.pause import Admission, Pauses
 from hub.dispatch.shared_pause import SharedPauses
 from hub.dispatch.shared_rate import SharedPacer
 from hub.domain import Channel
 from hub.settings import Settings
-from workers.engine import SendEngine
-from workers.service import pacing
+from hub.workers.engine import SendEngine
+from hub.workers.service import pacing
 
 NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
 SENDER = "+15005550006"

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from hub.domain import Channel
-from templates import Links, Parts, Renderer, TemplateDoc, TemplateError
+from hub.templates import Links, Parts, Renderer, TemplateDoc, TemplateError
 
 LINKS = Links(preferences_url="https://h.example/p", unsubscribe_url="https://h.example/u")
 RENDERER = Renderer(max_seconds=1.0)

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from hub.domain import Channel
-from templates import Links, Parts, Renderer, TemplateDoc, TemplateError
-from templates.structure import MAX_DEPTH, MAX_SIZE, Shapes, StructureTooLarge
+from hub.templates import Links, Parts, Renderer, TemplateDoc, TemplateError
+from hub.templates.structure import MAX_DEPTH, MAX_SIZE, Shapes, StructureTooLarge
 
 LINKS = Links(preferences_url="https://h.example/p", unsubscribe_url="https://h.example/u")
 RENDERER = Renderer(max_seconds=2.0)

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hub.domain import Channel
-from templates import (
+from hub.templates import (
     CompiledTemplate,
     Links,
     Parts,
@@ -20,8 +20,8 @@ from templates import (
     TemplateDoc,
     TemplateError,
 )
-from templates.sandbox import Sandbox
-from templates.text import html_to_text
+from hub.templates.sandbox import Sandbox
+from hub.templates.text import html_to_text
 
 EMAIL, SMS, VOICE, WEBHOOK = Channel.EMAIL, Channel.SMS, Channel.VOICE, Channel.WEBHOOK
 LINKS = Links(

@@ -19,10 +19,10 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr, TypeAdapter, ValidationError
 
-from channels import signing, webhook_urls
-from channels.base import OutgoingMessage, PermanentDeliveryError
-from channels.webhook import WebhookChannel, WebhookOptions
-from channels.webhook_urls import InvalidWebhookUrl
+from hub.channels import signing, webhook_urls
+from hub.channels.base import OutgoingMessage, PermanentDeliveryError
+from hub.channels.webhook import WebhookChannel, WebhookOptions
+from hub.channels.webhook_urls import InvalidWebhookUrl
 from hub.domain import Channel
 from hub.fields import WebhookUrl
 from hub.services.contacts import check_webhook_target

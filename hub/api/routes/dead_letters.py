@@ -15,7 +15,7 @@ from hub.db.models import DeadLetter, Delivery
 from hub.domain import Channel, DeliveryState
 from hub.schemas.base import Out, Page
 from hub.services.errors import Conflict, NotFound
-from workers.queue import DELIVER, FAN_OUT
+from hub.workers.queue import DELIVER, FAN_OUT
 
 router = APIRouter(prefix="/v1/dead-letters", tags=["dead letters"])
 

@@ -10,7 +10,7 @@ from hub import metrics
 from hub.api import errors
 from hub.api.deps import MetricsScope, RuntimeDep
 from hub.db import migrate
-from workers.queue import FAN_OUT_QUEUE, queue_depth
+from hub.workers.queue import FAN_OUT_QUEUE, queue_depth
 
 router = APIRouter(tags=["ops"])
 
