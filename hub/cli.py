@@ -78,7 +78,7 @@ def serve(
     """Run the HTTP API; on the embedded default (no HUB_BROKER_URL) also the workers."""
     import uvicorn
 
-    from hub.api.app import create_app
+    from hub.app import create_app
 
     runtime = _runtime()
     settings = runtime.settings

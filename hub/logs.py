@@ -89,7 +89,7 @@ def setup(settings: Settings) -> None:
     """Configure this process from its settings: their secrets and the channels' are redacted."""
     from pydantic import SecretStr
 
-    from hub.workers.service import channel_options
+    from hub.channel_config import channel_options
 
     secrets = settings.secret_values()
     for options in channel_options(settings).values():

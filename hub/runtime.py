@@ -9,15 +9,15 @@ from dramatiq import Broker
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.broker import make_broker
 from hub.db.engine import make_engine, make_sessions
+from hub.queue import Enqueuer
 from hub.services.apikeys import Keys
 from hub.services.hashing import AddressHasher
 from hub.services.message_keys import MessageKeys, installation_token
 from hub.settings import Settings
 from hub.templates import Renderer
 from hub.templates.isolation import RenderProcesses
-from hub.workers.broker import make_broker
-from hub.workers.queue import Enqueuer
 
 
 @dataclass

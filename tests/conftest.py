@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from hub.api.app import create_app
+from hub.app import create_app
 from hub.db import migrate
 from hub.db.base import Base
 from hub.domain import Scope

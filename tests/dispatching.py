@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
 
-from hub.api.app import create_app
+from hub.app import create_app
 from hub.runtime import Runtime
 from hub.settings import Settings
 from hub.workers.service import Workers

@@ -14,7 +14,7 @@ from hub.db.models import DeadLetter
 from hub.dispatch.dispatcher import Dispatcher
 from hub.domain import Channel
 from hub.events.sender import EventRelay
-from hub.workers.queue import (
+from hub.queue import (
     DELIVER,
     EVENTS,
     EVENTS_QUEUE,

@@ -15,58 +15,25 @@ from collections.abc import Callable, Mapping
 import dramatiq
 
 from hub.campaigns.scheduler import Scheduler
+from hub.channel_config import channel_options, failover_options
 from hub.channels import registry
-from hub.channels.base import ChannelAdapter, ChannelOptions
+from hub.channels.base import ChannelOptions
 from hub.channels.ratelimit import LocalPacer, Pacer
 from hub.channels.webhook import WebhookChannel, WebhookOptions
 from hub.db.base import utcnow
 from hub.dispatch.compose import Composer
 from hub.dispatch.dispatcher import Dispatcher, Limits
 from hub.dispatch.pause import PauseBoard, Pauses
-from hub.domain import Channel
 from hub.events.sender import EventRelay
 from hub.preferences.tokens import LinkSigner
+from hub.queue import QUEUES
 from hub.runtime import Runtime
 from hub.settings import Settings
 from hub.templates import Renderer
 from hub.workers.actors import ParkDeadLetters, declare
 from hub.workers.engine import SendEngine
-from hub.workers.queue import QUEUES
 
 log = logging.getLogger("hub.workers")
-
-
-def channel_options(settings: Settings) -> dict[str, ChannelOptions]:
-    """Options for the built-in adapters, taking what hub settings say over the environment
-    (the webhook secret is derived from the secret key when not set)."""
-    given: dict[str, ChannelOptions] = {}
-    for name in {*registry.BUILT_IN.values(), *settings.channel_providers.values()}:
-        cls = registry.adapter_class(name)
-        fields = cls.options_model.model_fields
-        overrides = {k: getattr(settings, k) for k in fields if k in Settings.model_fields}
-        if "webhook_secret" in fields:
-            overrides["webhook_secret"] = settings.webhook_signing_secret()
-        given[name] = cls.options_model(**overrides)
-    return given
-
-
-def failover_options(
-    settings: Settings, chosen: Mapping[Channel, tuple[type[ChannelAdapter], ChannelOptions]]
-) -> dict[Channel, list[ChannelOptions]]:
-    """HUB_FAILOVER's overrides applied over each channel's own options (so a backup relay
-    shares everything but what it names); a typo is named at start-up."""
-    backups: dict[Channel, list[ChannelOptions]] = {}
-    for name, overrides in settings.failover.items():
-        try:
-            channel = Channel(name)
-        except ValueError:
-            raise ValueError(f"HUB_FAILOVER: {name!r} is not a channel") from None
-        cls, options = chosen[channel]
-        backups[channel] = [
-            cls.options_model.model_validate(options.model_dump() | override)
-            for override in overrides
-        ]
-    return backups
 
 
 def _webhook_options(options: Mapping[str, ChannelOptions], settings: Settings) -> WebhookOptions:

@@ -12,7 +12,6 @@ from collections import Counter, defaultdict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.campaigns import schedule as schedules
 from hub.campaigns.service import SCHEDULE
 from hub.db.models import Campaign, Notification, Template, Topic
 from hub.dispatch import audience, fanout
@@ -21,6 +20,7 @@ from hub.dispatch.pacing import Pacing
 from hub.domain import Channel, DeliveryState
 from hub.preferences.model import Caps
 from hub.preferences.resolver import resolve
+from hub.schemas import schedules
 from hub.schemas.campaigns import DryRunOut
 from hub.services import templates
 from hub.services.errors import InvalidField

@@ -16,13 +16,13 @@ import threading
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.campaigns import schedule as schedules
 from hub.campaigns.service import SCHEDULE
 from hub.db.base import utcnow
 from hub.db.models import Campaign, CampaignRun, Delivery, Notification, Template
 from hub.db.upsert import insert_ignoring_duplicates
 from hub.domain import CampaignState, DeliveryState, NotificationState
-from hub.workers.queue import Enqueuer
+from hub.queue import Enqueuer
+from hub.schemas import schedules
 
 log = logging.getLogger("hub.scheduler")
 IN_FLIGHT = (DeliveryState.QUEUED, DeliveryState.SENDING, DeliveryState.DEFERRED)

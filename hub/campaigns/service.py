@@ -16,12 +16,12 @@ from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub import exports
-from hub.campaigns import schedule as schedules
 from hub.db.base import utcnow
 from hub.db.models import Campaign, CampaignRun, Contact, Delivery, Notification, Template, Topic
 from hub.domain import ActorKind, CampaignState, Channel, DeferralReason, DeliveryState
+from hub.schemas import schedules
 from hub.schemas.campaigns import CampaignIn, CampaignOut, RunOut
-from hub.selfservice import mail
+from hub.services import account_mail as mail
 from hub.services import contacts
 from hub.services.actor import Actor
 from hub.services.errors import Conflict, InvalidField, NotFound

@@ -27,9 +27,9 @@ from fastapi import Depends, Request, Response
 from hub.db.models import StaffUser
 from hub.domain import SessionRevoked, StaffRole
 from hub.runtime import Runtime
-from hub.selfservice.forms import origin_of, same_site
-from hub.selfservice.throttle import Throttle
 from hub.services import staff_sessions
+from hub.web.forms import origin_of, same_site
+from hub.web.throttle import Throttle
 
 MAX_AGE = 12 * 3600
 FORM_MAX_AGE = 2 * 3600  # the pre-session cookie; an older sign-in page is shown again

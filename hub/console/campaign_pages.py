@@ -11,8 +11,6 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from hub.api.deps import RuntimeDep
-from hub.api.routes.campaigns import csv_download
 from hub.campaigns import service
 from hub.campaigns.dryrun import dry_run
 from hub.console.auth import NotAllowed, SessionsDep, Staff, StaffDep
@@ -25,11 +23,13 @@ from hub.domain import CampaignState, StaffRole
 from hub.fields import TOPIC_KEY
 from hub.schemas.campaigns import CampaignIn, SegmentIn
 from hub.schemas.templates import PreviewIn, TemplateIn
-from hub.selfservice import mail
-from hub.selfservice.forms import first, read_form
+from hub.services import account_mail as mail
 from hub.services import template_preview, templates
 from hub.services.errors import HubError
 from hub.templates import TemplateError
+from hub.web import downloads
+from hub.web.deps import RuntimeDep
+from hub.web.forms import first, read_form
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 ACTIONS = {
@@ -310,7 +310,8 @@ async def campaign_action(
 
 @router.get("/campaigns/{campaign_id}/deliveries.csv")
 def campaign_csv(campaign_id: int, staff: StaffDep, runtime: RuntimeDep) -> Response:
-    return csv_download(runtime, campaign_id)
+    chunks = service.csv_chunks(runtime.reads, campaign_id)
+    return downloads.csv(chunks, f"campaign-{campaign_id}.csv")
 
 
 # -- templates -----------------------------------------------------------------------------

@@ -10,11 +10,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from hub.console.auth import NotAllowed, SignInRequired, Staff
-from hub.selfservice import pages as public
+from hub.web.static import HEADERS as PUBLIC_HEADERS
 
 # The console's URLs carry no secrets, so the browser may send its own origin as Referer
 # and Origin, which the CSRF check reads.
-HEADERS = public.HEADERS | {"Referrer-Policy": "same-origin"}
+HEADERS = PUBLIC_HEADERS | {"Referrer-Policy": "same-origin"}
 
 _ENV = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),

@@ -10,16 +10,17 @@ from fastapi.responses import Response
 from sqlalchemy import func, or_, select
 from starlette.concurrency import run_in_threadpool
 
-from hub.api.deps import RuntimeDep
 from hub.console import auth
 from hub.console.auth import SessionsDep, StaffDep
 from hub.console.pages import back_to, page
 from hub.db.base import utcnow
 from hub.db.models import Campaign, Capture, Contact, Delivery, Notification, Suppression, Topic
+from hub.dispatch import explain
 from hub.domain import DeliveryState
 from hub.fields import normalize_external_id
-from hub.selfservice.forms import first, read_form
-from hub.services import bounces, explain, subscriptions, timeline, topics
+from hub.services import bounces, subscriptions, timeline, topics
+from hub.web.deps import RuntimeDep
+from hub.web.forms import first, read_form
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 TIMELINE_PAGE = 100

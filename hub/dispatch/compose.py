@@ -28,6 +28,7 @@ from hub.preferences.resolver import resolve
 from hub.preferences.tokens import LinkSigner, Purpose
 from hub.services.hashing import AddressHasher
 from hub.services.message_keys import MessageKeys
+from hub.services.templates import contact_context
 from hub.services.templates import doc as template_doc
 from hub.templates import CompiledTemplate, Links, Rendered, Renderer, TemplateError
 
@@ -75,24 +76,6 @@ class Loaded:
 
     groups: list[tuple[_Prepared, list[Claimed], dict[int, audience.Recipient], set[int]]]
     digests: dict[str, CompiledTemplate]
-
-
-def contact_context(
-    *,
-    external_id: str,
-    name: str | None,
-    locale: str | None,
-    timezone: str,
-    attributes: dict[str, Any],
-) -> dict[str, Any]:
-    """What a template sees as `contact`: the same for a send and for a preview."""
-    return {
-        "external_id": external_id,
-        "name": name,
-        "locale": locale,
-        "timezone": timezone,
-        "attributes": attributes,
-    }
 
 
 def renderable(template: CompiledTemplate) -> frozenset[Channel]:

@@ -29,13 +29,13 @@ from hub.channels.base import (
 from hub.db.base import Base
 from hub.db.models import Capture, DeadLetter, Delivery, Suppression
 from hub.db.upsert import insert_ignoring_duplicates
-from hub.dispatch import escalation
+from hub.dispatch import escalation, provider_status
 from hub.dispatch.claim import Claimed
 from hub.dispatch.fanout import DISPATCHER
 from hub.domain import Channel, DeferralReason, DeliveryState, EventType, SuppressionReason
-from hub.services import provider_status, timeline
+from hub.queue import DELIVER
+from hub.services import timeline
 from hub.services.hashing import AddressHasher
-from hub.workers.queue import DELIVER
 
 # A resend under the same key is safe where the receiver can drop the copy: the e-mail
 # Message-ID and the webhook-id. Twilio takes no idempotency key, so an SMS or call whose

@@ -35,8 +35,8 @@ from hub.db.models import (
 from hub.dispatch.fanout import DISPATCHER
 from hub.dispatch.outcomes import RESENDABLE
 from hub.domain import Channel, DeferralReason, DeliveryState, EventType, NotificationState
+from hub.queue import FAN_OUT_QUEUE, deliver_queue
 from hub.services import timeline
-from hub.workers.queue import FAN_OUT_QUEUE, deliver_queue
 
 _S = TypeVar("_S", bound=Select)  # type: ignore[type-arg]
 IDEMPOTENCY_KEPT = dt.timedelta(hours=48)  # RELIABILITY 8 asks for at least 24 h

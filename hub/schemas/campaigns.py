@@ -7,10 +7,10 @@ from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints
 
-from hub.campaigns.schedule import Now, Schedule
 from hub.domain import CampaignState, Channel, ContactKind
 from hub.fields import Attributes, Email, Key, Locale, MaybeText, Text255, TimeZone
 from hub.schemas.base import Out, Strict
+from hub.schemas.schedules import Now, Schedule
 
 Scalar = Annotated[str, StringConstraints(max_length=255)] | int | float | bool
 

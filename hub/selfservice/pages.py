@@ -9,6 +9,7 @@ import jinja2
 from fastapi.responses import HTMLResponse
 
 from hub.selfservice.words import Words
+from hub.web.static import HEADERS
 
 _HERE = Path(__file__).parent
 _ENV = jinja2.Environment(
@@ -18,25 +19,8 @@ _ENV = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-# Nothing from outside the hub, no inline script or style, no framing, and no token leaking
-# through the Referer of a link on the page.
-HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
-    ),
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-    "Permissions-Policy": "interest-cohort=()",
-}
 
 
 def page(template: str, words: Words, *, status: int = 200, **context: Any) -> HTMLResponse:
     html = _ENV.get_template(template).render(t=words, lang=words.lang, **context)
     return HTMLResponse(html, status_code=status, headers=HEADERS)
-
-
-def stylesheet(name: str) -> str:
-    return (_HERE / "static" / name).read_text()

@@ -15,25 +15,26 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from hub.api.deps import RuntimeDep
 from hub.db.models import Contact, Topic
 from hub.domain import ActorKind, Channel, SubscriptionStatus
 from hub.fields import normalize_email
 from hub.preferences.tokens import ExpiredToken, InvalidToken, LinkSigner, Purpose
 from hub.runtime import Runtime
 from hub.schemas.subscriptions import PreferencesPatch
-from hub.selfservice import choices, mail, optin
-from hub.selfservice.forms import FormExpired, FormForged, FormGuard, read_form
-from hub.selfservice.pages import page, stylesheet
-from hub.selfservice.throttle import Throttle
+from hub.selfservice import choices, optin
+from hub.selfservice.pages import page
 from hub.selfservice.words import Words, language
+from hub.services import account_mail as mail
 from hub.services import contact_preferences, subscriptions
 from hub.services.actor import SELF_SERVICE_SOURCE, Actor
+from hub.web.deps import RuntimeDep
+from hub.web.forms import FormExpired, FormForged, FormGuard, read_form
+from hub.web.throttle import Throttle
 
 router = APIRouter(include_in_schema=False)
 
@@ -651,24 +652,3 @@ def _confirm(
         t("confirm.done", topic=topic.name),
         manage_url=_manage_url(service, contact),
     )
-
-
-# -- assets --------------------------------------------------------------------------------
-
-_CACHED = {"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"}
-
-
-@router.get("/static/hub.css")
-def css() -> Response:
-    return PlainTextResponse(stylesheet("hub.css"), media_type="text/css", headers=_CACHED)
-
-
-@router.get("/static/console.css")
-def console_css() -> Response:
-    return PlainTextResponse(stylesheet("console.css"), media_type="text/css", headers=_CACHED)
-
-
-@router.get("/static/brand.css")
-def brand_css(runtime: RuntimeDep) -> Response:
-    rule = f":root {{ --brand: {runtime.settings.brand_color}; }}\n"
-    return PlainTextResponse(rule, media_type="text/css", headers=_CACHED)

@@ -10,10 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.db.models import Contact, Topic
-from hub.dispatch.compose import contact_context
 from hub.schemas.templates import PreviewIn, PreviewOut, RenderedOut
 from hub.services import templates
 from hub.services.errors import InvalidField
+from hub.services.templates import contact_context
 from hub.templates import Links, TemplateError
 from hub.templates.isolation import RenderProcesses
 

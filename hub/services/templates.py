@@ -16,15 +16,29 @@ from hub.services.errors import Conflict, InvalidField, NotFound
 from hub.templates import Links, Parts, TemplateDoc, TemplateError
 from hub.templates.isolation import EVERY, RenderProcesses
 
-# Who a template is tried on before it is kept, and whom a preview shows by default: the
-# keys a template sees as `contact` (hub.dispatch.compose.contact_context), made up.
-SAMPLE_CONTACT: dict[str, Any] = {
-    "external_id": "sample",
-    "name": "Sample Person",
-    "locale": None,
-    "timezone": "UTC",
-    "attributes": {},
-}
+
+def contact_context(
+    *,
+    external_id: str,
+    name: str | None,
+    locale: str | None,
+    timezone: str,
+    attributes: dict[str, Any],
+) -> dict[str, Any]:
+    """What a template sees as `contact`: the same for a send and for a preview."""
+    return {
+        "external_id": external_id,
+        "name": name,
+        "locale": locale,
+        "timezone": timezone,
+        "attributes": attributes,
+    }
+
+
+# Who a template is tried on before it is kept, and whom a preview shows by default.
+SAMPLE_CONTACT = contact_context(
+    external_id="sample", name="Sample Person", locale=None, timezone="UTC", attributes={}
+)
 _SAMPLE_LINKS = Links(
     preferences_url="https://hub.invalid/preferences/SAMPLE",
     unsubscribe_url="https://hub.invalid/unsubscribe/SAMPLE",

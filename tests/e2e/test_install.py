@@ -8,6 +8,7 @@ used there.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import venv
@@ -40,8 +41,11 @@ def run(*command: str | Path, cwd: Path = ROOT) -> str:
 
 
 def test_hub_installs_beside_django_channels(tmp_path: Path) -> None:
+    source = tmp_path / "source"  # a copy: setuptools leaves build/ where it builds
+    skipped = shutil.ignore_patterns(".*", "var", "build", "*.egg-info", "__pycache__", "tests")
+    shutil.copytree(ROOT, source, symlinks=True, ignore=skipped)
     wheels = tmp_path / "wheels"
-    run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", wheels, ROOT)
+    run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", wheels, source)
     (wheel,) = wheels.glob("hub-*.whl")
     env = tmp_path / "env"
     venv.create(env, with_pip=True)

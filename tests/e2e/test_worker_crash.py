@@ -21,7 +21,7 @@ import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from hub.api.app import create_app
+from hub.app import create_app
 from hub.db.models import Delivery
 from hub.domain import DeliveryState, Scope
 from hub.runtime import Runtime

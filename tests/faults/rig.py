@@ -15,7 +15,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from hub.api.app import create_app
+from hub.app import create_app
 from hub.db.models import Campaign, Delivery, Notification
 from hub.domain import CampaignState, DeliveryState, Scope
 from hub.runtime import Runtime

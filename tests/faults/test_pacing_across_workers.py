@@ -16,7 +16,7 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from hub.api.app import create_app
+from hub.app import create_app
 from hub.domain import Scope
 from hub.runtime import Runtime
 from hub.settings import Settings

@@ -9,7 +9,7 @@ import dramatiq
 import pytest
 from dramatiq import Worker
 
-from hub.workers.broker import BrokerConfigError, make_broker
+from hub.broker import BrokerConfigError, make_broker
 
 
 def run_once(broker: dramatiq.Broker, payloads: list[int]) -> list[int]:

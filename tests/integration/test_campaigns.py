@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from hub.api.app import create_app
+from hub.app import create_app
 from hub.campaigns.scheduler import tick
 from hub.db.base import utcnow
 from hub.db.models import CampaignRun, Delivery, Notification

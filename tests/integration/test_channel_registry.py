@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from hub.channel_config import channel_options
 from hub.channels import registry
 from hub.channels.base import ChannelAdapter, ChannelOptions
 from hub.domain import Channel
 from hub.runtime import Runtime
 from hub.settings import Settings
-from hub.workers.service import Workers, channel_options
+from hub.workers.service import Workers
 from tests.conftest import TEST_SECRET
 from tests.dispatching import ok, person, settled, topic
 
@@ -125,7 +126,7 @@ def test_a_third_party_package_adds_a_channel_hub_dispatches_through(
     workers = Workers(runtime)
     workers.start(sweep=False)
     try:
-        from hub.api.app import create_app
+        from hub.app import create_app
         from hub.domain import Scope
         from tests.conftest import make_key
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from hub.api.app import create_app
+from hub.app import create_app
 from hub.db.models import Contact
 from hub.domain import Scope
 from hub.preferences.tokens import LinkSigner, Purpose

@@ -28,9 +28,9 @@ from hub.db.models import (
 )
 from hub.dispatch.dispatcher import Sender
 from hub.domain import Channel, DeliveryState, SuppressionReason
+from hub.queue import QUEUES
 from hub.runtime import Runtime
 from hub.services import idempotency
-from hub.workers.queue import QUEUES
 from hub.workers.service import Workers
 from tests.dispatching import notification, ok, person, settled, timeline, topic, wait_for
 

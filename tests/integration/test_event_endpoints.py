@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from hub.api.app import create_app
+from hub.app import create_app
 from hub.db.models import EventMessage
 from hub.domain import ActorKind, EventType, Scope
 from hub.runtime import Runtime

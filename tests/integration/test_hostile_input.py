@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 
-from hub.api.app import create_app
+from hub.app import create_app
 from hub.runtime import Runtime
 from tests.conftest import ON_CI
 

@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from hub.api.app import create_app
+from hub.app import create_app
 from hub.db.models import Delivery
 from hub.dispatch import sweeper
 from hub.domain import Scope

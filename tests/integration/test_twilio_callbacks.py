@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import insert, select
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
-from hub.api.app import create_app
+from hub.app import create_app
 from hub.db.models import Contact, ContactEvent, Delivery, Notification, Suppression, Topic
 from hub.domain import Channel, DeliveryState, NotificationState, Scope
 from hub.runtime import Runtime

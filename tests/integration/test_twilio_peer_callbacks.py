@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from hub.api.app import create_app
+from hub.app import create_app
 from hub.db.models import EarlyCallback
 from hub.domain import Scope
 from hub.runtime import Runtime

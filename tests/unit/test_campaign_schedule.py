@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from hub.campaigns.schedule import (
+from hub.schemas.schedules import (
     At,
     LocalTime,
     Now,

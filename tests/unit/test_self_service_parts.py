@@ -10,10 +10,10 @@ import pytest
 from pydantic import ValidationError
 
 from hub.fields import contrast_with_white
-from hub.selfservice.forms import FormExpired, FormForged, FormGuard
-from hub.selfservice.throttle import Throttle
 from hub.selfservice.words import LANGUAGES, WORDS, Words, language
 from hub.settings import Settings
+from hub.web.forms import FormExpired, FormForged, FormGuard
+from hub.web.throttle import Throttle
 
 LOCALES = Path(__file__).parents[2] / "hub" / "selfservice" / "locales"
 
@@ -86,7 +86,7 @@ def test_a_form_token_is_bound_to_its_page_and_its_site() -> None:
 def test_an_old_form_is_expired_not_forged(monkeypatch: pytest.MonkeyPatch) -> None:
     guard = FormGuard(["key-0123456789abcdef"], "https://hub.example.com")
     token = guard.token("/preferences")
-    monkeypatch.setattr("hub.selfservice.forms.MAX_AGE", -1)
+    monkeypatch.setattr("hub.web.forms.MAX_AGE", -1)
     with pytest.raises(FormExpired):
         guard.check("/preferences", token, None, None)
 

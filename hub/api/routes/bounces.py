@@ -8,10 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.api.deps import AdminScope, NotifyScope, RuntimeDep, SessionDep
-from hub.api.paging import CursorQuery, Limit, page_of, position
 from hub.schemas.base import Page
 from hub.services import bounces
+from hub.web.deps import AdminScope, NotifyScope, RuntimeDep, SessionDep
+from hub.web.paging import CursorQuery, Limit, page_of, position
 
 router = APIRouter(prefix="/inbound/email", tags=["inbound"])
 reports = APIRouter(prefix="/v1/bounces", tags=["bounces"])

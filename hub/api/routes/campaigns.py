@@ -8,14 +8,11 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from hub.api.deps import AdminScope, CampaignsScope, RuntimeDep, SessionDep
-from hub.api.paging import CursorQuery, Limit, RowId, page_of, position
 from hub.campaigns import service
 from hub.campaigns.dryrun import dry_run
 from hub.db.base import utcnow
 from hub.dispatch import audience
 from hub.fields import Key
-from hub.runtime import Runtime
 from hub.schemas.base import Page, Strict
 from hub.schemas.campaigns import (
     CampaignIn,
@@ -27,6 +24,9 @@ from hub.schemas.campaigns import (
 )
 from hub.schemas.errors import ErrorOut
 from hub.services import topics
+from hub.web import downloads
+from hub.web.deps import AdminScope, CampaignsScope, RuntimeDep, SessionDep
+from hub.web.paging import CursorQuery, Limit, RowId, page_of, position
 
 router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
 
@@ -163,11 +163,5 @@ for _name in ("pause", "resume", "cancel"):
 )
 def deliveries_csv(campaign_id: RowId, _: CampaignsScope, runtime: RuntimeDep) -> Any:
     """Every delivery of every run, streamed."""
-    return csv_download(runtime, campaign_id)
-
-
-def csv_download(runtime: Runtime, campaign_id: int) -> StreamingResponse:
-    """The campaign's deliveries as a CSV download (404 before the first byte)."""
     chunks = service.csv_chunks(runtime.reads, campaign_id)
-    headers = {"Content-Disposition": f'attachment; filename="campaign-{campaign_id}.csv"'}
-    return StreamingResponse(chunks, media_type="text/csv", headers=headers)
+    return downloads.csv(chunks, f"campaign-{campaign_id}.csv")

@@ -8,11 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
-from hub.api.deps import AdminScope, SessionDep
-from hub.api.paging import CursorQuery, Limit, page_of, position
 from hub.db.models import Capture
 from hub.domain import Channel
 from hub.schemas.base import Out, Page
+from hub.web.deps import AdminScope, SessionDep
+from hub.web.paging import CursorQuery, Limit, page_of, position
 
 router = APIRouter(prefix="/v1/captures", tags=["captures"])
 

@@ -9,14 +9,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import AfterValidator, AliasChoices, BaseModel, BeforeValidator, Field
 
-from hub.api.deps import ContactsScope, RuntimeDep, SessionDep, actor_for
-from hub.api.paging import CursorQuery, Limit, page_of, position
 from hub.domain import ActorKind, Channel, ContactKind, EventType
 from hub.fields import TOPIC_KEY, Email, Phone, nfc_text, no_control_characters
 from hub.schemas.base import Out, Page
 from hub.schemas.contacts import ContactIn, ContactOut
 from hub.services import contacts, timeline
 from hub.services.contacts import Filters
+from hub.web.deps import ContactsScope, RuntimeDep, SessionDep, actor_for
+from hub.web.paging import CursorQuery, Limit, page_of, position
 
 # Keys are spliced into a JSON path by the database driver; keep them to a safe alphabet.
 ATTRIBUTE_KEY = re.compile(r"^[A-Za-z0-9_\-]{1,100}$")

@@ -8,14 +8,14 @@ from typing import Any
 from fastapi import APIRouter
 from sqlalchemy import select, update
 
-from hub.api.deps import AdminScope, RuntimeDep, SessionDep
-from hub.api.paging import CursorQuery, Limit, RowId, page_of, position
 from hub.db.base import utcnow
 from hub.db.models import DeadLetter, Delivery
 from hub.domain import Channel, DeliveryState
+from hub.queue import DELIVER, FAN_OUT
 from hub.schemas.base import Out, Page
 from hub.services.errors import Conflict, NotFound
-from hub.workers.queue import DELIVER, FAN_OUT
+from hub.web.deps import AdminScope, RuntimeDep, SessionDep
+from hub.web.paging import CursorQuery, Limit, RowId, page_of, position
 
 router = APIRouter(prefix="/v1/dead-letters", tags=["dead letters"])
 

@@ -10,8 +10,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from hub.api.deps import AdminScope, RuntimeDep, SessionDep
-from hub.api.paging import CursorQuery, Limit, RowId, page_of, position
 from hub.db.models import EventMessage
 from hub.domain import EventMessageState
 from hub.events import relay
@@ -26,6 +24,8 @@ from hub.schemas.event_endpoints import (
     EventMessageOut,
 )
 from hub.services import event_endpoints
+from hub.web.deps import AdminScope, RuntimeDep, SessionDep
+from hub.web.paging import CursorQuery, Limit, RowId, page_of, position
 
 router = APIRouter(prefix="/v1/event-endpoints", tags=["event endpoints"])
 

@@ -8,12 +8,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from hub.api.deps import ContactsScope, RuntimeDep, SessionDep
-from hub.api.paging import RowId
 from hub.db.base import utcnow
+from hub.dispatch import explain
 from hub.fields import Key
-from hub.services import contacts, explain, topics
+from hub.services import contacts, topics
 from hub.services.errors import InvalidField
+from hub.web.deps import ContactsScope, RuntimeDep, SessionDep
+from hub.web.paging import RowId
 
 router = APIRouter(tags=["explain"])
 _REACH = dt.timedelta(days=36_525)

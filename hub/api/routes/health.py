@@ -6,11 +6,11 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
-from hub import metrics
+from hub import gauges
 from hub.api import errors
-from hub.api.deps import MetricsScope, RuntimeDep
 from hub.db import migrate
-from hub.workers.queue import FAN_OUT_QUEUE, queue_depth
+from hub.queue import FAN_OUT_QUEUE, queue_depth
+from hub.web.deps import MetricsScope, RuntimeDep
 
 router = APIRouter(tags=["ops"])
 
@@ -68,4 +68,5 @@ def _broker(runtime: RuntimeDep) -> str:
 def prometheus(runtime: RuntimeDep, _: MetricsScope) -> Response:
     """Counters of this process, and the backlog read from the database and the broker.
     Needs an API key with the `metrics` scope (`hub apikey create prometheus --scope metrics`)."""
-    return Response(metrics.exposition(runtime), media_type=metrics.CONTENT_TYPE_LATEST)
+    backlog = gauges.Backlog(runtime.reads, runtime.broker)
+    return Response(gauges.exposition(backlog), media_type=gauges.CONTENT_TYPE_LATEST)

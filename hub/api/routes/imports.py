@@ -9,9 +9,9 @@ import anyio.from_thread
 import anyio.to_thread
 from fastapi import APIRouter, HTTPException, Request
 
-from hub.api.deps import ContactsScope, RuntimeDep, SessionDep, actor_for
 from hub.schemas.imports import ImportReport
 from hub.services.importer import format_for, import_contacts
+from hub.web.deps import ContactsScope, RuntimeDep, SessionDep, actor_for
 
 router = APIRouter(prefix="/v1/contacts", tags=["contacts"])
 

@@ -15,8 +15,9 @@ from twilio.request_validator import RequestValidator  # type: ignore[import-unt
 from twilio.twiml.messaging_response import MessagingResponse  # type: ignore[import-untyped]
 from twilio.twiml.voice_response import VoiceResponse  # type: ignore[import-untyped]
 
-from hub.api.deps import RuntimeDep, SessionDep
-from hub.services import inbound, provider_status
+from hub.dispatch import provider_status
+from hub.services import inbound
+from hub.web.deps import RuntimeDep, SessionDep
 
 router = APIRouter(prefix="/inbound/twilio", tags=["inbound"])
 MAX_FIELDS = 200

@@ -7,8 +7,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import JSONResponse
 
-from hub.api.deps import NotifyScope, RuntimeDep, SessionDep
-from hub.api.paging import CursorQuery, Limit, RowId, page_of, position
 from hub.db.models import Topic
 from hub.domain import Channel, DeliveryState
 from hub.schemas.errors import ErrorOut
@@ -18,6 +16,8 @@ from hub.schemas.notifications import (
     NotificationOut,
 )
 from hub.services import idempotency, notifications
+from hub.web.deps import NotifyScope, RuntimeDep, SessionDep
+from hub.web.paging import CursorQuery, Limit, RowId, page_of, position
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 

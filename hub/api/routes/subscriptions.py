@@ -7,7 +7,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from hub.api.deps import ContactsScope, RuntimeDep, SessionDep, actor_for
 from hub.api.routes.contacts import ExternalIdPath
 from hub.api.routes.topics import KeyPath
 from hub.db.models import ContactPreferences
@@ -19,6 +18,7 @@ from hub.schemas.subscriptions import (
     SubscriptionOut,
 )
 from hub.services import contact_preferences, contacts, subscriptions, topics
+from hub.web.deps import ContactsScope, RuntimeDep, SessionDep, actor_for
 
 router = APIRouter(prefix="/v1/contacts/{external_id}", tags=["subscriptions"])
 

@@ -7,14 +7,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from hub.api.deps import ContactsScope, RuntimeDep, SessionDep, actor_for
-from hub.api.paging import CursorQuery, Limit, RowId, page_of, position
 from hub.domain import Channel, SuppressionReason
 from hub.schemas.base import Page
 from hub.schemas.errors import ErrorOut
 from hub.schemas.suppressions import SuppressionIn, SuppressionOut, checked_address
 from hub.services import suppressions
 from hub.services.errors import InvalidField
+from hub.web.deps import ContactsScope, RuntimeDep, SessionDep, actor_for
+from hub.web.paging import CursorQuery, Limit, RowId, page_of, position
 
 router = APIRouter(prefix="/v1/suppressions", tags=["suppressions"])
 

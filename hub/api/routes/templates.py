@@ -6,14 +6,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Response
 
-from hub.api.deps import AnyScope, CampaignsScope, RuntimeDep, SessionDep, authenticated
-from hub.api.paging import CursorQuery, Limit, page_of, position
 from hub.domain import Scope
 from hub.fields import TOPIC_KEY
 from hub.schemas.base import Page
 from hub.schemas.errors import ErrorOut
 from hub.schemas.templates import PreviewIn, PreviewOut, TemplateIn, TemplateOut
 from hub.services import template_preview, templates
+from hub.web.deps import AnyScope, CampaignsScope, RuntimeDep, SessionDep, authenticated
+from hub.web.paging import CursorQuery, Limit, page_of, position
 
 router = APIRouter(prefix="/v1/templates", tags=["templates"])
 

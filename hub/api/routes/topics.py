@@ -6,13 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Response
 
-from hub.api.deps import AdminScope, SessionDep, authenticated
-from hub.api.paging import CursorQuery, Limit, page_of, position
 from hub.fields import TOPIC_KEY
 from hub.schemas.base import Page
 from hub.schemas.errors import ErrorOut
 from hub.schemas.topics import TopicIn, TopicOut
 from hub.services import topics
+from hub.web.deps import AdminScope, SessionDep, authenticated
+from hub.web.paging import CursorQuery, Limit, page_of, position
 
 router = APIRouter(prefix="/v1/topics", tags=["topics"])
 

@@ -7,6 +7,7 @@ refused to a suppressed address.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -16,9 +17,11 @@ from hub.db.base import utcnow
 from hub.db.models import Contact, Topic
 from hub.domain import Audience, Channel
 from hub.schemas.notifications import NotificationIn
-from hub.selfservice.words import Words
 from hub.services import notifications
 from hub.templates.isolation import RenderProcesses
+
+# The self-service pages' phrases in the person's language: words(key, **values) -> text.
+Phrases = Callable[..., str]
 
 ACCOUNT_TOPIC = "hub-account"
 SOURCE = "self-service"
@@ -51,7 +54,7 @@ def link(
     session: Session,
     contact: Contact,
     url: str,
-    words: Words,
+    words: Phrases,
     *,
     processes: RenderProcesses,
     company: str,
@@ -74,7 +77,7 @@ def confirmation(
     contact: Contact,
     topic: Topic,
     url: str,
-    words: Words,
+    words: Phrases,
     *,
     processes: RenderProcesses,
     company: str,

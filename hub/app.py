@@ -36,6 +36,7 @@ from hub.runtime import Runtime
 from hub.selfservice import routes as selfservice
 from hub.selfservice.routes import SelfService
 from hub.settings import Settings
+from hub.web import static
 
 DESCRIPTION = """
 Hub knows who wants to hear what, how and when. Authenticate with
@@ -86,6 +87,7 @@ def create_app(
     app.include_router(bounces.router, responses=errors.RESPONSES)
     app.include_router(bounces.reports, responses=errors.RESPONSES)
     app.include_router(selfservice.router)
+    app.include_router(static.router)
     app.include_router(console.router)
     app.include_router(console_campaigns.router)
     console_pages.install(app)
