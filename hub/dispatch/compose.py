@@ -201,6 +201,9 @@ class Composer:
                 else:
                     self._render(result, prepared, delivery, recipient)
         for (contact_id, topic_key, _), items in digests.items():
+            # In the order they were posted, not the order their rows were made: fan-outs of
+            # several notifications commit in whatever order their workers finish.
+            items.sort(key=lambda item: (item[0].notification_id, item[1].id))
             self._render_digest(result, items, people[contact_id], loaded.digests[topic_key])
         return result
 
