@@ -30,7 +30,7 @@ from hub.db import migrate
 from hub.domain import ActorKind
 from hub.runtime import Runtime
 from hub.services.actor import Actor
-from hub.services.importer import ImportFormat, import_contacts
+from hub.services.imports import ImportFormat, import_contacts
 from hub.settings import Settings
 
 CHUNK = 65_536

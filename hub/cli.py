@@ -289,7 +289,7 @@ def contacts_import(
         TransferSpeedColumn,
     )
 
-    from hub.services.importer import format_for, import_contacts
+    from hub.services.imports import format_for, import_contacts
 
     try:
         fmt = format_for(format and f"text/{format}", file.name)

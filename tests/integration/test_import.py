@@ -14,10 +14,9 @@ from hub.db.base import utcnow
 from hub.db.models import Contact, ContactEvent
 from hub.domain import ActorKind, Scope
 from hub.runtime import Runtime
-from hub.services import import_writer
 from hub.services.actor import Actor
 from hub.services.errors import InvalidField
-from hub.services.importer import ImportFormat, format_for, import_contacts
+from hub.services.imports import ImportFormat, format_for, import_contacts, writer
 from tests.conftest import make_key
 
 URL = "/v1/contacts/import"
@@ -466,7 +465,7 @@ def test_format_for_refuses(content_type: str | None, filename: str | None) -> N
 def test_a_big_import_gives_postgresql_statistics(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(import_writer, "ANALYZE_AFTER", 10)
+    monkeypatch.setattr(writer, "ANALYZE_AFTER", 10)
     data = ("external_id\n" + "".join(f"c-{i}\n" for i in range(30))).encode()
     assert run(runtime, [data], batch_size=4).created == 30
     with runtime.sessions() as session:

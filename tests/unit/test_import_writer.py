@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hub.domain import ContactKind
 from hub.schemas.contacts import ContactIn
 from hub.services.contacts import changes, merged
-from hub.services.import_writer import created_json
+from hub.services.imports.writer import created_json
 
 PROPERTIES = settings(max_examples=500, deadline=None, database=None)
 

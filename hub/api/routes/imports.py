@@ -10,7 +10,7 @@ import anyio.to_thread
 from fastapi import APIRouter, HTTPException, Request
 
 from hub.schemas.imports import ImportReport
-from hub.services.importer import format_for, import_contacts
+from hub.services.imports import format_for, import_contacts
 from hub.web.deps import ContactsScope, RuntimeDep, SessionDep, actor_for
 
 router = APIRouter(prefix="/v1/contacts", tags=["contacts"])

@@ -22,8 +22,8 @@ from hub.schemas.contacts import CONTACT_FIELDS, ContactIn
 from hub.services.actor import Actor
 from hub.services.contacts import changes, merged
 from hub.services.errors import Conflict
-from hub.services.import_inserts import DriverInserts
-from hub.services.import_rows import GoodRow
+from hub.services.imports.inserts import DriverInserts
+from hub.services.imports.rows import GoodRow
 
 _TABLE = cast(Table, Contact.__table__)
 _STATE = (*CONTACT_FIELDS, "attributes")

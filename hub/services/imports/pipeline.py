@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub.schemas.imports import MAX_REPORTED_ERRORS, ImportReport, RowError
 from hub.services.actor import Actor
 from hub.services.errors import InvalidField
-from hub.services.import_rows import (
+from hub.services.imports.rows import (
     Checked,
     CsvRows,
     ImportFormat,
@@ -33,8 +33,8 @@ from hub.services.import_rows import (
     check_batch,
     format_for,
 )
-from hub.services.import_stream import Utf8Chunks, open_text
-from hub.services.import_writer import BatchWriter, Counts
+from hub.services.imports.stream import Utf8Chunks, open_text
+from hub.services.imports.writer import BatchWriter, Counts
 
 __all__ = ["ImportFormat", "ImportReport", "format_for", "import_contacts"]
 
@@ -205,7 +205,7 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     if "forkserver" in methods:
-        context.set_forkserver_preload(["__main__", "hub.services.import_rows"])
+        context.set_forkserver_preload(["__main__", "hub.services.imports.rows"])
     return ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_started)
 
 

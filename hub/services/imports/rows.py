@@ -28,7 +28,7 @@ from hub.fields import ExternalId
 from hub.schemas.contacts import CONTACT_FIELDS, ContactIn
 from hub.services.contacts import check_webhook_target
 from hub.services.errors import InvalidField
-from hub.services.import_stream import StreamError, lines
+from hub.services.imports.stream import StreamError, lines
 
 
 class ImportFormat(enum.StrEnum):
