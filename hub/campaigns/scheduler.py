@@ -23,6 +23,7 @@ from hub.db.upsert import insert_ignoring_duplicates
 from hub.domain import CampaignState, DeliveryState, NotificationState
 from hub.queue import Enqueuer
 from hub.schemas import schedules
+from hub.services import notifications
 
 log = logging.getLogger("hub.scheduler")
 IN_FLIGHT = (DeliveryState.QUEUED, DeliveryState.SENDING, DeliveryState.DEFERRED)
@@ -72,34 +73,30 @@ def _dispatch(session: Session, campaign: Campaign, now: dt.datetime) -> int | N
             campaign.template_key,
         )
         return None
-    notification = Notification(
+    notification_id = notifications.create(
+        session,
         topic_id=campaign.topic_id,
         template_key=campaign.template_key,
         variants=variants,
         data=campaign.data,
-        recipients=None,
-        channels=campaign.channels,
         source=f"campaign:{campaign.id}",
-        state=NotificationState.ACCEPTED,
-        cursor=0,
-        due_at=now + dt.timedelta(seconds=30),  # the sweeper's fallback if the enqueue is lost
-        created_at=now,
-        campaign_id=campaign.id,
-        segment=campaign.segment,
-        local_at=schedules.local_at(spec),
-        throttle=campaign.throttle,
-        held=False,
+        now=now,
+        channels=campaign.channels,
+        campaign=notifications.Occurrence(
+            campaign_id=campaign.id,
+            segment=campaign.segment,
+            local_at=schedules.local_at(spec),
+            throttle=campaign.throttle,
+        ),
     )
-    session.add(notification)
-    session.flush()
-    session.get_one(CampaignRun, run_id).notification_id = notification.id
+    session.get_one(CampaignRun, run_id).notification_id = notification_id
     log.info(
         "campaign %s: occurrence %s dispatched as notification %s",
         campaign.id,
         occurrence.isoformat(),
-        notification.id,
+        notification_id,
     )
-    return notification.id
+    return notification_id
 
 
 def _close_finished(session: Session, now: dt.datetime) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
@@ -17,6 +18,9 @@ from hub.services.errors import InvalidField, NotFound
 from hub.templates.isolation import RenderProcesses
 
 _LOOKUP_CHUNK = 1000
+# A new notification's fan-out is enqueued after the commit; if that enqueue is lost, the
+# sweeper starts the fan-out this long after creation.
+FAN_OUT_FALLBACK = dt.timedelta(seconds=30)
 
 
 # Built once against the tables: accept runs on every POST, and building and caching an
@@ -31,6 +35,17 @@ _CONTACT_IDS = select(_CONTACTS.c.external_id, _CONTACTS.c.id).where(
     _CONTACTS.c.external_id.in_(bindparam("external_ids", expanding=True))
 )
 _INSERT = insert(_NOTIFICATIONS).returning(_NOTIFICATIONS.c.id)
+
+
+@dataclass(frozen=True, slots=True)
+class Occurrence:
+    """What a campaign adds to the notification of one of its occurrences: whose it is, who of
+    the topic's audience (see hub.dispatch.segment), when in each person's zone, how fast."""
+
+    campaign_id: int
+    segment: dict[str, Any] | None
+    local_at: str | None
+    throttle: dict[str, Any] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,28 +84,70 @@ def accept(
         variants = templates.variants_of(body.content)
         templates.check(processes, "inline", variants, "content", data=body.data)
     now = utcnow()
-    values = {
-        "topic_id": topic.id,
-        "template_key": body.template,
-        "variants": variants,
-        "data": body.data,
-        "recipients": _contact_ids(session, body.recipients) if body.recipients else None,
-        "channels": [c.value for c in body.channels] if body.channels else None,
-        "escalation": [
+    inserted = create(
+        session,
+        topic_id=topic.id,
+        template_key=body.template,
+        variants=variants,
+        data=body.data,
+        source=source,
+        now=now,
+        recipients=_contact_ids(session, body.recipients) if body.recipients else None,
+        channels=[c.value for c in body.channels] if body.channels else None,
+        escalation=[
             {"channel": step.channel.value, "after_seconds": round(step.after_minutes * 60, 3)}
             for step in body.escalation
         ]
         if body.escalation
         else None,
+    )
+    return Accepted(inserted, NotificationState.ACCEPTED, now)
+
+
+def create(
+    session: Session,
+    *,
+    topic_id: int,
+    template_key: str | None,
+    variants: dict[str, Any],
+    data: dict[str, Any],
+    source: str,
+    now: dt.datetime,
+    recipients: list[int] | None = None,
+    channels: list[str] | None = None,
+    escalation: list[dict[str, Any]] | None = None,
+    campaign: Occurrence | None = None,
+) -> int:
+    """Insert a notification waiting for its fan-out; its id. The only way one is created.
+
+    The caller commits, then enqueues the fan-out; `due_at` is the sweeper's fallback should
+    that enqueue be lost. `recipients` are contact ids (None: the topic's subscribers),
+    `channels` override each person's choice.
+    """
+    values: dict[str, Any] = {
+        "topic_id": topic_id,
+        "template_key": template_key,
+        "variants": variants,
+        "data": data,
+        "recipients": recipients,
+        "channels": channels,
+        "escalation": escalation,
         "source": source,
         "state": NotificationState.ACCEPTED,
         "cursor": 0,
-        # If the enqueue after commit is lost, the sweeper starts the fan-out at this time.
-        "due_at": now + dt.timedelta(seconds=30),
+        "held": False,
+        "due_at": now + FAN_OUT_FALLBACK,
         "created_at": now,
     }
+    if campaign is not None:
+        values |= {
+            "campaign_id": campaign.campaign_id,
+            "segment": campaign.segment,
+            "local_at": campaign.local_at,
+            "throttle": campaign.throttle,
+        }
     inserted: int = session.execute(_INSERT, values).scalar_one()
-    return Accepted(inserted, NotificationState.ACCEPTED, now)
+    return inserted
 
 
 def _contact_ids(session: Session, external_ids: list[str]) -> list[int]:
