@@ -55,9 +55,30 @@ def event_row(
     }
 
 
-def record(session: Session, **fields: Any) -> None:
-    """Append one event; keyword arguments as for `event_row`."""
-    record_many(session, [event_row(**fields)])
+def record(
+    session: Session,
+    *,
+    contact_id: int,
+    type: EventType,
+    actor: Actor,
+    at: dt.datetime | None = None,
+    changes: Mapping[str, Any] | None = None,
+    topic_key: str | None = None,
+    channel: Channel | None = None,
+    reason: str | None = None,
+) -> None:
+    """Append one event (`at` defaults to now); the fields are those of `event_row`."""
+    row = event_row(
+        contact_id=contact_id,
+        type=type,
+        actor=actor,
+        at=at,
+        changes=changes,
+        topic_key=topic_key,
+        channel=channel,
+        reason=reason,
+    )
+    record_many(session, [row])
 
 
 def record_many(session: Session, rows: list[dict[str, Any]]) -> None:
