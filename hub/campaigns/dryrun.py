@@ -19,7 +19,6 @@ from hub.dispatch.compose import renderable
 from hub.dispatch.pacing import Pacing
 from hub.domain import Channel, DeliveryState
 from hub.preferences.model import Caps
-from hub.preferences.resolver import resolve
 from hub.schemas import schedules
 from hub.schemas.campaigns import DryRunOut
 from hub.services import templates
@@ -73,30 +72,18 @@ def dry_run(
         after = ids[-1]
         people += len(ids)
         counted = audience.counts_for(view, 0)  # 0: no notification is excluded
-        for recipient in audience.load(
-            session, topic.id, ids, hasher=hasher, now=at, count_for=counted
+        recipients = audience.load(session, topic.id, ids, hasher=hasher, now=at, count_for=counted)
+        for recipient, rows in fanout.resolved_rows(
+            0,  # no notification yet
+            recipients,
+            topic=view,
+            chosen=chosen,
+            renderable=channels,
+            pacing=pacing,
+            steps=None,
+            now=at,
+            queue_lease=dt.timedelta(minutes=5),
         ):
-            moment = pacing.moment(recipient.view.timezone, at)
-            resolution = resolve(
-                contact=recipient.view,
-                topic=view,
-                subscription=recipient.subscription,
-                preferences=recipient.preferences,
-                suppressions=recipient.suppressions,
-                moment=moment,
-                history=recipient.history,
-            )
-            rows = fanout.rows_for(
-                0,
-                recipient,
-                resolution,
-                chosen=chosen,
-                renderable=channels,
-                now=at,
-                queue_lease=dt.timedelta(minutes=5),
-            )
-            if pacing.paced:
-                fanout.pace(rows, pacing, moment, at)
             for row in rows:
                 if row["state"] is DeliveryState.QUEUED:
                     outcome, counter = row["channel"].value, send

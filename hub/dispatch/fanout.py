@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +29,7 @@ from hub.domain import (
     NotificationState,
     RefusalReason,
 )
-from hub.preferences.model import Caps, Deferral, Refusal, Resolution
+from hub.preferences.model import Caps, Deferral, Refusal, Resolution, TopicView
 from hub.preferences.resolver import resolve
 from hub.services import timeline
 from hub.services.actor import Actor
@@ -96,30 +96,17 @@ def plan_batch(
     chosen = {Channel(c) for c in notification.channels} if notification.channels else None
     pacing = Pacing(notification, _paced_before(session, notification))
     rows: list[dict[str, Any]] = []
-    for recipient in recipients:
-        moment = pacing.moment(recipient.view.timezone, now)
-        resolution = resolve(
-            contact=recipient.view,
-            topic=view,
-            subscription=recipient.subscription,
-            preferences=recipient.preferences,
-            suppressions=recipient.suppressions,
-            moment=moment,
-            history=recipient.history,
-        )
-        mine = rows_for(
-            notification.id,
-            recipient,
-            resolution,
-            chosen=chosen,
-            renderable=renderable,
-            now=now,
-            queue_lease=queue_lease,
-        )
-        if notification.escalation:
-            mine = escalation.plan(mine, notification.escalation, now=now)
-        if pacing.paced:
-            pace(mine, pacing, moment, now)
+    for _, mine in resolved_rows(
+        notification.id,
+        recipients,
+        topic=view,
+        chosen=chosen,
+        renderable=renderable,
+        pacing=pacing,
+        steps=notification.escalation,
+        now=now,
+        queue_lease=queue_lease,
+    ):
         rows.extend(mine)
     return Plan(
         notification_id=notification.id,
@@ -130,6 +117,48 @@ def plan_batch(
         recipients=len(ids),
         last=len(ids) < batch_size,
     )
+
+
+def resolved_rows(
+    notification_id: int,
+    recipients: Iterable[audience.Recipient],
+    *,
+    topic: TopicView,
+    chosen: set[Channel] | None,
+    renderable: Collection[Channel],
+    pacing: Pacing,
+    steps: list[dict[str, Any]] | None,
+    now: dt.datetime,
+    queue_lease: dt.timedelta,
+) -> Iterator[tuple[audience.Recipient, list[dict[str, Any]]]]:
+    """Each recipient and the delivery rows the contact policy gives them: the resolver at
+    their local moment, the sender's channels, the escalation chain, the throttle. The
+    fan-out writes these rows; a campaign's dry run counts them."""
+    for recipient in recipients:
+        moment = pacing.moment(recipient.view.timezone, now)
+        resolution = resolve(
+            contact=recipient.view,
+            topic=topic,
+            subscription=recipient.subscription,
+            preferences=recipient.preferences,
+            suppressions=recipient.suppressions,
+            moment=moment,
+            history=recipient.history,
+        )
+        mine = rows_for(
+            notification_id,
+            recipient,
+            resolution,
+            chosen=chosen,
+            renderable=renderable,
+            now=now,
+            queue_lease=queue_lease,
+        )
+        if steps:
+            mine = escalation.plan(mine, steps, now=now)
+        if pacing.paced:
+            pace(mine, pacing, moment, now)
+        yield recipient, mine
 
 
 def apply_batch(
