@@ -190,6 +190,47 @@ class DeferralReason(enum.StrEnum):
     THROTTLED = "throttled"  # a campaign's messages per minute per channel
     PAUSED = "paused"  # its campaign is paused; resumed by hand
     FREQUENCY_CAP = "frequency_cap"  # waits until the oldest message leaves the window
+    ESCALATION = "escalation"  # a later step of an escalation chain waits for its turn
+
+
+class WithdrawalReason(enum.StrEnum):
+    """Why the hub itself stopped a planned delivery before sending it (state `suppressed`):
+    not the person's rules (`RefusalReason`), but what happened since it was planned."""
+
+    CHAIN_STOPPED = "chain_stopped"  # an earlier step of its escalation chain reached them
+    CONTACT_ERASED = "contact_erased"
+    CANCELLED = "cancelled"  # its campaign was cancelled
+
+
+class FailureReason(enum.StrEnum):
+    """Why a delivery that was sent, or tried, ended `failed` or `unknown`.
+
+    A refusal that also suppresses the address is recorded as its `SuppressionReason`
+    (`hard_bounce`, `carrier_opt_out`, `endpoint_gone`) instead.
+    """
+
+    REJECTED = "rejected"  # the provider refused this message for good
+    GAVE_UP = "gave_up"  # transient failures outlasted the attempts: a dead letter to replay
+    NO_ANSWER = "no_answer"  # no answer came, and a resend could reach the person twice
+    WORKER_LOST = "worker_lost"  # the worker stopped mid-send, on a channel not safe to resend
+    TWILIO = "twilio"  # Twilio's status callback said so; detail: its status (undelivered, busy)
+
+
+class DeliveryNote(enum.StrEnum):
+    """What a provider added about a delivery that went (sent or delivered)."""
+
+    ANSWERED_BY = "answered_by"  # not a person took the call; detail: machine_start, fax...
+
+
+REASON_LENGTH = 64  # the `reason` column of a delivery
+
+
+def delivery_reason(reason: enum.StrEnum, detail: str | None = None) -> str:
+    """A delivery's `reason` as stored: the reason's value, then `:detail` when there is one
+    (`suppressed:hard_bounce`, `twilio:undelivered`), cut to the column's length. Stored
+    strings are read by the API's callers and kept in old rows: this format does not change."""
+    text = f"{reason.value}:{detail}" if detail else reason.value
+    return text[:REASON_LENGTH]
 
 
 class CampaignState(enum.StrEnum):

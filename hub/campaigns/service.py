@@ -18,7 +18,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub import exports
 from hub.db.base import utcnow
 from hub.db.models import Campaign, CampaignRun, Contact, Delivery, Notification, Template, Topic
-from hub.domain import ActorKind, CampaignState, Channel, DeferralReason, DeliveryState
+from hub.domain import (
+    ActorKind,
+    CampaignState,
+    Channel,
+    DeferralReason,
+    DeliveryState,
+    WithdrawalReason,
+)
 from hub.schemas import schedules
 from hub.schemas.campaigns import CampaignIn, CampaignOut, RunOut
 from hub.services import account_mail as mail
@@ -165,7 +172,12 @@ def cancel(session: Session, campaign_id: int, *, now: dt.datetime) -> Campaign:
     session.execute(
         update(Delivery)
         .where(Delivery.notification_id.in_(ids), Delivery.state.in_(OPEN))
-        .values(state=DeliveryState.SUPPRESSED, reason="cancelled", due_at=None, updated_at=now)
+        .values(
+            state=DeliveryState.SUPPRESSED,
+            reason=WithdrawalReason.CANCELLED,
+            due_at=None,
+            updated_at=now,
+        )
     )
     campaign.next_run_at = None
     return _move(campaign, CampaignState.CANCELLED, now)

@@ -22,7 +22,15 @@ from hub.db.models import Notification, Topic
 from hub.dispatch import audience, digest, escalation
 from hub.dispatch.claim import Claimed
 from hub.dispatch.outcomes import Held, Result
-from hub.domain import Channel, DeferralReason, DeliveryState, Frequency, RefusalReason
+from hub.domain import (
+    Channel,
+    DeferralReason,
+    DeliveryState,
+    Frequency,
+    RefusalReason,
+    WithdrawalReason,
+    delivery_reason,
+)
 from hub.preferences.model import Caps, Resolution, TopicView
 from hub.preferences.resolver import resolve
 from hub.preferences.tokens import LinkSigner, Purpose
@@ -166,7 +174,7 @@ class Composer:
             for delivery in deliveries:
                 recipient = recipients.get(delivery.contact_id)
                 if delivery.contact_id in reached:
-                    stopped = escalation.CHAIN_STOPPED
+                    stopped = WithdrawalReason.CHAIN_STOPPED
                     result.held.append(
                         Held(delivery, prepared.topic_key, DeliveryState.SUPPRESSED, stopped)
                     )
@@ -174,7 +182,10 @@ class Composer:
                 if recipient is None:
                     result.held.append(
                         Held(
-                            delivery, prepared.topic_key, DeliveryState.SUPPRESSED, "contact_erased"
+                            delivery,
+                            prepared.topic_key,
+                            DeliveryState.SUPPRESSED,
+                            WithdrawalReason.CONTACT_ERASED,
                         )
                     )
                     continue
@@ -420,13 +431,13 @@ def _held(topic_key: str, delivery: Claimed, resolution: Resolution) -> Held:
             )
     reason = next(
         (
-            f"{r.reason}:{r.detail}" if r.detail else str(r.reason)
+            delivery_reason(r.reason, r.detail)
             for r in resolution.refused
             if r.channel is delivery.channel
         ),
-        RefusalReason.NOT_SUBSCRIBED.value,
+        delivery_reason(RefusalReason.NOT_SUBSCRIBED),
     )
-    return Held(delivery, topic_key, DeliveryState.SUPPRESSED, reason[:64])
+    return Held(delivery, topic_key, DeliveryState.SUPPRESSED, reason)
 
 
 def _default_document(key: str, prepared: _Prepared, contact: dict[str, Any]) -> bytes:

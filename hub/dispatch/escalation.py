@@ -17,10 +17,8 @@ from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session, aliased
 
 from hub.db.models import Delivery
-from hub.domain import Channel, DeliveryState
+from hub.domain import Channel, DeferralReason, DeliveryState
 
-WAITING = "escalation"
-CHAIN_STOPPED = "chain_stopped"
 # Channels whose acceptance is the last word (no delivery receipt will follow).
 FINAL_ON_ACCEPT = frozenset({Channel.EMAIL, Channel.WEBHOOK})
 
@@ -46,7 +44,7 @@ def plan(
         wait += float(step.get("after_seconds", 0))
         due = now + dt.timedelta(seconds=wait)
         if row["state"] is DeliveryState.QUEUED:
-            row |= {"state": DeliveryState.DEFERRED, "reason": WAITING}
+            row |= {"state": DeliveryState.DEFERRED, "reason": DeferralReason.ESCALATION}
             row |= {"due_at": due, "not_before": due}
         elif row["due_at"] is not None and row["due_at"] < due:
             row |= {"due_at": due, "not_before": due}
@@ -77,7 +75,7 @@ def advance_after(session: Session, ended: Sequence[int], *, now: dt.datetime) -
         update(Delivery)
         .where(
             Delivery.state == DeliveryState.DEFERRED,
-            Delivery.reason == WAITING,
+            Delivery.reason == DeferralReason.ESCALATION,
             exists().where(
                 previous.id.in_(list(ended)),
                 previous.notification_id == Delivery.notification_id,

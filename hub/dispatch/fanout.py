@@ -28,6 +28,7 @@ from hub.domain import (
     EventType,
     NotificationState,
     RefusalReason,
+    delivery_reason,
 )
 from hub.preferences.model import Caps, Deferral, Refusal, Resolution, TopicView
 from hub.preferences.resolver import resolve
@@ -246,10 +247,9 @@ def rows_for(
             "reason": None,
         }
         if isinstance(outcome, Refusal):
-            detail = f":{outcome.detail}" if outcome.detail else ""
             row |= {
                 "state": DeliveryState.SUPPRESSED,
-                "reason": f"{outcome.reason}{detail}"[:64],
+                "reason": delivery_reason(outcome.reason, outcome.detail),
                 "due_at": None,
             }
         elif channel not in renderable:

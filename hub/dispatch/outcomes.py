@@ -32,7 +32,15 @@ from hub.db.upsert import insert_ignoring_duplicates
 from hub.dispatch import escalation, provider_status
 from hub.dispatch.claim import Claimed
 from hub.dispatch.fanout import DISPATCHER
-from hub.domain import Channel, DeferralReason, DeliveryState, EventType, SuppressionReason
+from hub.domain import (
+    Channel,
+    DeferralReason,
+    DeliveryState,
+    EventType,
+    FailureReason,
+    SuppressionReason,
+    WithdrawalReason,
+)
 from hub.queue import DELIVER
 from hub.services import timeline
 from hub.services.hashing import AddressHasher
@@ -191,7 +199,7 @@ class _Batch:
                 attempts=d.attempts - 1,
             ),
         )
-        if item.state is DeliveryState.SUPPRESSED and item.reason != escalation.CHAIN_STOPPED:
+        if item.state is DeliveryState.SUPPRESSED and item.reason != WithdrawalReason.CHAIN_STOPPED:
             self.ended.append(d.id)
         deferred = item.state is DeliveryState.DEFERRED
         kind = EventType.DELIVERY_DEFERRED if deferred else EventType.DELIVERY_REFUSED
@@ -324,11 +332,13 @@ class _Batch:
     ) -> None:
         """A final outcome: failed, bounced, given up, or unknown."""
         now = self.now
-        state, kind, reason = DeliveryState.FAILED, EventType.DELIVERY_FAILED, "rejected"
+        state, kind = DeliveryState.FAILED, EventType.DELIVERY_FAILED
+        reason: FailureReason | SuppressionReason = FailureReason.REJECTED
         if ambiguous and not retry:
-            state, kind, reason = DeliveryState.UNKNOWN, EventType.DELIVERY_UNKNOWN, "no_answer"
+            state, kind = DeliveryState.UNKNOWN, EventType.DELIVERY_UNKNOWN
+            reason = FailureReason.NO_ANSWER
         elif retry:
-            reason = "gave_up"
+            reason = FailureReason.GAVE_UP
             self.summary.gave_up.extend(d.id for d in result.deliveries)
         elif isinstance(error, PermanentDeliveryError) and error.suppress is not None:
             reason = error.suppress

@@ -18,7 +18,16 @@ from sqlalchemy.orm import Session
 from hub.db.base import utcnow
 from hub.db.models import Delivery, EarlyCallback
 from hub.dispatch import escalation
-from hub.domain import ActorKind, Channel, DeliveryState, EventType, SuppressionReason
+from hub.domain import (
+    ActorKind,
+    Channel,
+    DeliveryNote,
+    DeliveryState,
+    EventType,
+    FailureReason,
+    SuppressionReason,
+    delivery_reason,
+)
 from hub.services import notifications, suppressions, timeline
 from hub.services.actor import Actor
 from hub.services.hashing import AddressHasher
@@ -131,11 +140,11 @@ def _advance(session: Session, delivery: Delivery, new: DeliveryState, callback:
     delivery.ambiguous = delivery.ambiguous and new is DeliveryState.SENT
     reason = None
     if new is DeliveryState.FAILED:
-        reason = f"twilio:{callback.status}"
+        reason = delivery_reason(FailureReason.TWILIO, callback.status)
         delivery.error_code = callback.error_code
         delivery.error = f"Twilio reported {callback.status}"
     elif callback.answered_by and callback.answered_by != "human":
-        reason = f"answered_by:{callback.answered_by}"
+        reason = delivery_reason(DeliveryNote.ANSWERED_BY, callback.answered_by)
     delivery.reason = reason
     kind = {
         DeliveryState.DELIVERED: EventType.DELIVERY_DELIVERED,

@@ -34,7 +34,14 @@ from hub.db.models import (
 )
 from hub.dispatch.fanout import DISPATCHER
 from hub.dispatch.outcomes import RESENDABLE
-from hub.domain import Channel, DeferralReason, DeliveryState, EventType, NotificationState
+from hub.domain import (
+    Channel,
+    DeferralReason,
+    DeliveryState,
+    EventType,
+    FailureReason,
+    NotificationState,
+)
 from hub.queue import FAN_OUT_QUEUE, deliver_queue
 from hub.services import timeline
 
@@ -251,7 +258,7 @@ def _lost_in_flight(session: Session, *, now: dt.datetime, queue_lease: dt.timed
                 "state": DeliveryState.QUEUED if resend else DeliveryState.UNKNOWN,
                 "ambiguous": True,
                 "due_at": now if resend else None,
-                "reason": None if resend else "worker_lost",
+                "reason": None if resend else FailureReason.WORKER_LOST,
                 "updated_at": now,
             }
         )
@@ -263,7 +270,7 @@ def _lost_in_flight(session: Session, *, now: dt.datetime, queue_lease: dt.timed
                 at=now,
                 topic_key=row.key,
                 channel=row.channel,
-                reason="worker_lost",
+                reason=FailureReason.WORKER_LOST,
                 changes={
                     "delivery_id": row.id,
                     "notification_id": row.notification_id,

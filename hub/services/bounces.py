@@ -145,7 +145,7 @@ def record(
         suppress = SuppressionReason.HARD_BOUNCE
         if not delivery.state.final or delivery.state is DeliveryState.SENT:
             delivery.state = DeliveryState.BOUNCED
-            delivery.reason = Kind.HARD_BOUNCE
+            delivery.reason = SuppressionReason.HARD_BOUNCE
             delivery.error_code = report.status
             delivery.updated_at = now
     elif report.kind is Kind.COMPLAINT:

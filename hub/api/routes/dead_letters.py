@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 
 from hub.db.base import utcnow
 from hub.db.models import DeadLetter, Delivery
-from hub.domain import Channel, DeliveryState
+from hub.domain import Channel, DeliveryState, FailureReason
 from hub.queue import DELIVER, FAN_OUT
 from hub.schemas.base import Out, Page
 from hub.services.errors import Conflict, NotFound
@@ -64,7 +64,7 @@ def replay_dead_letter(
             .where(
                 Delivery.id.in_(ids),
                 Delivery.state == DeliveryState.FAILED,
-                Delivery.reason == "gave_up",
+                Delivery.reason == FailureReason.GAVE_UP,
             )
             .values(
                 state=DeliveryState.QUEUED,
