@@ -30,6 +30,7 @@ from hub.dispatch import claim, fanout, outcomes, sweeper
 from hub.dispatch.audience import NO_CAPS
 from hub.dispatch.compose import Composer, renderable
 from hub.dispatch.lease import LeaseKeeper
+from hub.dispatch.outcome_writer import Recorded
 from hub.dispatch.pause import PauseBoard, Pauses
 from hub.domain import Channel, DeliveryState
 from hub.metrics import DELIVERIES
@@ -123,13 +124,13 @@ class Dispatcher:
                 step.deliver.append((channel, ids[start : start + size]))
         return step
 
-    def deliver(self, channel: Channel, ids: Sequence[int]) -> outcomes.Recorded:
+    def deliver(self, channel: Channel, ids: Sequence[int]) -> Recorded:
         """Claim, re-check, render, send and record a batch of deliveries on one channel.
 
         A paced channel (1 SMS a second per number) is worked in chunks it can send within
         a quarter of the send lease, so no claimed row outlives its lease while it waits.
         """
-        total = outcomes.Recorded()
+        total = Recorded()
         chunk = len(ids)
         if (rate := self.sender.rate(channel)) is not None:
             chunk = max(1, int(rate * self.limits.send_lease.total_seconds() / 4))
@@ -144,17 +145,17 @@ class Dispatcher:
             total.outcomes += done.outcomes
         return total
 
-    def _deliver(self, channel: Channel, ids: Sequence[int]) -> outcomes.Recorded:
+    def _deliver(self, channel: Channel, ids: Sequence[int]) -> Recorded:
         now = self.clock()
         admitted = self.pauses.admit(channel, now)
         if admitted.put_off_until is not None:
             self._put_off(ids, admitted.put_off_until)
-            return outcomes.Recorded()
+            return Recorded()
         try:
             with self.sessions() as session, session.begin():
                 claimed = claim.claim(session, ids, now=now, send_lease=self.limits.send_lease)
             if not claimed:
-                return outcomes.Recorded()  # a duplicate job: someone else has these rows
+                return Recorded()  # a duplicate job: someone else has these rows
             lease = LeaseKeeper(
                 self.sessions, claimed, lease=self.limits.send_lease, clock=self.clock
             )
@@ -167,9 +168,7 @@ class Dispatcher:
             DELIVERIES.labels(name, outcome).inc(count)
         return recorded
 
-    def _send_and_record(
-        self, claimed: Sequence[claim.Claimed], now: dt.datetime
-    ) -> outcomes.Recorded:
+    def _send_and_record(self, claimed: Sequence[claim.Claimed], now: dt.datetime) -> Recorded:
         with self.reads() as session:
             loaded = self.composer.load(session, claimed, now)
         composed = self.composer.compose(loaded, now)

@@ -33,7 +33,7 @@ from hub.db.models import (
     Topic,
 )
 from hub.dispatch.fanout import DISPATCHER
-from hub.dispatch.outcomes import RESENDABLE
+from hub.dispatch.retry import RESENDABLE
 from hub.domain import (
     Channel,
     DeferralReason,
