@@ -1,9 +1,15 @@
-"""The one small interface every delivery adapter implements, and the errors it raises.
+"""The one small interface every delivery adapter implements, the errors it raises, and the
+optional one for providers that call Hub back.
 
 An adapter turns one rendered `OutgoingMessage` into one provider call and answers with a
 `Receipt`, or raises one of the three `DeliveryError`s; it never returns a flag. Adapters
 receive their options (a pydantic-settings model read from `HUB_*` variables) and build or
 receive their own clients; they know nothing of the web app, the database or hub settings.
+
+A provider that calls back (delivery statuses, texts people send, keys pressed during a call)
+ships a `ProviderCallbacks` reader beside its adapter: it checks a callback is the provider's
+and turns it into the neutral values below, so the web routes and the services that act on
+them name no vendor, and a second vendor adds only an adapter and its configuration.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from hub.domain import Channel, SuppressionReason
+from hub.domain import Channel, DeliveryState, SuppressionReason
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +135,9 @@ class ChannelAdapter(Protocol):
     @classmethod
     def from_options(cls, options: Any) -> ChannelAdapter: ...
 
+    # An adapter whose provider calls Hub back also names its reader, as
+    # `callbacks: ClassVar[type[ProviderCallbacks]]`; the web app serves it at its `paths`.
+    #
     # An adapter that paces itself may also set `rate_per_second: float | None`; the
     # dispatcher then claims at most what it can send within one send lease. It should keep
     # its budget in the `channels.ratelimit.Pacer` the hub gives it (declare
@@ -147,4 +156,120 @@ class ChannelAdapter(Protocol):
 
     async def aclose(self) -> None:
         """Close pooled connections. Called once, from the loop that called `send`."""
+        ...
+
+
+# What a provider tells Hub by calling it back, read by the provider's `ProviderCallbacks`.
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackPaths:
+    """Where a provider calls Hub back: paths under HUB_PUBLIC_URL, served by the web app and
+    written into each message's `callback_url` and `keypress_url`."""
+
+    status: str  # delivery statuses of what Hub sent
+    text: str | None = None  # messages people send to Hub's number
+    keypress: str | None = None  # keys pressed during one of Hub's calls
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackRequest:
+    """One callback as it arrived, for the reader to check and decode."""
+
+    url: str  # the URL the provider was given: HUB_PUBLIC_URL, the path and the query
+    headers: Mapping[str, str]  # looked up by lower-case name
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StatusUpdate:
+    """A delivery status, in Hub's words. Callbacks arrive late, twice and out of order: `state`
+    is all that orders them (a delivery only moves to a higher rank), so a late "sent" never
+    undoes "delivered" and a repeated callback changes nothing."""
+
+    provider: str  # who called back ("twilio"): the actor on the timeline
+    provider_id: str  # the id the provider gave the message or call when it was sent
+    state: DeliveryState  # SENT, DELIVERED or FAILED
+    status: str  # the provider's own word, kept on the timeline ("undelivered", "busy")
+    # The delivery's reason, built with `hub.domain.delivery_reason` ("twilio:busy" when it
+    # failed, "answered_by:machine_start" when no person answered); None when there is none.
+    reason: str | None = None
+    error_code: str | None = None  # the provider's own
+    error: str | None = None  # its account of a failure, kept on the delivery
+    answered_by: str | None = None  # voice: what answered, in the provider's words
+    suppress: SuppressionReason | None = None  # the address refused for good (carrier STOP)
+
+
+@dataclass(frozen=True, slots=True)
+class InboundText:
+    """A message a person sent to Hub's number."""
+
+    provider: str
+    sender: str  # E.164
+    body: str
+    provider_id: str | None  # the provider's id for it; a replay carries the same
+
+
+@dataclass(frozen=True, slots=True)
+class Keypress:
+    """Keys pressed during one of Hub's calls (the "press 9 to stop these calls" prompt)."""
+
+    provider: str
+    callee: str  # the number Hub called
+    digits: str
+    provider_id: str | None  # the call's
+
+
+class CallbackError(Exception):
+    """Base of the two ways a callback is not acted on."""
+
+
+class UnverifiedCallback(CallbackError):
+    """Not shown to come from the provider: no signature, a wrong one, or no secret to check
+    it with. The web app answers 403 and changes nothing."""
+
+
+class MalformedCallback(CallbackError):
+    """From the provider, but missing what Hub needs to act on it (the web app answers 400)."""
+
+
+@runtime_checkable
+class ProviderCallbacks(Protocol):
+    """What Hub needs to hear a provider: built from the adapter's options, one per provider
+    (SMS and voice through Twilio share one). Pure: no I/O, no database. `text` and `keypress`
+    are called only when `paths` names a path for them."""
+
+    provider: ClassVar[str]  # "twilio"; unique among installed adapters
+    paths: ClassVar[CallbackPaths]
+    answer_type: ClassVar[str]  # the media type of its answers ("text/xml" for TwiML)
+
+    @classmethod
+    def from_options(cls, options: Any) -> ProviderCallbacks: ...
+
+    def verified(self, request: CallbackRequest) -> Mapping[str, str]:
+        """The request's fields, once shown to be the provider's.
+
+        Raises:
+            UnverifiedCallback: no secret configured, no signature, or one that does not match.
+        """
+        ...
+
+    def status(self, fields: Mapping[str, str]) -> StatusUpdate | None:
+        """A status callback in Hub's words; None for a status Hub does not act on."""
+        ...
+
+    def text(self, fields: Mapping[str, str]) -> InboundText:
+        """Raises MalformedCallback when it names no sender."""
+        ...
+
+    def keypress(self, fields: Mapping[str, str]) -> Keypress:
+        """Raises MalformedCallback when it names no number called."""
+        ...
+
+    def answer_text(self, reply: str | None) -> str:
+        """The answer to a text: `reply` sent back to the sender, or nothing."""
+        ...
+
+    def answer_keypress(self) -> str:
+        """The answer to a keypress: the call ends."""
         ...

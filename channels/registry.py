@@ -1,4 +1,5 @@
-"""Find channel adapters by name in the `hub.channels` entry-point group and build them."""
+"""Find channel adapters by name in the `hub.channels` entry-point group and build them, and
+the readers of the providers among them that call Hub back."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Mapping
 from importlib.metadata import EntryPoint, distributions
 from typing import Any
 
-from hub.channels.base import ChannelAdapter, ChannelOptions
+from hub.channels.base import CallbackPaths, ChannelAdapter, ChannelOptions, ProviderCallbacks
 from hub.domain import Channel
 
 GROUP = "hub.channels"
@@ -52,7 +53,31 @@ def adapter_class(name: str) -> type[ChannelAdapter]:
     if name not in points:
         known = ", ".join(sorted(points)) or "none"
         raise ChannelConfigError(f"no channel adapter named {name!r}; installed: {known}")
-    loaded: Any = points[name].load()
+    return _load(name, points[name])
+
+
+def callback_readers() -> dict[str, tuple[type[ProviderCallbacks], type[ChannelOptions]]]:
+    """Every installed provider that calls Hub back, by its name: its reader, and the options
+    model of the adapter that names it (the reader is built from those options). Two readers
+    claiming one provider name fail like two adapters claiming one name."""
+    found: dict[str, tuple[type[ProviderCallbacks], type[ChannelOptions]]] = {}
+    for name, point in sorted(available().items()):
+        adapter = _load(name, point)
+        reader: type[ProviderCallbacks] | None = getattr(adapter, "callbacks", None)
+        if reader is None:
+            continue
+        known = found.get(reader.provider)
+        if known is not None and known[0] is not reader:
+            raise ChannelConfigError(
+                f"provider {reader.provider!r} has two callback readers: "
+                f"{known[0].__qualname__} and {reader.__qualname__} (of {name!r})"
+            )
+        found.setdefault(reader.provider, (reader, adapter.options_model))
+    return found
+
+
+def _load(name: str, point: EntryPoint) -> type[ChannelAdapter]:
+    loaded: Any = point.load()
     for attribute in ("name", "kinds", "options_model", "from_options", "send", "aclose"):
         if not hasattr(loaded, attribute):
             raise ChannelConfigError(f"channel adapter {name!r} has no {attribute!r}")
@@ -84,3 +109,16 @@ def choose(
             settings = options.get(CAPTURE) or cls.options_model()
         chosen[channel] = (cls, settings)
     return chosen
+
+
+def callback_paths(
+    chosen: Mapping[Channel, tuple[type[ChannelAdapter], ChannelOptions]],
+) -> dict[Channel, CallbackPaths]:
+    """Where the provider of each chosen adapter calls back, for channels whose provider does
+    (the capture sink never does)."""
+    found: dict[Channel, CallbackPaths] = {}
+    for channel, (cls, _) in chosen.items():
+        reader: type[ProviderCallbacks] | None = getattr(cls, "callbacks", None)
+        if reader is not None:
+            found[channel] = reader.paths
+    return found

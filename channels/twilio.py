@@ -1,4 +1,7 @@
-"""SMS and voice through the official twilio library's async path, over one aiohttp pool."""
+"""SMS and voice through the official twilio library's async path, over one aiohttp pool.
+
+What Twilio posts back (statuses, texts, keypresses) is read in `twilio_callbacks`.
+"""
 
 from __future__ import annotations
 
@@ -27,14 +30,15 @@ from hub.channels.base import (
     DeliveryError,
     OutgoingMessage,
     PermanentDeliveryError,
+    ProviderCallbacks,
     Receipt,
     RetryableDeliveryError,
 )
 from hub.channels.ratelimit import LocalPacer, Pacer
+from hub.channels.twilio_callbacks import CARRIER_OPT_OUT, TwilioCallbacks
 from hub.domain import Channel, SuppressionReason
 
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
-CARRIER_OPT_OUT = 21610  # "Attempt to send to unsubscribed recipient" (STOP at the carrier)
 TOO_MANY_REQUESTS = 20429
 # Languages <Say> speaks, full tag first per language so a bare "ru" or "pt" finds its default.
 SAY_LANGUAGES = (  # noqa: SIM905 (a list literal would take 41 lines)
@@ -247,6 +251,7 @@ class _TwilioChannel:
     kinds: ClassVar[frozenset[Channel]]
     options_model: ClassVar[type[ChannelOptions]] = TwilioOptions
     paced: ClassVar[bool] = True  # takes its limiter from the hub's `pacer`
+    callbacks: ClassVar[type[ProviderCallbacks]] = TwilioCallbacks  # statuses, texts, keys
 
     def __init__(
         self,

@@ -83,7 +83,8 @@ def create_app(
     errors.install(app)
     docs.install(app)
     app.include_router(health.router)
-    app.include_router(inbound.router, responses=errors.RESPONSES)
+    for callbacks in inbound.routers(runtime.settings):
+        app.include_router(callbacks, responses=errors.RESPONSES)
     app.include_router(bounces.router, responses=errors.RESPONSES)
     app.include_router(bounces.reports, responses=errors.RESPONSES)
     app.include_router(selfservice.router)

@@ -1,13 +1,14 @@
 """Settings turned into channel adapter options: each built-in adapter's options from the
-`HUB_*` settings, and HUB_FAILOVER's backups. The worker process wires adapters with them;
-logging reads them to redact every secret they hold."""
+`HUB_*` settings, HUB_FAILOVER's backups, and the readers of providers that call Hub back.
+The worker process wires adapters with them, the web app its callback routes; logging reads
+them to redact every secret they hold."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from hub.channels import registry
-from hub.channels.base import ChannelAdapter, ChannelOptions
+from hub.channels.base import ChannelAdapter, ChannelOptions, ProviderCallbacks
 from hub.domain import Channel
 from hub.settings import Settings
 
@@ -17,13 +18,26 @@ def channel_options(settings: Settings) -> dict[str, ChannelOptions]:
     (the webhook secret is derived from the secret key when not set)."""
     given: dict[str, ChannelOptions] = {}
     for name in {*registry.BUILT_IN.values(), *settings.channel_providers.values()}:
-        cls = registry.adapter_class(name)
-        fields = cls.options_model.model_fields
-        overrides = {k: getattr(settings, k) for k in fields if k in Settings.model_fields}
-        if "webhook_secret" in fields:
-            overrides["webhook_secret"] = settings.webhook_signing_secret()
-        given[name] = cls.options_model(**overrides)
+        given[name] = _options(settings, registry.adapter_class(name).options_model)
     return given
+
+
+def callback_readers(settings: Settings) -> list[ProviderCallbacks]:
+    """A reader for each installed provider that calls Hub back, built from its adapter's
+    options (Twilio's from HUB_TWILIO_AUTH_TOKEN), whether or not Hub sends through it now:
+    a status may come back after the provider was changed."""
+    return [
+        reader.from_options(_options(settings, model))
+        for reader, model in registry.callback_readers().values()
+    ]
+
+
+def _options(settings: Settings, model: type[ChannelOptions]) -> ChannelOptions:
+    fields = model.model_fields
+    overrides = {k: getattr(settings, k) for k in fields if k in Settings.model_fields}
+    if "webhook_secret" in fields:
+        overrides["webhook_secret"] = settings.webhook_signing_secret()
+    return model(**overrides)
 
 
 def failover_options(

@@ -117,6 +117,7 @@ class Workers:
             unsubscribe_mailto=settings.unsubscribe_mailto,
             voice_opt_out=settings.voice_opt_out,
             caps=settings.default_caps(),
+            callback_paths=registry.callback_paths(chosen),
         )
         self.dispatcher = Dispatcher(
             sessions=runtime.sessions,

@@ -430,7 +430,8 @@ class InboundReceipt(Base):
 
 
 class EarlyCallback(Base):
-    """A status callback for a provider id no delivery holds yet.
+    """A status callback for a provider id no delivery holds yet, as the provider's reader
+    put it in Hub's words (`hub.channels.base.StatusUpdate`).
 
     Twilio may report "delivered" before the worker that sent the message has recorded its
     SID (a paced batch records at its end). The callback waits here and is applied when the
@@ -441,9 +442,14 @@ class EarlyCallback(Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     provider_id: Mapped[str] = mapped_column(String(255), index=True)
-    status: Mapped[str] = mapped_column(String(32))
+    provider: Mapped[str | None] = mapped_column(String(32))  # who called back ("twilio")
+    state: Mapped[DeliveryState | None] = mapped_column(str_enum(DeliveryState))
+    status: Mapped[str] = mapped_column(String(32))  # the provider's own word
+    reason: Mapped[str | None] = mapped_column(String(64))  # as the delivery will keep it
     error_code: Mapped[str | None] = mapped_column(String(32))
+    error: Mapped[str | None] = mapped_column(String(255))
     answered_by: Mapped[str | None] = mapped_column(String(32))
+    suppress: Mapped[SuppressionReason | None] = mapped_column(str_enum(SuppressionReason))
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 

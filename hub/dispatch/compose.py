@@ -11,13 +11,13 @@ import datetime as dt
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from hub.channels.base import OutgoingMessage, PermanentDeliveryError
+from hub.channels.base import CallbackPaths, OutgoingMessage, PermanentDeliveryError
 from hub.db.models import Notification, Topic
 from hub.dispatch import audience, digest, escalation
 from hub.dispatch.claim import Claimed
@@ -104,7 +104,9 @@ class Composer:
         voice_opt_out: dict[str, str] | None = None,
         cache_size: int = 64,
         caps: Caps = audience.NO_CAPS,
+        callback_paths: Mapping[Channel, CallbackPaths] | None = None,
     ) -> None:
+        """`callback_paths`: where each channel's provider calls back (under `public_url`)."""
         self.renderer = renderer
         self.links = links
         self.keys = keys
@@ -113,6 +115,7 @@ class Composer:
         self.public_url = public_url.rstrip("/")
         self.unsubscribe_mailto = unsubscribe_mailto
         self._voice_opt_out = voice_opt_out or VOICE_OPT_OUT
+        self.callback_paths = callback_paths or {}
         self._cache: OrderedDict[int, _Prepared] = OrderedDict()
         self._lock = threading.Lock()  # worker threads share the cache
         self._cache_size = cache_size
@@ -386,7 +389,7 @@ class Composer:
     ) -> OutgoingMessage:
         channel = delivery.channel
         email = channel is Channel.EMAIL
-        twilio = channel in (Channel.SMS, Channel.VOICE)
+        calls_back = self.callback_paths.get(channel)
         mailto = None
         if marketing and email and self.unsubscribe_mailto:
             mailto = f"mailto:{self.unsubscribe_mailto}?subject=unsubscribe%20{unsubscribe_token}"
@@ -403,9 +406,11 @@ class Composer:
             body=rendered.body,
             unsubscribe_url=links.unsubscribe_url if marketing and email else None,
             unsubscribe_mailto=mailto,
-            callback_url=f"{self.public_url}/inbound/twilio/status" if twilio else None,
+            callback_url=f"{self.public_url}{calls_back.status}" if calls_back else None,
             keypress_url=(
-                f"{self.public_url}/inbound/twilio/voice" if channel is Channel.VOICE else None
+                f"{self.public_url}{calls_back.keypress}"
+                if calls_back and calls_back.keypress and channel is Channel.VOICE
+                else None
             ),
             opt_out_prompt=(
                 self.voice_opt_out(recipient.locale) if channel is Channel.VOICE else None

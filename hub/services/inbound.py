@@ -1,4 +1,5 @@
-"""What people tell Hub through Twilio: texts (STOP, START, HELP, anything) and keypresses.
+"""What people tell Hub through their phone: texts (STOP, START, HELP, anything) and keys
+pressed during a call, as the provider's reader in `hub.channels` hands them over.
 
 STOP (and its synonyms, in any case, with surrounding spaces) suppresses SMS to that number
 before the next send; START restores it, lifting only what a STOP or the carrier set, never
@@ -12,6 +13,7 @@ import enum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub.channels.base import InboundText, Keypress
 from hub.db.base import utcnow
 from hub.db.models import InboundReceipt, Suppression
 from hub.db.upsert import insert_ignoring_duplicates
@@ -53,7 +55,7 @@ def keyword(body: str) -> Keyword:
 def first_time(session: Session, provider_id: str | None) -> bool:
     """Whether this provider message id is new; remembers it (in the caller's transaction).
 
-    Twilio signs a request, not a moment: a captured "START" replayed after a later "STOP"
+    A provider signs a request, not a moment: a captured "START" replayed after a later "STOP"
     would otherwise lift it. Requests without an id cannot be told apart and are acted on.
     """
     if not provider_id:
@@ -66,15 +68,14 @@ def first_time(session: Session, provider_id: str | None) -> bool:
     return inserted is not None
 
 
-def receive(
-    session: Session, *, sender: str, body: str, sid: str | None, hasher: AddressHasher
-) -> Keyword:
+def receive(session: Session, text: InboundText, *, hasher: AddressHasher) -> Keyword:
     """Act on one inbound text; the caller commits and answers (HELP gets the help text).
 
-    A replay of a text already received (same MessageSid) is answered alike and changes
+    A replay of a text already received (the same provider id) is answered alike and changes
     nothing.
     """
-    actor = Actor(kind=ActorKind.INBOUND, name=sender, source="twilio.sms")
+    sender, body, sid = text.sender, text.body, text.provider_id
+    actor = Actor(kind=ActorKind.INBOUND, name=sender, source=f"{text.provider}.{Channel.SMS}")
     word = keyword(body)
     if not first_time(session, sid):
         return word
@@ -118,18 +119,18 @@ def receive(
 OPT_OUT_DIGIT = "9"
 
 
-def keypress(
-    session: Session, *, callee: str, digits: str, sid: str | None, hasher: AddressHasher
-) -> bool:
+def keypress(session: Session, pressed: Keypress, *, hasher: AddressHasher) -> bool:
     """A key pressed during a call; 9 suppresses voice to that number. Whether it did."""
-    if digits.strip() != OPT_OUT_DIGIT:
+    if pressed.digits.strip() != OPT_OUT_DIGIT:
         return False
+    callee, sid = pressed.callee, pressed.provider_id
+    source = f"{pressed.provider}.{Channel.VOICE}"
     suppressions.add(
         session,
         channel=Channel.VOICE,
         address=callee,
         reason=SuppressionReason.VOICE_OPT_OUT,
-        actor=Actor(kind=ActorKind.INBOUND, name=callee, source="twilio.voice"),
+        actor=Actor(kind=ActorKind.INBOUND, name=callee, source=source),
         hasher=hasher,
         note=f"pressed 9 during call {sid}" if sid else "pressed 9 during a call",
     )

@@ -69,7 +69,7 @@ def install(site: Path, name: str, module: str, source: str, points: dict[str, s
 def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.syspath_prepend(str(tmp_path))
     yield tmp_path
-    for module in [m for m in sys.modules if m.startswith("loud_channel")]:
+    for module in [m for m in sys.modules if m.startswith(("loud_channel", "pager_channel"))]:
         del sys.modules[module]
 
 
@@ -157,3 +157,112 @@ def test_a_third_party_package_adds_a_channel_hub_dispatches_through(
     (delivery,) = body["deliveries"]["items"]
     assert delivery["provider"] == "loud"
     assert delivery["provider_id"] == "loud-1"
+
+
+CALLING_BACK = '''
+"""An SMS provider someone else wrote, which calls Hub back with statuses."""
+from typing import Any, ClassVar
+from hub.channels.base import (
+    CallbackPaths, ChannelOptions, InboundText, Keypress, MalformedCallback, OutgoingMessage,
+    Receipt, StatusUpdate, UnverifiedCallback,
+)
+from hub.domain import Channel, DeliveryState
+
+
+class PagerOptions(ChannelOptions):
+    pager_secret: str = "pager-secret"
+
+
+class PagerCallbacks:
+    provider: ClassVar[str] = "pager"
+    paths: ClassVar[CallbackPaths] = CallbackPaths(status="/inbound/pager/status")
+    answer_type: ClassVar[str] = "text/plain"
+
+    def __init__(self, secret: str) -> None:
+        self.secret = secret
+
+    @classmethod
+    def from_options(cls, options: Any) -> "PagerCallbacks":
+        return cls(options.pager_secret)
+
+    def verified(self, request):
+        if request.headers.get("x-pager-secret") != self.secret:
+            raise UnverifiedCallback("not from the pager service")
+        return dict(line.split("=", 1) for line in request.body.decode().splitlines())
+
+    def status(self, fields):
+        state = {"ok": DeliveryState.DELIVERED, "lost": DeliveryState.FAILED}.get(fields["s"])
+        if state is None:
+            return None
+        return StatusUpdate(
+            provider="pager", provider_id=fields["id"], state=state, status=fields["s"]
+        )
+
+    def text(self, fields):
+        raise MalformedCallback("pagers do not text back")
+
+    def keypress(self, fields):
+        raise MalformedCallback("pagers do not call")
+
+    def answer_text(self, reply):
+        return ""
+
+    def answer_keypress(self):
+        return ""
+
+
+class PagerChannel:
+    name: ClassVar[str] = "pager"
+    kinds: ClassVar[frozenset[Channel]] = frozenset({Channel.SMS})
+    options_model = PagerOptions
+    callbacks = PagerCallbacks
+
+    @classmethod
+    def from_options(cls, options: PagerOptions) -> "PagerChannel":
+        return cls()
+
+    async def send(self, message: OutgoingMessage) -> Receipt:
+        return Receipt(provider_id="page-1")
+
+    async def aclose(self) -> None:
+        return None
+'''
+
+
+def test_a_third_party_provider_that_calls_back_gets_its_own_callback_routes(
+    site: Path, database_url: str
+) -> None:
+    """A second vendor adds only its package: its reader is served at the paths it names,
+    messages sent through it carry them, and what it reports is applied in Hub's words."""
+    install(
+        site,
+        "pager-channel",
+        "pager_channel",
+        CALLING_BACK,
+        {"pager": "pager_channel:PagerChannel"},
+    )
+    from hub.app import create_app
+    from hub.db.models import EarlyCallback
+
+    chosen = registry.choose({"sms": "pager"}, {})
+    assert registry.callback_paths(chosen)[Channel.SMS].status == "/inbound/pager/status"
+    settings = Settings(database_url=database_url, secret_key=TEST_SECRET)
+    runtime = Runtime.build(settings)
+    try:
+        with TestClient(create_app(runtime=runtime), raise_server_exceptions=False) as client:
+            status = "/inbound/pager/status"
+            forged = client.post(status, content=b"id=p-1\ns=ok")
+            assert forged.status_code == 403
+            assert forged.json()["error"]["message"] == "not from the pager service"
+            signed = {"x-pager-secret": "pager-secret"}
+            assert client.post(status, content=b"id=p-1\ns=ok", headers=signed).status_code == 204
+            assert client.post("/inbound/twilio/status").status_code == 403  # Twilio's stay
+        with runtime.sessions() as session:
+            (parked,) = session.query(EarlyCallback).all()
+            assert (parked.provider, parked.provider_id, parked.state) == (
+                "pager",
+                "p-1",
+                "delivered",
+            )
+    finally:
+        runtime.close()

@@ -55,3 +55,53 @@ def test_existing_ids_and_link_keys_are_brought_up_to_date(runtime: Runtime) -> 
     keys = [r.link_key for r in rows]
     assert all(len(k) == 16 for k in keys)
     assert len(set(keys)) == len(keys)
+
+
+def test_early_callbacks_parked_before_0014_are_read_in_hubs_words(runtime: Runtime) -> None:
+    """0014 keeps parked callbacks as the provider's reader puts them; rows parked before it
+    held Twilio's words only, and are read once with Twilio's meanings."""
+    migrate.downgrade(runtime.engine, "0013")
+    parked = [
+        ("SM1", "delivered", None, None),
+        ("SM2", "undelivered", "21610", None),
+        ("CA3", "completed", None, "machine_start"),
+        ("CA4", "completed", None, "human"),
+        ("SM5", "mystery", None, None),
+    ]
+    with runtime.engine.begin() as connection:
+        for sid, status, code, answered in parked:
+            connection.execute(
+                text(
+                    "INSERT INTO early_callbacks (provider_id, status, error_code, answered_by,"
+                    " received_at) VALUES (:sid, :status, :code, :answered, :at)"
+                ),
+                {
+                    "sid": sid,
+                    "status": status,
+                    "code": code,
+                    "answered": answered,
+                    "at": "2026-12-07T00:00:00+00:00",
+                },
+            )
+    migrate.upgrade(runtime.engine)
+    with runtime.engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT provider_id, provider, state, reason, error, suppress"
+                " FROM early_callbacks ORDER BY id"
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("SM1", "twilio", "delivered", None, None, None),
+        (
+            "SM2",
+            "twilio",
+            "failed",
+            "twilio:undelivered",
+            "Twilio reported undelivered",
+            "carrier_opt_out",
+        ),
+        ("CA3", "twilio", "delivered", "answered_by:machine_start", None, None),
+        ("CA4", "twilio", "delivered", None, None, None),
+        ("SM5", None, None, None, None, None),  # never parked by 0013; dropped unread
+    ]
