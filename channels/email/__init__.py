@@ -1,4 +1,5 @@
-"""The e-mail channel: hand-built MIME sent over a pool of SMTP connections."""
+"""The e-mail channel: hand-built MIME (`mime`) sent over a pool of SMTP connections
+(`smtp`), and the delivery-status and abuse reports that come back, read (`reports`)."""
 
 from hub.channels.email.smtp import EmailChannel, SmtpOptions
 

@@ -1,30 +1,27 @@
-"""E-mail bounces and complaints arriving after the send: DSNs (RFC 3464) and ARF (RFC 5965).
+"""E-mail bounces and complaints arriving after the send, matched to the delivery they are
+about: DSNs (RFC 3464) and ARF reports (RFC 5965), as `hub.channels.email.reports` reads them.
 
-Parsed with the standard library's `email` package and matched to the delivery by the key Hub
-gave it (`hub_message_keys`): in the original's Message-ID, or, when the report quotes nothing of
-the original, in the VERP address it was sent back to (`bounces+hub-...@`, see
-HUB_EMAIL_BOUNCE_ADDRESS). A report changes a delivery only when the address it names (Final- or
-Original-Recipient, Original-Rcpt-To) is the one this installation sent that key to; any other
-report is kept as unmatched, for staff to read, and suppresses nobody (RELIABILITY 26). A hard
-bounce (5.x.x) suppresses the address before the next send; a soft one (4.x.x, "delayed") is
-counted, and the third within a week suspends the address for a week; a complaint suppresses
-it for good.
+A report is matched by the key Hub gave the delivery (`hub_message_keys`): in the original's
+Message-ID, or, when the report quotes nothing of the original, in the VERP address it was sent
+back to (`bounces+hub-...@`, see HUB_EMAIL_BOUNCE_ADDRESS). It changes a delivery only when the
+address it names (Final- or Original-Recipient, Original-Rcpt-To) is the one this installation
+sent that key to; any other report is kept as unmatched, for staff to read, and suppresses
+nobody (RELIABILITY 26). A hard bounce (5.x.x) suppresses the address before the next send; a
+soft one (4.x.x, "delayed") is counted, and the third within a week suspends the address for a
+week; a complaint suppresses it for good.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import email
-import email.policy
-import enum
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
-from email.message import EmailMessage, Message
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from hub.channels.email import reports
+from hub.channels.email.reports import Kind, Report
 from hub.db.base import utcnow
 from hub.db.models import ContactEvent, Delivery, UnmatchedReport
 from hub.domain import ActorKind, Channel, DeliveryState, EventType, SuppressionReason
@@ -34,28 +31,9 @@ from hub.services.errors import InvalidField
 from hub.services.hashing import AddressHasher
 from hub.services.message_keys import FoundKey, MessageKeys
 
-# Where a mail system puts the address a bounce was sent to (the envelope sender we used).
-RETURN_HEADERS = ("To", "Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To")
 SOFT_LIMIT, SOFT_WINDOW = 3, dt.timedelta(days=7)
-MAX_MIME_DEPTH = 16
 log = logging.getLogger(__name__)
 MAIL_SYSTEM = Actor(kind=ActorKind.INBOUND, name="mail-system", source="email.bounce")
-
-
-class Kind(enum.StrEnum):
-    HARD_BOUNCE = "hard_bounce"
-    SOFT_BOUNCE = "soft_bounce"
-    COMPLAINT = "complaint"
-
-
-@dataclass(frozen=True, slots=True)
-class Report:
-    kind: Kind
-    message_id: str | None  # of the original, when the report quotes it
-    status: str | None  # the DSN's enhanced status code, e.g. 5.1.1
-    detail: str | None  # Diagnostic-Code or Feedback-Type
-    key: FoundKey | None = None  # Hub's key, from the Message-ID or else the VERP address
-    recipients: tuple[str, ...] = ()  # the addresses the report is about, lower case
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,51 +48,9 @@ class Recorded:
 def parse(raw: bytes) -> Report:
     """Raises InvalidField("message", ...) for anything that is not a DSN or ARF report."""
     try:
-        message = email.message_from_bytes(raw, policy=email.policy.default)
-    except RecursionError:  # the parser recurses once per level of multipart
-        raise InvalidField("message", "MIME parts nested too deeply to read") from None
-    _check_depth(message)
-    if message.get_content_type() != "multipart/report":
-        raise InvalidField("message", "expected multipart/report (a DSN or an ARF report)")
-    report_type = message.get_param("report-type", header="content-type")
-    parts: list[Message] = list(message.iter_parts()) if isinstance(message, EmailMessage) else []
-    original = _original_message_id(parts)
-    key = message_keys.find(original) if original else None
-    key = key or _verp(message)
-    if report_type == "feedback-report":
-        feedback = _fields(parts, "message/feedback-report")
-        kind = (feedback.get("feedback-type") or "abuse").lower()
-        named = _addresses(feedback, "original-rcpt-to", "removal-recipient")
-        return Report(Kind.COMPLAINT, original, None, kind, key, named)
-    if report_type != "delivery-status":
-        raise InvalidField("message", f"report-type {report_type!r} is neither a DSN nor ARF")
-    blocks = _recipient_blocks(parts)
-    recipient = blocks[-1] if blocks else {}
-    status = (recipient.get("status") or "").strip()
-    action = (recipient.get("action") or "").strip().lower()
-    hard = action == "failed" and status.startswith("5")
-    fields = ("final-recipient", "original-recipient")
-    named = tuple(dict.fromkeys(a for block in blocks for a in _addresses(block, *fields)))
-    return Report(
-        Kind.HARD_BOUNCE if hard else Kind.SOFT_BOUNCE,
-        original,
-        status or None,
-        recipient.get("diagnostic-code"),
-        key,
-        named,
-    )
-
-
-def _check_depth(message: Message) -> None:
-    """Real reports nest two or three levels; reading deeper ones only costs (iteratively)."""
-    pending = [(message, 1)]
-    while pending:
-        part, depth = pending.pop()
-        if depth > MAX_MIME_DEPTH:
-            raise InvalidField("message", f"MIME parts nested deeper than {MAX_MIME_DEPTH}")
-        payload = part.get_payload()
-        if isinstance(payload, list):
-            pending.extend((child, depth + 1) for child in payload if isinstance(child, Message))
+        return reports.parse(raw)
+    except reports.NotAReport as exc:
+        raise InvalidField("message", str(exc)) from None
 
 
 def record(
@@ -185,7 +121,7 @@ def _match(
     session: Session, report: Report, keys: MessageKeys
 ) -> tuple[Delivery | None, str | None, str]:
     """The delivery the report is about and the address it names, or why there is none."""
-    found = report.key
+    found = _key(report)
     if found is None:
         return None, None, "it quotes no Message-ID or VERP address of Hub's"
     named = f"hub-{found.notification_id}-{found.delivery_id}"
@@ -218,44 +154,15 @@ def _sent_to(
     return keys.sent_to(found, own)
 
 
-def _verp(message: Message) -> FoundKey | None:
-    for header in RETURN_HEADERS:
-        for value in message.get_all(header) or ():
-            local = str(value).rpartition("@")[0]
-            if "+hub-" in local.lower() and (found := message_keys.find(local)):
-                return found
+def _key(report: Report) -> FoundKey | None:
+    """Hub's key in the Message-ID the report quotes, else in the VERP address it was sent to."""
+    if report.message_id and (found := message_keys.find(report.message_id)):
+        return found
+    for value in report.returned_to:
+        local = value.rpartition("@")[0]
+        if "+hub-" in local.lower() and (found := message_keys.find(local)):
+            return found
     return None
-
-
-def _addresses(fields: dict[str, str], *names: str) -> tuple[str, ...]:
-    """`rfc822; Alice@Example.com` and `<alice@example.com>` alike, as lower-case addresses."""
-    found = []
-    for name in names:
-        value = fields.get(name) or ""
-        address = value.partition(";")[2] if ";" in value else value
-        address = address.strip().strip("<>").strip().lower()
-        if "@" in address:
-            found.append(address)
-    return tuple(found)
-
-
-def _recipient_blocks(parts: Sequence[Message]) -> list[dict[str, str]]:
-    """The per-recipient blocks of a delivery-status part (not the per-message one, nor the
-    empty block some servers end with)."""
-    for part in parts:
-        if part.get_content_type() != "message/delivery-status":
-            continue
-        payload = part.get_payload()
-        blocks = payload if isinstance(payload, list) else [part]
-        if isinstance(payload, str):
-            blocks = [email.message_from_string(payload, policy=email.policy.default)]
-        fields = [
-            {k.lower(): str(v) for k, v in block.items()}
-            for block in blocks
-            if isinstance(block, Message)
-        ]
-        return [f for f in fields if "final-recipient" in f or "action" in f]
-    return []
 
 
 def _soft_bounces(session: Session, contact_id: int, now: dt.datetime) -> int:
@@ -270,38 +177,6 @@ def _soft_bounces(session: Session, contact_id: int, now: dt.datetime) -> int:
         )
     )
     return int(count or 0)
-
-
-def _original_message_id(parts: Sequence[Message]) -> str | None:
-    for part in parts:
-        kind = part.get_content_type()
-        if kind == "message/rfc822":
-            inner = part.get_payload()
-            inner = inner[0] if isinstance(inner, list) and inner else inner
-            if isinstance(inner, Message) and inner["Message-ID"]:
-                return str(inner["Message-ID"]).strip()
-        if kind == "text/rfc822-headers":
-            text = part.get_payload(decode=True)
-            source = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
-            headers = email.message_from_string(source, policy=email.policy.default)
-            if headers["Message-ID"]:
-                return str(headers["Message-ID"]).strip()
-    return None
-
-
-def _fields(parts: Sequence[Message], content_type: str, *, block: int = 0) -> dict[str, str]:
-    """The header-style fields of a report part (per-message block, or a recipient block)."""
-    for part in parts:
-        if part.get_content_type() != content_type:
-            continue
-        payload = part.get_payload()
-        blocks = payload if isinstance(payload, list) else [part]
-        if isinstance(payload, str):
-            blocks = [email.message_from_string(payload, policy=email.policy.default)]
-        chosen = blocks[block] if blocks else None
-        if isinstance(chosen, Message):
-            return {k.lower(): str(v) for k, v in chosen.items()}
-    return {}
 
 
 def unmatched(session: Session, *, before_id: int | None, limit: int) -> list[UnmatchedReport]:

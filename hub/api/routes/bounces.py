@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from hub.channels.email.reports import Kind
 from hub.schemas.base import Page
 from hub.services import bounces
 from hub.web.deps import AdminScope, NotifyScope, RuntimeDep, SessionDep
@@ -27,7 +28,7 @@ RawBody = Annotated[bytes, Depends(_raw_body)]
 class BounceOut(BaseModel):
     matched: bool = Field(description="Whether it named a delivery of Hub's to its address.")
     delivery_id: int | None = Field(description="The delivery it changed; null when unmatched.")
-    kind: bounces.Kind
+    kind: Kind
     suppressed: bool = Field(description="Whether the address is now on the suppression list.")
     unmatched_id: int | None = Field(
         None, description="Where it is kept when it matched nothing (GET /v1/bounces/unmatched)."
