@@ -1,1 +1,7 @@
-"""Domain services: the only code that changes rows. The API, CLI and workers call these."""
+"""Domain services: contacts, subscriptions, suppressions, the timeline, templates, imports,
+notifications, bounces and what people text or key in. The API, console, CLI, dispatcher and
+campaigns call these.
+
+Imports events (the outbox), persistence, vocabulary and the pure layer, never the dispatcher
+or anything above it. Provider formats are read in `hub.channels`: a service sees Hub's words.
+"""
