@@ -26,11 +26,11 @@ from hub.fields import normalize_email
 from hub.preferences.tokens import ExpiredToken, InvalidToken, LinkSigner, Purpose
 from hub.runtime import Runtime
 from hub.schemas.subscriptions import PreferencesPatch
-from hub.selfservice import choices, optin
+from hub.selfservice import choices
 from hub.selfservice.pages import page
 from hub.selfservice.words import Words, language
 from hub.services import account_mail as mail
-from hub.services import contact_preferences, subscriptions
+from hub.services import contact_preferences, optin, subscriptions
 from hub.services.actor import SELF_SERVICE_SOURCE, Actor
 from hub.web.deps import RuntimeDep
 from hub.web.forms import FormExpired, FormForged, FormGuard, read_form

@@ -6,14 +6,12 @@ import datetime as dt
 from typing import Any
 
 from fastapi import APIRouter
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from hub.db.base import utcnow
-from hub.db.models import DeadLetter, Delivery
-from hub.domain import Channel, DeliveryState, FailureReason
-from hub.queue import DELIVER, FAN_OUT
+from hub.db.models import DeadLetter
+from hub.dispatch import dead_letters
 from hub.schemas.base import Out, Page
-from hub.services.errors import Conflict, NotFound
 from hub.web.deps import AdminScope, RuntimeDep, SessionDep
 from hub.web.paging import CursorQuery, Limit, RowId, page_of, position
 
@@ -47,50 +45,11 @@ def replay_dead_letter(
     dead_letter_id: RowId, _: AdminScope, db: SessionDep, runtime: RuntimeDep
 ) -> Any:
     """Put the work back on the queue. Deliveries that gave up start again from attempt 0."""
-    letter = db.get(DeadLetter, dead_letter_id)
-    if letter is None:
-        raise NotFound(f"no dead letter {dead_letter_id}")
-    if letter.replayed_at is not None:
-        raise Conflict(f"dead letter {dead_letter_id} was replayed at {letter.replayed_at}")
-    now = utcnow()
-    letter.replayed_at = now
-    batches: dict[Channel, list[int]] = {}
-    if letter.actor == DELIVER:
-        ids = _delivery_ids(letter.args)
-        lease = dt.timedelta(seconds=runtime.settings.queue_lease_seconds)
-        # Deliveries that gave up start again from attempt 0; queued ones just go back in.
-        db.execute(
-            update(Delivery)
-            .where(
-                Delivery.id.in_(ids),
-                Delivery.state == DeliveryState.FAILED,
-                Delivery.reason == FailureReason.GAVE_UP,
-            )
-            .values(
-                state=DeliveryState.QUEUED,
-                attempts=0,
-                not_before=None,
-                reason=None,
-                due_at=now + lease,
-                updated_at=now,
-            )
-        )
-        rows = db.execute(
-            select(Delivery.id, Delivery.channel).where(
-                Delivery.id.in_(ids), Delivery.state == DeliveryState.QUEUED
-            )
-        ).all()
-        for row in rows:
-            batches.setdefault(row.channel, []).append(row.id)
+    lease = dt.timedelta(seconds=runtime.settings.queue_lease_seconds)
+    replayed = dead_letters.replay(db, dead_letter_id, now=utcnow(), queue_lease=lease)
     db.commit()
-    if letter.actor == FAN_OUT and letter.args:
-        runtime.enqueuer.fan_out(int(letter.args[0]))
-    for channel, ids in batches.items():
+    if replayed.fan_out is not None:
+        runtime.enqueuer.fan_out(replayed.fan_out)
+    for channel, ids in replayed.deliveries.items():
         runtime.enqueuer.deliver(channel, ids)
-    return letter
-
-
-def _delivery_ids(args: list[Any]) -> list[int]:
-    """A parked `deliver_batch` message carries (channel, ids); a delivery that gave up, ids."""
-    values = args[-1] if args and isinstance(args[-1], list) else args
-    return [int(v) for v in values if isinstance(v, int | str) and str(v).isdigit()]
+    return replayed.letter
