@@ -1,0 +1,90 @@
+"""One-click unsubscribe (RFC 8058): `/unsubscribe/{token}`; GET asks, POST does."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from hub.domain import SubscriptionStatus
+from hub.preferences.tokens import Purpose
+from hub.runtime import Runtime
+from hub.schemas.subscriptions import PreferencesPatch
+from hub.selfservice.links import Link, SelfService, ServiceDep, follow, manage_url
+from hub.services import contact_preferences, subscriptions
+from hub.web.deps import RuntimeDep
+from hub.web.forms import read_form
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/unsubscribe/{token}", response_class=HTMLResponse)
+def unsubscribe_page(
+    token: str, request: Request, runtime: RuntimeDep, service: ServiceDep
+) -> Response:
+    """Asks; never acts (link scanners GET every URL in a message)."""
+    with runtime.reads() as session:
+        link = follow(service, session, Purpose.UNSUBSCRIBE, token, visitor=(request, runtime))
+    if not isinstance(link, Link):
+        return link
+    topic, visit, t = link.topic, link.visit, link.visit.words
+    if topic is not None and topic.required:
+        return _required(link, service)
+    ask = t("unsub.ask", topic=topic.name) if topic else t("unsub.all_ask")
+    return visit.message(
+        t("unsub.title"),
+        ask,
+        button=t("unsub.button"),
+        action=request.url.path,
+        csrf=None,
+        hidden=[("List-Unsubscribe", "One-Click")],
+        manage_url=manage_url(service, link.contact),
+    )
+
+
+@router.post("/unsubscribe/{token}", response_class=HTMLResponse)
+async def unsubscribe(
+    token: str, request: Request, runtime: RuntimeDep, service: ServiceDep
+) -> Response:
+    """RFC 8058 one-click: works without cookies, JavaScript or a form token; takes effect in
+    this request, so the next send already sees it."""
+    form = await read_form(request)
+    one_click = form.get("List-Unsubscribe") == ["One-Click"]
+    return await run_in_threadpool(
+        _unsubscribe, token, request, runtime, service, one_click=one_click
+    )
+
+
+def _unsubscribe(
+    token: str, request: Request, runtime: Runtime, service: SelfService, *, one_click: bool
+) -> Response:
+    with runtime.sessions() as session:
+        link = follow(service, session, Purpose.UNSUBSCRIBE, token, visitor=(request, runtime))
+        if not isinstance(link, Link):
+            return link
+        contact, topic, visit, t = link.contact, link.topic, link.visit, link.visit.words
+        actor = visit.actor.via("self-service.one-click" if one_click else "self-service")
+        if topic is not None and topic.required:
+            return _required(link, service)
+        if topic is None:
+            patch = PreferencesPatch(unsubscribed_all=True)
+            contact_preferences.patch(session, contact, patch, actor)
+            done = t("unsub.all_done")
+        else:
+            current = subscriptions.find(session, contact, topic)
+            if current is not None and current.status is not SubscriptionStatus.UNSUBSCRIBED:
+                subscriptions.unsubscribe(session, contact, topic, actor)
+            done = t("unsub.done", topic=topic.name)
+        session.commit()
+        return visit.message(t("unsub.title"), done, manage_url=manage_url(service, contact))
+
+
+def _required(link: Link, service: SelfService) -> Response:
+    """A required topic cannot be unsubscribed: say so, and offer the preferences page."""
+    t = link.visit.words
+    assert link.topic is not None
+    return link.visit.message(
+        t("unsub.title"),
+        t("unsub.required", topic=link.topic.name),
+        manage_url=manage_url(service, link.contact),
+    )
