@@ -1,8 +1,7 @@
-"""Console pages for campaigns and templates: write, preview, dry-run, schedule, watch."""
+"""Console pages for campaigns: write, count the audience, dry-run, test, schedule, watch."""
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -13,6 +12,7 @@ from sqlalchemy import select
 
 from hub.campaigns import service
 from hub.campaigns.dryrun import dry_run
+from hub.console import forms
 from hub.console.auth import NotAllowed, SessionsDep, Staff, StaffDep
 from hub.console.pages import back_to, page
 from hub.console.routes import campaign_rows
@@ -20,16 +20,12 @@ from hub.db.base import utcnow
 from hub.db.models import Template, Topic
 from hub.dispatch import audience
 from hub.domain import CampaignState, StaffRole
-from hub.fields import TOPIC_KEY
 from hub.schemas.campaigns import CampaignIn, SegmentIn
-from hub.schemas.templates import PreviewIn, TemplateIn
 from hub.services import account_mail as mail
-from hub.services import template_preview, templates
 from hub.services.errors import HubError
-from hub.templates import TemplateError
 from hub.web import downloads
 from hub.web.deps import RuntimeDep
-from hub.web.forms import first, read_form
+from hub.web.forms import first
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 ACTIONS = {
@@ -39,27 +35,6 @@ ACTIONS = {
     CampaignState.PAUSED: ("resume", "cancel"),
 }
 ROLES = {"approve": StaffRole.ADMIN}  # the rest: marketer
-PARTS = (
-    ("email_subject", "E-mail subject", 1),
-    ("email_text", "E-mail text", 6),
-    ("email_html", "E-mail HTML (optional)", 6),
-    ("sms_body", "SMS", 2),
-    ("voice_say", "Voice call script", 2),
-)
-KeyQuery = Annotated[str, Query(pattern=TOPIC_KEY)]
-
-
-async def _posted(request: Request, staff: Staff, sessions: Any, role: StaffRole) -> dict[str, Any]:
-    """The form of a POST that passed the role and CSRF checks."""
-    if not staff.may(role):
-        raise NotAllowed(role)
-    form = await read_form(request)
-    if not sessions.check_post(request, staff, first(form, "csrf")):
-        raise NotAllowed(role)
-    return form
-
-
-# -- campaigns -----------------------------------------------------------------------------
 
 
 @router.get("/campaigns")
@@ -100,7 +75,7 @@ def new_campaign(request: Request, staff: StaffDep, runtime: RuntimeDep) -> Resp
 async def create_campaign(
     request: Request, staff: StaffDep, sessions: SessionsDep, runtime: RuntimeDep
 ) -> Response:
-    form = await _posted(request, staff, sessions, StaffRole.MARKETER)
+    form = await forms.posted(request, staff, sessions, StaffRole.MARKETER)
     values = {name: first(form, name).strip() for name in form}
     if values.get("action") == "count":
         return _counted(request, staff, runtime, values)
@@ -111,7 +86,7 @@ async def create_campaign(
             session.commit()
             campaign_id = campaign.id
     except (ValidationError, HubError, ValueError) as exc:
-        return _new_form(request, staff, runtime, values, status=422, errors=_problems(exc))
+        return _new_form(request, staff, runtime, values, status=422, errors=forms.problems(exc))
     return back_to(f"/console/campaigns/{campaign_id}")
 
 
@@ -128,7 +103,7 @@ def _counted(request: Request, staff: Staff, runtime: Any, values: dict[str, str
                 session, topic, segment.model_dump(mode="json", exclude_none=True)
             )
     except (ValidationError, ValueError) as exc:
-        return _new_form(request, staff, runtime, values, status=422, errors=_problems(exc))
+        return _new_form(request, staff, runtime, values, status=422, errors=forms.problems(exc))
     return _new_form(request, staff, runtime, values, notice=f"The audience now: {count} people.")
 
 
@@ -159,22 +134,13 @@ def _campaign_body(values: dict[str, str]) -> dict[str, Any]:
         "name": values.get("name", ""),
         "topic": values.get("topic", ""),
         "template": values.get("template", ""),
-        "data": form_json(values.get("data") or "{}"),
+        "data": forms.form_json(values.get("data") or "{}"),
         "segment": segment or None,
         "schedule": schedule,
     }
     if values.get("throttle_email"):
         body["throttle"] = {"email": int(values["throttle_email"])}
     return body
-
-
-def form_json(text: str) -> Any:
-    """JSON typed into a form. Raises ValueError for bad JSON, nesting too deep to parse
-    included (the parser raises RecursionError); `Attributes` then limits the depth kept."""
-    try:
-        return json.loads(text)
-    except RecursionError:
-        raise ValueError("nested too deeply") from None
 
 
 def describe_segment(segment: dict[str, Any] | None) -> str:
@@ -204,17 +170,6 @@ def describe_schedule(schedule: dict[str, Any]) -> str:
         until = f", until {schedule['until']}" if schedule.get("until") else ""
         return f"{rule}, in {schedule.get('timezone', 'UTC')}{until}"
     return "as soon as it is scheduled"
-
-
-def _problems(exc: Exception) -> list[str]:
-    if isinstance(exc, ValidationError):
-        return [
-            f"{'.'.join(str(p) for p in e['loc'] if not isinstance(p, int)) or 'form'}: {e['msg']}"
-            for e in exc.errors()
-        ]
-    if isinstance(exc, HubError):
-        return [exc.message]
-    return [f"data: {exc}"]  # json.loads
 
 
 @router.get("/campaigns/{campaign_id}")
@@ -280,7 +235,7 @@ async def campaign_action(
     sessions: SessionsDep,
     runtime: RuntimeDep,
 ) -> Response:
-    await _posted(request, staff, sessions, ROLES.get(action, StaffRole.MARKETER))
+    await forms.posted(request, staff, sessions, ROLES.get(action, StaffRole.MARKETER))
     here = f"/console/campaigns/{campaign_id}"
     if action == "dry-run":
         return back_to(f"{here}?dry=true")
@@ -312,147 +267,3 @@ async def campaign_action(
 def campaign_csv(campaign_id: int, staff: StaffDep, runtime: RuntimeDep) -> Response:
     chunks = service.csv_chunks(runtime.reads, campaign_id)
     return downloads.csv(chunks, f"campaign-{campaign_id}.csv")
-
-
-# -- templates -----------------------------------------------------------------------------
-
-
-@router.get("/templates")
-def template_list(request: Request, staff: StaffDep, runtime: RuntimeDep) -> Response:
-    with runtime.reads() as session:
-        rows = list(session.scalars(select(Template).order_by(Template.key)))
-    return page(request, "templates.html", "Templates", staff, section="templates", rows=rows)
-
-
-LocaleQuery = Annotated[
-    str, Query(max_length=35, pattern=r"^([A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*)?$")
-]
-
-
-@router.get("/templates/edit")
-def template_edit(
-    key: KeyQuery, request: Request, staff: StaffDep, runtime: RuntimeDep, locale: LocaleQuery = ""
-) -> Response:
-    """One locale's parts ("" is the default every other language falls back to)."""
-    with runtime.reads() as session:
-        found = session.scalar(select(Template).where(Template.key == key))
-    variants = dict(found.variants) if found else {}
-    return _editor(
-        request,
-        staff,
-        key,
-        locale=locale,
-        values=dict(variants.get(locale, {})),
-        locales=sorted(variants),
-    )
-
-
-def _editor(
-    request: Request,
-    staff: Staff,
-    key: str,
-    *,
-    locale: str,
-    values: dict[str, Any],
-    locales: list[str],
-    **more: Any,
-) -> Response:
-    context: dict[str, Any] = {"contact": "", "data": "{}", "preview": None} | more
-    return page(
-        request,
-        "template_edit.html",
-        f"Template {key}",
-        staff,
-        section="templates",
-        key=key,
-        locale=locale,
-        locales=locales,
-        parts=PARTS,
-        values=values,
-        **context,
-    )
-
-
-@router.post("/templates/edit")
-async def template_save(
-    key: KeyQuery,
-    request: Request,
-    *,
-    staff: StaffDep,
-    sessions: SessionsDep,
-    runtime: RuntimeDep,
-    locale: LocaleQuery = "",
-) -> Response:
-    # Both actions run staff code in the sandbox, a preview with any contact's data: a
-    # marketer's work, not a viewer's.
-    form = await _posted(request, staff, sessions, StaffRole.MARKETER)
-    values = {name: first(form, name) for name, _, _ in PARTS if first(form, name).strip()}
-    contact, data = first(form, "contact").strip(), first(form, "data").strip() or "{}"
-    with runtime.reads() as session:
-        found = session.scalar(select(Template).where(Template.key == key))
-    variants = dict(found.variants) if found else {}
-    variants[locale] = values
-    shown = {"contact": contact, "data": data}
-    if first(form, "action") == "save":
-        try:
-            with runtime.sessions() as session:
-                templates.put(
-                    session,
-                    key,
-                    TemplateIn.model_validate({"variants": variants}),
-                    runtime.render_processes,
-                )
-                session.commit()
-        except (ValidationError, HubError) as exc:
-            return _editor(
-                request,
-                staff,
-                key,
-                locale=locale,
-                values=values,
-                locales=sorted(variants),
-                status=422,
-                errors=_problems(exc),
-                **shown,
-            )
-        return back_to(f"/console/templates/edit?key={key}&locale={locale}")
-    try:
-        asked = PreviewIn.model_validate(
-            {"contact": contact or None, "data": form_json(data), "locale": locale or None}
-        )
-        with runtime.reads() as session:
-            rendered = template_preview.preview(
-                session,
-                runtime.render_processes,
-                key,
-                variants,
-                asked,
-                public_url=runtime.settings.public_url,
-            )
-    except (ValidationError, HubError, TemplateError, ValueError) as exc:
-        problems = [str(exc)] if isinstance(exc, TemplateError) else _problems(exc)
-        return _editor(
-            request,
-            staff,
-            key,
-            locale=locale,
-            values=values,
-            locales=sorted(variants),
-            status=422,
-            errors=problems,
-            **shown,
-        )
-    preview = {
-        channel: {"subject": out.subject, "text": out.error or out.text}
-        for channel, out in rendered.channels.items()
-    }
-    return _editor(
-        request,
-        staff,
-        key,
-        locale=locale,
-        values=values,
-        locales=sorted(variants),
-        preview=preview,
-        **shown,
-    )
