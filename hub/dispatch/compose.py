@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from hub.channels.base import CallbackPaths, OutgoingMessage, PermanentDeliveryError
 from hub.db.models import Notification, Topic
-from hub.dispatch import audience, digest, escalation
+from hub.dispatch import audience, digest, escalation, voice_prompt
 from hub.dispatch.claim import Claimed
 from hub.dispatch.outcomes import Held, Result
 from hub.domain import (
@@ -71,12 +71,6 @@ class Composed:
     failed: list[Result]  # could not render: permanent for this message
 
 
-VOICE_OPT_OUT = {
-    "en": "To stop these calls, press 9.",
-    "ru": "Чтобы больше не получать эти звонки, нажмите 9.",
-}
-
-
 @dataclass
 class Loaded:
     """What the reads found: per notification its deliveries, their people and who an
@@ -114,7 +108,7 @@ class Composer:
         self.hasher = hasher
         self.public_url = public_url.rstrip("/")
         self.unsubscribe_mailto = unsubscribe_mailto
-        self._voice_opt_out = voice_opt_out or VOICE_OPT_OUT
+        self._voice_opt_out = voice_opt_out or voice_prompt.VOICE_OPT_OUT
         self.callback_paths = callback_paths or {}
         self._cache: OrderedDict[int, _Prepared] = OrderedDict()
         self._lock = threading.Lock()  # worker threads share the cache
@@ -123,11 +117,7 @@ class Composer:
 
     def voice_opt_out(self, locale: str | None) -> str:
         """The "press 9" prompt in the contact's language: ru-RU, then ru, then en."""
-        tag = (locale or "").lower()
-        for candidate in (tag, tag.split("-")[0], "en"):
-            if candidate in self._voice_opt_out:
-                return self._voice_opt_out[candidate]
-        return next(iter(self._voice_opt_out.values()))
+        return voice_prompt.choose(self._voice_opt_out, locale)
 
     def compiled(self, notification: Notification) -> CompiledTemplate:
         """Compiled once per notification per process; a notification's template is frozen."""
@@ -288,63 +278,32 @@ class Composer:
         recipient: audience.Recipient,
         template: CompiledTemplate,
     ) -> None:
-        """One message listing what waited: each item rendered by its own template, unframed.
-
-        An item that cannot render fails alone; a digest template that cannot render fails
-        every item (the staff's digest template is wrong, not the person's address).
-        """
+        """One message for what waited (`digest.render`), with the first item's links."""
         first = waited[0][0]
-        channel = waited[0][1].channel
         links, unsubscribe_token = self._links(recipient, first.topic_key)
-        context = self._context(recipient, first)
-        items: list[digest.Item] = []
-        kept: list[Claimed] = []
-        for prepared, delivery in waited:
-            try:
-                if channel is Channel.WEBHOOK and channel not in prepared.template.channels():
-                    rendered = Rendered()
-                else:
-                    rendered = prepared.template.render(
-                        channel,
-                        locale=recipient.locale,
-                        context=context | {"data": prepared.data},
-                        links=links,
-                        framed=False,
-                    )
-            except TemplateError as exc:
-                result.failed.append(_unrenderable(delivery, first.topic_key, exc))
-                continue
-            items.append(
-                digest.item(prepared.notification_id, delivery.id, rendered, prepared.data)
-            )
-            kept.append(delivery)
-        if not kept:
+        made, failed = digest.render(
+            waited,
+            template,
+            recipient,
+            topic_key=first.topic_key,
+            context=self._context(recipient, first),
+            links=links,
+            key_for=lambda lead: self._key(lead.notification_id, lead, recipient),
+        )
+        result.failed.extend(_unrenderable(d, first.topic_key, exc) for d, exc in failed)
+        if made is None:
             return
-        lead = kept[0]
-        key = self._key(lead.notification_id, lead, recipient)
-        frequency = recipient.subscription.frequency if recipient.subscription else None
-        context |= {"items": items, "digest": {"frequency": str(frequency or "daily")}}
-        try:
-            if channel is Channel.WEBHOOK and channel not in template.channels():
-                body = digest.document(key, first.topic_key, recipient.external_id, items)
-                rendered = Rendered(body=body)
-            else:
-                rendered = template.render(
-                    channel, locale=recipient.locale, context=context, links=links
-                )
-        except TemplateError as exc:
-            result.failed.extend(_unrenderable(d, first.topic_key, exc) for d in kept)
-            return
+        lead, *riders = made.deliveries
         message = self._message(
             lead,
             recipient,
-            key=key,
-            rendered=rendered,
+            key=made.key,
+            rendered=made.rendered,
             links=links,
             unsubscribe_token=unsubscribe_token,
             marketing=not first.required,
         )
-        result.outgoing.append(Outgoing(lead, first.topic_key, message, tuple(kept[1:])))
+        result.outgoing.append(Outgoing(lead, first.topic_key, message, tuple(riders)))
 
     def _key(self, notification_id: int, delivery: Claimed, recipient: audience.Recipient) -> str:
         """Bound to the address the message goes to: a report must name it to match."""

@@ -4,24 +4,36 @@ The items of one person, topic and channel that fall due together are each rende
 their own template, without the e-mail frame, then listed by a digest template: the stored
 template `digest-<topic>`, else `digest`, else the built-in one below. The message is sent
 once; every item keeps its own delivery row and timeline events, which record the outcome
-of the one message (see `outcomes.Result.riders`).
+of the one message (see `outcomes.Result.riders`). `compose` signs the links and wraps
+what `render` makes here into the outgoing message.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.db.models import Template
+from hub.dispatch.audience import Recipient
+from hub.dispatch.claim import Claimed
+from hub.domain import Channel
 from hub.services.templates import doc as template_doc
-from hub.templates import CompiledTemplate, Parts, Rendered, Renderer, TemplateDoc
+from hub.templates import (
+    CompiledTemplate,
+    Links,
+    Parts,
+    Rendered,
+    Renderer,
+    TemplateDoc,
+    TemplateError,
+)
 
 GENERAL_KEY = "digest"
 
@@ -105,6 +117,82 @@ def document(key: str, topic_key: str, external_id: str, items: Iterable[Item]) 
         ],
     }
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+class Waiting(Protocol):
+    """What a digest needs of a waiting item's notification (as `compose` prepared it)."""
+
+    @property
+    def notification_id(self) -> int: ...
+
+    @property
+    def data(self) -> dict[str, Any]: ...
+
+    @property
+    def template(self) -> CompiledTemplate: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A rendered digest: `deliveries[0]` leads, the others ride on the one message's fate."""
+
+    key: str
+    rendered: Rendered
+    deliveries: list[Claimed]
+
+
+def render(
+    waited: Sequence[tuple[Waiting, Claimed]],
+    template: CompiledTemplate,
+    recipient: Recipient,
+    *,
+    topic_key: str,
+    context: dict[str, Any],
+    links: Links,
+    key_for: Callable[[Claimed], str],
+) -> tuple[Message | None, list[tuple[Claimed, TemplateError]]]:
+    """One message listing what waited: each item rendered by its own template, unframed;
+    and the items that could not render, with why (no message when none could).
+
+    An item that cannot render fails alone; a digest template that cannot render fails
+    every item (the staff's digest template is wrong, not the person's address).
+    """
+    channel = waited[0][1].channel
+    items: list[Item] = []
+    kept: list[Claimed] = []
+    failed: list[tuple[Claimed, TemplateError]] = []
+    for source, delivery in waited:
+        try:
+            if channel is Channel.WEBHOOK and channel not in source.template.channels():
+                rendered = Rendered()
+            else:
+                rendered = source.template.render(
+                    channel,
+                    locale=recipient.locale,
+                    context=context | {"data": source.data},
+                    links=links,
+                    framed=False,
+                )
+        except TemplateError as exc:
+            failed.append((delivery, exc))
+            continue
+        items.append(item(source.notification_id, delivery.id, rendered, source.data))
+        kept.append(delivery)
+    if not kept:
+        return None, failed
+    key = key_for(kept[0])
+    frequency = recipient.subscription.frequency if recipient.subscription else None
+    context = context | {"items": items, "digest": {"frequency": str(frequency or "daily")}}
+    try:
+        if channel is Channel.WEBHOOK and channel not in template.channels():
+            rendered = Rendered(body=document(key, topic_key, recipient.external_id, items))
+        else:
+            rendered = template.render(
+                channel, locale=recipient.locale, context=context, links=links
+            )
+    except TemplateError as exc:
+        return None, failed + [(delivery, exc) for delivery in kept]
+    return Message(key, rendered, kept), failed
 
 
 class Templates:
