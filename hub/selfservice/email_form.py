@@ -3,6 +3,7 @@ address read from it, and the gate (form token, rate limits) a request passes be
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -52,23 +53,31 @@ def checked_email(form: Mapping[str, Sequence[str]]) -> str | None:
         return None
 
 
+class Refused(enum.StrEnum):
+    """Why a posted e-mail form is not acted on."""
+
+    FORGED = "forged"  # another origin, or no valid form token
+    EXPIRED = "expired"  # the form's token is too old: show the form again
+    SLOW = "slow"  # too many requests from this address or for this e-mail
+
+
 def gate(
     service: SelfService,
     request: Request,
     path: str,
     form: Mapping[str, Sequence[str]],
     email: str | None,
-) -> str | None:
-    """ "forged", "expired" or "slow" for a request not to act on; None to go ahead."""
+) -> Refused | None:
+    """Why not to act on this request, or None to go ahead."""
     try:
         check_form(service, request, path, form)
     except FormForged:
-        return "forged"
+        return Refused.FORGED
     except FormExpired:
-        return "expired"
+        return Refused.EXPIRED
     ip = request.client.host if request.client else "?"
     if not service.per_ip.allow(f"{path}|{ip}"):
-        return "slow"
+        return Refused.SLOW
     if email is not None and not service.per_address.allow(f"{path}|{email.lower()}"):
-        return "slow"
+        return Refused.SLOW
     return None

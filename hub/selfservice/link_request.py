@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from hub.db.models import Contact
 from hub.runtime import Runtime
-from hub.selfservice.email_form import ask_email, checked_email, gate
+from hub.selfservice.email_form import Refused, ask_email, checked_email, gate
 from hub.selfservice.links import SelfService, ServiceDep, Visit, manage_url
 from hub.selfservice.words import Words, language
 from hub.services import account_mail as mail
@@ -35,9 +35,9 @@ async def request_link(
     t = visit.words
     email = checked_email(form)
     verdict = gate(service, request, "/preferences", form, email)
-    if verdict == "forged":
+    if verdict is Refused.FORGED:
         return visit.message(t("bad.title"), t("bad.invalid"), status=403)
-    if verdict == "expired":
+    if verdict is Refused.EXPIRED:
         return ask_email(visit, service, "/preferences", t("request.title"))
     if email is None:
         return ask_email(
@@ -48,7 +48,7 @@ async def request_link(
             status=422,
             errors=[t("request.bad_email")],
         )
-    if verdict == "slow":
+    if verdict is Refused.SLOW:
         return visit.message(t("request.title"), t("slow_down"), status=429)
     background.add_task(_send_link, runtime, service, email, visit.words.lang)
     return visit.message(t("request.title"), t("request.sent"))

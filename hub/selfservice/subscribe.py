@@ -17,7 +17,7 @@ from hub.db.models import Topic
 from hub.domain import Channel, SubscriptionStatus
 from hub.preferences.tokens import Purpose
 from hub.runtime import Runtime
-from hub.selfservice.email_form import ask_email, checked_email, gate
+from hub.selfservice.email_form import Refused, ask_email, checked_email, gate
 from hub.selfservice.links import (
     Link,
     SelfService,
@@ -108,15 +108,15 @@ async def subscribe(
     path = request.url.path
     email = checked_email(form)
     verdict = gate(service, request, path, form, email)
-    if verdict == "forged":
+    if verdict is Refused.FORGED:
         return visit.message(t("bad.title"), t("bad.invalid"), status=403)
-    if verdict == "expired":
+    if verdict is Refused.EXPIRED:
         return _subscribe_form(visit, service, topic, path)
     if email is None:
         return _subscribe_form(
             visit, service, topic, path, status=422, errors=[t("request.bad_email")]
         )
-    if verdict == "slow":
+    if verdict is Refused.SLOW:
         return visit.message(t("subscribe.title", topic=topic.name), t("slow_down"), status=429)
     name = (form.get("name") or [""])[0].strip()[:255] or None
     background.add_task(
