@@ -107,6 +107,20 @@ async def template_save(
     variants = dict(found.variants) if found else {}
     variants[locale] = values
     shown = {"contact": contact, "data": data}
+
+    def refused(errors: list[str]) -> Response:  # the editor again, as posted, with why
+        return _editor(
+            request,
+            staff,
+            key,
+            locale=locale,
+            values=values,
+            locales=sorted(variants),
+            status=422,
+            errors=errors,
+            **shown,
+        )
+
     if first(form, "action") == "save":
         try:
             with runtime.sessions() as session:
@@ -118,17 +132,7 @@ async def template_save(
                 )
                 session.commit()
         except (ValidationError, HubError) as exc:
-            return _editor(
-                request,
-                staff,
-                key,
-                locale=locale,
-                values=values,
-                locales=sorted(variants),
-                status=422,
-                errors=forms.problems(exc),
-                **shown,
-            )
+            return refused(forms.problems(exc))
         return back_to(f"/console/templates/edit?key={key}&locale={locale}")
     try:
         asked = PreviewIn.model_validate(
@@ -144,18 +148,7 @@ async def template_save(
                 public_url=runtime.settings.public_url,
             )
     except (ValidationError, HubError, TemplateError, ValueError) as exc:
-        problems = [str(exc)] if isinstance(exc, TemplateError) else forms.problems(exc)
-        return _editor(
-            request,
-            staff,
-            key,
-            locale=locale,
-            values=values,
-            locales=sorted(variants),
-            status=422,
-            errors=problems,
-            **shown,
-        )
+        return refused([str(exc)] if isinstance(exc, TemplateError) else forms.problems(exc))
     preview = {
         channel: {"subject": out.subject, "text": out.error or out.text}
         for channel, out in rendered.channels.items()
