@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PROBE = """
 import channels, django
 from channels.layers import InMemoryChannelLayer  # Django Channels itself, working
-import hub.channels.base, hub.templates, hub.preferences.resolver, hub.workers.queue
+import hub.channels.base, hub.templates, hub.preferences.resolver, hub.workers.engine
 from importlib.metadata import entry_points
 assert channels.__file__.split("site-packages")[1].startswith("/channels/"), channels.__file__
 assert InMemoryChannelLayer.__module__ == "channels.layers"

@@ -32,6 +32,8 @@ from tests.conftest import REDIS_URL, service_missing
 from tests.faults.private_redis import PrivateRedis
 from tests.peers.twilio import TwilioPeer
 
+JITTER = 0.25  # seconds a grant may be seen late when both cores are busy
+
 pytestmark = pytest.mark.redis
 NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
 
@@ -166,7 +168,10 @@ def test_two_pacers_on_their_own_loops_keep_one_rate_by_the_real_clock(namespace
     assert len(times) == 2 * per_process
     # 60 grants at 50/s are 59 intervals of 20 ms; a second bucket would halve it.
     assert times[-1] - times[0] >= 59 / rate * 0.95
-    assert max(sum(1 for t in times if s <= t < s + 0.5) for s in times) <= rate * 0.5 + 2
+    # In any half second, no more than its share, plus sends a loaded machine wakes late from
+    # the window before (up to JITTER); a second bucket would double it.
+    busiest = max(sum(1 for t in times if s <= t < s + 0.5) for s in times)
+    assert busiest <= rate * (0.5 + JITTER) + 2
 
 
 def test_two_sms_adapters_with_their_own_pacers_share_the_numbers_rate_at_the_peer(
@@ -216,7 +221,7 @@ def test_two_sms_adapters_with_their_own_pacers_share_the_numbers_rate_at_the_pe
     span = times[-1] - times[0]
     # 40 sends at 20/s: 39 intervals of 50 ms, less a little jitter of the peer's clock.
     assert span >= (2 * per_process - 1) / rate - 0.15, f"{(len(times) - 1) / span:.1f}/s"
-    assert max(sum(1 for t in times if s <= t < s + 1) for s in times) <= rate + 2
+    assert max(sum(1 for t in times if s <= t < s + 1) for s in times) <= rate * (1 + JITTER) + 2
 
 
 # Pauses across processes ------------------------------------------------------------------
