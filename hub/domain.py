@@ -21,6 +21,22 @@ class ContactKind(enum.StrEnum):
     EMPLOYEE = "employee"
 
 
+class TopicCategory(enum.StrEnum):
+    """What rules a topic's messages follow. Marketing messages keep the legal window for SMS
+    and calls, the frequency caps and the marketing-mail headers; transactional ones (an order
+    shipped, a password reset) go when they are due. Whether a person may unsubscribe is a
+    separate question (`Topic.required`)."""
+
+    TRANSACTIONAL = "transactional"
+    MARKETING = "marketing"
+
+
+class ImportState(enum.StrEnum):
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
 class Audience(enum.StrEnum):
     CLIENTS = "clients"
     EMPLOYEES = "employees"

@@ -30,11 +30,13 @@ from hub.domain import (
     EventMessageState,
     EventType,
     Frequency,
+    ImportState,
     NotificationState,
     SessionRevoked,
     StaffRole,
     SubscriptionStatus,
     SuppressionReason,
+    TopicCategory,
 )
 
 
@@ -92,6 +94,9 @@ class Topic(Base):
     allowed_frequencies: Mapped[list[str]] = mapped_column(Json)
     public: Mapped[bool] = mapped_column(Boolean, default=True)
     required: Mapped[bool] = mapped_column(Boolean, default=False)
+    category: Mapped[TopicCategory] = mapped_column(
+        str_enum(TopicCategory), default=TopicCategory.MARKETING, server_default="marketing"
+    )
     bypass_quiet_hours: Mapped[bool] = mapped_column(Boolean, default=False)
     # Frequency caps for this topic's messages (None: the hub's HUB_FREQUENCY_CAP_*);
     # "defer" holds what is over them, "drop" refuses it.
@@ -466,6 +471,7 @@ class Campaign(Base):
     template_key: Mapped[str] = mapped_column(String(100))
     data: Mapped[dict[str, Any]] = mapped_column(Json)
     segment: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    segment_key: Mapped[str | None] = mapped_column(String(100))  # the saved one it copies
     channels: Mapped[list[str] | None] = mapped_column(Json)
     schedule: Mapped[dict[str, Any]] = mapped_column(Json)
     throttle: Mapped[dict[str, Any] | None] = mapped_column(Json)
@@ -518,3 +524,75 @@ class UnmatchedReport(Base):
     recipients: Mapped[str | None] = mapped_column(String(2048))
     status: Mapped[str | None] = mapped_column(String(32))
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class Segment(Base):
+    """A saved, named condition tree over contacts (see hub.dispatch.segment): campaigns and
+    the API use it by key; a campaign keeps a copy of the conditions it was sent with."""
+
+    __tablename__ = "segments"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    conditions: Mapped[dict[str, Any]] = mapped_column(Json)
+    created_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TemplateVersion(Base):
+    """Every save of a template, kept: its history, a diff between two, and a restore."""
+
+    __tablename__ = "template_versions"
+    __table_args__ = (UniqueConstraint("template_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    template_id: Mapped[int] = mapped_column(Id, ForeignKey("templates.id", ondelete="CASCADE"))
+    version: Mapped[int]
+    description: Mapped[str | None] = mapped_column(Text)
+    variants: Mapped[dict[str, Any]] = mapped_column(Json)
+    saved_by: Mapped[str] = mapped_column(String(255))
+    saved_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuditEntry(Base):
+    """A staff or API key action on configuration: who, when, what, before and after."""
+
+    __tablename__ = "audit_entries"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    actor_kind: Mapped[ActorKind] = mapped_column(str_enum(ActorKind))
+    actor: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(32))  # created, updated, deleted, revoked...
+    resource: Mapped[str] = mapped_column(String(32))  # template, topic, segment, campaign...
+    resource_key: Mapped[str] = mapped_column(String(255))
+    before: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    after: Mapped[dict[str, Any] | None] = mapped_column(Json)
+
+
+class ImportJob(Base):
+    """A contact import run in the background, for the console's progress bar; its rows'
+    errors are kept (up to a limit) to download."""
+
+    __tablename__ = "import_jobs"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    created_by: Mapped[str] = mapped_column(String(255))
+    filename: Mapped[str | None] = mapped_column(String(255))
+    format: Mapped[str] = mapped_column(String(16))  # csv, ndjson
+    state: Mapped[ImportState] = mapped_column(str_enum(ImportState))
+    bytes_total: Mapped[int | None]
+    bytes_read: Mapped[int] = mapped_column(default=0)
+    rows_read: Mapped[int] = mapped_column(default=0)
+    created: Mapped[int] = mapped_column(default=0)
+    updated: Mapped[int] = mapped_column(default=0)
+    failed: Mapped[int] = mapped_column(default=0)
+    subscribed: Mapped[int] = mapped_column(default=0)
+    options: Mapped[dict[str, Any]] = mapped_column(Json)  # subscribe to topic, channels...
+    errors: Mapped[str | None] = mapped_column(Text)  # CSV: line, field, message
+    error: Mapped[str | None] = mapped_column(Text)  # why the whole import failed
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
