@@ -40,9 +40,9 @@ def test_an_escape_pair_is_never_split_between_segments() -> None:
 
 
 def test_one_character_outside_gsm_makes_the_whole_text_ucs_2() -> None:
-    length = measure("Hello, it’s here")  # a curly apostrophe, the classic surprise
+    length = measure("Hello, it\u2019s here")  # a curly apostrophe, the classic surprise
     assert length.encoding is Encoding.UCS_2
-    assert length.outside_gsm == ("’",)
+    assert length.outside_gsm == ("\u2019",)
     assert (length.units, length.segments, length.per_segment) == (16, 1, 70)
 
 
@@ -58,7 +58,7 @@ def test_cyrillic_halves_what_fits() -> None:
     russian = measure("Ваш заказ отправлен и прибудет завтра. " * 3)
     assert (latin.encoding, latin.segments) == (Encoding.GSM_7, 1)
     assert (russian.encoding, russian.segments) == (Encoding.UCS_2, 2)
-    assert russian.outside_gsm[:3] == ("В", "а", "ш")
+    assert "".join(russian.outside_gsm[:3]) == "Ваш"
 
 
 def test_extension_characters_count_one_in_ucs_2() -> None:
@@ -78,4 +78,5 @@ def test_the_alphabet_tables_hold_what_the_standard_lists() -> None:
     assert len(GSM_EXTENSION) == 10
     assert not GSM_BASIC & GSM_EXTENSION
     assert {"@", "£", "Δ", "ß", "\n", "\r", "Ç"} <= GSM_BASIC
-    assert "`" not in GSM_BASIC and "ç" not in GSM_BASIC
+    assert "`" not in GSM_BASIC
+    assert "ç" not in GSM_BASIC
