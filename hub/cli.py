@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -48,6 +49,16 @@ def _settings() -> Settings:
             for e in exc.errors(include_input=False, include_url=False)
         )
         _fail(f"invalid settings: {problems}")
+
+
+def _cli(source: str) -> Actor:
+    """Who the audit log names for a change made at this machine's shell: the operating-system
+    user running `hub`, since the CLI has no sign-in of its own."""
+    try:
+        who = getpass.getuser()
+    except (OSError, KeyError):  # a container user with no name
+        who = "unknown"
+    return Actor(kind=ActorKind.CLI, name=f"cli:{who}", source=source)
 
 
 def _fail(message: str) -> NoReturn:
@@ -179,7 +190,7 @@ def apikey_create(
     runtime = _runtime()
     with runtime.sessions() as session:
         try:
-            secret = apikeys.create(session, name, scope)
+            secret = apikeys.create(session, name, scope, actor=_cli("cli.apikey"))
         except HubError as exc:
             _fail(exc.message)
         session.commit()
@@ -195,7 +206,7 @@ def apikey_revoke(name: str) -> None:
     """Revoke a key by name; requests with it get 401 from now on."""
     runtime = _runtime()
     with runtime.sessions() as session:
-        if not apikeys.revoke(session, name):
+        if not apikeys.revoke(session, name, actor=_cli("cli.apikey")):
             _fail(f"no active API key named {name!r}")
         session.commit()
     typer.echo(f"API key {name!r} revoked")
@@ -212,7 +223,7 @@ def user_create(
     runtime = _runtime()
     with runtime.sessions() as session:
         try:
-            staff.create(session, email, password, role)
+            staff.create(session, email, password, role, actor=_cli("cli.user"))
         except (HubError, ValueError) as exc:
             _fail(getattr(exc, "message", str(exc)))
         session.commit()
@@ -245,7 +256,7 @@ def user_password(
     """Set a new password; every console session of the user ends at once."""
     password = _new_password(password_stdin)
     _change_user(
-        lambda session: staff.set_password(session, email, password),
+        lambda session: staff.set_password(session, email, password, actor=_cli("cli.user")),
         f"password of {email} changed",
     )
 
@@ -253,19 +264,44 @@ def user_password(
 @user_app.command("disable")
 def user_disable(email: str) -> None:
     """Disable a user: sign-in is refused and every console session ends at once."""
-    _change_user(lambda session: staff.set_disabled(session, email, True), f"{email} disabled")
+    _change_user(
+        lambda session: staff.set_disabled(session, email, True, actor=_cli("cli.user")),
+        f"{email} disabled",
+    )
 
 
 @user_app.command("enable")
 def user_enable(email: str) -> None:
     """Enable a disabled user again (ended sessions stay ended: the user signs in anew)."""
-    _change_user(lambda session: staff.set_disabled(session, email, False), f"{email} enabled")
+    _change_user(
+        lambda session: staff.set_disabled(session, email, False, actor=_cli("cli.user")),
+        f"{email} enabled",
+    )
+
+
+@user_app.command("role")
+def user_role(
+    email: str,
+    role: Annotated[StaffRole, typer.Option(help="admin, marketer or viewer.")],
+) -> None:
+    """Give a user another role, from their next page on (the last enabled admin stays one)."""
+    runtime = _runtime()
+    with runtime.sessions() as session:
+        try:
+            changed = staff.set_role(session, email, role, actor=_cli("cli.user"))
+        except HubError as exc:
+            _fail(exc.message)
+        session.commit()
+    typer.echo(f"{email} is {'now' if changed else 'already'} {role.value}")
 
 
 @user_app.command("sign-out")
 def user_sign_out(email: str) -> None:
     """End every console session of a user, e.g. after a lost laptop."""
-    _change_user(lambda session: staff.sign_out_everywhere(session, email), f"{email} signed out")
+    _change_user(
+        lambda session: staff.sign_out_everywhere(session, email, actor=_cli("cli.user")),
+        f"{email} signed out",
+    )
 
 
 def _chunks(handle: BinaryIO) -> Iterator[bytes]:

@@ -1,4 +1,8 @@
-"""API keys: created once with a secret shown once, stored as a hash, checked per request."""
+"""API keys: created once with a secret shown once, stored as a hash, checked per request.
+
+Creating and revoking a key is written to the audit log in the same transaction: its name and
+scopes, never the secret or its hash.
+"""
 
 from __future__ import annotations
 
@@ -14,11 +18,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.db.base import utcnow
 from hub.db.models import ApiKey
-from hub.domain import Scope
-from hub.services.errors import Conflict
+from hub.domain import ActorKind, Scope
+from hub.services import audit
+from hub.services.actor import Actor
+from hub.services.errors import Conflict, InvalidField, NotFound
 from hub.services.hashing import token_hash
 
 PREFIX = "hub_"
+MAX_NAME = 100
+# What set-up code (tests, a bench) is recorded as when it names no actor; the console, the
+# CLI and the API always name theirs.
+SET_UP = Actor(kind=ActorKind.SYSTEM, name="system", source="set-up")
 
 
 @dataclass(frozen=True)
@@ -32,8 +42,13 @@ class Principal:
         return scope in self.scopes or Scope.ADMIN in self.scopes
 
 
-def create(session: Session, name: str, scopes: list[Scope]) -> str:
+def create(session: Session, name: str, scopes: list[Scope], *, actor: Actor = SET_UP) -> str:
     """Store a new key and return its secret, which is not kept anywhere."""
+    name = name.strip()
+    if not name or len(name) > MAX_NAME or not name.isprintable():
+        raise InvalidField("name", f"must be 1 to {MAX_NAME} printable characters")
+    if not scopes:
+        raise InvalidField("scopes", "give the key at least one scope")
     secret = PREFIX + secrets.token_urlsafe(32)
     key = ApiKey(
         name=name,
@@ -46,6 +61,14 @@ def create(session: Session, name: str, scopes: list[Scope]) -> str:
             session.add(key)
     except IntegrityError:
         raise Conflict(f"an API key named {name!r} already exists") from None
+    audit.record(
+        session,
+        actor=actor,
+        action=audit.Action.CREATED,
+        resource=audit.Resource.API_KEY,
+        key=name,
+        after={"name": name, "scopes": key.scopes},
+    )
     return secret
 
 
@@ -107,9 +130,33 @@ class Keys:
         return found
 
 
-def revoke(session: Session, name: str) -> bool:
+def revoke(session: Session, name: str, *, actor: Actor = SET_UP) -> bool:
+    """Revoke the active key of that name; False when there is none."""
     key = session.scalar(select(ApiKey).where(ApiKey.name == name, ApiKey.revoked_at.is_(None)))
     if key is None:
         return False
     key.revoked_at = utcnow()
+    audit.record(
+        session,
+        actor=actor,
+        action=audit.Action.REVOKED,
+        resource=audit.Resource.API_KEY,
+        key=name,
+        before={"revoked_at": None},
+        after={"revoked_at": key.revoked_at.isoformat()},
+    )
     return True
+
+
+def get(session: Session, key_id: int) -> ApiKey:
+    key = session.get(ApiKey, key_id)
+    if key is None:
+        raise NotFound(f"no API key {key_id}")
+    return key
+
+
+def everyone(session: Session) -> list[ApiKey]:
+    """Every key, active ones first, then newest first."""
+    return list(
+        session.scalars(select(ApiKey).order_by(ApiKey.revoked_at.is_not(None), ApiKey.id.desc()))
+    )

@@ -42,6 +42,7 @@ class Action(enum.StrEnum):
     ENABLED = "enabled"
     REVOKED = "revoked"
     PASSWORD_RESET = "password_reset"  # noqa: S105 - an action, not a secret
+    SIGNED_OUT = "signed_out"  # every session of a staff user ended by another
 
 
 def record(

@@ -1,10 +1,15 @@
-"""Other services' endpoints for timeline events, and the log of what was sent to them."""
+"""Other services' endpoints for timeline events, and the log of what was sent to them.
+
+Creating, changing and deleting an endpoint is written to the audit log in the same
+transaction; the signing secret never is.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,6 +19,8 @@ from hub.db.base import utcnow
 from hub.db.models import EventAttempt, EventEndpoint, EventMessage
 from hub.domain import EventMessageState
 from hub.events import outbox
+from hub.services import audit
+from hub.services.actor import Actor
 from hub.services.contacts import check_webhook_target
 from hub.services.errors import Conflict, NotFound
 
@@ -24,9 +31,41 @@ class MessageLog:
     attempts: list[EventAttempt]
 
 
+def snapshot(endpoint: EventEndpoint) -> dict[str, Any]:
+    """What the audit log keeps of an endpoint: never its signing secret."""
+    return {
+        "url": endpoint.url,
+        "description": endpoint.description,
+        "event_types": list(endpoint.event_types),
+        "enabled": endpoint.enabled,
+        "disabled_reason": endpoint.disabled_reason,
+    }
+
+
+def _record(
+    session: Session,
+    endpoint: EventEndpoint,
+    *,
+    actor: Actor,
+    action: audit.Action,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> None:
+    audit.record(
+        session,
+        actor=actor,
+        action=action,
+        resource=audit.Resource.EVENT_ENDPOINT,
+        key=str(endpoint.id),
+        before=before,
+        after=after,
+    )
+
+
 def create(
     session: Session,
     *,
+    actor: Actor,
     url: str,
     event_types: Sequence[str],
     description: str | None,
@@ -46,6 +85,14 @@ def create(
     )
     session.add(endpoint)
     session.flush()
+    _record(
+        session,
+        endpoint,
+        actor=actor,
+        action=audit.Action.CREATED,
+        before=None,
+        after=snapshot(endpoint),
+    )
     outbox.DIRECTORY.forget(session)
     return endpoint
 
@@ -68,6 +115,7 @@ def update(
     session: Session,
     endpoint_id: int,
     *,
+    actor: Actor,
     url: str | None = None,
     event_types: Sequence[str] | None = None,
     description: str | None = None,
@@ -77,6 +125,7 @@ def update(
     """Change what is given. Enabling an endpoint that was disabled (410, a private address)
     sends what waited for it, in order, from the next sweep on."""
     endpoint = get(session, endpoint_id)
+    before = snapshot(endpoint)
     if url is not None:
         check_webhook_target(url, allow_private=allow_private, field="url")
         endpoint.url = url
@@ -87,14 +136,42 @@ def update(
     if enabled is not None:
         endpoint.enabled = enabled
         endpoint.disabled_reason = None if enabled else "disabled by hand"
+    after = snapshot(endpoint)
+    if after == before:
+        return endpoint  # nothing changed: nothing to record, nobody to tell
     endpoint.updated_at = utcnow()
     session.flush()
+    _record(
+        session,
+        endpoint,
+        actor=actor,
+        action=_action(before, after),
+        before=before,
+        after=after,
+    )
     outbox.DIRECTORY.forget(session)
     return endpoint
 
 
-def delete(session: Session, endpoint_id: int) -> None:
-    session.delete(get(session, endpoint_id))  # its messages and their log go with it
+def _action(before: dict[str, Any], after: dict[str, Any]) -> audit.Action:
+    """Disabled or enabled when that is all that changed; updated otherwise."""
+    changed = {k for k in after if after[k] != before[k]} - {"disabled_reason"}
+    if changed == {"enabled"}:
+        return audit.Action.ENABLED if after["enabled"] else audit.Action.DISABLED
+    return audit.Action.UPDATED
+
+
+def delete(session: Session, endpoint_id: int, *, actor: Actor) -> None:
+    endpoint = get(session, endpoint_id)
+    _record(
+        session,
+        endpoint,
+        actor=actor,
+        action=audit.Action.DELETED,
+        before=snapshot(endpoint),
+        after=None,
+    )
+    session.delete(endpoint)  # its messages and their log go with it
     session.flush()
     outbox.DIRECTORY.forget(session)
 

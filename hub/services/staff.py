@@ -2,9 +2,14 @@
 
 Changing a password or disabling a user ends every session the user has, in the same
 transaction, so a stolen or forgotten browser is signed out the moment the change commits.
+Every change is written to the audit log in that transaction too (never the password or its
+hash), whichever door it came through: the console, the CLI or set-up code.
 """
 
 from __future__ import annotations
+
+import secrets
+from typing import Any
 
 from argon2 import PasswordHasher
 from sqlalchemy import select
@@ -13,22 +18,54 @@ from sqlalchemy.orm import Session
 
 from hub.db.base import utcnow
 from hub.db.models import StaffUser
-from hub.domain import SessionRevoked, StaffRole
-from hub.services import staff_sessions
-from hub.services.errors import Conflict, NotFound
+from hub.domain import ActorKind, SessionRevoked, StaffRole
+from hub.fields import normalize_email
+from hub.services import audit, staff_sessions
+from hub.services.actor import Actor
+from hub.services.errors import Conflict, InvalidField, NotFound
 
 MIN_PASSWORD = 12
+MAX_PASSWORD = 1000  # what the sign-in form reads of a password; a longer one could not sign in
+# What set-up code (tests, a bench, a seeding script) is recorded as when it names no actor;
+# the console and the CLI always name theirs.
+SET_UP = Actor(kind=ActorKind.SYSTEM, name="system", source="set-up")
 
 
 def _hashed(password: str) -> str:
     if len(password) < MIN_PASSWORD:
-        raise ValueError(f"the password must be at least {MIN_PASSWORD} characters")
+        raise InvalidField("password", f"must be at least {MIN_PASSWORD} characters")
+    if len(password) > MAX_PASSWORD:
+        raise InvalidField("password", f"must be at most {MAX_PASSWORD} characters")
     return PasswordHasher().hash(password)
 
 
-def create(session: Session, email: str, password: str, role: StaffRole) -> StaffUser:
+def generated_password() -> str:
+    """A password for someone else to use once and change: 128 random bits, 22 characters."""
+    return secrets.token_urlsafe(16)
+
+
+def _email(value: str) -> str:
+    try:
+        return normalize_email(value.strip())
+    except ValueError as exc:
+        raise InvalidField("email", str(exc)) from None
+
+
+def snapshot(user: StaffUser) -> dict[str, Any]:
+    """What the audit log keeps of a user: never the password hash."""
+    return {"email": user.email, "role": user.role.value, "disabled": user.disabled}
+
+
+def create(
+    session: Session,
+    email: str,
+    password: str,
+    role: StaffRole,
+    *,
+    actor: Actor = SET_UP,
+) -> StaffUser:
     user = StaffUser(
-        email=email,
+        email=_email(email),
         password_hash=_hashed(password),
         role=role,
         disabled=False,
@@ -38,7 +75,15 @@ def create(session: Session, email: str, password: str, role: StaffRole) -> Staf
         with session.begin_nested():
             session.add(user)
     except IntegrityError:
-        raise Conflict(f"a staff user {email!r} already exists") from None
+        raise Conflict(f"a staff user {user.email!r} already exists") from None
+    audit.record(
+        session,
+        actor=actor,
+        action=audit.Action.CREATED,
+        resource=audit.Resource.STAFF_USER,
+        key=user.email,
+        after=snapshot(user),
+    )
     return user
 
 
@@ -49,24 +94,104 @@ def get(session: Session, email: str) -> StaffUser:
     return user
 
 
-def set_password(session: Session, email: str, password: str) -> int:
+def by_id(session: Session, user_id: int) -> StaffUser:
+    user = session.get(StaffUser, user_id)
+    if user is None:
+        raise NotFound(f"no staff user {user_id}")
+    return user
+
+
+def everyone(session: Session) -> list[StaffUser]:
+    """Every staff user, by e-mail (a console has tens, not thousands)."""
+    return list(session.scalars(select(StaffUser).order_by(StaffUser.email)))
+
+
+def set_password(session: Session, email: str, password: str, *, actor: Actor = SET_UP) -> int:
     """A new password; returns how many live sessions it ended (all of the user's)."""
     user = get(session, email)
     user.password_hash = _hashed(password)
-    return staff_sessions.revoke_all(session, user.id, SessionRevoked.PASSWORD_CHANGED)
+    ended = staff_sessions.revoke_all(session, user.id, SessionRevoked.PASSWORD_CHANGED)
+    audit.record(
+        session,
+        actor=actor,
+        action=audit.Action.PASSWORD_RESET,
+        resource=audit.Resource.STAFF_USER,
+        key=user.email,
+        after={"sessions_ended": ended},
+    )
+    return ended
 
 
-def set_disabled(session: Session, email: str, disabled: bool) -> int:
+def set_disabled(session: Session, email: str, disabled: bool, *, actor: Actor = SET_UP) -> int:
     """Disable (ending every session) or enable a user; returns how many sessions it ended.
-    Enabling revives no session: the user signs in again."""
+    Enabling revives no session: the user signs in again. The last enabled admin cannot be
+    disabled, so the console always has someone who can manage it."""
     user = get(session, email)
+    if disabled and not user.disabled and user.role is StaffRole.ADMIN:
+        _keep_an_admin(session, user)
+    before = snapshot(user)
     user.disabled = disabled
-    if not disabled:
-        return 0
-    return staff_sessions.revoke_all(session, user.id, SessionRevoked.DISABLED)
+    ended = staff_sessions.revoke_all(session, user.id, SessionRevoked.DISABLED) if disabled else 0
+    if before["disabled"] != disabled:
+        audit.record(
+            session,
+            actor=actor,
+            action=audit.Action.DISABLED if disabled else audit.Action.ENABLED,
+            resource=audit.Resource.STAFF_USER,
+            key=user.email,
+            before=before,
+            after=snapshot(user) | ({"sessions_ended": ended} if disabled else {}),
+        )
+    return ended
 
 
-def sign_out_everywhere(session: Session, email: str) -> int:
+def set_role(session: Session, email: str, role: StaffRole, *, actor: Actor = SET_UP) -> bool:
+    """Give a user another role, from their next page on; whether it changed. The last
+    enabled admin keeps the admin role."""
+    user = get(session, email)
+    if user.role is role:
+        return False
+    if user.role is StaffRole.ADMIN and not user.disabled:
+        _keep_an_admin(session, user)
+    before = snapshot(user)
+    user.role = role
+    audit.record(
+        session,
+        actor=actor,
+        action=audit.Action.UPDATED,
+        resource=audit.Resource.STAFF_USER,
+        key=user.email,
+        before=before,
+        after=snapshot(user),
+    )
+    return True
+
+
+def sign_out_everywhere(session: Session, email: str, *, actor: Actor = SET_UP) -> int:
     """End every session of the user (a lost laptop); returns how many were live."""
     user = get(session, email)
-    return staff_sessions.revoke_all(session, user.id, SessionRevoked.SIGNED_OUT_EVERYWHERE)
+    ended = staff_sessions.revoke_all(session, user.id, SessionRevoked.SIGNED_OUT_EVERYWHERE)
+    audit.record(
+        session,
+        actor=actor,
+        action=audit.Action.SIGNED_OUT,
+        resource=audit.Resource.STAFF_USER,
+        key=user.email,
+        after={"sessions_ended": ended},
+    )
+    return ended
+
+
+def _keep_an_admin(session: Session, leaving: StaffUser) -> None:
+    """Refuse a change that would leave no enabled admin. Every enabled admin's row is locked
+    first (PostgreSQL), so two admins demoting each other at once cannot both succeed: the
+    second waits, then no longer counts the first."""
+    admins = session.scalars(
+        select(StaffUser.id)
+        .where(StaffUser.role == StaffRole.ADMIN, StaffUser.disabled.is_(False))
+        .with_for_update()
+    ).all()
+    if not set(admins) - {leaving.id}:
+        raise Conflict(
+            f"{leaving.email} is the last enabled admin: make another user an admin first"
+        )

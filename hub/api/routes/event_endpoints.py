@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from hub.db.models import EventMessage
 from hub.domain import EventMessageState
@@ -24,7 +24,7 @@ from hub.schemas.event_endpoints import (
     EventMessageOut,
 )
 from hub.services import event_endpoints
-from hub.web.deps import AdminScope, RuntimeDep, SessionDep
+from hub.web.deps import AdminScope, RuntimeDep, SessionDep, actor_for
 from hub.web.paging import CursorQuery, Limit, RowId, page_of, position
 
 router = APIRouter(prefix="/v1/event-endpoints", tags=["event endpoints"])
@@ -32,11 +32,16 @@ router = APIRouter(prefix="/v1/event-endpoints", tags=["event endpoints"])
 
 @router.post("", response_model=EventEndpointCreated, status_code=201)
 def create_endpoint(
-    body: EventEndpointIn, _: AdminScope, db: SessionDep, runtime: RuntimeDep
+    body: EventEndpointIn,
+    request: Request,
+    principal: AdminScope,
+    db: SessionDep,
+    runtime: RuntimeDep,
 ) -> Any:
     """Register an endpoint. The answer carries its signing secret, this once."""
     endpoint = event_endpoints.create(
         db,
+        actor=actor_for(request, principal),
         url=body.url,
         event_types=body.event_types,
         description=body.description,
@@ -64,13 +69,15 @@ def get_endpoint(endpoint_id: RowId, _: AdminScope, db: SessionDep) -> Any:
 def change_endpoint(
     endpoint_id: RowId,
     body: EventEndpointPatch,
-    _: AdminScope,
+    request: Request,
+    principal: AdminScope,
     db: SessionDep,
     runtime: RuntimeDep,
 ) -> Any:
     endpoint = event_endpoints.update(
         db,
         endpoint_id,
+        actor=actor_for(request, principal),
         url=body.url,
         event_types=body.event_types,
         description=body.description if "description" in body.model_fields_set else None,
@@ -82,9 +89,11 @@ def change_endpoint(
 
 
 @router.delete("/{endpoint_id}", status_code=204)
-def delete_endpoint(endpoint_id: RowId, _: AdminScope, db: SessionDep) -> Response:
+def delete_endpoint(
+    endpoint_id: RowId, request: Request, principal: AdminScope, db: SessionDep
+) -> Response:
     """Stop sending; what was not sent yet, and the log, go with it."""
-    event_endpoints.delete(db, endpoint_id)
+    event_endpoints.delete(db, endpoint_id, actor=actor_for(request, principal))
     db.commit()
     return Response(status_code=204)
 
