@@ -73,11 +73,12 @@ class SuppressionReason(enum.StrEnum):
     COOL_DOWN = "cool_down"  # a refusal lifted by someone else: still nothing for a while
 
     @property
-    def blocks_required(self) -> bool:
-        """Whether this suppression also stops transactional (required-topic) messages.
+    def blocks_transactional(self) -> bool:
+        """Whether this suppression also stops transactional messages (`TopicCategory`).
 
-        An erased person who comes back must still get their password reset; every other
-        reason is a statement about the address itself and beats any subscription.
+        An erasure keeps a person uncontactable for marketing; one who comes back must still
+        get their password reset and their order updates. Every other reason is a statement
+        about the address itself and beats any subscription.
         """
         return self is not SuppressionReason.ERASURE
 

@@ -15,6 +15,7 @@ from hub.domain import (
     RefusalReason,
     SubscriptionStatus,
     SuppressionReason,
+    TopicCategory,
 )
 
 
@@ -51,6 +52,9 @@ class History:
 
 @dataclass(frozen=True, slots=True)
 class TopicView:
+    """`required`: the person cannot unsubscribe (implicitly subscribed). `category`: which
+    rules its messages follow; None takes the API's default, transactional when required."""
+
     key: str
     audience: Audience
     allowed_channels: tuple[Channel, ...]
@@ -58,6 +62,15 @@ class TopicView:
     required: bool = False
     bypass_quiet_hours: bool = False
     caps: Caps = Caps()
+    category: TopicCategory | None = None
+
+    @property
+    def marketing(self) -> bool:
+        """Marketing rules apply: the legal window for SMS and calls, the frequency caps, an
+        erasure's suppression."""
+        if self.category is None:
+            return not self.required
+        return self.category == TopicCategory.MARKETING
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,10 +10,14 @@ strongest first:
 3. Each candidate channel must be allowed by the topic, not blocked by the person, have an
    address and carry no active suppression (`CHANNEL_NOT_ALLOWED`, `CHANNEL_BLOCKED`,
    `NO_ADDRESS`, `SUPPRESSED`). Suppression beats every subscription; only an erasure lets a
-   required topic through (RELIABILITY 14).
+   transactional topic through (RELIABILITY 14).
 4. What is left is sent now, or deferred (never dropped) to the first instant at which the
-   legal window is open, the person's quiet hours are over and their digest is due
-   (RELIABILITY 17). Local times follow the contact's zone, daylight saving included.
+   legal window is open (marketing topics), the person's quiet hours are over and their
+   digest is due (RELIABILITY 17). Local times follow the contact's zone, daylight saving
+   included.
+
+`required` answers only "may the person unsubscribe?"; the marketing rules (legal window,
+frequency caps, an erasure's suppression) follow the topic's category (`TopicView.marketing`).
 """
 
 from __future__ import annotations
@@ -139,11 +143,11 @@ def _capped(
 ) -> dt.datetime | None:
     """When a marketing message over the frequency cap may go; None when it is under it.
 
-    A required (transactional) topic is never capped. The windows roll: the message may go
-    once the oldest counted message is a day (or a week) old.
+    A transactional topic is never capped. The windows roll: the message may go once the
+    oldest counted message is a day (or a week) old.
     """
     caps = topic.caps
-    if topic.required or not caps.active:
+    if not topic.marketing or not caps.active:
         return None
     seen = history or History()
     until: dt.datetime | None = None
@@ -254,7 +258,7 @@ def _blocking_suppression(
             continue
         if suppression.until is not None and suppression.until <= moment:
             continue  # expired
-        if topic.required and not suppression.reason.blocks_required:
+        if not topic.marketing and not suppression.reason.blocks_transactional:
             continue  # an erased person still gets their password reset
         return suppression
     return None
@@ -321,7 +325,7 @@ def _closed_windows(
     rules: list[tuple[DeferralReason, QuietHours]] = []
     legal = policy.legal_window
     if (
-        not topic.required
+        topic.marketing
         and channel in policy.legal_window_channels
         and legal is not None
         and not windows.is_empty(legal)

@@ -29,6 +29,7 @@ from hub.domain import (
     ContactKind,
     DeliveryState,
     SubscriptionStatus,
+    TopicCategory,
 )
 from hub.preferences.model import (
     Caps,
@@ -69,6 +70,7 @@ def topic_view(topic: Topic, defaults: Caps = NO_CAPS) -> TopicView:
         allowed_channels=tuple(Channel(c) for c in topic.allowed_channels),
         default_channels=tuple(Channel(c) for c in topic.default_channels),
         required=topic.required,
+        category=TopicCategory(topic.category),
         bypass_quiet_hours=topic.bypass_quiet_hours,
         caps=Caps(
             per_day=topic.cap_per_day if topic.cap_per_day is not None else defaults.per_day,
@@ -95,8 +97,8 @@ def histories(
     now: dt.datetime,
     excluding: int | None = None,
 ) -> dict[int, History]:
-    """Each person's marketing messages (distinct notifications, any channel, any topic that
-    is not required) in the last day and week; `excluding` the notification being decided."""
+    """Each person's marketing messages (distinct notifications, any channel, any marketing
+    topic) in the last day and week; `excluding` the notification being decided."""
     if not ids:
         return {}
     day, week = now - dt.timedelta(days=1), now - dt.timedelta(days=7)
@@ -117,7 +119,7 @@ def histories(
             Delivery.contact_id.in_(ids),
             Delivery.created_at >= week,
             Delivery.state.in_(COUNTED),
-            Topic.required.is_(False),
+            Topic.category == TopicCategory.MARKETING,
         )
         .group_by(Delivery.contact_id)
     )
@@ -266,7 +268,7 @@ def load(
 def counts_for(view: TopicView, notification_id: int) -> int | None:
     """The `count_for` of `load`: the notification, when its topic is capped (a person's
     history then takes a fifth query)."""
-    return notification_id if view.caps.active and not view.required else None
+    return notification_id if view.caps.active and view.marketing else None
 
 
 def _addresses(row: Row[Any]) -> dict[Channel, str]:

@@ -58,7 +58,6 @@ class _Prepared:
     topic_id: int
     topic_key: str
     topic_name: str
-    required: bool
     topic: TopicView
     template: CompiledTemplate
     escalates: bool = False
@@ -227,7 +226,6 @@ class Composer:
             topic_id=topic.id,
             topic_key=topic.key,
             topic_name=topic.name,
-            required=topic.required,
             topic=audience.topic_view(topic, self.caps),
             template=self.renderer.compile(doc),
             escalates=bool(notification.escalation),
@@ -267,7 +265,7 @@ class Composer:
             rendered=rendered,
             links=links,
             unsubscribe_token=unsubscribe_token,
-            marketing=not prepared.required,
+            unsubscribable=_unsubscribable(prepared.topic),
         )
         result.outgoing.append(Outgoing(delivery, prepared.topic_key, message))
 
@@ -301,7 +299,7 @@ class Composer:
             rendered=made.rendered,
             links=links,
             unsubscribe_token=unsubscribe_token,
-            marketing=not first.required,
+            unsubscribable=_unsubscribable(first.topic),
         )
         result.outgoing.append(Outgoing(lead, first.topic_key, message, tuple(riders)))
 
@@ -344,13 +342,13 @@ class Composer:
         rendered: Rendered,
         links: Links,
         unsubscribe_token: str,
-        marketing: bool,
+        unsubscribable: bool,
     ) -> OutgoingMessage:
         channel = delivery.channel
         email = channel is Channel.EMAIL
         calls_back = self.callback_paths.get(channel)
         mailto = None
-        if marketing and email and self.unsubscribe_mailto:
+        if unsubscribable and email and self.unsubscribe_mailto:
             mailto = f"mailto:{self.unsubscribe_mailto}?subject=unsubscribe%20{unsubscribe_token}"
         return OutgoingMessage(
             delivery_id=delivery.id,
@@ -363,7 +361,7 @@ class Composer:
             text=rendered.text,
             html=rendered.html,
             body=rendered.body,
-            unsubscribe_url=links.unsubscribe_url if marketing and email else None,
+            unsubscribe_url=links.unsubscribe_url if unsubscribable and email else None,
             unsubscribe_mailto=mailto,
             callback_url=f"{self.public_url}{calls_back.status}" if calls_back else None,
             keypress_url=(
@@ -375,6 +373,13 @@ class Composer:
                 self.voice_opt_out(recipient.locale) if channel is Channel.VOICE else None
             ),
         )
+
+
+def _unsubscribable(topic: TopicView) -> bool:
+    """Whether its e-mail carries List-Unsubscribe (and one-click): marketing mail always
+    must; a transactional topic the person may leave (not required) offers it too, since
+    the one-click link works for it. A required topic's would only lead to a refusal."""
+    return topic.marketing or not topic.required
 
 
 def _address(delivery: Claimed, recipient: audience.Recipient) -> str:

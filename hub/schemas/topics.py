@@ -7,7 +7,7 @@ from typing import Any, Literal, Self
 
 from pydantic import Field, StrictBool, ValidationInfo, field_validator, model_validator
 
-from hub.domain import Audience, Channel, Frequency
+from hub.domain import Audience, Channel, Frequency, TopicCategory
 from hub.fields import MaybeLongText, Text255
 from hub.schemas.base import Out, Strict
 
@@ -34,7 +34,19 @@ class TopicIn(Strict):
     )
     public: StrictBool = Field(True, description="Shown on the self-service page.")
     required: StrictBool = Field(
-        False, description="Transactional: cannot be unsubscribed; channel choice still applies."
+        False,
+        description="People cannot unsubscribe from it (password resets, security alerts); "
+        "their channel choice still applies. A separate question from `category`.",
+    )
+    category: TopicCategory | None = Field(
+        None,
+        validate_default=True,
+        description="Which rules its messages follow. `marketing`: SMS and calls only inside "
+        "the legal window (08:00-21:00 local), the frequency caps, List-Unsubscribe on every "
+        "e-mail, and an erased person's address stays suppressed. `transactional` (an order "
+        "shipped, a password reset): sent when due, whatever the hour or the count. Omitted: "
+        "`marketing`, unless `required` is true, then `transactional`. A marketing topic cannot "
+        "be required: people may always refuse marketing.",
     )
     bypass_quiet_hours: StrictBool = False
     cap_per_day: int | None = Field(
@@ -53,6 +65,19 @@ class TopicIn(Strict):
     def _once_each(cls, value: list[Any] | None) -> list[Any] | None:
         if value is not None and len(set(value)) != len(value):
             raise ValueError("lists a value twice")
+        return value
+
+    @field_validator("category")
+    @classmethod
+    def _category(cls, value: TopicCategory | None, info: ValidationInfo) -> TopicCategory:
+        required = info.data.get("required", False)
+        if value is None:
+            return TopicCategory.TRANSACTIONAL if required else TopicCategory.MARKETING
+        if value is TopicCategory.MARKETING and required:
+            raise ValueError(
+                "a marketing topic cannot be required: people may always refuse marketing; "
+                "make it transactional, or not required"
+            )
         return value
 
     @field_validator("default_channels")
@@ -81,6 +106,7 @@ class TopicOut(Out):
     allowed_frequencies: list[Frequency]
     public: bool
     required: bool
+    category: TopicCategory
     bypass_quiet_hours: bool
     cap_per_day: int | None
     cap_per_week: int | None

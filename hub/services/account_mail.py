@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from hub.db.base import utcnow
 from hub.db.models import Contact, Topic
-from hub.domain import Audience, Channel
+from hub.domain import Audience, Channel, TopicCategory
 from hub.schemas.notifications import NotificationIn
 from hub.services import notifications
 from hub.templates.isolation import RenderProcesses
@@ -41,6 +41,7 @@ def account_topic(session: Session) -> Topic:
             allowed_frequencies=["immediate"],
             public=False,
             required=True,
+            category=TopicCategory.TRANSACTIONAL,
             bypass_quiet_hours=True,
             created_at=now,
             updated_at=now,

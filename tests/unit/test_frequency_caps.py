@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import replace
 
-from hub.domain import Channel, DeferralReason, RefusalReason
+from hub.domain import Channel, DeferralReason, RefusalReason, TopicCategory
 from hub.preferences.model import (
     Caps,
     Deferral,
@@ -81,6 +81,20 @@ def test_with_drop_the_message_over_the_cap_is_refused() -> None:
 def test_a_required_topic_is_never_capped() -> None:
     capped = replace(RECEIPTS, caps=Caps(per_day=1))
     assert decide(capped, History(day=9, week=9, day_oldest=EARLIER)).send_now == (EMAIL, SMS)
+
+
+def test_caps_follow_the_category_not_required() -> None:
+    """An optional transactional topic is never capped; a marketing one always is."""
+    over = History(day=9, week=9, day_oldest=EARLIER)
+    orders = replace(OFFERS, caps=Caps(per_day=1), category=TopicCategory.TRANSACTIONAL)
+    assert decide(orders, over).send_now == (EMAIL, SMS)
+    marketing = replace(RECEIPTS, caps=Caps(per_day=1), category=TopicCategory.MARKETING)
+    held = decide(marketing, over)
+    assert held.send_now == ()
+    assert {(d.channel, d.reason) for d in held.deferred} == {
+        (EMAIL, DeferralReason.FREQUENCY_CAP),
+        (SMS, DeferralReason.FREQUENCY_CAP),
+    }
 
 
 def test_when_the_cap_lifts_inside_quiet_hours_it_waits_for_the_morning() -> None:

@@ -21,6 +21,7 @@ from hub.domain import (
     RefusalReason,
     SubscriptionStatus,
     SuppressionReason,
+    TopicCategory,
 )
 from hub.preferences.model import (
     ContactView,
@@ -57,6 +58,14 @@ RECEIPTS = TopicView(
     allowed_channels=(EMAIL, SMS),
     default_channels=(EMAIL, SMS),
     required=True,
+)
+# Optional, yet transactional: people may leave it, and it is never held like marketing.
+ORDERS = TopicView(
+    key="orders",
+    audience=Audience.ALL,
+    allowed_channels=(EMAIL, SMS),
+    default_channels=(EMAIL, SMS),
+    category=TopicCategory.TRANSACTIONAL,
 )
 SUBSCRIBED = SubscriptionView(SubscriptionStatus.SUBSCRIBED, (EMAIL, SMS))
 OVERNIGHT = QuietHours(dt.time(22), dt.time(7))
@@ -268,6 +277,17 @@ def test_an_erasure_does_not_hide_another_suppression_from_a_required_topic() ->
     assert refused == (Refusal(EMAIL, RefusalReason.SUPPRESSED, detail="complaint"),)
 
 
+def test_an_erasure_follows_the_category_not_required() -> None:
+    """An erased person who comes back and asks for order updates gets them; marketing they
+    asked for again, even on a topic they could not leave, stays stopped."""
+    erased = [SuppressionView(EMAIL, SuppressionReason.ERASURE)]
+    assert run(topic=ORDERS, suppressions=erased) == Resolution(send_now=(EMAIL, SMS))
+    required_marketing = replace(RECEIPTS, category=TopicCategory.MARKETING)
+    assert run(topic=required_marketing, suppressions=erased).refused == (
+        Refusal(EMAIL, RefusalReason.SUPPRESSED, detail="erasure"),
+    )
+
+
 def test_duplicates_collapse_and_preference_order_is_kept() -> None:
     subscription = SubscriptionView(
         SubscriptionStatus.SUBSCRIBED, (VOICE, EMAIL, VOICE, SMS, EMAIL)
@@ -306,6 +326,26 @@ def test_sms_marketing_goes_inside_the_legal_window(moment: dt.datetime) -> None
 
 def test_a_required_sms_is_not_held_by_the_legal_window() -> None:
     assert run(topic=RECEIPTS, moment=local(2024, 6, 12, 23, 30)).send_now == (EMAIL, SMS)
+
+
+def test_the_legal_window_follows_the_category_not_required() -> None:
+    """An order-shipped SMS on an optional transactional topic goes at 00:17; the same SMS
+    on a marketing topic waits for 08:00, whether or not people may leave the topic."""
+    night = local(2024, 6, 12, 0, 17)
+    assert run(topic=ORDERS, moment=night) == Resolution(send_now=(EMAIL, SMS))
+    marketing = replace(ORDERS, category=TopicCategory.MARKETING)
+    assert run(topic=marketing, moment=night).deferred == (
+        Deferral(SMS, local(2024, 6, 12, 8).astimezone(UTC), DeferralReason.LEGAL_WINDOW),
+    )
+    required_marketing = replace(RECEIPTS, category=TopicCategory.MARKETING)
+    assert run(topic=required_marketing, moment=night).send_now == (EMAIL,)
+
+
+def test_a_topic_without_a_category_is_marketing_unless_required() -> None:
+    assert OFFERS.marketing
+    assert not RECEIPTS.marketing
+    assert not ORDERS.required
+    assert not ORDERS.marketing
 
 
 def test_the_legal_window_can_be_switched_off() -> None:
@@ -592,7 +632,7 @@ class Situation:
             s.channel
             for s in self.suppressions
             if (s.until is None or s.until > self.moment)
-            and (s.reason.blocks_required or not self.topic.required)
+            and (s.reason.blocks_transactional or self.topic.marketing)
         }
 
 
@@ -646,7 +686,11 @@ def situations(
         lambda m: moment + dt.timedelta(minutes=m)
     )
     suppression = st.builds(SuppressionView, channels, st.sampled_from(SuppressionReason), ends)
-    topic = replace(draw(topics), required=draw(st.booleans()) if required is None else required)
+    topic = replace(
+        draw(topics),
+        required=draw(st.booleans()) if required is None else required,
+        category=draw(st.none() | st.sampled_from(TopicCategory)),
+    )
     subscription = draw(subscriptions)
     preferences = draw(preference_views)
     contact = ContactView(draw(st.sampled_from(ContactKind)), zone_name, draw(addresses))
@@ -676,7 +720,7 @@ def usable(result: Resolution) -> set[Channel]:
 @given(situations() | situations(consenting=True))
 def test_an_active_suppression_always_wins(situation: Situation) -> None:
     """(a) Whatever the subscription and topic, a suppressed channel is neither sent nor
-    deferred; only an erasure lets a required topic through."""
+    deferred; only an erasure lets a transactional topic through."""
     assert not usable(situation.resolve()) & situation.suppressed()
 
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
+from hub.domain import TopicCategory
 from hub.fields import TOPIC_KEY
 from hub.schemas.base import Page
 from hub.schemas.errors import ErrorOut
 from hub.schemas.topics import TopicIn, TopicOut
 from hub.services import topics
-from hub.web.deps import AdminScope, SessionDep, authenticated
+from hub.web.deps import AdminScope, SessionDep, actor_for, authenticated
 from hub.web.paging import CursorQuery, Limit, page_of, position
 
 router = APIRouter(prefix="/v1/topics", tags=["topics"])
@@ -27,6 +28,8 @@ KeyPath = Annotated[
 
 @router.put(
     "/{key}",
+    operation_id="topics.put",
+    summary="Create or replace a topic",
     response_model=TopicOut,
     responses={
         201: {"model": TopicOut, "description": "Created"},
@@ -34,20 +37,51 @@ KeyPath = Annotated[
     },
 )
 def put_topic(
-    key: KeyPath, body: TopicIn, response: Response, _: AdminScope, db: SessionDep
+    key: KeyPath,
+    body: TopicIn,
+    request: Request,
+    response: Response,
+    principal: AdminScope,
+    db: SessionDep,
 ) -> Any:
-    topic, created = topics.put(db, key, body)
+    """Every field is replaced; an omitted one takes its default. `category` decides the
+    marketing rules (legal window for SMS and calls, frequency caps, List-Unsubscribe, an
+    erasure's suppression); `required` only whether people may unsubscribe. The change is
+    written to the staff audit log with the key's name. Needs the `admin` scope."""
+    topic, created = topics.put(db, key, body, actor=actor_for(request, principal))
     db.commit()
     response.status_code = 201 if created else 200
     return topic
 
 
-@router.get("/{key}", response_model=TopicOut, dependencies=[Depends(authenticated)])
+@router.get(
+    "/{key}",
+    operation_id="topics.get",
+    summary="Read a topic",
+    response_model=TopicOut,
+    dependencies=[Depends(authenticated)],
+)
 def get_topic(key: KeyPath, db: SessionDep) -> Any:
+    """The topic with this key, its category, channels, frequencies and caps."""
     return topics.get(db, key)
 
 
-@router.get("", response_model=Page[TopicOut], dependencies=[Depends(authenticated)])
-def list_topics(db: SessionDep, limit: Limit = 100, cursor: CursorQuery = None) -> Any:
-    rows = topics.page(db, after_id=position(cursor), limit=limit + 1)
+@router.get(
+    "",
+    operation_id="topics.list",
+    summary="List topics",
+    response_model=Page[TopicOut],
+    dependencies=[Depends(authenticated)],
+)
+def list_topics(
+    db: SessionDep,
+    limit: Limit = 100,
+    cursor: CursorQuery = None,
+    category: Annotated[
+        TopicCategory | None,
+        Query(description="Only topics of this category: transactional or marketing."),
+    ] = None,
+) -> Any:
+    """Oldest first, a page at a time (`next_cursor`)."""
+    rows = topics.page(db, after_id=position(cursor), limit=limit + 1, category=category)
     return page_of(rows, limit, TopicOut.model_validate)
