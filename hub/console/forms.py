@@ -10,7 +10,8 @@ from fastapi import Request
 from pydantic import ValidationError
 
 from hub.console.auth import NotAllowed, Sessions, Staff
-from hub.domain import StaffRole
+from hub.domain import ActorKind, StaffRole
+from hub.services.actor import Actor
 from hub.services.errors import HubError
 from hub.web.forms import first, read_form
 
@@ -46,3 +47,24 @@ def problems(exc: Exception) -> list[str]:
     if isinstance(exc, HubError):
         return [exc.message]
     return [f"data: {exc}"]  # json.loads
+
+
+def staff_actor(request: Request, staff: Staff) -> Actor:
+    """The signed-in staff member, as the audit log and the timeline record them."""
+    return Actor(
+        kind=ActorKind.STAFF,
+        name=staff.email,
+        source="console",
+        ip=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+    )
+
+
+def field_errors(exc: ValidationError) -> dict[str, str]:
+    """The first error of each top-level field, in the schema's field order, worded without
+    pydantic's "Value error, " prefix: what an error summary and inline messages show."""
+    found: dict[str, str] = {}
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else "form"
+        found.setdefault(field, error["msg"].removeprefix("Value error, "))
+    return found
