@@ -29,7 +29,7 @@ from hub.domain import (
 from hub.schemas import schedules
 from hub.schemas.campaigns import CampaignIn, CampaignOut, RunOut
 from hub.services import account_mail as mail
-from hub.services import contacts
+from hub.services import contacts, segments
 from hub.services.actor import Actor
 from hub.services.errors import Conflict, InvalidField, NotFound
 from hub.templates.isolation import RenderProcesses
@@ -59,12 +59,21 @@ def create(session: Session, body: CampaignIn, *, created_by: str) -> Campaign:
         schedules.first_run(body.schedule, now)
     except ValueError as exc:  # a rule with no occurrence left would sit in drafts for ever
         raise InvalidField("schedule", str(exc)) from None
+    segment = body.segment.model_dump(mode="json", exclude_none=True) if body.segment else None
+    if body.segment_key is not None:
+        if segment is not None:
+            raise InvalidField("segment_key", "give segment or segment_key, not both")
+        try:  # a copy: editing the saved segment later does not change this campaign
+            segment = dict(segments.get(session, body.segment_key).conditions)
+        except NotFound:
+            raise InvalidField("segment_key", f"no segment {body.segment_key!r}") from None
     campaign = Campaign(
         name=body.name,
         topic_id=topic.id,
         template_key=body.template,
         data=body.data,
-        segment=body.segment.model_dump(mode="json", exclude_none=True) if body.segment else None,
+        segment=segment,
+        segment_key=body.segment_key,
         channels=[c.value for c in body.channels] if body.channels else None,
         schedule=body.schedule.model_dump(mode="json"),
         throttle={c.value: n for c, n in body.throttle.items()} if body.throttle else None,

@@ -160,17 +160,35 @@ def next_ids(
     return list(session.scalars(query))
 
 
-def count(session: Session, topic: Topic, segment: dict[str, Any] | None = None) -> int:
-    """How many people `next_ids` would go through (before the resolver's refusals)."""
+def count(session: Session, topic: Topic | None, segment: dict[str, Any] | None = None) -> int:
+    """How many people `next_ids` would go through (before the resolver's refusals); with
+    no topic, how many contacts the segment matches."""
     _, query = _reach(topic, segment)
     return int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
 
 
+def sample(
+    session: Session, topic: Topic | None, segment: dict[str, Any] | None, *, limit: int
+) -> list[tuple[str, str | None]]:
+    """A few of the people `count` counts, newest first: (external id, name)."""
+    _, query = _reach(topic, segment)
+    rows = session.execute(
+        select(Contact.external_id, Contact.name)
+        .where(Contact.id.in_(query))
+        .order_by(Contact.id.desc())
+        .limit(limit)
+    )
+    return [(external_id, name) for external_id, name in rows]
+
+
 def _reach(
-    topic: Topic, segment: dict[str, Any] | None
+    topic: Topic | None, segment: dict[str, Any] | None
 ) -> tuple[InstrumentedAttribute[int], Select[int]]:
-    """Who the topic reaches: its column of contact ids, and the query selecting it."""
+    """Who the topic reaches: its column of contact ids, and the query selecting it. No
+    topic: every contact the segment matches."""
     narrowed = segments.conditions(segment)
+    if topic is None:
+        return Contact.id, select(Contact.id).where(*narrowed)
     if topic.required:
         query = select(Contact.id).where(*narrowed)
         if topic.audience is not Audience.ALL:

@@ -32,6 +32,11 @@ class CampaignIn(Strict):
     template: Key
     data: Attributes = Field(default_factory=dict)
     segment: SegmentIn | None = None
+    segment_key: Key | None = Field(
+        None,
+        description="A saved segment (/v1/segments) instead of `segment`: the campaign copies "
+        "its conditions when created and sends with that copy.",
+    )
     channels: list[Channel] | None = Field(
         None, max_length=4, json_schema_extra={"uniqueItems": True}
     )
@@ -53,6 +58,7 @@ class CampaignOut(Out):
     template: str
     data: dict[str, Any]
     segment: dict[str, Any] | None
+    segment_key: str | None = Field(None, description="The saved segment it copied, if any.")
     channels: list[str] | None
     schedule: dict[str, Any]
     throttle: dict[str, Any] | None
