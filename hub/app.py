@@ -12,6 +12,7 @@ from hub.api.head import HeadAsGet
 from hub.api.limits import BodyLimit
 from hub.api.observe import Observe
 from hub.api.routes import (
+    audit,
     bounces,
     campaigns,
     captures,
@@ -29,6 +30,7 @@ from hub.api.routes import (
     templates,
     topics,
 )
+from hub.console import admin as console_admin
 from hub.console import campaign_pages as console_campaigns
 from hub.console import pages as console_pages
 from hub.console import routes as console
@@ -94,6 +96,7 @@ def create_app(
     app.include_router(console.router)
     app.include_router(console_campaigns.router)
     app.include_router(console_templates.router)
+    app.include_router(console_admin.router)
     console_pages.install(app)
     for module in (
         contacts,
@@ -109,6 +112,7 @@ def create_app(
         dead_letters,
         event_endpoints,
         explain,
+        audit,
     ):
         app.include_router(module.router, responses=errors.RESPONSES)
     app.add_middleware(HeadAsGet)

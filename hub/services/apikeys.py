@@ -155,6 +155,13 @@ def get(session: Session, key_id: int) -> ApiKey:
     return key
 
 
+def named(session: Session, name: str) -> ApiKey:
+    key = session.scalar(select(ApiKey).where(ApiKey.name == name))
+    if key is None:
+        raise NotFound(f"no API key named {name!r}")
+    return key
+
+
 def everyone(session: Session) -> list[ApiKey]:
     """Every key, active ones first, then newest first."""
     return list(
