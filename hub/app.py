@@ -35,6 +35,7 @@ from hub.console import campaign_pages as console_campaigns
 from hub.console import pages as console_pages
 from hub.console import routes as console
 from hub.console import template_pages as console_templates
+from hub.console import topic_pages as console_topics
 from hub.console.auth import Sessions
 from hub.runtime import Runtime
 from hub.selfservice import routes as selfservice
@@ -96,6 +97,7 @@ def create_app(
     app.include_router(console.router)
     app.include_router(console_campaigns.router)
     app.include_router(console_templates.router)
+    app.include_router(console_topics.router)
     app.include_router(console_admin.router)
     console_pages.install(app)
     for module in (

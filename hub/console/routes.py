@@ -1,4 +1,4 @@
-"""Console pages: sign-in, dashboard, contacts, topics and what the capture sink received."""
+"""Console pages: sign-in, dashboard, contacts and what the capture sink received."""
 
 from __future__ import annotations
 
@@ -251,26 +251,6 @@ def contact(
         topics=topic_keys,
         why=why,
         explained=explained,
-    )
-
-
-@router.get("/topics")
-def topic_list(request: Request, staff: StaffDep, runtime: RuntimeDep) -> Response:
-    with runtime.reads() as session:
-        rows = [
-            (
-                t.key,
-                t.name,
-                t.audience.value,
-                ", ".join(t.allowed_channels),
-                "yes" if t.required else "no",
-                "yes" if t.public else "no",
-            )
-            for t in session.scalars(select(Topic).order_by(Topic.key))
-        ]
-    headers = ["Key", "Name", "Audience", "Channels", "Required", "Public"]
-    return page(
-        request, "listing.html", "Topics", staff, section="topics", headers=headers, rows=rows
     )
 
 
