@@ -18,7 +18,7 @@ from hub.domain import ActorKind, Scope, StaffRole
 from hub.runtime import Runtime
 from hub.services import apikeys, staff
 from hub.services.actor import Actor
-from hub.services.errors import HubError
+from hub.services.errors import HubError, InvalidField
 from hub.settings import Settings
 
 app = typer.Typer(
@@ -312,11 +312,36 @@ def _chunks(handle: BinaryIO) -> Iterator[bytes]:
 @contacts_app.command("import")
 def contacts_import(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    *,
     format: Annotated[
         str | None, typer.Option(help="csv or ndjson; default from the file name.")
     ] = None,
+    subscribe_topic: Annotated[
+        str | None,
+        typer.Option(help="Subscribe every imported person to this topic (its key)."),
+    ] = None,
+    channel: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="With --subscribe-topic: a channel (email, sms, voice, webhook), repeated in "
+            "order of preference; none: the topic's default channels."
+        ),
+    ] = None,
+    consent_source: Annotated[
+        str | None,
+        typer.Option(help="With --subscribe-topic (required): where these people agreed."),
+    ] = None,
+    consent_note: Annotated[
+        str | None,
+        typer.Option(help="With --subscribe-topic: a note kept on each consent event."),
+    ] = None,
 ) -> None:
-    """Import contacts from CSV or NDJSON: good rows are kept, bad rows reported with their line."""
+    """Import contacts from CSV or NDJSON: good rows are kept, bad rows reported with their line.
+    With --subscribe-topic, each imported person is also subscribed, with the consent source and
+    note on their timeline; a person who cannot be (no usable channel, a suppressed address,
+    their own recent unsubscribe) is imported but counted as failed, with the reason."""
+    import datetime as dt
+
     from rich.progress import (
         BarColumn,
         Progress,
@@ -325,14 +350,39 @@ def contacts_import(
         TransferSpeedColumn,
     )
 
-    from hub.services.imports import format_for, import_contacts
+    from hub.domain import Channel
+    from hub.services.imports import Subscriber, Tally, format_for, import_contacts, subscribe
 
     try:
         fmt = format_for(format and f"text/{format}", file.name)
+        channels = [Channel(name.strip().lower()) for name in channel or []]
     except ValueError as exc:
         _fail(str(exc))
     runtime = _runtime()
     actor = Actor(kind=ActorKind.CLI, name="cli", source="cli.import")
+    try:
+        with runtime.reads() as session:
+            option = subscribe.checked(
+                session,
+                topic=subscribe_topic,
+                channels=channels,
+                consent_source=consent_source,
+                note=consent_note,
+            )
+    except InvalidField as exc:  # named as the option the person typed
+        name = exc.field.partition("[")[0]
+        option_name = (
+            "--channel" if name == subscribe.CHANNELS_FIELD else "--" + name.replace("_", "-")
+        )
+        _fail(f"{option_name}: {exc.message.removeprefix(exc.field + ': ')}")
+    subscriber = None
+    if option is not None:
+        subscriber = Subscriber(
+            option,
+            actor=actor,
+            hasher=runtime.hasher,
+            cool_down=dt.timedelta(days=runtime.settings.cool_down_days),
+        )
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -343,8 +393,8 @@ def contacts_import(
     with Progress(*columns, transient=False) as bar, file.open("rb") as handle:
         task = bar.add_task(file.name, total=file.stat().st_size, rows=0)
 
-        def progress(consumed: int, rows: int) -> None:
-            bar.update(task, completed=consumed, rows=rows)
+        def progress(tally: Tally) -> None:
+            bar.update(task, completed=tally.bytes_read, rows=tally.rows)
 
         try:
             report = import_contacts(
@@ -355,12 +405,14 @@ def contacts_import(
                 allow_private_webhooks=runtime.settings.webhook_allow_private,
                 batch_size=runtime.settings.import_batch_size,
                 progress=progress,
+                subscriber=subscriber,
             )
         except HubError as exc:
             _fail(exc.message)
+    subscribed = f", {report.subscribed:,} subscribed to {option.topic}" if option else ""
     typer.echo(
         f"{report.rows:,} rows: {report.created:,} created, {report.updated:,} updated, "
-        f"{report.unchanged:,} unchanged, {report.failed:,} failed"
+        f"{report.unchanged:,} unchanged, {report.failed:,} failed{subscribed}"
     )
     for error in report.errors[:20]:
         typer.echo(f"  line {error.line}: {error.field}: {error.reason}", err=True)

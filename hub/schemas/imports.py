@@ -18,7 +18,14 @@ class ImportReport(BaseModel):
     created: int
     updated: int
     unchanged: int
-    failed: int = Field(description="Rows not imported; each has one or more entries in `errors`.")
+    failed: int = Field(
+        description="Rows not imported, and with `subscribe_topic` also rows imported whose "
+        "subscription was refused (their error names the field `subscription`); each has one "
+        "or more entries in `errors`."
+    )
+    subscribed: int = Field(
+        0, description="With `subscribe_topic`: rows whose person is now subscribed to it."
+    )
     errors: list[RowError] = Field(
         description=f"One entry per bad field, in file order; at most {MAX_REPORTED_ERRORS}."
     )

@@ -124,8 +124,9 @@ def put(
     actor: Actor,
     *,
     cool_down: dt.timedelta = dt.timedelta(0),
+    note: str | None = None,
 ) -> Outcome:
-    """Create or change a subscription.
+    """Create or change a subscription; `note` is kept on the timeline event (the reason).
 
     A person's own unsubscribe stands against anyone else's re-subscription for `cool_down`
     (`HUB_COOL_DOWN_DAYS`); only the person may undo it sooner.
@@ -154,7 +155,7 @@ def put(
             "frequency", f"topic {topic.key!r} allows {', '.join(topic.allowed_frequencies)}"
         )
     after = {"status": data.status.value, "channels": channels, "frequency": frequency.value}
-    return _write(session, contact, topic, current=current, after=after, actor=actor)
+    return _write(session, contact, topic, current=current, after=after, actor=actor, note=note)
 
 
 def unsubscribe(session: Session, contact: Contact, topic: Topic, actor: Actor) -> Outcome:
@@ -178,6 +179,7 @@ def _write(
     current: Subscription | None,
     after: dict[str, Any],
     actor: Actor,
+    note: str | None = None,
 ) -> Outcome:
     now = utcnow()
     before = _state(current) if current is not None else {}
@@ -215,6 +217,7 @@ def _write(
             at=now,
             changes=delta,
             topic_key=topic.key,
+            reason=note,
         )
     return Outcome(view(topic, current), created=not before)
 

@@ -66,6 +66,7 @@ def test_csv_creates_then_updates_and_counts_unchanged_rows(
         "updated": 0,
         "unchanged": 0,
         "failed": 0,
+        "subscribed": 0,
         "errors": [],
         "errors_truncated": False,
     }
@@ -374,7 +375,7 @@ def test_invalid_utf8_split_across_chunks_names_its_line(runtime: Runtime) -> No
 def test_progress_is_reported_after_each_batch(runtime: Runtime) -> None:
     data = ("external_id\n" + "".join(f"c-{i}\n" for i in range(25))).encode()
     seen: list[tuple[int, int]] = []
-    run(runtime, [data], batch_size=10, progress=lambda done, rows: seen.append((done, rows)))
+    run(runtime, [data], batch_size=10, progress=lambda t: seen.append((t.bytes_read, t.rows)))
     assert seen == [(len(data), 10), (len(data), 20), (len(data), 25)]
 
 

@@ -1,16 +1,20 @@
-"""POST /v1/contacts/import: a CSV or NDJSON body, streamed into the importer as it arrives."""
+"""POST /v1/contacts/import: a CSV or NDJSON body, streamed into the importer as it arrives,
+optionally subscribing every imported person to a topic."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
-from typing import Any
+from typing import Annotated, Any
 
 import anyio.from_thread
 import anyio.to_thread
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 
+from hub.domain import Channel
+from hub.fields import TOPIC_KEY
 from hub.schemas.imports import ImportReport
-from hub.services.imports import format_for, import_contacts
+from hub.services.imports import Subscriber, format_for, import_contacts, subscribe
 from hub.web.deps import ContactsScope, RuntimeDep, SessionDep, actor_for
 
 router = APIRouter(prefix="/v1/contacts", tags=["contacts"])
@@ -38,22 +42,77 @@ BODY = {
 }
 
 
+SubscribeTopic = Annotated[
+    str | None,
+    Query(
+        pattern=TOPIC_KEY,
+        description="Subscribe every imported person to this topic (its key), through the same "
+        "rules as `PUT /v1/contacts/{external_id}/subscriptions/{topic}`.",
+        examples=["news"],
+    ),
+]
+SubscribeChannels = Annotated[
+    list[Channel],
+    Query(
+        max_length=4,
+        description="With `subscribe_topic`: the channels, in order of preference, repeated "
+        "(`subscribe_channels=email&subscribe_channels=sms`). Each person gets those they have "
+        "an address for that is not suppressed; none given: the topic's default channels.",
+    ),
+]
+ConsentSource = Annotated[
+    str | None,
+    Query(
+        max_length=subscribe.MAX_SOURCE,
+        description="Required with `subscribe_topic`: where these people agreed to hear from "
+        "you, kept as each subscription's consent evidence and on its timeline event.",
+        examples=["spring-webinar"],
+    ),
+]
+ConsentNote = Annotated[
+    str | None,
+    Query(
+        max_length=subscribe.MAX_NOTE,
+        description="With `subscribe_topic`: a note kept on each consent event (its reason).",
+        examples=["Ticked 'send me news' on the sign-up form"],
+    ),
+]
+
+
 @router.post(
     "/import",
     summary="Import contacts from CSV or NDJSON",
+    operation_id="contacts.import",
     response_model=ImportReport,
     openapi_extra=BODY,
     responses={
         415: {"description": "Not CSV or NDJSON (also application/jsonl, application/x-jsonlines)"},
-        422: {"description": "Unknown CSV column, or the body is not UTF-8 from some line on"},
+        422: {
+            "description": "Unknown CSV column, the body is not UTF-8 from some line on, or "
+            "the subscribe option names an unknown topic, a channel it does not allow, or no "
+            "consent source"
+        },
     },
 )
 async def import_contacts_route(
-    request: Request, principal: ContactsScope, db: SessionDep, runtime: RuntimeDep
+    request: Request,
+    principal: ContactsScope,
+    db: SessionDep,
+    runtime: RuntimeDep,
+    subscribe_topic: SubscribeTopic = None,
+    subscribe_channels: SubscribeChannels = [],  # noqa: B006
+    consent_source: ConsentSource = None,
+    consent_note: ConsentNote = None,
 ) -> Any:
     """Create or update contacts in bulk. Given fields change, the rest stay; `attributes`
     merge key by key. Good rows are kept, each bad one reported with its line, field and reason.
-    Rows are committed in batches as they arrive, so an error part-way keeps earlier batches."""
+    Rows are committed in batches as they arrive, so an error part-way keeps earlier batches.
+
+    With `subscribe_topic`, every imported person is also subscribed to that topic (with
+    `consent_source` and `consent_note` on the consent event of their timeline), checked as a
+    subscription through the API is; a person who cannot be subscribed (no usable channel,
+    a suppressed address, another audience, their own recent unsubscribe) is imported but
+    counted as failed, with an error on the field `subscription`."""
     content_type = request.headers.get("content-type")
     if not content_type:
         raise HTTPException(415, "send Content-Type: text/csv or application/x-ndjson")
@@ -81,6 +140,22 @@ async def import_contacts_route(
         # Authentication is done: give its connection back rather than hold it (idle in a
         # transaction, on PostgreSQL) for as long as the import runs.
         db.close()
+        with runtime.reads() as session:
+            option = subscribe.checked(
+                session,
+                topic=subscribe_topic,
+                channels=subscribe_channels,
+                consent_source=consent_source,
+                note=consent_note,
+            )
+        subscriber = None
+        if option is not None:
+            subscriber = Subscriber(
+                option,
+                actor=actor,
+                hasher=runtime.hasher,
+                cool_down=dt.timedelta(days=settings.cool_down_days),
+            )
         return import_contacts(
             runtime.sessions,
             chunks(),
@@ -88,6 +163,7 @@ async def import_contacts_route(
             actor=actor,
             allow_private_webhooks=settings.webhook_allow_private,
             batch_size=settings.import_batch_size,
+            subscriber=subscriber,
         )
 
     return await anyio.to_thread.run_sync(run)

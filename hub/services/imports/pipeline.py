@@ -34,9 +34,10 @@ from hub.services.imports.rows import (
     format_for,
 )
 from hub.services.imports.stream import Utf8Chunks, open_text
+from hub.services.imports.subscribe import Subscriber
 from hub.services.imports.writer import BatchWriter, Counts
 
-__all__ = ["ImportFormat", "ImportReport", "format_for", "import_contacts"]
+__all__ = ["ImportFormat", "ImportReport", "Tally", "format_for", "import_contacts"]
 
 # Worker processes cost a fraction of a second to start: worth it only past this many rows.
 PARALLEL_AFTER_ROWS = 5_000
@@ -54,8 +55,10 @@ def import_contacts(
     actor: Actor,
     allow_private_webhooks: bool,
     batch_size: int = 1000,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[Tally], None] | None = None,
     workers: int | None = None,
+    subscriber: Subscriber | None = None,
+    tally: Tally | None = None,
 ) -> ImportReport:
     """Import contacts from UTF-8 `chunks`, merging given fields into existing contacts.
 
@@ -63,6 +66,9 @@ def import_contacts(
     once the file proves big; 0: all in this process. As with any use of
     multiprocessing, a script that calls this must guard its entry point with
     `if __name__ == "__main__":`, as worker processes import it.
+    `subscriber`: subscribe each written person (the subscribe option). `progress` is called
+    with the running `tally` after each batch; a caller that passes its own `tally` can still
+    read what was done when this raises.
 
     Raises:
         InvalidField: the CSV header is not understood ("header"), or the body stops being
@@ -77,14 +83,15 @@ def import_contacts(
     check = partial(
         check_batch, columns=source.columns, allow_private_webhooks=allow_private_webhooks
     )
-    tally = _Tally()
-    writer = BatchWriter(sessions, actor)
+    tally = tally if tally is not None else Tally()
+    writer = BatchWriter(sessions, actor, subscriber)
     parallel_after = _parallel_after(workers, batch_size)
 
     def write(checked: Checked) -> None:
         tally.add(checked, writer.write(checked.good))
+        tally.bytes_read = raw.consumed
         if progress is not None:
-            progress(raw.consumed, tally.rows)
+            progress(tally)
 
     checking = _Checking(check, workers=_worker_count(workers), parallel_after=parallel_after)
     with _old_objects_frozen(), checking:
@@ -218,24 +225,34 @@ def _worker_started() -> None:
     gc.freeze()
 
 
-class _Tally:
-    def __init__(self) -> None:
+class Tally:
+    """An import's running counts, and its first `max_errors` row errors in file order."""
+
+    def __init__(self, max_errors: int = MAX_REPORTED_ERRORS) -> None:
+        self.bytes_read = 0
         self.rows = self.created = self.updated = self.unchanged = self.failed = 0
+        self.subscribed = 0
         self.errors: list[RowError] = []
         self.truncated = False
+        self._max_errors = max_errors
 
     def add(self, checked: Checked, counts: Counts) -> None:
         self.rows += checked.rows
-        self.failed += checked.failed
+        # A row whose subscription was refused was written, yet failed at what it was for.
+        self.failed += checked.failed + len({line for line, _, _ in counts.refused})
         self.created += counts.created
         self.updated += counts.updated
         self.unchanged += counts.unchanged
-        room = MAX_REPORTED_ERRORS - len(self.errors)
+        self.subscribed += counts.subscribed
+        problems = checked.problems
+        if counts.refused:
+            problems = sorted([*problems, *counts.refused], key=lambda problem: problem[0])
+        room = self._max_errors - len(self.errors)
         self.errors += [
             RowError(line=line, field=field, reason=reason)
-            for line, field, reason in checked.problems[:room]
+            for line, field, reason in problems[:room]
         ]
-        self.truncated = self.truncated or len(checked.problems) > room
+        self.truncated = self.truncated or len(problems) > room
 
     def report(self) -> ImportReport:
         return ImportReport(
@@ -244,6 +261,7 @@ class _Tally:
             updated=self.updated,
             unchanged=self.unchanged,
             failed=self.failed,
+            subscribed=self.subscribed,
             errors=self.errors,
             errors_truncated=self.truncated,
         )

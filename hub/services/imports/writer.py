@@ -1,7 +1,8 @@
 """Write a batch of checked import rows: one lookup, bulk insert, bulk update, events, commit.
 
 The same merge and the same events as a PATCH through the API, without an ORM object or a
-query per row.
+query per row. With the subscribe option, the batch's people are subscribed in the same
+transaction (`subscribe`), so a batch's contacts and their consent commit together.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from hub.services.actor import Actor
 from hub.services.contacts import changes, merged
 from hub.services.errors import Conflict
 from hub.services.imports.inserts import DriverInserts
-from hub.services.imports.rows import GoodRow
+from hub.services.imports.rows import GoodRow, Problem
+from hub.services.imports.subscribe import Subscriber
 
 _TABLE = cast(Table, Contact.__table__)
 _STATE = (*CONTACT_FIELDS, "attributes")
@@ -42,6 +44,8 @@ class Counts:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    subscribed: int = 0
+    refused: tuple[Problem, ...] = ()  # rows written whose subscription was refused
 
 
 @dataclass(slots=True)
@@ -52,9 +56,12 @@ class _Contact:
 
 
 class BatchWriter:
-    def __init__(self, sessions: sessionmaker[Session], actor: Actor) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], actor: Actor, subscriber: Subscriber | None = None
+    ) -> None:
         self._sessions = sessions
         self._actor = actor
+        self._subscriber = subscriber
         self._created = 0
         self._inserts = DriverInserts()
 
@@ -149,7 +156,11 @@ class BatchWriter:
                 actor=self._actor,
                 now=now,
             )
-        return Counts(created, updated, unchanged)
+        if self._subscriber is None:
+            return Counts(created, updated, unchanged)
+        people = [(line, cast(int, known[external_id].id)) for line, external_id, _ in rows]
+        subscribed, refused = self._subscriber.subscribe(session, people)
+        return Counts(created, updated, unchanged, subscribed, tuple(refused))
 
 
 def created_json(after: dict[str, Any]) -> str:
