@@ -28,6 +28,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from hub.domain import Channel
+from hub.templates import variables
 from hub.templates.model import Links, Rendered, TemplateDoc
 from hub.templates.render import Renderer, TemplateError
 
@@ -61,6 +62,18 @@ class _Job:
     locale: str | None  # or EVERY
     context: dict[str, Any]
     links: Links
+
+
+@dataclass(frozen=True, slots=True)
+class _Variables:
+    """Asks which variables `doc` reads; answered with one `_Found`."""
+
+    doc: TemplateDoc
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    paths: list[str]
 
 
 class RenderProcesses:
@@ -97,11 +110,25 @@ class RenderProcesses:
             TemplateError: a part does not compile, or (refused) a render overran its
                 deadline or killed its process; the child is then replaced.
         """
+        answers = self._ask(_Job(doc, locale, context, links))
+        return [answer for answer in answers if isinstance(answer, Attempt)]
+
+    def variables(self, doc: TemplateDoc) -> list[str]:
+        """The variable paths `doc`'s parts read (see `variables.used`), found in a child:
+        parsing a long part holds an interpreter for a tenth of a second.
+
+        Raises:
+            TemplateError: (refused) the child overran its deadline or died.
+        """
+        answers = self._ask(_Variables(doc))
+        return next((a.paths for a in answers if isinstance(a, _Found)), [])
+
+    def _ask(self, job: _Job | _Variables) -> list[Any]:
         child = self._idle.get()
         try:
             if child is None or not child.alive():
                 child = self._start()
-            return list(child.run(_Job(doc, locale, context, links), self._seconds))
+            return list(child.run(job, self._seconds))
         except TemplateError:
             raise  # the part's own error; the child is ready for the next job
         except _Overrun as exc:
@@ -172,7 +199,7 @@ class _Child:
     def alive(self) -> bool:
         return self.process.is_alive() and not self.connection.closed
 
-    def run(self, job: _Job, seconds: float) -> Iterator[Attempt]:
+    def run(self, job: _Job | _Variables, seconds: float) -> Iterator[Attempt | _Found]:
         """Each render's answer must come within the budget and the grace."""
         self.connection.send(job)
         field = "template"
@@ -193,7 +220,7 @@ class _Child:
                 raise _Overrun(field, "rendering used more memory than allowed") from None
             if isinstance(answer, _Starting):
                 field = answer.field
-            elif isinstance(answer, Attempt):
+            elif isinstance(answer, Attempt | _Found):
                 yield answer
             elif isinstance(answer, TemplateError):
                 raise answer
@@ -225,6 +252,10 @@ def _serve(connection: Connection, options: dict[str, Any]) -> None:
             return
         if job is None:
             return
+        if isinstance(job, _Variables):
+            connection.send(_Found(variables.used(job.doc)))
+            connection.send(None)
+            continue
         try:
             compiled = renderer.compile(job.doc)
         except TemplateError as exc:

@@ -1,39 +1,53 @@
-"""Console pages for templates: the list, and the editor that saves or previews a locale."""
+"""Console pages for templates: the list, and the editor of one language's parts with its
+preview (the e-mail in a sandboxed frame at two widths, the SMS with its segment count, the
+variables the template reads) and the latest versions. History, diff and restore are in
+`template_history`."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
-from hub.console import forms
+from hub.console import forms, template_history
 from hub.console.auth import SessionsDep, Staff, StaffDep
 from hub.console.pages import back_to, page
+from hub.console.template_view import (
+    DESCRIPTION,
+    PARTS,
+    Problems,
+    Shown,
+    frame_headers,
+    problems_of,
+    shown_preview,
+)
 from hub.db.models import Template
 from hub.domain import StaffRole
 from hub.fields import TOPIC_KEY
-from hub.schemas.templates import PreviewIn, TemplateIn
-from hub.services import template_preview, templates
-from hub.services.errors import HubError
+from hub.runtime import Runtime
+from hub.schemas.templates import PreviewIn
+from hub.services import template_edits, template_preview, template_versions
+from hub.services.errors import Conflict, HubError
+from hub.services.template_edits import Edit
 from hub.templates import TemplateError
 from hub.web.deps import RuntimeDep
 from hub.web.forms import first
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-PARTS = (
-    ("email_subject", "E-mail subject", 1),
-    ("email_text", "E-mail text", 6),
-    ("email_html", "E-mail HTML (optional)", 6),
-    ("sms_body", "SMS", 2),
-    ("voice_say", "Voice call script", 2),
-)
+router.include_router(template_history.router)
+RECENT = 5  # versions listed on the editor; the history page has them all
 KeyQuery = Annotated[str, Query(pattern=TOPIC_KEY)]
 LocaleQuery = Annotated[
     str, Query(max_length=35, pattern=r"^([A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*)?$")
 ]
+Number = Annotated[int, Query(ge=0, le=2**31 - 1)]
 
 
 @router.get("/templates")
@@ -43,48 +57,45 @@ def template_list(request: Request, staff: StaffDep, runtime: RuntimeDep) -> Res
     return page(request, "templates.html", "Templates", staff, section="templates", rows=rows)
 
 
+@dataclass
+class Form:
+    """What the editor shows in its fields: stored parts, or what was posted."""
+
+    texts: dict[str, str] = field(default_factory=dict)
+    version: int = 0
+    contact: str = ""
+    data: str = "{}"
+
+
 @router.get("/templates/edit")
 def template_edit(
-    key: KeyQuery, request: Request, staff: StaffDep, runtime: RuntimeDep, locale: LocaleQuery = ""
-) -> Response:
-    """One locale's parts ("" is the default every other language falls back to)."""
-    with runtime.reads() as session:
-        found = session.scalar(select(Template).where(Template.key == key))
-    variants = dict(found.variants) if found else {}
-    return _editor(
-        request,
-        staff,
-        key,
-        locale=locale,
-        values=dict(variants.get(locale, {})),
-        locales=sorted(variants),
-    )
-
-
-def _editor(
+    key: KeyQuery,
     request: Request,
-    staff: Staff,
-    key: str,
     *,
-    locale: str,
-    values: dict[str, Any],
-    locales: list[str],
-    **more: Any,
+    staff: StaffDep,
+    runtime: RuntimeDep,
+    locale: LocaleQuery = "",
+    saved: Number = 0,
+    unchanged: bool = False,
+    restored: Number = 0,
 ) -> Response:
-    context: dict[str, Any] = {"contact": "", "data": "{}", "preview": None} | more
-    return page(
-        request,
-        "template_edit.html",
-        f"Template {key}",
-        staff,
-        section="templates",
-        key=key,
-        locale=locale,
-        locales=locales,
-        parts=PARTS,
-        values=values,
-        **context,
-    )
+    """One language's parts ("" is the default every other language falls back to)."""
+    with runtime.reads() as session:
+        found = template_edits.edit_target(session, key)
+    form = Form()
+    if found is not None:
+        form.version = found.version
+        form.texts = _texts(found.description, found.variants.get(locale, {}))
+    notice = None
+    if restored and saved:
+        notice = f"Version {restored} is restored, as version {saved}."
+    elif restored:
+        notice = f"The template already had version {restored}'s content: nothing changed."
+    elif saved:
+        notice = f"Saved as version {saved}."
+    elif unchanged:
+        notice = "Nothing had changed, so no new version was saved."
+    return _editor(request, staff, runtime, key=key, locale=locale, form=form, notice=notice)
 
 
 @router.post("/templates/edit")
@@ -99,67 +110,182 @@ async def template_save(
 ) -> Response:
     # Both actions run staff code in the sandbox, a preview with any contact's data: a
     # marketer's work, not a viewer's.
-    form = await forms.posted(request, staff, sessions, StaffRole.MARKETER)
-    values = {name: first(form, name) for name, _, _ in PARTS if first(form, name).strip()}
-    contact, data = first(form, "contact").strip(), first(form, "data").strip() or "{}"
-    with runtime.reads() as session:
-        found = session.scalar(select(Template).where(Template.key == key))
-    variants = dict(found.variants) if found else {}
-    variants[locale] = values
-    shown = {"contact": contact, "data": data}
-
-    def refused(errors: list[str]) -> Response:  # the editor again, as posted, with why
+    posted = await forms.posted(request, staff, sessions, StaffRole.MARKETER)
+    form = Form(
+        texts={name: first(posted, name) for name in ("description", *PARTS) if name in posted},
+        contact=first(posted, "contact").strip(),
+        data=first(posted, "data").strip() or "{}",
+    )
+    problems = Problems(locale)
+    values = _values(form.texts, problems)
+    version = first(posted, "version")
+    form.version = int(version) if version.isdigit() and len(version) < 10 else 0
+    if problems:
         return _editor(
             request,
             staff,
-            key,
+            runtime,
+            key=key,
             locale=locale,
-            values=values,
-            locales=sorted(variants),
+            form=form,
             status=422,
-            errors=errors,
-            **shown,
+            problems=problems,
         )
-
-    if first(form, "action") == "save":
+    edit = Edit(key=key, locale=locale, base_version=form.version, values=values)
+    if first(posted, "action") == "save":
+        actor = forms.staff_actor(request, staff)
         try:
-            with runtime.sessions() as session:
-                templates.put(
-                    session,
-                    key,
-                    TemplateIn.model_validate({"variants": variants}),
-                    runtime.render_processes,
-                )
-                session.commit()
+            saved, changed = await run_in_threadpool(_save, runtime, edit, actor)
         except (ValidationError, HubError) as exc:
-            return refused(forms.problems(exc))
-        return back_to(f"/console/templates/edit?key={key}&locale={locale}")
-    try:
-        asked = PreviewIn.model_validate(
-            {"contact": contact or None, "data": forms.form_json(data), "locale": locale or None}
-        )
-        with runtime.reads() as session:
-            rendered = template_preview.preview(
-                session,
-                runtime.render_processes,
-                key,
-                variants,
-                asked,
-                public_url=runtime.settings.public_url,
+            problems_of(exc, problems)
+            if isinstance(exc, Conflict):  # shown again on the current version, edits kept
+                with runtime.reads() as session:
+                    rebased = template_edits.rebase(session, edit)
+                form.version = rebased.base_version
+                form.texts |= _texts_of(rebased.values)
+            return _editor(
+                request,
+                staff,
+                runtime,
+                key=key,
+                locale=locale,
+                form=form,
+                status=422,
+                problems=problems,
             )
-    except (ValidationError, HubError, TemplateError, ValueError) as exc:
-        return refused([str(exc)] if isinstance(exc, TemplateError) else forms.problems(exc))
-    preview = {
-        channel: {"subject": out.subject, "text": out.error or out.text}
-        for channel, out in rendered.channels.items()
-    }
-    return _editor(
+        done = f"saved={saved}" if changed else "unchanged=true"
+        return back_to(f"/console/templates/edit?key={key}&locale={locale}&{done}")
+    try:
+        shown = await run_in_threadpool(_preview, runtime, edit, form, locale)
+    except (ValidationError, HubError, ValueError) as exc:
+        problems_of(exc, problems)
+        return _editor(
+            request,
+            staff,
+            runtime,
+            key=key,
+            locale=locale,
+            form=form,
+            status=422,
+            problems=problems,
+        )
+    problems.extend(shown.problems)
+    response = _editor(
+        request, staff, runtime, key=key, locale=locale, form=form, preview=shown, problems=problems
+    )
+    response.headers.update(frame_headers())
+    return response
+
+
+def _save(runtime: Runtime, edit: Edit, actor: Any) -> tuple[int, bool]:
+    """Merged and checked in a read session first, so the write holds its lock briefly."""
+    with runtime.reads() as session:
+        template_edits.prepare(session, edit, runtime.render_processes)
+    with runtime.sessions() as session:
+        template, changed = template_edits.save(
+            session, edit, runtime.render_processes, actor=actor
+        )
+        session.commit()
+        return (template.version if template else 0), changed
+
+
+def _preview(runtime: Runtime, edit: Edit, form: Form, locale: str) -> Shown:
+    """Raises ValidationError, HubError or ValueError (the data is not JSON) for the form."""
+    asked = PreviewIn.model_validate(
+        {
+            "contact": form.contact or None,
+            "data": forms.form_json(form.data),
+            "locale": locale or None,
+        }
+    )
+    processes = runtime.render_processes
+    with runtime.reads() as session:
+        draft = template_edits.draft(session, edit)
+        rendered = template_preview.preview(
+            session,
+            processes,
+            edit.key,
+            draft.variants,
+            asked,
+            public_url=runtime.settings.public_url,
+        )
+        sample = template_preview.sample(session, asked, public_url=runtime.settings.public_url)
+    try:
+        paths = template_preview.variables(processes, edit.key, draft.variants)
+    except TemplateError:  # its process overran: the preview is still worth showing
+        paths = []
+    return shown_preview(rendered, sample, paths)
+
+
+def _values(texts: dict[str, str], problems: Problems) -> dict[str, Any]:
+    """The posted fields as the template keeps them: browsers' CRLF as LF, blank as none,
+    the webhook part as JSON."""
+    values: dict[str, Any] = {}
+    for name, typed in texts.items():
+        text = typed.replace("\r\n", "\n")
+        if not text.strip():
+            values[name] = None
+        elif name == "webhook_json":
+            try:
+                values[name] = forms.form_json(text)
+            except ValueError as exc:
+                problems.add("webhook_json", f"Webhook JSON is not valid JSON: {exc}")
+        else:
+            values[name] = text.strip() if name == "description" else text
+    return values
+
+
+def _texts(description: str | None, parts: dict[str, Any]) -> dict[str, str]:
+    return _texts_of({"description": description} | {name: parts.get(name) for name in PARTS})
+
+
+def _texts_of(values: Mapping[str, Any]) -> dict[str, str]:
+    """Fields' values as their text boxes show them; the webhook's JSON indented."""
+    texts = {}
+    for name, value in values.items():
+        if name == "webhook_json":
+            texts[name] = "" if value is None else json.dumps(value, indent=2, ensure_ascii=False)
+        else:
+            texts[name] = value or ""
+    return texts
+
+
+def _editor(
+    request: Request,
+    staff: Staff,
+    runtime: Runtime,
+    *,
+    key: str,
+    locale: str,
+    form: Form,
+    status: int = 200,
+    problems: Problems | None = None,
+    preview: Shown | None = None,
+    notice: str | None = None,
+) -> Response:
+    with runtime.reads() as session:
+        found = template_edits.edit_target(session, key)
+        recent = (
+            template_versions.page(session, found, before_id=None, limit=RECENT) if found else []
+        )
+        count = template_versions.count(session, found) if found else 0
+    return page(
         request,
+        "template_edit.html",
+        f"Template {key}",
         staff,
-        key,
+        status=status,
+        notice=notice,
+        section="templates",
+        key=key,
         locale=locale,
-        values=values,
-        locales=sorted(variants),
+        locales=sorted(found.variants) if found else [],
+        current=found,
+        form=form,
+        parts=PARTS,
+        description=DESCRIPTION,
+        problems=problems or Problems(locale),
         preview=preview,
-        **shown,
+        recent=recent,
+        count=count,
     )

@@ -67,9 +67,7 @@ class TemplateOut(Out):
     @field_validator("variants", mode="before")
     @classmethod
     def _drop_empty(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        return {
-            loc: {k: v for k, v in parts.items() if v is not None} for loc, parts in value.items()
-        }
+        return present(value)
 
 
 class PreviewIn(Strict):
@@ -92,3 +90,31 @@ class RenderedOut(Strict):
 class PreviewOut(Strict):
     locale: str | None
     channels: dict[str, RenderedOut]
+
+
+class TemplateVersionSummaryOut(Out):
+    """One kept version of a template, without its parts (see `GET .../versions/{version}`)."""
+
+    version: int = Field(description="1 for the first save, one more for each change.")
+    description: str | None = Field(description="The template's description in this version.")
+    locales: list[str] = Field(description='The languages it has; "" is the default.')
+    saved_by: str = Field(description='A staff e-mail, "API key NAME", or who else saved it.')
+    saved_at: dt.datetime = Field(description="When it was saved (UTC).")
+
+
+class TemplateVersionOut(TemplateVersionSummaryOut):
+    """One kept version of a template with its parts, as `GET /v1/templates/{key}` shows them."""
+
+    variants: dict[str, dict[str, Any]] = Field(description="Its parts by locale.")
+
+    @field_validator("variants", mode="before")
+    @classmethod
+    def _drop_empty(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        return present(value)
+
+
+def present(variants: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The parts each variant has (a stored null is no part)."""
+    return {
+        loc: {k: v for k, v in parts.items() if v is not None} for loc, parts in variants.items()
+    }

@@ -4,6 +4,7 @@ the console's editor share it."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -18,17 +19,23 @@ from hub.templates import Links, TemplateError
 from hub.templates.isolation import RenderProcesses
 
 
-def preview(
-    session: Session,
-    processes: RenderProcesses,
-    key: str,
-    variants: dict[str, dict[str, Any]],
-    body: PreviewIn,
-    *,
-    public_url: str,
-) -> PreviewOut:
-    """Raises InvalidField for an unknown contact or topic, a part that does not compile or one
-    the sandbox stopped; a channel that fails for want of data carries its error instead."""
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """What a preview renders with: the template's variables, the links, the language."""
+
+    context: dict[str, Any]
+    links: Links
+    locale: str | None
+
+    def values(self) -> dict[str, Any]:
+        """Every variable a template can read, as plain values (for the list of them)."""
+        links = {"preferences_url": self.links.preferences_url}
+        links["unsubscribe_url"] = self.links.unsubscribe_url
+        return self.context | {"links": links, "locale": self.locale}
+
+
+def sample(session: Session, body: PreviewIn, *, public_url: str) -> Sample:
+    """Raises InvalidField for an unknown contact or topic."""
     contact = dict(templates.SAMPLE_CONTACT)
     if body.contact is not None:
         row = session.scalar(select(Contact).where(Contact.external_id == body.contact))
@@ -47,12 +54,35 @@ def preview(
         if found is None:
             raise InvalidField("topic", f"no topic {body.topic!r}")
         topic = {"key": found.key, "name": found.name}
-    locale: str | None = body.locale or contact["locale"]
     base = public_url.rstrip("/")
     links = Links(
         preferences_url=f"{base}/preferences/PREVIEW", unsubscribe_url=f"{base}/unsubscribe/PREVIEW"
     )
     context = {"contact": contact, "topic": topic, "data": body.data}
+    return Sample(context, links, body.locale or contact["locale"])
+
+
+def variables(
+    processes: RenderProcesses, key: str, variants: dict[str, dict[str, Any]]
+) -> list[str]:
+    """The variable paths the template's parts read (`data.order.number`), found in a render
+    process. Raises TemplateError when that process overran or died."""
+    return processes.variables(templates.doc(key, variants))
+
+
+def preview(
+    session: Session,
+    processes: RenderProcesses,
+    key: str,
+    variants: dict[str, dict[str, Any]],
+    body: PreviewIn,
+    *,
+    public_url: str,
+) -> PreviewOut:
+    """Raises InvalidField for an unknown contact or topic, a part that does not compile or one
+    the sandbox stopped; a channel that fails for want of data carries its error instead."""
+    found = sample(session, body, public_url=public_url)
+    context, links, locale = found.context, found.links, found.locale
     try:
         attempts = processes.attempts(
             templates.doc(key, variants), locale=locale, context=context, links=links

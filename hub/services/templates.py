@@ -1,4 +1,5 @@
-"""Stored templates: save (checked in the sandbox first), read, and turn into a TemplateDoc."""
+"""Stored templates: save (checked in the sandbox first, each change a kept version), read,
+and turn into a TemplateDoc."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hub.db.base import utcnow
-from hub.db.models import Template
+from hub.db.models import Template, TemplateVersion
+from hub.domain import ActorKind
 from hub.schemas.templates import PartsIn, TemplateIn
+from hub.services import audit
+from hub.services.actor import Actor
 from hub.services.errors import Conflict, InvalidField, NotFound
-from hub.templates import Links, Parts, TemplateDoc, TemplateError
+from hub.templates import Links, Parts, TemplateDoc, TemplateError, diff
 from hub.templates.isolation import EVERY, RenderProcesses
 
 
@@ -96,22 +100,60 @@ def get(session: Session, key: str) -> Template:
 
 
 def put(
-    session: Session, key: str, data: TemplateIn, processes: RenderProcesses
+    session: Session, key: str, data: TemplateIn, processes: RenderProcesses, *, actor: Actor
 ) -> tuple[Template, bool]:
+    """Create or replace a template (checked in the sandbox first); a change is a new version."""
     variants = variants_of(data.variants)
     check(processes, key, variants, "variants")
+    return store(session, key, description=data.description, variants=variants, actor=actor)
+
+
+def store(
+    session: Session,
+    key: str,
+    *,
+    description: str | None,
+    variants: dict[str, dict[str, Any]],
+    actor: Actor,
+    expected_version: int | None = None,
+    restored_from: int | None = None,
+) -> tuple[Template, bool]:
+    """Write checked content: a new template at version 1, or the next version of one whose
+    content changed (unchanged content is no new version). Each version is kept, with who
+    saved it, and the audit log says what changed. Raises Conflict when the template is no
+    longer at `expected_version` (the version an edit was merged onto)."""
     now = utcnow()
     template = session.scalar(select(Template).where(Template.key == key).with_for_update())
+    current = 0 if template is None else template.version
+    if expected_version is not None and expected_version != current:
+        raise Moved(f"template {key!r} was saved again (version {current}) meanwhile; retry")
     if template is not None:
-        if template.variants != variants or template.description != data.description:
-            template.version += 1
+        before = (template.description, template.variants)
+        changed = diff.changed(before, (description, variants))
+        if not changed:
+            return template, False
+        _keep_missing(session, template)
+        template.version += 1
         template.variants = variants
-        template.description = data.description
+        template.description = description
         template.updated_at = now
+        keep(session, template, actor)
+        old, new = diff.texts(*before), diff.texts(description, variants)
+        audit.record(
+            session,
+            actor=actor,
+            action=audit.Action.UPDATED if restored_from is None else audit.Action.RESTORED,
+            resource=audit.Resource.TEMPLATE,
+            key=key,
+            before={"version": current} | {path: old.get(path) for path in changed},
+            after={"version": template.version}
+            | ({"restored_from": restored_from} if restored_from is not None else {})
+            | {path: new.get(path) for path in changed},
+        )
         return template, False
     template = Template(
         key=key,
-        description=data.description,
+        description=description,
         variants=variants,
         version=1,
         created_at=now,
@@ -123,7 +165,70 @@ def put(
     except IntegrityError:
         session.rollback()
         raise Conflict(f"template {key!r} was created concurrently; retry") from None
+    keep(session, template, actor)
+    audit.record(
+        session,
+        actor=actor,
+        action=audit.Action.CREATED,
+        resource=audit.Resource.TEMPLATE,
+        key=key,
+        after={"version": 1} | diff.texts(description, variants),
+    )
     return template, True
+
+
+class Moved(Conflict):
+    """The template changed between reading it and writing an edit merged onto it."""
+
+
+def keep(session: Session, template: Template, actor: Actor) -> None:
+    """The template's current content as its version row."""
+    session.add(
+        TemplateVersion(
+            template_id=template.id,
+            version=template.version,
+            description=template.description,
+            variants=template.variants,
+            saved_by=saved_by(actor),
+            saved_at=template.updated_at,
+        )
+    )
+
+
+def _keep_missing(session: Session, template: Template) -> None:
+    """A template written before versions were kept, or by hand, gets its current content
+    kept before it changes, so no save loses what was there."""
+    kept = session.scalar(
+        select(TemplateVersion.id).where(
+            TemplateVersion.template_id == template.id,
+            TemplateVersion.version == template.version,
+        )
+    )
+    if kept is None:
+        session.add(
+            TemplateVersion(
+                template_id=template.id,
+                version=template.version,
+                description=template.description,
+                variants=template.variants,
+                saved_by=UNKNOWN_AUTHOR,
+                saved_at=template.updated_at,
+            )
+        )
+
+
+UNKNOWN_AUTHOR = "before versions were kept"  # as migration 0015 wrote them
+_KINDS = {
+    ActorKind.API_KEY: "API key",
+    ActorKind.CLI: "command line",
+    ActorKind.SYSTEM: "Hub",
+}
+
+
+def saved_by(actor: Actor) -> str:
+    """Who saved a version, in words: a staff member's e-mail, "API key crm"..."""
+    kind = _KINDS.get(actor.kind)
+    return (actor.name if kind is None else f"{kind} {actor.name}")[:255]
 
 
 def page(session: Session, *, after_id: int | None, limit: int) -> list[Template]:
