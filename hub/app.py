@@ -34,6 +34,7 @@ from hub.console import admin as console_admin
 from hub.console import campaign_pages as console_campaigns
 from hub.console import pages as console_pages
 from hub.console import routes as console
+from hub.console import segment_pages as console_segments
 from hub.console import template_pages as console_templates
 from hub.console import topic_pages as console_topics
 from hub.console.auth import Sessions
@@ -97,6 +98,7 @@ def create_app(
     app.include_router(console.router)
     app.include_router(console_campaigns.router)
     app.include_router(console_templates.router)
+    app.include_router(console_segments.router)
     app.include_router(console_topics.router)
     app.include_router(console_admin.router)
     console_pages.install(app)

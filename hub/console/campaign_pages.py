@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from hub.campaigns import service
 from hub.campaigns.dryrun import dry_run
-from hub.console import forms
+from hub.console import forms, segment_form
 from hub.console.auth import NotAllowed, SessionsDep, Staff, StaffDep
 from hub.console.pages import back_to, page
 from hub.console.routes import campaign_rows
@@ -21,6 +21,7 @@ from hub.db.models import Template, Topic
 from hub.dispatch import audience
 from hub.domain import CampaignState, StaffRole
 from hub.schemas.campaigns import CampaignIn, SegmentIn
+from hub.schemas.segments import is_flat
 from hub.services import account_mail as mail
 from hub.services.errors import HubError
 from hub.web import downloads
@@ -147,6 +148,8 @@ def describe_segment(segment: dict[str, Any] | None) -> str:
     """A segment in words, for the campaign page."""
     if not segment:
         return "the whole audience"
+    if not is_flat(segment):  # a condition tree (a saved segment's copy)
+        return segment_form.describe(segment)
     parts = []
     if kind := segment.get("kind"):
         parts.append(f"{kind}s")

@@ -22,6 +22,12 @@ HEADERS = {
     "Cache-Control": "no-store",
     "Permissions-Policy": "interest-cohort=()",
 }
+# A console page that runs Hub's own script (the segment editor's live count) sends this
+# policy instead: scripts from the hub itself, and requests back to it. Every other page,
+# and every self-service page, runs none.
+SCRIPTED_CSP = HEADERS["Content-Security-Policy"].replace(
+    "default-src 'none';", "default-src 'none'; script-src 'self'; connect-src 'self';"
+)
 _HERE = Path(__file__).parent / "static"
 _CACHED = {"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"}
 
@@ -36,6 +42,13 @@ def css() -> Response:
 @router.get("/static/console.css")
 def console_css() -> Response:
     return PlainTextResponse(_stylesheet("console.css"), media_type="text/css", headers=_CACHED)
+
+
+@router.get("/static/segments.js")
+def segments_js() -> Response:
+    """The segment editor's live audience count."""
+    script = (_HERE / "segments.js").read_text()
+    return PlainTextResponse(script, media_type="text/javascript", headers=_CACHED)
 
 
 @router.get("/static/brand.css")
