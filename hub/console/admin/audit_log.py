@@ -4,7 +4,9 @@ changed ones marked. `GET /v1/audit` answers the same questions for the API."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -28,6 +30,9 @@ RESOURCES = {
     audit.Resource.SEGMENT: "Segment",
     audit.Resource.CAMPAIGN: "Campaign",
 }
+FIELDS = {"url": "URL"}
+# An ISO 8601 instant with its offset, as services record `revoked_at` and the like.
+_INSTANT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?([+-]\d\d:\d\d|Z)")
 ACTIONS = {audit.Action.PASSWORD_RESET: "password changed", audit.Action.SIGNED_OUT: "signed out"}
 ACTORS = {
     ActorKind.STAFF: "staff",
@@ -106,7 +111,7 @@ def _shown(entry: AuditEntry) -> Shown:
     both = entry.before is not None and entry.after is not None
     fields = [
         Field(
-            name=name.replace("_", " "),
+            name=FIELDS.get(name, name.replace("_", " ")),
             before=readable(before.get(name)) if name in before else "",
             after=readable(after.get(name)) if name in after else "",
             changed=both and before.get(name) != after.get(name),
@@ -137,11 +142,15 @@ def _resource_label(value: str) -> str:
 
 
 def readable(value: Any) -> str:
-    """A recorded value in words: lists joined, yes and no, nothing as "(none)"."""
+    """A recorded value in words: lists joined, yes and no, nothing as "(none)", an instant
+    to the second in UTC."""
     if value is None:
         return "(none)"
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, str) and _INSTANT.fullmatch(value):
+        instant = dt.datetime.fromisoformat(value).astimezone(dt.UTC)
+        return instant.strftime("%Y-%m-%d %H:%M:%S UTC")
     if isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
         return ", ".join(str(v) for v in value) or "(none)"
     if isinstance(value, dict | list):

@@ -1,5 +1,5 @@
-"""What the administration pages share: the admin-only check, the actor the audit log names,
-and the problems a refused form shows (an error summary linking to each field in error)."""
+"""What the administration pages share: the admin-only check, the page of a secret shown
+once, and the problems a refused form shows (an error summary linking to each field in error)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ from fastapi.responses import HTMLResponse
 from hub.console.admin.once import Once
 from hub.console.auth import NotAllowed, Sessions, Staff, StaffDep
 from hub.console.pages import page
-from hub.domain import ActorKind, StaffRole
-from hub.services.actor import Actor
+from hub.domain import StaffRole
 from hub.services.errors import HubError, InvalidField
 
 SECTION = "admin"
@@ -27,16 +26,6 @@ def admin_only(staff: StaffDep) -> Staff:
 
 
 AdminDep = Annotated[Staff, Depends(admin_only)]
-
-
-def actor(request: Request, staff: Staff) -> Actor:
-    return Actor(
-        kind=ActorKind.STAFF,
-        name=staff.email,
-        source="console",
-        ip=request.client.host if request.client else None,
-        user_agent=request.headers.get("user-agent"),
-    )
 
 
 @dataclass(frozen=True, slots=True)

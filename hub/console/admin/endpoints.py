@@ -14,7 +14,6 @@ from hub.console import forms
 from hub.console.admin.common import (
     AdminDep,
     Problem,
-    actor,
     admin_page,
     missing,
     problem_from,
@@ -114,7 +113,7 @@ async def create_endpoint(
         with runtime.sessions() as session:
             endpoint = event_endpoints.create(
                 session,
-                actor=actor(request, staff),
+                actor=forms.staff_actor(request, staff),
                 url=body.url,
                 event_types=body.event_types,
                 description=body.description,
@@ -233,7 +232,7 @@ async def change_endpoint(
             event_endpoints.update(
                 session,
                 endpoint_id,
-                actor=actor(request, staff),
+                actor=forms.staff_actor(request, staff),
                 url=body.url,
                 event_types=body.event_types,
                 description=body.description or "",
@@ -265,7 +264,7 @@ async def change_state(
             event_endpoints.update(
                 session,
                 endpoint_id,
-                actor=actor(request, staff),
+                actor=forms.staff_actor(request, staff),
                 enabled=enable,
                 allow_private=runtime.settings.webhook_allow_private,
             )

@@ -11,7 +11,6 @@ from hub.console import forms
 from hub.console.admin.common import (
     AdminDep,
     Problem,
-    actor,
     admin_page,
     missing,
     problem_from,
@@ -95,7 +94,7 @@ async def create_key(
         return _new_form(request, staff, form, problems)
     try:
         with runtime.sessions() as session:
-            secret = apikeys.create(session, name, scopes, actor=actor(request, staff))
+            secret = apikeys.create(session, name, scopes, actor=forms.staff_actor(request, staff))
             key_id = apikeys.named(session, name).id
             session.commit()
     except HubError as exc:
@@ -162,6 +161,6 @@ async def revoke_key(
     if key is None:
         return missing(request, staff, "No such API key")
     with runtime.sessions() as session:
-        apikeys.revoke(session, key.name, actor=actor(request, staff))
+        apikeys.revoke(session, key.name, actor=forms.staff_actor(request, staff))
         session.commit()
     return back_to(f"/console/admin/keys?revoked={key_id}")

@@ -12,7 +12,6 @@ from hub.console import forms
 from hub.console.admin.common import (
     AdminDep,
     Problem,
-    actor,
     admin_page,
     missing,
     problem_from,
@@ -100,7 +99,7 @@ async def create_user(
     try:
         with runtime.sessions() as session:
             user = staff_users.create(
-                session, values["email"], password, role, actor=actor(request, staff)
+                session, values["email"], password, role, actor=forms.staff_actor(request, staff)
             )
             session.commit()
             user_id = user.id
@@ -236,7 +235,7 @@ async def change_role(
         return _user_page(request, staff, user, problems=problems)
     try:
         with runtime.sessions() as session:
-            staff_users.set_role(session, user.email, role, actor=actor(request, staff))
+            staff_users.set_role(session, user.email, role, actor=forms.staff_actor(request, staff))
             session.commit()
     except HubError as exc:
         return _user_page(request, staff, user, problems=[problem_from(exc, field="role-admin")])
@@ -263,7 +262,7 @@ async def change_state(
     try:
         with runtime.sessions() as session:
             ended = staff_users.set_disabled(
-                session, user.email, disable, actor=actor(request, staff)
+                session, user.email, disable, actor=forms.staff_actor(request, staff)
             )
             session.commit()
     except HubError as exc:
@@ -296,7 +295,7 @@ async def change_password(
     try:
         with runtime.sessions() as session:
             ended = staff_users.set_password(
-                session, user.email, password, actor=actor(request, staff)
+                session, user.email, password, actor=forms.staff_actor(request, staff)
             )
             session.commit()
     except HubError as exc:
@@ -321,6 +320,8 @@ async def sign_out(
     if user is None:
         return missing(request, staff, "No such staff user")
     with runtime.sessions() as session:
-        ended = staff_users.sign_out_everywhere(session, user.email, actor=actor(request, staff))
+        ended = staff_users.sign_out_everywhere(
+            session, user.email, actor=forms.staff_actor(request, staff)
+        )
         session.commit()
     return back_to(f"/console/admin/users/{user_id}?done=signed-out&ended={ended}")
