@@ -31,6 +31,7 @@ from hub.api.routes import (
     topics,
 )
 from hub.console import admin as console_admin
+from hub.console import audience as console_audience
 from hub.console import campaign_pages as console_campaigns
 from hub.console import pages as console_pages
 from hub.console import routes as console
@@ -95,6 +96,7 @@ def create_app(
     app.include_router(bounces.reports, responses=errors.RESPONSES)
     app.include_router(selfservice.router)
     app.include_router(static.router)
+    app.include_router(console_audience.router)
     app.include_router(console.router)
     app.include_router(console_campaigns.router)
     app.include_router(console_templates.router)
@@ -123,7 +125,7 @@ def create_app(
     app.add_middleware(
         BodyLimit,
         max_bytes=runtime.settings.max_request_bytes,
-        unlimited=(("POST", "/v1/contacts/import"),),
+        unlimited=(("POST", "/v1/contacts/import"), ("POST", "/console/imports/new")),
     )
     app.add_middleware(Observe)  # added last, so outermost: it times and names all of the above
     return app

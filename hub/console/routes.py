@@ -1,29 +1,26 @@
-"""Console pages: sign-in, dashboard, contacts and what the capture sink received."""
+"""Console pages: sign-in, dashboard and what the capture sink received."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
 from hub.console import auth
 from hub.console.auth import SessionsDep, StaffDep
 from hub.console.pages import back_to, page
 from hub.db.base import utcnow
-from hub.db.models import Campaign, Capture, Contact, Delivery, Notification, Suppression, Topic
-from hub.dispatch import explain
+from hub.db.models import Campaign, Capture, Delivery, Notification, Topic
 from hub.domain import DeliveryState
-from hub.fields import normalize_external_id
-from hub.services import bounces, subscriptions, timeline, topics
+from hub.services import bounces
 from hub.web.deps import RuntimeDep
 from hub.web.forms import first, read_form
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-TIMELINE_PAGE = 100
 
 
 def _sign_in_page(
@@ -164,94 +161,6 @@ def campaign_rows(session: Any, *, limit: int) -> list[dict[str, Any]]:
             .limit(limit)
         )
     ]
-
-
-@router.get("/contacts")
-def contacts(
-    request: Request,
-    staff: StaffDep,
-    runtime: RuntimeDep,
-    q: Annotated[str, Query(max_length=320)] = "",
-) -> Response:
-    rows: list[Contact] = []
-    if q.strip():
-        needle = q.strip()
-        with runtime.reads() as session:
-            rows = list(
-                session.scalars(
-                    select(Contact)
-                    .where(
-                        or_(
-                            Contact.external_id == normalize_external_id(needle),
-                            func.lower(Contact.email) == needle.lower(),
-                            Contact.phone == needle,
-                            Contact.name.ilike(f"%{needle}%"),
-                        )
-                    )
-                    .order_by(Contact.id)
-                    .limit(100)
-                )
-            )
-    return page(request, "contacts.html", "Contacts", staff, section="contacts", q=q, rows=rows)
-
-
-@router.get("/contacts/{external_id}")
-def contact(
-    external_id: str,
-    request: Request,
-    *,
-    staff: StaffDep,
-    runtime: RuntimeDep,
-    before: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
-    why: Annotated[str, Query(max_length=100)] = "",
-) -> Response:
-    with runtime.reads() as session:
-        wanted = normalize_external_id(external_id)
-        found = session.scalar(select(Contact).where(Contact.external_id == wanted))
-        if found is None:
-            return page(
-                request,
-                "listing.html",
-                "No such contact",
-                staff,
-                status=404,
-                section="contacts",
-                headers=[],
-                rows=[],
-            )
-        subs = subscriptions.all_for(session, found)
-        addresses = [a for a in (found.email, found.phone, found.webhook_url) if a]
-        suppressed = list(
-            session.scalars(select(Suppression).where(Suppression.address.in_(addresses)))
-        )
-        events = timeline.page(session, found.id, before_id=before, limit=TIMELINE_PAGE + 1)
-        topic_keys = [t.key for t in session.scalars(select(Topic).order_by(Topic.key))]
-        explained = None
-        if why in topic_keys:
-            explained = explain.for_contact(
-                session,
-                found,
-                topics.get(session, why),
-                at=utcnow(),
-                hasher=runtime.hasher,
-                caps=runtime.settings.default_caps(),
-            )
-    more = events[TIMELINE_PAGE - 1].id if len(events) > TIMELINE_PAGE else None
-    return page(
-        request,
-        "contact.html",
-        found.name or found.external_id,
-        staff,
-        section="contacts",
-        c=found,
-        subscriptions=subs,
-        suppressions=suppressed,
-        events=events[:TIMELINE_PAGE],
-        more=more,
-        topics=topic_keys,
-        why=why,
-        explained=explained,
-    )
 
 
 @router.get("/captures")
