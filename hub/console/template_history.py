@@ -89,7 +89,7 @@ def compare(
     return page(
         request,
         "template_diff.html",
-        f"{key}: version {old.version} to version {new.version}",
+        f"Template {key}: version {old.version} to {new.version}",
         staff,
         section="templates",
         key=key,

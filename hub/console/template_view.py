@@ -103,6 +103,7 @@ PREVIEW_POLICY = (
 # And the frame's own, in its document: the same, narrower still.
 FRAME_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:"
 _HEAD = re.compile(r"<head(\s[^>]*)?>", re.IGNORECASE)
+_LINE = re.compile(r"\.\s*\(line")
 
 
 def frame_headers() -> dict[str, str]:
@@ -134,6 +135,7 @@ class Problems:
         """A problem named by its path in a template ("variants.ru.sms_body"), a preview
         field ("contact") or the form ("description")."""
         target, label = self._place(path)
+        message = _LINE.sub(" (line", message)  # "...statement'. (line 1)": one sentence
         self.add(target, f"{label}: {message}" if label else message)
 
     def _place(self, path: str) -> tuple[str | None, str]:
@@ -248,9 +250,11 @@ def sms_words(length: SmsLength) -> str:
     split = 153 if length.encoding is Encoding.GSM_7 else 67
     why = ""
     if length.encoding is Encoding.UCS_2:
-        chars = ", ".join(f"“{c}”" for c in length.outside_gsm)
-        why = f" because of {chars}, outside the GSM alphabet"
-    limits = f"{single} fit in one SMS, {split} in each segment of a longer one"
+        shown = [f"“{c}”" for c in length.outside_gsm[:3]]
+        more = " and others" if len(length.outside_gsm) > len(shown) else ""
+        verb = "is" if len(shown) == 1 and not more else "are"
+        why = f", because {', '.join(shown)}{more} {verb} outside the GSM alphabet"
+    limits = f"up to {single} characters fit in one SMS, {split} in each segment of a longer one"
     return f"{count}, {segments}. Sent as {length.encoding}{why}: {limits}."
 
 
