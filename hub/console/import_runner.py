@@ -33,7 +33,7 @@ class ImportRunner:
         self._runtime = runtime
         self._pool = ThreadPoolExecutor(RUNNING_AT_ONCE, thread_name_prefix="console-import")
         self._stopping = threading.Event()
-        self._waiting: dict[int, Future[None]] = {}
+        self._waiting: dict[int, tuple[Future[None], IO[bytes]]] = {}
         self._lock = threading.Lock()
 
     def submit(
@@ -69,7 +69,7 @@ class ImportRunner:
                 file.close()
 
         with self._lock:
-            self._waiting[job_id] = self._pool.submit(work)
+            self._waiting[job_id] = (self._pool.submit(work), file)
 
     def _chunks(self, file: IO[bytes]) -> Iterator[bytes]:
         file.seek(0)
@@ -82,8 +82,9 @@ class ImportRunner:
         """Stop: running imports end after their current batch; waiting ones never start."""
         self._stopping.set()
         with self._lock:
-            waiting = [job_id for job_id, f in self._waiting.items() if f.cancel()]
-        for job_id in waiting:
+            waiting = [(job_id, file) for job_id, (f, file) in self._waiting.items() if f.cancel()]
+        for job_id, file in waiting:
+            file.close()
             import_jobs.fail(self._runtime.sessions, job_id, _NOT_STARTED, None)
         self._pool.shutdown(wait=True)
 
