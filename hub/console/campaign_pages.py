@@ -23,7 +23,8 @@ from hub.domain import CampaignState, StaffRole
 from hub.schemas.campaigns import CampaignIn, SegmentIn
 from hub.schemas.segments import is_flat
 from hub.services import account_mail as mail
-from hub.services.errors import HubError
+from hub.services import segments
+from hub.services.errors import HubError, InvalidField
 from hub.web import downloads
 from hub.web.deps import RuntimeDep
 from hub.web.forms import first
@@ -52,6 +53,7 @@ def _new_form(
     with runtime.reads() as session:
         topics = list(session.scalars(select(Topic).where(Topic.key != mail.ACCOUNT_TOPIC)))
         found = list(session.scalars(select(Template).order_by(Template.key)))
+        saved = segments.by_name(session)
     return page(
         request,
         "campaign_new.html",
@@ -61,6 +63,7 @@ def _new_form(
         form=values,
         topics=topics,
         templates=found,
+        segments=saved,
         **context,
     )
 
@@ -100,10 +103,13 @@ def _counted(request: Request, staff: Staff, runtime: Any, values: dict[str, str
             topic = session.scalar(select(Topic).where(Topic.key == body["topic"]))
             if topic is None:
                 raise ValueError(f"no topic {body['topic']!r}")
-            count = audience.count(
-                session, topic, segment.model_dump(mode="json", exclude_none=True)
-            )
-    except (ValidationError, ValueError) as exc:
+            conditions = segment.model_dump(mode="json", exclude_none=True)
+            if body.get("segment_key"):  # a saved segment: what the campaign would copy
+                if body["segment"]:
+                    raise InvalidField("segment_key", "give segment or segment_key, not both")
+                conditions = segments.get(session, body["segment_key"]).conditions
+            count = audience.count(session, topic, conditions)
+    except (ValidationError, ValueError, HubError) as exc:
         return _new_form(request, staff, runtime, values, status=422, errors=forms.problems(exc))
     return _new_form(request, staff, runtime, values, notice=f"The audience now: {count} people.")
 
@@ -139,6 +145,8 @@ def _campaign_body(values: dict[str, str]) -> dict[str, Any]:
         "segment": segment or None,
         "schedule": schedule,
     }
+    if values.get("segment_key"):
+        body["segment_key"] = values["segment_key"]
     if values.get("throttle_email"):
         body["throttle"] = {"email": int(values["throttle_email"])}
     return body

@@ -162,6 +162,13 @@ def test_a_marketer_builds_an_or_segment_sees_the_count_live_and_a_campaign_uses
     assert sorted(m.rcpt_tos[0] for m in sent) == ["c0@example.com", "c1@example.com"]
     page.goto(f"{console.base}/console/campaigns/{campaign['id']}")
     assert "clients and (plan is pro or language ru)" in page.inner_text("main")
+    # The console's campaign form offers it too.
+    page.goto(f"{console.base}/console/campaigns/new")
+    page.select_option("#topic", "news")
+    page.fill("#name", "Also from the console")
+    page.select_option("#seg-key", "pro-or-russian")
+    press(page, "text=Count the audience")
+    assert page.inner_text("[role=status]") == "The audience now: 2 people."
 
     # At phone width the saved segment's editor fits the screen.
     phone = browser.new_page(viewport=PHONE)
