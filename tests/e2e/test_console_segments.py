@@ -100,6 +100,14 @@ def test_a_marketer_builds_an_or_segment_sees_the_count_live_and_a_campaign_uses
     with page.expect_navigation():
         page.click("text=Create a segment")
     assert "5 people match" in audience(page)  # no condition yet: everyone
+    # Only the editor runs a script, Hub's own; the list (like every other page) runs none.
+    editor_csp = page.request.get(page.url).headers["content-security-policy"]
+    assert "script-src 'self'" in editor_csp
+    assert "unsafe" not in editor_csp
+    listed = page.request.get(f"{console.base}/console/segments")
+    assert "script-src" not in listed.headers["content-security-policy"]
+    script = page.request.get(f"{console.base}/static/segments.js")
+    assert script.headers["content-type"].startswith("text/javascript")
 
     page.fill("#key", "pro-or-russian")
     page.fill("#name", "Pro or Russian-speaking clients")
