@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from hub.campaigns import service
 from hub.campaigns.dryrun import dry_run
-from hub.console import forms, segment_form
+from hub.console import forms, segment_words
 from hub.console.auth import NotAllowed, SessionsDep, Staff, StaffDep
 from hub.console.pages import back_to, page
 from hub.console.routes import campaign_rows
@@ -157,7 +157,7 @@ def describe_segment(segment: dict[str, Any] | None) -> str:
     if not segment:
         return "the whole audience"
     if not is_flat(segment):  # a condition tree (a saved segment's copy)
-        return segment_form.describe(segment)
+        return segment_words.describe(segment)
     parts = []
     if kind := segment.get("kind"):
         parts.append(f"{kind}s")

@@ -13,7 +13,6 @@ id of the form field at fault, for the error summary's link and the inline messa
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -315,28 +314,28 @@ def _values(tree: Condition) -> dict[str, str]:
         channel = tree.subscription.channel
         return {"topic": tree.subscription.topic, "channel": channel.value if channel else ""}
     if tree.created is not None:
-        return {"from": _text(tree.created.since), "to": _text(tree.created.until)}
+        return {"from": as_text(tree.created.since), "to": as_text(tree.created.until)}
     assert tree.attribute is not None
-    return _attribute_values(tree.attribute)
+    return attribute_values(tree.attribute)
 
 
-def _attribute_values(test: AttributeTest) -> dict[str, str]:
+def attribute_values(test: AttributeTest) -> dict[str, str]:
     values = {"name": test.name, "op": test.test}
     kind = test.test
     if kind == "exists":
         values["op"] = "exists" if test.exists else "missing"
     elif kind == "in":
-        values["value"] = ", ".join(_text(v) for v in test.in_ or ())
+        values["value"] = ", ".join(as_text(v) for v in test.in_ or ())
     elif kind in ("equals", "not_equals", "contains"):
-        values["value"] = _text(getattr(test, kind))
+        values["value"] = as_text(getattr(test, kind))
     elif kind == "number":
-        values |= {"from": _text(test.min), "to": _text(test.max)}
+        values |= {"from": as_text(test.min), "to": as_text(test.max)}
     else:
-        values |= {"from": _text(test.since), "to": _text(test.until)}
+        values |= {"from": as_text(test.since), "to": as_text(test.until)}
     return values
 
 
-def _text(value: Any) -> str:
+def as_text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -393,57 +392,3 @@ def locate(loc: Loc, places: dict[Loc, str], groups: frozenset[str], message: st
     else:
         field = "value"
     return f"{path}-{field}"
-
-
-# -- in words -------------------------------------------------------------------------------
-
-
-def describe(conditions: dict[str, Any] | None) -> str:
-    """A stored tree in words, for lists and the campaign page."""
-    if not conditions:
-        return "everyone"
-    return _words(Condition.model_validate(conditions), top=True)
-
-
-def _words(node: Condition, *, top: bool = False) -> str:
-    key = node.key
-    if key in GROUP_KEYS:
-        children: list[Condition] = getattr(node, f"{key}_")
-        joined = f" {'and' if key == 'all' else 'or'} ".join(_words(c) for c in children)
-        return joined if top or len(children) == 1 else f"({joined})"
-    if node.not_ is not None:
-        inner = _words(node.not_)
-        return f"not {inner}" if inner.startswith("(") else f"not ({inner})"
-    return _CONDITION_WORDS[key](getattr(node, key))
-
-
-def _attribute_words(test: AttributeTest) -> str:
-    values = _attribute_values(test)
-    words = dict(OPERATORS)
-    op = values["op"]
-    if op in ("number", "date"):
-        span = _span(values.get("from", ""), values.get("to", ""), dates=op == "date")
-        return f"{test.name} {span}"
-    if op in ("exists", "missing"):
-        return f"{test.name} {words[op]}"
-    return f"{test.name} {words[op]} {values.get('value', '')}"
-
-
-def _span(low: str, high: str, *, dates: bool) -> str:
-    if low and high:
-        return f"from {low} to {high}"
-    if dates:
-        return f"on or after {low}" if low else f"on or before {high}"
-    return f"at least {low}" if low else f"at most {high}"
-
-
-_CONDITION_WORDS: dict[str, Callable[[Any], str]] = {
-    "kind": lambda kind: f"{kind.value}s",
-    "locale": lambda tags: "language " + " or ".join(tags),
-    "timezone": lambda zones: "in " + " or ".join(zones),
-    "subscription": lambda test: (
-        f"subscribed to {test.topic}" + (f" by {test.channel.value}" if test.channel else "")
-    ),
-    "created": lambda test: "added " + _span(_text(test.since), _text(test.until), dates=True),
-    "attribute": _attribute_words,
-}

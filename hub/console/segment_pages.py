@@ -14,7 +14,7 @@ from pydantic import TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 from sqlalchemy import select
 
-from hub.console import forms
+from hub.console import forms, segment_words
 from hub.console import segment_form as editor
 from hub.console.auth import NotAllowed, SessionsDep, Staff, StaffDep
 from hub.console.pages import back_to, page
@@ -396,7 +396,7 @@ def _first_problem(invalid: dict[str, str], root: editor.Node) -> str | None:
 
 def _words(conditions: dict[str, Any]) -> str:
     try:
-        return editor.describe(conditions)
+        return segment_words.describe(conditions)
     except ValidationError:  # written before a rule it breaks; shown, not hidden
         return "conditions this version of Hub cannot read"
 

@@ -10,6 +10,7 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from hub.console import segment_form as editor
+from hub.console import segment_words
 from hub.schemas.segments import Condition, Conditions, as_tree, from_flat
 
 TREE: dict[str, Any] = {
@@ -150,16 +151,16 @@ def _form_of(tree: dict[str, Any]) -> dict[str, str]:
 
 
 def test_a_tree_reads_in_words() -> None:
-    assert editor.describe(TREE) == (
+    assert segment_words.describe(TREE) == (
         "clients and (plan is pro or spent from 100 to 500 or tags is one of a, b or vip is "
         "not set) and not (subscribed to news by sms) and not (language ru or en-GB or in "
         "Asia/Tokyo) and added from 2025-01-01 to 2025-03-31"
     )
-    assert editor.describe({"attribute": {"name": "d", "since": "2025-01-01"}}) == (
+    assert segment_words.describe({"attribute": {"name": "d", "since": "2025-01-01"}}) == (
         "d on or after 2025-01-01"
     )
-    assert editor.describe({"attribute": {"name": "n", "max": 3}}) == "n at most 3"
-    assert editor.describe(None) == "everyone"
+    assert segment_words.describe({"attribute": {"name": "n", "max": 3}}) == "n at most 3"
+    assert segment_words.describe(None) == "everyone"
 
 
 def test_the_flat_form_reads_as_a_tree() -> None:
