@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from pathlib import Path
 from typing import IO, Annotated, Any
 
 import anyio.to_thread
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy import select
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
@@ -38,13 +39,17 @@ from hub.services import import_jobs
 from hub.services.errors import HubError, InvalidField
 from hub.services.imports import ImportFormat, SubscribeTo, format_for, subscribe
 from hub.web import downloads
+from hub.web import static as static_files
 from hub.web.deps import RuntimeDep
 from hub.web.paging import RowId
+from hub.web.static import SCRIPTED_CSP
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 UPLOAD = "/console/imports/new"  # streamed: app.py exempts it from the body size cap
 PAGE = 50
 SHOWN_PROBLEMS = 10  # on the page; the download has them all
+STATIC = Path(static_files.__file__).parent / "static"
+CACHED = {"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"}
 COPY_CHUNK = 1 << 20
 FORMATS = (("", "Tell from the file name"), ("csv", "CSV"), ("ndjson", "NDJSON"))
 LABELS = {
@@ -261,6 +266,13 @@ async def _start(
     return job_id
 
 
+@router.get("/imports/progress.js")
+def progress_script() -> Response:
+    """The progress page's script (from the hub itself: the page's policy allows no other)."""
+    script = (STATIC / "imports.js").read_text()
+    return PlainTextResponse(script, media_type="text/javascript", headers=CACHED)
+
+
 @router.get("/imports/{job_id}")
 def import_progress(
     job_id: RowId,
@@ -275,13 +287,12 @@ def import_progress(
     running = job.state is ImportState.RUNNING
     subscribe_to = (job.options or {}).get("subscribe")
     problems = import_jobs.error_rows(job.errors or "")
-    return page(
+    response = page(
         request,
         "import_job.html",
         f"Import of {job.filename or 'a file'}",
         staff,
         section="contacts",
-        refresh=1 if running else None,
         job=job,
         running=running,
         subscribe=subscribe_to,
@@ -289,6 +300,9 @@ def import_progress(
         first_problems=problems[:SHOWN_PROBLEMS],
         problem_count=len(problems),
     )
+    if running:  # imports.js keeps it up to date
+        response.headers["Content-Security-Policy"] = SCRIPTED_CSP
+    return response
 
 
 def _percent(job: ImportJob) -> int | None:
