@@ -6,6 +6,7 @@ variables the template reads) and the latest versions. History, diff and restore
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -44,17 +45,41 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 router.include_router(template_history.router)
 RECENT = 5  # versions listed on the editor; the history page has them all
 KeyQuery = Annotated[str, Query(pattern=TOPIC_KEY)]
-LocaleQuery = Annotated[
-    str, Query(max_length=35, pattern=r"^([A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*)?$")
-]
+LOCALE = r"^([A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*)?$"
+LocaleQuery = Annotated[str, Query(max_length=35, pattern=LOCALE)]
+Typed = Annotated[str, Query(max_length=500)]  # checked by the page, which says what is wrong
+KEY_PROBLEM = (
+    "Template key: use lower-case letters, digits, dots, dashes and underscores, beginning "
+    "with a letter or a digit, e.g. order-shipped"
+)
+LOCALE_PROBLEM = "Language: write a code such as ru, en-GB or pt-BR"
 Number = Annotated[int, Query(ge=0, le=2**31 - 1)]
 
 
 @router.get("/templates")
 def template_list(request: Request, staff: StaffDep, runtime: RuntimeDep) -> Response:
+    return _list(request, staff, runtime)
+
+
+def _list(
+    request: Request, staff: Staff, runtime: Runtime, *, typed: str = "", status: int = 200
+) -> Response:
+    problems = Problems("")
+    if status != 200:
+        problems.add("new-key", KEY_PROBLEM)
     with runtime.reads() as session:
         rows = list(session.scalars(select(Template).order_by(Template.key)))
-    return page(request, "templates.html", "Templates", staff, section="templates", rows=rows)
+    return page(
+        request,
+        "templates.html",
+        "Templates",
+        staff,
+        status=status,
+        section="templates",
+        rows=rows,
+        typed=typed,
+        problems=problems,
+    )
 
 
 @dataclass
@@ -69,17 +94,24 @@ class Form:
 
 @router.get("/templates/edit")
 def template_edit(
-    key: KeyQuery,
+    key: Typed,
     request: Request,
     *,
     staff: StaffDep,
     runtime: RuntimeDep,
-    locale: LocaleQuery = "",
+    locale: Typed = "",
     saved: Number = 0,
     unchanged: bool = False,
     restored: Number = 0,
 ) -> Response:
-    """One language's parts ("" is the default every other language falls back to)."""
+    """One language's parts ("" is the default every other language falls back to). A key
+    or language typed wrong into the forms that lead here is shown there, with why."""
+    if not re.fullmatch(TOPIC_KEY, key):
+        return _list(request, staff, runtime, typed=key, status=422)
+    problems, typed = Problems(""), ""
+    if len(locale) > 35 or not re.fullmatch(LOCALE, locale):
+        problems.add("add-locale", LOCALE_PROBLEM)
+        typed, locale = locale, ""
     with runtime.reads() as session:
         found = template_edits.edit_target(session, key)
     form = Form()
@@ -95,6 +127,18 @@ def template_edit(
         notice = f"Saved as version {saved}."
     elif unchanged:
         notice = "Nothing had changed, so no new version was saved."
+    if problems:
+        return _editor(
+            request,
+            staff,
+            runtime,
+            key=key,
+            locale=locale,
+            form=form,
+            status=422,
+            problems=problems,
+            typed=typed,
+        )
     return _editor(request, staff, runtime, key=key, locale=locale, form=form, notice=notice)
 
 
@@ -262,6 +306,7 @@ def _editor(
     problems: Problems | None = None,
     preview: Shown | None = None,
     notice: str | None = None,
+    typed: str = "",
 ) -> Response:
     with runtime.reads() as session:
         found = template_edits.edit_target(session, key)
@@ -288,4 +333,5 @@ def _editor(
         preview=preview,
         recent=recent,
         count=count,
+        typed=typed,
     )

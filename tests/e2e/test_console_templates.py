@@ -206,6 +206,13 @@ def test_a_marketer_previews_saves_compares_and_restores(
     page.click("text=History")
     page.wait_for_url("**/console/templates/history?key=shipped")
     shoot(page, "history-desktop")
+    page.click("nav >> text=Templates")
+    cells = page.locator("table tbody tr td").all_inner_texts()
+    assert cells[0] == "shipped"
+    assert cells[1] == "Sent when an order leaves the warehouse"
+    assert cells[2].startswith("4")
+    assert cells[3] == "default, ru"  # not ", ru"
+    shoot(page, "list-desktop")
 
 
 def test_the_pages_fit_a_phone(console: LiveHub, browser: Browser) -> None:  # noqa: F811
@@ -253,6 +260,14 @@ def test_the_pages_fit_a_phone(console: LiveHub, browser: Browser) -> None:  # n
     page.goto(f"{console.base}/console/templates/history?key=shipped")
     assert fits(page)
     shoot(page, "history-phone")
+    page.goto(f"{console.base}/console/templates")
+    assert fits(page)
+    shoot(page, "list-phone")
+    page.goto(f"{console.base}/console/templates/edit?key=Order%20Updates")  # past `pattern`
+    assert page.locator(".error-summary a[href='#new-key']").is_visible()
+    assert page.input_value("#new-key") == "Order Updates"
+    assert fits(page)
+    shoot(page, "list-error-phone")
 
 
 def _text(message: ConsoleMessage) -> str:

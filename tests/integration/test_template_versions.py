@@ -388,3 +388,22 @@ def test_a_viewer_cannot_save_or_restore(client: TestClient, runtime: Runtime) -
     )
     assert refused.status_code == 403
     assert stored(runtime).version == 1
+
+
+def test_a_key_or_language_typed_wrong_is_shown_back_with_why(
+    client: TestClient, runtime: Runtime
+) -> None:
+    crm = make_key(runtime, "crm", Scope.CAMPAIGNS)
+    put(client, crm, ORDER, 201)
+    signed_in(client, runtime)
+    bad_key = client.get("/console/templates/edit?key=Order%20Updates")
+    assert bad_key.status_code == 422
+    assert 'href="#new-key"' in bad_key.text
+    assert 'id="new-key-error"' in bad_key.text
+    assert 'value="Order Updates"' in bad_key.text
+    bad_locale = client.get("/console/templates/edit?key=order&locale=russian!")
+    assert bad_locale.status_code == 422
+    assert 'href="#add-locale"' in bad_locale.text
+    assert "a code such as ru" in bad_locale.text
+    assert 'value="russian!"' in bad_locale.text
+    assert 'name="sms_body"' in bad_locale.text  # the default language's editor, still there
