@@ -407,3 +407,30 @@ def test_a_key_or_language_typed_wrong_is_shown_back_with_why(
     assert "a code such as ru" in bad_locale.text
     assert 'value="russian!"' in bad_locale.text
     assert 'name="sms_body"' in bad_locale.text  # the default language's editor, still there
+
+
+def test_the_preview_frames_the_email_without_script(client: TestClient, runtime: Runtime) -> None:
+    crm = make_key(runtime, "crm", Scope.CAMPAIGNS)
+    put(client, crm, ORDER, 201)
+    signed_in(client, runtime)
+    fields = editor(client) | {"action": "preview", "data": '{"order": {"number": "A-7"}}'}
+    answer = client.post("/console/templates/edit?key=order&locale=", data=fields)
+    assert answer.status_code == 200, answer.text
+    policy = answer.headers["content-security-policy"]
+    assert policy.startswith("default-src 'none';")
+    assert "script-src" not in policy  # so none: default-src 'none'
+    assert "style-src-attr 'unsafe-inline'" in policy  # the e-mail's own style attributes
+    frames = re.findall(r"<iframe ([^>]*)>", answer.text)
+    assert len(frames) == 2
+    for frame in frames:
+        assert re.search(r"(^| )sandbox( |$)", frame), frame  # no allow-* at all
+        assert "allow-" not in frame
+        assert "&lt;meta http-equiv=&#34;Content-Security-Policy&#34;" in frame
+    assert "Order A-7 shipped" in answer.text  # the SMS
+    assert "data.order.number" in answer.text  # the variables, with the preview's value
+    # The editor's own page keeps the strict policy.
+    assert (
+        client.get("/console/templates/edit?key=order")
+        .headers["content-security-policy"]
+        .startswith("default-src 'none'; style-src 'self'; img-src 'self';")
+    )
