@@ -63,10 +63,10 @@ def _dispatch(session: Session, campaign: Campaign, now: dt.datetime) -> int | N
     campaign.updated_at = now
     if run_id is None:
         return None  # this occurrence was dispatched already
-    variants = session.scalar(
-        select(Template.variants).where(Template.key == campaign.template_key)
-    )
-    if variants is None:
+    stored = session.execute(
+        select(Template.variants, Template.version).where(Template.key == campaign.template_key)
+    ).first()
+    if stored is None:
         log.error(
             "campaign %s: template %r is gone; occurrence skipped",
             campaign.id,
@@ -77,7 +77,8 @@ def _dispatch(session: Session, campaign: Campaign, now: dt.datetime) -> int | N
         session,
         topic_id=campaign.topic_id,
         template_key=campaign.template_key,
-        variants=variants,
+        template_version=stored.version,
+        variants=stored.variants,
         data=campaign.data,
         source=f"campaign:{campaign.id}",
         now=now,

@@ -33,8 +33,10 @@ from hub.console.audience_forms import (
 from hub.console.auth import NotAllowed, SessionsDep, Staff, StaffDep
 from hub.console.import_runner import runner_of
 from hub.console.pages import back_to, page
+from hub.db.base import utcnow
 from hub.db.models import ImportJob, Topic
 from hub.domain import Channel, ImportState, StaffRole
+from hub.runtime import Runtime
 from hub.services import import_jobs
 from hub.services.errors import HubError, InvalidField
 from hub.services.imports import ImportFormat, SubscribeTo, format_for, subscribe
@@ -72,6 +74,9 @@ def import_list(
 ) -> Response:
     with runtime.reads() as session:
         jobs = import_jobs.recent(session, before_id=before, limit=PAGE + 1)
+    if _settle(runtime, jobs):
+        with runtime.reads() as session:
+            jobs = import_jobs.recent(session, before_id=before, limit=PAGE + 1)
     older = jobs[PAGE - 1].id if len(jobs) > PAGE else None
     return page(
         request,
@@ -282,6 +287,9 @@ def import_progress(
 ) -> Response:
     with runtime.reads() as session:
         job = session.get(ImportJob, job_id)
+    if job is not None and _settle(runtime, [job]):
+        with runtime.reads() as session:
+            job = session.get(ImportJob, job_id)
     if job is None:
         return _missing(request, staff, job_id)
     running = job.state is ImportState.RUNNING
@@ -303,6 +311,15 @@ def import_progress(
     if running:  # imports.js keeps it up to date
         response.headers["Content-Security-Policy"] = SCRIPTED_CSP
     return response
+
+
+def _settle(runtime: Runtime, jobs: list[ImportJob]) -> bool:
+    """Mark jobs whose process is gone as failed; whether there were any (then read again)."""
+    now = utcnow()
+    gone = [job.id for job in jobs if import_jobs.stopped(job, now)]
+    if gone:
+        import_jobs.mark_stopped(runtime.sessions, gone)
+    return bool(gone)
 
 
 def _percent(job: ImportJob) -> int | None:

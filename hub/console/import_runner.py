@@ -3,12 +3,15 @@
 An uploaded file already sits in a temporary file on disk when the page hands it over, so any
 process can run it; the embedded default (`hub serve`) has no other. Two imports run at once,
 more wait their turn. When the app stops, running imports end after the batch they are writing
-and are marked as interrupted (what they imported stays), and waiting ones as not started.
+and are marked as interrupted (what they imported stays), and waiting ones as not started. A
+thread says every few seconds that this process still holds its running and waiting jobs, so
+one whose process was killed is shown as stopped, not as running for ever.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,6 +26,8 @@ from hub.services import import_jobs
 from hub.services.actor import Actor
 from hub.services.imports import ImportFormat, SubscribeTo
 
+log = logging.getLogger("hub.imports")
+
 CHUNK = 1 << 20
 RUNNING_AT_ONCE = 2
 _NOT_STARTED = "Hub stopped before this import started; nothing was imported. Upload it again."
@@ -34,7 +39,10 @@ class ImportRunner:
         self._pool = ThreadPoolExecutor(RUNNING_AT_ONCE, thread_name_prefix="console-import")
         self._stopping = threading.Event()
         self._waiting: dict[int, tuple[Future[None], IO[bytes]]] = {}
+        self._running: set[int] = set()
         self._lock = threading.Lock()
+        self._beating = threading.Thread(target=self._beat, name="console-import-beat", daemon=True)
+        self._beating.start()
 
     def submit(
         self,
@@ -51,6 +59,7 @@ class ImportRunner:
         def work() -> None:
             with self._lock:
                 self._waiting.pop(job_id, None)
+                self._running.add(job_id)
             settings = self._runtime.settings
             try:
                 import_jobs.run(
@@ -67,9 +76,22 @@ class ImportRunner:
                 )
             finally:
                 file.close()
+                with self._lock:
+                    self._running.discard(job_id)
 
         with self._lock:
             self._waiting[job_id] = (self._pool.submit(work), file)
+
+    def _beat(self) -> None:
+        """Every `HEARTBEAT` seconds, say that this process still holds its jobs: one whose
+        process was killed stops being "running" on its page (`import_jobs.stopped`)."""
+        while not self._stopping.wait(import_jobs.HEARTBEAT):
+            with self._lock:
+                held = self._running | set(self._waiting)
+            try:
+                import_jobs.beat(self._runtime.sessions, held)
+            except Exception:  # a database hiccup: the next beat tries again
+                log.warning("import heartbeat failed", exc_info=True)
 
     def _chunks(self, file: IO[bytes]) -> Iterator[bytes]:
         file.seek(0)

@@ -250,6 +250,7 @@ class Notification(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     topic_id: Mapped[int] = mapped_column(Id, ForeignKey("topics.id", ondelete="RESTRICT"))
     template_key: Mapped[str | None] = mapped_column(String(100))
+    template_version: Mapped[int | None]  # of the stored template its parts were copied from
     variants: Mapped[dict[str, Any]] = mapped_column(Json)
     data: Mapped[dict[str, Any]] = mapped_column(Json)
     recipients: Mapped[list[int] | None] = mapped_column(Json)  # contact ids; None: subscribers
@@ -595,4 +596,5 @@ class ImportJob(Base):
     errors: Mapped[str | None] = mapped_column(Text)  # CSV: line, field, message
     error: Mapped[str | None] = mapped_column(Text)  # why the whole import failed
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # its last batch
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

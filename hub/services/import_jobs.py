@@ -35,6 +35,8 @@ log = logging.getLogger("hub.imports")
 MAX_ERRORS = 50_000  # row errors kept to download; the counts go on past them
 ERRORS_HEADER = ("line", "field", "message")
 _EVERY = 0.25  # seconds between progress writes
+HEARTBEAT = 15.0  # seconds between the runner's "still alive" writes
+STALE = dt.timedelta(minutes=2)  # no word for this long: the process running it is gone
 _INTERRUPTED = (
     "Hub stopped while this import ran. The rows before it stopped were imported; import the "
     "file again to finish (people already imported are updated, not added twice)."
@@ -199,5 +201,38 @@ def _counts(tally: Tally) -> dict[str, Any]:
 
 def _write(sessions: sessionmaker[Session], job_id: int, values: dict[str, Any]) -> None:
     with sessions() as session:
-        session.execute(update(ImportJob).where(ImportJob.id == job_id).values(values))
+        row = update(ImportJob).where(ImportJob.id == job_id)
+        session.execute(row.values(values | {"updated_at": utcnow()}))
+        session.commit()
+
+
+def beat(sessions: sessionmaker[Session], job_ids: Iterable[int]) -> None:
+    """Say that these jobs' process is alive (the runner does, for running and waiting jobs)."""
+    ids = list(job_ids)
+    if not ids:
+        return
+    with sessions() as session:
+        session.execute(
+            update(ImportJob)
+            .where(ImportJob.id.in_(ids), ImportJob.state == ImportState.RUNNING)
+            .values(updated_at=utcnow())
+        )
+        session.commit()
+
+
+def stopped(job: ImportJob, now: dt.datetime) -> bool:
+    """Still "running" though its process has said nothing for `STALE`: it was killed."""
+    heard = job.updated_at or job.started_at
+    return job.state is ImportState.RUNNING and now - heard > STALE
+
+
+def mark_stopped(sessions: sessionmaker[Session], job_ids: Iterable[int]) -> None:
+    """End jobs whose process is gone as failed, keeping the counts of their last batch."""
+    now = utcnow()
+    with sessions() as session:
+        for job in session.scalars(select(ImportJob).where(ImportJob.id.in_(list(job_ids)))):
+            if stopped(job, now):  # read again under the write: it may have spoken since
+                heard = job.updated_at or job.started_at
+                log.warning("import %s: no word from its process since %s; failed", job.id, heard)
+                job.state, job.finished_at, job.error = ImportState.FAILED, now, _INTERRUPTED
         session.commit()

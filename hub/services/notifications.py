@@ -78,16 +78,17 @@ def accept(
         template = session.scalar(select(Template).where(Template.key == body.template))
         if template is None:
             raise InvalidField("template", f"no template {body.template!r}")
-        variants = template.variants
+        variants, version = template.variants, template.version
     else:
         assert body.content is not None
-        variants = templates.variants_of(body.content)
+        variants, version = templates.variants_of(body.content), None
         templates.check(processes, "inline", variants, "content", data=body.data)
     now = utcnow()
     inserted = create(
         session,
         topic_id=topic.id,
         template_key=body.template,
+        template_version=version,
         variants=variants,
         data=body.data,
         source=source,
@@ -113,6 +114,7 @@ def create(
     data: dict[str, Any],
     source: str,
     now: dt.datetime,
+    template_version: int | None = None,
     recipients: list[int] | None = None,
     channels: list[str] | None = None,
     escalation: list[dict[str, Any]] | None = None,
@@ -127,6 +129,7 @@ def create(
     values: dict[str, Any] = {
         "topic_id": topic_id,
         "template_key": template_key,
+        "template_version": template_version,
         "variants": variants,
         "data": data,
         "recipients": recipients,

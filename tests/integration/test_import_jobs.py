@@ -138,3 +138,29 @@ def test_a_stopping_runner_ends_running_imports_and_marks_waiting_ones(runtime: 
     assert never.error is not None
     assert "before this import started" in never.error
     assert never.rows_read == 0
+
+
+def test_a_job_whose_process_was_killed_stops_being_running(runtime: Runtime) -> None:
+    """A killed process writes nothing more: after `STALE` without a heartbeat its job is
+    failed, keeping its counts; a job whose process still beats is left running."""
+    dead, alive = new_job(runtime), new_job(runtime)
+    long_ago = import_jobs.utcnow() - import_jobs.STALE - dt.timedelta(seconds=1)
+    with runtime.sessions() as session:
+        for job in session.scalars(select(ImportJob)):
+            job.started_at = job.updated_at = long_ago
+            job.rows_read = 7
+        session.commit()
+    import_jobs.beat(runtime.sessions, [alive])
+    with runtime.reads() as session:
+        now = import_jobs.utcnow()
+        found = {
+            job.id: import_jobs.stopped(job, now) for job in session.scalars(select(ImportJob))
+        }
+    assert found == {dead: True, alive: False}
+    import_jobs.mark_stopped(runtime.sessions, [dead, alive])
+    with runtime.reads() as session:
+        jobs = {job.id: job for job in session.scalars(select(ImportJob))}
+    assert jobs[dead].state is ImportState.FAILED
+    assert jobs[dead].error is not None and "Hub stopped while this import ran" in jobs[dead].error
+    assert jobs[dead].rows_read == 7
+    assert jobs[alive].state is ImportState.RUNNING

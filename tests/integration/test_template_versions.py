@@ -159,8 +159,9 @@ def test_a_notification_keeps_the_parts_it_was_sent_with(
     assert sent.status_code in (201, 202), sent.text
     put(client, crm, {"variants": {"": {"sms_body": "Completely different"}}})
     with runtime.reads() as session:
-        (kept,) = session.scalars(select(Notification.variants))
-    assert kept == ORDER["variants"]
+        (kept,) = session.execute(select(Notification.variants, Notification.template_version))
+    assert kept.variants == ORDER["variants"]
+    assert kept.template_version == 1  # named, so its page can link to that version
 
 
 # -- the console ----------------------------------------------------------------------------
