@@ -5,14 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from pydantic import Field, StringConstraints
+from pydantic import Field
 
 from hub.domain import CampaignState, Channel, ContactKind
 from hub.fields import Attributes, Email, Key, Locale, MaybeText, Text255, TimeZone
 from hub.schemas.base import Out, Strict
 from hub.schemas.schedules import Now, Schedule
-
-Scalar = Annotated[str, StringConstraints(max_length=255)] | int | float | bool
+from hub.schemas.segments import AttributeName, Scalar
 
 
 class SegmentIn(Strict):
@@ -21,7 +20,7 @@ class SegmentIn(Strict):
     kind: ContactKind | None = None
     locales: list[Locale] | None = Field(None, max_length=50, description="'ru' matches ru-RU.")
     timezones: list[TimeZone] | None = Field(None, max_length=100)
-    attributes: dict[str, Scalar] | None = Field(
+    attributes: dict[AttributeName, Scalar] | None = Field(
         None, max_length=20, description='Equal as text: {"plan": "pro"}.'
     )
 

@@ -127,6 +127,26 @@ def test_unreadable_or_unstorable_bodies_get_422_naming_the_field(
     assert client.get("/v1/contacts/h-1", headers=auth).status_code == 404
 
 
+@pytest.mark.usefixtures("world")
+@pytest.mark.parametrize(
+    "attributes",
+    [
+        pytest.param({"": False}, id="empty-name"),  # was a 500: the tree refused what CI sent
+        pytest.param({'pl"an': "pro"}, id="quote-in-name"),
+        pytest.param({"plan": "a\u0000b"}, id="nul-in-value"),
+    ],
+)
+@pytest.mark.parametrize("path", ["/v1/campaigns/audience", "/v1/campaigns"])
+def test_a_flat_segment_is_held_to_the_rules_of_the_tree_it_becomes(
+    client: TestClient, auth: dict[str, str], attributes: dict[str, Any], path: str
+) -> None:
+    """A campaign's flat segment is read as a tree of conditions: what the tree refuses is
+    refused at the door, naming the segment's attributes, not a 500 when it is counted."""
+    body = {"name": "x", "topic": "news", "template": "t", "segment": {"attributes": attributes}}
+    error = assert_refused(client.post(path, json=body, headers=auth), 422, None)
+    assert error["details"][0]["field"].startswith("segment.attributes"), error
+
+
 def test_text_that_merely_looks_like_an_escape_is_kept(
     client: TestClient, auth: dict[str, str]
 ) -> None:
