@@ -33,6 +33,8 @@ from hub.api.routes import (
 from hub.console import admin as console_admin
 from hub.console import audience as console_audience
 from hub.console import campaign_pages as console_campaigns
+from hub.console import capture_pages as console_captures
+from hub.console import landing
 from hub.console import pages as console_pages
 from hub.console import routes as console
 from hub.console import segment_pages as console_segments
@@ -96,8 +98,10 @@ def create_app(
     app.include_router(bounces.reports, responses=errors.RESPONSES)
     app.include_router(selfservice.router)
     app.include_router(static.router)
+    app.include_router(landing.router)
     app.include_router(console_audience.router)
     app.include_router(console.router)
+    app.include_router(console_captures.router)
     app.include_router(console_campaigns.router)
     app.include_router(console_templates.router)
     app.include_router(console_segments.router)

@@ -81,6 +81,12 @@ def _runtime(*, upgrade_sqlite: bool = True) -> Runtime:
     return runtime
 
 
+def banner(host: str, port: int) -> str:
+    """The first line `hub serve` prints: where to point a browser, the console first."""
+    url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"  # IPv6 in []
+    return f"Hub listening on {url} — console: {url}/console, API docs: {url}/docs"
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -99,7 +105,7 @@ def serve(
     # could then choose their address. Only the proxies named in settings are believed.
     proxies = settings.forwarded_allow_ips()
     clients = f"X-Forwarded-For from {', '.join(proxies)}" if proxies else "the TCP peer"
-    typer.echo(f"Hub listening on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    typer.echo(banner(host, port))
     typer.echo(f"database: {settings.safe_database_url}")
     typer.echo(f"broker:   {broker}")
     typer.echo(f"clients:  {clients}")

@@ -1,4 +1,4 @@
-"""Console pages: sign-in, dashboard and what the capture sink received."""
+"""Console pages: sign-in, dashboard and the bounces that matched no delivery."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from hub.console import auth
 from hub.console.auth import SessionsDep, StaffDep
 from hub.console.pages import back_to, page
 from hub.db.base import utcnow
-from hub.db.models import Campaign, Capture, Delivery, Notification, Topic
+from hub.db.models import Campaign, Delivery, Notification, Topic
 from hub.domain import DeliveryState
 from hub.services import bounces
 from hub.web.deps import RuntimeDep
@@ -161,32 +161,6 @@ def campaign_rows(session: Any, *, limit: int) -> list[dict[str, Any]]:
             .limit(limit)
         )
     ]
-
-
-@router.get("/captures")
-def captures(request: Request, staff: StaffDep, runtime: RuntimeDep) -> Response:
-    """What the development sink kept instead of sending (channels with no provider)."""
-    with runtime.reads() as session:
-        rows = [
-            (
-                c.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-                c.channel.value,
-                c.to,
-                c.subject or "",
-                (c.text or "")[:200],
-            )
-            for c in session.scalars(select(Capture).order_by(Capture.id.desc()).limit(100))
-        ]
-    headers = ["When (UTC)", "Channel", "To", "Subject", "Text"]
-    return page(
-        request,
-        "listing.html",
-        "Captured messages",
-        staff,
-        section="captures",
-        headers=headers,
-        rows=rows,
-    )
 
 
 @router.get("/bounces")

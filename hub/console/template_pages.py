@@ -19,13 +19,13 @@ from starlette.concurrency import run_in_threadpool
 
 from hub.console import forms, template_history
 from hub.console.auth import SessionsDep, Staff, StaffDep
+from hub.console.email_frame import frame_headers
 from hub.console.pages import back_to, page
 from hub.console.template_view import (
     DESCRIPTION,
     PARTS,
     Problems,
     Shown,
-    frame_headers,
     problems_of,
     shown_preview,
 )

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from hub.console.pages import HEADERS
+from hub.console.email_frame import framed
 from hub.schemas.templates import PreviewOut
 from hub.services.errors import HubError
 from hub.services.template_preview import Sample
@@ -91,23 +91,7 @@ OTHER_FIELDS = {
 }
 CHANNELS = {"email": "E-mail", "sms": "SMS", "voice": "Voice call", "webhook": "Webhook"}
 
-# The preview's frame is a srcdoc document, which inherits this page's policy: it lets the
-# e-mail's inline styles (style attributes, <style>) and its images apply inside the frame,
-# and still allows no script, no plugin, no font or connection anywhere. The console's own
-# markup is autoescaped, so inline style is not a way in for anyone else.
-PREVIEW_POLICY = (
-    "default-src 'none'; style-src 'self'; style-src-elem 'self' 'unsafe-inline'; "
-    "style-src-attr 'unsafe-inline'; img-src 'self' https: data:; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'"
-)
-# And the frame's own, in its document: the same, narrower still.
-FRAME_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:"
-_HEAD = re.compile(r"<head(\s[^>]*)?>", re.IGNORECASE)
 _LINE = re.compile(r"\.\s*\(line")
-
-
-def frame_headers() -> dict[str, str]:
-    return HEADERS | {"Content-Security-Policy": PREVIEW_POLICY}
 
 
 class Problems:
@@ -227,15 +211,6 @@ def shown_preview(rendered: PreviewOut, sample: Sample, paths: list[str]) -> Sho
         found.append(VariableShown(path, known, variables.shown(value) if known else ""))
     absent = [title for channel, title in CHANNELS.items() if channel not in rendered.channels]
     return Shown(sample.locale, person, channels, absent, found, problems)
-
-
-def framed(html: str) -> str:
-    """The e-mail's document with its own policy first in its head."""
-    meta = f'<meta http-equiv="Content-Security-Policy" content="{FRAME_POLICY}">'
-    found = _HEAD.search(html)
-    if found is None:
-        return meta + html
-    return html[: found.end()] + meta + html[found.end() :]
 
 
 def sms_words(length: SmsLength) -> str:
