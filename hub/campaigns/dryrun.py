@@ -1,18 +1,22 @@
 """A dry run: what a campaign would do now, person by person, without writing anything.
 
 The same code as the fan-out decides (audience, segment, resolver, local time, throttle),
-so the counts are what the send would do if nothing changed in between.
+so the counts are what the send would do if nothing changed in between; and the template is
+rendered for one real person of each language and channel (`checks`), so a part that would
+fail is named before anyone's delivery fails on it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import Counter, defaultdict
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.campaigns.service import SCHEDULE
+from hub.campaigns import checks
+from hub.campaigns.service import SCHEDULE, get, resumable, resumed_variants, schedulable
 from hub.db.models import Campaign, Notification, Template, Topic
 from hub.dispatch import audience, fanout
 from hub.dispatch.compose import renderable
@@ -25,6 +29,7 @@ from hub.services import templates
 from hub.services.errors import InvalidField
 from hub.services.hashing import AddressHasher
 from hub.templates import Renderer
+from hub.templates.isolation import RenderProcesses
 
 SAMPLES = 5
 BATCH = 1000
@@ -35,15 +40,21 @@ def dry_run(
     campaign: Campaign,
     *,
     renderer: Renderer,
+    processes: RenderProcesses,
     hasher: AddressHasher,
     now: dt.datetime,
     caps: Caps = audience.NO_CAPS,
+    variants: dict[str, Any] | None = None,
 ) -> DryRunOut:
+    """`variants`: the template's parts to try (a running occurrence's frozen copy); by
+    default the stored template's, as the next occurrence would copy them."""
     topic = session.get_one(Topic, campaign.topic_id)
-    variants = session.scalar(
-        select(Template.variants).where(Template.key == campaign.template_key)
-    )
-    compiled = renderer.compile(templates.doc(campaign.template_key, variants or {}))
+    if variants is None:
+        variants = session.scalar(
+            select(Template.variants).where(Template.key == campaign.template_key)
+        )
+    doc = templates.doc(campaign.template_key, variants or {})
+    compiled = renderer.compile(doc)  # parsed only: what it can render, as the fan-out asks
     channels = renderable(compiled)
     spec = SCHEDULE.validate_python(campaign.schedule)
     try:
@@ -62,6 +73,7 @@ def dry_run(
     refused: Counter[str] = Counter()
     samples: dict[str, list[str]] = defaultdict(list)
     waits: dict[str, tuple[dt.datetime, dt.datetime]] = {}
+    sampler = checks.Sampler()
     people, after = 0, 0
     while True:
         ids = audience.next_ids(
@@ -88,7 +100,9 @@ def dry_run(
                 if row["state"] is DeliveryState.QUEUED:
                     outcome, counter = row["channel"].value, send
                     key = f"send:{outcome}"
+                    sampler.add(recipient, row["channel"])
                 elif row["state"] is DeliveryState.DEFERRED:
+                    sampler.add(recipient, row["channel"])  # rendered when its wait ends
                     outcome, counter = str(row["reason"]), deferred
                     key = f"deferred:{outcome}"
                     first, last = waits.get(outcome, (row["due_at"], row["due_at"]))
@@ -99,6 +113,13 @@ def dry_run(
                 counter[outcome] += 1
                 if len(samples[key]) < SAMPLES:
                     samples[key].append(recipient.external_id)
+    tried = checks.try_renders(
+        sampler,
+        processes=processes,
+        doc=doc,
+        data=campaign.data,
+        topic={"key": topic.key, "name": topic.name},
+    )
     return DryRunOut(
         audience=people,
         send=dict(send),
@@ -107,4 +128,45 @@ def dry_run(
         samples=dict(samples),
         starts_at=at,
         waits_until={reason: [first, last] for reason, (first, last) in waits.items()},
+        renders=tried.renders,
+        render_errors=tried.errors,
+        render_unchecked=tried.unchecked,
+    )
+
+
+def before_start(
+    session: Session,
+    campaign_id: int,
+    *,
+    resume: bool,
+    approval: bool,
+    renderer: Renderer,
+    processes: RenderProcesses,
+    hasher: AddressHasher,
+    now: dt.datetime,
+    caps: Caps = audience.NO_CAPS,
+) -> DryRunOut:
+    """The dry run a campaign must pass before it may start sending: scheduled (the stored
+    template) or resumed (what its next sends render). `checks.refusal` reads the answer.
+
+    Raises:
+        Conflict: it could not be scheduled (or resumed) anyway; asked first, since the
+            dry run walks the whole audience.
+    """
+    campaign = get(session, campaign_id)
+    variants = None
+    if resume:
+        resumable(campaign)
+        variants = resumed_variants(session, campaign)
+    else:
+        schedulable(campaign, approval=approval)
+    return dry_run(
+        session,
+        campaign,
+        renderer=renderer,
+        processes=processes,
+        hasher=hasher,
+        now=now,
+        caps=caps,
+        variants=variants,
     )

@@ -24,6 +24,7 @@ from hub.domain import (
     Channel,
     DeferralReason,
     DeliveryState,
+    NotificationState,
     WithdrawalReason,
 )
 from hub.schemas import schedules
@@ -119,12 +120,7 @@ def schedule(
 ) -> Campaign:
     """draft -> scheduled; with `approval`, only once a second person approved it."""
     campaign = get(session, campaign_id, lock=True)
-    if campaign.state is not CampaignState.DRAFT:
-        raise Conflict(f"campaign {campaign_id} is {campaign.state}; only a draft is scheduled")
-    if approval and campaign.approved_by is None:
-        raise NeedsApproval(
-            f"campaign {campaign_id} needs a second person's approval before it is scheduled"
-        )
+    schedulable(campaign, approval=approval)
     spec = schedules.anchored(SCHEDULE.validate_python(campaign.schedule), now)
     campaign.schedule = spec.model_dump(mode="json")
     try:
@@ -132,6 +128,41 @@ def schedule(
     except ValueError as exc:
         raise InvalidField("schedule", str(exc)) from None
     return _move(campaign, CampaignState.SCHEDULED, now)
+
+
+def schedulable(campaign: Campaign, *, approval: bool) -> None:
+    """Raises Conflict unless `schedule` may move it: asked before its render check, which
+    walks the audience, so a campaign that cannot be scheduled anyway says so at once."""
+    if campaign.state is not CampaignState.DRAFT:
+        raise Conflict(f"campaign {campaign.id} is {campaign.state}; only a draft is scheduled")
+    if approval and campaign.approved_by is None:
+        raise NeedsApproval(
+            f"campaign {campaign.id} needs a second person's approval before it is scheduled"
+        )
+
+
+def resumable(campaign: Campaign) -> None:
+    """Raises Conflict unless `resume` may move it (asked before its render check)."""
+    if campaign.state is not CampaignState.PAUSED:
+        raise Conflict(f"campaign {campaign.id} is {campaign.state}, not paused")
+
+
+def resumed_variants(session: Session, campaign: Campaign) -> dict[str, Any] | None:
+    """The parts a resumed campaign renders next: its latest occurrence's frozen copy while
+    that one has people left to reach; None (the stored template's) when the next
+    occurrence is what resuming starts."""
+    latest = session.scalar(
+        select(Notification)
+        .where(Notification.campaign_id == campaign.id)
+        .order_by(Notification.id.desc())
+        .limit(1)
+    )
+    if latest is None:
+        return None
+    left = latest.state is NotificationState.ACCEPTED or session.scalar(
+        select(exists().where(Delivery.notification_id == latest.id, Delivery.state.in_(OPEN)))
+    )
+    return latest.variants if left else None
 
 
 def pause(session: Session, campaign_id: int, *, now: dt.datetime) -> Campaign:
@@ -154,8 +185,7 @@ def pause(session: Session, campaign_id: int, *, now: dt.datetime) -> Campaign:
 def resume(session: Session, campaign_id: int, *, now: dt.datetime) -> Campaign:
     """Go on: held deliveries are due at once (the sweeper picks them up), fan-out resumes."""
     campaign = get(session, campaign_id, lock=True)
-    if campaign.state is not CampaignState.PAUSED:
-        raise Conflict(f"campaign {campaign_id} is {campaign.state}, not paused")
+    resumable(campaign)
     ids = _notification_ids(campaign)
     session.execute(
         update(Notification).where(Notification.id.in_(ids)).values(held=False, due_at=now)
@@ -207,8 +237,13 @@ def test_send(
     given = {"kind": "employee", "email": email, "name": name or email}
     contacts.put(session, external_id, given, TESTER, allow_private_webhooks=False)
     message = {"template": campaign.template_key, "data": campaign.data}
-    source = f"campaign:{campaign.id}:test"
+    source = test_source(campaign.id)
     return mail.send(session, external_id, message, processes=processes, source=source)
+
+
+def test_source(campaign_id: int) -> str:
+    """The `source` of a campaign's test notifications: how a page knows one of them."""
+    return f"campaign:{campaign_id}:test"
 
 
 def _move(campaign: Campaign, state: CampaignState, now: dt.datetime) -> Campaign:

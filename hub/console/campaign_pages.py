@@ -7,20 +7,31 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
+from markupsafe import Markup, escape
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
-from hub.campaigns import service
-from hub.campaigns.dryrun import dry_run
+from hub.campaigns import checks, service, trial
+from hub.campaigns.dryrun import before_start, dry_run
 from hub.console import forms, segment_words
 from hub.console.auth import NotAllowed, SessionsDep, Staff, StaffDep
 from hub.console.pages import back_to, page
 from hub.console.routes import campaign_rows
 from hub.db.base import utcnow
-from hub.db.models import Template, Topic
+from hub.db.models import Notification, Template, Topic
 from hub.dispatch import audience
 from hub.domain import CampaignState, StaffRole
-from hub.schemas.campaigns import CampaignIn, SegmentIn
+from hub.runtime import Runtime
+from hub.schemas.campaigns import (
+    CampaignIn,
+    DryRunOut,
+    RenderOut,
+    SegmentIn,
+    TestOutcome,
+    TestSendOut,
+)
 from hub.schemas.segments import is_flat
 from hub.services import account_mail as mail
 from hub.services import segments
@@ -37,6 +48,7 @@ ACTIONS = {
     CampaignState.PAUSED: ("resume", "cancel"),
 }
 ROLES = {"approve": StaffRole.ADMIN}  # the rest: marketer
+BREAK_EVERY = 24  # characters of a sample's text between the places it may break
 
 
 @router.get("/campaigns")
@@ -191,24 +203,50 @@ def campaign(
     staff: StaffDep,
     runtime: RuntimeDep,
     dry: bool = False,
-    tested: bool = False,
+    test: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     problem: Annotated[str, Query(max_length=500)] = "",
 ) -> Response:
+    """`test`: a test send of this campaign, whose delivery the page reads as it is now."""
+    return _campaign_page(
+        request,
+        staff,
+        runtime,
+        campaign_id,
+        dry=dry,
+        test=test,
+        errors=[problem] if problem else [],
+    )
+
+
+def _campaign_page(
+    request: Request,
+    staff: Staff,
+    runtime: Runtime,
+    campaign_id: int,
+    *,
+    dry: bool | DryRunOut = False,
+    test: int | None = None,
+    errors: list[str],
+    status: int = 200,
+) -> Response:
+    """The campaign page; `dry` True runs the dry run, a DryRunOut shows one already run."""
     with runtime.reads() as session:
         found = service.get(session, campaign_id)
         view = service.view(session, found)
         topic = session.get_one(Topic, found.topic_id)
         count = audience.count(session, topic, found.segment)
-        tried = None
-        if dry:
+        tried = dry if isinstance(dry, DryRunOut) else None
+        if dry is True:
             tried = dry_run(
                 session,
                 found,
                 renderer=runtime.renderer,
+                processes=runtime.render_processes,
                 hasher=runtime.hasher,
                 now=utcnow(),
                 caps=runtime.settings.default_caps(),
             )
+        tested = _tested(session, campaign_id, test) if test else None
     live = view.state in (CampaignState.SCHEDULED, CampaignState.SENDING)
     approval = runtime.settings.campaign_approval
     actions = [
@@ -217,23 +255,48 @@ def campaign(
         if staff.may(ROLES.get(action, StaffRole.MARKETER))
         and (action != "approve" or (approval and not view.approved_by))
     ]
+    waiting = tested is not None and tested.outcome is TestOutcome.PENDING
     return page(
         request,
         "campaign.html",
         view.name,
         staff,
+        status=status,
         section="campaigns",
         c=view,
         audience=count,
         dry=tried,
+        renders=[_shown(r) for r in tried.renders] if tried else [],
+        tested=tested,
         actions=actions,
-        refresh=2 if live else None,
+        refresh=2 if live or waiting else None,
         approval=approval,
         segment=describe_segment(view.segment),
         schedule=describe_schedule(view.schedule),
-        notice=f"A test was sent to {staff.email}." if tested else None,
-        errors=[problem] if problem else [],
+        errors=errors,
     )
+
+
+def _tested(session: Session, campaign_id: int, notification_id: int) -> TestSendOut | None:
+    """A test send's outcome now, if the notification is one of this campaign's tests."""
+    source = session.scalar(select(Notification.source).where(Notification.id == notification_id))
+    if source != service.test_source(campaign_id):
+        return None  # someone else's notification: not shown here
+    return trial.outcome(session, notification_id)
+
+
+def _shown(render: RenderOut) -> dict[str, Any]:
+    """A sample for the page: its text may break anywhere in a long word (a link), so it
+    never widens a phone's page."""
+    shown = {"subject": _breakable(render.subject), "text": _breakable(render.text)}
+    return render.model_dump() | shown
+
+
+def _breakable(text: str | None) -> Markup | None:
+    if text is None:
+        return None
+    pieces = [escape(text[i : i + BREAK_EVERY]) for i in range(0, len(text), BREAK_EVERY)]
+    return Markup("<wbr>").join(pieces)
 
 
 @router.post("/campaigns/{campaign_id}/{action}")
@@ -250,8 +313,42 @@ async def campaign_action(
     here = f"/console/campaigns/{campaign_id}"
     if action == "dry-run":
         return back_to(f"{here}?dry=true")
+    # The render check walks the audience and a test send waits for its outcome: both on a
+    # worker thread, never on the event loop.
+    return await run_in_threadpool(_act, request, staff, runtime, campaign_id, action)
+
+
+def _act(
+    request: Request, staff: Staff, runtime: Runtime, campaign_id: int, action: str
+) -> Response:
+    here = f"/console/campaigns/{campaign_id}"
     now = utcnow()
     try:
+        if action in ("schedule", "resume"):
+            with runtime.reads() as session:
+                checked = before_start(
+                    session,
+                    campaign_id,
+                    resume=action == "resume",
+                    approval=runtime.settings.campaign_approval,
+                    renderer=runtime.renderer,
+                    processes=runtime.render_processes,
+                    hasher=runtime.hasher,
+                    now=now,
+                    caps=runtime.settings.default_caps(),
+                )
+            doing = "resumed" if action == "resume" else "scheduled"
+            refused = checks.refusal(checked, doing=doing)
+            if refused is not None:  # the page itself, with the dry run that says why
+                return _campaign_page(
+                    request,
+                    staff,
+                    runtime,
+                    campaign_id,
+                    dry=checked,
+                    errors=[refused.message],
+                    status=409,
+                )
         with runtime.sessions() as session:
             if action == "schedule":
                 approval = runtime.settings.campaign_approval
@@ -270,7 +367,8 @@ async def campaign_action(
         return back_to(f"{here}?problem={quote(exc.message)}")
     if action == "test":
         runtime.enqueuer.try_fan_out(sent)
-        return back_to(f"{here}?tested=true")
+        trial.wait_for_outcome(runtime.reads, sent)  # the page then reads what became of it
+        return back_to(f"{here}?test={sent}#test")
     return back_to(here)
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from typing import Annotated, Any
 
 from pydantic import Field
 
-from hub.domain import CampaignState, Channel, ContactKind
+from hub.domain import CampaignState, Channel, ContactKind, DeliveryState
 from hub.fields import Attributes, Email, Key, Locale, MaybeText, Text255, TimeZone
 from hub.schemas.base import Out, Strict
 from hub.schemas.schedules import Now, Schedule
@@ -78,6 +79,44 @@ class CampaignOut(Out):
     )
 
 
+class RenderErrorOut(Strict):
+    """A part that fails to render for one language and channel of the audience."""
+
+    locale: str = Field(description="The people's language as their contacts have it; '' for none.")
+    channel: Channel
+    field: str = Field(
+        description="Where to fix it: template.<variant>.<part> ('' is the default variant), "
+        "as in the template's own `variants`.",
+        examples=["template.ru.sms_body"],
+    )
+    variant: str = Field(description="The variant that served this language ('' the default).")
+    part: str = Field(description="email_subject, email_html, email_text, sms_body...")
+    line: int | None = Field(description="The part's line the error is on, when known.")
+    message: str = Field(description="Why, as the renderer said it.")
+    contact: str = Field(description="The external id of the person it was rendered for.")
+    people: int = Field(description="People of the audience on this language and channel.")
+    summary: str = Field(
+        description="All of it in one line.",
+        examples=["ru · sms_body · line 1: 'dict object' has no attribute 'discount'"],
+    )
+
+
+class RenderOut(Strict):
+    """What one real person of the audience would get: one per language and channel."""
+
+    locale: str = Field(description="The people's language; '' for none.")
+    channel: Channel
+    contact: str = Field(description="The external id of the person it was rendered for.")
+    people: int = Field(description="People of the audience on this language and channel.")
+    subject: str | None = Field(None, description="E-mail: the subject.")
+    text: str = Field(
+        description="The text (the e-mail's, the SMS, the call's; the webhook's "
+        "JSON), cut short after 160 characters."
+    )
+    length: int | None = Field(None, description="SMS: its length in characters.")
+    segments: int | None = Field(None, description="SMS: how many messages it is billed as.")
+
+
 class DryRunOut(Strict):
     audience: int = Field(description="People the topic and segment reach.")
     send: dict[str, int] = Field(description="Deliveries that would go, by channel.")
@@ -88,12 +127,51 @@ class DryRunOut(Strict):
     waits_until: dict[str, list[dt.datetime]] = Field(
         description="For each deferral reason, the first and the last moment it ends."
     )
+    renders: list[RenderOut] = Field(
+        default_factory=list,
+        description="The template rendered, with the campaign's data, for one real person of "
+        "each language and channel that would be sent (or deferred): what people will get.",
+    )
+    render_errors: list[RenderErrorOut] = Field(
+        default_factory=list,
+        description="Each language and channel whose render fails: their deliveries would "
+        "fail, and the campaign is not scheduled while any is listed.",
+    )
+    render_unchecked: int = Field(
+        0, description="Languages x channels past the number one dry run renders (not tried)."
+    )
 
 
 class TestSendIn(Strict):
     email: Email
     name: MaybeText = None
+    wait: float = Field(
+        10.0,
+        ge=0,
+        le=30,
+        description="Seconds to wait for the delivery's outcome before answering (0: do not).",
+    )
+
+
+class TestOutcome(enum.StrEnum):
+    """How a test send ended, as far as Hub knows when it answers."""
+
+    DELIVERED = "delivered"  # accepted by the mail server (or kept by the capture sink)
+    FAILED = "failed"  # not sent: rendering or the server refused it, for good
+    REFUSED = "refused"  # held back before sending (a suppressed address...)
+    WAITING = "waiting"  # deferred until a time
+    UNKNOWN = "unknown"  # the server may or may not have it
+    PENDING = "pending"  # still queued or sending when the wait ran out
 
 
 class TestSendOut(Strict):
     notification_id: int
+    outcome: TestOutcome = Field(description="What became of it by the time of the answer.")
+    message: str = Field(
+        description="The outcome in words.",
+        examples=["delivered to mia@acme.example (accepted by the mail server)"],
+    )
+    state: DeliveryState | None = Field(
+        None, description="The delivery's state; none before fan-out made it."
+    )
+    error: str | None = Field(None, description="Why it failed or was refused.")

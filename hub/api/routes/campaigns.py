@@ -8,11 +8,12 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from hub.campaigns import service
-from hub.campaigns.dryrun import dry_run
+from hub.campaigns import checks, service, trial
+from hub.campaigns.dryrun import before_start, dry_run
 from hub.db.base import utcnow
 from hub.dispatch import audience
 from hub.fields import Key
+from hub.runtime import Runtime
 from hub.schemas.base import Page, Strict
 from hub.schemas.campaigns import (
     CampaignIn,
@@ -72,31 +73,62 @@ def get_campaign(campaign_id: RowId, _: CampaignsScope, db: SessionDep) -> Any:
 
 
 @router.post("/{campaign_id}/dry-run", response_model=DryRunOut)
-def dry_run_campaign(
-    campaign_id: RowId, _: CampaignsScope, db: SessionDep, runtime: RuntimeDep
-) -> Any:
-    """Who would receive it, on which channel and when; who would not, and why. Writes nothing."""
-    campaign = service.get(db, campaign_id)
-    return dry_run(
-        db,
-        campaign,
-        renderer=runtime.renderer,
-        hasher=runtime.hasher,
-        now=utcnow(),
-        caps=runtime.settings.default_caps(),
-    )
+def dry_run_campaign(campaign_id: RowId, _: CampaignsScope, runtime: RuntimeDep) -> Any:
+    """Who would receive it, on which channel and when; who would not, and why; and the
+    template rendered for one real person of each language and channel, with every part that
+    fails named by line (`render_errors`). Writes nothing."""
+    with runtime.reads() as session:  # a long read: never SQLite's write lock
+        return dry_run(
+            session,
+            service.get(session, campaign_id),
+            renderer=runtime.renderer,
+            processes=runtime.render_processes,
+            hasher=runtime.hasher,
+            now=utcnow(),
+            caps=runtime.settings.default_caps(),
+        )
+
+
+def _ensure_renders(runtime: Runtime, campaign_id: int, *, resume: bool) -> None:
+    """Raises WouldNotRender (409, `details` naming each part) when the template fails for
+    a language and channel of the audience; Conflict when the campaign cannot move anyway."""
+    with runtime.reads() as session:
+        checked = before_start(
+            session,
+            campaign_id,
+            resume=resume,
+            approval=runtime.settings.campaign_approval,
+            renderer=runtime.renderer,
+            processes=runtime.render_processes,
+            hasher=runtime.hasher,
+            now=utcnow(),
+            caps=runtime.settings.default_caps(),
+        )
+    refused = checks.refusal(checked, doing="resumed" if resume else "scheduled")
+    if refused is not None:
+        raise refused
 
 
 @router.post(
     "/{campaign_id}/schedule",
     response_model=CampaignOut,
-    responses={409: {"model": ErrorOut, "description": "Not a draft, or not yet approved"}},
+    responses={
+        409: {
+            "model": ErrorOut,
+            "description": "Not a draft, not yet approved (approval_required), or its template "
+            "does not render for some of the audience (template_does_not_render: `details` "
+            "names each part as template.<variant>.<part>, with the language, line and why)",
+        }
+    },
 )
 def schedule_campaign(
     campaign_id: RowId, _: CampaignsScope, db: SessionDep, runtime: RuntimeDep
 ) -> Any:
     """draft -> scheduled: dispatched at its schedule's first occurrence. With
-    HUB_CAMPAIGN_APPROVAL, a second person must have approved it (409 approval_required)."""
+    HUB_CAMPAIGN_APPROVAL, a second person must have approved it (409 approval_required).
+    Refused (409 template_does_not_render) while a part of the template fails to render for
+    one real person of some language and channel of the audience, as the dry run shows."""
+    _ensure_renders(runtime, campaign_id, resume=False)
     approval = runtime.settings.campaign_approval
     campaign = service.schedule(db, campaign_id, now=utcnow(), approval=approval)
     db.commit()
@@ -119,20 +151,26 @@ def approve_campaign(campaign_id: RowId, principal: AdminScope, db: SessionDep) 
 def send_test(
     campaign_id: RowId, body: TestSendIn, _: CampaignsScope, db: SessionDep, runtime: RuntimeDep
 ) -> Any:
-    """Send the campaign's message once, by e-mail, to the address given (yours)."""
+    """Send the campaign's message once, by e-mail, to the address given (yours), and wait
+    (up to `wait` seconds) for what became of it: delivered, failed and why (a part of the
+    template that does not render for this data), refused, or still queued."""
     campaign = service.get(db, campaign_id)
     notification_id = service.test_send(
         db, campaign, email=body.email, name=body.name, processes=runtime.render_processes
     )
     db.commit()
+    db.close()  # the wait below holds no transaction open
     runtime.enqueuer.try_fan_out(notification_id)
-    return TestSendOut(notification_id=notification_id)
+    # A plain `def` route runs on a worker thread: the wait never blocks the event loop.
+    return trial.wait_for_outcome(runtime.reads, notification_id, seconds=body.wait)
 
 
 def _action(name: str) -> Any:
     change = getattr(service, name)
 
-    def act(campaign_id: RowId, _: CampaignsScope, db: SessionDep) -> Any:
+    def act(campaign_id: RowId, _: CampaignsScope, db: SessionDep, runtime: RuntimeDep) -> Any:
+        if name == "resume":  # it starts sending again: checked as scheduling is
+            _ensure_renders(runtime, campaign_id, resume=True)
         campaign = change(db, campaign_id, now=utcnow())
         db.commit()
         return service.view(db, campaign)
@@ -140,7 +178,9 @@ def _action(name: str) -> Any:
     act.__name__ = f"{name}_campaign"
     act.__doc__ = {
         "pause": "Hold what is not yet sent; fan-out waits.",
-        "resume": "Send what was held; fan-out goes on.",
+        "resume": "Send what was held; fan-out goes on. Refused (409 "
+        "template_does_not_render) while the template its next sends render fails for some "
+        "of the audience.",
         "cancel": "Nothing not yet sent will be; what was sent stays on record.",
     }[name]
     return act
