@@ -36,6 +36,7 @@ from hub.console import campaign_pages as console_campaigns
 from hub.console import capture_pages as console_captures
 from hub.console import landing
 from hub.console import pages as console_pages
+from hub.console import reports as console_reports
 from hub.console import routes as console
 from hub.console import segment_pages as console_segments
 from hub.console import template_pages as console_templates
@@ -103,6 +104,7 @@ def create_app(
     app.include_router(console.router)
     app.include_router(console_captures.router)
     app.include_router(console_campaigns.router)
+    app.include_router(console_reports.router)
     app.include_router(console_templates.router)
     app.include_router(console_segments.router)
     app.include_router(console_topics.router)

@@ -44,6 +44,12 @@ def console_css() -> Response:
     return PlainTextResponse(_stylesheet("console.css"), media_type="text/css", headers=_CACHED)
 
 
+@router.get("/static/reports.css")
+def reports_css() -> Response:
+    """The campaign report's and the notification pages' own rules."""
+    return PlainTextResponse(_stylesheet("reports.css"), media_type="text/css", headers=_CACHED)
+
+
 @router.get("/static/segments.js")
 def segments_js() -> Response:
     """The segment editor's live audience count."""

@@ -1,0 +1,130 @@
+"""Console pages for notifications: the list (newest first, a page at a time, by topic, only
+those with failures) and one notification with its deliveries, each with why in words, so a
+failure is found from the dashboard in two clicks. Any signed-in role reads them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Annotated, Literal
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import Response
+
+from hub.console.auth import StaffDep
+from hub.console.pages import page
+from hub.db.base import utcnow
+from hub.domain import DeliveryState
+from hub.services import delivery_words, notification_views
+from hub.web.deps import RuntimeDep
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+PAGE = 50
+Before = Annotated[int | None, Query(ge=1, le=2**63 - 1)]
+NotificationId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+Show = Literal["all", "failures", "waiting", "refused", "open"]
+SHOWN: dict[str, tuple[str, tuple[DeliveryState, ...]]] = {
+    "all": ("All", ()),
+    "failures": ("Failed or bounced", notification_views.FAILURES),
+    "waiting": ("Waiting", (DeliveryState.DEFERRED,)),
+    "refused": ("Refused", (DeliveryState.SUPPRESSED,)),
+    "open": ("Queued or sending", (DeliveryState.QUEUED, DeliveryState.SENDING)),
+}
+
+
+@router.get("/notifications")
+def notifications(
+    request: Request,
+    *,
+    staff: StaffDep,
+    runtime: RuntimeDep,
+    topic: Annotated[str, Query(max_length=100)] = "",
+    failing: bool = False,
+    before: Before = None,
+) -> Response:
+    """The newest first; `topic` and `failing` narrow them, `before` pages."""
+    with runtime.reads() as session:
+        rows = notification_views.listed(
+            session, before_id=before, limit=PAGE + 1, topic=topic or None, failing=failing
+        )
+        topics = notification_views.topic_keys(session)
+    older = rows[PAGE - 1].id if len(rows) > PAGE else None
+    kept = {"topic": topic, "failing": "true" if failing else ""}
+    return page(
+        request,
+        "notifications.html",
+        "Notifications",
+        staff,
+        section="notifications",
+        rows=rows[:PAGE],
+        topics=topics,
+        topic=topic,
+        failing=failing,
+        paged=before is not None,
+        newest_url=_url("/console/notifications", kept),
+        older_url=_url("/console/notifications", kept | {"before": older}) if older else None,
+        short=notification_views.short,
+    )
+
+
+@router.get("/notifications/{notification_id}")
+def notification(
+    notification_id: NotificationId,
+    request: Request,
+    *,
+    staff: StaffDep,
+    runtime: RuntimeDep,
+    show: Show = "all",
+    after: Before = None,
+) -> Response:
+    now = utcnow()
+    with runtime.reads() as session:
+        found = notification_views.detail(session, notification_id)
+        if found is None:
+            return page(
+                request,
+                "notification_missing.html",
+                "No such notification",
+                staff,
+                status=404,
+                section="notifications",
+                notification_id=notification_id,
+            )
+        rows = notification_views.deliveries(
+            session,
+            notification_id,
+            after_id=after,
+            limit=PAGE + 1,
+            states=SHOWN[show][1],
+            now=now,
+        )
+    n = found.notification
+    here = f"/console/notifications/{n.id}"
+    kept = {"show": "" if show == "all" else show}
+    more = rows[PAGE - 1].id if len(rows) > PAGE else None
+    return page(
+        request,
+        "notification.html",
+        f"Notification #{n.id}",
+        staff,
+        section="notifications",
+        d=found,
+        n=n,
+        data=json.dumps(n.data, indent=2, ensure_ascii=False, sort_keys=True),
+        rows=rows[:PAGE],
+        first_url=_url(here, kept, "#deliveries"),
+        next_url=_url(here, kept | {"after": more}, "#deliveries") if more else None,
+        show=show,
+        shown=SHOWN,
+        after=after,
+        short=notification_views.short,
+        states=delivery_words.STATES,
+        capital=delivery_words.capital,
+    )
+
+
+def _url(path: str, query: Mapping[str, object], fragment: str = "") -> str:
+    """`path?a=1&b=2#fragment`, leaving out empty values."""
+    given = {k: v for k, v in query.items() if v not in ("", None)}
+    return f"{path}{'?' + urlencode(given) if given else ''}{fragment}"
