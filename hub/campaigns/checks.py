@@ -20,9 +20,12 @@ from hub.services.errors import Conflict
 from hub.services.templates import contact_context
 from hub.templates import Links, Rendered, TemplateDoc, TemplateError, sms
 from hub.templates.isolation import Attempt, RenderProcesses
+from hub.templates.layout import TEXT_FOOTER
 
 MAX_PAIRS = 60  # languages x channels rendered by one check: a few seconds at most
 SHOWN = 160  # characters of a sample's text shown
+# Where the layout's text footer starts: "\n\n-- \n" (a signature's separator).
+FOOTER_SEPARATOR = "\n\n" + TEXT_FOOTER[: TEXT_FOOTER.index("{company}")]
 _LINKS = Links(  # the footer's links, as a sample: the real ones are signed per person
     preferences_url="https://hub.invalid/preferences/SAMPLE",
     unsubscribe_url="https://hub.invalid/unsubscribe/SAMPLE",
@@ -141,6 +144,8 @@ def _variant_words(variant: str) -> str:
 
 def _render(rendered: Rendered, pair: tuple[str, Channel], contact: str, people: int) -> RenderOut:
     text = rendered.text if rendered.text is not None else (rendered.body or b"").decode()
+    if pair[1] is Channel.EMAIL:  # what was written, without Hub's footer (its links)
+        text = text.rsplit(FOOTER_SEPARATOR, 1)[0]
     length = measured = None
     if pair[1] is Channel.SMS:
         measured = sms.measure(text)

@@ -281,7 +281,7 @@ def test_the_console_refuses_to_schedule_and_tells_the_test_sends_truth(wired: W
     outcome = re.search(r'<div id="test"[^>]*role="alert">\s*<p>(.*?)</p>', shown.text, re.S)
     assert outcome is not None, shown.text
     assert outcome.group(1) == (
-        "Test to mia@acme.example: failed: template: &#39;dict object&#39; has no attribute "
+        "The test: failed: template: &#39;dict object&#39; has no attribute "
         "&#39;discount&#39; in email_subject (line 1)."
     )
     assert "A test was sent" not in shown.text
