@@ -34,7 +34,13 @@ def topic(db: Connection, key: str, *, now: dt.datetime) -> int:
 
 
 def template(db: Connection, key: str, *, now: dt.datetime, version: int = 1) -> None:
-    variants = {"": {"email_subject": "Hello", "email_text": "Hi", "sms_text": "Hi"}}
+    variants = {
+        "": {
+            "email_subject": "Winter sale",
+            "email_text": "Up to 30% off.",
+            "sms_body": "Up to 30% off.",
+        }
+    }
     db.execute(
         insert(Template),
         [{"key": key, "description": None, "variants": variants, "version": version,
@@ -129,9 +135,16 @@ def notification(
     return int(db.execute(insert(Notification).returning(Notification.id), [row]).scalar_one())
 
 
-def deliveries(db: Connection, notification_id: int, rows: Iterable[dict[str, Any]]) -> None:
+def deliveries(
+    db: Connection,
+    notification_id: int,
+    rows: Iterable[dict[str, Any]],
+    *,
+    planned: dt.datetime | None = None,
+) -> None:
     """Delivery rows: each names `contact_id`, `channel` and `state`, and may give `reason`,
-    `sent_at`, `updated_at`, `not_before`, `error_code`, `error`, `attempts`."""
+    `sent_at`, `updated_at`, `not_before`, `error_code`, `error`, `attempts`; each was
+    planned (created) at `planned`, else at its last change."""
     full = []
     for row in rows:
         at = row.get("updated_at") or row.get("sent_at")
@@ -139,7 +152,8 @@ def deliveries(db: Connection, notification_id: int, rows: Iterable[dict[str, An
             {"notification_id": notification_id, "address": None, "attempts": 1, "step": 0,
              "due_at": row.get("not_before"), "not_before": None, "ambiguous": False,
              "provider": None, "provider_id": None, "error_code": None, "error": None,
-             "reason": None, "sent_at": None, "created_at": at, "updated_at": at, **row}
+             "reason": None, "sent_at": None, "created_at": planned or at, "updated_at": at,
+             **row}
         )  # fmt: skip
     for start in range(0, len(full), 5000):
         db.execute(insert(Delivery), full[start : start + 5000])
@@ -222,7 +236,7 @@ def large(db: Connection, *, people: int, now: dt.datetime, first_id: int = 1) -
             later = at + dt.timedelta(minutes=5)
             change = {"status": {"before": "subscribed", "after": "unsubscribed"}}
             events.append(_event(contact_id, "subscription.changed", later, "bulk", change))
-    deliveries(db, notification_id, rows)
+    deliveries(db, notification_id, rows, planned=start)
     for begin in range(0, len(events), 5000):
         db.execute(insert(ContactEvent), events[begin : begin + 5000])
     return campaign_id
@@ -338,7 +352,7 @@ def mixed(db: Connection, *, now: dt.datetime, name: str = "Winter sale") -> Mix
         {"contact_id": 6, "channel": "sms", "state": "suppressed", "updated_at": at(0),
          "reason": "no_address"},
     ]  # fmt: skip
-    deliveries(db, notification_id, rows)
+    deliveries(db, notification_id, rows, planned=start)
     unsubscribed(db, 1, "offers", at=at(30))
     unsubscribed(db, 4, "offers", at=at(5))
     unsubscribed(db, 2, "news", at=at(30))

@@ -17,7 +17,7 @@ from markupsafe import Markup, escape
 
 WIDTH, HEIGHT = 480, 270
 LEFT, RIGHT, TOP, BOTTOM = 52, 14, 14, 46
-FONT = 15
+FONT = 16
 INK, GRID = "#1a1a1a", "#d4d4d4"
 
 

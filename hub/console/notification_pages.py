@@ -24,6 +24,17 @@ PAGE = 50
 Before = Annotated[int | None, Query(ge=1, le=2**63 - 1)]
 NotificationId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 Show = Literal["all", "failures", "waiting", "refused", "open"]
+# The last change of a delivery, named by the state it led to.
+CHANGED = {
+    DeliveryState.DELIVERED: "delivered",
+    DeliveryState.BOUNCED: "bounced",
+    DeliveryState.FAILED: "failed",
+    DeliveryState.DEFERRED: "held back",
+    DeliveryState.SUPPRESSED: "refused",
+    DeliveryState.UNKNOWN: "lost track",
+    DeliveryState.QUEUED: "queued",
+    DeliveryState.SENDING: "claimed",
+}
 SHOWN: dict[str, tuple[str, tuple[DeliveryState, ...]]] = {
     "all": ("All", ()),
     "failures": ("Failed or bounced", notification_views.FAILURES),
@@ -121,6 +132,7 @@ def notification(
         short=notification_views.short,
         states=delivery_words.STATES,
         capital=delivery_words.capital,
+        changed={state.value: words for state, words in CHANGED.items()},
     )
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.db.models import Campaign, Contact, Delivery, Notification, Topic
-from hub.domain import Channel, DeliveryState
+from hub.domain import Channel, DeferralReason, DeliveryState
 from hub.services import delivery_words as words
 
 FAILURES = (DeliveryState.FAILED, DeliveryState.BOUNCED)
@@ -49,6 +49,7 @@ class Listed:
     template_version: int | None
     source: str
     campaign_id: int | None
+    campaign_name: str | None
     state: str
     created_at: dt.datetime
     counts: dict[DeliveryState, int]
@@ -67,7 +68,11 @@ def listed(
     failing: bool = False,
 ) -> list[Listed]:
     """Up to `limit` notifications older than `before_id`, newest first, with their counts."""
-    query = select(Notification, Topic.key).join(Topic, Topic.id == Notification.topic_id)
+    query = (
+        select(Notification, Topic.key, Campaign.name)
+        .join(Topic, Topic.id == Notification.topic_id)
+        .outerjoin(Campaign, Campaign.id == Notification.campaign_id)
+    )
     if before_id is not None:
         query = query.where(Notification.id < before_id)
     if topic:
@@ -77,7 +82,7 @@ def listed(
         failed = select(Delivery.notification_id).where(Delivery.state.in_(FAILURES))
         query = query.where(Notification.id.in_(failed))
     rows = session.execute(query.order_by(Notification.id.desc()).limit(limit)).all()
-    counts = _counts(session, [n.id for n, _ in rows])
+    counts = _counts(session, [n.id for n, _, _ in rows])
     return [
         Listed(
             id=n.id,
@@ -86,11 +91,12 @@ def listed(
             template_version=n.template_version,
             source=n.source,
             campaign_id=n.campaign_id,
+            campaign_name=campaign_name,
             state=n.state.value,
             created_at=n.created_at,
             counts=counts.get(n.id, {}),
         )
-        for n, key in rows
+        for n, key, campaign_name in rows
     ]
 
 
@@ -212,7 +218,7 @@ def _why(delivery: Delivery, zone: str, *, now: dt.datetime) -> str:
     if delivery.state is not DeliveryState.DEFERRED or until is None:
         return said
     head = words.split(delivery.reason)[0]
-    if head == "paused":
+    if head == DeferralReason.PAUSED:
         return said
     if until <= now:
         return f"{said}; due now"

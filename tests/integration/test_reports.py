@@ -148,7 +148,7 @@ def test_waits_are_grouped_by_reason_with_when_they_go_and_refusals_are_in_words
     )
 
     refusals = {
-        reason: [text_of(cell) for cell in re.findall(r"<td>(.*?)</td>", row)]
+        reason: [text_of(cell) for cell in re.findall(r"<td[^>]*>(.*?)</td>", row)]
         for reason, row in re.findall(r'<tr data-reason="([^"]+)">(.*?)</tr>', page, re.S)
     }
     assert refusals == {
@@ -167,7 +167,7 @@ def test_failures_link_to_the_person_and_the_notification_a_page_at_a_time(
 ) -> None:
     sign_in(client, runtime)
     page = client.get(f"/console/campaigns/{mixed.campaign_id}/report").text
-    failures = page[page.index('<table class="failures">') :]
+    failures = page[page.index('<table class="failures') :]
     failures = failures[: failures.index("</table>")]
     rows = re.findall(r"<tr>(.*?)</tr>", failures, re.S)[1:]  # after the heading row
     people = [re.findall(r'href="/console/contacts/([^"]+)"', r)[0] for r in rows]
@@ -245,7 +245,7 @@ def test_notifications_are_listed_newest_first_by_topic_and_with_failures_paged(
     assert len(listed) == 50
     assert listed == sorted(listed, reverse=True)
     assert listed[0] == failing
-    marked = rf'<tr class="failing"><td><a href="/console/notifications/{failing}">.*?</tr>'
+    marked = rf'<tr class="failing"><td[^>]*><a href="/console/notifications/{failing}">.*?</tr>'
     row = re.search(marked, first, re.S)
     assert row is not None
     assert "delivered 1 · failed 1" in text_of(row.group(0))
@@ -258,10 +258,8 @@ def test_notifications_are_listed_newest_first_by_topic_and_with_failures_paged(
     assert not set(rest) & set(listed)
     assert set(listed) | set(rest) == {*plain, failing, mixed.notification_id}
     # The campaign's run names its campaign, and links to its report.
-    assert (
-        f'href="/console/campaigns/{mixed.campaign_id}/report">campaign {mixed.campaign_id}'
-        in second
-    )
+    report = f"/console/campaigns/{mixed.campaign_id}/report"
+    assert f'campaign <a href="{report}">Winter sale</a>' in second
 
     by_topic = client.get("/console/notifications", params={"topic": "offers"}).text
     assert re.findall(r'<a href="/console/notifications/(\d+)">', by_topic) == [
