@@ -22,7 +22,9 @@ from hub.templates import Links, Rendered, TemplateDoc, TemplateError, sms
 from hub.templates.isolation import Attempt, RenderProcesses
 from hub.templates.layout import TEXT_FOOTER
 
-MAX_PAIRS = 60  # languages x channels rendered by one check: a few seconds at most
+# Languages x channels rendered by one check (about a millisecond each, one call a person):
+# enough for every language an audience has, bounded for one that is all typos.
+MAX_PAIRS = 400
 SHOWN = 160  # characters of a sample's text shown
 # Where the layout's text footer starts: "\n\n-- \n" (a signature's separator).
 FOOTER_SEPARATOR = "\n\n" + TEXT_FOOTER[: TEXT_FOOTER.index("{company}")]
