@@ -26,6 +26,12 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 PAGE = 50
 SUMMARY = 120  # characters of a message's text that the list shows when it has no subject
 CHANNELS = {"email": "E-mail", "sms": "SMS", "voice": "Voice call", "webhook": "Webhook"}
+TITLES = {
+    "email": "Captured e-mail",
+    "sms": "Captured SMS",
+    "voice": "Captured voice call",
+    "webhook": "Captured webhook call",
+}
 BeforeQuery = Annotated[int | None, Query(ge=1, le=2**63 - 1)]
 
 
@@ -127,7 +133,7 @@ def capture(capture_id: RowId, request: Request, staff: StaffDep, runtime: Runti
     response = page(
         request,
         "capture.html",
-        f"Captured {CHANNELS[found.channel.value]} message",
+        TITLES[found.channel.value],
         staff,
         section="captures",
         c=found,
