@@ -17,7 +17,7 @@ from sqlalchemy import select
 from hub.console.auth import StaffDep
 from hub.console.email_frame import frame_headers, framed
 from hub.console.pages import page
-from hub.db.models import Capture
+from hub.db.models import Capture, Delivery
 from hub.domain import Channel
 from hub.web.deps import RuntimeDep
 from hub.web.paging import RowId
@@ -114,6 +114,11 @@ def capture(capture_id: RowId, request: Request, staff: StaffDep, runtime: Runti
     script and has no origin, under a policy that lets only its own styles and images in."""
     with runtime.reads() as session:
         found = session.get(Capture, capture_id)
+        notification_id = (
+            session.scalar(select(Delivery.notification_id).where(Delivery.id == found.delivery_id))
+            if found is not None and found.delivery_id is not None
+            else None
+        )
     if found is None:
         return page(
             request,
@@ -138,6 +143,7 @@ def capture(capture_id: RowId, request: Request, staff: StaffDep, runtime: Runti
         section="captures",
         c=found,
         channel=CHANNELS[found.channel.value],
+        notification_id=notification_id,
         frame=framed(found.html) if found.html else None,
         body=body,
     )
