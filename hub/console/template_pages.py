@@ -17,10 +17,12 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from hub.console import forms, template_history
+from hub.console import forms, template_from_campaign, template_history
 from hub.console.auth import SessionsDep, Staff, StaffDep
 from hub.console.email_frame import frame_headers
 from hub.console.pages import back_to, page
+from hub.console.template_from_campaign import Helping
+from hub.console.template_person import People, advice
 from hub.console.template_view import (
     DESCRIPTION,
     PARTS,
@@ -103,18 +105,41 @@ def template_edit(
     saved: Number = 0,
     unchanged: bool = False,
     restored: Number = 0,
+    part: str = "",
+    line: str = "",
+    campaign: str = "",
 ) -> Response:
     """One language's parts ("" is the default every other language falls back to). A key
-    or language typed wrong into the forms that lead here is shown there, with why."""
+    or language typed wrong into the forms that lead here is shown there, with why.
+
+    From a campaign's dry run (`campaign`, `part`, `line`; older links only `#part`, the
+    campaign then read from the Referer): the part's field focused, its failing line found
+    by a fresh render for the preview's person with the campaign's data, and a way back.
+    A bad `campaign`, `part` or `line` is ignored."""
     if not re.fullmatch(TOPIC_KEY, key):
         return _list(request, staff, runtime, typed=key, status=422)
     problems, typed = Problems(""), ""
     if len(locale) > 35 or not re.fullmatch(LOCALE, locale):
         problems.add("add-locale", LOCALE_PROBLEM)
         typed, locale = locale, ""
+    if not campaign:
+        campaign = template_from_campaign.referred_campaign(
+            request.headers.get("referer"), request.url.netloc
+        )
     with runtime.reads() as session:
         found = template_edits.edit_target(session, key)
+        helping = template_from_campaign.opened(
+            session,
+            runtime.render_processes,
+            found=found,
+            asked={"key": key, "locale": locale, "campaign": campaign, "part": part, "line": line},
+            render=staff.may(StaffRole.MARKETER),  # staff code with a contact's data
+            focus=not (saved or unchanged or restored),
+            public_url=runtime.settings.public_url,
+        )
     form = Form()
+    if helping.origin is not None:  # a preview then shows what the campaign would send
+        form.data = json.dumps(helping.origin.data, indent=2, ensure_ascii=False)
     if found is not None:
         form.version = found.version
         form.texts = _texts(found.description, found.variants.get(locale, {}))
@@ -138,8 +163,18 @@ def template_edit(
             status=422,
             problems=problems,
             typed=typed,
+            helping=helping,
         )
-    return _editor(request, staff, runtime, key=key, locale=locale, form=form, notice=notice)
+    return _editor(
+        request,
+        staff,
+        runtime,
+        key=key,
+        locale=locale,
+        form=form,
+        notice=notice,
+        helping=helping,
+    )
 
 
 @router.post("/templates/edit")
@@ -151,10 +186,15 @@ async def template_save(
     sessions: SessionsDep,
     runtime: RuntimeDep,
     locale: LocaleQuery = "",
+    campaign: str = "",
+    part: str = "",
 ) -> Response:
+    """Save, or preview. `campaign` and `part` (the editor was opened from a campaign's dry
+    run) are kept through both, so the way back stays; a bad one is ignored."""
     # Both actions run staff code in the sandbox, a preview with any contact's data: a
     # marketer's work, not a viewer's.
     posted = await forms.posted(request, staff, sessions, StaffRole.MARKETER)
+    helping = await run_in_threadpool(_helping, runtime, key, locale, campaign, part)
     form = Form(
         texts={name: first(posted, name) for name in ("description", *PARTS) if name in posted},
         contact=first(posted, "contact").strip(),
@@ -174,6 +214,7 @@ async def template_save(
             form=form,
             status=422,
             problems=problems,
+            helping=helping,
         )
     edit = Edit(key=key, locale=locale, base_version=form.version, values=values)
     if first(posted, "action") == "save":
@@ -196,11 +237,12 @@ async def template_save(
                 form=form,
                 status=422,
                 problems=problems,
+                helping=helping,
             )
         done = f"saved={saved}" if changed else "unchanged=true"
-        return back_to(f"/console/templates/edit?key={key}&locale={locale}&{done}")
+        return back_to(f"/console/templates/edit?key={key}&locale={locale}&{done}{helping.keep()}")
     try:
-        shown = await run_in_threadpool(_preview, runtime, edit, form, locale)
+        shown = await run_in_threadpool(_preview, runtime, edit, form, helping)
     except (ValidationError, HubError, ValueError) as exc:
         problems_of(exc, problems)
         return _editor(
@@ -212,10 +254,19 @@ async def template_save(
             form=form,
             status=422,
             problems=problems,
+            helping=helping,
         )
     problems.extend(shown.problems)
     response = _editor(
-        request, staff, runtime, key=key, locale=locale, form=form, preview=shown, problems=problems
+        request,
+        staff,
+        runtime,
+        key=key,
+        locale=locale,
+        form=form,
+        preview=shown,
+        problems=problems,
+        helping=helping,
     )
     response.headers.update(frame_headers())
     return response
@@ -233,18 +284,33 @@ def _save(runtime: Runtime, edit: Edit, actor: Any) -> tuple[int, bool]:
         return (template.version if template else 0), changed
 
 
-def _preview(runtime: Runtime, edit: Edit, form: Form, locale: str) -> Shown:
-    """Raises ValidationError, HubError or ValueError (the data is not JSON) for the form."""
-    asked = PreviewIn.model_validate(
-        {
-            "contact": form.contact or None,
-            "data": forms.form_json(form.data),
-            "locale": locale or None,
-        }
-    )
+def _helping(runtime: Runtime, key: str, locale: str, campaign: str, part: str) -> Helping:
+    with runtime.reads() as session:
+        found = template_edits.edit_target(session, key)
+        return template_from_campaign.posted(
+            session, found=found, key=key, locale=locale, campaign=campaign, part=part
+        )
+
+
+def _preview(runtime: Runtime, edit: Edit, form: Form, helping: Helping) -> Shown:
+    """Raises ValidationError, HubError or ValueError (the data is not JSON) for the form.
+    An empty Contact field previews a real person with attributes when there is one."""
     processes = runtime.render_processes
+    locale = edit.locale
     with runtime.reads() as session:
         draft = template_edits.draft(session, edit)
+        people = People(session)
+        chosen = None
+        if not form.contact:  # chosen for the draft's languages, which may be new
+            chosen = people.choose(locale=locale, variants=sorted(draft.variants))
+        asked = PreviewIn.model_validate(
+            {
+                "contact": form.contact or (chosen.external_id if chosen else None),
+                "data": forms.form_json(form.data),
+                "locale": locale or None,
+                "topic": helping.origin.topic if helping.origin else None,
+            }
+        )
         rendered = template_preview.preview(
             session,
             processes,
@@ -258,7 +324,17 @@ def _preview(runtime: Runtime, edit: Edit, form: Form, locale: str) -> Shown:
         paths = template_preview.variables(processes, edit.key, draft.variants)
     except TemplateError:  # its process overran: the preview is still worth showing
         paths = []
-    return shown_preview(rendered, sample, paths)
+    shown = shown_preview(rendered, sample, paths)
+    shown.chosen = chosen.why if chosen else None
+    shown.advice = advice(
+        failures=[c.error for c in shown.channels if c.error],
+        missing=[v.path for v in shown.variables if not v.found],
+        person=shown.person,
+        people=people,
+        person_id=asked.contact,
+        from_campaign=helping.origin is not None,
+    )
+    return shown
 
 
 def _values(texts: dict[str, str], problems: Problems) -> dict[str, Any]:
@@ -307,9 +383,12 @@ def _editor(
     preview: Shown | None = None,
     notice: str | None = None,
     typed: str = "",
+    helping: Helping | None = None,
 ) -> Response:
     with runtime.reads() as session:
         found = template_edits.edit_target(session, key)
+        if helping is None:
+            helping = template_from_campaign.plain(session, found=found, locale=locale)
         recent = (
             template_versions.page(session, found, before_id=None, limit=RECENT) if found else []
         )
@@ -334,4 +413,5 @@ def _editor(
         recent=recent,
         count=count,
         typed=typed,
+        helping=helping,
     )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -179,6 +179,8 @@ class Shown:
     absent: list[str]  # channels no variant writes
     variables: list[VariableShown]
     problems: list[tuple[str | None, str]] = field(default_factory=list)
+    chosen: str | None = None  # why this person, when the Contact field was left empty
+    advice: Sequence[tuple[str, str]] = ()  # what to do next: (the field it links to, words)
 
 
 def shown_preview(rendered: PreviewOut, sample: Sample, paths: list[str]) -> Shown:
