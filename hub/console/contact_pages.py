@@ -1,6 +1,7 @@
-"""Console pages for contacts: the list (newest first, paged, searchable), a person's profile,
-and the forms that add a person and change their details, checked by the API's own schema and
-saved through the same service, so each change is on their timeline with the staff member."""
+"""Console pages for contacts: the list (newest first, paged, searchable), a person's profile
+with their timeline in plain words (`hub.services.timeline_words`), and the forms that add a
+person and change their details, checked by the API's own schema and saved through the same
+service, so each change is on their timeline with the staff member."""
 
 from __future__ import annotations
 
@@ -35,8 +36,9 @@ from hub.dispatch import explain
 from hub.domain import ContactKind, StaffRole
 from hub.fields import ExternalId, normalize_external_id
 from hub.schemas.contacts import CONTACT_FIELDS, ContactIn
-from hub.services import contact_preferences, contacts, subscriptions, timeline, topics
+from hub.services import contact_preferences, contacts, subscriptions, timeline_entries, topics
 from hub.services.errors import HubError
+from hub.services.timeline_words import Ref, RefKind
 from hub.web.deps import RuntimeDep
 from hub.web.forms import first
 
@@ -63,6 +65,14 @@ LABELS = {
 }
 _TEXT_FIELDS = ("name", "email", "phone", "webhook_url", "locale")
 _EXTERNAL_ID: TypeAdapter[str] = TypeAdapter(ExternalId)
+# Where an id named on the timeline leads (topics have no page but their editor, which a
+# viewer reads without changing).
+LINKS = {
+    RefKind.NOTIFICATION: "/console/notifications/{}",
+    RefKind.CAMPAIGN: "/console/campaigns/{}",
+    RefKind.TOPIC: "/console/topics/{}/edit",
+    RefKind.TEMPLATE: "/console/templates/history?key={}",
+}
 BeforeQuery = Annotated[int | None, Query(ge=1, le=2**63 - 1)]
 
 
@@ -353,8 +363,16 @@ def contact(
         suppressed = list(
             session.scalars(select(Suppression).where(Suppression.address.in_(addresses)))
         )
-        events = timeline.page(session, found.id, before_id=before, limit=TIMELINE_PAGE + 1)
         all_topics = list(session.scalars(select(Topic).order_by(Topic.key)))
+        events = timeline_entries.page(
+            session,
+            found.id,
+            before_id=before,
+            limit=TIMELINE_PAGE + 1,
+            topics={t.key: t.name for t in all_topics},
+            zone=found.timezone,
+            now=utcnow(),
+        )
         chosen = {s.topic for s in subs}
         offered = [t for t in all_topics if t.key not in chosen and t.audience.includes(found.kind)]
         preferences = contact_preferences.view(session.get(ContactPreferences, found.id))
@@ -382,7 +400,8 @@ def contact(
         offered=offered,
         preferences=preferences,
         suppressions=suppressed,
-        events=[(e, change_lines(e.changes)) for e in events[:TIMELINE_PAGE]],
+        events=events[:TIMELINE_PAGE],
+        href=href,
         more=more,
         topics=[t.key for t in all_topics],
         why=why,
@@ -390,28 +409,6 @@ def contact(
     )
 
 
-def change_lines(changes: dict[str, Any] | None, limit: int = 6) -> list[str]:
-    """An event's changes in words for the timeline: `field: before → after`."""
-    lines = []
-    for name, change in (changes or {}).items():
-        if isinstance(change, dict) and change.keys() == {"before", "after"}:
-            lines.append(f"{name}: {_word(change['before'])} → {_word(change['after'])}")
-        else:
-            lines.append(f"{name}: {_word(change)}")
-    return (
-        lines
-        if len(lines) <= limit
-        else [*lines[: limit - 1], f"and {len(lines) - limit + 1} more"]
-    )
-
-
-def _word(value: Any) -> str:
-    if value is None or value == []:
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
-    if isinstance(value, dict):
-        return ", ".join(f"{k} {_word(v)}" for k, v in value.items())
-    return str(value)
+def href(ref: Ref) -> str:
+    """The console page an id on the timeline leads to."""
+    return LINKS[ref.kind].format(quote(ref.key, safe=""))

@@ -163,6 +163,7 @@ def detail(session: Session, notification_id: int) -> Detail | None:
 class DeliveryRow:
     id: int
     contact: str  # external id
+    name: str | None  # the person's name, read in the same query
     channel: str
     state: DeliveryState
     words: str  # why, in words; with "until when" for a deferred one
@@ -185,7 +186,7 @@ def deliveries(
 ) -> list[DeliveryRow]:
     """Up to `limit` of its deliveries after `after_id`, by id; only `states` when given."""
     query = (
-        select(Delivery, Contact.external_id, Contact.timezone)
+        select(Delivery, Contact.external_id, Contact.name, Contact.timezone)
         .join(Contact, Contact.id == Delivery.contact_id)
         .where(Delivery.notification_id == notification_id)
     )
@@ -198,6 +199,7 @@ def deliveries(
         DeliveryRow(
             id=d.id,
             contact=external_id,
+            name=name,
             channel=d.channel.value,
             state=d.state,
             words=_why(d, zone, now=now),
@@ -208,7 +210,7 @@ def deliveries(
             updated_at=d.updated_at,
             sent_at=d.sent_at,
         )
-        for d, external_id, zone in rows
+        for d, external_id, name, zone in rows
     ]
 
 

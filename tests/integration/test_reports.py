@@ -296,7 +296,7 @@ def test_a_notification_shows_its_failures_with_reasons_and_links(
     rows = re.findall(r'<tr class="state-row-(\w+)">(.*?)</tr>', failures, re.S)
     assert [state for state, _ in rows] == ["bounced", "failed", "failed"]
     said = [text_of(row) for _, row in rows]
-    assert said[0].startswith("p7 email bounced It bounced for good (hard bounce)")
+    assert said[0].startswith("Person 7 p7 email bounced It bounced for good (hard bounce)")
     assert "554: 554 message refused" in said[1]
     assert "Twilio reported it: undelivered 30003: Unreachable destination handset 3" in said[2]
     assert 'href="/console/contacts/p3"' in rows[2][1]
