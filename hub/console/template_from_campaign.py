@@ -19,8 +19,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.campaigns import service as campaigns
-from hub.console.template_person import Advice, People, Person, advice
-from hub.console.template_view import PARTS
+from hub.console.template_person import People, Person, advice
+from hub.console.template_view import PARTS, Advice
 from hub.db.models import Template, Topic
 from hub.schemas.templates import PreviewIn
 from hub.services import template_preview, templates

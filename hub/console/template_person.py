@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub.console.template_view import Advice
 from hub.db.models import Contact
 
 # The newest contacts a sample is chosen from: by id, which is indexed, so a large contact
@@ -98,11 +99,6 @@ def _serves(variant: str, locale: str | None, variants: list[str]) -> bool:
     return served == variant.lower()
 
 
-class Advice(NamedTuple):
-    target: str  # the id of the field it links to
-    text: str
-
-
 def advice(
     *,
     failures: list[str],
@@ -129,23 +125,26 @@ def advice(
                 Advice(
                     "contact",
                     f"{person} has no attribute “{name}”, and the message fails for everyone "
-                    f"without it. Give it a default in the template, e.g. "
-                    f'{{{{ contact.attributes.{name} | default("…") }}}}, or preview with '
-                    f"someone who has it{who} by typing their id in Contact.",
+                    "without it. Give it a default in the template, e.g.",
+                    f'{{{{ contact.attributes.{name} | default("…") }}}}',
+                    f", or preview with someone who has it{who} by typing their id in Contact.",
                 )
             )
         elif steps[0] == "data":
             dotted = ".".join(steps[1:])
+            whose = "The campaign's data" if from_campaign else "The data"
             where = (
-                "the campaign's data (shown in Data below)"
+                "on the campaign's page (to try a value first, add it to Data below and preview)"
                 if from_campaign
-                else "Data (JSON), as a notification or campaign would give it"
+                else "to Data (JSON), as a notification or campaign would give it"
             )
             found.append(
                 Advice(
                     "pdata",
-                    f"The data has no “{dotted}”. Add it to {where}, or give it a default in "
-                    f'the template, e.g. {{{{ data.{dotted} | default("…") }}}}.',
+                    f"{whose} has no “{dotted}”. Add it {where}, or give it a default in the "
+                    "template, e.g.",
+                    f'{{{{ data.{dotted} | default("…") }}}}',
+                    ".",
                 )
             )
         elif steps[0] == "contact":

@@ -9,7 +9,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
@@ -171,6 +171,15 @@ class VariableShown:
     value: str
 
 
+class Advice(NamedTuple):
+    """What to do next about a part that fails: words, an example to copy, more words."""
+
+    target: str  # the id of the field it links to
+    text: str
+    example: str = ""  # shown as code
+    then: str = ""
+
+
 @dataclass
 class Shown:
     locale: str | None
@@ -180,7 +189,7 @@ class Shown:
     variables: list[VariableShown]
     problems: list[tuple[str | None, str]] = field(default_factory=list)
     chosen: str | None = None  # why this person, when the Contact field was left empty
-    advice: Sequence[tuple[str, str]] = ()  # what to do next: (the field it links to, words)
+    advice: Sequence[Advice] = ()
 
 
 def shown_preview(rendered: PreviewOut, sample: Sample, paths: list[str]) -> Shown:

@@ -2,7 +2,10 @@
 variant with HTML, sees the e-mail rendered in a sandboxed frame at computer and phone width
 (its inline styles applied, its script never run), the SMS segment count grow for Cyrillic
 text, the variables with the preview's data; saves twice, reads the diff and restores. The
-same pages at 390 px scroll nowhere sideways. Screenshots go to tests/e2e/screenshots/."""
+same pages at 390 px scroll nowhere sideways. Opened from a campaign's dry run, the failing
+part is focused and its line marked, the preview is of a real person and says what to do
+next, and the way back to the campaign stays through preview and save; axe-core finds nothing
+serious there. Screenshots go to tests/e2e/screenshots/."""
 
 # ruff: noqa: RUF001 (Russian text is the point: Cyrillic letters that look Latin are expected)
 
@@ -16,9 +19,10 @@ from playwright.sync_api import Browser, ConsoleMessage, Frame, Page
 
 from hub.domain import StaffRole
 from hub.services import staff
-from tests.dispatching import ok
+from tests.dispatching import ok, person, topic
 from tests.e2e.browser import DESKTOP, PHONE, SCREENSHOTS, browser  # noqa: F401 - a fixture
 from tests.e2e.live import LiveHub, live_hub
+from tests.e2e.test_console_every_page import serious_violations
 
 PASSWORD = "correct horse battery staple"
 HTML = (
@@ -268,6 +272,99 @@ def test_the_pages_fit_a_phone(console: LiveHub, browser: Browser) -> None:  # n
     assert page.input_value("#new-key") == "Order Updates"
     assert fits(page)
     shoot(page, "list-error-phone")
+
+
+# `plan` is read on line 2, `data.offer` on line 3: the campaign's data has no offer.
+SALE_HTML = (
+    "<h1>Winter sale, {{ contact.name }}</h1>\n"
+    "<p>For our {{ contact.attributes.plan }} members:</p>\n"
+    "<p><strong>{{ data.offer }}</strong> on every coat.</p>"
+)
+SALE_SMS = "Winter sale, {{ contact.name }}: {{ data.offer | default('20% off') }} on coats."
+
+
+def test_from_a_campaigns_dry_run_the_line_is_marked_and_the_way_back_kept(
+    console: LiveHub,
+    browser: Browser,  # noqa: F811
+) -> None:
+    api, auth = console.api, console.auth
+    topic(api, auth, "offers")
+    person(api, auth, "ann", name="Ann Lee", locale="en", attributes={"plan": "gold"})
+    person(api, auth, "cy", name="Cy", locale="en")  # newer, without attributes
+    sale = {
+        "variants": {"": {"email_subject": "Sale", "email_html": SALE_HTML, "sms_body": SALE_SMS}}
+    }
+    ok(api.put("/v1/templates/sale", json=sale, headers=auth), 201)
+    body = {"name": "Winter sale", "topic": "offers", "template": "sale", "data": {}}
+    campaign = ok(api.post("/v1/campaigns", json=body, headers=auth), 201)["id"]
+    page = browser.new_page(viewport=DESKTOP)
+    sign_in(page, console.base)
+
+    # The link as the campaign's dry run writes it.
+    link = f"/console/templates/edit?key=sale&locale=&part=email_html&line=3&campaign={campaign}"
+    page.goto(f"{console.base}{link}#email_html")
+    assert page.evaluate("document.activeElement.id") == "email_html"
+    mark = page.inner_text("#email_html-error")
+    assert "Line 3 of this part fails: " in mark
+    assert "offer" in mark
+    assert "Line 3: <p><strong>{{ data.offer }}</strong> on every coat.</p>" in mark
+    assert "Rendered again now for Ann Lee (ann)" in page.inner_text(".from-campaign")
+    back = page.locator(".from-campaign a", has_text="Back to the campaign")
+    assert back.get_attribute("href") == f"/console/campaigns/{campaign}"
+    assert page.input_value("#pdata").strip() == "{}"  # the campaign's data, to preview with
+    _checked(page, "from-campaign")
+
+    # Preview as it is: it fails, and the summary says what to do next.
+    assert press(page, "preview") == 200
+    summary = page.inner_text(".error-summary")
+    assert "What to do next" in summary
+    assert "The campaign's data has no “offer”" in summary
+    assert (
+        "Preview for Ann Lee (ann), the newest contact with attributes (plan)"
+        in page.inner_text(".preview-for")
+    )
+    assert page.locator(".from-campaign a", has_text="Back to the campaign").count() == 1
+    _checked(page, "from-campaign-preview")
+
+    # Fixed and previewed: the e-mail renders for Ann, the SMS counts at 390 px too.
+    page.fill(
+        "#email_html",
+        SALE_HTML.replace("{{ data.offer }}", "{{ data.offer | default('20% off') }}"),
+    )
+    assert press(page, "preview") == 200
+    desktop, _ = frames(page)
+    assert "For our gold members:" in desktop.locator("body").inner_text()
+    page.set_viewport_size(PHONE)
+    assert "1 SMS segment." in page.inner_text("#sms-count")
+    assert fits(page)
+    page.set_viewport_size(DESKTOP)
+
+    # Saved: the notice, the fresh render clean, and the way back.
+    assert press(page, "save") == 200
+    assert page.inner_text("[role=status]") == "Saved as version 2."
+    box = page.inner_text(".from-campaign")
+    assert "every part of the default language renders" in box
+    _checked(page, "from-campaign-saved")
+    with page.expect_navigation():
+        page.click(".from-campaign >> text=Back to the campaign")
+    assert page.url == f"{console.base}/console/campaigns/{campaign}"
+
+    # An older link (the part only as a fragment) finds the campaign from the Referer.
+    page.goto(
+        f"{console.base}/console/templates/edit?key=sale&locale=#email_html",
+        referer=f"{console.base}/console/campaigns/{campaign}",
+    )
+    assert page.locator(".from-campaign a", has_text="Back to the campaign").count() == 1
+
+
+def _checked(page: Page, name: str) -> None:
+    """At 1280 and 390 px: axe-core finds nothing serious, nothing scrolls sideways; shot."""
+    for viewport, width in ((DESKTOP, "desktop"), (PHONE, "phone")):
+        page.set_viewport_size(viewport)
+        assert fits(page), name
+        assert serious_violations(page) == [], name
+        shoot(page, f"{name}-{width}")
+    page.set_viewport_size(DESKTOP)
 
 
 def _text(message: ConsoleMessage) -> str:

@@ -165,7 +165,7 @@ def test_opened_from_a_campaign_the_failing_line_is_marked_from_a_fresh_render(
     assert "offer" in said
     assert "Line 3: <p><strong>{{ data.offer }}</strong> on every coat.</p>" in said
     # What to do next, and the campaign's data in the preview's Data field.
-    assert "The data has no “offer”. Add it to the campaign's data" in words
+    assert "The campaign's data has no “offer”. Add it on the campaign's page" in words
     assert re.search(r'<textarea id="pdata"[^>]*>\n\{\}</textarea>', page.text)
     # The way back is kept through the form's actions.
     assert f"locale=&amp;campaign={number}&amp;part=email_html" in page.text
