@@ -169,11 +169,13 @@ def test_a_marketer_adds_a_person_changes_them_and_subscribes_them(
     assert (news["consent_source"], news["consent_actor"]) == ("console", MIA)
 
     # The change is on the timeline, by the staff member, in words.
-    row = page.locator("table.timeline tbody tr", has_text="subscription.changed").first
-    cells = row.locator("td").all_inner_texts()
-    assert cells[3] == "news"
-    assert "channels: — → sms, email" in cells[4]
-    assert cells[6].startswith(f"staff: {MIA}")
+    row = page.locator("table.timeline > tbody > tr[data-kind='subscription.changed']").first
+    what = row.locator("td.what").inner_text()
+    assert what.startswith("Subscribed to Product news by SMS and e-mail in the console"), what
+    assert row.locator("td.what a").get_attribute("href") == "/console/topics/news/edit"
+    channels = row.locator("td.details tr", has_text="channels").locator("td").inner_text()
+    assert channels == "— → sms, email"
+    assert row.locator("td.actor").inner_text().startswith(f"staff: {MIA}")
     (event,) = [
         e
         for e in timeline(console.api, console.auth, "ann-1")
