@@ -52,8 +52,16 @@ compose-check:
 	HUB_SECRET_KEY=check HUB_HASH_KEY=check $$DC -f docker/compose.yaml config -q && \
 	echo "compose-check: docker/compose.yaml is valid"
 
+# The suite in two test processes (pytest-xdist; most tests wait on sockets and subprocesses),
+# then the tests that measure time or load (marker `serial`, tests/conftest.py) alone. Both
+# parts always run; either failing fails the target. Exit 5 is "nothing of this part selected".
+TEST_PROCESSES ?= 2
+
 test: lint chromium compose-check
-	$(BIN)/pytest $(PYTEST_ARGS)
+	@status=0; \
+	$(BIN)/pytest -n $(TEST_PROCESSES) -m "not serial" $(PYTEST_ARGS) || [ $$? -eq 5 ] || status=1; \
+	$(BIN)/pytest -m serial $(PYTEST_ARGS) || [ $$? -eq 5 ] || status=1; \
+	exit $$status
 
 # Every benchmark, then one report of what they wrote to bench/results/ (REPORT.md, report.json)
 # with the machine; the micro-benchmarks (MIME, render, webhook and SMS sends) only print.

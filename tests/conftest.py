@@ -30,8 +30,33 @@ ON_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 POSTGRES_URL = os.environ.get(
     "HUB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-REDIS_URL = os.environ.get("HUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# One Redis database per test process (`make test` runs two, pytest-xdist's gw0 and gw1): a
+# test that flushes its database never empties another process's queues.
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+REDIS_URL = os.environ.get("HUB_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{15 - _WORKER % 8}")
 TEST_SECRET = "test-secret-key-for-the-suite-only"
+
+# Tests that measure time, rate or load run alone after the parallel part of `make test`: a
+# second test process beside them would be part of what they measure.
+TESTS = Path(__file__).parent
+SERIAL_FOLDERS = {"faults"}
+SERIAL_MODULES = {
+    "e2e/test_hostile_templates.py",  # /healthz latency while a template is killed
+    "e2e/test_worker_crash.py",
+    "integration/test_hardening.py",
+    "integration/test_shared_pacing.py",  # messages per second across processes
+    "integration/test_twilio_channel.py",  # a timed back-off
+    "unit/test_ratelimit.py",
+    "unit/test_template_sandbox.py",  # refused within a second
+    "unit/test_template_structure.py",  # the longest hold of the GIL
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        where = item.path.relative_to(TESTS)
+        if where.parts[0] in SERIAL_FOLDERS or where.as_posix() in SERIAL_MODULES:
+            item.add_marker(pytest.mark.serial)
 
 
 def service_missing(what: str, why: object) -> None:
