@@ -1,0 +1,195 @@
+"""Delivery events in words (`timeline_words`): what became of one message to one person,
+to which address, for which campaign or topic and notification, and why: "E-mail sent to
+ada@example.com for campaign 'Spring offer' (notification #3)", "SMS to +4915123456789
+refused for ...: the address is suppressed: the person replied STOP"."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from hub.domain import (
+    ActorKind,
+    Channel,
+    DeferralReason,
+    DeliveryNote,
+    DeliveryState,
+    EventType,
+    SuppressionReason,
+)
+from hub.services import delivery_words
+from hub.services.timeline_phrases import (
+    Event,
+    Known,
+    Words,
+    capital_noun,
+    cut,
+    data,
+    integer,
+    moment,
+    sent_for,
+    text,
+    to,
+)
+
+BOUNCES: dict[str, str] = {
+    SuppressionReason.HARD_BOUNCE: "bounced for good (hard bounce)",
+    SuppressionReason.SOFT_BOUNCE: "bounced for now (soft bounce)",
+    SuppressionReason.COMPLAINT: "was marked as spam (a complaint)",
+}
+
+
+def _sent(event: Event, known: Known) -> Words:
+    head = "Call made" if event.channel == Channel.VOICE else f"{capital_noun(event)} sent"
+    changes = data(event)
+    digest = changes.get("digest")
+    items = digest.get("items") if isinstance(digest, Mapping) else None
+    tail = f", in one digest of {items} messages" if isinstance(items, int) and items > 1 else ""
+    return (
+        head,
+        *to(event, known),
+        *sent_for(event, known),
+        tail,
+        _attempt(event),
+        _reported(event),
+    )
+
+
+def _delivered(event: Event, known: Known) -> Words:
+    verb = "answered" if event.channel == Channel.VOICE else "delivered"
+    head, detail = delivery_words.split(event.reason)
+    how = ""
+    if head == DeliveryNote.ANSWERED_BY and detail:
+        how = f": answered by {detail.replace('_', ' ')}, not a person"
+    return (
+        capital_noun(event),
+        *to(event, known),
+        f" {verb}",
+        *sent_for(event, known),
+        how,
+        _reported(event),
+    )
+
+
+def _bounced(event: Event, known: Known) -> Words:
+    changes = data(event)
+    what = BOUNCES.get(event.reason or "", "bounced")
+    said = text(changes.get("detail")) or text(changes.get("status"))
+    return (
+        capital_noun(event),
+        *to(event, known),
+        f" {what}",
+        *sent_for(event, known),
+        f": {cut(said)}" if said else "",
+    )
+
+
+def _failed(event: Event, known: Known) -> Words:
+    why = delivery_words.reason_words(DeliveryState.FAILED, event.reason)
+    problem = _problem(event)
+    if why and problem:
+        why = f"{why} ({problem})"
+    return (
+        capital_noun(event),
+        *to(event, known),
+        " failed",
+        *sent_for(event, known),
+        f": {why or problem}" if why or problem else "",
+        _attempt(event),
+    )
+
+
+def _retrying(event: Event, known: Known) -> Words:
+    changes = data(event)
+    paused = changes.get("channel_paused") is True
+    why = "the channel is paused" if paused else _problem(event)
+    again = moment(changes.get("retry_at"), None, known)
+    return (
+        capital_noun(event),
+        *to(event, known),
+        " not sent yet",
+        *sent_for(event, known),
+        f": {why}" if why else "",
+        f"; Hub tries again at {again}" if again else "; Hub tries again later",
+        _attempt(event),
+    )
+
+
+def _unknown(event: Event, known: Known) -> Words:
+    changes = data(event)
+    why = delivery_words.reason_words(DeliveryState.UNKNOWN, event.reason)
+    if changes.get("resending") is True:
+        why = "the worker stopped while sending; Hub sends it again under the same key"
+    again = moment(changes.get("retry_at"), None, known)
+    if not why:
+        why = _problem(event) or "the provider's answer was lost"
+    return (
+        capital_noun(event),
+        *to(event, known),
+        " may or may not have gone",
+        *sent_for(event, known),
+        f": {why}",
+        f"; Hub tries again at {again}" if again else "",
+        _attempt(event),
+    )
+
+
+def _refused(event: Event, known: Known) -> Words:
+    why = delivery_words.reason_words(DeliveryState.SUPPRESSED, event.reason)
+    return (
+        capital_noun(event),
+        *to(event, known),
+        " refused",
+        *sent_for(event, known),
+        f": {why}" if why else "",
+    )
+
+
+def _deferred(event: Event, known: Known) -> Words:
+    head, _ = delivery_words.split(event.reason)
+    waits = delivery_words.WAITS.get(head, head.replace("_", " ")) if head else ""
+    local = head in delivery_words.LOCAL_WAITS
+    until = moment(data(event).get("until"), known.zone if local else None, known)
+    why = f"it waits for {waits}" if waits else "it waits"
+    if until and head != DeferralReason.PAUSED:
+        why += f", until {until}"
+    return (
+        capital_noun(event),
+        *to(event, known),
+        " held back",
+        *sent_for(event, known),
+        f": {why}",
+    )
+
+
+SAYERS: dict[str, Callable[[Event, Known], Words]] = {
+    EventType.DELIVERY_SENT: _sent,
+    EventType.DELIVERY_DELIVERED: _delivered,
+    EventType.DELIVERY_BOUNCED: _bounced,
+    EventType.DELIVERY_FAILED: _failed,
+    EventType.DELIVERY_RETRYING: _retrying,
+    EventType.DELIVERY_UNKNOWN: _unknown,
+    EventType.DELIVERY_REFUSED: _refused,
+    EventType.DELIVERY_DEFERRED: _deferred,
+}
+
+
+def _attempt(event: Event) -> str:
+    attempt = integer(data(event).get("attempt"))
+    return f", on attempt {attempt}" if attempt is not None and attempt > 1 else ""
+
+
+def _reported(event: Event) -> str:
+    """Who said so, when a provider's status callback (not Hub) wrote the event."""
+    if event.actor_kind == ActorKind.INBOUND and event.source.endswith(".status"):
+        return f"; {delivery_words.capital(event.actor) or 'the provider'} reported it"
+    return ""
+
+
+def _problem(event: Event) -> str:
+    """`554: message refused`, from the provider's code and error as the event keeps them."""
+    changes = data(event)
+    code = text(changes.get("code")) or text(changes.get("error_code"))
+    error = text(changes.get("error"))
+    if code and error and not error.startswith(code):
+        return cut(f"{code}: {error}")
+    return cut(error or code)
