@@ -12,11 +12,12 @@ from typing import Any
 
 import jinja2
 from jinja2 import Template, nodes
-from jinja2.exceptions import SecurityError, TemplateSyntaxError
+from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
 
 from hub.domain import Channel
 from hub.templates.layout import Layout
 from hub.templates.limits import LimitExceeded, budget, tick
+from hub.templates.missing import missing_path, naming, spelt
 from hub.templates.model import Links, Parts, Rendered, TemplateDoc
 from hub.templates.sandbox import Sandbox
 from hub.templates.text import html_to_text
@@ -37,27 +38,41 @@ _REFERENCES = (
 
 
 class TemplateError(Exception):
-    """A part cannot compile or render. `field` is its path: "variants.ru.email_html".
+    """A part cannot compile or render. `field` is its path: "variants.ru.email_html" (the
+    default variant's "variants..email_html", spelt "variants.default.email_html" in words).
 
     `refused` says the sandbox stopped it (a forbidden attribute, a size, loop, time or
     structure limit): whatever data it is given, such a template is not one to keep.
+    `missing` is the path of a value it read that was not there ("data.offer").
     """
 
     def __init__(
-        self, field: str, message: str, *, line: int | None = None, refused: bool = False
+        self,
+        field: str,
+        message: str,
+        *,
+        line: int | None = None,
+        refused: bool = False,
+        missing: str | None = None,
     ) -> None:
-        super().__init__(f"{field}: {message}" + (f" (line {line})" if line else ""))
+        super().__init__(f"{spelt(field)}: {message}" + (f" (line {line})" if line else ""))
         self.field = field
         self.message = message
         self.line = line
         self.refused = refused
+        self.missing = missing
 
     def __reduce__(self) -> tuple[Any, ...]:  # crosses to and from the render processes
-        return (_template_error, (self.field, self.message, self.line, self.refused))
+        return (
+            _template_error,
+            (self.field, self.message, self.line, self.refused, self.missing),
+        )
 
 
-def _template_error(field: str, message: str, line: int | None, refused: bool) -> TemplateError:
-    return TemplateError(field, message, line=line, refused=refused)
+def _template_error(
+    field: str, message: str, line: int | None, refused: bool, missing: str | None = None
+) -> TemplateError:
+    return TemplateError(field, message, line=line, refused=refused, missing=missing)
 
 
 class _Part:
@@ -103,7 +118,8 @@ def _failure(field: str, exc: BaseException) -> TemplateError:
         message = f"{type(exc).__name__}: {message}"
     # Stopped by the sandbox, or out of memory: no data makes such a template fine.
     refused = isinstance(exc, SecurityError | MemoryError)
-    return TemplateError(field, message, line=line, refused=refused)
+    missing = missing_path(message) if isinstance(exc, UndefinedError) else None
+    return TemplateError(field, message, line=line, refused=refused, missing=missing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +194,7 @@ class CompiledTemplate:
         variables = {name: context[name] for name in _CONTEXT if name in context}
         variables["links"] = links
         variables["locale"] = locale
-        with budget(self._renderer.max_seconds) as spent:
+        with budget(self._renderer.max_seconds) as spent, naming(variables):
             try:
                 return self._render(channel, chain, variables, links if framed else None)
             except TemplateError as exc:

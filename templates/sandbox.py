@@ -7,7 +7,7 @@ import itertools
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from jinja2 import Environment, StrictUndefined, Undefined, nodes, pass_context, pass_environment
+from jinja2 import Environment, Undefined, nodes, pass_context, pass_environment
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
 from jinja2.filters import make_attrgetter
@@ -28,6 +28,7 @@ from hub.templates.limits import (
     tick,
     weigh,
 )
+from hub.templates.missing import PlainUndefined
 
 # Methods callable on builtin values. Everything else (translate, expandtabs, ljust, append...)
 # is refused: the non-mutating amplifiers would bypass the size limits, and filters cover the
@@ -107,7 +108,7 @@ class Sandbox(ImmutableSandboxedEnvironment):
 
     def __init__(self, *, autoescape: bool, max_chars: int) -> None:
         super().__init__(
-            autoescape=autoescape, undefined=StrictUndefined, finalize=self.printable, cache_size=0
+            autoescape=autoescape, undefined=PlainUndefined, finalize=self.printable, cache_size=0
         )
         self.max_chars = max_chars
         # No lipsum (a CPU toy); the other defaults are harmless helpers.

@@ -19,6 +19,7 @@ from hub.services.actor import Actor
 from hub.services.errors import Conflict, InvalidField, NotFound
 from hub.templates import Links, Parts, TemplateDoc, TemplateError, diff
 from hub.templates.isolation import EVERY, RenderProcesses
+from hub.templates.missing import spelt
 
 
 def contact_context(
@@ -86,10 +87,15 @@ def check(
 
 
 def invalid(exc: TemplateError, field: str) -> InvalidField:
-    """The 422 for a part that failed: `field` is where the parts are in the request."""
+    """The 422 for a part that failed: `field` is where the parts are in the request. Its
+    `details[].field` keeps the path clients match on ("variants..email_html"); the message
+    spells the default variant out ("variants.default.email_html: ...")."""
     where = f"{field}.{exc.field.removeprefix('variants.')}"
     line = f" (line {exc.line})" if exc.line else ""
-    return InvalidField(where, f"{exc.message}{line}")
+    error = InvalidField(where, f"{exc.message}{line}")
+    error.message = f"{spelt(where)}: {exc.message}{line}"
+    error.args = (error.message,)
+    return error
 
 
 def get(session: Session, key: str) -> Template:

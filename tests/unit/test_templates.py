@@ -232,7 +232,7 @@ def test_only_the_five_documented_names_are_visible() -> None:
     out = template.render(SMS, locale="ru", context={**CONTEXT, "secret": "s3"}, links=LINKS)
     assert out.text == "Ada|Orders|A-1|https://hub.example.org/u/tok|ru"
     leak = compiled(default=Parts(sms_body="{{ secret }}"))
-    with pytest.raises(TemplateError, match="'secret' is undefined"):
+    with pytest.raises(TemplateError, match="there is no 'secret': a template reads contact, "):
         leak.render(SMS, locale=None, context={**CONTEXT, "secret": "s3"}, links=LINKS)
 
 
