@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from hub.campaigns.words import CAMPAIGN_DATA, campaign_words
 from hub.dispatch.audience import Recipient
 from hub.domain import Channel
 from hub.schemas.campaigns import DryRunOut, RenderErrorOut, RenderOut
@@ -111,7 +112,7 @@ def try_renders(
 def _missing(doc: TemplateDoc, pair: tuple[str, Channel]) -> TemplateError:
     """The resolver may pick a channel some other variant has: this language has none."""
     part = _PART_OF.get(pair[1], "email_subject")
-    return TemplateError(
+    return TemplateError(  # the default variant's field ("variants..<part>"), named in words
         f"variants..{part}",
         f"no variant for {pair[0] or 'no language'} (nor the default) of {doc.key!r} "
         f"has what {pair[1]} needs",
@@ -126,17 +127,19 @@ def _error(
     name = part.split(".", 1)[0]
     served = "" if variant.lower() == pair[0] else f" ({_variant_words(variant)})"
     line = f" · line {exc.line}" if exc.line else ""
+    message = campaign_words(exc.message)
     return RenderErrorOut(
         locale=pair[0],
         channel=pair[1],
-        field=f"template.{variant}.{part}",
+        field=f"template.{variant}.{part}",  # as clients match it: "template..email_html"
         variant=variant,
         part=name,
         line=exc.line,
-        message=exc.message,
+        message=message,
+        missing=exc.missing,
         contact=contact,
         people=people,
-        summary=f"{pair[0] or 'no language'} · {part}{served}{line}: {exc.message}",
+        summary=f"{pair[0] or 'no language'} · {part}{served}{line}: {message}",
     )
 
 
@@ -183,14 +186,18 @@ def refusal(checked: DryRunOut, *, doing: str) -> WouldNotRender | None:
     people = sum(e.people for e in errors)
     first = errors[0]
     more = f" (and {len(errors) - 1} more, listed in the dry run)" if len(errors) > 1 else ""
+    data = any((e.missing or "").startswith("data.") for e in errors)
+    fix = f"the template or {CAMPAIGN_DATA}" if data else "the template"
     message = (
         f"Not {doing}: the template does not render for {people} "
         f"{'person' if people == 1 else 'people'} of the audience. "
-        f"{first.summary}{more}. Fix the template, then try again."
+        f"{first.summary}{more}. Fix {fix}, then try again."
     )
     details = [
         {"field": e.field, "message": e.summary}
-        | e.model_dump(mode="json", include={"locale", "channel", "part", "line", "people"})
+        | e.model_dump(
+            mode="json", include={"locale", "channel", "part", "line", "people", "missing"}
+        )
         for e in errors
     ]
     return WouldNotRender(message, details=details)

@@ -19,7 +19,6 @@ from hub import exports
 from hub.db.base import utcnow
 from hub.db.models import Campaign, CampaignRun, Contact, Delivery, Notification, Template, Topic
 from hub.domain import (
-    ActorKind,
     CampaignState,
     Channel,
     DeferralReason,
@@ -28,18 +27,16 @@ from hub.domain import (
     WithdrawalReason,
 )
 from hub.schemas import schedules
-from hub.schemas.campaigns import CampaignIn, CampaignOut, RunOut
-from hub.services import account_mail as mail
-from hub.services import contacts, segments
+from hub.schemas.campaigns import CampaignIn, CampaignOut, CampaignPatchIn, RunOut
+from hub.services import audit, segments
 from hub.services.actor import Actor
 from hub.services.errors import Conflict, InvalidField, NotFound
-from hub.templates.isolation import RenderProcesses
 
 SCHEDULE = TypeAdapter(schedules.Schedule)
 FAR = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)  # a paused fan-out's lease: never, until resumed
 OPEN = (DeliveryState.QUEUED, DeliveryState.DEFERRED)
 FINISHED = frozenset({CampaignState.DONE, CampaignState.CANCELLED})
-TESTER = Actor(kind=ActorKind.SYSTEM, name="campaign-test", source="campaign.test")
+EDITABLE = frozenset({CampaignState.DRAFT})  # whose data may change
 
 
 class NeedsApproval(Conflict):
@@ -222,28 +219,34 @@ def cancel(session: Session, campaign_id: int, *, now: dt.datetime) -> Campaign:
     return _move(campaign, CampaignState.CANCELLED, now)
 
 
-def test_send(
-    session: Session,
-    campaign: Campaign,
-    *,
-    email: str,
-    name: str | None,
-    processes: RenderProcesses,
-) -> int:
-    """The campaign's message, rendered for a stand-in contact with this address, sent by
-    e-mail on Hub's own `hub-account` topic; the notification's id (enqueue it after commit).
+def set_data(
+    session: Session, campaign_id: int, body: CampaignPatchIn, *, actor: Actor, now: dt.datetime
+) -> Campaign:
+    """Replace a draft's data; the audit log keeps what it was. Only a draft: scheduling
+    checks the template renders with the data, which a scheduled or paused campaign already
+    passed (and a running occurrence keeps the data it was created with).
+
+    Raises:
+        Conflict: it is not a draft.
     """
-    external_id = f"staff:{email}"
-    given = {"kind": "employee", "email": email, "name": name or email}
-    contacts.put(session, external_id, given, TESTER, allow_private_webhooks=False)
-    message = {"template": campaign.template_key, "data": campaign.data}
-    source = test_source(campaign.id)
-    return mail.send(session, external_id, message, processes=processes, source=source)
-
-
-def test_source(campaign_id: int) -> str:
-    """The `source` of a campaign's test notifications: how a page knows one of them."""
-    return f"campaign:{campaign_id}:test"
+    campaign = get(session, campaign_id, lock=True)
+    if campaign.state not in EDITABLE:
+        raise Conflict(f"campaign {campaign_id} is {campaign.state}; only a draft's data changes")
+    before = dict(campaign.data)
+    if before == body.data:
+        return campaign
+    campaign.data = body.data
+    campaign.updated_at = now
+    audit.record(
+        session,
+        actor=actor,
+        action=audit.Action.UPDATED,
+        resource=audit.Resource.CAMPAIGN,
+        key=str(campaign.id),
+        before={"data": before},
+        after={"data": body.data},
+    )
+    return campaign
 
 
 def _move(campaign: Campaign, state: CampaignState, now: dt.datetime) -> Campaign:
@@ -256,13 +259,18 @@ def _notification_ids(campaign: Campaign) -> Any:
     return select(Notification.id).where(Notification.campaign_id == campaign.id)
 
 
-def view(session: Session, campaign: Campaign) -> CampaignOut:
-    topic_key = session.scalar(select(Topic.key).where(Topic.id == campaign.topic_id))
-    runs = session.scalars(
+def runs(session: Session, campaign_id: int) -> list[RunOut]:
+    """Each occurrence, oldest first, with the notification it became (once it did)."""
+    found = session.scalars(
         select(CampaignRun)
-        .where(CampaignRun.campaign_id == campaign.id)
+        .where(CampaignRun.campaign_id == campaign_id)
         .order_by(CampaignRun.occurrence_at)
     )
+    return [RunOut.model_validate(run) for run in found]
+
+
+def view(session: Session, campaign: Campaign) -> CampaignOut:
+    topic_key = session.scalar(select(Topic.key).where(Topic.id == campaign.topic_id))
     ids = _notification_ids(campaign)
     by_state: dict[str, int] = {}
     by_channel: dict[str, int] = {}
@@ -292,7 +300,7 @@ def view(session: Session, campaign: Campaign) -> CampaignOut:
             **{c: getattr(campaign, c) for c in CampaignOut.model_fields if hasattr(campaign, c)},
             "topic": topic_key,
             "template": campaign.template_key,
-            "runs": [RunOut.model_validate(run) for run in runs],
+            "runs": runs(session, campaign.id),
             "counts": {"state": by_state, "channel": by_channel},
             "refusals": refusals,
             "failures": failures,

@@ -1,5 +1,6 @@
-"""A test send's outcome, read from its delivery row: what the API and the console report
-instead of a hopeful "sent".
+"""A campaign's test send: the message as the first person of its audience would get it, sent
+to a staff member's address; and its outcome, read from its delivery row (what the API and
+the console report instead of a hopeful "delivered"), with whose message it was.
 
 The database is the truth of a delivery (DESIGN: Delivery), so the answer is read there: the
 caller waits a bounded while for the row to reach a final or a clearly pending state, and a
@@ -11,25 +12,36 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.db.models import Delivery, Notification
-from hub.domain import DeliveryState, NotificationState
+from hub.campaigns.words import campaign_words
+from hub.db.models import Campaign, Contact, Delivery, Notification, Topic
+from hub.dispatch import audience
+from hub.domain import ActorKind, DeliveryState, NotificationState
 from hub.schemas.campaigns import TestOutcome, TestSendOut
+from hub.services import account_mail as mail
+from hub.services import contacts
+from hub.services.actor import Actor
+from hub.templates.isolation import RenderProcesses
 
+TESTER = Actor(kind=ActorKind.SYSTEM, name="campaign-test", source="campaign.test")
 WAIT_SECONDS = 10.0
 POLL_SECONDS = 0.1
-# "template: variants.ru.email_subject: 'dict object' has no attribute 'x' (line 1)", as the
-# composer words a part that failed to render.
+# "template: variants.ru.email_subject: the data has no 'x' (line 1)", as the composer words
+# a part that failed to render ("variants.default." the default variant; before, "variants..").
 _TEMPLATE_ERROR = re.compile(
     r"template: variants\.(?P<variant>[^.]*)\.(?P<part>\S+): (?P<why>.*?)"
     r"(?: \(line (?P<line>\d+)\))?",
     re.DOTALL,
 )
+# The source of a test notification: the campaign's, and the person it was rendered as.
+_SOURCE = re.compile(r"campaign:(?P<campaign>\d+):test(?::as:(?P<contact>\d+))?")
 _OUTCOMES = {
-    DeliveryState.SENT: TestOutcome.DELIVERED,
+    DeliveryState.SENT: TestOutcome.SENT,
     DeliveryState.DELIVERED: TestOutcome.DELIVERED,
     DeliveryState.FAILED: TestOutcome.FAILED,
     DeliveryState.BOUNCED: TestOutcome.FAILED,
@@ -41,35 +53,61 @@ _OUTCOMES = {
 }
 
 
+def trial_source(campaign_id: int, rendered_as: int | None) -> str:
+    """The `source` of a campaign's test notification: how a page knows one of them, and
+    whom (a contact's id) it was rendered as; none for the stand-in of an empty audience."""
+    base = f"campaign:{campaign_id}:test"
+    return base if rendered_as is None else f"{base}:as:{rendered_as}"
+
+
+def tested_campaign(source: str | None) -> int | None:
+    """The campaign a test notification's `source` belongs to; None for any other source."""
+    found = _SOURCE.fullmatch(source or "")
+    return int(found["campaign"]) if found else None
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A template failure, read back from a delivery's error: where, and why in words."""
+
+    variant: str
+    part: str
+    line: int | None
+    why: str
+
+
 def outcome(session: Session, notification_id: int, *, waited: float | None = None) -> TestSendOut:
     """Where the test notification's (single) delivery is now; `waited`: the seconds the
     caller waited, said in a pending answer."""
-    state = session.scalar(select(Notification.state).where(Notification.id == notification_id))
+    notification = session.get(Notification, notification_id)
+    state = notification.state if notification else None
     delivery = session.scalars(
         select(Delivery).where(Delivery.notification_id == notification_id).order_by(Delivery.id)
     ).first()
+    whose, rendered_for = _whose(session, notification, delivery)
+    said = {"notification_id": notification_id, "whose": whose, "rendered_for": rendered_for}
     see = f"see notification {notification_id}"
     if delivery is None:
         if state is NotificationState.FANNED_OUT:  # nobody to send to: say so, not "sent"
             return TestSendOut(
-                notification_id=notification_id,
+                **said,
                 outcome=TestOutcome.REFUSED,
                 message=f"not sent: no delivery was made ({see})",
             )
-        return _pending(notification_id, "queued", waited)
+        return _pending(said, "queued", waited)
     found = _OUTCOMES[delivery.state]
     address = delivery.address or "the address given"
     error = delivery.error or delivery.reason
+    failure = template_failure(error) if error else None
     if found is TestOutcome.PENDING:
-        return _pending(notification_id, delivery.state.value, waited, delivery.state)
-    if found is TestOutcome.DELIVERED:
-        if delivery.state is DeliveryState.DELIVERED:
-            how = "the provider confirmed it"
-        elif delivery.provider == "capture":
-            how = "kept by the capture sink: no mail server is configured"
+        return _pending(said, delivery.state.value, waited, delivery.state)
+    if found is TestOutcome.SENT:
+        if delivery.provider == "capture":
+            message = "kept by the capture sink (sent): no mail server is configured"
         else:
-            how = "accepted by the mail server"
-        message = f"delivered to {address} ({how})"
+            message = "accepted by the mail server (sent)"
+    elif found is TestOutcome.DELIVERED:
+        message = "delivered: the provider confirmed it"
     elif found is TestOutcome.FAILED:
         message = f"{delivery.state.value}: {readable(error or 'no reason recorded')}"
     elif found is TestOutcome.UNKNOWN:
@@ -80,36 +118,109 @@ def outcome(session: Session, notification_id: int, *, waited: float | None = No
         until = delivery.due_at.strftime("%Y-%m-%d %H:%M UTC") if delivery.due_at else "later"
         message = f"waiting until {until}: {error or 'deferred'}"
     return TestSendOut(
-        notification_id=notification_id,
+        **said,
         outcome=found,
         message=message,
         state=delivery.state,
         error=readable(error) if error else None,
+        variant=failure.variant if failure else None,
+        part=failure.part if failure else None,
+        line=failure.line if failure else None,
     )
 
 
+def _whose(
+    session: Session, notification: Notification | None, delivery: Delivery | None
+) -> tuple[str, str | None]:
+    """ "the message Ada Lovelace (w-0001) would get, sent to mia@acme.example", and the
+    external id of that person (None: the stand-in of an empty audience)."""
+    to = delivery.address if delivery is not None else None
+    if to is None and notification is not None and notification.recipients:
+        to = session.scalar(select(Contact.email).where(Contact.id == notification.recipients[0]))
+    sent_to = f"sent to {to or 'the address given'}"
+    found = _SOURCE.fullmatch(notification.source if notification else "")
+    if found is None or found["contact"] is None:
+        stand_in = "nobody is in the audience: the message a stand-in with no attributes gets"
+        return f"{stand_in}, {sent_to}", None
+    person = session.execute(
+        select(Contact.external_id, Contact.name).where(Contact.id == int(found["contact"]))
+    ).first()
+    if person is None:
+        return f"the message a person of the audience (erased since) would get, {sent_to}", None
+    who = f"{person.name} ({person.external_id})" if person.name else person.external_id
+    return f"the message {who} would get, {sent_to}", person.external_id
+
+
 def _pending(
-    notification_id: int, how: str, waited: float | None, state: DeliveryState | None = None
+    said: dict[str, Any], how: str, waited: float | None, state: DeliveryState | None = None
 ) -> TestSendOut:
     after = f" after {waited:g} s" if waited else ""
     return TestSendOut(
-        notification_id=notification_id,
+        **said,
         outcome=TestOutcome.PENDING,
-        message=f"still {how}{after}: see notification {notification_id}",
+        message=f"still {how}{after}: see notification {said['notification_id']}",
         state=state,
     )
 
 
-def readable(error: str) -> str:
-    """A template failure as a person reads it: "template: 'dict object' has no attribute
-    'discount' in email_subject (line 1)"; any other error as it is."""
+def template_failure(error: str) -> Failure | None:
+    """A delivery's error as the template failure it is, or None for any other error."""
     found = _TEMPLATE_ERROR.fullmatch(error)
     if found is None:
+        return None
+    variant = "" if found["variant"] == "default" else found["variant"]
+    line = int(found["line"]) if found["line"] else None
+    return Failure(variant, found["part"], line, campaign_words(found["why"]))
+
+
+def readable(error: str) -> str:
+    """A template failure as a person reads it: "template: the campaign's data has no
+    'discount' in email_subject (line 1)"; any other error as it is."""
+    failure = template_failure(error)
+    if failure is None:
         return error
-    variant = found["variant"]
-    where = found["part"] + (f" of the {variant} variant" if variant else "")
-    line = f" (line {found['line']})" if found["line"] else ""
-    return f"template: {found['why']} in {where}{line}"
+    where = failure.part + (f" of the {failure.variant} variant" if failure.variant else "")
+    line = f" (line {failure.line})" if failure.line else ""
+    return f"template: {failure.why} in {where}{line}"
+
+
+def test_send(
+    session: Session,
+    campaign: Campaign,
+    *,
+    email: str,
+    name: str | None,
+    processes: RenderProcesses,
+) -> int:
+    """The campaign's message as the first person of its audience would get it (their name,
+    language, time zone and attributes), sent to `email` on Hub's own `hub-account` topic;
+    the notification's id (enqueue it after commit).
+
+    The dry run renders for real people, so a test rendered for the staff member (who has no
+    attributes) could fail where the dry run passed. The stand-in contact `staff:<email>`
+    carries that person's values for the test; with nobody in the audience, it is the staff
+    member (`name`) with no attributes, and the answer says so (`trial.outcome`).
+    """
+    person = first_of_audience(session, campaign)
+    given: dict[str, Any] = {"kind": "employee", "email": email, "name": name or email}
+    if person is not None:
+        given |= {
+            "name": person.name,
+            "locale": person.locale,
+            "timezone": person.timezone,
+            "attributes": dict(person.attributes),
+        }
+    contacts.put(session, f"staff:{email}", given, TESTER, allow_private_webhooks=False)
+    message = {"template": campaign.template_key, "data": campaign.data}
+    source = trial_source(campaign.id, person.id if person is not None else None)
+    return mail.send(session, f"staff:{email}", message, processes=processes, source=source)
+
+
+def first_of_audience(session: Session, campaign: Campaign) -> Contact | None:
+    """The first person (by id) the campaign's topic and segment reach now."""
+    topic = session.get_one(Topic, campaign.topic_id)
+    ids = audience.next_ids(session, topic, named=None, after=0, limit=1, segment=campaign.segment)
+    return session.get(Contact, ids[0]) if ids else None
 
 
 def wait_for_outcome(

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from hub.campaigns import checks, service, trial
 from hub.campaigns.dryrun import before_start, dry_run
-from hub.console import forms, segment_words
+from hub.console import campaign_form, forms
 from hub.console.auth import NotAllowed, SessionsDep, Staff, StaffDep
 from hub.console.pages import back_to, page
 from hub.console.routes import campaign_rows
@@ -32,7 +32,6 @@ from hub.schemas.campaigns import (
     TestOutcome,
     TestSendOut,
 )
-from hub.schemas.segments import is_flat
 from hub.services import account_mail as mail
 from hub.services import segments
 from hub.services.errors import HubError, InvalidField
@@ -96,7 +95,7 @@ async def create_campaign(
     if values.get("action") == "count":
         return _counted(request, staff, runtime, values)
     try:
-        body = CampaignIn.model_validate(_campaign_body(values))
+        body = CampaignIn.model_validate(campaign_form.body(values))
         with runtime.sessions() as session:
             campaign = service.create(session, body, created_by=staff.email)
             session.commit()
@@ -109,7 +108,7 @@ async def create_campaign(
 def _counted(request: Request, staff: Staff, runtime: Any, values: dict[str, str]) -> Response:
     """The form again, with how many people its topic and segment reach now."""
     try:
-        body = _campaign_body(values)
+        body = campaign_form.body(values)
         segment = SegmentIn.model_validate(body["segment"] or {})
         with runtime.reads() as session:
             topic = session.scalar(select(Topic).where(Topic.key == body["topic"]))
@@ -126,75 +125,6 @@ def _counted(request: Request, staff: Staff, runtime: Any, values: dict[str, str
     return _new_form(request, staff, runtime, values, notice=f"The audience now: {count} people.")
 
 
-def _campaign_body(values: dict[str, str]) -> dict[str, Any]:
-    segment: dict[str, Any] = {}
-    if values.get("segment_kind"):
-        segment["kind"] = values["segment_kind"]
-    for field in ("locales", "timezones"):
-        if listed := [
-            v.strip() for v in values.get(f"segment_{field}", "").split(",") if v.strip()
-        ]:
-            segment[field] = listed
-    pairs = [p.split("=", 1) for p in values.get("segment_attributes", "").split(",") if "=" in p]
-    if pairs:
-        segment["attributes"] = {k.strip(): v.strip() for k, v in pairs}
-    kind = values.get("schedule_kind") or "now"
-    schedule: dict[str, Any] = {"kind": kind}
-    if kind == "at":
-        schedule["at"] = values.get("schedule_at", "") + "Z"
-    elif kind == "local":
-        schedule["at"] = values.get("schedule_at", "")
-    elif kind == "recurring":
-        schedule |= {
-            "cron": values.get("schedule_cron"),
-            "timezone": values.get("schedule_timezone") or "UTC",
-        }
-    body: dict[str, Any] = {
-        "name": values.get("name", ""),
-        "topic": values.get("topic", ""),
-        "template": values.get("template", ""),
-        "data": forms.form_json(values.get("data") or "{}"),
-        "segment": segment or None,
-        "schedule": schedule,
-    }
-    if values.get("segment_key"):
-        body["segment_key"] = values["segment_key"]
-    if values.get("throttle_email"):
-        body["throttle"] = {"email": int(values["throttle_email"])}
-    return body
-
-
-def describe_segment(segment: dict[str, Any] | None) -> str:
-    """A segment in words, for the campaign page."""
-    if not segment:
-        return "the whole audience"
-    if not is_flat(segment):  # a condition tree (a saved segment's copy)
-        return segment_words.describe(segment)
-    parts = []
-    if kind := segment.get("kind"):
-        parts.append(f"{kind}s")
-    if locales := segment.get("locales"):
-        parts.append("language " + " or ".join(locales))
-    if zones := segment.get("timezones"):
-        parts.append("in " + " or ".join(zones))
-    parts += [f"{k} = {v}" for k, v in (segment.get("attributes") or {}).items()]
-    return ", ".join(parts)
-
-
-def describe_schedule(schedule: dict[str, Any]) -> str:
-    """A schedule in words, for the campaign page."""
-    kind = schedule.get("kind")
-    if kind == "at":
-        return f"at {schedule['at'].replace('T', ' ').replace('Z', '')} UTC"
-    if kind == "local":
-        return f"at {schedule['at'].replace('T', ' ')} in each recipient's own time zone"
-    if kind == "recurring":
-        rule = f"cron {schedule['cron']}" if schedule.get("cron") else f"rule {schedule['rrule']}"
-        until = f", until {schedule['until']}" if schedule.get("until") else ""
-        return f"{rule}, in {schedule.get('timezone', 'UTC')}{until}"
-    return "as soon as it is scheduled"
-
-
 @router.get("/campaigns/{campaign_id}")
 def campaign(
     campaign_id: int,
@@ -205,8 +135,10 @@ def campaign(
     dry: bool = False,
     test: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     problem: Annotated[str, Query(max_length=500)] = "",
+    saved: bool = False,
 ) -> Response:
-    """`test`: a test send of this campaign, whose delivery the page reads as it is now."""
+    """`test`: a test send of this campaign, whose delivery the page reads as it is now;
+    `saved`: the data was just saved."""
     return _campaign_page(
         request,
         staff,
@@ -215,6 +147,7 @@ def campaign(
         dry=dry,
         test=test,
         errors=[problem] if problem else [],
+        notice="Data saved. Dry-run again to see what people get with it." if saved else None,
     )
 
 
@@ -228,8 +161,11 @@ def _campaign_page(
     test: int | None = None,
     errors: list[str],
     status: int = 200,
+    notice: str | None = None,
+    typed: str | None = None,
 ) -> Response:
-    """The campaign page; `dry` True runs the dry run, a DryRunOut shows one already run."""
+    """The campaign page; `dry` True runs the dry run, a DryRunOut shows one already run;
+    `typed`: data the edit form was refused, shown back in it."""
     with runtime.reads() as session:
         found = service.get(session, campaign_id)
         view = service.view(session, found)
@@ -256,6 +192,7 @@ def _campaign_page(
         and (action != "approve" or (approval and not view.approved_by))
     ]
     waiting = tested is not None and tested.outcome is TestOutcome.PENDING
+    editable = view.state in service.EDITABLE and staff.may(StaffRole.MARKETER)
     return page(
         request,
         "campaign.html",
@@ -271,16 +208,21 @@ def _campaign_page(
         actions=actions,
         refresh=2 if live or waiting else None,
         approval=approval,
-        segment=describe_segment(view.segment),
-        schedule=describe_schedule(view.schedule),
+        segment=campaign_form.describe_segment(view.segment),
+        schedule=campaign_form.describe_schedule(view.schedule),
         errors=errors,
+        notice=notice,
+        data=campaign_form.pretty(view.data) if typed is None else typed,
+        editable=editable,
+        data_error=typed is not None,
+        ready=view.state is CampaignState.DRAFT,
     )
 
 
 def _tested(session: Session, campaign_id: int, notification_id: int) -> TestSendOut | None:
     """A test send's outcome now, if the notification is one of this campaign's tests."""
     source = session.scalar(select(Notification.source).where(Notification.id == notification_id))
-    if source != service.test_source(campaign_id):
+    if trial.tested_campaign(source) != campaign_id:
         return None  # someone else's notification: not shown here
     return trial.outcome(session, notification_id)
 
@@ -297,6 +239,36 @@ def _breakable(text: str | None) -> Markup | None:
         return None
     pieces = [escape(text[i : i + BREAK_EVERY]) for i in range(0, len(text), BREAK_EVERY)]
     return Markup("<wbr>").join(pieces)
+
+
+@router.post("/campaigns/{campaign_id}/data")
+async def campaign_data(
+    campaign_id: int,
+    request: Request,
+    *,
+    staff: StaffDep,
+    sessions: SessionsDep,
+    runtime: RuntimeDep,
+) -> Response:
+    """The edit form of a draft's data: saved as the API's PATCH saves it, or shown back
+    with why it was refused. Registered before the actions, whose path would take it."""
+    form = await forms.posted(request, staff, sessions, StaffRole.MARKETER)
+    typed = first(form, "data")
+    here = f"/console/campaigns/{campaign_id}"
+    try:
+        body = campaign_form.data_body(typed)
+        with runtime.sessions() as session:
+            actor = forms.staff_actor(request, staff)
+            service.set_data(session, campaign_id, body, actor=actor, now=utcnow())
+            session.commit()
+    except ValueError as exc:  # not JSON, or not data the API takes
+        errors = campaign_form.data_problems(exc)
+        return _campaign_page(
+            request, staff, runtime, campaign_id, errors=errors, status=422, typed=typed
+        )
+    except HubError as exc:  # no longer a draft
+        return back_to(f"{here}?problem={quote(exc.message)}#data")
+    return back_to(f"{here}?saved=true#data")
 
 
 @router.post("/campaigns/{campaign_id}/{action}")
@@ -357,7 +329,7 @@ def _act(
                 service.approve(session, campaign_id, approver=staff.email, now=now)
             elif action == "test":
                 found = service.get(session, campaign_id)
-                sent = service.test_send(
+                sent = trial.test_send(
                     session, found, email=staff.email, name=None, processes=runtime.render_processes
                 )
             elif action in ("pause", "resume", "cancel"):

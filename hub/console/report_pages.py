@@ -57,6 +57,7 @@ def campaign_report(
                 campaign_id=campaign_id,
             )
         built = report.build(session, found, now=now, failures_after=after, failures_limit=PAGE)
+        runs = service.runs(session, campaign_id)
         live = found.state in LIVE
     return page(
         request,
@@ -65,6 +66,7 @@ def campaign_report(
         staff,
         section="campaigns",
         r=built,
+        run_list=runs,
         chart=chart_of(built.timeline),
         figures=figures_of(built.timeline),
         labels=LABELS,

@@ -46,6 +46,14 @@ class CampaignIn(Strict):
     )
 
 
+class CampaignPatchIn(Strict):
+    """What may change while the campaign is a draft (schedule runs the render check on it)."""
+
+    data: Attributes = Field(
+        description="The campaign's data, replaced whole: what its template reads as `data`."
+    )
+
+
 class RunOut(Out):
     occurrence_at: dt.datetime
     notification_id: int | None
@@ -92,12 +100,20 @@ class RenderErrorOut(Strict):
     variant: str = Field(description="The variant that served this language ('' the default).")
     part: str = Field(description="email_subject, email_html, email_text, sms_body...")
     line: int | None = Field(description="The part's line the error is on, when known.")
-    message: str = Field(description="Why, as the renderer said it.")
+    message: str = Field(
+        description="Why, in words.", examples=["the campaign's data has no 'discount'"]
+    )
+    missing: str | None = Field(
+        None,
+        description="The value the part reads that is not there, as a path: data.discount, "
+        "contact.attributes.plan. A `data.` one is fixed in the campaign's data.",
+        examples=["data.discount"],
+    )
     contact: str = Field(description="The external id of the person it was rendered for.")
     people: int = Field(description="People of the audience on this language and channel.")
     summary: str = Field(
         description="All of it in one line.",
-        examples=["ru · sms_body · line 1: 'dict object' has no attribute 'discount'"],
+        examples=["ru · sms_body · line 1: the campaign's data has no 'discount'"],
     )
 
 
@@ -143,8 +159,10 @@ class DryRunOut(Strict):
 
 
 class TestSendIn(Strict):
-    email: Email
-    name: MaybeText = None
+    email: Email = Field(description="Where the test goes (yours).")
+    name: MaybeText = Field(
+        None, description="Your name, for the stand-in used when the audience is empty."
+    )
     wait: float = Field(
         10.0,
         ge=0,
@@ -156,7 +174,8 @@ class TestSendIn(Strict):
 class TestOutcome(enum.StrEnum):
     """How a test send ended, as far as Hub knows when it answers."""
 
-    DELIVERED = "delivered"  # accepted by the mail server (or kept by the capture sink)
+    SENT = "sent"  # accepted by the mail server (or kept by the capture sink)
+    DELIVERED = "delivered"  # a provider's delivery report confirmed it
     FAILED = "failed"  # not sent: rendering or the server refused it, for good
     REFUSED = "refused"  # held back before sending (a suppressed address...)
     WAITING = "waiting"  # deferred until a time
@@ -168,10 +187,25 @@ class TestSendOut(Strict):
     notification_id: int
     outcome: TestOutcome = Field(description="What became of it by the time of the answer.")
     message: str = Field(
-        description="The outcome in words.",
-        examples=["delivered to mia@acme.example (accepted by the mail server)"],
+        description="The outcome in words.", examples=["accepted by the mail server (sent)"]
+    )
+    whose: str = Field(
+        description="Whose message it is and where it went: the test renders for the first "
+        "person of the campaign's audience (their name, language and attributes) and is sent "
+        "to the address given; with nobody in the audience, for a stand-in with no attributes.",
+        examples=["the message Ada Lovelace (w-0001) would get, sent to mia@acme.example"],
+    )
+    rendered_for: str | None = Field(
+        None,
+        description="The external id of the person of the audience it was rendered as; none "
+        "when the audience was empty and a stand-in was used.",
     )
     state: DeliveryState | None = Field(
         None, description="The delivery's state; none before fan-out made it."
     )
     error: str | None = Field(None, description="Why it failed or was refused.")
+    variant: str | None = Field(
+        None, description="A part that failed to render: its variant ('' the default)."
+    )
+    part: str | None = Field(None, description="A part that failed to render: its name.")
+    line: int | None = Field(None, description="A part that failed to render: the line.")

@@ -1,9 +1,10 @@
 """A campaign that cannot fail silently, in headless Chromium: a marketer breaks a variable of
-the ru SMS in the template editor; the campaign's dry run names the part and line and shows
-what the others get; Schedule is refused with the same words; the marketer follows the link
-to the part, fixes it, and a test send says it was delivered (the SMTP peer has it). Pages
-at 1280 and 390 px go to tests/e2e/screenshots/, checked with axe-core and for sideways
-scrolling."""
+the ru SMS in the template editor; the campaign's dry run names the part and line in plain
+words and shows what the others get; Schedule is refused with the same words; the marketer
+follows the link to the part, fixes it, and a test send, rendered as the first person of the
+audience, says the mail server accepted it (the SMTP peer has it) and whose message it is.
+Pages at 1280 and 390 px go to tests/e2e/screenshots/, checked with axe-core and for
+sideways scrolling."""
 
 from __future__ import annotations
 
@@ -130,7 +131,7 @@ def test_a_broken_variable_is_shown_refused_fixed_and_tested(
 
     click(page, "button:has-text('Dry-run')")
     errors = page.inner_text(".render-errors")
-    assert "ru · sms_body · line 1: 'dict object' has no attribute 'discount'" in errors
+    assert "ru · sms_body · line 1: the campaign's data has no 'discount' (it has offer)" in errors
     assert "2 people (tried for c0)" in errors
     renders = page.inner_text(".renders")
     assert "ru · email (2 people, e.g. c0): Зима: 20% off для Client 0 — “20% off на пальто.”" in (
@@ -145,7 +146,7 @@ def test_a_broken_variable_is_shown_refused_fixed_and_tested(
     click(page, "button:has-text('Schedule')")
     refusal = page.inner_text(".alert[role=alert] >> nth=0")
     assert refusal.startswith("Not scheduled: the template does not render for 2 people")
-    assert "ru · sms_body · line 1: 'dict object' has no attribute 'discount'" in refusal
+    assert "ru · sms_body · line 1: the campaign's data has no 'discount'" in refusal
     assert page.inner_text(".state") == "draft"
 
     def refused(phone: Page) -> None:
@@ -154,9 +155,10 @@ def test_a_broken_variable_is_shown_refused_fixed_and_tested(
 
     check_page(page, browser, "refused", refused)
 
-    # The error links to the part to fix.
-    click(page, ".render-errors a")
-    assert "locale=ru" in page.url
+    # The error links to the part to fix (and to the campaign's data, the other fix).
+    assert page.get_attribute(".render-errors a.fix-data", "href") == "#data"
+    click(page, ".render-errors a:not(.fix-data)")
+    assert "locale=ru&part=sms_body&line=1&campaign=" in page.url
     page.fill("#sms_body", "{{ data.offer }} на пальто")
     click(page, "button[value=save]")
 
@@ -164,9 +166,13 @@ def test_a_broken_variable_is_shown_refused_fixed_and_tested(
     click(page, "button:has-text('Send a test to me')")
     assert "?test=" in page.url
     outcome = page.inner_text("#test")
-    assert outcome == f"The test: delivered to {MARKETER} (accepted by the mail server)."
+    assert page.inner_text("#test p >> nth=0") == "The test: accepted by the mail server (sent)."
+    assert page.inner_text("#test .whose").startswith(
+        f"The message Client 0 (c0) would get, sent to {MARKETER}."
+    )
     (mail,) = console.smtp.wait_for(1)
     assert mail.rcpt_tos == (MARKETER,)
+    assert mail.message["Subject"] == "Зима: 20% off для Client 0"  # c0's language and name
     page.reload()  # the page reads the delivery again: the same truth
     assert page.inner_text("#test") == outcome
     check_page(page, browser, "tested")

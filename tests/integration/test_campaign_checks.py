@@ -1,8 +1,10 @@
 """Campaigns that cannot fail silently, on SQLite and PostgreSQL, through the real dispatch
 path to the SMTP peer: the dry run renders the template for one real person of each language
-and channel and names each failing part with its line; scheduling and resuming are refused
-(409, naming the part) while a part fails for a language the audience has; a test send says
-what became of it, in the API and on the console page."""
+and channel and names each failing part with its line, in plain words ("the campaign's data
+has no 'discount'"); scheduling and resuming are refused (409, naming the part) while a part
+fails for a language the audience has; a draft's data is changed (PATCH, or the page's form)
+and audited; a test send renders as the first person of the audience, goes to the tester's
+address, and says whose message it is and what became of it, in the API and on the page."""
 
 from __future__ import annotations
 
@@ -13,7 +15,9 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
+from hub.db.models import AuditEntry, Delivery
 from hub.domain import Scope, StaffRole
 from hub.runtime import Runtime
 from hub.services import staff
@@ -110,8 +114,11 @@ def test_a_part_that_fails_for_a_language_of_the_audience_is_listed_and_blocks_s
         1,
         "s0",
     )
-    assert error["message"] == "'dict object' has no attribute 'discount'"
-    assert error["summary"] == "ru · sms_body · line 2: 'dict object' has no attribute 'discount'"
+    assert error["message"] == "the campaign's data has no 'discount' (it has offer)"
+    assert error["missing"] == "data.discount"
+    assert error["summary"] == (
+        "ru · sms_body · line 2: the campaign's data has no 'discount' (it has offer)"
+    )
     # It still counts: the deliveries are there, only the render fails.
     assert dry["audience"] == 3
     assert sum(dry["send"].values()) + sum(dry["deferred"].values()) == 5
@@ -128,8 +135,10 @@ def test_a_part_that_fails_for_a_language_of_the_audience_is_listed_and_blocks_s
     assert body["code"] == "template_does_not_render"
     assert [d["field"] for d in body["details"]] == ["template.ru.sms_body"]
     assert body["details"][0]["line"] == 2
-    for words in ("ru", "sms_body", "line 2", "'dict object' has no attribute 'discount'"):
+    assert body["details"][0]["missing"] == "data.discount"
+    for words in ("ru", "sms_body", "line 2", "the campaign's data has no 'discount'"):
         assert words in body["message"], body["message"]
+    assert body["message"].endswith("Fix the template or the campaign's data, then try again.")
     still = ok(client.get(f"/v1/campaigns/{draft['id']}", headers=auth))
     assert (still["state"], still["next_run_at"], still["runs"]) == ("draft", None, [])
 
@@ -151,7 +160,8 @@ def test_the_default_variant_is_checked_for_the_languages_it_serves(wired: Wired
     assert {e["variant"] for e in errors} == {""}
     fr = next(e for e in errors if e["locale"] == "fr")
     assert fr["summary"] == (
-        "fr · email_subject (the default variant) · line 2: 'dict object' has no attribute 'code'"
+        "fr · email_subject (the default variant) · line 2: "
+        "the campaign's data has no 'code' (it has offer)"
     )
     refused = client.post(f"/v1/campaigns/{draft['id']}/schedule", headers=auth)
     assert refused.status_code == 409
@@ -192,6 +202,7 @@ def test_resuming_is_refused_while_what_it_would_send_fails(wired: Wired) -> Non
 
 
 def test_a_test_send_reports_what_became_of_it(wired: Wired) -> None:
+    """Nobody in the audience: the test renders for a stand-in with the tester's name."""
     client, auth, admin, _, smtp = wired
     subject = {"email_subject": "{{ data.discount }} off, {{ contact.name }}"}
     ok(client.put("/v1/templates/offer", json=template(GOOD_RU_SMS, **subject), headers=admin))
@@ -203,7 +214,13 @@ def test_a_test_send_reports_what_became_of_it(wired: Wired) -> None:
     failed = answer.json()
     assert (failed["outcome"], failed["state"]) == ("failed", "failed")
     assert failed["message"] == (
-        "failed: template: 'dict object' has no attribute 'discount' in email_subject (line 1)"
+        "failed: template: the campaign's data has no 'discount' in email_subject (line 1)"
+    )
+    assert (failed["variant"], failed["part"], failed["line"]) == ("", "email_subject", 1)
+    assert failed["rendered_for"] is None
+    assert failed["whose"] == (
+        "nobody is in the audience: the message a stand-in with no attributes gets, "
+        "sent to mia@acme.example"
     )
     assert smtp.received == []
 
@@ -213,11 +230,83 @@ def test_a_test_send_reports_what_became_of_it(wired: Wired) -> None:
         json={"email": "mia@acme.example", "name": "Mia"},
         headers=auth,
     )
-    delivered = ok(answer, 202)
-    assert delivered["outcome"] == "delivered"
-    assert delivered["message"] == "delivered to mia@acme.example (accepted by the mail server)"
+    sent = ok(answer, 202)
+    assert (sent["outcome"], sent["state"]) == ("sent", "sent")  # not "delivered": no report
+    assert sent["message"] == "accepted by the mail server (sent)"
+    assert sent["part"] is None
     (mail,) = smtp.wait_for(1)
     assert mail.message["Subject"] == "20% off, Mia"
+
+
+def test_a_test_renders_as_the_first_person_of_the_audience(wired: Wired) -> None:
+    """The dry run renders for real people; the test does too, so what passed one passes the
+    other: the first person's name, language and attributes, sent to the tester's address."""
+    client, auth, admin, runtime, smtp = wired
+    ru = {"email_subject": "{{ contact.attributes.plan }}: {{ contact.name }}"}
+    with_plan = template(GOOD_RU_SMS)
+    with_plan["variants"]["ru"] |= ru
+    ok(client.put("/v1/templates/offer", json=with_plan, headers=admin))
+    person(
+        client,
+        auth,
+        "ada",
+        name="Ada Lovelace",
+        email="ada@example.com",
+        locale="ru",
+        attributes={"plan": "gold"},
+        subscribe={"offers": ["email"]},
+    )
+    person(
+        client, auth, "bob", name="Bob", email="bob@example.com", subscribe={"offers": ["email"]}
+    )
+    draft = campaign(client, auth)
+    assert dry_run(client, auth, draft["id"])["render_errors"] == []
+    body = {"email": "mia@acme.example", "name": "Mia"}
+    sent = ok(client.post(f"/v1/campaigns/{draft['id']}/test", json=body, headers=auth), 202)
+    assert sent["outcome"] == "sent", sent
+    assert sent["rendered_for"] == "ada"
+    assert sent["whose"] == ("the message Ada Lovelace (ada) would get, sent to mia@acme.example")
+    (mail,) = smtp.wait_for(1)
+    assert mail.rcpt_tos == ("mia@acme.example",)  # never Ada
+    assert mail.message["Subject"] == "gold: Ada Lovelace"  # her variant, attributes, name
+    with runtime.reads() as session:  # and Ada herself was sent nothing
+        mailed = session.scalars(select(Delivery.address)).all()
+    assert mailed == ["mia@acme.example"]
+
+
+def test_a_drafts_data_is_changed_and_audited_and_then_renders(wired: Wired) -> None:
+    client, auth, _, runtime, _ = wired
+    audience(client, auth)
+    draft = campaign(client, auth, data={})
+    assert {e["missing"] for e in dry_run(client, auth, draft["id"])["render_errors"]} == {
+        "data.offer",
+        "data.discount",
+    }
+    here = f"/v1/campaigns/{draft['id']}"
+    bad = client.patch(here, json={"data": ["not", "an", "object"]}, headers=auth)
+    assert bad.status_code == 422
+    assert "data" in bad.text
+    unknown = client.patch(here, json={"data": {}, "name": "x"}, headers=auth)
+    assert unknown.status_code == 422
+    changed = ok(client.patch(here, json={"data": {"offer": "20%", "discount": 20}}, headers=auth))
+    assert changed["data"] == {"offer": "20%", "discount": 20}
+    assert dry_run(client, auth, draft["id"])["render_errors"] == []
+    with runtime.reads() as session:
+        entry = session.scalars(select(AuditEntry).where(AuditEntry.resource == "campaign")).one()
+    assert (entry.action, entry.actor, entry.resource_key) == (
+        "updated",
+        "marketing",
+        str(draft["id"]),
+    )
+    assert (entry.before, entry.after) == (
+        {"data": {}},
+        {"data": {"offer": "20%", "discount": 20}},
+    )
+    ok(client.post(f"{here}/schedule", headers=auth))
+    late = client.patch(here, json={"data": {}}, headers=auth)
+    assert late.status_code == 409, late.text
+    assert "only a draft" in late.json()["error"]["message"]
+    assert client.patch("/v1/campaigns/999999", json={"data": {}}, headers=auth).status_code == 404
 
 
 def test_a_test_still_queued_says_so(client: TestClient, runtime: Runtime) -> None:
@@ -254,7 +343,7 @@ def signed_in(client: TestClient, runtime: Runtime, email: str) -> str:
 
 
 def test_the_console_refuses_to_schedule_and_tells_the_test_sends_truth(wired: Wired) -> None:
-    client, auth, admin, runtime, smtp = wired
+    client, auth, _, runtime, smtp = wired
     audience(client, auth)
     draft = campaign(client, auth)
     token = signed_in(client, runtime, "mia@acme.example")
@@ -262,30 +351,100 @@ def test_the_console_refuses_to_schedule_and_tells_the_test_sends_truth(wired: W
 
     dry = client.post(f"{here}/dry-run", data={"csrf": token})
     assert dry.status_code == 200
-    assert "ru · sms_body · line 2: &#39;dict object&#39; has no attribute &#39;discount&#39;" in (
-        dry.text
-    )
+    assert "ru · sms_body · line 2: the campaign&#39;s data has no &#39;discount&#39;" in dry.text
+    assert '<a href="#data" class="fix-data">Add discount to the campaign\'s data</a>' in dry.text
+    assert (
+        "<ul>" not in dry.text.split("render-errors", 1)[1].split("</div>", 1)[0]
+    )  # one: a sentence
     refused = client.post(f"{here}/schedule", data={"csrf": token})
     assert refused.status_code == 409
     assert "Not scheduled: the template does not render for 1 person" in refused.text
     assert "sms_body" in refused.text
     assert ok(client.get(f"/v1/campaigns/{draft['id']}", headers=auth))["state"] == "draft"
 
-    subject = {"email_subject": "{{ data.discount }} off"}
-    ok(client.put("/v1/templates/offer", json=template(GOOD_RU_SMS, **subject), headers=admin))
-    tested = client.post(f"{here}/test", data={"csrf": token}, follow_redirects=False)
+    # The first person of the audience is s0, who reads the ru variant: its e-mail text
+    # needs the offer this campaign's data lacks.
+    empty = campaign(client, auth, data={})
+    there = f"/console/campaigns/{empty['id']}"
+    tested = client.post(f"{there}/test", data={"csrf": token}, follow_redirects=False)
     assert tested.status_code == 303
     location = tested.headers["location"]
-    assert re.fullmatch(rf"{here}\?test=\d+#test", location), location
+    assert re.fullmatch(rf"{there}\?test=\d+#test", location), location
     shown = client.get(location)
-    outcome = re.search(r'<div id="test"[^>]*role="alert">\s*<p>(.*?)</p>', shown.text, re.S)
+    outcome = re.search(
+        r'<div id="test"[^>]*role="alert">\s*<p>(.*?)</p>\s*<p class="whose">(.*?)</p>',
+        shown.text,
+        re.S,
+    )
     assert outcome is not None, shown.text
     assert outcome.group(1) == (
-        "The test: failed: template: &#39;dict object&#39; has no attribute "
-        "&#39;discount&#39; in email_subject (line 1)."
+        "The test: failed: template: the campaign&#39;s data has no &#39;offer&#39; "
+        "in email_text of the ru variant (line 1)."
     )
-    assert "A test was sent" not in shown.text
+    whose = outcome.group(2)
+    assert whose.startswith(
+        "The message Shopper 0 (s0) would get, sent to mia@acme.example. <a href"
+    ), whose
+    assert (
+        f'href="/console/templates/edit?key=offer&amp;locale=ru&amp;part=email_text'
+        f'&amp;line=1&amp;campaign={empty["id"]}#email_text">Edit email_text of the ru variant'
+    ) in whose
     assert smtp.received == []
     # Another campaign's test, or any notification, is not shown as this one's.
-    other = campaign(client, auth)
-    assert 'id="test"' not in client.get(f"/console/campaigns/{other['id']}?test=1").text
+    assert 'id="test"' not in client.get(f"{here}?test=1").text
+    number = location.split("test=")[1].split("#")[0]
+    assert 'id="test"' not in client.get(f"{here}?test={number}").text
+
+
+def test_the_console_edits_a_drafts_data_and_shows_a_bad_one_back(wired: Wired) -> None:
+    client, auth, _, runtime, _ = wired
+    audience(client, auth)
+    draft = campaign(client, auth, data={"offer": "20%"})
+    token = signed_in(client, runtime, "mia@acme.example")
+    here = f"/console/campaigns/{draft['id']}"
+    page = client.get(here).text
+    assert '<textarea id="data-json" name="data"' in page
+    assert "{\n  &#34;offer&#34;: &#34;20%&#34;\n}</textarea>" in page  # pretty JSON
+
+    typed = '{"offer": "25%",, "discount": 5}'
+    refused = client.post(f"{here}/data", data={"csrf": token, "data": typed})
+    assert refused.status_code == 422
+    assert "The data is not JSON: Expecting property name enclosed in double quotes" in (
+        refused.text
+    )
+    assert "(line 1, column 17)" in refused.text
+    assert 'aria-invalid="true">{&#34;offer&#34;: &#34;25%&#34;,, &#34;discount&#34;: 5}' in (
+        refused.text
+    )
+    listed = client.post(f"{here}/data", data={"csrf": token, "data": "[1, 2]"})
+    assert listed.status_code == 422
+    assert "The data: Input should be a valid dictionary." in listed.text
+    assert ok(client.get(f"/v1/campaigns/{draft['id']}", headers=auth))["data"] == {"offer": "20%"}
+
+    saved = client.post(
+        f"{here}/data",
+        data={"csrf": token, "data": typed.replace(",,", ",")},
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303
+    assert saved.headers["location"] == f"{here}?saved=true#data"
+    assert "Data saved." in client.get(saved.headers["location"]).text
+    after = ok(client.get(f"/v1/campaigns/{draft['id']}", headers=auth))
+    assert after["data"] == {"offer": "25%", "discount": 5}
+    with runtime.reads() as session:
+        entry = session.scalars(select(AuditEntry).where(AuditEntry.resource == "campaign")).one()
+    assert (entry.actor, entry.after) == ("mia@acme.example", {"data": after["data"]})
+    forged = client.post(f"{here}/data", data={"csrf": "nope", "data": "{}"})
+    assert forged.status_code in (400, 403)
+
+    dry = client.post(f"{here}/dry-run", data={"csrf": token})
+    assert "Every language \u00d7 channel renders: ready to schedule." in dry.text
+    ok(client.post(f"/v1/campaigns/{draft['id']}/schedule", headers=auth))
+    page = client.get(here).text
+    assert '<textarea id="data-json"' not in page  # no longer a draft: shown, not edited
+    assert '<pre class="data">{\n  &#34;discount&#34;: 5,' in page
+    late = client.post(f"{here}/data", data={"csrf": token, "data": "{}"}, follow_redirects=False)
+    assert late.status_code == 303
+    assert (
+        "only+a+draft" in late.headers["location"] or "only%20a%20draft" in late.headers["location"]
+    )

@@ -292,9 +292,12 @@ def test_a_test_send_reaches_only_the_address_given(wired: Wired) -> None:
         headers=auth,
     )
     assert answer.status_code == 202, answer.text
+    assert answer.json()["whose"] == (
+        "the message Shopper 0 (s0) would get, sent to mia@acme.example"
+    )
     (mail,) = smtp.wait_for(1)
     assert mail.rcpt_tos == ("mia@acme.example",)
-    assert mail.message["Subject"] == "Hi Mia"
+    assert mail.message["Subject"] == "Привет, Shopper 0"  # as the first shopper gets it
     assert "20% off" in mail.message.get_body(("plain",)).get_content()
     after = ok(client.get(f"/v1/campaigns/{draft['id']}", headers=auth))
     assert after["state"] == "draft"

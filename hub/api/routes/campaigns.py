@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
@@ -18,6 +18,7 @@ from hub.schemas.base import Page, Strict
 from hub.schemas.campaigns import (
     CampaignIn,
     CampaignOut,
+    CampaignPatchIn,
     DryRunOut,
     SegmentIn,
     TestSendIn,
@@ -26,7 +27,7 @@ from hub.schemas.campaigns import (
 from hub.schemas.errors import ErrorOut
 from hub.services import topics
 from hub.web import downloads
-from hub.web.deps import AdminScope, CampaignsScope, RuntimeDep, SessionDep
+from hub.web.deps import AdminScope, CampaignsScope, RuntimeDep, SessionDep, actor_for
 from hub.web.paging import CursorQuery, Limit, RowId, page_of, position
 
 router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
@@ -70,6 +71,26 @@ def audience_count(body: AudienceIn, _: CampaignsScope, db: SessionDep) -> Any:
 def get_campaign(campaign_id: RowId, _: CampaignsScope, db: SessionDep) -> Any:
     """State, runs, and deliveries by state and channel, refusals by reason, top failures."""
     return service.view(db, service.get(db, campaign_id))
+
+
+@router.patch(
+    "/{campaign_id}",
+    response_model=CampaignOut,
+    responses={409: {"model": ErrorOut, "description": "Not a draft: its data no longer changes"}},
+)
+def update_campaign(
+    campaign_id: RowId,
+    body: CampaignPatchIn,
+    request: Request,
+    principal: CampaignsScope,
+    db: SessionDep,
+) -> Any:
+    """Replace a draft's `data` (what its template reads as `data`): the fix for a dry run
+    that says "the campaign's data has no 'offer'". The audit log keeps what it was."""
+    actor = actor_for(request, principal)
+    campaign = service.set_data(db, campaign_id, body, actor=actor, now=utcnow())
+    db.commit()
+    return service.view(db, campaign)
 
 
 @router.post("/{campaign_id}/dry-run", response_model=DryRunOut)
@@ -151,11 +172,13 @@ def approve_campaign(campaign_id: RowId, principal: AdminScope, db: SessionDep) 
 def send_test(
     campaign_id: RowId, body: TestSendIn, _: CampaignsScope, db: SessionDep, runtime: RuntimeDep
 ) -> Any:
-    """Send the campaign's message once, by e-mail, to the address given (yours), and wait
-    (up to `wait` seconds) for what became of it: delivered, failed and why (a part of the
-    template that does not render for this data), refused, or still queued."""
+    """Send the campaign's message once, by e-mail, to the address given (yours), as the
+    first person of its audience would get it (their name, language and attributes; `whose`
+    says who), and wait (up to `wait` seconds) for what became of it: sent (accepted by the
+    mail server), failed and why (a part of the template that does not render, named with
+    its line), refused, or still queued. `name` is used only when the audience is empty."""
     campaign = service.get(db, campaign_id)
-    notification_id = service.test_send(
+    notification_id = trial.test_send(
         db, campaign, email=body.email, name=body.name, processes=runtime.render_processes
     )
     db.commit()

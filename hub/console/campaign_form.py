@@ -1,0 +1,106 @@
+"""The campaign pages' forms and words: a new campaign's form as the API's body, the data
+typed into the edit form, and a campaign's segment and schedule in words."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import ValidationError
+
+from hub.console import forms, segment_words
+from hub.schemas.campaigns import CampaignPatchIn
+from hub.schemas.segments import is_flat
+
+
+def body(values: dict[str, str]) -> dict[str, Any]:
+    segment: dict[str, Any] = {}
+    if values.get("segment_kind"):
+        segment["kind"] = values["segment_kind"]
+    for field in ("locales", "timezones"):
+        if listed := [
+            v.strip() for v in values.get(f"segment_{field}", "").split(",") if v.strip()
+        ]:
+            segment[field] = listed
+    pairs = [p.split("=", 1) for p in values.get("segment_attributes", "").split(",") if "=" in p]
+    if pairs:
+        segment["attributes"] = {k.strip(): v.strip() for k, v in pairs}
+    kind = values.get("schedule_kind") or "now"
+    schedule: dict[str, Any] = {"kind": kind}
+    if kind == "at":
+        schedule["at"] = values.get("schedule_at", "") + "Z"
+    elif kind == "local":
+        schedule["at"] = values.get("schedule_at", "")
+    elif kind == "recurring":
+        schedule |= {
+            "cron": values.get("schedule_cron"),
+            "timezone": values.get("schedule_timezone") or "UTC",
+        }
+    body: dict[str, Any] = {
+        "name": values.get("name", ""),
+        "topic": values.get("topic", ""),
+        "template": values.get("template", ""),
+        "data": forms.form_json(values.get("data") or "{}"),
+        "segment": segment or None,
+        "schedule": schedule,
+    }
+    if values.get("segment_key"):
+        body["segment_key"] = values["segment_key"]
+    if values.get("throttle_email"):
+        body["throttle"] = {"email": int(values["throttle_email"])}
+    return body
+
+
+def describe_segment(segment: dict[str, Any] | None) -> str:
+    """A segment in words, for the campaign page."""
+    if not segment:
+        return "the whole audience"
+    if not is_flat(segment):  # a condition tree (a saved segment's copy)
+        return segment_words.describe(segment)
+    parts = []
+    if kind := segment.get("kind"):
+        parts.append(f"{kind}s")
+    if locales := segment.get("locales"):
+        parts.append("language " + " or ".join(locales))
+    if zones := segment.get("timezones"):
+        parts.append("in " + " or ".join(zones))
+    parts += [f"{k} = {v}" for k, v in (segment.get("attributes") or {}).items()]
+    return ", ".join(parts)
+
+
+def describe_schedule(schedule: dict[str, Any]) -> str:
+    """A schedule in words, for the campaign page."""
+    kind = schedule.get("kind")
+    if kind == "at":
+        return f"at {schedule['at'].replace('T', ' ').replace('Z', '')} UTC"
+    if kind == "local":
+        return f"at {schedule['at'].replace('T', ' ')} in each recipient's own time zone"
+    if kind == "recurring":
+        rule = f"cron {schedule['cron']}" if schedule.get("cron") else f"rule {schedule['rrule']}"
+        until = f", until {schedule['until']}" if schedule.get("until") else ""
+        return f"{rule}, in {schedule.get('timezone', 'UTC')}{until}"
+    return "as soon as it is scheduled"
+
+
+def data_body(typed: str) -> CampaignPatchIn:
+    """The edit form's JSON as the API's PATCH body, checked alike.
+
+    Raises:
+        ValueError: not JSON, or nested too deeply to parse.
+        ValidationError: not an object, or past the limits on data.
+    """
+    return CampaignPatchIn.model_validate({"data": forms.form_json(typed.strip() or "{}")})
+
+
+def data_problems(exc: ValueError) -> list[str]:
+    """Why typed data was refused, in words: where the JSON breaks, or what is wrong with it."""
+    if isinstance(exc, json.JSONDecodeError):
+        return [f"The data is not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."]
+    if isinstance(exc, ValidationError):
+        return [f"The data: {e['msg'].removeprefix('Value error, ')}." for e in exc.errors()]
+    return [f"The data is not JSON: {exc}."]
+
+
+def pretty(data: dict[str, Any]) -> str:
+    """The data as the page shows it and the form starts from."""
+    return json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True)
