@@ -113,10 +113,13 @@ def test_a_marketer_writes_schedules_and_watches_a_campaign(
 
     with page.expect_navigation():
         page.click("button:has-text('Send a test to me')")
-    assert "delivered to mia@acme.example (accepted by the mail server)" in page.inner_text("#test")
+    assert "accepted by the mail server (sent)" in page.inner_text("#test")
+    assert "The message Client 0 (c0) would get, sent to mia@acme.example" in page.inner_text(
+        "#test"
+    )
     (test,) = console.smtp.wait_for(1)
     assert test.rcpt_tos == ("mia@acme.example",)
-    assert test.message["Subject"] == "Winter offer for mia@acme.example"
+    assert test.message["Subject"] == "Winter offer for Client 0"  # the first of the audience
     console.smtp.clear()
     with page.expect_navigation():
         page.click("button:has-text('Dry-run')")
