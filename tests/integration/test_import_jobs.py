@@ -161,6 +161,7 @@ def test_a_job_whose_process_was_killed_stops_being_running(runtime: Runtime) ->
     with runtime.reads() as session:
         jobs = {job.id: job for job in session.scalars(select(ImportJob))}
     assert jobs[dead].state is ImportState.FAILED
-    assert jobs[dead].error is not None and "Hub stopped while this import ran" in jobs[dead].error
+    assert jobs[dead].error is not None
+    assert "Hub stopped while this import ran" in jobs[dead].error
     assert jobs[dead].rows_read == 7
     assert jobs[alive].state is ImportState.RUNNING
