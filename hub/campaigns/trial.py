@@ -197,23 +197,25 @@ def test_send(
     the notification's id (enqueue it after commit).
 
     The dry run renders for real people, so a test rendered for the staff member (who has no
-    attributes) could fail where the dry run passed. The stand-in contact `staff:<email>`
-    carries that person's values for the test; with nobody in the audience, it is the staff
-    member (`name`) with no attributes, and the answer says so (`trial.outcome`).
+    attributes) could fail where the dry run passed. The message goes to the stand-in contact
+    `staff:<email>` (the staff member, nothing of the person copied onto it) and is rendered
+    as the person (`render_as`, read when it is sent); with nobody in the audience it renders
+    as the stand-in, with no attributes, and the answer says so (`trial.outcome`).
     """
     person = first_of_audience(session, campaign)
     given: dict[str, Any] = {"kind": "employee", "email": email, "name": name or email}
-    if person is not None:
-        given |= {
-            "name": person.name,
-            "locale": person.locale,
-            "timezone": person.timezone,
-            "attributes": dict(person.attributes),
-        }
     contacts.put(session, f"staff:{email}", given, TESTER, allow_private_webhooks=False)
     message = {"template": campaign.template_key, "data": campaign.data}
-    source = trial_source(campaign.id, person.id if person is not None else None)
-    return mail.send(session, f"staff:{email}", message, processes=processes, source=source)
+    rendered_as = person.id if person is not None else None
+    source = trial_source(campaign.id, rendered_as)
+    return mail.send(
+        session,
+        f"staff:{email}",
+        message,
+        processes=processes,
+        source=source,
+        render_as=rendered_as,
+    )
 
 
 def first_of_audience(session: Session, campaign: Campaign) -> Contact | None:

@@ -251,6 +251,9 @@ class Notification(Base):
     topic_id: Mapped[int] = mapped_column(Id, ForeignKey("topics.id", ondelete="RESTRICT"))
     template_key: Mapped[str | None] = mapped_column(String(100))
     template_version: Mapped[int | None]  # of the stored template its parts were copied from
+    # Rendered as this contact (their name, language, attributes), sent to the recipients: a
+    # campaign's test. No foreign key: erasing the contact leaves the notification alone.
+    render_as_id: Mapped[int | None] = mapped_column(Id)
     variants: Mapped[dict[str, Any]] = mapped_column(Json)
     data: Mapped[dict[str, Any]] = mapped_column(Json)
     recipients: Mapped[list[int] | None] = mapped_column(Json)  # contact ids; None: subscribers

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from hub.channels.base import CallbackPaths, OutgoingMessage, PermanentDeliveryError
-from hub.db.models import Notification, Topic
+from hub.db.models import Contact, Notification, Topic
 from hub.dispatch import audience, digest, escalation, voice_prompt
 from hub.dispatch.claim import Claimed
 from hub.dispatch.outcomes import Held, Result
@@ -61,6 +61,15 @@ class _Prepared:
     topic: TopicView
     template: CompiledTemplate
     escalates: bool = False
+    render_as: _Person | None = None  # whom every delivery is rendered as (a campaign's test)
+
+
+@dataclass(frozen=True, slots=True)
+class _Person:
+    """A contact as a template sees them, read when the notification is first composed."""
+
+    contact: dict[str, Any]
+    locale: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +228,13 @@ class Composer:
         doc = template_doc(
             notification.template_key or f"notification-{notification.id}", notification.variants
         )
-        topic = _session_of(notification).get_one(Topic, notification.topic_id)
+        session = _session_of(notification)
+        topic = session.get_one(Topic, notification.topic_id)
+        render_as = None
+        if notification.render_as_id is not None:
+            person = session.get(Contact, notification.render_as_id)
+            if person is not None:  # erased since: rendered as its recipient instead
+                render_as = _Person(_contact_context(person), person.locale)
         prepared = _Prepared(
             notification_id=notification.id,
             data=notification.data,
@@ -229,6 +244,7 @@ class Composer:
             topic=audience.topic_view(topic, self.caps),
             template=self.renderer.compile(doc),
             escalates=bool(notification.escalation),
+            render_as=render_as,
         )
         with self._lock:
             self._cache[notification.id] = prepared
@@ -246,6 +262,9 @@ class Composer:
         channel = delivery.channel
         links, unsubscribe_token = self._links(recipient, prepared.topic_key)
         context = self._context(recipient, prepared) | {"data": prepared.data}
+        locale = recipient.locale
+        if prepared.render_as is not None:
+            context["contact"], locale = prepared.render_as.contact, prepared.render_as.locale
         key = self._key(prepared.notification_id, delivery, recipient)
         try:
             rendered: Rendered
@@ -253,7 +272,7 @@ class Composer:
                 rendered = Rendered(body=_default_document(key, prepared, context["contact"]))
             else:
                 rendered = prepared.template.render(
-                    channel, locale=recipient.locale, context=context, links=links
+                    channel, locale=locale, context=context, links=links
                 )
         except TemplateError as exc:
             result.failed.append(_unrenderable(delivery, prepared.topic_key, exc))
@@ -419,6 +438,16 @@ def _default_document(key: str, prepared: _Prepared, contact: dict[str, Any]) ->
         "data": prepared.data,
     }
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _contact_context(person: Contact) -> dict[str, Any]:
+    return contact_context(
+        external_id=person.external_id,
+        name=person.name,
+        locale=person.locale,
+        timezone=person.timezone,
+        attributes=person.attributes,
+    )
 
 
 def _session_of(notification: Notification) -> Session:

@@ -115,6 +115,7 @@ def send(
     *,
     processes: RenderProcesses,
     source: str = SOURCE,
+    render_as: int | None = None,
 ) -> int:
     """Queue one e-mail on `hub-account` to one contact: `message` holds `content` or
     `template`, and `data`. The notification's id; enqueue it after the commit."""
@@ -127,4 +128,7 @@ def send(
         }
         | message
     )
-    return notifications.accept(session, body, source=source, processes=processes).id
+    accepted = notifications.accept(
+        session, body, source=source, processes=processes, render_as=render_as
+    )
+    return accepted.id

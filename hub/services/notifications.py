@@ -56,7 +56,12 @@ class Accepted:
 
 
 def accept(
-    session: Session, body: NotificationIn, *, source: str, processes: RenderProcesses
+    session: Session,
+    body: NotificationIn,
+    *,
+    source: str,
+    processes: RenderProcesses,
+    render_as: int | None = None,
 ) -> Accepted:
     """Validate against the database and insert the notification; the caller commits.
 
@@ -93,6 +98,7 @@ def accept(
         data=body.data,
         source=source,
         now=now,
+        render_as=render_as,
         recipients=_contact_ids(session, body.recipients) if body.recipients else None,
         channels=[c.value for c in body.channels] if body.channels else None,
         escalation=[
@@ -115,6 +121,7 @@ def create(
     source: str,
     now: dt.datetime,
     template_version: int | None = None,
+    render_as: int | None = None,
     recipients: list[int] | None = None,
     channels: list[str] | None = None,
     escalation: list[dict[str, Any]] | None = None,
@@ -124,12 +131,14 @@ def create(
 
     The caller commits, then enqueues the fan-out; `due_at` is the sweeper's fallback should
     that enqueue be lost. `recipients` are contact ids (None: the topic's subscribers),
-    `channels` override each person's choice.
+    `channels` override each person's choice; `render_as` (a contact id) renders every
+    delivery as that person would get it (a campaign's test).
     """
     values: dict[str, Any] = {
         "topic_id": topic_id,
         "template_key": template_key,
         "template_version": template_version,
+        "render_as_id": render_as,
         "variants": variants,
         "data": data,
         "recipients": recipients,

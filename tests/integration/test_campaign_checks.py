@@ -272,6 +272,13 @@ def test_a_test_renders_as_the_first_person_of_the_audience(wired: Wired) -> Non
     with runtime.reads() as session:  # and Ada herself was sent nothing
         mailed = session.scalars(select(Delivery.address)).all()
     assert mailed == ["mia@acme.example"]
+    # Nothing of Ada was copied onto the tester's stand-in, nor its timeline: erasing her
+    # leaves no trace of her there.
+    stand_in = ok(client.get("/v1/contacts/staff:mia@acme.example", headers=auth))
+    assert (stand_in["name"], stand_in["locale"], stand_in["attributes"]) == ("Mia", None, {})
+    timeline = ok(client.get("/v1/contacts/staff:mia@acme.example/timeline", headers=auth))
+    assert "gold" not in str(timeline)
+    assert "Ada" not in str(timeline)
 
 
 def test_a_drafts_data_is_changed_and_audited_and_then_renders(wired: Wired) -> None:
