@@ -26,11 +26,14 @@ from hub.campaigns.scheduler import tick  # noqa: E402
 from hub.db.base import utcnow  # noqa: E402
 from hub.db.models import Topic  # noqa: E402
 from hub.dispatch import audience  # noqa: E402
+from hub.domain import ActorKind  # noqa: E402
 from hub.runtime import Runtime  # noqa: E402
 from hub.schemas.campaigns import CampaignIn  # noqa: E402
+from hub.services.actor import Actor  # noqa: E402
 from hub.settings import Settings  # noqa: E402
 
 SEGMENT = {"attributes": {"plan": "pro"}}
+BENCH = Actor(ActorKind.CLI, "bench", "bench")
 
 
 def main() -> None:
@@ -51,7 +54,7 @@ def main() -> None:
         }
     )
     with runtime.sessions() as session:
-        campaign = service.create(session, body, created_by="bench")
+        campaign = service.create(session, body, created_by="bench", actor=BENCH)
         session.commit()
         campaign_id = campaign.id
     results: dict[str, object] = {}
@@ -74,7 +77,7 @@ def main() -> None:
         tracemalloc.stop()
         results["dry_run_send"] = dry.send
     with runtime.sessions() as session, session.begin():
-        service.schedule(session, campaign_id, now=utcnow())
+        service.schedule(session, campaign_id, now=utcnow(), actor=BENCH)
     with runtime.sessions() as session, session.begin():
         started = time.perf_counter()
         dispatched = tick(session, now=utcnow())

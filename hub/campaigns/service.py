@@ -43,7 +43,7 @@ class NeedsApproval(Conflict):
     code = "approval_required"
 
 
-def create(session: Session, body: CampaignIn, *, created_by: str) -> Campaign:
+def create(session: Session, body: CampaignIn, *, created_by: str, actor: Actor) -> Campaign:
     topic = session.scalar(select(Topic).where(Topic.key == body.topic))
     if topic is None:
         raise InvalidField("topic", f"no topic {body.topic!r}")
@@ -82,6 +82,14 @@ def create(session: Session, body: CampaignIn, *, created_by: str) -> Campaign:
     )
     session.add(campaign)
     session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action=audit.Action.CREATED,
+        resource=audit.Resource.CAMPAIGN,
+        key=str(campaign.id),
+        after=_audited(campaign),
+    )
     return campaign
 
 
@@ -100,7 +108,9 @@ def find(session: Session, *, before_id: int | None, limit: int) -> list[Campaig
     return list(session.scalars(query))
 
 
-def approve(session: Session, campaign_id: int, *, approver: str, now: dt.datetime) -> Campaign:
+def approve(
+    session: Session, campaign_id: int, *, approver: str, now: dt.datetime, actor: Actor
+) -> Campaign:
     """A second person's yes (HUB_CAMPAIGN_APPROVAL): not the one who created it."""
     campaign = get(session, campaign_id, lock=True)
     if campaign.state is not CampaignState.DRAFT:
@@ -109,11 +119,19 @@ def approve(session: Session, campaign_id: int, *, approver: str, now: dt.dateti
         raise Conflict(f"{approver} created campaign {campaign_id}; a second person approves it")
     campaign.approved_by, campaign.approved_at = approver, now
     campaign.updated_at = now
+    audit.record(
+        session,
+        actor=actor,
+        action=audit.Action.APPROVED,
+        resource=audit.Resource.CAMPAIGN,
+        key=str(campaign.id),
+        after={"approved_by": approver},
+    )
     return campaign
 
 
 def schedule(
-    session: Session, campaign_id: int, *, now: dt.datetime, approval: bool = False
+    session: Session, campaign_id: int, *, now: dt.datetime, actor: Actor, approval: bool = False
 ) -> Campaign:
     """draft -> scheduled; with `approval`, only once a second person approved it."""
     campaign = get(session, campaign_id, lock=True)
@@ -124,7 +142,7 @@ def schedule(
         campaign.next_run_at = schedules.first_run(spec, now)
     except ValueError as exc:
         raise InvalidField("schedule", str(exc)) from None
-    return _move(campaign, CampaignState.SCHEDULED, now)
+    return _move(session, campaign, CampaignState.SCHEDULED, now, actor)
 
 
 def schedulable(campaign: Campaign, *, approval: bool) -> None:
@@ -162,7 +180,7 @@ def resumed_variants(session: Session, campaign: Campaign) -> dict[str, Any] | N
     return latest.variants if left else None
 
 
-def pause(session: Session, campaign_id: int, *, now: dt.datetime) -> Campaign:
+def pause(session: Session, campaign_id: int, *, now: dt.datetime, actor: Actor) -> Campaign:
     """Stop where it is: fan-out waits, and deliveries not yet sent are held."""
     campaign = get(session, campaign_id, lock=True)
     if campaign.state not in (CampaignState.SCHEDULED, CampaignState.SENDING):
@@ -176,10 +194,10 @@ def pause(session: Session, campaign_id: int, *, now: dt.datetime) -> Campaign:
         .where(Delivery.notification_id.in_(ids), Delivery.state.in_(OPEN))
         .values(state=DeliveryState.DEFERRED, reason=DeferralReason.PAUSED, due_at=None)
     )
-    return _move(campaign, CampaignState.PAUSED, now)
+    return _move(session, campaign, CampaignState.PAUSED, now, actor)
 
 
-def resume(session: Session, campaign_id: int, *, now: dt.datetime) -> Campaign:
+def resume(session: Session, campaign_id: int, *, now: dt.datetime, actor: Actor) -> Campaign:
     """Go on: held deliveries are due at once (the sweeper picks them up), fan-out resumes."""
     campaign = get(session, campaign_id, lock=True)
     resumable(campaign)
@@ -193,10 +211,11 @@ def resume(session: Session, campaign_id: int, *, now: dt.datetime) -> Campaign:
         .values(due_at=now, not_before=None, reason=None)
     )
     started = session.scalar(select(exists().where(Notification.campaign_id == campaign.id)))
-    return _move(campaign, CampaignState.SENDING if started else CampaignState.SCHEDULED, now)
+    state = CampaignState.SENDING if started else CampaignState.SCHEDULED
+    return _move(session, campaign, state, now, actor, action=audit.Action.RESUMED)
 
 
-def cancel(session: Session, campaign_id: int, *, now: dt.datetime) -> Campaign:
+def cancel(session: Session, campaign_id: int, *, now: dt.datetime, actor: Actor) -> Campaign:
     """Stop for good: nothing not yet sent will be; what was sent stays on record."""
     campaign = get(session, campaign_id, lock=True)
     if campaign.state in FINISHED:
@@ -216,7 +235,7 @@ def cancel(session: Session, campaign_id: int, *, now: dt.datetime) -> Campaign:
         )
     )
     campaign.next_run_at = None
-    return _move(campaign, CampaignState.CANCELLED, now)
+    return _move(session, campaign, CampaignState.CANCELLED, now, actor)
 
 
 def set_data(
@@ -249,10 +268,50 @@ def set_data(
     return campaign
 
 
-def _move(campaign: Campaign, state: CampaignState, now: dt.datetime) -> Campaign:
+_ACTIONS = {
+    CampaignState.SCHEDULED: audit.Action.SCHEDULED,
+    CampaignState.PAUSED: audit.Action.PAUSED,
+    CampaignState.CANCELLED: audit.Action.CANCELLED,
+}
+
+
+def _move(
+    session: Session,
+    campaign: Campaign,
+    state: CampaignState,
+    now: dt.datetime,
+    actor: Actor,
+    *,
+    action: audit.Action | None = None,
+) -> Campaign:
+    """A staff member's or key's move of the campaign, on the audit log with its states."""
+    before = campaign.state
     campaign.state = state
     campaign.updated_at = now
+    audit.record(
+        session,
+        actor=actor,
+        action=action or _ACTIONS[state],
+        resource=audit.Resource.CAMPAIGN,
+        key=str(campaign.id),
+        before={"state": before.value},
+        after={"state": state.value},
+    )
     return campaign
+
+
+def _audited(campaign: Campaign) -> dict[str, Any]:
+    """What the audit log keeps of a new campaign."""
+    return {
+        "name": campaign.name,
+        "template": campaign.template_key,
+        "data": campaign.data,
+        "segment": campaign.segment,
+        "segment_key": campaign.segment_key,
+        "channels": campaign.channels,
+        "schedule": campaign.schedule,
+        "throttle": campaign.throttle,
+    }
 
 
 def _notification_ids(campaign: Campaign) -> Any:

@@ -97,7 +97,8 @@ async def create_campaign(
     try:
         body = CampaignIn.model_validate(campaign_form.body(values))
         with runtime.sessions() as session:
-            campaign = service.create(session, body, created_by=staff.email)
+            actor = forms.staff_actor(request, staff)
+            campaign = service.create(session, body, created_by=staff.email, actor=actor)
             session.commit()
             campaign_id = campaign.id
     except (ValidationError, HubError, ValueError) as exc:
@@ -321,19 +322,20 @@ def _act(
                     errors=[refused.message],
                     status=409,
                 )
+        actor = forms.staff_actor(request, staff)
         with runtime.sessions() as session:
             if action == "schedule":
                 approval = runtime.settings.campaign_approval
-                service.schedule(session, campaign_id, now=now, approval=approval)
+                service.schedule(session, campaign_id, now=now, actor=actor, approval=approval)
             elif action == "approve":
-                service.approve(session, campaign_id, approver=staff.email, now=now)
+                service.approve(session, campaign_id, approver=staff.email, now=now, actor=actor)
             elif action == "test":
                 found = service.get(session, campaign_id)
                 sent = trial.test_send(
                     session, found, email=staff.email, name=None, processes=runtime.render_processes
                 )
             elif action in ("pause", "resume", "cancel"):
-                getattr(service, action)(session, campaign_id, now=now)
+                getattr(service, action)(session, campaign_id, now=now, actor=actor)
             session.commit()
     except HubError as exc:
         return back_to(f"{here}?problem={quote(exc.message)}")

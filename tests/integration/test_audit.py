@@ -188,3 +188,40 @@ def test_the_audit_api_pages_filters_and_needs_the_admin_scope(
     assert spec["operationId"] == "audit.list"
     assert spec["summary"]
     assert "admin" in spec["description"]
+
+
+def test_a_campaigns_life_is_recorded_with_each_move_and_who_made_it(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    """Created, data changed, scheduled, paused, resumed, cancelled: each an entry naming the
+    key, and each move with the state it left and the state it reached."""
+    topic = {"name": "Offers", "allowed_channels": ["email"], "category": "marketing"}
+    ok(client.put("/v1/topics/offers", json=topic, headers=auth), 201)
+    template = {"variants": {"": {"email_subject": "Hi", "email_text": "Hello"}}}
+    ok(client.put("/v1/templates/hello", json=template, headers=auth), 201)
+    body = {"name": "Spring", "topic": "offers", "template": "hello", "data": {"a": 1}}
+    made = ok(client.post("/v1/campaigns", json=body, headers=auth), 201)
+    path = f"/v1/campaigns/{made['id']}"
+    ok(client.patch(path, json={"data": {"a": 2}}, headers=auth))
+    for move in ("schedule", "pause", "resume", "cancel"):
+        ok(client.post(f"{path}/{move}", headers=auth))
+
+    found = entries(client, auth, resource="campaign")
+    assert [e["action"] for e in found] == [
+        "cancelled",
+        "resumed",
+        "paused",
+        "scheduled",
+        "updated",
+        "created",
+    ]
+    assert {(e["actor_kind"], e["actor"], e["key"]) for e in found} == {
+        ("api_key", "test-service", str(made["id"]))
+    }
+    cancelled, resumed, paused, scheduled, _, created = found
+    assert created["after"]["name"] == "Spring"
+    assert created["after"]["data"] == {"a": 1}
+    assert (scheduled["before"], scheduled["after"]) == ({"state": "draft"}, {"state": "scheduled"})
+    assert (paused["before"], paused["after"]) == ({"state": "scheduled"}, {"state": "paused"})
+    assert resumed["after"] == {"state": "scheduled"}  # nothing had started
+    assert cancelled["after"] == {"state": "cancelled"}

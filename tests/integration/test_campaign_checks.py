@@ -299,7 +299,11 @@ def test_a_drafts_data_is_changed_and_audited_and_then_renders(wired: Wired) -> 
     assert changed["data"] == {"offer": "20%", "discount": 20}
     assert dry_run(client, auth, draft["id"])["render_errors"] == []
     with runtime.reads() as session:
-        entry = session.scalars(select(AuditEntry).where(AuditEntry.resource == "campaign")).one()
+        entry = session.scalars(
+            select(AuditEntry).where(
+                AuditEntry.resource == "campaign", AuditEntry.action == "updated"
+            )
+        ).one()
     assert (entry.action, entry.actor, entry.resource_key) == (
         "updated",
         "marketing",
@@ -439,7 +443,11 @@ def test_the_console_edits_a_drafts_data_and_shows_a_bad_one_back(wired: Wired) 
     after = ok(client.get(f"/v1/campaigns/{draft['id']}", headers=auth))
     assert after["data"] == {"offer": "25%", "discount": 5}
     with runtime.reads() as session:
-        entry = session.scalars(select(AuditEntry).where(AuditEntry.resource == "campaign")).one()
+        entry = session.scalars(
+            select(AuditEntry).where(
+                AuditEntry.resource == "campaign", AuditEntry.action == "updated"
+            )
+        ).one()
     assert (entry.actor, entry.after) == ("mia@acme.example", {"data": after["data"]})
     forged = client.post(f"{here}/data", data={"csrf": "nope", "data": "{}"})
     assert forged.status_code in (400, 403)

@@ -43,9 +43,12 @@ class AudienceOut(BaseModel):
 
 
 @router.post("", response_model=CampaignOut, status_code=201)
-def create_campaign(body: CampaignIn, principal: CampaignsScope, db: SessionDep) -> Any:
+def create_campaign(
+    body: CampaignIn, request: Request, principal: CampaignsScope, db: SessionDep
+) -> Any:
     """A draft: nothing is sent until it is scheduled."""
-    campaign = service.create(db, body, created_by=principal.name)
+    actor = actor_for(request, principal)
+    campaign = service.create(db, body, created_by=principal.name, actor=actor)
     db.commit()
     return service.view(db, campaign)
 
@@ -143,7 +146,11 @@ def _ensure_renders(runtime: Runtime, campaign_id: int, *, resume: bool) -> None
     },
 )
 def schedule_campaign(
-    campaign_id: RowId, _: CampaignsScope, db: SessionDep, runtime: RuntimeDep
+    campaign_id: RowId,
+    request: Request,
+    principal: CampaignsScope,
+    db: SessionDep,
+    runtime: RuntimeDep,
 ) -> Any:
     """draft -> scheduled: dispatched at its schedule's first occurrence. With
     HUB_CAMPAIGN_APPROVAL, a second person must have approved it (409 approval_required).
@@ -151,7 +158,8 @@ def schedule_campaign(
     one real person of some language and channel of the audience, as the dry run shows."""
     _ensure_renders(runtime, campaign_id, resume=False)
     approval = runtime.settings.campaign_approval
-    campaign = service.schedule(db, campaign_id, now=utcnow(), approval=approval)
+    actor = actor_for(request, principal)
+    campaign = service.schedule(db, campaign_id, now=utcnow(), actor=actor, approval=approval)
     db.commit()
     return service.view(db, campaign)
 
@@ -161,9 +169,12 @@ def schedule_campaign(
     response_model=CampaignOut,
     responses={409: {"model": ErrorOut, "description": "Not a draft, or approved by its author"}},
 )
-def approve_campaign(campaign_id: RowId, principal: AdminScope, db: SessionDep) -> Any:
+def approve_campaign(
+    campaign_id: RowId, request: Request, principal: AdminScope, db: SessionDep
+) -> Any:
     """An admin who did not create it says yes (needed with HUB_CAMPAIGN_APPROVAL)."""
-    campaign = service.approve(db, campaign_id, approver=principal.name, now=utcnow())
+    actor = actor_for(request, principal)
+    campaign = service.approve(db, campaign_id, approver=principal.name, now=utcnow(), actor=actor)
     db.commit()
     return service.view(db, campaign)
 
@@ -191,10 +202,16 @@ def send_test(
 def _action(name: str) -> Any:
     change = getattr(service, name)
 
-    def act(campaign_id: RowId, _: CampaignsScope, db: SessionDep, runtime: RuntimeDep) -> Any:
+    def act(
+        campaign_id: RowId,
+        request: Request,
+        principal: CampaignsScope,
+        db: SessionDep,
+        runtime: RuntimeDep,
+    ) -> Any:
         if name == "resume":  # it starts sending again: checked as scheduling is
             _ensure_renders(runtime, campaign_id, resume=True)
-        campaign = change(db, campaign_id, now=utcnow())
+        campaign = change(db, campaign_id, now=utcnow(), actor=actor_for(request, principal))
         db.commit()
         return service.view(db, campaign)
 
