@@ -39,7 +39,7 @@ _TEMPLATE_ERROR = re.compile(
     re.DOTALL,
 )
 # The source of a test notification: the campaign's, and the person it was rendered as.
-_SOURCE = re.compile(r"campaign:(?P<campaign>\d+):test(?::as:(?P<contact>\d+))?")
+_SOURCE = re.compile(r"campaign:(?P<campaign>\d+):test(?::as:\d+)?")  # ":as:" from before 0017
 _OUTCOMES = {
     DeliveryState.SENT: TestOutcome.SENT,
     DeliveryState.DELIVERED: TestOutcome.DELIVERED,
@@ -53,11 +53,10 @@ _OUTCOMES = {
 }
 
 
-def trial_source(campaign_id: int, rendered_as: int | None) -> str:
-    """The `source` of a campaign's test notification: how a page knows one of them, and
-    whom (a contact's id) it was rendered as; none for the stand-in of an empty audience."""
-    base = f"campaign:{campaign_id}:test"
-    return base if rendered_as is None else f"{base}:as:{rendered_as}"
+def trial_source(campaign_id: int) -> str:
+    """The `source` of a campaign's test notification: how a page knows one of them (whom
+    it was rendered as is the notification's `render_as_id`)."""
+    return f"campaign:{campaign_id}:test"
 
 
 def tested_campaign(source: str | None) -> int | None:
@@ -138,12 +137,12 @@ def _whose(
     if to is None and notification is not None and notification.recipients:
         to = session.scalar(select(Contact.email).where(Contact.id == notification.recipients[0]))
     sent_to = f"sent to {to or 'the address given'}"
-    found = _SOURCE.fullmatch(notification.source if notification else "")
-    if found is None or found["contact"] is None:
+    rendered_as = notification.render_as_id if notification is not None else None
+    if rendered_as is None:
         stand_in = "nobody is in the audience: the message a stand-in with no attributes gets"
         return f"{stand_in}, {sent_to}", None
     person = session.execute(
-        select(Contact.external_id, Contact.name).where(Contact.id == int(found["contact"]))
+        select(Contact.external_id, Contact.name).where(Contact.id == rendered_as)
     ).first()
     if person is None:
         return f"the message a person of the audience (erased since) would get, {sent_to}", None
@@ -207,7 +206,7 @@ def test_send(
     contacts.put(session, f"staff:{email}", given, TESTER, allow_private_webhooks=False)
     message = {"template": campaign.template_key, "data": campaign.data}
     rendered_as = person.id if person is not None else None
-    source = trial_source(campaign.id, rendered_as)
+    source = trial_source(campaign.id)
     return mail.send(
         session,
         f"staff:{email}",

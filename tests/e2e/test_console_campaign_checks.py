@@ -9,8 +9,6 @@ sideways scrolling."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from importlib.resources import files
-from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
@@ -19,17 +17,17 @@ from playwright.sync_api import Browser, Page
 from hub.domain import StaffRole
 from hub.services import staff
 from tests.dispatching import ok, person, topic
-from tests.e2e.browser import DESKTOP, PHONE, SCREENSHOTS, browser  # noqa: F401 - a fixture
+from tests.e2e.browser import (  # noqa: F401 - browser is a fixture
+    DESKTOP,
+    PHONE,
+    SCREENSHOTS,
+    browser,
+    serious_violations,
+)
 from tests.e2e.live import LiveHub, live_hub
 
 PASSWORD = "correct horse battery staple"
 MARKETER = "mia@acme.example"
-# axe-core's script from the axe-playwright-python wheel (the dev extra), when installed.
-AXE = (
-    files("axe_playwright_python").joinpath("axe.min.js").read_text(encoding="utf-8")
-    if find_spec("axe_playwright_python")
-    else None
-)
 LONG_URL = "https://shop.example/winter/" + "A1B2C3D4" * 10
 TEMPLATE = {
     "variants": {
@@ -88,8 +86,7 @@ def check_page(
     name: str,
     again: Callable[[Page], None] | None = None,
 ) -> None:
-    """Screenshots at both widths; a phone never scrolls sideways; axe (when installed) finds
-    nothing serious.
+    """Screenshots at both widths; a phone never scrolls sideways; axe finds nothing serious.
     `again` brings the phone to the same page (one that answers a POST); else its URL."""
     SCREENSHOTS.mkdir(exist_ok=True)
     page.screenshot(path=SCREENSHOTS / f"campaign-checks-{name}.png", full_page=True)
@@ -101,11 +98,8 @@ def check_page(
         again(phone)
     phone.screenshot(path=SCREENSHOTS / f"campaign-checks-{name}-phone.png", full_page=True)
     assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), name
-    for shown in (page, phone) if AXE else ():
-        shown.evaluate(AXE)
-        results = shown.evaluate("axe.run(document, {resultTypes: ['violations']})")
-        serious = [v["id"] for v in results["violations"] if v["impact"] in {"serious", "critical"}]
-        assert serious == [], (name, serious)
+    for shown in (page, phone):
+        assert serious_violations(shown) == [], name
     phone.close()
 
 

@@ -19,7 +19,6 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +32,21 @@ from hub.db.models import ApiKey, Capture, StaffUser
 from hub.domain import StaffRole
 from hub.services import staff
 from tests.dispatching import ok, person, topic, wait_for
-from tests.e2e.browser import DESKTOP, PHONE, SCREENSHOTS, browser  # noqa: F401 - a fixture
+from tests.e2e.browser import (  # noqa: F401 - browser is a fixture
+    AXE,
+    DESKTOP,
+    PHONE,
+    SCREENSHOTS,
+    browser,
+    serious_violations,
+    wider,
+)
 from tests.e2e.live import LiveHub, live_hub
 from tests.peers.webhooks import WebhookPeer
 
 PASSWORD = "correct horse battery staple"
 ADMIN = "ada@acme.example"
 SHOTS = SCREENSHOTS / "every_page"
-AXE = files("axe_playwright_python").joinpath("axe.min.js").read_text(encoding="utf-8")
-SERIOUS = {"serious", "critical"}
 NOT_PAGES = (".js", ".csv", ".css")  # a console GET that answers with something else
 LONG_URL = "https://shop.example/orders/" + "A1B2C3D4" * 12 + "?utm_source=hub&utm_medium=email"
 TEMPLATE = {
@@ -346,45 +351,6 @@ def world(sqlite_template: Path, tmp_path: Path, browser: Browser) -> Iterator[W
 def pattern(route: str) -> re.Pattern[str]:
     """The route as a regular expression over a URL's path: where a visit must end up."""
     return re.compile(re.sub(r"\\{[a-z_]+\\}", "[^/]+", re.escape(route)) + "$")
-
-
-def axe(page: Page) -> dict[str, Any]:
-    page.evaluate(AXE)
-    # The sandboxed frames hold staff-written e-mail, not the console's markup, and run no
-    # script for axe to talk to: the frame element itself is still checked (its title).
-    results: dict[str, Any] = page.evaluate(
-        "axe.run(document, {resultTypes: ['violations'], iframes: false})"
-    )
-    return results
-
-
-def serious_violations(page: Page) -> list[str]:
-    results = axe(page)
-    found = []
-    for violation in results["violations"]:
-        if violation["impact"] not in SERIOUS:
-            continue
-        targets = [" ".join(map(str, node["target"])) for node in violation["nodes"]][:5]
-        found.append(
-            f"{violation['id']} ({violation['impact']}) at {', '.join(targets)}: "
-            f"{violation['help']}"
-        )
-    return found
-
-
-def wider(page: Page) -> list[str]:
-    """The elements that reach past the window's right edge, or whose text does, outside a
-    scrolling region: what to fix."""
-    found: list[str] = page.evaluate(
-        """() => [...document.querySelectorAll('body *')]
-            .filter(e => Math.max(e.getBoundingClientRect().right,
-                                  e.getBoundingClientRect().left + e.scrollWidth)
-                         > window.innerWidth + 1)
-            .filter(e => !e.parentElement.closest('.scroll'))
-            .slice(0, 5)
-            .map(e => e.tagName + (e.id ? '#' + e.id : '') + '.' + e.className)"""
-    )
-    return found
 
 
 def open_page(page: Page, base: str, visit: Visit) -> int:

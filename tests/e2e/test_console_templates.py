@@ -20,9 +20,8 @@ from playwright.sync_api import Browser, ConsoleMessage, Frame, Page
 from hub.domain import StaffRole
 from hub.services import staff
 from tests.dispatching import ok, person, topic
-from tests.e2e.browser import DESKTOP, PHONE, SCREENSHOTS, browser  # noqa: F401 - a fixture
+from tests.e2e.browser import DESKTOP, PHONE, SCREENSHOTS, browser, serious_violations  # noqa: F401 - a fixture
 from tests.e2e.live import LiveHub, live_hub
-from tests.e2e.test_console_every_page import serious_violations
 
 PASSWORD = "correct horse battery staple"
 HTML = (

@@ -13,9 +13,8 @@ from playwright.sync_api import Browser, Page
 
 from hub.domain import EventType, StaffRole
 from hub.services import staff
-from tests.e2e.browser import DESKTOP, PHONE, SCREENSHOTS, browser  # noqa: F401 - a fixture
+from tests.e2e.browser import DESKTOP, PHONE, SCREENSHOTS, browser, serious_violations, wider  # noqa: F401 - a fixture
 from tests.e2e.live import LiveHub, live_hub
-from tests.e2e.test_console_every_page import serious_violations, wider
 from tests.timelines import EMAIL, Varied, varied
 
 PASSWORD = "correct horse battery staple"
