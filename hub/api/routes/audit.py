@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from hub.fields import Text255
 from hub.schemas.audit import AuditEntryOut
 from hub.schemas.base import Page
 from hub.services import audit
@@ -28,10 +29,8 @@ def list_entries(
         audit.Resource | None, Query(description="Only changes to this kind of resource.")
     ] = None,
     key: Annotated[
-        str | None,
+        Text255 | None,  # no NUL or control character: PostgreSQL refuses NUL in text
         Query(
-            min_length=1,
-            max_length=255,
             description="Only changes to this one (an e-mail, a key's name, a topic key, an "
             "endpoint's id); usually with `resource`.",
         ),
