@@ -99,6 +99,8 @@ class EventType(enum.StrEnum):
     DELIVERY_UNKNOWN = "delivery.unknown"
     DELIVERY_REFUSED = "delivery.refused"
     DELIVERY_DEFERRED = "delivery.deferred"
+    DELIVERY_OPENED = "delivery.opened"  # the pixel was fetched; `changes.machine` if a proxy
+    DELIVERY_CLICKED = "delivery.clicked"  # a tracked link was followed; `changes.link`
 
 
 class DeliveryState(enum.StrEnum):
@@ -266,3 +268,37 @@ ADDRESS_FIELD: dict[Channel, str] = {
     Channel.WEBHOOK: "webhook_url",
 }
 """The contact field that holds each channel's address."""
+
+
+class EngagementKind(enum.StrEnum):
+    OPEN = "open"
+    CLICK = "click"
+
+
+class AgentClass(enum.StrEnum):
+    """What fetched a pixel or followed a link, as far as its request tells."""
+
+    BROWSER = "browser"  # a desktop web browser
+    MOBILE = "mobile"  # a phone's browser or mail app
+    MAIL_CLIENT = "mail_client"  # Outlook, Thunderbird, Apple Mail fetching images itself
+    PRIVACY_PROXY = "privacy_proxy"  # Apple Mail Privacy Protection, Gmail's image proxy
+    LINK_SCANNER = "link_scanner"  # a mail filter checking links before the person sees them
+    UNKNOWN = "unknown"
+
+
+class MachineReason(enum.StrEnum):
+    """Why an open or click is counted as a machine's, not a person's."""
+
+    PRIVACY_PROXY = "privacy_proxy"  # a proxy that fetches every image of every message
+    SCANNER_AGENT = "scanner_agent"  # a known link scanner's or a script's user agent
+    HEAD_REQUEST = "head_request"  # people's browsers GET; checkers ask HEAD
+    TOO_SOON = "too_soon"  # seconds after it was sent: before a person could have read it
+    ALL_LINKS = "all_links"  # several links of one message within a moment of each other
+
+
+class EscalationUnless(enum.StrEnum):
+    """What an earlier step must achieve for a later escalation step not to go."""
+
+    REACHED = "reached"  # delivered, or accepted by a channel that reports nothing more
+    OPENED = "opened"  # a person (not a machine) opened it
+    CLICKED = "clicked"  # a person (not a machine) followed one of its links

@@ -18,19 +18,23 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.expression import false
 
 from hub.db.base import Base, Id, Json, UTCDateTime, str_enum, utcnow
 from hub.domain import (
     ActorKind,
+    AgentClass,
     Audience,
     CampaignState,
     Channel,
     ContactKind,
     DeliveryState,
+    EngagementKind,
     EventMessageState,
     EventType,
     Frequency,
     ImportState,
+    MachineReason,
     NotificationState,
     SessionRevoked,
     StaffRole,
@@ -78,6 +82,8 @@ class ContactPreferences(Base):
     unsubscribed_all: Mapped[bool] = mapped_column(Boolean, default=False)
     digest_time: Mapped[dt.time | None] = mapped_column(Time)  # local; None: the hub's
     digest_weekday: Mapped[int | None]  # 0 = Monday; None: the hub's
+    # The person asked not to be tracked: no pixel, no rewritten links, whatever the topic.
+    tracking_off: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -103,6 +109,10 @@ class Topic(Base):
     cap_per_day: Mapped[int | None]
     cap_per_week: Mapped[int | None]
     cap_action: Mapped[str] = mapped_column(String(8), default="defer")
+    # Opens and clicks of its e-mail are tracked (pixel, rewritten links); SMS links too
+    # with `track_sms`. New topics: on for marketing, off for transactional.
+    tracking: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    track_sms: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -272,6 +282,8 @@ class Notification(Base):
     # [{"channel": "email", "after_seconds": 0}, {"channel": "sms", "after_seconds": 1800}]:
     # each step goes only if no earlier one was confirmed (see hub.dispatch.escalation).
     escalation: Mapped[list[dict[str, Any]] | None] = mapped_column(Json)
+    tracking: Mapped[bool | None] = mapped_column(Boolean)  # None: as its topic says
+    arm: Mapped[str | None] = mapped_column(String(16))  # its A/B variant's name
     cursor: Mapped[int] = mapped_column(Id, default=0)
     due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)  # fan-out lease
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -481,6 +493,12 @@ class Campaign(Base):
     throttle: Mapped[dict[str, Any] | None] = mapped_column(Json)
     state: Mapped[CampaignState] = mapped_column(str_enum(CampaignState))
     next_run_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    tracking: Mapped[bool | None] = mapped_column(Boolean)  # None: as its topic says
+    # A/B: [{"name": "A", "template": key, "share": 50}, ...] (2-4), and how the test runs
+    # ({"mode": "split" | "winner", "sample": %, "wait_seconds": n, "metric": "click" | "open",
+    # "winner": name, "decided_at": iso}); None: one template, `template_key`.
+    variants: Mapped[list[dict[str, Any]] | None] = mapped_column(Json)
+    ab: Mapped[dict[str, Any] | None] = mapped_column(Json)
     created_by: Mapped[str] = mapped_column(String(255))
     approved_by: Mapped[str | None] = mapped_column(String(255))  # with HUB_CAMPAIGN_APPROVAL
     approved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
@@ -601,3 +619,32 @@ class ImportJob(Base):
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)  # its last batch
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class Engagement(Base):
+    """An open or a click of one delivery, person or machine: the first of each kind, link
+    and flag is kept (a later repeat adds nothing a report counts). Erased with the person."""
+
+    __tablename__ = "engagements"
+    __table_args__ = (
+        UniqueConstraint("delivery_id", "kind", "link_index", "machine"),
+        Index("ix_engagements_notification_id_kind", "notification_id", "kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("deliveries.id", ondelete="CASCADE"), index=True
+    )
+    notification_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("notifications.id", ondelete="CASCADE")
+    )
+    contact_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("contacts.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[EngagementKind] = mapped_column(str_enum(EngagementKind))
+    link_index: Mapped[int] = mapped_column(default=0)  # 0 for an open; links count from 1
+    url: Mapped[str | None] = mapped_column(String(2048))  # the link's target, for a click
+    machine: Mapped[bool] = mapped_column(Boolean, default=False)
+    machine_reason: Mapped[MachineReason | None] = mapped_column(str_enum(MachineReason))
+    agent: Mapped[AgentClass] = mapped_column(str_enum(AgentClass))
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -48,6 +48,16 @@ class TopicIn(Strict):
         "`marketing`, unless `required` is true, then `transactional`. A marketing topic cannot "
         "be required: people may always refuse marketing.",
     )
+    tracking: StrictBool | None = Field(
+        None,
+        validate_default=True,
+        description="Track opens (a pixel) and clicks (links rewritten to signed redirects on "
+        "HUB_PUBLIC_URL) of its e-mail. Omitted: on for `marketing`, off for `transactional`. "
+        "A person who turned tracking off on their preferences page is never tracked.",
+    )
+    track_sms: StrictBool = Field(
+        False, description="Rewrite the links of its SMS too (when `tracking` is on)."
+    )
     bypass_quiet_hours: StrictBool = False
     cap_per_day: int | None = Field(
         None, ge=1, le=1000, description="Marketing messages per person per rolling day."
@@ -80,6 +90,13 @@ class TopicIn(Strict):
             )
         return value
 
+    @field_validator("tracking")
+    @classmethod
+    def _tracking(cls, value: bool | None, info: ValidationInfo) -> bool:
+        if value is None:
+            return info.data.get("category") is TopicCategory.MARKETING
+        return value
+
     @field_validator("default_channels")
     @classmethod
     def _within_allowed(cls, value: list[Channel] | None, info: ValidationInfo) -> Any:
@@ -107,6 +124,8 @@ class TopicOut(Out):
     public: bool
     required: bool
     category: TopicCategory
+    tracking: bool
+    track_sms: bool
     bypass_quiet_hours: bool
     cap_per_day: int | None
     cap_per_week: int | None
