@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from hub.domain import CampaignState, Channel, ContactKind, DeliveryState
 from hub.fields import Attributes, Email, Key, Locale, MaybeText, Text255, TimeZone
@@ -26,10 +26,62 @@ class SegmentIn(Strict):
     )
 
 
+ArmName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,15}$")]
+
+
+class VariantIn(Strict):
+    """One arm of an A/B test: a template for a share of the audience."""
+
+    name: ArmName = Field(
+        description="What reports call it: A, B... (1-16 letters, digits, - or _; unique).",
+        examples=["A"],
+    )
+    template: Key = Field(description="The template this arm sends.")
+    share: int | None = Field(
+        None,
+        ge=1,
+        le=99,
+        description="Split mode: percent of the audience; all given and summing to 100, or "
+        "none for an even split. A test-then-winner campaign splits its sample evenly "
+        "(leave it out).",
+    )
+
+
+class AbMode(enum.StrEnum):
+    SPLIT = "split"  # each person gets one variant, by share
+    WINNER = "winner"  # a sample tries them all; the rest gets the best
+
+
+class AbMetric(enum.StrEnum):
+    CLICK = "click"
+    OPEN = "open"
+
+
+class AbIn(Strict):
+    """How the variants are sent: `split` the audience by share, or `winner`: a test group
+    (`sample` percent, split evenly) first, then after `wait_minutes` the variant with the
+    better human `metric` rate (unique people per delivered) goes to everyone else."""
+
+    mode: AbMode = AbMode.SPLIT
+    sample: int | None = Field(
+        None, ge=2, le=90, description="Winner mode: percent of the audience in the test group."
+    )
+    wait_minutes: int | None = Field(
+        None, ge=1, le=7 * 24 * 60, description="Winner mode: how long the test group has."
+    )
+    metric: AbMetric = Field(
+        AbMetric.CLICK, description="Winner mode: what picks the winner, human clicks or opens."
+    )
+
+
 class CampaignIn(Strict):
     name: Text255
     topic: Key
-    template: Key
+    template: Key | None = Field(
+        None,
+        description="The template; with `variants`, leave it out (the first variant's is the "
+        "campaign's own, for its dry run's samples and test send).",
+    )
     data: Attributes = Field(default_factory=dict)
     segment: SegmentIn | None = None
     segment_key: Key | None = Field(
@@ -44,6 +96,15 @@ class CampaignIn(Strict):
     throttle: dict[Channel, Annotated[int, Field(ge=1, le=1_000_000)]] | None = Field(
         None, description="Messages per minute per channel."
     )
+    tracking: bool | None = Field(
+        None,
+        description="Track opens and clicks of its messages: true, false, or none to do as "
+        "the topic says. A person who turned tracking off is never tracked.",
+    )
+    variants: list[VariantIn] | None = Field(
+        None, min_length=2, max_length=4, description="An A/B test: 2-4 templates."
+    )
+    ab: AbIn | None = Field(None, description="How the variants are sent (default: split).")
 
 
 class CampaignPatchIn(Strict):
@@ -51,6 +112,33 @@ class CampaignPatchIn(Strict):
 
     data: Attributes = Field(
         description="The campaign's data, replaced whole: what its template reads as `data`."
+    )
+
+
+class ArmResultOut(Strict):
+    """One variant's figures: unique people per delivered; human activity only."""
+
+    name: str
+    template: str
+    delivered: int = Field(description="People with a sent or delivered message of it.")
+    opens: int = Field(description="Of them, people who opened it (people, not machines).")
+    clicks: int = Field(description="Of them, people who clicked a link (people, not machines).")
+    open_rate: float | None = Field(description="opens / delivered; none before any delivery.")
+    click_rate: float | None = Field(description="clicks / delivered.")
+
+
+class AbResultsOut(Strict):
+    """The variants compared on the chosen metric by a two-proportion z-test (pooled,
+    two-sided) between the best and the runner-up."""
+
+    metric: AbMetric
+    arms: list[ArmResultOut]
+    leader: str | None = Field(description="The variant with the higher rate, if any differ.")
+    z: float | None = Field(description="The test statistic; none when too few to tell.")
+    p_value: float | None = Field(description="Two-sided; none when too few to tell.")
+    note: str = Field(description="In words.", examples=["B's click rate is higher (p = 0.003)"])
+    test_group_only: bool = Field(
+        False, description="Winner mode: the figures are the test group's, not the rest's."
     )
 
 
@@ -84,6 +172,16 @@ class CampaignOut(Out):
     refusals: dict[str, int] = Field(default_factory=dict, description="Refused, by reason.")
     failures: list[dict[str, Any]] = Field(
         default_factory=list, description="The commonest errors of failed deliveries."
+    )
+    tracking: bool | None = Field(None, description="Opens and clicks tracked; none: as the topic.")
+    variants: list[dict[str, Any]] | None = Field(None, description="Its A/B variants, if any.")
+    ab: dict[str, Any] | None = Field(
+        None,
+        description="How the variants are sent; a decided test adds winner, decided_at, why "
+        "and rates.",
+    )
+    ab_results: AbResultsOut | None = Field(
+        None, description="The variants compared, with a significance note (A/B only)."
     )
 
 
