@@ -1,0 +1,155 @@
+"""Click and open tracking put into a rendered message: links swapped for tracked ones, a pixel.
+
+Pure text work: the caller's `track` callback decides what a tracked URL is (signed, per
+delivery), this module only finds the links. The HTML is not re-serialised: a regular expression
+finds the link tags and only the `href` value's characters change, so everything else a staff
+member wrote (conditional comments for Outlook, odd whitespace, entities) reaches the inbox as it
+was rendered.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable, Collection
+
+Track = Callable[[str], str]  # original absolute URL -> the URL to put instead
+
+NOTRACK = "data-hub-notrack"  # an attribute staff put on a link to leave it alone
+
+# A link tag (`<a>`, `<area>`, and the VML button shapes of "bulletproof" buttons, the only link
+# Outlook for Windows shows), or a plain comment, matched first so a link commented out stays as
+# it is. A conditional comment (`<!--[if mso]>`) is not skipped: Outlook renders what is inside.
+# Attribute values may hold `>` when quoted; a tag with an unclosed quote does not match and is
+# left alone rather than guessed at.
+_TAG = re.compile(
+    r"""<!--(?!\[if).*?-->"""
+    r"""|<(?:a|area|v:roundrect|v:rect)(?=[\s/>])((?:[^<>"']|"[^"]*"|'[^']*')*)>""",
+    re.IGNORECASE | re.DOTALL,
+)
+# One attribute: its name, then a double-quoted, single-quoted or unquoted value, if any.
+_ATTR = re.compile(r"""([^\s"'<>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+)))?""")
+# What an unquoted attribute value must not contain to stay unquoted (HTML's own rule).
+_UNQUOTED_UNSAFE = re.compile(r"""[\s"'=<>`]""")
+# An absolute web URL with a host. Browsers strip spaces around an href, so do we.
+_WEB_URL = re.compile(r"https?://[^\s/?#]+", re.IGNORECASE)
+_TEMPLATE_LEFTOVER = ("{{", "{%", "{#")  # a variable the template left unrendered: not a link
+_BODY_END = re.compile(r"</body\s*>", re.IGNORECASE)
+PIXEL = (
+    '<img src="{src}" width="1" height="1" alt="" '
+    'style="display:block;border:0;width:1px;height:1px">'
+)
+
+# Text: a URL runs to the next space, `<`, `>` or `"`; then trailing punctuation that ends the
+# sentence around it is given back (below). Not after a letter, digit or slash: "xhttp://" is not
+# a link a mail client would show, and a URL inside another URL was taken with it.
+_TEXT_URL = re.compile(r"""(?<![\w/])https?://[^\s<>"]+""", re.IGNORECASE)
+_TRAILING = frozenset(".,;:!?")
+_PAIRS = {")": "(", "]": "[", "}": "{"}
+
+
+def _trackable(url: str, keep: Collection[str]) -> bool:
+    if not _WEB_URL.match(url) or url in keep:
+        return False
+    return not any(mark in url for mark in _TEMPLATE_LEFTOVER)
+
+
+def _new_href(tag: str, track: Track, keep: Collection[str]) -> str:
+    """The tag with its first href's value tracked, or unchanged (the first href is the one
+    browsers follow)."""
+    href: re.Match[str] | None = None
+    for attr in _ATTR.finditer(tag):
+        name = attr.group(1).lower()
+        if name == NOTRACK:
+            return tag
+        if name == "href" and href is None:
+            href = attr
+    if href is None:
+        return tag
+    group = next((g for g in (2, 3, 4) if href.group(g) is not None), None)
+    if group is None:
+        return tag  # a bare `href` with no value
+    original = html.unescape(href.group(group)).strip()
+    if not _trackable(original, keep):
+        return tag
+    value = html.escape(track(original), quote=True)
+    if group == 4 and _UNQUOTED_UNSAFE.search(value):
+        value = f'"{value}"'  # unquoted before, but the new value needs quotes to stay one value
+    start, end = href.span(group)
+    return tag[:start] + value + tag[end:]
+
+
+def tracked_html(
+    html_text: str,
+    *,
+    track: Track,
+    keep: Collection[str] = (),
+    pixel_url: str | None = None,
+) -> str:
+    """`html_text` with every absolute http(s) link's href replaced by `track(url)`.
+
+    `track` is called once per link, in document order. Left alone: mailto:, tel:, fragments,
+    relative links, unrendered template variables, URLs in `keep` (compared after unescaping:
+    the person's own unsubscribe and preferences links) and tags carrying `data-hub-notrack`.
+    With `pixel_url`, a 1-pixel image goes just before the last `</body>` (or at the end).
+    """
+    parts: list[str] = []
+    done = 0
+    for match in _TAG.finditer(html_text):
+        if match.group(1) is None:  # a comment
+            continue
+        tag = match.group(0)
+        new = _new_href(tag, track, keep)
+        if new is not tag:  # the same object when nothing changed: nothing to copy
+            parts += (html_text[done : match.start()], new)
+            done = match.end()
+    parts.append(html_text[done:])
+    out = "".join(parts)
+    if pixel_url is None:
+        return out
+    pixel = PIXEL.format(src=html.escape(pixel_url, quote=True))
+    last = None
+    for last in _BODY_END.finditer(out):  # noqa: B007 -- only the last one is wanted
+        pass
+    if last is None:
+        return out + pixel
+    return out[: last.start()] + pixel + out[last.start() :]
+
+
+def _trim(url: str) -> str:
+    """The URL without the punctuation of the sentence around it.
+
+    Sentence marks at the end go; a closing bracket or quote goes when the URL does not open
+    it too ("(see https://example.org/a_(b))." keeps the "(b)" of the URL).
+    """
+    while url and _outside(url):
+        url = url[:-1]
+    return url
+
+
+def _outside(url: str) -> bool:
+    """Whether the URL's last character belongs to the text around it."""
+    last = url[-1]
+    if last in _TRAILING:
+        return True
+    if last in _PAIRS:
+        return url.count(last) > url.count(_PAIRS[last])
+    return last == "'" and url.count("'") % 2 == 1
+
+
+def tracked_text(text: str, *, track: Track, keep: Collection[str] = ()) -> str:
+    """`text` (an e-mail's text part, an SMS) with every bare http(s) URL replaced by `track(url)`.
+
+    `track` is called once per URL, in order. URLs in `keep` and unrendered template variables
+    are left alone; punctuation closing the sentence stays outside the URL, and `<url>` works.
+    """
+    parts: list[str] = []
+    done = 0
+    for match in _TEXT_URL.finditer(text):
+        url = _trim(match.group(0))
+        if not _trackable(url, keep):
+            continue
+        parts += (text[done : match.start()], track(url))
+        done = match.start() + len(url)
+    parts.append(text[done:])
+    return "".join(parts)
