@@ -11,6 +11,7 @@ from pydantic import Field, StringConstraints
 from hub.domain import CampaignState, Channel, ContactKind, DeliveryState
 from hub.fields import Attributes, Email, Key, Locale, MaybeText, Text255, TimeZone
 from hub.schemas.base import Out, Strict
+from hub.schemas.engagement import EngagementOut
 from hub.schemas.schedules import Now, Schedule
 from hub.schemas.segments import AttributeName, Scalar
 
@@ -182,6 +183,11 @@ class CampaignOut(Out):
     )
     ab_results: AbResultsOut | None = Field(
         None, description="The variants compared, with a significance note (A/B only)."
+    )
+    engagement: EngagementOut | None = Field(
+        None,
+        description="Opens, clicks and unsubscribes of all its runs, people apart from "
+        "machines (GET one campaign only).",
     )
 
 

@@ -7,9 +7,10 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, model_validator
 
-from hub.domain import Channel, DeliveryState, NotificationState
+from hub.domain import Channel, DeliveryState, EscalationUnless, NotificationState
 from hub.fields import Attributes, ExternalId, Key
 from hub.schemas.base import Out, Page, Strict
+from hub.schemas.engagement import EngagementOut
 from hub.schemas.templates import Variants, check_has_default
 
 MAX_NAMED_RECIPIENTS = 10_000
@@ -18,7 +19,22 @@ MAX_NAMED_RECIPIENTS = 10_000
 class EscalationStep(Strict):
     channel: Channel
     after_minutes: float = Field(
-        0, ge=0, le=7 * 24 * 60, description="How long the step before it has to be confirmed."
+        0,
+        ge=0,
+        le=7 * 24 * 60,
+        description="How long this step waits after the step before it (a failure of that "
+        "step brings it forward).",
+    )
+    unless: EscalationUnless = Field(
+        EscalationUnless.REACHED,
+        description="When it comes due, it does not go if an earlier step: `reached` the "
+        "person (delivered, or accepted by the mail server or webhook); was `opened` by a "
+        "person (the e-mail's images loaded, or one of its links followed); or had one of its "
+        "links `clicked` by a person. Machine opens and clicks do not count: a privacy proxy "
+        "fetching every image (Apple Mail Privacy Protection, Gmail's image proxy) or a mail "
+        "filter's link scanner, so an Apple Mail reader whose proxy fetched the pixel still "
+        "gets this step. `opened` and `clicked` need tracking on for the topic (or campaign) "
+        "and the person; without it nothing is seen, and the step waits and goes.",
     )
 
 
@@ -57,7 +73,31 @@ class NotificationIn(Strict):
             chain = [step.channel for step in self.escalation]
             if len(set(chain)) != len(chain):
                 raise ValueError("escalation names a channel twice")
+            _check_conditions(self.escalation)
         return self
+
+
+# The channels whose messages can show a person read them: e-mail (its open pixel and
+# tracked links) and SMS (tracked links, where the topic tracks them).
+_ENGAGING = frozenset({Channel.EMAIL, Channel.SMS})
+
+
+def _check_conditions(steps: list[EscalationStep]) -> None:
+    """A condition no earlier step could ever meet is a mistake, not a chain that always
+    goes: say so (422) rather than send every step."""
+    for index, step in enumerate(steps):
+        if step.unless is EscalationUnless.REACHED:
+            continue
+        if index == 0:
+            raise ValueError(
+                f"escalation.0.unless: the first step goes at once; {step.unless.value!r} "
+                "is for a later step"
+            )
+        if not _ENGAGING & {earlier.channel for earlier in steps[:index]}:
+            raise ValueError(
+                f"escalation.{index}.unless: no step before it can be {step.unless.value} "
+                "(only e-mail, or SMS with tracked links, can)"
+            )
 
 
 class NotificationAccepted(Strict):
@@ -98,3 +138,6 @@ class NotificationOut(Strict):
     counts: dict[str, int] = Field(description="Deliveries by state.")
     by_channel: dict[str, dict[str, int]] = Field(description="Deliveries by channel and state.")
     deliveries: Page[DeliveryOut]
+    engagement: EngagementOut = Field(
+        description="Opens, clicks and unsubscribes, people apart from machines."
+    )

@@ -24,8 +24,9 @@ from hub.schemas.campaigns import (
     TestSendIn,
     TestSendOut,
 )
+from hub.schemas.engagement import EngagementOut
 from hub.schemas.errors import ErrorOut
-from hub.services import topics
+from hub.services import engagement_figures, topics
 from hub.web import downloads
 from hub.web.deps import AdminScope, CampaignsScope, RuntimeDep, SessionDep, actor_for
 from hub.web.paging import CursorQuery, Limit, RowId, page_of, position
@@ -72,8 +73,11 @@ def audience_count(body: AudienceIn, _: CampaignsScope, db: SessionDep) -> Any:
 
 @router.get("/{campaign_id}", response_model=CampaignOut)
 def get_campaign(campaign_id: RowId, _: CampaignsScope, db: SessionDep) -> Any:
-    """State, runs, and deliveries by state and channel, refusals by reason, top failures."""
-    return service.view(db, service.get(db, campaign_id))
+    """State, runs, and deliveries by state and channel, refusals by reason, top failures;
+    opens, clicks and unsubscribes in `engagement`."""
+    found = service.get(db, campaign_id)
+    figures = EngagementOut.model_validate(engagement_figures.for_campaign(db, found))
+    return service.view(db, found).model_copy(update={"engagement": figures})
 
 
 @router.patch(

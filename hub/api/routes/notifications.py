@@ -9,13 +9,14 @@ from fastapi.responses import JSONResponse
 
 from hub.db.models import Topic
 from hub.domain import Channel, DeliveryState
+from hub.schemas.engagement import EngagementOut
 from hub.schemas.errors import ErrorOut
 from hub.schemas.notifications import (
     NotificationAccepted,
     NotificationIn,
     NotificationOut,
 )
-from hub.services import idempotency, notifications
+from hub.services import engagement_figures, idempotency, notifications
 from hub.web.deps import NotifyScope, RuntimeDep, SessionDep
 from hub.web.paging import CursorQuery, Limit, RowId, page_of, position
 
@@ -126,4 +127,7 @@ def get_notification(
         counts=totals,
         by_channel=by_channel,
         deliveries=page_of(rows, limit, lambda d: d),
+        engagement=EngagementOut.model_validate(
+            engagement_figures.for_notification(db, notification)
+        ),
     )
