@@ -57,6 +57,9 @@ class Recipient:
     preferences: PreferencesView
     suppressions: tuple[SuppressionView, ...]
     history: History | None = None  # only when the topic is capped
+    # The person turned tracking off: compose leaves out the pixel and the link rewriting,
+    # whatever the topic or campaign says. Not the resolver's business, so not in `preferences`.
+    tracking_off: bool = False
 
 
 NO_CAPS = Caps()
@@ -246,22 +249,14 @@ def load(
             ).where(Subscription.topic_id == topic_id, Subscription.contact_id.in_(ids))
         )
     }
-    preferences = {
-        row.contact_id: PreferencesView(
-            blocked_channels=frozenset(Channel(c) for c in row.blocked_channels),
-            quiet_hours=(
-                QuietHours(row.quiet_start, row.quiet_end)
-                if row.quiet_start is not None and row.quiet_end is not None
-                else None
-            ),
-            unsubscribed_all=row.unsubscribed_all,
-            digest_time=row.digest_time,
-            digest_weekday=row.digest_weekday,
-        )
-        for row in session.scalars(
-            select(ContactPreferences).where(ContactPreferences.contact_id.in_(ids))
-        )
-    }
+    preferences: dict[int, PreferencesView] = {}
+    untracked: set[int] = set()
+    for row in session.scalars(
+        select(ContactPreferences).where(ContactPreferences.contact_id.in_(ids))
+    ):
+        preferences[row.contact_id] = _preferences(row)
+        if row.tracking_off:
+            untracked.add(row.contact_id)
     addresses = {row.id: _addresses(row) for row in contacts}
     suppressed = _suppressions(session, addresses, hasher=hasher, now=now)
     counted = histories(session, ids, now=now, excluding=count_for) if count_for is not None else {}
@@ -278,9 +273,24 @@ def load(
             preferences=preferences.get(row.id, PreferencesView()),
             suppressions=tuple(suppressed.get(row.id, ())),
             history=counted.get(row.id, History()) if count_for is not None else None,
+            tracking_off=row.id in untracked,
         )
         for row in contacts
     ]
+
+
+def _preferences(row: ContactPreferences) -> PreferencesView:
+    return PreferencesView(
+        blocked_channels=frozenset(Channel(c) for c in row.blocked_channels),
+        quiet_hours=(
+            QuietHours(row.quiet_start, row.quiet_end)
+            if row.quiet_start is not None and row.quiet_end is not None
+            else None
+        ),
+        unsubscribed_all=row.unsubscribed_all,
+        digest_time=row.digest_time,
+        digest_weekday=row.digest_weekday,
+    )
 
 
 def counts_for(view: TopicView, notification_id: int) -> int | None:

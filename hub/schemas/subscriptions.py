@@ -94,6 +94,13 @@ class PreferencesPatch(Strict):
     unsubscribed_all: StrictBool | None = Field(
         None, description="Unsubscribe from every topic except required ones."
     )
+    tracking_off: StrictBool | None = Field(
+        None,
+        description="The person does not want to be tracked: from now on their messages carry "
+        "no open pixel and no rewritten links, whatever the topic or campaign says. `false` "
+        "(or null) lets the topic's own setting apply again.",
+        examples=[True],
+    )
 
 
 class QuietHoursOut(Out):
@@ -107,8 +114,19 @@ class DigestOut(Out):
 
 
 class PreferencesOut(Out):
-    blocked_channels: list[Channel]
-    quiet_hours: QuietHoursOut | None
-    digest: DigestOut | None = None
-    unsubscribed_all: bool
-    updated_at: dt.datetime | None
+    blocked_channels: list[Channel] = Field(description="Channels never to use.")
+    quiet_hours: QuietHoursOut | None = Field(
+        description="Nothing but required messages inside this local window; null: none."
+    )
+    digest: DigestOut | None = Field(
+        None, description="When digests arrive; null: the hub's time (09:00, Mondays)."
+    )
+    unsubscribed_all: bool = Field(
+        description="Unsubscribed from every topic except required ones."
+    )
+    tracking_off: bool = Field(
+        description="The person turned tracking off (on their preferences page or through "
+        "this API): their messages carry no open pixel and no rewritten links. false: opens "
+        "and clicks are tracked where the topic or campaign tracks them.",
+    )
+    updated_at: dt.datetime | None = Field(description="Last change; null: never changed.")

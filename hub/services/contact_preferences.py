@@ -1,5 +1,5 @@
 """Contact-wide preferences: channels never to use, quiet hours, digest time, unsubscribe
-from everything."""
+from everything, and whether the person lets us track opens and clicks."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ def _state(row: ContactPreferences | None) -> dict[str, Any]:
             "quiet_hours": None,
             "digest": None,
             "unsubscribed_all": False,
+            "tracking_off": False,
         }
     quiet = None
     if row.quiet_start is not None and row.quiet_end is not None:
@@ -38,6 +39,7 @@ def _state(row: ContactPreferences | None) -> dict[str, Any]:
         "quiet_hours": quiet,
         "digest": digest,
         "unsubscribed_all": row.unsubscribed_all,
+        "tracking_off": row.tracking_off,
     }
 
 
@@ -55,8 +57,10 @@ def patch(
     given = data.model_dump(mode="json", exclude_unset=True)
     if "blocked_channels" in given:
         given["blocked_channels"] = sorted(set(given["blocked_channels"] or []))
-    if "unsubscribed_all" in given and given["unsubscribed_all"] is None:
-        given["unsubscribed_all"] = False
+    # null means "as by default" for these switches: subscribed, and tracked.
+    for switch in ("unsubscribed_all", "tracking_off"):
+        if switch in given and given[switch] is None:
+            given[switch] = False
     if data.quiet_hours is not None:
         given["quiet_hours"] = {
             "start": data.quiet_hours.start.isoformat("minutes"),
@@ -72,11 +76,14 @@ def patch(
         return view(row)
     now = utcnow()
     if row is None:
-        row = ContactPreferences(contact_id=contact.id, blocked_channels=[], unsubscribed_all=False)
+        row = ContactPreferences(
+            contact_id=contact.id, blocked_channels=[], unsubscribed_all=False, tracking_off=False
+        )
         session.add(row)
     after = {**before, **given}
     row.blocked_channels = after["blocked_channels"]
     row.unsubscribed_all = after["unsubscribed_all"]
+    row.tracking_off = after["tracking_off"]
     if "quiet_hours" in given:
         quiet = data.quiet_hours
         row.quiet_start = quiet.start if quiet else None
