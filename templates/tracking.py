@@ -20,10 +20,11 @@ NOTRACK = "data-hub-notrack"  # an attribute staff put on a link to leave it alo
 # A link tag (`<a>`, `<area>`, and the VML button shapes of "bulletproof" buttons, the only link
 # Outlook for Windows shows), or a plain comment, matched first so a link commented out stays as
 # it is. A conditional comment (`<!--[if mso]>`) is not skipped: Outlook renders what is inside.
-# Attribute values may hold `>` when quoted; a tag with an unclosed quote does not match and is
-# left alone rather than guessed at.
+# `<!-->` and `<!--->` are whole (empty) comments, as HTML reads them: the `<!--[if !mso]><!-->`
+# that shows the other clients their button must not swallow it. Attribute values may hold `>`
+# when quoted; a tag with an unclosed quote does not match and is left alone, not guessed at.
 _TAG = re.compile(
-    r"""<!--(?!\[if).*?-->"""
+    r"""<!--(?!\[if)(?:-?>|.*?-->)"""
     r"""|<(?:a|area|v:roundrect|v:rect)(?=[\s/>])((?:[^<>"']|"[^"]*"|'[^']*')*)>""",
     re.IGNORECASE | re.DOTALL,
 )
