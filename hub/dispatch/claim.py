@@ -11,12 +11,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import or_, update
 from sqlalchemy.orm import Session
 
 from hub.db.models import Delivery
 from hub.domain import Channel, DeliveryState
+
+if TYPE_CHECKING:  # escalation reads claimed deliveries: only the type is needed here
+    from hub.dispatch.escalation import Check
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +33,8 @@ class Claimed:
     attempts: int  # including this one
     ambiguous: bool
     reason: str | None = None  # why it waited, if it did ("digest": its digest time came)
+    step: int = 0  # its place in an escalation chain
+    escalation: Check | None = None  # a later step's: why it goes or stops (escalation.check)
 
 
 def claim(
@@ -58,6 +64,7 @@ def claim(
             Delivery.attempts,
             Delivery.ambiguous,
             Delivery.reason,
+            Delivery.step,
         )
         .execution_options(synchronize_session=False)
     )
@@ -73,6 +80,7 @@ def claim(
                 attempts=row.attempts,
                 ambiguous=row.ambiguous,
                 reason=row.reason,
+                step=row.step,
             )
             for row in rows
         ),

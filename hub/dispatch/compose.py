@@ -154,11 +154,13 @@ class Composer:
                     count_for=audience.counts_for(prepared.topic, notification_id),
                 )
             }
-            reached = (
-                escalation.confirmed(session, notification_id, recipients)
+            checked = (
+                escalation.check(session, notification_id, deliveries)
                 if prepared.escalates
-                else set()
+                else escalation.Checked(deliveries, set())
             )
+            deliveries[:] = checked.deliveries  # each later step with why it goes or stops
+            reached = checked.stopped  # the ids of those an earlier step stopped
             loaded.groups.append((prepared, deliveries, recipients, reached))
             if any(d.reason == DeferralReason.DIGEST for d in deliveries):
                 digest_topics.add(prepared.topic_key)
@@ -174,7 +176,7 @@ class Composer:
         for prepared, deliveries, recipients, reached in loaded.groups:
             for delivery in deliveries:
                 recipient = recipients.get(delivery.contact_id)
-                if delivery.contact_id in reached:
+                if delivery.id in reached:
                     stopped = WithdrawalReason.CHAIN_STOPPED
                     result.held.append(
                         Held(delivery, prepared.topic_key, DeliveryState.SUPPRESSED, stopped)

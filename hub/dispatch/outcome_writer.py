@@ -4,6 +4,7 @@ Decisions come made (`retry.decide`; holds from the re-check at send time); this
 turns them into one bulk UPDATE of rows, one bulk INSERT of events, the captured messages,
 the suppressed addresses, the escalation steps brought forward and the dead letter of the
 deliveries that gave up, in the caller's transaction, so the next send already sees them.
+A later escalation step's events say why it went or stopped (`changes.escalation`).
 """
 
 from __future__ import annotations
@@ -290,6 +291,10 @@ def _event(
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     changes = {"delivery_id": d.id, "notification_id": d.notification_id, **(extra or {})}
+    if d.escalation is not None and kind is not EventType.SUPPRESSION_ADDED:
+        # A later step of a chain: why it went (nothing earlier did what its `unless` asks)
+        # or stopped (which earlier delivery did, and when), for the timeline and explain.
+        changes["escalation"] = d.escalation.as_changes()
     return timeline.event_row(
         contact_id=d.contact_id,
         type=kind,

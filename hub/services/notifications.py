@@ -102,7 +102,11 @@ def accept(
         recipients=_contact_ids(session, body.recipients) if body.recipients else None,
         channels=[c.value for c in body.channels] if body.channels else None,
         escalation=[
-            {"channel": step.channel.value, "after_seconds": round(step.after_minutes * 60, 3)}
+            {
+                "channel": step.channel.value,
+                "after_seconds": round(step.after_minutes * 60, 3),
+                "unless": step.unless.value,
+            }
             for step in body.escalation
         ]
         if body.escalation
