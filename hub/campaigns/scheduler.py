@@ -16,14 +16,14 @@ import threading
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.campaigns import ab_arms, ab_plan, ab_winner
 from hub.campaigns.service import SCHEDULE
 from hub.db.base import utcnow
-from hub.db.models import Campaign, CampaignRun, Delivery, Notification, Template
+from hub.db.models import Campaign, CampaignRun, Delivery, Notification
 from hub.db.upsert import insert_ignoring_duplicates
 from hub.domain import CampaignState, DeliveryState, NotificationState
 from hub.queue import Enqueuer
 from hub.schemas import schedules
-from hub.services import notifications
 
 log = logging.getLogger("hub.scheduler")
 IN_FLIGHT = (DeliveryState.QUEUED, DeliveryState.SENDING, DeliveryState.DEFERRED)
@@ -42,14 +42,13 @@ def tick(session: Session, *, now: dt.datetime, limit: int = 100) -> list[int]:
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     for campaign in session.scalars(query):
-        notification_id = _dispatch(session, campaign, now)
-        if notification_id is not None:
-            fan_out.append(notification_id)
+        fan_out.extend(_dispatch(session, campaign, now))
+    fan_out.extend(ab_winner.decide_due(session, now=now))
     _close_finished(session, now)
     return fan_out
 
 
-def _dispatch(session: Session, campaign: Campaign, now: dt.datetime) -> int | None:
+def _dispatch(session: Session, campaign: Campaign, now: dt.datetime) -> list[int]:
     occurrence = campaign.next_run_at
     assert occurrence is not None
     run_id = session.scalar(
@@ -62,42 +61,18 @@ def _dispatch(session: Session, campaign: Campaign, now: dt.datetime) -> int | N
     campaign.state = CampaignState.SENDING
     campaign.updated_at = now
     if run_id is None:
-        return None  # this occurrence was dispatched already
-    stored = session.execute(
-        select(Template.variants, Template.version).where(Template.key == campaign.template_key)
-    ).first()
-    if stored is None:
-        log.error(
-            "campaign %s: template %r is gone; occurrence skipped",
-            campaign.id,
-            campaign.template_key,
-        )
-        return None
-    notification_id = notifications.create(
-        session,
-        topic_id=campaign.topic_id,
-        template_key=campaign.template_key,
-        template_version=stored.version,
-        variants=stored.variants,
-        data=campaign.data,
-        source=f"campaign:{campaign.id}",
-        now=now,
-        channels=campaign.channels,
-        campaign=notifications.Occurrence(
-            campaign_id=campaign.id,
-            segment=campaign.segment,
-            local_at=schedules.local_at(spec),
-            throttle=campaign.throttle,
-        ),
-    )
-    session.get_one(CampaignRun, run_id).notification_id = notification_id
+        return []  # this occurrence was dispatched already
+    made = ab_arms.occurrence(session, campaign, spec=spec, now=now)
+    if not made:
+        return []  # its template is gone (logged): the occurrence goes without it
+    session.get_one(CampaignRun, run_id).notification_id = made[0]
     log.info(
-        "campaign %s: occurrence %s dispatched as notification %s",
+        "campaign %s: occurrence %s dispatched as notification(s) %s",
         campaign.id,
         occurrence.isoformat(),
-        notification_id,
+        ", ".join(map(str, made)),
     )
-    return notification_id
+    return made
 
 
 def _close_finished(session: Session, now: dt.datetime) -> None:
@@ -115,6 +90,8 @@ def _close_finished(session: Session, now: dt.datetime) -> None:
         )
     )
     for campaign in closing:
+        if ab_plan.awaiting_winner(campaign.ab):
+            continue  # its test group is done; the rest goes once the winner is picked
         campaign.state = CampaignState.SCHEDULED if campaign.next_run_at else CampaignState.DONE
         campaign.updated_at = now
 

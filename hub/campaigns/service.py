@@ -16,6 +16,7 @@ from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub import exports
+from hub.campaigns import ab_plan, ab_results
 from hub.db.base import utcnow
 from hub.db.models import Campaign, CampaignRun, Contact, Delivery, Notification, Template, Topic
 from hub.domain import (
@@ -47,8 +48,12 @@ def create(session: Session, body: CampaignIn, *, created_by: str, actor: Actor)
     topic = session.scalar(select(Topic).where(Topic.key == body.topic))
     if topic is None:
         raise InvalidField("topic", f"no topic {body.topic!r}")
-    if session.scalar(select(Template.id).where(Template.key == body.template)) is None:
-        raise InvalidField("template", f"no template {body.template!r}")
+    plan = ab_plan.checked(
+        body,
+        template_exists=lambda key: (
+            session.scalar(select(Template.id).where(Template.key == key)) is not None
+        ),
+    )
     for index, channel in enumerate(body.channels or []):
         if channel.value not in topic.allowed_channels:
             raise InvalidField(f"channels[{index}]", f"topic {topic.key!r} does not allow it")
@@ -68,7 +73,10 @@ def create(session: Session, body: CampaignIn, *, created_by: str, actor: Actor)
     campaign = Campaign(
         name=body.name,
         topic_id=topic.id,
-        template_key=body.template,
+        template_key=plan.template,
+        variants=plan.variants,
+        ab=plan.ab,
+        tracking=body.tracking,
         data=body.data,
         segment=segment,
         segment_key=body.segment_key,
@@ -311,6 +319,9 @@ def _audited(campaign: Campaign) -> dict[str, Any]:
         "channels": campaign.channels,
         "schedule": campaign.schedule,
         "throttle": campaign.throttle,
+        "tracking": campaign.tracking,
+        "variants": campaign.variants,
+        "ab": campaign.ab,
     }
 
 
@@ -363,6 +374,7 @@ def view(session: Session, campaign: Campaign) -> CampaignOut:
             "counts": {"state": by_state, "channel": by_channel},
             "refusals": refusals,
             "failures": failures,
+            "ab_results": ab_results.of(session, campaign) if campaign.variants else None,
         }
     )
 

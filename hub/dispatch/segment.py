@@ -8,21 +8,26 @@ as JSON writes them), as a number (a JSON number, or a string that is one, like 
 CSV import; anything else is no number and falls in no range, without a cast error), or as a
 date (a string starting YYYY-MM-DD).
 
-Stored campaigns may hold the older flat form; `conditions` reads both.
+Stored campaigns may hold the older flat form; `conditions` reads both. An A/B arm's
+notification wraps its campaign's segment with a bucket range (`with_bucket`): the people
+whose stable bucket for that campaign falls in it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Numeric,
     String,
     and_,
+    cast,
     exists,
     literal,
     not_,
@@ -45,11 +50,51 @@ from hub.schemas.segments import (
     as_tree,
 )
 
+BUCKETS = 10_000  # a person's bucket is 0..9999: a share of 1 % is 100 buckets
+_PRIME = 2_147_483_647  # 2**31 - 1: a product of two numbers below it fits a BIGINT
+
 
 def conditions(segment: dict[str, Any] | None) -> list[ColumnElement[bool]]:
-    """The WHERE clauses of a stored segment (a tree or the flat form); [] for everyone."""
+    """The WHERE clauses of a stored segment (a tree, the flat form, or either wrapped with
+    a bucket range); [] for everyone."""
+    if segment and "bucket" in segment:
+        span = segment["bucket"]
+        within = in_bucket(seed=int(span["seed"]), low=int(span["from"]), high=int(span["to"]))
+        return [*conditions(segment.get("segment")), within]
     tree = as_tree(segment)
     return [] if tree is None else [predicate(tree)]
+
+
+def with_bucket(
+    segment: dict[str, Any] | None, *, seed: int, low: int, high: int
+) -> dict[str, Any]:
+    """`segment` narrowed to the people whose bucket for `seed` is in [low, high)."""
+    return {"bucket": {"seed": seed, "from": low, "to": high}, "segment": segment}
+
+
+def _keys(seed: int) -> tuple[int, int]:
+    """The multiplier (never 0) and offset of a seed's bucket function: drawn from a hash of
+    the seed, so two campaigns split the same people differently."""
+    digest = hashlib.sha256(f"hub-ab:{seed}".encode()).digest()
+    multiplier = 1 + int.from_bytes(digest[:8], "big") % (_PRIME - 1)
+    return multiplier, int.from_bytes(digest[8:16], "big") % _PRIME
+
+
+def bucket_of(*, seed: int, contact_id: int) -> int:
+    """A person's bucket (0..9999) for a seed (a campaign's id): what `in_bucket` computes in
+    SQL, so tests and pages can say who is where without the database."""
+    multiplier, offset = _keys(seed)
+    return ((contact_id % _PRIME) * multiplier + offset) % _PRIME % BUCKETS
+
+
+def in_bucket(*, seed: int, low: int, high: int) -> ColumnElement[bool]:
+    """Whether a contact's bucket for `seed` is in [low, high). Integer arithmetic only, the
+    same on SQLite and PostgreSQL: (id mod p) * m + o stays below 2**62, within BIGINT
+    (the id is cast: PostgreSQL would overflow a 32-bit integer's product)."""
+    multiplier, offset = _keys(seed)
+    person = cast(Contact.id, BigInteger) % _PRIME
+    bucket = (person * multiplier + offset) % _PRIME % BUCKETS
+    return and_(bucket >= low, bucket < high)
 
 
 def predicate(node: Condition) -> ColumnElement[bool]:
