@@ -44,7 +44,9 @@ from hub.console import topic_pages as console_topics
 from hub.console.auth import Sessions
 from hub.runtime import Runtime
 from hub.selfservice import routes as selfservice
+from hub.selfservice import tracking
 from hub.selfservice.routes import SelfService
+from hub.selfservice.tracking import Tracking
 from hub.settings import Settings
 from hub.web import static
 
@@ -77,6 +79,7 @@ def create_app(
         finally:
             if workers is not None:
                 workers.stop()
+            app.state.tracking.recorder.close()
             runtime.close()
 
     app = FastAPI(
@@ -90,6 +93,7 @@ def create_app(
     app.state.runtime = runtime
     app.state.self_service = SelfService.build(runtime)
     app.state.console_sessions = Sessions(runtime)
+    app.state.tracking = Tracking.build(runtime)
     errors.install(app)
     docs.install(app)
     app.include_router(health.router)
@@ -98,6 +102,7 @@ def create_app(
     app.include_router(bounces.router, responses=errors.RESPONSES)
     app.include_router(bounces.reports, responses=errors.RESPONSES)
     app.include_router(selfservice.router)
+    app.include_router(tracking.router)
     app.include_router(static.router)
     app.include_router(landing.router)
     app.include_router(console_audience.router)

@@ -103,6 +103,12 @@ class Settings(BaseSettings):
     # List-Unsubscribe carries only the HTTPS one-click link.
     unsubscribe_mailto: str | None = None
 
+    # Opens and clicks: a hit waits this long before it is written, and clicks on several
+    # links of one message within it are a link scanner's; a click this soon after the
+    # message was sent is a machine's (a person has not read it yet).
+    tracking_settle_seconds: float = Field(2.0, ge=0, le=60)
+    tracking_too_soon_seconds: float = Field(5.0, ge=0, le=3600)
+
     max_request_bytes: int = 1_048_576  # JSON bodies; imports are streamed and not capped
     import_batch_size: int = 1000
     log_level: str = "INFO"

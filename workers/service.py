@@ -24,6 +24,7 @@ from hub.db.base import utcnow
 from hub.dispatch.compose import Composer
 from hub.dispatch.dispatcher import Dispatcher, Limits
 from hub.dispatch.pause import PauseBoard, Pauses
+from hub.dispatch.tracked_links import TrackedLinks
 from hub.events.sender import EventRelay
 from hub.preferences.tokens import LinkSigner
 from hub.queue import QUEUES
@@ -118,6 +119,7 @@ class Workers:
             voice_opt_out=settings.voice_opt_out,
             caps=settings.default_caps(),
             callback_paths=registry.callback_paths(chosen),
+            tracked=TrackedLinks(settings.link_secrets(), public_url=settings.public_url),
         )
         self.dispatcher = Dispatcher(
             sessions=runtime.sessions,

@@ -19,4 +19,5 @@ class HeadAsGet:
                 message = {**message, "body": b""}
             await send(message)
 
-        await self.app({**scope, "method": "GET"}, receive, headers_only)
+        # Marked, for the few routes that must know (a HEAD on a tracked link is a machine's).
+        await self.app({**scope, "method": "GET", "hub.head": True}, receive, headers_only)

@@ -22,6 +22,7 @@ from hub.db.models import Contact, Notification, Topic
 from hub.dispatch import audience, digest, escalation, voice_prompt
 from hub.dispatch.claim import Claimed
 from hub.dispatch.outcomes import Held, Result
+from hub.dispatch.tracked_links import TrackedLinks
 from hub.domain import (
     Channel,
     DeferralReason,
@@ -39,6 +40,7 @@ from hub.services.message_keys import MessageKeys
 from hub.services.templates import contact_context
 from hub.services.templates import doc as template_doc
 from hub.templates import CompiledTemplate, Links, Rendered, Renderer, TemplateError
+from hub.templates.tracking import tracked_html, tracked_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,8 @@ class _Prepared:
     template: CompiledTemplate
     escalates: bool = False
     render_as: _Person | None = None  # whom every delivery is rendered as (a campaign's test)
+    tracking: bool = False  # opens and clicks of its e-mail (the notification's or topic's)
+    track_sms: bool = False  # and the links of its SMS
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +111,11 @@ class Composer:
         cache_size: int = 64,
         caps: Caps = audience.NO_CAPS,
         callback_paths: Mapping[Channel, CallbackPaths] | None = None,
+        tracked: TrackedLinks | None = None,
     ) -> None:
-        """`callback_paths`: where each channel's provider calls back (under `public_url`)."""
+        """`callback_paths`: where each channel's provider calls back (under `public_url`);
+        `tracked`: signs the click and open URLs of tracked messages (None: nothing is)."""
+        self.tracked = tracked
         self.renderer = renderer
         self.links = links
         self.keys = keys
@@ -213,7 +220,7 @@ class Composer:
                     digests.setdefault(key, []).append((prepared, delivery))
                     people[recipient.id] = recipient
                 else:
-                    self._render(result, prepared, delivery, recipient)
+                    self._render(result, prepared, delivery, recipient, now=now)
         for (contact_id, topic_key, _), items in digests.items():
             # In the order they were posted, not the order their rows were made: fan-outs of
             # several notifications commit in whatever order their workers finish.
@@ -247,6 +254,8 @@ class Composer:
             template=self.renderer.compile(doc),
             escalates=bool(notification.escalation),
             render_as=render_as,
+            tracking=topic.tracking if notification.tracking is None else notification.tracking,
+            track_sms=topic.track_sms,
         )
         with self._lock:
             self._cache[notification.id] = prepared
@@ -260,6 +269,8 @@ class Composer:
         prepared: _Prepared,
         delivery: Claimed,
         recipient: audience.Recipient,
+        *,
+        now: dt.datetime,
     ) -> None:
         channel = delivery.channel
         links, unsubscribe_token = self._links(recipient, prepared.topic_key)
@@ -279,6 +290,9 @@ class Composer:
         except TemplateError as exc:
             result.failed.append(_unrenderable(delivery, prepared.topic_key, exc))
             return
+        # A test send (rendered as someone else) is never tracked: it would count as theirs.
+        if prepared.tracking and not recipient.tracking_off and prepared.render_as is None:
+            rendered = self._tracked(rendered, delivery, links, sms=prepared.track_sms, now=now)
         message = self._message(
             delivery,
             recipient,
@@ -323,6 +337,31 @@ class Composer:
             unsubscribable=_unsubscribable(first.topic),
         )
         result.outgoing.append(Outgoing(lead, first.topic_key, message, tuple(riders)))
+
+    def _tracked(
+        self, rendered: Rendered, delivery: Claimed, links: Links, *, sms: bool, now: dt.datetime
+    ) -> Rendered:
+        """Its links through signed redirects (each distinct link numbered, the same number in
+        the HTML and the text), and an open pixel in its HTML; never the person's own links."""
+        tracked = self.tracked
+        email = delivery.channel is Channel.EMAIL
+        if tracked is None or not (email or (sms and delivery.channel is Channel.SMS)):
+            return rendered
+        numbers: dict[str, int] = {}
+
+        def track(url: str) -> str:
+            if not tracked.trackable(url):
+                return url
+            index = numbers.setdefault(url, len(numbers) + 1)
+            return tracked.click_url(delivery_id=delivery.id, index=index, url=url, at=now)
+
+        keep = (links.preferences_url, links.unsubscribe_url)
+        html = rendered.html
+        if email and html:
+            pixel = tracked.open_url(delivery_id=delivery.id, at=now)
+            html = tracked_html(html, track=track, keep=keep, pixel_url=pixel)
+        text = tracked_text(rendered.text, track=track, keep=keep) if rendered.text else None
+        return replace(rendered, html=html, text=text)
 
     def _key(self, notification_id: int, delivery: Claimed, recipient: audience.Recipient) -> str:
         """Bound to the address the message goes to: a report must name it to match."""

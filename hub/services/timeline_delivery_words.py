@@ -14,6 +14,7 @@ from hub.domain import (
     DeliveryNote,
     DeliveryState,
     EventType,
+    MachineReason,
     SuppressionReason,
 )
 from hub.services import delivery_words
@@ -170,7 +171,34 @@ SAYERS: dict[str, Callable[[Event, Known], Words]] = {
     EventType.DELIVERY_UNKNOWN: _unknown,
     EventType.DELIVERY_REFUSED: _refused,
     EventType.DELIVERY_DEFERRED: _deferred,
+    EventType.DELIVERY_OPENED: lambda event, known: _engaged(event, known, " opened"),
+    EventType.DELIVERY_CLICKED: lambda event, known: _engaged(event, known, " link followed"),
 }
+
+# Why an open or click is counted as a machine's (hub.domain.MachineReason), in words.
+MACHINE: dict[str, str] = {
+    MachineReason.PRIVACY_PROXY: "a privacy proxy that fetches every image (not a reading)",
+    MachineReason.SCANNER_AGENT: "a link scanner or script, by its user agent",
+    MachineReason.HEAD_REQUEST: "a link check (HEAD request), not a visit",
+    MachineReason.TOO_SOON: "seconds after sending, before a person could have read it",
+    MachineReason.ALL_LINKS: "several links of the message at once: a mail filter's scanner",
+}
+
+
+def _engaged(event: Event, known: Known, verb: str) -> Words:
+    changes = data(event)
+    link = text(changes.get("link"))
+    machine = changes.get("machine") is True
+    by = MACHINE.get(event.reason or "", "a machine") if machine else ""
+    agent = text(changes.get("agent"))
+    return (
+        capital_noun(event),
+        verb,
+        *sent_for(event, known),
+        f": {cut(link)}" if link else "",
+        f" (by a machine: {by}; not counted as the person's)" if machine else "",
+        f" ({agent.replace('_', ' ')})" if agent and not machine and agent != "unknown" else "",
+    )
 
 
 def _attempt(event: Event) -> str:

@@ -1,0 +1,211 @@
+"""Opens and clicks through a real mail flow: the SMTP peer receives the message, the test
+follows its rewritten links and loads its pixel over HTTP like a mail client, and the
+timeline and an event endpoint show them; machines are flagged, an opted-out person gets
+untracked mail, and a damaged link never redirects."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from hub.app import create_app
+from hub.domain import Scope
+from hub.runtime import Runtime
+from hub.settings import Settings
+from hub.workers.service import Workers
+from tests.conftest import TEST_SECRET, make_key
+from tests.dispatching import ok, peer_settings, person, settled, timeline, topic, wait_for
+from tests.peers.smtp import SmtpPeer
+from tests.peers.webhooks import WebhookPeer
+from tests.serving import listening_socket, serving
+
+CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
+GMAIL_PROXY = (
+    "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
+)
+OFFER = "https://shop.example.com/winter?utm_source=hub&size=m"
+GUIDE = "https://shop.example.com/guide"
+TEMPLATE = {
+    "variants": {
+        "": {
+            "email_subject": "Winter offers for {{ contact.name }}",
+            "email_html": (
+                '<p>Hello {{ contact.name }},</p><p><a href="' + OFFER.replace("&", "&amp;") + '">'
+                'See the offer</a> or <a class="button" href=\'' + GUIDE + "'>read the guide</a>."
+                '</p><p><a href="{{ links.unsubscribe_url }}">Unsubscribe</a></p>'
+            ),
+            "email_text": "Hello {{ contact.name }}, see " + OFFER + " or read " + GUIDE + ".",
+        }
+    }
+}
+Wired = tuple[TestClient, dict[str, str], str]
+
+
+@pytest.fixture
+def peers() -> Iterator[tuple[SmtpPeer, WebhookPeer]]:
+    with SmtpPeer() as smtp, WebhookPeer() as hooks:
+        yield smtp, hooks
+
+
+@pytest.fixture
+def wired(database_url: str, peers: tuple[SmtpPeer, WebhookPeer]) -> Iterator[Wired]:
+    """The hub over real HTTP (its public URL is where it listens), workers in-process."""
+    smtp, _ = peers
+    sock, base = listening_socket()
+    settings = Settings(
+        database_url=database_url,
+        secret_key=TEST_SECRET,
+        public_url=base,
+        **peer_settings(smtp),
+        webhook_allow_private=True,
+        sweep_interval_seconds=0.1,
+        event_retry_schedule=(0.2, 0.2),
+        tracking_settle_seconds=0.5,
+        tracking_too_soon_seconds=0,
+    )
+    runtime = Runtime.build(settings)
+    workers = Workers(runtime)
+    workers.start()
+    app = create_app(runtime=runtime)
+    try:
+        with serving(app, sock), TestClient(app, raise_server_exceptions=False) as client:
+            yield client, make_key(runtime, "shop", Scope.ADMIN), base
+    finally:
+        workers.stop()
+        runtime.close()
+
+
+def _links(html: str) -> list[str]:
+    return [m.replace("&amp;", "&") for m in re.findall(r"""href=["']([^"']+)["']""", html)]
+
+
+def _parts(message: Any) -> tuple[str, str]:
+    html = message.get_body(("html",)).get_content()
+    text = message.get_body(("plain",)).get_content()
+    return html, text
+
+
+def _engaged(client: TestClient, auth: dict[str, str], who: str, count: int) -> list[Any]:
+    def probe() -> list[Any] | None:
+        kinds = ("delivery.opened", "delivery.clicked")
+        found = [e for e in timeline(client, auth, who) if e["type"] in kinds]
+        return found if len(found) >= count else None
+
+    return wait_for(f"{count} engagement events for {who}", probe, timeout=10)
+
+
+def test_a_person_opens_and_clicks_machines_are_flagged_and_an_opt_out_is_not_tracked(
+    wired: Wired, peers: tuple[SmtpPeer, WebhookPeer]
+) -> None:
+    client, auth, base = wired
+    smtp, hooks = peers
+    events = ["delivery.opened", "delivery.clicked"]
+    body = {"url": hooks.url("/crm"), "event_types": events, "secret": hooks.secret}
+    ok(client.post("/v1/event-endpoints", json=body, headers=auth), 201)
+    topic(client, auth, "offers", category="marketing")
+    ok(client.put("/v1/templates/winter", json=TEMPLATE, headers=auth))
+    for who in ("ada", "bob", "cy"):
+        person(client, auth, who, name=who.title(), email=f"{who}@example.com")
+        ok(
+            client.put(
+                f"/v1/contacts/{who}/subscriptions/offers",
+                json={"channels": ["email"]},
+                headers=auth,
+            )
+        )
+    patch = {"tracking_off": True}
+    ok(client.patch("/v1/contacts/cy/preferences", json=patch, headers=auth))
+    sent = ok(
+        client.post(
+            "/v1/notifications",
+            json={"topic": "offers", "template": "winter", "data": {}},
+            headers=auth | {"Idempotency-Key": "winter-1"},
+        ),
+        202,
+    )
+    done = settled(client, auth, sent["id"])
+    assert done["counts"] == {"sent": 3}, [
+        (d["error"], d.get("reason")) for d in done["deliveries"]["items"]
+    ]
+    mails = {m.rcpt_tos[0]: m.message for m in smtp.wait_for(3)}
+
+    # Cy turned tracking off: the links are the template's own, and there is no pixel.
+    cy_html, cy_text = _parts(mails["cy@example.com"])
+    assert "/t/" not in cy_html + cy_text
+    assert _links(cy_html)[:2] == [OFFER, GUIDE]
+
+    # Ada's links go through signed redirects, the same link numbered alike in both parts;
+    # her own unsubscribe link and List-Unsubscribe stay direct.
+    html, text = _parts(mails["ada@example.com"])
+    offer, guide, *own = _links(html)  # then the layout's footer: preferences, unsubscribe
+    assert offer.startswith(f"{base}/t/c/")
+    assert guide.startswith(f"{base}/t/c/")
+    assert own
+    assert all(link.startswith((f"{base}/unsubscribe/", f"{base}/preferences/")) for link in own)
+    assert offer in text
+    assert guide in text
+    assert "/unsubscribe/" in mails["ada@example.com"]["List-Unsubscribe"]
+    (pixel,) = re.findall(r'<img src="([^"]+/t/o/[^"]+)"', html)
+
+    with httpx.Client(headers={"User-Agent": CHROME}) as mail_client:
+        answer = mail_client.get(offer)
+        assert answer.status_code == 302
+        assert answer.headers["location"] == OFFER
+        assert mail_client.get(pixel).headers["content-type"] == "image/gif"
+        proxied = mail_client.get(pixel, headers={"User-Agent": GMAIL_PROXY})
+        assert proxied.status_code == 200
+        # One byte changed in the token: the friendly page, never a redirect.
+        token = guide.rsplit("/", 1)[1]
+        forged = f"{base}/t/c/{token[:-3]}{'A' if token[-3] != 'A' else 'B'}{token[-2:]}"
+        page = mail_client.get(forged)
+        assert page.status_code == 404
+        assert "location" not in page.headers
+        assert "This link does not work" in page.text
+        # Another target under Ada's signature: refused the same way.
+        body_part = token.split(".")[0]
+        assert mail_client.get(f"{base}/t/c/{body_part}.AAAAAAAAAAAAAAAA").status_code == 404
+
+    ada = _engaged(client, auth, "ada", 3)
+    human = [e for e in ada if not e["changes"]["machine"]]
+    machine = [e for e in ada if e["changes"]["machine"]]
+    assert {e["type"] for e in human} == {"delivery.opened", "delivery.clicked"}
+    (click,) = [e for e in human if e["type"] == "delivery.clicked"]
+    assert click["changes"]["link"] == OFFER
+    assert click["changes"]["agent"] == "browser"
+    (proxy,) = machine
+    assert proxy["type"] == "delivery.opened"
+    assert proxy["reason"] == "privacy_proxy"
+
+    # Bob's mail filter checks one link with HEAD, then fetches every link at once.
+    bob_links = _links(_parts(mails["bob@example.com"])[0])[:2]
+    with httpx.Client(headers={"User-Agent": CHROME}) as scanner:
+        assert scanner.head(bob_links[0]).status_code == 302
+        for link in bob_links:
+            assert scanner.get(link).status_code == 302
+    # The first machine hit of each link is kept: the HEAD for the first, "all at once" for
+    # the second (the GET of the first is a repeat of a machine's hit on it).
+    bob = _engaged(client, auth, "bob", 2)
+    assert all(e["changes"]["machine"] for e in bob), bob
+    assert {e["changes"]["link"]: e["reason"] for e in bob} == {
+        OFFER: "head_request",
+        GUIDE: "all_links",
+    }
+
+    # Other services hear of every one, flagged as on the timeline.
+    hooks.wait_for(5, timeout=10)
+    payloads = [r.payload for r in hooks.verified]
+    assert sorted(p["type"] for p in payloads) == ["delivery.clicked"] * 3 + ["delivery.opened"] * 2
+    time.sleep(0.6)  # a repeat adds nothing: the first of each is what is kept
+    with httpx.Client(headers={"User-Agent": CHROME}) as mail_client:
+        mail_client.get(offer)
+    time.sleep(1.2)
+    assert len([e for e in timeline(client, auth, "ada") if e["type"] == "delivery.clicked"]) == 1
