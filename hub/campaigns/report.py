@@ -10,25 +10,24 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal_column, or_, select, union_all
+from sqlalchemy import case, func, literal_column, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from hub.db.models import (
     Campaign,
     Contact,
-    ContactEvent,
-    ContactPreferences,
     Delivery,
     Notification,
-    Subscription,
     Topic,
 )
-from hub.domain import Channel, DeliveryState, EventType, SubscriptionStatus
+from hub.domain import Channel, DeliveryState
 from hub.services import delivery_words as words
+from hub.services import engagement_unsubscribes as unsubscribes
 
 FAILED = (DeliveryState.FAILED, DeliveryState.BOUNCED)
 # What the chart follows, and which time of a delivery places it: `sent` by when it left,
@@ -149,8 +148,11 @@ def build(
     now: dt.datetime,
     failures_after: int | None = None,
     failures_limit: int = 50,
+    left: Mapping[int, Collection[str]] | None = None,
 ) -> Report:
-    """The report of `campaign` as it stands `now`; failures a page at a time, by id."""
+    """The report of `campaign` as it stands `now`; failures a page at a time, by id.
+    `left`: who unsubscribed because of it, when the caller counted them already (the
+    engagement figures do)."""
     topic = session.execute(select(Topic.id, Topic.key).where(Topic.id == campaign.topic_id)).one()
     ids = select(Notification.id).where(Notification.campaign_id == campaign.id)
     runs = session.scalar(select(func.count()).select_from(ids.subquery())) or 0
@@ -167,7 +169,7 @@ def build(
     if not runs:
         return report
     minutes = _scan(session, ids, report)
-    _unsubscribed(session, ids, topic.id, topic.key, report)
+    _unsubscribed(session, ids, report, campaign=campaign, topic_key=topic.key, left=left)
     report.waiting = _waiting(session, ids, now=now)
     report.failures, report.failures_after = _failures(
         session, ids, after=failures_after, limit=failures_limit
@@ -224,48 +226,24 @@ def _scan(session: Session, ids: Any, report: Report) -> Minutes:
 
 
 def _unsubscribed(
-    session: Session, ids: Any, topic_id: int, topic_key: str, report: Report
+    session: Session,
+    ids: Any,
+    report: Report,
+    *,
+    campaign: Campaign,
+    topic_key: str,
+    left: Mapping[int, Collection[str]] | None,
 ) -> None:
-    """People who left the topic (or everything) after a message of this campaign reached
-    them, from their timelines; each counted once overall and once per channel they got it
-    on. Only those who are unsubscribed now are looked at (an index finds them: a handful
-    beside the audience), so neither the campaign's size nor the timeline's matters much;
-    one who left and came back again is not counted."""
-    left_now = union_all(
-        select(Subscription.contact_id).where(
-            Subscription.topic_id == topic_id,
-            Subscription.status == SubscriptionStatus.UNSUBSCRIBED,
-        ),
-        select(ContactPreferences.contact_id).where(ContactPreferences.unsubscribed_all.is_(True)),
-    )
-    left_topic = and_(
-        ContactEvent.type == EventType.SUBSCRIPTION_CHANGED,
-        ContactEvent.topic_key == topic_key,
-        ContactEvent.changes[("status", "after")].as_string()
-        == SubscriptionStatus.UNSUBSCRIBED.value,
-    )
-    left_all = and_(
-        ContactEvent.type == EventType.PREFERENCES_CHANGED,
-        ContactEvent.changes[("unsubscribed_all", "after")].as_boolean().is_(True),
-    )
-    rows = session.execute(
-        select(Delivery.channel, Delivery.contact_id)
-        .distinct()
-        .join(ContactEvent, ContactEvent.contact_id == Delivery.contact_id)
-        .where(
-            Delivery.notification_id.in_(ids),
-            Delivery.contact_id.in_(left_now),
-            Delivery.sent_at.is_not(None),
-            ContactEvent.occurred_at >= Delivery.sent_at,
-            or_(left_topic, left_all),
+    """People who unsubscribed because of the campaign (the rule is
+    `hub.services.engagement_unsubscribes`'), each counted once overall and once per channel
+    it reached them on; `left` when the caller has them already."""
+    if left is None:
+        left = unsubscribes.attributed(
+            session, ids, topic_id=campaign.topic_id, topic_key=topic_key
         )
-    )
-    people: set[int] = set()
-    for channel, contact_id in rows:
-        people.add(contact_id)
-        row = report.by_channel.setdefault(channel.value, Totals())
-        row.unsubscribed += 1
-    report.totals.unsubscribed = len(people)
+    for channel, count in unsubscribes.by_channel(left).items():
+        report.by_channel.setdefault(channel, Totals()).unsubscribed += count
+    report.totals.unsubscribed = len(left)
 
 
 def _waiting(session: Session, ids: Any, *, now: dt.datetime) -> list[Waiting]:

@@ -37,6 +37,9 @@ STYLES: dict[str, tuple[str, str]] = {
     "bounced": ("#b45309", "3 3"),
     "failed": ("#b91c1c", "10 3 2 3"),
     "deferred": ("#6b21a8", "2 6"),
+    # Engagement's chart: people's first opens and clicks per step.
+    "opens": ("#1d4ed8", ""),
+    "clicks": ("#b45309", "10 4"),
 }
 
 

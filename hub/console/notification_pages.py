@@ -1,6 +1,7 @@
 """Console pages for notifications: the list (newest first, a page at a time, by topic, only
-those with failures) and one notification with its deliveries, each with why in words, so a
-failure is found from the dashboard in two clicks. Any signed-in role reads them."""
+those with failures) and one notification with what people did with it (opens, clicks,
+unsubscribes) and its deliveries, each with why in words, so a failure is found from the
+dashboard in two clicks. Any signed-in role reads them."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
+from hub.console import engagement_view
 from hub.console.auth import StaffDep
 from hub.console.pages import page
 from hub.db.base import utcnow
 from hub.domain import DeliveryState
-from hub.services import delivery_words, notification_views
+from hub.services import delivery_words, engagement_figures, notification_views
 from hub.web.deps import RuntimeDep
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -102,6 +104,7 @@ def notification(
                 section="notifications",
                 notification_id=notification_id,
             )
+        figures = engagement_figures.for_notification(session, found.notification)
         rows = notification_views.deliveries(
             session,
             notification_id,
@@ -133,6 +136,7 @@ def notification(
         states=delivery_words.STATES,
         capital=delivery_words.capital,
         changed={state.value: words for state, words in CHANGED.items()},
+        engagement=engagement_view.view(figures),
     )
 
 

@@ -1,4 +1,5 @@
-"""Console page for a campaign's report: totals overall and by channel, a chart over time,
+"""Console page for a campaign's report: what people did with it first (opened, clicked,
+unsubscribed: people apart from machines), then totals overall and by channel, a chart over time,
 what waits and until when, what was refused and why, and the failures, each linked to the
 person and to its notification. Any signed-in role reads it."""
 
@@ -10,12 +11,12 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from hub.campaigns import report, service
-from hub.console import charts
+from hub.console import charts, engagement_view
 from hub.console.auth import StaffDep
 from hub.console.pages import page
 from hub.db.base import utcnow
 from hub.domain import CampaignState
-from hub.services import delivery_words
+from hub.services import delivery_words, engagement_figures
 from hub.services.errors import NotFound
 from hub.web.deps import RuntimeDep
 
@@ -56,7 +57,15 @@ def campaign_report(
                 section="campaigns",
                 campaign_id=campaign_id,
             )
-        built = report.build(session, found, now=now, failures_after=after, failures_limit=PAGE)
+        figures = engagement_figures.for_campaign(session, found)
+        built = report.build(
+            session,
+            found,
+            now=now,
+            failures_after=after,
+            failures_limit=PAGE,
+            left=figures.left,
+        )
         runs = service.runs(session, campaign_id)
         live = found.state in LIVE
     return page(
@@ -75,6 +84,7 @@ def campaign_report(
         swatch=charts.legend_swatch,
         after=after,
         refresh=REFRESH if live else None,
+        engagement=engagement_view.view(figures),
     )
 
 

@@ -44,6 +44,11 @@ class EngagementOut(Out):
     """What people did with the e-mail (and SMS links): human figures leave out privacy
     proxies and link scanners; `*_all` ones count them. Rates are per person delivered to."""
 
+    tracked: bool = Field(
+        description="Whether opens and clicks were tracked: its own setting, else its "
+        "topic's. People who turned tracking off are never tracked, so the rates count them "
+        "as neither opening nor clicking."
+    )
     delivered: int = Field(
         description="E-mails a mail server accepted (state sent or delivered), all runs."
     )

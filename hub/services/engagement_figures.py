@@ -80,11 +80,15 @@ class Figures:
     machine_opens: dict[str, int] = field(default_factory=dict)
     machine_clicks: dict[str, int] = field(default_factory=dict)
     unsubscribed: int = 0
+    # Who they are: contact id to the channels it reached them on (the campaign report's
+    # per-channel row reads them instead of asking again).
+    left: dict[int, set[str]] = field(default_factory=dict, repr=False)
     links: list[Link] = field(default_factory=list)
     over_time: OverTime | None = None
     sms_delivered: int = 0
     sms_clicked: int = 0
     sms_clicked_all: int = 0
+    tracked: bool = False  # its own setting, else its topic's (people may still opt out)
     rule: str = unsubscribes.RULE
 
     @property
@@ -102,13 +106,21 @@ class Figures:
 
 def for_campaign(session: Session, campaign: Campaign) -> Figures:
     ids = select(Notification.id).where(Notification.campaign_id == campaign.id)
-    key = session.scalar(select(Topic.key).where(Topic.id == campaign.topic_id))
-    return figures(session, ids, topic_id=campaign.topic_id, topic_key=key or "")
+    topic = session.execute(
+        select(Topic.key, Topic.tracking).where(Topic.id == campaign.topic_id)
+    ).one()
+    found = figures(session, ids, topic_id=campaign.topic_id, topic_key=topic.key)
+    found.tracked = topic.tracking if campaign.tracking is None else campaign.tracking
+    return found
 
 
 def for_notification(session: Session, notification: Notification) -> Figures:
-    key = session.scalar(select(Topic.key).where(Topic.id == notification.topic_id))
-    return figures(session, [notification.id], topic_id=notification.topic_id, topic_key=key or "")
+    topic = session.execute(
+        select(Topic.key, Topic.tracking).where(Topic.id == notification.topic_id)
+    ).one()
+    found = figures(session, [notification.id], topic_id=notification.topic_id, topic_key=topic.key)
+    found.tracked = topic.tracking if notification.tracking is None else notification.tracking
+    return found
 
 
 def figures(session: Session, ids: Any, *, topic_id: int, topic_key: str) -> Figures:
@@ -121,8 +133,8 @@ def figures(session: Session, ids: Any, *, topic_id: int, topic_key: str) -> Fig
     _machines(session, ids, found)
     found.links = _links(session, ids)
     found.over_time = _over_time(session, ids, first_sent)
-    people = unsubscribes.attributed(session, ids, topic_id=topic_id, topic_key=topic_key)
-    found.unsubscribed = len(people)
+    found.left = unsubscribes.attributed(session, ids, topic_id=topic_id, topic_key=topic_key)
+    found.unsubscribed = len(found.left)
     return found
 
 

@@ -16,7 +16,7 @@ no date arithmetic has to be written for each database.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from sqlalchemy import and_, exists, or_, select
@@ -80,7 +80,7 @@ def attributed(session: Session, ids: Any, *, topic_id: int, topic_key: str) -> 
     return found
 
 
-def by_channel(people: dict[int, Collection[str]]) -> dict[str, int]:
+def by_channel(people: Mapping[int, Collection[str]]) -> dict[str, int]:
     """How many of `people` each channel reached."""
     counts: dict[str, int] = {}
     for channels in people.values():
