@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from hub.db.base import utcnow
 from hub.dispatch import explain
@@ -27,12 +27,33 @@ class RuleOut(BaseModel):
     channel: str | None
 
 
+class ChainStepOut(BaseModel):
+    step: int = Field(description="Its place in the chain, from 0.")
+    channel: str
+    after_seconds: float = Field(description="How long it waits after the step before it.")
+    unless: str = Field(description="What an earlier step must do for it not to go.")
+    delivery_id: int | None = Field(description="None: not one of the person's channels.")
+    state: str | None
+    outcome: str = Field(
+        description="skipped, first, waiting, went, stopped, or the delivery's state."
+    )
+    detail: str = Field(
+        description="What happened, in words: 'went: the e-mail was not opened within 1 "
+        "day', 'stopped: opened at 2026-07-01 10:05:00 UTC (the e-mail, step 0)'."
+    )
+
+
 class DeliveryExplained(BaseModel):
     delivery: dict[str, Any]
     topic: str
     evaluated_at: dt.datetime
     rules: list[RuleOut]
     note: str
+    escalation: list[ChainStepOut] | None = Field(
+        None,
+        description="The person's escalation chain for this notification (None: it has "
+        "none): each step, its wait, its condition and what happened.",
+    )
 
 
 class ContactExplained(BaseModel):
@@ -47,7 +68,8 @@ class ContactExplained(BaseModel):
 def explain_delivery(
     delivery_id: RowId, _: ContactsScope, db: SessionDep, runtime: RuntimeDep
 ) -> Any:
-    """What was recorded for the delivery, and each rule that applied to it."""
+    """What was recorded for the delivery, each rule that applied to it, and the person's
+    escalation chain of its notification when it has one."""
     return explain.for_delivery(
         db, delivery_id, hasher=runtime.hasher, caps=runtime.settings.default_caps()
     )
