@@ -135,6 +135,18 @@ def test_a_bad_chain_gets_a_422_naming_the_field(wired: Wired) -> None:
             {"escalation": [{"channel": "email"}, {"channel": "sms", "after_minutes": -1}]},
             "after_minutes",
         ),
+        (
+            {"escalation": [{"channel": "email"}, {"channel": "sms", "unless": "read"}]},
+            "unless",
+        ),
+        (
+            {"escalation": [{"channel": "email", "unless": "opened"}, {"channel": "sms"}]},
+            "escalation.0.unless",
+        ),
+        (
+            {"escalation": [{"channel": "voice"}, {"channel": "sms", "unless": "clicked"}]},
+            "escalation.1.unless",
+        ),
     ):
         answer = client.post(
             "/v1/notifications",
