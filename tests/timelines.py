@@ -29,6 +29,8 @@ EMAIL = "ada.lovelace@example.com"
 DISPATCHER = Actor(kind=ActorKind.SYSTEM, name="dispatcher", source="dispatch")
 TWILIO = Actor(kind=ActorKind.INBOUND, name="twilio", source="twilio.status")
 MAIL_SYSTEM = Actor(kind=ActorKind.INBOUND, name="mail-system", source="email.bounce")
+TRACKING_OPEN = Actor(kind=ActorKind.INBOUND, name="tracking", source="tracking.open")
+TRACKING_CLICK = Actor(kind=ActorKind.INBOUND, name="tracking", source="tracking.click")
 PERSON = Actor(
     kind=ActorKind.SELF_SERVICE,
     name="self-service",
@@ -141,6 +143,11 @@ def varied(api: TestClient, auth: dict[str, str], runtime: Runtime) -> Varied:
                          provider_id="SM100", attempt=1),
                 delivery(EventType.DELIVERY_DELIVERED, receipt_sms, TWILIO, provider_id="SM100",
                          status="delivered", error_code=None, answered_by=None),
+                delivery(EventType.DELIVERY_OPENED, campaign_email, TRACKING_OPEN,
+                         agent="mobile", machine=False),
+                delivery(EventType.DELIVERY_CLICKED, campaign_email, TRACKING_CLICK,
+                         reason="all_links", agent="link_scanner", machine=True,
+                         link="https://shop.example.com/spring", link_index=1),
                 delivery(EventType.DELIVERY_BOUNCED, campaign_email, MAIL_SYSTEM,
                          reason="hard_bounce", status="5.1.1",
                          detail="550 5.1.1 <ada.lovelace@example.com>: user unknown"),

@@ -177,7 +177,7 @@ SAYERS: dict[str, Callable[[Event, Known], Words]] = {
 
 # Why an open or click is counted as a machine's (hub.domain.MachineReason), in words.
 MACHINE: dict[str, str] = {
-    MachineReason.PRIVACY_PROXY: "a privacy proxy that fetches every image (not a reading)",
+    MachineReason.PRIVACY_PROXY: "a privacy proxy, which fetches every image, read or not",
     MachineReason.SCANNER_AGENT: "a link scanner or script, by its user agent",
     MachineReason.HEAD_REQUEST: "a link check (HEAD request), not a visit",
     MachineReason.TOO_SOON: "seconds after sending, before a person could have read it",

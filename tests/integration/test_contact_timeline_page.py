@@ -122,6 +122,10 @@ def test_every_kind_reads_as_a_sentence_with_its_kind_beside_it(
         f"SMS to {PHONE} delivered for Order updates (notification #{receipt}); Twilio reported it",
         "SMS refused from now on: the person replied STOP",
         "Replied by SMS: ‘STOP’ (they asked for no more SMS)",
+        f"E-mail opened for campaign ‘Spring offer’ (notification #{n}) (mobile)",
+        f"E-mail link followed for campaign ‘Spring offer’ (notification #{n}): "
+        "https://shop.example.com/spring (by a machine: several links of the message at once: "
+        "a mail filter's scanner; not counted as the person's)",
         "SMS allowed again: the person replied START",
         "Unsubscribed from Offers on the preferences page: ‘too many e-mails’",
         "Subscribed to Offers by e-mail and SMS through the API",
@@ -223,7 +227,7 @@ def test_a_kind_this_version_does_not_know_shows_as_before(
     with runtime.engine.begin() as db:
         db.execute(
             insert(ContactEvent),
-            [{"contact_id": ada.contact_id, "occurred_at": utcnow(), "type": "delivery.opened",
+            [{"contact_id": ada.contact_id, "occurred_at": utcnow(), "type": "delivery.forwarded",
               "actor_kind": "robot", "actor": "pixel", "source": "tracking", "topic_key": "offers",
               "channel": "email", "reason": "machine", "ip": None, "user_agent": None,
               "changes": {"delivery_id": 1, "user_agent": "GoogleImageProxy"}}],
@@ -231,8 +235,8 @@ def test_a_kind_this_version_does_not_know_shows_as_before(
     page = client.get("/console/contacts/ada")
     assert page.status_code == 200
     newest = rows(page.text)[0]
-    assert (newest.kind, newest.code) == ("delivery.opened", None)
-    assert newest.what == "delivery.opened · email · offers: machine"
+    assert (newest.kind, newest.code) == ("delivery.forwarded", None)
+    assert newest.what == "delivery.forwarded · email · offers: machine"
     assert newest.details == {
         "delivery_id": "1",
         "user_agent": "GoogleImageProxy",

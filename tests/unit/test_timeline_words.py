@@ -60,6 +60,8 @@ DISPATCHER = {"actor_kind": "system", "actor": "dispatcher", "source": "dispatch
 TWILIO = {"actor_kind": "inbound", "actor": "twilio", "source": "twilio.status"}
 PERSON = {"actor_kind": "self_service", "actor": "self-service", "source": "self-service"}
 STAFF = {"actor_kind": "staff", "actor": "mia@acme.example", "source": "console"}
+TRACKING_OPEN = {"actor_kind": "inbound", "actor": "tracking", "source": "tracking.open"}
+TRACKING_CLICK = {"actor_kind": "inbound", "actor": "tracking", "source": "tracking.click"}
 STATUS = {"error_code": None, "answered_by": None}
 
 EXAMPLES: dict[EventType, list[tuple[Event, str]]] = {
@@ -529,6 +531,44 @@ EXAMPLES: dict[EventType, list[tuple[Event, str]]] = {
             f"Call refused {SPRING}: no address for this channel",
         ),
     ],
+    EventType.DELIVERY_OPENED: [
+        (
+            Event(
+                "delivery.opened",
+                channel="email",
+                topic_key="offers",
+                changes=sent(11, agent="mobile", machine=False),
+                **TRACKING_OPEN,
+            ),
+            f"E-mail opened {SPRING} (mobile)",
+        ),
+        (
+            Event(
+                "delivery.opened",
+                channel="email",
+                topic_key="offers",
+                reason="privacy_proxy",
+                changes=sent(11, agent="privacy_proxy", machine=True),
+                **TRACKING_OPEN,
+            ),
+            f"E-mail opened {SPRING} (by a machine: a privacy proxy, which fetches every image, "
+            "read or not; not counted as the person's)",
+        ),
+    ],
+    EventType.DELIVERY_CLICKED: [
+        (
+            Event(
+                "delivery.clicked",
+                channel="email",
+                topic_key="offers",
+                changes=sent(
+                    11, agent="browser", machine=False, link="https://a.example/x", link_index=1
+                ),
+                **TRACKING_CLICK,
+            ),
+            f"E-mail link followed {SPRING}: https://a.example/x (browser)",
+        ),
+    ],
     EventType.DELIVERY_DEFERRED: [
         (
             Event(
@@ -623,9 +663,9 @@ def test_what_is_not_known_is_left_out_not_guessed() -> None:
 
 
 def test_a_kind_without_words_falls_back_to_the_kind_and_its_fields() -> None:
-    event = Event("delivery.opened", channel="email", topic_key="offers", reason="machine")
+    event = Event("delivery.forwarded", channel="email", topic_key="offers", reason="machine")
     assert sentence(event, KNOWN) is None
-    assert plain(fallback(event)) == "delivery.opened · email · offers: machine"
+    assert plain(fallback(event)) == "delivery.forwarded · email · offers: machine"
     assert plain(fallback(Event("something.new"))) == "something.new"
 
 
