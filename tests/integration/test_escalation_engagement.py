@@ -1,23 +1,25 @@
-"""Escalation on engagement through the real app, the SMTP peer and the Twilio-compatible
-peer, on an injected clock: an e-mail, then an SMS 30 minutes later unless the e-mail was
-opened (or clicked). A person's open stops the SMS; a privacy proxy's fetch of the pixel does
-not, so that reader still gets it. The timeline and explain say why each step went or
-stopped. The default `reached` still stops the SMS once the mail server accepted the e-mail."""
+"""Escalation on engagement through the real app over HTTP, the SMTP peer and the
+Twilio-compatible peer, on an injected clock: an e-mail, then an SMS 30 minutes later unless
+the e-mail was opened (or clicked). The test loads the pixel and follows the link found in
+the mail the SMTP peer received, like a mail client: a person's open stops the SMS; Apple
+Mail Privacy Protection's fetch of the pixel does not, so that reader still gets it. The
+timeline and explain say why each step went or stopped. The default `reached` still stops
+the SMS once the mail server accepted the e-mail."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import insert, select
 
 from hub.app import create_app
-from hub.db.models import Delivery, Engagement
-from hub.domain import AgentClass, EngagementKind, MachineReason, Scope
+from hub.domain import Scope
 from hub.runtime import Runtime
 from hub.settings import Settings
 from hub.workers.service import Workers
@@ -26,17 +28,23 @@ from tests.dispatching import notification, ok, peer_settings, person, timeline,
 from tests.integration.test_quiet_hours_clock import Clock
 from tests.peers.smtp import SmtpPeer
 from tests.peers.twilio import TwilioPeer
+from tests.serving import listening_socket, serving
 
 START = dt.datetime(2026, 7, 1, 8, 0, tzinfo=dt.UTC)  # 10:00 in Berlin: no quiet hours
 WAIT = dt.timedelta(minutes=30)
+PARCEL = "https://shop.example.com/parcel"
 CONTENT = {
     "": {
         "email_subject": "Your parcel is waiting",
-        "email_text": "Pick it up at the shop: https://shop.example.com/parcel",
+        "email_html": f'<p>Pick it up at <a href="{PARCEL}">the shop</a>.</p>',
+        "email_text": f"Pick it up at the shop: {PARCEL}",
         "sms_body": "Your parcel is waiting at the shop",
     }
 }
 PHONES = {"ann": "+14155550171", "bob": "+14155550172"}
+THUNDERBIRD = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Thunderbird/128.5.0"
+FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
+APPLE_MAIL_PROXY = "Mozilla/5.0"  # what Mail Privacy Protection's fetches send, and nothing else
 
 
 @dataclass
@@ -46,7 +54,6 @@ class Wired:
     smtp: SmtpPeer
     twilio: TwilioPeer
     workers: Workers
-    runtime: Runtime
     clock: Clock
 
 
@@ -54,18 +61,21 @@ class Wired:
 def wired(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Wired]:
     monkeypatch.setenv("HUB_TWILIO_RATE_PER_SECOND", "100")
     clock = Clock(START)
+    sock, base = listening_socket()
     with SmtpPeer() as smtp, TwilioPeer() as twilio:
         settings = Settings(
             database_url=database_url,
             secret_key=TEST_SECRET,
-            public_url="https://hub.example.com",
+            public_url=base,  # where the pixel and the tracked links lead
+            tracking_settle_seconds=0.2,
             **peer_settings(smtp, twilio),
         )
         runtime = Runtime.build(settings)
         workers = Workers(runtime, clock=clock)
         workers.start(sweep=False)  # the test sweeps, after moving the clock
+        app = create_app(runtime=runtime)
         try:
-            with TestClient(create_app(runtime=runtime), raise_server_exceptions=False) as client:
+            with serving(app, sock), TestClient(app, raise_server_exceptions=False) as client:
                 auth = make_key(runtime, "parcels", Scope.ADMIN)
                 topic(
                     client,
@@ -84,7 +94,7 @@ def wired(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Wired]
                         timezone="Europe/Berlin",
                         subscribe={"parcels": ["email", "sms"]},
                     )
-                yield Wired(client, auth, smtp, twilio, workers, runtime, clock)
+                yield Wired(client, auth, smtp, twilio, workers, clock)
         finally:
             workers.stop()
             runtime.close()
@@ -123,50 +133,35 @@ def post_chain(w: Wired, unless: str | None) -> tuple[int, dict[tuple[str, str],
     return accepted["id"], rows
 
 
-def engage(
-    w: Wired,
-    row: Any,
-    kind: EngagementKind,
-    at: dt.datetime,
-    *,
-    machine: MachineReason | None = None,
-) -> None:
-    """An open or click as the recorder keeps it (a machine's flagged, with why)."""
-    agent = AgentClass.PRIVACY_PROXY if machine else AgentClass.MAIL_CLIENT
-    with w.runtime.sessions() as session, session.begin():
-        session.execute(
-            insert(Engagement).values(
-                delivery_id=row["id"],
-                notification_id=row["notification_id"],
-                contact_id=row["contact_id"],
-                kind=kind,
-                link_index=1 if kind is EngagementKind.CLICK else 0,
-                url="https://shop.example.com/parcel" if kind is EngagementKind.CLICK else None,
-                machine=machine is not None,
-                machine_reason=machine,
-                agent=agent,
-                occurred_at=at,
-            )
-        )
+def mail_html(w: Wired, name: str) -> str:
+    """The HTML part of the e-mail the SMTP peer received for `name`."""
+    for received in w.smtp.wait_for(2):
+        if received.rcpt_tos == (f"{name}@example.com",):
+            html: str = received.message.get_body(("html",)).get_content()
+            return html
+    raise AssertionError(f"no e-mail for {name}")
 
 
-def ids_of(w: Wired, rows: dict[tuple[str, str], Any]) -> dict[tuple[str, str], Any]:
-    """The delivery rows' notification and contact ids, which the API does not show."""
-    with w.runtime.reads() as session:
-        found = {
-            d.id: d
-            for d in session.scalars(
-                select(Delivery).where(Delivery.id.in_([r["id"] for r in rows.values()]))
-            )
-        }
-        return {
-            key: row
-            | {
-                "notification_id": found[row["id"]].notification_id,
-                "contact_id": found[row["id"]].contact_id,
-            }
-            for key, row in rows.items()
-        }
+def load_pixel(w: Wired, name: str, agent: str) -> None:
+    (pixel,) = re.findall(r'<img src="([^"]+/t/o/[^"]+)"', mail_html(w, name))
+    answer = httpx.get(pixel, headers={"User-Agent": agent})
+    assert answer.headers["content-type"] == "image/gif"
+
+
+def follow_link(w: Wired, name: str, agent: str) -> None:
+    (link,) = [u for u in re.findall(r'href="([^"]+)"', mail_html(w, name)) if "/t/c/" in u]
+    answer = httpx.get(link, headers={"User-Agent": agent})
+    assert (answer.status_code, answer.headers["location"]) == (302, PARCEL)
+
+
+def recorded(w: Wired, name: str, kind: str) -> dict[str, Any]:
+    """The engagement event the recorder wrote for `name` (it writes within a moment)."""
+
+    def probe() -> dict[str, Any] | None:
+        found = [e for e in timeline(w.client, w.auth, name) if e["type"] == kind]
+        return found[0] if found else None
+
+    return wait_for(f"{kind} of {name} on the record", probe)
 
 
 def come_due(w: Wired, notification_id: int) -> dict[tuple[str, str], Any]:
@@ -204,21 +199,20 @@ def texted(w: Wired) -> list[str]:
     return [a.form["To"] for a in w.twilio.accepted if a.kind == "message"]
 
 
+def at(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
 def test_only_the_person_who_did_not_open_gets_the_sms(wired: Wired) -> None:
     w = wired
     notification_id, rows = post_chain(w, "opened")
-    rows = ids_of(w, rows)
-    ann_email, bob_email = rows[("ann", "email")], rows[("bob", "email")]
-    opened_at = START + dt.timedelta(minutes=12)
-    engage(w, ann_email, EngagementKind.OPEN, opened_at)
-    # Bob's mail app sits behind a privacy proxy: it fetched the pixel, he never read it.
-    engage(
-        w,
-        bob_email,
-        EngagementKind.OPEN,
-        START + dt.timedelta(seconds=20),
-        machine=MachineReason.PRIVACY_PROXY,
-    )
+    load_pixel(w, "ann", THUNDERBIRD)
+    # Bob reads mail in Apple Mail: its privacy proxy fetched the pixel; he never read it.
+    load_pixel(w, "bob", APPLE_MAIL_PROXY)
+    ann_open = recorded(w, "ann", "delivery.opened")
+    bob_open = recorded(w, "bob", "delivery.opened")
+    assert (ann_open["changes"]["machine"], bob_open["changes"]["machine"]) == (False, True)
+    assert bob_open["reason"] == "privacy_proxy"
 
     after = come_due(w, notification_id)
 
@@ -227,15 +221,17 @@ def test_only_the_person_who_did_not_open_gets_the_sms(wired: Wired) -> None:
     assert bob_sms["state"] == "sent"
     assert texted(w) == [PHONES["bob"]]
 
+    ann_email, bob_email = rows[("ann", "email")], rows[("bob", "email")]
     stopped = event(w, "ann", "sms", "delivery.refused")["changes"]["escalation"]
     assert (stopped["step"], stopped["unless"], stopped["after_seconds"]) == (1, "opened", 1800)
-    assert stopped["stopped_by"] == {
-        "delivery_id": ann_email["id"],
-        "step": 0,
-        "channel": "email",
-        "what": "opened",
-        "at": opened_at.isoformat(),
-    }
+    stop = stopped["stopped_by"]
+    assert (stop["delivery_id"], stop["step"], stop["channel"], stop["what"]) == (
+        ann_email["id"],
+        0,
+        "email",
+        "opened",
+    )
+    assert at(stop["at"]) == at(ann_open["occurred_at"])
     went = event(w, "bob", "sms", "delivery.sent")["changes"]["escalation"]
     assert went == {
         "step": 1,
@@ -252,9 +248,8 @@ def test_only_the_person_who_did_not_open_gets_the_sms(wired: Wired) -> None:
         ("sms", "opened", "stopped"),
     ]
     assert ann_chain[1]["after_seconds"] == 1800
-    assert (
-        ann_chain[1]["detail"] == "stopped: opened at 2026-07-01 08:12:00 UTC (the e-mail, step 0)"
-    )
+    opened = at(ann_open["occurred_at"]).strftime("%Y-%m-%d %H:%M:%S UTC")
+    assert ann_chain[1]["detail"] == f"stopped: opened at {opened} (the e-mail, step 0)"
     bob_chain = explained_chain(w, bob_email["id"])  # any delivery of his shows his chain
     assert [s["outcome"] for s in bob_chain] == ["first", "went"]
     assert bob_chain[1]["detail"] == "went: the e-mail was not opened within 30 minutes"
@@ -262,11 +257,12 @@ def test_only_the_person_who_did_not_open_gets_the_sms(wired: Wired) -> None:
 
 def test_clicked_waits_for_a_click_and_an_open_is_not_enough(wired: Wired) -> None:
     w = wired
-    notification_id, rows = post_chain(w, "clicked")
-    rows = ids_of(w, rows)
-    clicked_at = START + dt.timedelta(minutes=25)
-    engage(w, rows[("ann", "email")], EngagementKind.CLICK, clicked_at)
-    engage(w, rows[("bob", "email")], EngagementKind.OPEN, START + dt.timedelta(minutes=3))
+    notification_id, _ = post_chain(w, "clicked")
+    follow_link(w, "ann", FIREFOX)
+    load_pixel(w, "bob", THUNDERBIRD)
+    ann_click = recorded(w, "ann", "delivery.clicked")
+    assert recorded(w, "bob", "delivery.opened")["changes"]["machine"] is False
+    assert ann_click["changes"]["machine"] is False
 
     after = come_due(w, notification_id)
 
@@ -274,7 +270,8 @@ def test_clicked_waits_for_a_click_and_an_open_is_not_enough(wired: Wired) -> No
     assert after[("bob", "sms")]["state"] == "sent"
     assert texted(w) == [PHONES["bob"]]
     stop = event(w, "ann", "sms", "delivery.refused")["changes"]["escalation"]["stopped_by"]
-    assert (stop["what"], stop["at"]) == ("clicked", clicked_at.isoformat())
+    assert stop["what"] == "clicked"
+    assert at(stop["at"]) == at(ann_click["occurred_at"])
     bob_chain = explained_chain(w, after[("bob", "sms")]["id"])
     assert bob_chain[1]["detail"] == "went: the e-mail had no link followed within 30 minutes"
 
