@@ -13,8 +13,10 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
 from hub.app import create_app
+from hub.db.models import Engagement
 from hub.domain import Scope
 from hub.runtime import Runtime
 from hub.settings import Settings
@@ -22,6 +24,7 @@ from hub.workers.service import Workers
 from tests.conftest import TEST_SECRET, make_key
 from tests.dispatching import ok, peer_settings, person, settled, timeline, topic, wait_for
 from tests.peers.smtp import SmtpPeer
+from tests.peers.twilio import TwilioPeer
 from tests.peers.webhooks import WebhookPeer
 from tests.serving import listening_socket, serving
 
@@ -209,3 +212,59 @@ def test_a_person_opens_and_clicks_machines_are_flagged_and_an_opt_out_is_not_tr
         mail_client.get(offer)
     time.sleep(1.2)
     assert len([e for e in timeline(client, auth, "ada") if e["type"] == "delivery.clicked"]) == 1
+
+
+@pytest.fixture
+def texting(database_url: str) -> Iterator[tuple[TestClient, dict[str, str], Runtime, TwilioPeer]]:
+    with TwilioPeer() as twilio:
+        sock, base = listening_socket()
+        settings = Settings(
+            database_url=database_url,
+            secret_key=TEST_SECRET,
+            public_url=base,
+            **peer_settings(twilio=twilio),
+            sweep_interval_seconds=0.1,
+            tracking_settle_seconds=0.2,
+            tracking_too_soon_seconds=0,
+        )
+        runtime = Runtime.build(settings)
+        workers = Workers(runtime)
+        workers.start()
+        app = create_app(runtime=runtime)
+        try:
+            with serving(app, sock), TestClient(app, raise_server_exceptions=False) as client:
+                yield client, make_key(runtime, "shop", Scope.ADMIN), runtime, twilio
+        finally:
+            workers.stop()
+            runtime.close()
+        assert twilio.violations == []
+
+
+def test_sms_links_are_tracked_where_the_topic_says_and_an_erasure_takes_the_clicks(
+    texting: tuple[TestClient, dict[str, str], Runtime, TwilioPeer],
+) -> None:
+    client, auth, runtime, twilio = texting
+    sms = {"allowed_channels": ["sms"], "default_channels": ["sms"], "category": "marketing"}
+    topic(client, auth, "flash", track_sms=True, **sms)
+    topic(client, auth, "plain", **sms)  # tracking on, but not its SMS links
+    phones = {"flash": "+14155550104", "plain": "+14155550105"}
+    for key, phone in phones.items():
+        person(client, auth, f"dan-{key}", phone=phone, subscribe={key: ["sms"]})
+        content = {"": {"sms_body": f"Sale today: {OFFER}"}}
+        body = {"topic": key, "content": content, "recipients": [f"dan-{key}"]}
+        sent = ok(client.post("/v1/notifications", json=body, headers=auth), 202)
+        assert settled(client, auth, sent["id"])["counts"] == {"sent": 1}
+    bodies = {str(a.form["To"]): str(a.form["Body"]) for a in twilio.accepted}
+    assert bodies[phones["plain"]] == f"Sale today: {OFFER}"
+    tracked = bodies[phones["flash"]]
+    assert OFFER not in tracked
+    (link,) = re.findall(r"https?://\S+/t/c/\S+", tracked)
+    with httpx.Client(headers={"User-Agent": CHROME}) as phone:
+        assert phone.get(link).headers["location"] == OFFER
+    clicked = _engaged(client, auth, "dan-flash", 1)
+    assert clicked[0]["channel"] == "sms"
+    with runtime.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Engagement)) == 1
+    assert client.delete("/v1/contacts/dan-flash", headers=auth).status_code in (200, 204)
+    with runtime.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Engagement)) == 0
