@@ -202,6 +202,8 @@ class RenderErrorOut(Strict):
         examples=["template.ru.sms_body"],
     )
     variant: str = Field(description="The variant that served this language ('' the default).")
+    arm: str | None = Field(None, description="A/B: the campaign variant whose template it is.")
+    template: str | None = Field(None, description="A/B: that variant's template.")
     part: str = Field(description="email_subject, email_html, email_text, sms_body...")
     line: int | None = Field(description="The part's line the error is on, when known.")
     message: str = Field(
@@ -228,6 +230,7 @@ class RenderOut(Strict):
     channel: Channel
     contact: str = Field(description="The external id of the person it was rendered for.")
     people: int = Field(description="People of the audience on this language and channel.")
+    arm: str | None = Field(None, description="A/B: the campaign variant whose template it is.")
     subject: str | None = Field(None, description="E-mail: the subject.")
     text: str = Field(
         description="The text (the e-mail's, the SMS, the call's; the webhook's "
@@ -260,12 +263,20 @@ class DryRunOut(Strict):
     render_unchecked: int = Field(
         0, description="Languages x channels past the number one dry run renders (not tried)."
     )
+    arms: dict[str, int] = Field(
+        default_factory=dict,
+        description="A/B: people of the audience per variant (before refusals); a "
+        "test-then-winner campaign's `rest` is everyone outside the test group.",
+    )
 
 
 class TestSendIn(Strict):
     email: Email = Field(description="Where the test goes (yours).")
     name: MaybeText = Field(
         None, description="Your name, for the stand-in used when the audience is empty."
+    )
+    arm: str | None = Field(
+        None, description="A/B: the variant to test (by name); the first one by default."
     )
     wait: float = Field(
         10.0,
