@@ -35,3 +35,14 @@ CHANNEL_PAUSES = Counter(
     "Times a channel was paused because its provider answered nothing but 'unavailable'",
     ["channel"],
 )
+ENGAGEMENTS = Counter(
+    "hub_engagements_total",
+    "Opens and clicks written (the first of each per delivery and link), by kind and by "
+    "whether a machine did it",
+    ["kind", "machine"],
+)
+ENGAGEMENTS_LOST = Counter(
+    "hub_engagements_lost_total",
+    "Opens and clicks not written: the recorder was full, or the database refused them",
+    ["why"],
+)

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub import metrics
 from hub.db.base import Base
 from hub.db.models import Delivery, Engagement, Notification, Topic
 from hub.db.upsert import insert_ignoring_duplicates
@@ -98,6 +99,7 @@ class Recorder:
         with self._lock:
             if len(self._pending) >= self.limit:
                 self.dropped += 1
+                metrics.ENGAGEMENTS_LOST.labels("full").inc()
                 if self.dropped % 1000 == 1:
                     log.warning("engagement recorder full: %d hits dropped so far", self.dropped)
                 return
@@ -139,6 +141,7 @@ class Recorder:
                 new = self._write(session, ready, scanned)
         except Exception:
             again = [_retried(h) for h in ready if h.tries + 1 < _TRIES]
+            metrics.ENGAGEMENTS_LOST.labels("database").inc(len(ready) - len(again))
             log.exception(
                 "engagement recorder: writing %d hits failed; %d kept to try again",
                 len(ready),
@@ -197,6 +200,8 @@ class Recorder:
         )
         inserted = session.execute(statement, list(rows.values())).all()
         kept = [events[(d, EngagementKind(k).value, i, bool(m))] for d, k, i, m in inserted]
+        for _, kind, _, machine in inserted:
+            metrics.ENGAGEMENTS.labels(str(kind), str(bool(machine)).lower()).inc()
         timeline.record_many(session, kept)
         return len(kept)
 

@@ -107,4 +107,5 @@ def _b64(data: bytes) -> str:
 def _unb64(text: str) -> bytes:
     if not text:
         raise ValueError("empty")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    # validate: a byte outside the alphabet is damage, not something to skip over
+    return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
