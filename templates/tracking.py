@@ -18,15 +18,15 @@ Track = Callable[[str], str]  # original absolute URL -> the URL to put instead
 NOTRACK = "data-hub-notrack"  # an attribute staff put on a link to leave it alone
 
 # A link tag (`<a>`, `<area>`, and the VML button shapes of "bulletproof" buttons, the only link
-# Outlook for Windows shows), or a plain comment, matched first so a link commented out stays as
-# it is. A conditional comment (`<!--[if mso]>`) is not skipped: Outlook renders what is inside.
-# `<!-->` and `<!--->` are whole (empty) comments, as HTML reads them: the `<!--[if !mso]><!-->`
-# that shows the other clients their button must not swallow it. Attribute values may hold `>`
-# when quoted; a tag with an unclosed quote does not match and is left alone, not guessed at.
-_TAG = re.compile(
-    r"""<!--(?!\[if)(?:-?>|.*?-->)"""
-    r"""|<(?:a|area|v:roundrect|v:rect)(?=[\s/>])((?:[^<>"']|"[^"]*"|'[^']*')*)>""",
-    re.IGNORECASE | re.DOTALL,
+# Outlook for Windows shows), or the start of a plain comment, whose end is found by `str.find`
+# (a regex looking for it from every `<!--` of a document that never closes one is quadratic).
+# A conditional comment (`<!--[if mso]>`) is not skipped: Outlook renders what is inside.
+# Attribute values may hold `>` when quoted, never `<`: each try then stops at the next `<`, so
+# a whole scan stays linear, and a tag with an unclosed quote or a `<` inside is left as written.
+_SCAN = re.compile(
+    r"""(<!--(?!\[if))"""
+    r"""|<(?:a|area|v:roundrect|v:rect)(?=[\s/>])(?:[^<>"']|"[^"<]*"|'[^'<]*')*>""",
+    re.IGNORECASE,
 )
 # One attribute: its name, then a double-quoted, single-quoted or unquoted value, if any.
 _ATTR = re.compile(r"""([^\s"'<>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+)))?""")
@@ -96,22 +96,35 @@ def tracked_html(
     With `pixel_url`, a 1-pixel image goes just before the last `</body>` (or at the end).
     """
     parts: list[str] = []
-    done = 0
-    for match in _TAG.finditer(html_text):
-        if match.group(1) is None:  # a comment
+    done = at = 0
+    while (match := _SCAN.search(html_text, at)) is not None:
+        at = match.end()
+        if match.group(1) is not None:  # a comment: a link in it is not one
+            at = _comment_end(html_text, at)
             continue
         tag = match.group(0)
         new = _new_href(tag, track, keep)
         if new is not tag:  # the same object when nothing changed: nothing to copy
             parts += (html_text[done : match.start()], new)
-            done = match.end()
+            done = at
     parts.append(html_text[done:])
     out = "".join(parts)
     if pixel_url is None:
         return out
     pixel = PIXEL.format(src=html.escape(pixel_url, quote=True))
-    at = _last_body_end(out)
-    return out + pixel if at is None else out[:at] + pixel + out[at:]
+    end = _last_body_end(out)
+    return out + pixel if end is None else out[:end] + pixel + out[end:]
+
+
+def _comment_end(text: str, start: int) -> int:
+    """Where the comment whose `<!--` ends at `start` ends, as HTML reads it: `<!-->` and
+    `<!--->` are whole (empty) comments (so `<!--[if !mso]><!-->` does not swallow the button
+    the other clients see), else the next `-->`, else the end of the document."""
+    for short in (">", "->"):
+        if text.startswith(short, start):
+            return start + len(short)
+    end = text.find("-->", start)
+    return len(text) if end < 0 else end + 3
 
 
 def _last_body_end(text: str) -> int | None:
@@ -131,21 +144,24 @@ def _trim(url: str) -> str:
     """The URL without the punctuation of the sentence around it.
 
     Sentence marks at the end go; a closing bracket or quote goes when the URL does not open
-    it too ("(see https://example.org/a_(b))." keeps the "(b)" of the URL).
+    it too ("(see https://example.org/a_(b))." keeps the "(b)" of the URL). Counted once, not
+    per character taken off: a URL ending in thousands of ")" costs no more than its length.
     """
-    while url and _outside(url):
-        url = url[:-1]
-    return url
-
-
-def _outside(url: str) -> bool:
-    """Whether the URL's last character belongs to the text around it."""
-    last = url[-1]
-    if last in _TRAILING:
-        return True
-    if last in _PAIRS:
-        return url.count(last) > url.count(_PAIRS[last])
-    return last == "'" and url.count("'") % 2 == 1
+    if url[-1] not in _TRAILING and url[-1] not in _PAIRS and url[-1] != "'":
+        return url  # nearly every URL
+    closing = {c: url.count(c) - url.count(o) for c, o in _PAIRS.items()}  # unopened closers
+    quotes = url.count("'")
+    end = len(url)
+    while end:
+        last = url[end - 1]
+        if last in _PAIRS and closing[last] > 0:
+            closing[last] -= 1
+        elif last == "'" and quotes % 2:
+            quotes -= 1
+        elif last not in _TRAILING:
+            break
+        end -= 1
+    return url[:end]
 
 
 def tracked_text(text: str, *, track: Track, keep: Collection[str] = ()) -> str:

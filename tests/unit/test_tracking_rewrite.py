@@ -6,6 +6,7 @@ it), so a test checks what a mail client would follow, not the regular expressio
 
 from __future__ import annotations
 
+import time
 from html.parser import HTMLParser
 
 import pytest
@@ -233,6 +234,52 @@ def test_a_tag_with_an_unclosed_quote_is_left_as_written() -> None:
     assert tracker.calls == []
 
 
+def test_comments_end_where_html_ends_them() -> None:
+    document = (
+        '<!--><a href="https://a.example/">a</a>'  # <!--> is a whole, empty comment
+        '<!---><a href="https://b.example/">b</a>'  # so is <!--->
+        '<!-- <a href="https://c.example/"> -- still a comment --><a href="https://d.example/">'
+        '<!-- never closed <a href="https://e.example/">'
+    )
+    tracker = Tracker()
+    tracked_html(document, track=tracker)
+    assert tracker.calls == ["https://a.example/", "https://b.example/", "https://d.example/"]
+
+
+def test_a_quoted_value_holding_a_less_than_sign_leaves_the_tag_as_written() -> None:
+    document = '<a title="1 < 2" href="https://x.example/">x</a><a href="https://y.example/">'
+    tracker = Tracker()
+    out = tracked_html(document, track=tracker)
+    assert tracker.calls == ["https://y.example/"]
+    assert out.startswith('<a title="1 < 2" href="https://x.example/">')
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        "<!--" * 50_000,  # comments that never close
+        '<a "' + '<a" "' * 40_000,  # quotes that pair up across tags, and no ">"
+        '<a title="' + ">" * 100_000 + '<a "x"' * 20_000,
+        "<a href=x " * 20_000,
+        "</body" * 50_000,
+    ],
+)
+def test_hostile_markup_is_scanned_in_one_pass(document: str) -> None:
+    # Each of these took minutes while a pattern could restart a long scan at every "<".
+    started = time.monotonic()
+    out = tracked_html(document, track=Tracker(), pixel_url=f"{HUB}/o/1")
+    assert time.monotonic() - started < 2.0
+    assert out == document + PIXEL.format(src=f"{HUB}/o/1")
+
+
+@pytest.mark.parametrize("tail", [")" * 50_000, "." * 50_000, "?!" * 25_000, "]." * 25_000])
+def test_a_url_ending_in_a_long_run_of_punctuation_is_trimmed_in_one_pass(tail: str) -> None:
+    started = time.monotonic()
+    out = tracked_text("https://x.example/a" + tail, track=lambda u: "T")
+    assert time.monotonic() - started < 2.0
+    assert out == "T" + tail
+
+
 def test_tags_that_only_start_like_a_link_are_not_links() -> None:
     document = '<abbr href="https://x.example/">x</abbr><address>y</address><a-b href="https://x.example/">'
     tracker = Tracker()
@@ -328,7 +375,7 @@ def test_text_calls_track_per_occurrence_in_order_and_respects_keep() -> None:
         "Your code is ready: https://x.example/b (and https://x.example/a).\n"
         "Again: https://x.example/b\n"
         "Not links: mailto:a@example.com, www.example.com, xhttps://x.example/, "
-        "https://{{ data.domain }}/x, https://\n"
+        "/https://x.example/, https://{{ data.domain }}/x, https://\n"
         "-- \nAcme\nUnsubscribe: https://hub.example.org/u/tok-1\n"
     )
     tracker = Tracker()
@@ -338,7 +385,7 @@ def test_text_calls_track_per_occurrence_in_order_and_respects_keep() -> None:
         f"Your code is ready: {HUB}/c/d42.sig/0?v=1&k=2 (and {HUB}/c/d42.sig/1?v=1&k=2).\n"
         f"Again: {HUB}/c/d42.sig/0?v=1&k=2\n"
         "Not links: mailto:a@example.com, www.example.com, xhttps://x.example/, "
-        "https://{{ data.domain }}/x, https://\n"
+        "/https://x.example/, https://{{ data.domain }}/x, https://\n"
         "-- \nAcme\nUnsubscribe: https://hub.example.org/u/tok-1\n"
     )
 
