@@ -29,11 +29,11 @@ class RuleOut(BaseModel):
 
 class ChainStepOut(BaseModel):
     step: int = Field(description="Its place in the chain, from 0.")
-    channel: str
+    channel: str = Field(description="The step's channel: email, sms, voice or webhook.")
     after_seconds: float = Field(description="How long it waits after the step before it.")
     unless: str = Field(description="What an earlier step must do for it not to go.")
     delivery_id: int | None = Field(description="None: not one of the person's channels.")
-    state: str | None
+    state: str | None = Field(description="Its delivery's state now, if it has one.")
     outcome: str = Field(
         description="skipped, first, waiting, went, stopped, or the delivery's state."
     )
