@@ -213,6 +213,11 @@ def test_only_the_person_who_did_not_open_gets_the_sms(wired: Wired) -> None:
     bob_open = recorded(w, "bob", "delivery.opened")
     assert (ann_open["changes"]["machine"], bob_open["changes"]["machine"]) == (False, True)
     assert bob_open["reason"] == "privacy_proxy"
+    waiting = explained_chain(w, rows[("ann", "sms")]["id"])[1]
+    assert (waiting["outcome"], waiting["detail"]) == (
+        "waiting",
+        "waits until 2026-07-01 08:30:00 UTC, then goes unless a person opened an earlier step",
+    )
 
     after = come_due(w, notification_id)
 
