@@ -58,9 +58,11 @@ class NotificationIn(Strict):
         None,
         min_length=2,
         max_length=4,
-        description="Channels in turn: each later step goes only if no earlier one was "
-        "confirmed within its delay (a failure brings it forward). Channels a person did "
-        "not choose are skipped.",
+        description="Channels in turn: each later step waits its delay, then goes unless an "
+        "earlier step did what its `unless` asks (reached the person, by default; or was "
+        "opened, or clicked, by a person); a failure brings it forward. Channels a person "
+        "did not choose are skipped. Each step's events and the delivery's explain say why "
+        "it went or stopped.",
     )
 
     @model_validator(mode="after")
