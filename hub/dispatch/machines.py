@@ -45,7 +45,8 @@ PROXY_EXACT = frozenset(
 # "MicrosoftPreview", "Chrome Privacy Preserving Prefetch Proxy", "s~virustotalcloud") and
 # client/libraries.yml (curl, Wget, python-requests, Python-urllib, Go-http-client, Java/,
 # Apache-HttpClient, okhttp, libwww-perl, aiohttp, python-httpx, node-fetch), phpList issue 415
-# (BingPreview following links in Outlook.com mail), GMass's bot list ("AHC/", "HubSpot Connect").
+# (BingPreview following links in Outlook.com mail), GMass's bot list ("AHC/", "HubSpot Connect"),
+# browscap issue 305 ("Microsoft Office Protocol Discovery": Office checking a link it was given).
 SCANNER_SUBSTRINGS = (
     "barracuda",
     "proofpoint",
@@ -86,6 +87,8 @@ SCANNER_SUBSTRINGS = (
     "axios/",
     "ahc/",
     "hubspot connect",
+    "protocol discovery",
+    "existence discovery",
     "spider",
     "crawl",
     "scanner",
@@ -95,7 +98,9 @@ _BOT = re.compile(r"(?<!cu)bot(?![a-z])")
 
 # People. A phone's browser or mail app; then desktop mail clients (device-detector's
 # client/pim.yml names; Apple Mail on a Mac sends WebKit's string without "Safari", as
-# medama-io/go-useragent issue 10 and uap-core issue 528 show); then desktop browsers.
+# medama-io/go-useragent issue 10 and uap-core issue 528 show; Outlook on Windows loads images
+# as an old MSIE naming "Microsoft Outlook" and "ms-office", httpagentparser issue 91); then
+# desktop browsers.
 MOBILE_SUBSTRINGS = ("iphone", "ipad", "ipod", "android", "mobile", "outlook-ios")
 MAIL_CLIENT_SUBSTRINGS = (
     "outlook",

@@ -45,6 +45,11 @@ MAC_APPLE_MAIL = (
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko)"
 )
 OUTLOOK_DESKTOP = "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17126; Pro)"
+OUTLOOK_IMAGES = (  # Outlook on Windows fetching a message's images
+    "Mozilla/4.0 (compatible; MSIE 7.0; Windows NT 10.0; WOW64; Trident/7.0; .NET4.0C; .NET4.0E; "
+    ".NET CLR 2.0.50727; Microsoft Outlook 16.0.5257; ms-office; MSOffice 16)"
+)
+OFFICE_DISCOVERY = "Microsoft Office Protocol Discovery"
 THUNDERBIRD = "Mozilla/5.0 (X11; Linux x86_64; rv:115.0) Gecko/20100101 Thunderbird/115.5.0"
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -85,6 +90,7 @@ TABLE = [
     (CUBOT_PHONE, Verdict(AgentClass.MOBILE, False, None)),
     (MAC_APPLE_MAIL, Verdict(AgentClass.MAIL_CLIENT, False, None)),
     (OUTLOOK_DESKTOP, Verdict(AgentClass.MAIL_CLIENT, False, None)),
+    (OUTLOOK_IMAGES, Verdict(AgentClass.MAIL_CLIENT, False, None)),
     (THUNDERBIRD, Verdict(AgentClass.MAIL_CLIENT, False, None)),
     (CHROME, Verdict(AgentClass.BROWSER, False, None)),
     (FIREFOX, Verdict(AgentClass.BROWSER, False, None)),
@@ -98,6 +104,7 @@ TABLE = [
     (GO, Verdict(AgentClass.LINK_SCANNER, True, MachineReason.SCANNER_AGENT)),
     (JAVA, Verdict(AgentClass.LINK_SCANNER, True, MachineReason.SCANNER_AGENT)),
     (HEADLESS, Verdict(AgentClass.LINK_SCANNER, True, MachineReason.SCANNER_AGENT)),
+    (OFFICE_DISCOVERY, Verdict(AgentClass.LINK_SCANNER, True, MachineReason.SCANNER_AGENT)),
     (GOOGLEBOT, Verdict(AgentClass.LINK_SCANNER, True, MachineReason.SCANNER_AGENT)),
     ("", Verdict(AgentClass.LINK_SCANNER, True, MachineReason.SCANNER_AGENT)),
     (None, Verdict(AgentClass.LINK_SCANNER, True, MachineReason.SCANNER_AGENT)),
