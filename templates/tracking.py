@@ -9,9 +9,9 @@ was rendered.
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Callable, Collection
+from html import escape, unescape
 
 Track = Callable[[str], str]  # original absolute URL -> the URL to put instead
 
@@ -73,10 +73,10 @@ def _new_href(tag: str, track: Track, keep: Collection[str]) -> str:
     group = href.lastindex if href is not None else None
     if href is None or group is None or group == 1:
         return tag  # no href, or a bare `href` with no value
-    original = html.unescape(href[group]).strip()
+    original = unescape(href[group]).strip()
     if not _trackable(original, keep):
         return tag
-    value = html.escape(track(original), quote=True)
+    value = escape(track(original), quote=True)
     if group == 4 and _UNQUOTED_UNSAFE.search(value):
         value = f'"{value}"'  # unquoted before, but the new value needs quotes to stay one value
     start, end = href.span(group)
@@ -84,13 +84,13 @@ def _new_href(tag: str, track: Track, keep: Collection[str]) -> str:
 
 
 def tracked_html(
-    html_text: str,
+    html: str,
     *,
     track: Track,
     keep: Collection[str] = (),
     pixel_url: str | None = None,
 ) -> str:
-    """`html_text` with every absolute http(s) link's href replaced by `track(url)`.
+    """`html` with every absolute http(s) link's href replaced by `track(url)`.
 
     `track` is called once per link, in document order. Left alone: mailto:, tel:, fragments,
     relative links, unrendered template variables, URLs in `keep` (compared after unescaping:
@@ -99,21 +99,21 @@ def tracked_html(
     """
     parts: list[str] = []
     done = at = 0
-    while (match := _SCAN.search(html_text, at)) is not None:
+    while (match := _SCAN.search(html, at)) is not None:
         at = match.end()
         if match.group(1) is not None:  # a comment: a link in it is not one
-            at = _comment_end(html_text, at)
+            at = _comment_end(html, at)
             continue
         tag = match.group(0)
         new = _new_href(tag, track, keep)
         if new is not tag:  # the same object when nothing changed: nothing to copy
-            parts += (html_text[done : match.start()], new)
+            parts += (html[done : match.start()], new)
             done = at
-    parts.append(html_text[done:])
+    parts.append(html[done:])
     out = "".join(parts)
     if pixel_url is None:
         return out
-    pixel = PIXEL.format(src=html.escape(pixel_url, quote=True))
+    pixel = PIXEL.format(src=escape(pixel_url, quote=True))
     end = _last_body_end(out)
     return out + pixel if end is None else out[:end] + pixel + out[end:]
 
