@@ -95,3 +95,29 @@ def large(db: Connection, *, people: int, now: dt.datetime) -> int:
             )
     hits(db, found)
     return campaign_id
+
+
+M = dt.timedelta(minutes=1)
+
+
+def known(db: Connection, *, now: dt.datetime) -> reporting.Mixed:
+    """reporting.mixed, with opens and clicks of its e-mails: p1 opens 20 minutes after theirs
+    went and follows link 2 5 minutes later; p2 opens after an hour; p3 opens after 5 minutes
+    and follows link 1 after two hours; p5's privacy proxy opens it at once; p6's mail filter
+    follows both links at once."""
+    mixed = reporting.mixed(db, now=now)
+    ids = sent_email(db, mixed.notification_id)
+    hits(
+        db,
+        [
+            Hit(ids[1], after=20 * M),
+            Hit(ids[1], link=2, after=25 * M),
+            Hit(ids[2], after=60 * M),
+            Hit(ids[3], after=5 * M),
+            Hit(ids[3], link=1, after=120 * M),
+            Hit(ids[5], after=M, machine="privacy_proxy"),
+            Hit(ids[6], link=1, after=M, machine="all_links"),
+            Hit(ids[6], link=2, after=M, machine="all_links"),
+        ],
+    )
+    return mixed

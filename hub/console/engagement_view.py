@@ -44,7 +44,8 @@ def view(figures: Figures, *, chart_id: str = "engagement-chart") -> View:
     over = figures.over_time
     return View(
         figures=figures,
-        chart=chart_of(over, chart_id=chart_id) if over else None,
+        # One step is a point, not a line: its table says it better.
+        chart=chart_of(over, chart_id=chart_id) if over and len(over.opens) > 1 else None,
         rows=_rows(over) if over else [],
         step=_step(over.step_hours) if over else "hour",
         labels=LABELS,
