@@ -216,7 +216,7 @@ class WithdrawalReason(enum.StrEnum):
     """Why the hub itself stopped a planned delivery before sending it (state `suppressed`):
     not the person's rules (`RefusalReason`), but what happened since it was planned."""
 
-    CHAIN_STOPPED = "chain_stopped"  # an earlier step of its escalation chain reached them
+    CHAIN_STOPPED = "chain_stopped"  # an earlier step did what the step's `unless` asks
     CONTACT_ERASED = "contact_erased"
     CANCELLED = "cancelled"  # its campaign was cancelled
 

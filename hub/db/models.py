@@ -279,8 +279,8 @@ class Notification(Base):
     local_at: Mapped[str | None] = mapped_column(String(19))
     throttle: Mapped[dict[str, Any] | None] = mapped_column(Json)
     held: Mapped[bool] = mapped_column(Boolean, default=False)  # paused: fan-out waits
-    # [{"channel": "email", "after_seconds": 0}, {"channel": "sms", "after_seconds": 1800}]:
-    # each step goes only if no earlier one was confirmed (see hub.dispatch.escalation).
+    # [{"channel": "email", "after_seconds": 0}, {"channel": "sms", "after_seconds": 1800,
+    # "unless": "opened"}]: a later step goes unless an earlier one did what its `unless` asks.
     escalation: Mapped[list[dict[str, Any]] | None] = mapped_column(Json)
     tracking: Mapped[bool | None] = mapped_column(Boolean)  # None: as its topic says
     arm: Mapped[str | None] = mapped_column(String(16))  # its A/B variant's name

@@ -85,8 +85,8 @@ class Composed:
 
 @dataclass
 class Loaded:
-    """What the reads found: per notification its deliveries, their people and who an
-    earlier escalation step already reached; and each digest's template, by topic."""
+    """What the reads found: per notification its deliveries, their people and the ids of
+    those an earlier escalation step stopped; and each digest's template, by topic."""
 
     groups: list[tuple[_Prepared, list[Claimed], dict[int, audience.Recipient], set[int]]]
     digests: dict[str, CompiledTemplate]

@@ -69,7 +69,8 @@ REFUSALS: dict[str, str] = {
     RefusalReason.SUPPRESSED: "the address is suppressed",
     RefusalReason.NO_CONTENT: "the template has no part for this channel",
     RefusalReason.FREQUENCY_CAP: "over the topic's frequency cap (set to drop)",
-    WithdrawalReason.CHAIN_STOPPED: "an earlier step of its escalation reached the person",
+    WithdrawalReason.CHAIN_STOPPED: "an earlier step of its escalation did what this step "
+    "waited for (reached the person, or was opened or clicked)",
     WithdrawalReason.CONTACT_ERASED: "the person was erased",
     WithdrawalReason.CANCELLED: "the campaign was cancelled",
 }

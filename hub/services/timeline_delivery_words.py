@@ -6,6 +6,7 @@ refused for ...: the address is suppressed: the person replied STOP"."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from hub.domain import (
     ActorKind,
@@ -13,6 +14,7 @@ from hub.domain import (
     DeferralReason,
     DeliveryNote,
     DeliveryState,
+    EscalationUnless,
     EventType,
     MachineReason,
     SuppressionReason,
@@ -50,6 +52,7 @@ def _sent(event: Event, known: Known) -> Words:
         *to(event, known),
         *sent_for(event, known),
         tail,
+        _escalated(event),
         _attempt(event),
         _reported(event),
     )
@@ -135,7 +138,9 @@ def _unknown(event: Event, known: Known) -> Words:
 
 
 def _refused(event: Event, known: Known) -> Words:
-    why = delivery_words.reason_words(DeliveryState.SUPPRESSED, event.reason)
+    why = _stopped(event, known) or delivery_words.reason_words(
+        DeliveryState.SUPPRESSED, event.reason
+    )
     return (
         capital_noun(event),
         *to(event, known),
@@ -199,6 +204,66 @@ def _engaged(event: Event, known: Known, verb: str) -> Words:
         f" (by a machine: {by}; not counted as the person's)" if machine else "",
         f" ({agent.replace('_', ' ')})" if agent and not machine and agent != "unknown" else "",
     )
+
+
+# What an earlier step of an escalation chain did that stopped a later one (escalation.Stop).
+CHAIN_STOPS: dict[str, str] = {
+    "delivered": "was delivered",
+    "accepted": "was accepted by the provider",
+    "opened": "was opened",
+    "clicked": "had a link followed",
+}
+# What a later step went for want of, by its `unless` (EscalationUnless).
+CHAIN_UNMET: dict[str, str] = {
+    EscalationUnless.REACHED: "did not reach the person",
+    EscalationUnless.OPENED: "was not opened",
+    EscalationUnless.CLICKED: "had no link followed",
+}
+
+
+def _escalated(event: Event) -> str:
+    """`, step 2 of its escalation: the e-mail before it was not opened within 30 minutes`."""
+    check = data(event).get("escalation")
+    if not isinstance(check, Mapping) or isinstance(check.get("stopped_by"), Mapping):
+        return ""
+    step = integer(check.get("step"))
+    earlier = [e for e in check.get("earlier") or [] if isinstance(e, Mapping)]
+    nouns = delivery_words.listed([f"the {_chain_noun(e.get('channel'))}" for e in earlier])
+    unmet = CHAIN_UNMET.get(text(check.get("unless")), "did not reach the person")
+    wait = _wait(check.get("after_seconds"))
+    said = f", step {step + 1} of its escalation" if step is not None else ", in its escalation"
+    if nouns:
+        said += f": {nouns} before it {unmet}" + (f" within {wait}" if wait else "")
+    return said
+
+
+def _stopped(event: Event, known: Known) -> str:
+    """`its escalation stopped here: the e-mail before it was opened at 10:12 Europe/Berlin,
+    1 Jul`; "" when the event keeps no escalation check."""
+    check = data(event).get("escalation")
+    stop = check.get("stopped_by") if isinstance(check, Mapping) else None
+    if not isinstance(stop, Mapping):
+        return ""
+    what = CHAIN_STOPS.get(text(stop.get("what")), "reached the person")
+    at = moment(stop.get("at"), known.zone, known)
+    noun = _chain_noun(stop.get("channel"))
+    return f"its escalation stopped here: the {noun} before it {what}" + (f" at {at}" if at else "")
+
+
+def _chain_noun(channel: Any) -> str:
+    return delivery_words.NOUNS.get(text(channel), (text(channel) or "message", ""))[0]
+
+
+def _wait(seconds: Any) -> str:
+    """`1 day`, `90 minutes`, `2 hours`: the largest unit the wait is a whole number of."""
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds <= 0:
+        return ""
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        count = seconds / size
+        if count >= 1 and count == int(count):
+            return f"{int(count)} {unit}{'' if count == 1 else 's'}"
+    whole = int(seconds) if seconds == int(seconds) else round(seconds, 1)
+    return f"{whole} second{'' if whole == 1 else 's'}"
 
 
 def _attempt(event: Event) -> str:
