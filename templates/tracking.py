@@ -59,6 +59,16 @@ def _trackable(url: str, keep: Collection[str]) -> bool:
     return "{" not in url or not any(mark in url for mark in _TEMPLATE_LEFTOVER)
 
 
+def _unescaped(value: str) -> str:
+    """`html.unescape`, with its common case first: query strings whose only entity is
+    `&amp;` (a tenth of the rewrite's time went on unescape's general path)."""
+    if "&" not in value:
+        return value
+    if value.count("&") == value.count("&amp;"):
+        return value.replace("&amp;", "&")
+    return unescape(value)
+
+
 def _new_href(tag: str, track: Track, keep: Collection[str]) -> str:
     """The tag with its first href's value tracked, or unchanged (the first href is the one
     browsers follow)."""
@@ -73,7 +83,7 @@ def _new_href(tag: str, track: Track, keep: Collection[str]) -> str:
     group = href.lastindex if href is not None else None
     if href is None or group is None or group == 1:
         return tag  # no href, or a bare `href` with no value
-    original = unescape(href[group]).strip()
+    original = _unescaped(href[group]).strip()
     if not _trackable(original, keep):
         return tag
     value = escape(track(original), quote=True)

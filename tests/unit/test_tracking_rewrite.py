@@ -219,6 +219,25 @@ def test_keep_compares_after_unescaping_and_notrack_wins_wherever_it_sits() -> N
     assert parsed(out).hrefs[:3] == [unsubscribe, "https://x.example/1", "https://x.example/2"]
 
 
+@pytest.mark.parametrize(
+    ("written", "meant"),
+    [
+        ("https://x.example/?a=1&amp;b=2&amp;c=3", "https://x.example/?a=1&b=2&c=3"),
+        ("https://x.example/?a=1&b=2", "https://x.example/?a=1&b=2"),
+        ("https://x.example/?q=&lt;1&gt;&amp;r=&#39;s&#x27;", "https://x.example/?q=<1>&r='s'"),
+        ("https://x.example/?q=&amp;lt;", "https://x.example/?q=&lt;"),
+        ("https://x.example/caf&eacute;", "https://x.example/café"),
+    ],
+)
+def test_the_url_tracked_is_the_one_a_browser_reads_from_the_attribute(
+    written: str, meant: str
+) -> None:
+    tracker = Tracker()
+    tracked_html(f'<a href="{written}">x</a>', track=tracker)
+    assert tracker.calls == [meant]
+    assert parsed(f'<a href="{written}">x</a>').hrefs == [meant]  # the parser agrees
+
+
 def test_only_the_first_href_is_tracked_as_only_it_is_followed() -> None:
     document = '<a href="https://first.example/" href="https://second.example/">x</a>'
     tracker = Tracker()
