@@ -85,6 +85,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/alternatives.py
 	$(BIN)/python bench/mime_build.py
 	$(BIN)/python bench/render.py
+	$(BIN)/python bench/tracking_rewrite.py
 	$(BIN)/python bench/webhook_send.py
 	$(BIN)/python bench/twilio_send.py
 	$(BIN)/python bench/report.py

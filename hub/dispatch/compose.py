@@ -347,13 +347,19 @@ class Composer:
         email = delivery.channel is Channel.EMAIL
         if tracked is None or not (email or (sms and delivery.channel is Channel.SMS)):
             return rendered
-        numbers: dict[str, int] = {}
+        signed: dict[str, str] = {}  # each distinct link signed once
+        numbers: dict[str, int] = {}  # and numbered from 1, the same in the HTML and text
 
         def track(url: str) -> str:
-            if not tracked.trackable(url):
-                return url
-            index = numbers.setdefault(url, len(numbers) + 1)
-            return tracked.click_url(delivery_id=delivery.id, index=index, url=url, at=now)
+            if url not in signed:
+                if tracked.trackable(url):
+                    index = numbers.setdefault(url, len(numbers) + 1)
+                    signed[url] = tracked.click_url(
+                        delivery_id=delivery.id, index=index, url=url, at=now
+                    )
+                else:
+                    signed[url] = url
+            return signed[url]
 
         keep = (links.preferences_url, links.unsubscribe_url)
         html = rendered.html
