@@ -190,10 +190,11 @@ def seed(api: httpx.Client, people: int) -> Seeded:
         "category": "marketing",
     }
     api.put("/v1/topics/offers", json=topic).raise_for_status()
-    for _ in range(5):  # the first check starts the render process: slow on a busy machine
-        saved = api.put("/v1/templates/spring", json=TEMPLATE)
+    for _ in range(10):  # the render process's start counts against the check's 2 s: on a
+        saved = api.put("/v1/templates/spring", json=TEMPLATE)  # busy machine, try again
         if saved.status_code != 422 or "longer than" not in saved.text:
             break
+        time.sleep(1)
     saved.raise_for_status()
     names = [f"p{i}" for i in range(people)] + [f"w{i}" for i in range(WARM_PEOPLE)] + ["probe"]
     rows = "".join(
