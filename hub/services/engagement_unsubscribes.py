@@ -61,12 +61,13 @@ def attributed(session: Session, ids: Any, *, topic_id: int, topic_key: str) -> 
         its.id == following.notification_id,
         its.topic_id == topic_id,
     )
+    # The state is checked here, on the few rows found, not in the statement: a condition
+    # on it would have SQLite walk the state index over every notification's deliveries.
     rows = session.execute(
-        select(mine.contact_id, mine.channel, mine.sent_at, ContactEvent.occurred_at)
+        select(mine.contact_id, mine.channel, mine.state, mine.sent_at, ContactEvent.occurred_at)
         .join(ContactEvent, ContactEvent.contact_id == mine.contact_id)
         .where(
             mine.notification_id.in_(ids),
-            mine.state.in_(WENT),
             mine.sent_at.is_not(None),
             ContactEvent.occurred_at >= mine.sent_at,
             or_(left_topic, left_all),
@@ -74,8 +75,8 @@ def attributed(session: Session, ids: Any, *, topic_id: int, topic_key: str) -> 
         )
     )
     found: dict[int, set[str]] = {}
-    for contact_id, channel, sent_at, left_at in rows:
-        if sent_at is not None and left_at - sent_at <= WINDOW:
+    for contact_id, channel, state, sent_at, left_at in rows:
+        if state in WENT and sent_at is not None and left_at - sent_at <= WINDOW:
             found.setdefault(contact_id, set()).add(channel.value)
     return found
 
