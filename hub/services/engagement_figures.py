@@ -126,15 +126,16 @@ def for_notification(session: Session, notification: Notification) -> Figures:
 def figures(session: Session, ids: Any, *, topic_id: int, topic_key: str) -> Figures:
     """The figures of the notifications `ids` (a list, or a SELECT of ids) of one topic."""
     found = Figures()
+    # Any channel's message may make a person leave (a call, a webhook's app too).
+    found.left = unsubscribes.attributed(session, ids, topic_id=topic_id, topic_key=topic_key)
+    found.unsubscribed = len(found.left)
     first_sent = _delivered(session, ids, found)
     if first_sent is None:
-        return found  # nothing reached anyone: nothing to open, click or leave over
+        return found  # no e-mail or SMS went: nothing to open or click
     _people(session, ids, found)
     _machines(session, ids, found)
     found.links = _links(session, ids)
     found.over_time = _over_time(session, ids, first_sent)
-    found.left = unsubscribes.attributed(session, ids, topic_id=topic_id, topic_key=topic_key)
-    found.unsubscribed = len(found.left)
     return found
 
 

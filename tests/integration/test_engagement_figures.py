@@ -194,3 +194,30 @@ def test_the_console_shows_people_first_machines_beside_them_and_the_same_chart(
             ("open-privacy_proxy", "1 open"),
             ("click-all_links", "2 clicks"),
         ]
+
+
+def test_a_call_that_makes_a_person_leave_counts_though_nothing_can_be_opened(
+    runtime: Runtime, client: TestClient
+) -> None:
+    with runtime.engine.begin() as db:
+        topic_id = reporting.topic(db, "alerts", now=NOW)
+        reporting.contacts(db, 1, 2, now=NOW)
+        reporting.subscribed(db, topic_id, [1, 2], now=NOW)
+        campaign_id, notification_id = reporting.campaign(
+            db, topic_id=topic_id, name="Calls", now=NOW
+        )
+        rows = [
+            {"contact_id": c, "channel": "voice", "state": "delivered",
+             "sent_at": NOW, "updated_at": NOW + M}
+            for c in (1, 2)
+        ]  # fmt: skip
+        reporting.deliveries(db, notification_id, rows)
+        reporting.unsubscribed(db, 2, "alerts", at=NOW + 10 * M)
+    auth = make_key(runtime, "marketing", Scope.CAMPAIGNS)
+    figures = ok(client.get(f"/v1/campaigns/{campaign_id}", headers=auth))["engagement"]
+    assert (figures["delivered"], figures["opened_all"], figures["over_time"]) == (0, 0, None)
+    assert figures["unsubscribed"] == 1
+    sign_in(client, runtime)
+    page = client.get(f"/console/campaigns/{campaign_id}/report").text
+    assert re.search(r'<dd id="total-unsubscribed">1</dd>', page)
+    assert re.search(r'<tr data-channel="voice">.*?<td>1</td></tr>', page, re.S)
