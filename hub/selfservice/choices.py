@@ -57,6 +57,7 @@ class PageModel:
     digest_time: str  # "" : the hub's
     digest_weekday: str  # "monday"...
     unsubscribed_all: bool
+    tracked: bool  # the person lets us see opens and clicks (not `tracking_off`)
 
     weekdays = WEEKDAYS
 
@@ -96,6 +97,7 @@ def model(session: Session, contact: Contact) -> PageModel:
         digest_time=prefs.digest_time.strftime("%H:%M") if prefs and prefs.digest_time else "",
         digest_weekday=WEEKDAYS[prefs.digest_weekday if prefs and prefs.digest_weekday else 0],
         unsubscribed_all=bool(prefs and prefs.unsubscribed_all),
+        tracked=not (prefs and prefs.tracking_off),
     )
 
 
@@ -217,6 +219,15 @@ def _preferences(
     if everything != current.unsubscribed_all:
         patch["unsubscribed_all"] = everything
         outcome.changes.append(words("change.all_on" if everything else "change.all_off"))
+    # An unticked box is not sent at all, so the page also sends `tracking_asked`: a form
+    # without it (an older page, another client) leaves the person's choice alone.
+    if form.get("tracking_asked"):
+        tracked = bool(form.get("tracking"))
+        if tracked != current.tracked:
+            patch["tracking_off"] = not tracked
+            outcome.changes.append(
+                words("change.tracking_on" if tracked else "change.tracking_off")
+            )
     if patch and not outcome.errors:
         data = PreferencesPatch.model_validate(patch)
         _guarded(outcome, contact_preferences.patch, session, current.contact, data, actor)
