@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page
 
@@ -121,6 +122,13 @@ def test_a_person_turns_tracking_off_and_it_stays_off(
     assert changed["type"] == "preferences.changed"
     assert changed["changes"] == {"tracking_off": {"before": False, "after": True}}
     assert changed["source"] == "self-service"
+
+    # A form that never asked the question (an older page, another client) leaves it alone.
+    csrf = re.search(r'name="csrf" value="([^"]+)"', httpx.get(link).text)
+    assert csrf
+    older = {"csrf": csrf.group(1), "topic:news": "on", "channels:news": "email"}
+    assert httpx.post(link, data=older, headers={"origin": site.base}).status_code == 200
+    assert ok(site.api.get("/v1/contacts/ann/preferences", headers=site.auth))["tracking_off"]
 
     # Saving again without touching it changes nothing; ticking it turns tracking back on.
     save(page)
