@@ -10,12 +10,14 @@ import datetime as dt
 import logging
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
 from hub.campaigns import ab_plan
-from hub.db.models import Campaign, Notification, Template
+from hub.campaigns.service import OPEN
+from hub.db.models import Campaign, Delivery, Notification, Template
 from hub.dispatch.segment import with_bucket
+from hub.domain import NotificationState
 from hub.schemas import schedules
 from hub.services import notifications
 
@@ -81,4 +83,28 @@ def occurrence(
         made = notify(session, campaign, spec=spec, now=now, template_key=arm.template, arm=arm)
         if made is not None:
             found.append(made)
+    return found
+
+
+def resumed_arms(session: Session, campaign: Campaign) -> dict[str, dict[str, Any]]:
+    """`resumed_variants` per A/B variant name: each arm's frozen parts while its latest
+    notification has people left to reach."""
+    found: dict[str, dict[str, Any]] = {}
+    arms = session.scalars(
+        select(Notification)
+        .where(Notification.campaign_id == campaign.id, Notification.arm.is_not(None))
+        .order_by(Notification.id)
+    )
+    for notification in arms:  # oldest first: a later one of the arm replaces an earlier
+        left = notification.state is NotificationState.ACCEPTED or session.scalar(
+            select(
+                exists().where(
+                    Delivery.notification_id == notification.id, Delivery.state.in_(OPEN)
+                )
+            )
+        )
+        if left:
+            found[str(notification.arm)] = notification.variants
+        else:
+            found.pop(str(notification.arm), None)
     return found

@@ -170,13 +170,22 @@ def _note(
 def test_notifications(session: Session, campaign: Campaign) -> list[int]:
     """The notifications whose people are compared: every arm's, except a winner's rest
     (sent after the pick, to people who were not in the test)."""
+    return [i for ids in _by_arm(session, campaign).values() for i in ids]
+
+
+def _by_arm(session: Session, campaign: Campaign) -> dict[str, list[int]]:
     rest = (campaign.ab or {}).get("rest_notification")
-    query = select(Notification.id).where(
-        Notification.campaign_id == campaign.id, Notification.arm.is_not(None)
+    query = (
+        select(Notification.arm, Notification.id)
+        .where(Notification.campaign_id == campaign.id, Notification.arm.is_not(None))
+        .order_by(Notification.id)
     )
     if rest is not None:
         query = query.where(Notification.id != int(rest))
-    return list(session.scalars(query))
+    found: dict[str, list[int]] = {}
+    for arm, notification_id in session.execute(query):
+        found.setdefault(str(arm), []).append(notification_id)
+    return found
 
 
 def for_campaign(session: Session, campaign_id: int) -> AbResultsOut | None:
@@ -192,7 +201,10 @@ def of(session: Session, campaign: Campaign) -> AbResultsOut:
     test = campaign.ab or {}
     metric = AbMetric(test.get("metric", AbMetric.CLICK))
     arms = [(v["name"], v["template"]) for v in campaign.variants or ()]
-    found = figures(session, test_notifications(session, campaign))
+    notifications = _by_arm(session, campaign)
+    found = figures(session, [i for ids in notifications.values() for i in ids])
     compared = compare(arms, found, metric)
-    winner_mode = test.get("mode") == AbMode.WINNER
-    return compared.model_copy(update={"test_group_only": winner_mode})
+    for row in compared.arms:
+        row.notifications = notifications.get(row.name, [])
+    compared.test_group_only = test.get("mode") == AbMode.WINNER
+    return compared

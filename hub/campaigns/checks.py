@@ -109,6 +109,26 @@ def try_renders(
     return tried
 
 
+def of_arm(tried: Tried, *, arm: str, index: int, template: str) -> Tried:
+    """An A/B variant's renders and errors, said as that variant's: its name on each, and
+    the field as `variants[i].template.<variant>.<part>`."""
+    return Tried(
+        renders=[r.model_copy(update={"arm": arm}) for r in tried.renders],
+        errors=[
+            e.model_copy(
+                update={
+                    "arm": arm,
+                    "template": template,
+                    "field": f"variants[{index}].{e.field}",
+                    "summary": f"variant {arm} ({template}) · {e.summary}",
+                }
+            )
+            for e in tried.errors
+        ],
+        unchecked=tried.unchecked,
+    )
+
+
 def _missing(doc: TemplateDoc, pair: tuple[str, Channel]) -> TemplateError:
     """The resolver may pick a channel some other variant has: this language has none."""
     part = _PART_OF.get(pair[1], "email_subject")

@@ -18,14 +18,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.campaigns import ab_plan
 from hub.campaigns.words import campaign_words
 from hub.db.models import Campaign, Contact, Delivery, Notification, Topic
 from hub.dispatch import audience
+from hub.dispatch.segment import with_bucket
 from hub.domain import ActorKind, DeliveryState, NotificationState
 from hub.schemas.campaigns import TestOutcome, TestSendOut
 from hub.services import account_mail as mail
 from hub.services import contacts
 from hub.services.actor import Actor
+from hub.services.errors import InvalidField
 from hub.templates.isolation import RenderProcesses
 
 TESTER = Actor(kind=ActorKind.SYSTEM, name="campaign-test", source="campaign.test")
@@ -190,6 +193,7 @@ def test_send(
     email: str,
     name: str | None,
     processes: RenderProcesses,
+    arm: str | None,
 ) -> int:
     """The campaign's message as the first person of its audience would get it (their name,
     language, time zone and attributes), sent to `email` on Hub's own `hub-account` topic;
@@ -201,10 +205,11 @@ def test_send(
     as the person (`render_as`, read when it is sent); with nobody in the audience it renders
     as the stand-in, with no attributes, and the answer says so (`trial.outcome`).
     """
-    person = first_of_audience(session, campaign)
+    template, segment = _tested_arm(campaign, arm)
+    person = first_of_audience(session, campaign, segment=segment)
     given: dict[str, Any] = {"kind": "employee", "email": email, "name": name or email}
     contacts.put(session, f"staff:{email}", given, TESTER, allow_private_webhooks=False)
-    message = {"template": campaign.template_key, "data": campaign.data}
+    message = {"template": template, "data": campaign.data}
     rendered_as = person.id if person is not None else None
     source = trial_source(campaign.id)
     return mail.send(
@@ -217,10 +222,33 @@ def test_send(
     )
 
 
-def first_of_audience(session: Session, campaign: Campaign) -> Contact | None:
-    """The first person (by id) the campaign's topic and segment reach now."""
+def _tested_arm(campaign: Campaign, arm: str | None) -> tuple[str, dict[str, Any] | None]:
+    """The template a test sends and the audience its person is taken from: the campaign's,
+    or an A/B variant's (the first by default) and that variant's people.
+
+    Raises:
+        InvalidField: `arm` names no variant of the campaign.
+    """
+    if not campaign.variants or not campaign.ab:
+        if arm is not None:
+            raise InvalidField("arm", "the campaign has no variants")
+        return campaign.template_key, campaign.segment
+    arms = ab_plan.arms(campaign.variants, campaign.ab)
+    chosen = next((a for a in arms if a.name == arm), None) if arm is not None else arms[0]
+    if chosen is None:
+        names = ", ".join(a.name for a in arms)
+        raise InvalidField("arm", f"the campaign has no variant {arm!r} (it has {names})")
+    bucketed = with_bucket(campaign.segment, seed=campaign.id, low=chosen.low, high=chosen.high)
+    return chosen.template, bucketed
+
+
+def first_of_audience(
+    session: Session, campaign: Campaign, *, segment: dict[str, Any] | None = None
+) -> Contact | None:
+    """The first person (by id) the campaign's topic and segment (or `segment`) reach now."""
     topic = session.get_one(Topic, campaign.topic_id)
-    ids = audience.next_ids(session, topic, named=None, after=0, limit=1, segment=campaign.segment)
+    narrowed = segment if segment is not None else campaign.segment
+    ids = audience.next_ids(session, topic, named=None, after=0, limit=1, segment=narrowed)
     return session.get(Contact, ids[0]) if ids else None
 
 

@@ -4,6 +4,7 @@ typed into the edit form, and a campaign's segment and schedule in words."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from pydantic import ValidationError
@@ -11,6 +12,7 @@ from pydantic import ValidationError
 from hub.console import forms, segment_words
 from hub.schemas.campaigns import CampaignPatchIn
 from hub.schemas.segments import is_flat
+from hub.services.errors import InvalidField
 
 
 def body(values: dict[str, str]) -> dict[str, Any]:
@@ -48,7 +50,73 @@ def body(values: dict[str, str]) -> dict[str, Any]:
         body["segment_key"] = values["segment_key"]
     if values.get("throttle_email"):
         body["throttle"] = {"email": int(values["throttle_email"])}
-    return body
+    if tracking := values.get("tracking"):
+        body["tracking"] = tracking == "on"
+    return body | _ab(values)
+
+
+def _ab(values: dict[str, str]) -> dict[str, Any]:
+    """The A/B rows: variants with a template chosen (the campaign's own template is then
+    left out), and how they are sent. Numbers go as typed: the schema says what is wrong."""
+    variants = [
+        {
+            "name": values.get(f"variant{i}_name") or letter,
+            "template": values[f"variant{i}_template"],
+        }
+        | ({"share": values[f"variant{i}_share"]} if values.get(f"variant{i}_share") else {})
+        for i, letter in enumerate("ABCD", start=1)
+        if values.get(f"variant{i}_template")
+    ]
+    if not variants:
+        return {}
+    mode = values.get("ab_mode") or "split"
+    ab: dict[str, Any] = {"mode": mode}
+    if mode == "winner":  # the sample, wait and metric belong to a test-then-winner only
+        ab |= {"metric": values.get("ab_metric") or "click"}
+        for field, name in (("sample", "ab_sample"), ("wait_minutes", "ab_wait")):
+            if values.get(name):
+                ab[field] = values[name]
+    return {"template": None, "variants": variants, "ab": ab}
+
+
+_FIELDS = {
+    "ab.sample": "The sample",
+    "ab.wait_minutes": "The wait",
+    "ab.mode": "How to send the variants",
+    "ab": "The A/B test",
+    "variants": "The variants",
+}
+
+
+def problems(exc: Exception) -> list[str]:
+    """Why the new-campaign form was refused, in words: a variant's field is named by its
+    row ("Variant B's share"), as the form labels it."""
+    if isinstance(exc, ValidationError):
+        found = [
+            (_field_name(e["loc"]), e["msg"].removeprefix("Value error, ")) for e in exc.errors()
+        ]
+    elif isinstance(exc, InvalidField):
+        found = [(exc.field, exc.message.removeprefix(f"{exc.field}: "))]
+    else:
+        return forms.problems(exc)
+    return [f"{_words(field)}: {message}" for field, message in found]
+
+
+def _field_name(location: tuple[Any, ...]) -> str:
+    name = ""
+    for part in location:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return name or "form"
+
+
+def _words(field: str) -> str:
+    row = _VARIANT.fullmatch(field)
+    if row:
+        return f"Variant {'ABCD'[int(row['index'])]}'s {row['part'] or 'row'}"
+    return _FIELDS.get(field, field)
+
+
+_VARIANT = re.compile(r"variants\[(?P<index>[0-3])\]\.?(?P<part>\w*).*")
 
 
 def describe_segment(segment: dict[str, Any] | None) -> str:
@@ -66,6 +134,30 @@ def describe_segment(segment: dict[str, Any] | None) -> str:
         parts.append("in " + " or ".join(zones))
     parts += [f"{k} = {v}" for k, v in (segment.get("attributes") or {}).items()]
     return ", ".join(parts)
+
+
+def tracking_default(topics: list[tuple[str, bool]]) -> str:
+    """The form's hint: what "as the topic says" means for each topic offered."""
+    tracked = [name for name, on in topics if on]
+    untracked = [name for name, on in topics if not on]
+    said = []
+    if tracked:
+        said.append(f"{_listed(tracked)} {'tracks' if len(tracked) == 1 else 'track'} them")
+    if untracked:
+        said.append(f"{_listed(untracked)} {'does' if len(untracked) == 1 else 'do'} not")
+    return f"As the topic says: {'; '.join(said)}." if said else ""
+
+
+def _listed(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def describe_tracking(tracking: bool | None, topic: bool) -> str:
+    """The campaign's tracking in words, for its page."""
+    if tracking is None:
+        said = "tracked" if topic else "not tracked"
+        return f"as the topic says: opens and clicks {said}"
+    return "opens and clicks tracked" if tracking else "not tracked"
 
 
 def describe_schedule(schedule: dict[str, Any]) -> str:

@@ -75,6 +75,7 @@ def _new_form(
         topics=topics,
         templates=found,
         segments=saved,
+        tracking_default=campaign_form.tracking_default([(t.name, t.tracking) for t in topics]),
         **context,
     )
 
@@ -102,7 +103,8 @@ async def create_campaign(
             session.commit()
             campaign_id = campaign.id
     except (ValidationError, HubError, ValueError) as exc:
-        return _new_form(request, staff, runtime, values, status=422, errors=forms.problems(exc))
+        errors = campaign_form.problems(exc)
+        return _new_form(request, staff, runtime, values, status=422, errors=errors)
     return back_to(f"/console/campaigns/{campaign_id}")
 
 
@@ -210,6 +212,8 @@ def _campaign_page(
         refresh=2 if live or waiting else None,
         approval=approval,
         segment=campaign_form.describe_segment(view.segment),
+        tracking=campaign_form.describe_tracking(view.tracking, topic.tracking),
+        ab=view.ab_results,
         schedule=campaign_form.describe_schedule(view.schedule),
         errors=errors,
         notice=notice,
@@ -282,17 +286,24 @@ async def campaign_action(
     sessions: SessionsDep,
     runtime: RuntimeDep,
 ) -> Response:
-    await forms.posted(request, staff, sessions, ROLES.get(action, StaffRole.MARKETER))
+    form = await forms.posted(request, staff, sessions, ROLES.get(action, StaffRole.MARKETER))
     here = f"/console/campaigns/{campaign_id}"
     if action == "dry-run":
         return back_to(f"{here}?dry=true")
+    arm = first(form, "arm").strip() or None  # a test of one A/B variant
     # The render check walks the audience and a test send waits for its outcome: both on a
     # worker thread, never on the event loop.
-    return await run_in_threadpool(_act, request, staff, runtime, campaign_id, action)
+    return await run_in_threadpool(_act, request, staff, runtime, campaign_id, action, arm=arm)
 
 
 def _act(
-    request: Request, staff: Staff, runtime: Runtime, campaign_id: int, action: str
+    request: Request,
+    staff: Staff,
+    runtime: Runtime,
+    campaign_id: int,
+    action: str,
+    *,
+    arm: str | None = None,
 ) -> Response:
     here = f"/console/campaigns/{campaign_id}"
     now = utcnow()
@@ -332,7 +343,12 @@ def _act(
             elif action == "test":
                 found = service.get(session, campaign_id)
                 sent = trial.test_send(
-                    session, found, email=staff.email, name=None, processes=runtime.render_processes
+                    session,
+                    found,
+                    email=staff.email,
+                    name=None,
+                    processes=runtime.render_processes,
+                    arm=arm,
                 )
             elif action in ("pause", "resume", "cancel"):
                 getattr(service, action)(session, campaign_id, now=now, actor=actor)

@@ -16,6 +16,7 @@ whose stable bucket for that campaign falls in it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from collections.abc import Callable
 from decimal import Decimal
@@ -72,6 +73,7 @@ def with_bucket(
     return {"bucket": {"seed": seed, "from": low, "to": high}, "segment": segment}
 
 
+@functools.lru_cache(maxsize=256)
 def _keys(seed: int) -> tuple[int, int]:
     """The multiplier (never 0) and offset of a seed's bucket function: drawn from a hash of
     the seed, so two campaigns split the same people differently."""

@@ -126,6 +126,9 @@ class ArmResultOut(Strict):
     clicks: int = Field(description="Of them, people who clicked a link (people, not machines).")
     open_rate: float | None = Field(description="opens / delivered; none before any delivery.")
     click_rate: float | None = Field(description="clicks / delivered.")
+    notifications: list[int] = Field(
+        default_factory=list, description="Its notifications compared here (a winner's rest not)."
+    )
 
 
 class AbResultsOut(Strict):

@@ -68,6 +68,11 @@ def wired(database_url: str) -> Iterator[Wired]:
             yield client, auth, runtime, smtp
 
 
+# Ids given, so high: PostgreSQL's sequence does not see them, and the API's own contacts
+# (a test send's stand-in) take ids from 1.
+FIRST = 10_001
+
+
 def people(runtime: Runtime, count: int) -> list[int]:
     """`count` people subscribed to offers by e-mail, in a daytime zone; their ids."""
     now = utcnow()
@@ -77,7 +82,7 @@ def people(runtime: Runtime, count: int) -> list[int]:
         rows = [
             {"id": i, "external_id": f"p{i}", "name": f"Person {i}", "email": f"p{i}@example.com",
              "timezone": zone, "channels": ["email"]}
-            for i in range(1, count + 1)
+            for i in range(FIRST, FIRST + count)
         ]  # fmt: skip
         seeding.subscribers(db, topic_id, rows, now=now)
     return [row["id"] for row in rows]
@@ -388,3 +393,40 @@ def test_the_variant_people_clicked_more_goes_to_everyone_else(wired: Wired) -> 
             session.scalars(select(AuditEntry).where(AuditEntry.resource_key == str(draft["id"])))
         )
     assert any((entry.after or {}).get("ab", {}).get("winner") == "B" for entry in audited)
+
+
+def test_a_variant_that_does_not_render_stops_the_schedule_and_a_test_sends_a_variant(
+    wired: Wired,
+) -> None:
+    client, auth, runtime, smtp = wired
+    people(runtime, 60)
+    broken = {"variants": {"": {"email_subject": "C", "email_text": "{{ data.offer }}"}}}
+    admin = make_key(runtime, "admin-2", Scope.ADMIN)
+    ok(client.put("/v1/templates/offer-c", json=broken, headers=admin))
+    variants = [{"name": "A", "template": "offer-a"}, {"name": "C", "template": "offer-c"}]
+    draft = create(client, auth, variants=variants)
+
+    dry = ok(client.post(f"/v1/campaigns/{draft['id']}/dry-run", headers=auth))
+    assert sum(dry["arms"].values()) == dry["audience"] == 60
+    assert {r["arm"] for r in dry["renders"]} == {"A"}  # C renders for nobody
+    (error,) = dry["render_errors"]
+    assert error["field"] == "variants[1].template..email_text"
+    assert error["arm"] == "C"
+    assert error["people"] == dry["arms"]["C"]  # tried on C's own people
+    refused = client.post(f"/v1/campaigns/{draft['id']}/schedule", headers=auth)
+    assert refused.status_code == 409
+    assert refused.json()["error"]["details"][0]["field"] == "variants[1].template..email_text"
+
+    body = {"email": "mia@example.com", "arm": "A", "wait": 10}
+    tested = ok(client.post(f"/v1/campaigns/{draft['id']}/test", json=body, headers=auth), 202)
+    assert tested["outcome"] == "sent"
+    (mail,) = smtp.wait_for(1)
+    assert mail.message["Subject"].startswith("A: hi Person ")
+    first_of_a = int(tested["rendered_for"].removeprefix("p"))
+    edges = [("A", 5000), ("C", 10000)]
+    assert expected_arm(draft["id"], first_of_a, edges) == "A"  # rendered as one of A's people
+    unknown = client.post(
+        f"/v1/campaigns/{draft['id']}/test", json=body | {"arm": "Z"}, headers=auth
+    )
+    assert unknown.status_code == 422
+    assert unknown.json()["error"]["details"][0]["field"] == "arm"

@@ -191,10 +191,17 @@ def send_test(
     first person of its audience would get it (their name, language and attributes; `whose`
     says who), and wait (up to `wait` seconds) for what became of it: sent (accepted by the
     mail server), failed and why (a part of the template that does not render, named with
-    its line), refused, or still queued. `name` is used only when the audience is empty."""
+    its line), refused, or still queued. `name` is used only when the audience is empty.
+    An A/B campaign sends the variant `arm` names (the first by default), as the first
+    person of that variant's people would get it."""
     campaign = service.get(db, campaign_id)
     notification_id = trial.test_send(
-        db, campaign, email=body.email, name=body.name, processes=runtime.render_processes
+        db,
+        campaign,
+        email=body.email,
+        name=body.name,
+        processes=runtime.render_processes,
+        arm=body.arm,
     )
     db.commit()
     db.close()  # the wait below holds no transaction open
