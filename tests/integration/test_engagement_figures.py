@@ -221,3 +221,21 @@ def test_a_call_that_makes_a_person_leave_counts_though_nothing_can_be_opened(
     page = client.get(f"/console/campaigns/{campaign_id}/report").text
     assert re.search(r'<dd id="total-unsubscribed">1</dd>', page)
     assert re.search(r'<tr data-channel="voice">.*?<td>1</td></tr>', page, re.S)
+
+
+def test_a_long_tail_of_opens_is_drawn_in_wider_steps(runtime: Runtime, client: TestClient) -> None:
+    with runtime.engine.begin() as db:
+        mixed = reporting.mixed(db, now=NOW)
+        ids = engaging.sent_email(db, mixed.notification_id)
+        # p1 opens at once; p2 four days later (p2's e-mail left at 07:40).
+        engaging.hits(db, [engaging.Hit(ids[1], after=M), engaging.Hit(ids[2], after=96 * 60 * M)])
+    auth = make_key(runtime, "marketing", Scope.CAMPAIGNS)
+    over = ok(client.get(f"/v1/campaigns/{mixed.campaign_id}", headers=auth))["engagement"][
+        "over_time"
+    ]
+    assert over["step_hours"] == 3  # 97 hours in 48 steps at most
+    assert len(over["opens"]) == 33  # 07:00 + 33 x 3 h reaches 07:40 four days on
+    assert (over["opens"][0], over["opens"][-1], sum(over["opens"])) == (1, 1, 2)
+    sign_in(client, runtime)
+    page = client.get(f"/console/campaigns/{mixed.campaign_id}/report").text
+    assert "per 3 hours" in page
