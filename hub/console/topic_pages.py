@@ -58,6 +58,8 @@ ORDER = (
     "public",
     "required",
     "bypass_quiet_hours",
+    "tracking",
+    "track_sms",
     "cap_per_day",
     "cap_per_week",
     "cap_action",
@@ -230,10 +232,23 @@ def _values(form: dict[str, list[str]], previous: Sequence[Sequence[str]]) -> di
         "public": bool(first(form, "public")),
         "required": bool(first(form, "required")),
         "bypass_quiet_hours": bool(first(form, "bypass_quiet_hours")),
+        "tracking": _tracking(form),
+        "track_sms": bool(first(form, "track_sms")),
         "cap_per_day": first(form, "cap_per_day").strip() or None,
         "cap_per_week": first(form, "cap_per_week").strip() or None,
         "cap_action": first(form, "cap_action") or "defer",
     }
+
+
+def _tracking(form: dict[str, list[str]]) -> bool | None:
+    """The tracking box; None (the category decides) when a new topic's box is as it was drawn
+    for another category: the marketer changed the category, not the box, and without
+    JavaScript the box cannot follow the category on the page itself."""
+    ticked = bool(first(form, "tracking"))
+    drawn_for, _, drawn = first(form, "tracking_drawn").partition(":")
+    if drawn_for and drawn_for != first(form, "category") and ticked == (drawn == "yes"):
+        return None
+    return ticked
 
 
 def _ordered(chosen: list[str], before: Sequence[str]) -> list[str]:
@@ -259,6 +274,8 @@ def _blank() -> dict[str, Any]:
         "public": True,
         "required": False,
         "bypass_quiet_hours": False,
+        "tracking": True,  # as TopicIn decides for a marketing topic
+        "track_sms": False,
         "cap_per_day": "",
         "cap_per_week": "",
         "cap_action": "defer",
@@ -278,6 +295,8 @@ def _from_topic(topic: Topic) -> dict[str, Any]:
         "public": topic.public,
         "required": topic.required,
         "bypass_quiet_hours": topic.bypass_quiet_hours,
+        "tracking": topic.tracking,
+        "track_sms": topic.track_sms,
         "cap_per_day": "" if topic.cap_per_day is None else str(topic.cap_per_day),
         "cap_per_week": "" if topic.cap_per_week is None else str(topic.cap_per_week),
         "cap_action": topic.cap_action,
@@ -297,10 +316,19 @@ def _shown(form: dict[str, list[str]]) -> dict[str, Any]:
         "public": bool(first(form, "public")),
         "required": bool(first(form, "required")),
         "bypass_quiet_hours": bool(first(form, "bypass_quiet_hours")),
+        "tracking": _shown_tracking(form),
+        "track_sms": bool(first(form, "track_sms")),
         "cap_per_day": first(form, "cap_per_day"),
         "cap_per_week": first(form, "cap_per_week"),
         "cap_action": first(form, "cap_action") or "defer",
     }
+
+
+def _shown_tracking(form: dict[str, list[str]]) -> bool:
+    tracking = _tracking(form)
+    if tracking is None:
+        return first(form, "category") == TopicCategory.MARKETING.value
+    return tracking
 
 
 def _editor(
