@@ -2,11 +2,9 @@
 
     .venv/bin/python bench/tracking_redirect.py [--people 1000] [--seconds 15] [--connections 16]
 
-Starts `hub serve` on the embedded default (SQLite, in-process workers, the capture sink) and
-seeds it through the public API: a marketing topic (tracking on by default), a template whose
-HTML has four links, the people subscribed by e-mail (one import), one notification. When every
-delivery is sent it reads the captured messages (`GET /v1/captures`) and takes each person's
-click URLs and pixel URL. Then wrk (Debian's `wrk`), for --seconds each after a 3-second
+Starts `hub serve` on the embedded default (SQLite, in-process workers, the capture sink),
+sends the people one tracked marketing e-mail through the public API and reads each person's
+click and pixel URLs back from the captures (bench/tracked_mail.py). Then wrk (Debian's `wrk`), for --seconds each after a 3-second
 warm-up: `/healthz` (the reference), `GET /t/c/{token}` rotating over the people (person i
 clicks link i mod 4: one click per person, since several links of one message clicked within
 the recorder's settle time read as a link scanner), and `GET /t/o/{token}.gif` likewise, all
@@ -27,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -37,7 +34,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -48,9 +44,10 @@ from sqlalchemy import create_engine, func, select  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
 
 from bench.api_load import parse  # noqa: E402
-from bench.fanout import HUB, RESULTS, proc_stats  # noqa: E402
+from bench.fanout import RESULTS, proc_stats  # noqa: E402
 from bench.hub_runner import start_hub, stop_hub  # noqa: E402
 from bench.report import machine  # noqa: E402
+from bench.tracked_mail import create_key, seed  # noqa: E402
 from hub.db.models import Engagement  # noqa: E402
 from hub.domain import EngagementKind  # noqa: E402
 
@@ -58,29 +55,9 @@ CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/131.0.0.0 Safari/537.36"
 )
-LINKS = (
-    "https://shop.example.com/spring?utm_source=hub&amp;utm_medium=email",
-    "https://shop.example.com/garden",
-    "https://shop.example.com/guide",
-    "https://shop.example.com/stores",
-)
-TEMPLATE = {
-    "variants": {
-        "": {
-            "email_subject": "Spring is here, {{ contact.name }}",
-            "email_html": "<p>Hello {{ contact.name }},</p>"
-            f'<p><a href="{LINKS[0]}">Shop the spring sale</a></p>'
-            f'<p><a href="{LINKS[1]}">The garden range</a> · <a href="{LINKS[2]}">Planting '
-            f'guide</a> · <a href="{LINKS[3]}">Find a store</a></p>',
-            "email_text": "Hello {{ contact.name }}, the sale: " + LINKS[0].replace("&amp;", "&"),
-        }
-    }
-}
 WARM_PEOPLE = 100
 WARM_SECONDS = 3
 SETTLE = 2.0  # the recorder's default `tracking_settle_seconds`, which this bench leaves as is
-CLICK = re.compile(r'href="([^"]*/t/c/[^"]+)"')
-PIXEL = re.compile(r'src="([^"]*/t/o/[^"]+)"')
 # wrk's Lua: each thread walks the list from its own starting point, one path per request.
 SCRIPT = """
 wrk.headers["User-Agent"] = "%(agent)s"
@@ -101,15 +78,6 @@ end
 """
 
 
-@dataclass
-class Mail:
-    """What one person's captured message carries."""
-
-    delivery_id: int
-    clicks: list[str]
-    pixel: str
-
-
 @dataclass(frozen=True, slots=True)
 class Probe:
     """One more person's hit, made half a second before a tracked run ends."""
@@ -117,13 +85,6 @@ class Probe:
     kind: EngagementKind
     path: str
     delivery_id: int
-
-
-@dataclass
-class Seeded:
-    people: list[Mail]  # the rotation, in the people's order
-    warm: list[Mail]
-    probe: Mail
 
 
 @dataclass
@@ -166,98 +127,6 @@ class Poller:
     def _run(self) -> None:
         while not self._stop.wait(0.1):
             self.poll()
-
-
-def create_key(env: dict[str, str], workdir: Path) -> str:
-    scopes = ["--scope", "admin", "--scope", "contacts", "--scope", "notify"]
-    created = subprocess.run(
-        [HUB, "apikey", "create", "bench", *scopes],
-        env=env,
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return created.stdout.strip().splitlines()[-1]
-
-
-def seed(api: httpx.Client, people: int) -> Seeded:
-    """Topic, template, people, one notification sent; every person's tracked URLs."""
-    topic = {
-        "name": "Offers",
-        "allowed_channels": ["email"],
-        "default_channels": ["email"],
-        "category": "marketing",
-    }
-    api.put("/v1/topics/offers", json=topic).raise_for_status()
-    for _ in range(10):  # the render process's start counts against the check's 2 s: on a
-        saved = api.put("/v1/templates/spring", json=TEMPLATE)  # busy machine, try again
-        if saved.status_code != 422 or "longer than" not in saved.text:
-            break
-        time.sleep(1)
-    saved.raise_for_status()
-    names = [f"p{i}" for i in range(people)] + [f"w{i}" for i in range(WARM_PEOPLE)] + ["probe"]
-    rows = "".join(
-        json.dumps({"external_id": n, "name": n.title(), "email": f"{n}@example.com"}) + "\n"
-        for n in names
-    )
-    imported = api.post(
-        "/v1/contacts/import",
-        params={
-            "subscribe_topic": "offers",
-            "subscribe_channels": "email",
-            "consent_source": "bench",
-        },
-        content=rows.encode(),
-        headers={"Content-Type": "application/x-ndjson"},
-    )
-    imported.raise_for_status()
-    if imported.json()["subscribed"] != len(names):
-        raise SystemExit(f"import: {imported.json()}")
-    posted = api.post(
-        "/v1/notifications",
-        json={"topic": "offers", "template": "spring", "data": {}},
-        headers={"Idempotency-Key": "bench-spring"},
-    )
-    posted.raise_for_status()
-    wait_sent(api, int(posted.json()["id"]), len(names))
-    mails = captured(api)
-    if len(mails) != len(names):
-        raise SystemExit(f"{len(mails)} tracked messages captured for {len(names)} people")
-    return Seeded(
-        people=[mails[f"p{i}@example.com"] for i in range(people)],
-        warm=[mails[f"w{i}@example.com"] for i in range(WARM_PEOPLE)],
-        probe=mails["probe@example.com"],
-    )
-
-
-def wait_sent(api: httpx.Client, nid: int, expected: int) -> None:
-    deadline = time.monotonic() + 300
-    while (counts := api.get(f"/v1/notifications/{nid}").json()["counts"]).get("sent", 0) < (
-        expected
-    ):
-        if time.monotonic() > deadline:
-            raise SystemExit(f"notification {nid} not sent in time: {counts}")
-        time.sleep(0.25)
-
-
-def captured(api: httpx.Client) -> dict[str, Mail]:
-    """Every captured e-mail with tracked links, by recipient (the captures API, paged)."""
-    mails: dict[str, Mail] = {}
-    params: dict[str, Any] = {"channel": "email", "limit": 500}
-    while True:
-        page = api.get("/v1/captures", params=params)
-        page.raise_for_status()
-        for item in page.json()["items"]:
-            html = item["html"] or ""
-            pixel = PIXEL.search(html)
-            clicks = [urlsplit(u).path for u in CLICK.findall(html)]
-            if pixel and clicks and item["delivery_id"] is not None:
-                path = urlsplit(pixel.group(1)).path
-                mails[item["to"]] = Mail(int(item["delivery_id"]), clicks, path)
-        if not (cursor := page.json().get("next_cursor")):
-            return mails
-        params["cursor"] = cursor
 
 
 def wrk(base: str, paths: list[str], *, connections: int, seconds: float) -> dict[str, Any]:
@@ -365,7 +234,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         auth = {"Authorization": f"Bearer {key}"}
         with httpx.Client(base_url=base, headers=auth, timeout=120) as api:
             print(f"seeding {args.people:,} people and sending them one message", flush=True)
-            seeded = seed(api, args.people)
+            seeded = seed(api, people=args.people, warm=WARM_PEOPLE)
         time.sleep(2)  # the workers go quiet after the send
         idle = idle_cpu_rate(process.pid)
         server = Server(base, process.pid, engine, args.connections, args.seconds, idle)
