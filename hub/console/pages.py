@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from hub.console.auth import NotAllowed, SignInRequired, Staff
 from hub.web.static import HEADERS as PUBLIC_HEADERS
+from hub.web.static import SCRIPTED_CSP
 
 # The console's URLs carry no secrets, so the browser may send its own origin as Referer
 # and Origin, which the CSRF check reads.
@@ -38,7 +39,9 @@ def page(
     company = request.app.state.runtime.settings.company_name
     values = _DEFAULTS | {"title": title, "staff": staff, "company": company} | context
     html = _ENV.get_template(template).render(**values)
-    return HTMLResponse(html, status_code=status, headers=HEADERS)
+    # A page that keeps itself up to date runs Hub's own live.js (see base.html).
+    headers = HEADERS | {"Content-Security-Policy": SCRIPTED_CSP} if values["refresh"] else HEADERS
+    return HTMLResponse(html, status_code=status, headers=headers)
 
 
 def back_to(url: str) -> Response:

@@ -57,6 +57,13 @@ def segments_js() -> Response:
     return PlainTextResponse(script, media_type="text/javascript", headers=_CACHED)
 
 
+@router.get("/static/live.js")
+def live_js() -> Response:
+    """Keeps a console page that shows something still moving up to date, pausably."""
+    script = (_HERE / "live.js").read_text()
+    return PlainTextResponse(script, media_type="text/javascript", headers=_CACHED)
+
+
 @router.get("/static/brand.css")
 def brand_css(runtime: RuntimeDep) -> Response:
     rule = f":root {{ --brand: {runtime.settings.brand_color}; }}\n"
