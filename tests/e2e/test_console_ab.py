@@ -1,5 +1,5 @@
 """An A/B campaign in headless Chromium, without JavaScript: a marketer fills two variant rows
-whose shares do not add up and is told which row, corrects them, turns tracking off, sees the
+whose shares do not add up and is told which row, corrects them, turns tracking on, sees the
 variants and per-variant audience in the dry run, sends variant B to themselves, schedules it,
 and reads the comparison once people have clicked. Pages at 1280 and 390 px go to
 tests/e2e/screenshots/, checked with axe-core and for sideways scrolling."""
@@ -95,7 +95,7 @@ def fill(page: Page, url: str, *, shares: tuple[str, str]) -> None:
     page.select_option("#v2-template", "spring-b")
     page.fill("#v1-share", shares[0])
     page.fill("#v2-share", shares[1])
-    page.check("#tracking-off")
+    page.check("#tracking-on")
 
 
 def test_a_marketer_splits_a_campaign_tests_a_variant_and_reads_the_comparison(
@@ -122,7 +122,7 @@ def test_a_marketer_splits_a_campaign_tests_a_variant_and_reads_the_comparison(
     facts = page.inner_text(".facts")
     assert "A: spring-a (50 %), B: spring-b (50 %)" in facts
     assert "the audience split by share" in facts
-    assert "Tracking\nnot tracked" in facts
+    assert "Tracking\nopens and clicks tracked" in facts
 
     click(page, "button:has-text('Dry-run')")
     split = page.inner_text(".dry-arms")
@@ -158,7 +158,7 @@ def test_a_marketer_splits_a_campaign_tests_a_variant_and_reads_the_comparison(
     clicked = [row for row in sent if row.arm == "A"][:6] + [row for row in sent if row.arm == "B"][
         :22
     ]
-    with console.runtime.engine.begin() as db:
+    with console.runtime.engine.begin() as db:  # as the recorder keeps people's clicks
         db.execute(
             insert(Engagement),
             [

@@ -4,28 +4,29 @@ often it is asked; the variants' checks (422s naming the field); and a test-then
 campaign whose scheduler, with its clock moved past the wait, picks the variant people
 clicked more and sends it to everyone who was not in the test.
 
-The clicks are engagement rows written here: the click URLs of the mail are the tracking
-work's (hub.dispatch.tracking), not yet in the tree when this was written.
+The winner test's clicks are real: the test follows the tracked links of the mail the SMTP
+peer received, as a browser (a person) or with HEAD (a link checker, a machine's).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import datetime as dt
+import re
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import insert, select
+from sqlalchemy import func, select
 
 from hub.campaigns.scheduler import tick
 from hub.db.base import utcnow
 from hub.db.models import AuditEntry, Delivery, Engagement, Notification, Topic
 from hub.dispatch import audience
 from hub.dispatch.segment import bucket_of
-from hub.domain import AgentClass, EngagementKind, MachineReason, Scope
+from hub.domain import Scope
 from hub.runtime import Runtime
 from hub.settings import Settings
 from tests import seeding
@@ -36,12 +37,17 @@ from tests.peers.smtp import SmtpPeer
 Wired = tuple[TestClient, dict[str, str], Runtime, SmtpPeer]
 
 
+PUBLIC = "https://hub.example.com"
+SALE = "https://shop.example.com/sale"
+CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
+
+
 def template(arm: str) -> dict[str, Any]:
-    return {
-        "variants": {
-            "": {"email_subject": f"{arm}: hi {{{{ contact.name }}}}", "email_text": "Sale"}
-        }
-    }
+    subject = f"{arm}: hi {{{{ contact.name }}}}"
+    return {"variants": {"": {"email_subject": subject, "email_text": f"Sale: {SALE} \n"}}}
 
 
 @pytest.fixture
@@ -54,6 +60,9 @@ def wired(database_url: str) -> Iterator[Wired]:
             smtp_port=smtp.port,
             email_from="Shop <shop@example.com>",
             sweep_interval_seconds=0.1,
+            public_url=PUBLIC,
+            tracking_settle_seconds=0.2,
+            tracking_too_soon_seconds=0,  # the test clicks at once; a person would not
         )
         with hub_running(settings) as (client, runtime):
             auth = make_key(runtime, "marketing", Scope.CAMPAIGNS, Scope.CONTACTS, Scope.NOTIFY)
@@ -305,21 +314,35 @@ def test_variants_that_cannot_be_sent_are_refused_naming_the_field(wired: Wired)
     assert listed["items"] == []  # none of them was created
 
 
-def click(runtime: Runtime, rows: list[Any], *, machine: bool = False) -> None:
-    """A click on each of these deliveries, by a person or (machine) a link scanner."""
-    with runtime.engine.begin() as db:
-        db.execute(
-            insert(Engagement),
-            [
-                {"delivery_id": row.id, "notification_id": row.notification_id,
-                 "contact_id": row.contact_id, "kind": EngagementKind.CLICK, "link_index": 1,
-                 "url": "https://shop.example.com/sale", "machine": machine,
-                 "machine_reason": MachineReason.SCANNER_AGENT if machine else None,
-                 "agent": AgentClass.LINK_SCANNER if machine else AgentClass.BROWSER,
-                 "occurred_at": utcnow()}
-                for row in rows
-            ],
-        )  # fmt: skip
+def follow(
+    client: TestClient, mails: dict[str, Any], rows: list[Any], *, head: bool = False
+) -> None:
+    """Each person's tracked link in the mail they got, followed by a browser (a person) or
+    asked with HEAD (a link checker: a machine)."""
+    for row in rows:
+        text = mails[f"p{row.contact_id}@example.com"].get_body(("plain",)).get_content()
+        (url,) = re.findall(rf"{re.escape(PUBLIC)}/t/c/\S+", text)
+        path = url.removeprefix(PUBLIC)
+        if head:
+            asked = client.head(path, headers={"User-Agent": CHROME}, follow_redirects=False)
+            assert asked.status_code == 302
+            continue
+        answer = client.get(path, headers={"User-Agent": CHROME}, follow_redirects=False)
+        assert answer.status_code == 302
+        assert answer.headers["location"] == SALE
+
+
+def clicks_on_record(runtime: Runtime, *, people: int, machines: int) -> None:
+    def probe() -> bool:
+        with runtime.reads() as session:
+            found = dict(
+                session.execute(
+                    select(Engagement.machine, func.count()).group_by(Engagement.machine)
+                ).all()
+            )
+        return found == {False: people, True: machines}
+
+    wait_for(f"{people} clicks by people and {machines} by machines on record", probe)
 
 
 def ticks(runtime: Runtime, now: dt.datetime) -> list[int]:
@@ -348,9 +371,11 @@ def test_the_variant_people_clicked_more_goes_to_everyone_else(wired: Wired) -> 
     assert campaign_now(client, auth, draft["id"])["state"] == "sending"  # the rest waits
 
     by_arm = {arm: [r for r in tested if r.arm == arm] for arm in "AB"}
-    click(runtime, by_arm["A"][:6])
-    click(runtime, by_arm["B"][:24])
-    click(runtime, by_arm["A"], machine=True)  # a scanner "clicks" all of A: not people
+    mails = {m.rcpt_tos[0]: m.message for m in smtp.wait_for(len(tested))}
+    follow(client, mails, by_arm["A"][6:], head=True)  # a link checker: not people
+    follow(client, mails, by_arm["A"][:6])
+    follow(client, mails, by_arm["B"][:24])
+    clicks_on_record(runtime, people=30, machines=len(by_arm["A"]) - 6)
     started = min(  # the test's send time, by the hub's own clock
         ok(client.get(f"/v1/notifications/{row.notification_id}", headers=auth))["created_at"]
         for row in {row.notification_id: row for row in tested}.values()
