@@ -455,3 +455,30 @@ def test_a_variant_that_does_not_render_stops_the_schedule_and_a_test_sends_a_va
     )
     assert unknown.status_code == 422
     assert unknown.json()["error"]["details"][0]["field"] == "arm"
+
+
+def test_a_campaigns_tracking_option_is_kept_audited_and_on_its_notification(
+    wired: Wired,
+) -> None:
+    client, auth, runtime, _ = wired
+    people(runtime, 3)
+    draft = create(client, auth, template="offer-a", tracking=True)
+    assert draft["tracking"] is True
+    assert draft["variants"] is None
+    assert draft["ab_results"] is None
+    ok(client.post(f"/v1/campaigns/{draft['id']}/schedule", headers=auth))
+    until(client, auth, draft["id"], "done")
+    with runtime.reads() as session:
+        (sent,) = session.scalars(
+            select(Notification).where(Notification.campaign_id == draft["id"])
+        )
+        (created,) = session.scalars(
+            select(AuditEntry).where(
+                AuditEntry.resource_key == str(draft["id"]), AuditEntry.action == "created"
+            )
+        )
+    assert sent.tracking is True
+    assert sent.arm is None
+    assert (created.after or {})["tracking"] is True
+    as_topic = create(client, auth, template="offer-a")
+    assert as_topic["tracking"] is None  # as the topic says
