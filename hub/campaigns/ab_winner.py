@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from hub.campaigns import ab_arms, ab_plan, ab_results
 from hub.campaigns.service import SCHEDULE
 from hub.db.base import UTCDateTime
-from hub.db.models import Campaign, Notification
+from hub.db.models import Campaign, CampaignRun, Notification
 from hub.domain import ActorKind, CampaignState, NotificationState
 from hub.schemas.campaigns import AbMetric
 from hub.services import audit
@@ -59,16 +59,24 @@ def _decide(session: Session, campaign: Campaign, now: dt.datetime) -> int | Non
     """The pick, if the test is over: stored on the campaign, audited, and its rest's
     notification made; the rest's id."""
     ab: dict[str, Any] = dict(campaign.ab or {})
-    tests = session.execute(
-        select(
-            func.min(Notification.created_at, type_=UTCDateTime), func.count(), _unfinished()
-        ).where(Notification.campaign_id == campaign.id, Notification.arm.is_not(None))
-    ).one()
-    started, count, unfinished = tests
-    if not count or unfinished:
-        return None  # not sent yet, or still fanning out
-    if now < started + dt.timedelta(minutes=int(ab["wait_minutes"])):
+    started = session.scalar(  # the test's dispatch: its notifications' creation
+        select(func.min(CampaignRun.created_at, type_=UTCDateTime)).where(
+            CampaignRun.campaign_id == campaign.id
+        )
+    )
+    if started is None or now < started + dt.timedelta(minutes=int(ab["wait_minutes"])):
         return None
+    fanning_out = session.scalar(
+        select(func.count())
+        .select_from(Notification)
+        .where(
+            Notification.campaign_id == campaign.id,
+            Notification.arm.is_not(None),
+            Notification.state != NotificationState.FANNED_OUT,
+        )
+    )
+    if fanning_out:
+        return None  # a large test group is still being fanned out: its figures would be short
     metric = AbMetric(ab.get("metric", AbMetric.CLICK))
     found = ab_results.figures(session, ab_results.test_notifications(session, campaign))
     variants = campaign.variants or []
@@ -102,11 +110,6 @@ def _decide(session: Session, campaign: Campaign, now: dt.datetime) -> int | Non
         "campaign %s: %s wins (%s); the rest is notification %s", campaign.id, winner, why, rest
     )
     return rest
-
-
-def _unfinished() -> Any:
-    """How many of the test's notifications are still fanning out."""
-    return func.count().filter(Notification.state != NotificationState.FANNED_OUT)
 
 
 def pick(

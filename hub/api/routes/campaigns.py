@@ -47,7 +47,11 @@ class AudienceOut(BaseModel):
 def create_campaign(
     body: CampaignIn, request: Request, principal: CampaignsScope, db: SessionDep
 ) -> Any:
-    """A draft: nothing is sent until it is scheduled."""
+    """A draft: nothing is sent until it is scheduled. With `variants` (2-4 templates), an
+    A/B test: `ab.mode` split sends each person one variant by share; winner sends them to
+    a `sample` of the audience, then after `wait_minutes` the variant with the better human
+    click (or open) rate to everyone else. A person's variant is fixed by the campaign and
+    the person, so nobody gets two. `tracking`: true, false, or none for the topic's."""
     actor = actor_for(request, principal)
     campaign = service.create(db, body, created_by=principal.name, actor=actor)
     db.commit()
