@@ -129,6 +129,13 @@ def _preferences(event: Event, known: Known) -> Words:
             said.append(f"digests{day} at {chosen['time']}")
         else:
             said.append("digest time removed")
+    tracking = changes.get("tracking_off")
+    if isinstance(tracking, Mapping) and "after" in tracking:
+        said.append(
+            "turned tracking of opens and clicks off"
+            if tracking["after"] is True
+            else "turned tracking of opens and clicks back on"
+        )
     if len(said) == 1:
         return (delivery_words.capital(said[0]), _door(event))
     return ("Preferences changed", _door(event), f": {'; '.join(said)}" if said else "")

@@ -194,6 +194,19 @@ EXAMPLES: dict[EventType, list[tuple[Event, str]]] = {
             ),
             "Quiet hours removed on the preferences page",
         ),
+        (
+            Event("preferences.changed", changes=changed(tracking_off=(False, True)), **PERSON),
+            "Turned tracking of opens and clicks off on the preferences page",
+        ),
+        (
+            Event(
+                "preferences.changed",
+                changes=changed(tracking_off=(True, False), unsubscribed_all=(True, False)),
+                **STAFF,
+            ),
+            "Preferences changed in the console: no longer unsubscribed from everything; "
+            "turned tracking of opens and clicks back on",
+        ),
     ],
     EventType.SUPPRESSION_ADDED: [
         (
