@@ -180,7 +180,11 @@ def test_shares_are_honoured_and_each_person_gets_one_variant_always(wired: Wire
             assert arm.tracking is False
 
     # The mail each person got is their arm's template.
-    received = {m.rcpt_tos[0]: m.message["Subject"] for m in smtp.wait_for(400)}
+    mails = smtp.wait_for(400)
+    text = mails[0].message.get_body(("plain",)).get_content()
+    assert f"Sale: {SALE}" in text  # tracking off for this campaign: the link is the shop's
+    assert "/t/c/" not in text
+    received = {m.rcpt_tos[0]: m.message["Subject"] for m in mails}
     arm_of = {row.contact_id: row.arm for row in rows}
     assert all(received[f"p{i}@example.com"].startswith(f"{arm_of[i]}: ") for i in everyone)
     assert set(done["ab_results"]) >= {"arms", "note", "p_value"}
