@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
-from hub.campaigns import report, service
+from hub.campaigns import ab_results, report, service
 from hub.console import charts, engagement_view
 from hub.console.auth import StaffDep
 from hub.console.pages import page
@@ -67,6 +67,7 @@ def campaign_report(
             left=figures.left,
         )
         runs = service.runs(session, campaign_id)
+        ab = ab_results.for_campaign(session, campaign_id)
         live = found.state in LIVE
     return page(
         request,
@@ -85,6 +86,7 @@ def campaign_report(
         after=after,
         refresh=REFRESH if live else None,
         engagement=engagement_view.view(figures),
+        ab=ab,
     )
 
 

@@ -495,8 +495,8 @@ class Campaign(Base):
     next_run_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     tracking: Mapped[bool | None] = mapped_column(Boolean)  # None: as its topic says
     # A/B: [{"name": "A", "template": key, "share": 50}, ...] (2-4), and how the test runs
-    # ({"mode": "split" | "winner", "sample": %, "wait_seconds": n, "metric": "click" | "open",
-    # "winner": name, "decided_at": iso}); None: one template, `template_key`.
+    # ({"mode": "split" | "winner", "sample": %, "wait_minutes": n, "metric": "click" | "open",
+    # then "winner", "decided_at", "rates", "why", "rest_notification"}); None: one template.
     variants: Mapped[list[dict[str, Any]] | None] = mapped_column(Json)
     ab: Mapped[dict[str, Any] | None] = mapped_column(Json)
     created_by: Mapped[str] = mapped_column(String(255))

@@ -125,6 +125,7 @@ def facts(
                 Campaign.name,
                 Notification.template_key,
                 Notification.template_version,
+                Notification.arm,
                 Delivery.id.label("delivery_id"),
                 Delivery.address,
             )
@@ -138,6 +139,7 @@ def facts(
                 campaign_name=row.name,
                 template_key=row.template_key,
                 template_version=row.template_version,
+                arm=row.arm,
             )
             if row.delivery_id is not None:
                 addresses[row.delivery_id] = row.address

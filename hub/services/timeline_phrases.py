@@ -46,6 +46,7 @@ class Sending:
     campaign_name: str | None = None
     template_key: str | None = None
     template_version: int | None = None
+    arm: str | None = None  # its A/B variant's name
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +165,8 @@ def sent_for(event: Event, known: Known) -> Words:
     if sending is not None and sending.campaign_id is not None:
         name = sending.campaign_name or f"#{sending.campaign_id}"
         campaign = Ref(RefKind.CAMPAIGN, str(sending.campaign_id), name)
-        return (f" for campaign {OPEN}", campaign, f"{CLOSE} (notification ", note, ")")
+        variant = f", variant {sending.arm}" if sending.arm else ""
+        return (f" for campaign {OPEN}", campaign, f"{CLOSE} (notification ", note, f"{variant})")
     if event.topic_key:
         return (" for ", *topic(event, known), " (notification ", note, ")")
     return (" (notification ", note, ")")
