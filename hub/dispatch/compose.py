@@ -23,6 +23,7 @@ from hub.dispatch import audience, digest, escalation, voice_prompt
 from hub.dispatch.claim import Claimed
 from hub.dispatch.outcomes import Held, Result
 from hub.dispatch.tracked_links import TrackedLinks
+from hub.dispatch.tracked_message import tracked
 from hub.domain import (
     Channel,
     DeferralReason,
@@ -40,7 +41,6 @@ from hub.services.message_keys import MessageKeys
 from hub.services.templates import contact_context
 from hub.services.templates import doc as template_doc
 from hub.templates import CompiledTemplate, Links, Rendered, Renderer, TemplateError
-from hub.templates.tracking import tracked_html, tracked_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,8 +291,16 @@ class Composer:
             result.failed.append(_unrenderable(delivery, prepared.topic_key, exc))
             return
         # A test send (rendered as someone else) is never tracked: it would count as theirs.
-        if prepared.tracking and not recipient.tracking_off and prepared.render_as is None:
-            rendered = self._tracked(rendered, delivery, links, sms=prepared.track_sms, now=now)
+        tracking = prepared.tracking and not recipient.tracking_off
+        if tracking and self.tracked is not None and prepared.render_as is None:
+            rendered = tracked(
+                self.tracked,
+                rendered,
+                delivery_id=delivery.id,
+                channel=channel,
+                sms=prepared.track_sms,
+                now=now,
+            )
         message = self._message(
             delivery,
             recipient,
@@ -337,37 +345,6 @@ class Composer:
             unsubscribable=_unsubscribable(first.topic),
         )
         result.outgoing.append(Outgoing(lead, first.topic_key, message, tuple(riders)))
-
-    def _tracked(
-        self, rendered: Rendered, delivery: Claimed, links: Links, *, sms: bool, now: dt.datetime
-    ) -> Rendered:
-        """Its links through signed redirects (each distinct link numbered, the same number in
-        the HTML and the text), and an open pixel in its HTML; never the person's own links."""
-        tracked = self.tracked
-        email = delivery.channel is Channel.EMAIL
-        if tracked is None or not (email or (sms and delivery.channel is Channel.SMS)):
-            return rendered
-        signed: dict[str, str] = {}  # each distinct link signed once
-        numbers: dict[str, int] = {}  # and numbered from 1, the same in the HTML and text
-
-        def track(url: str) -> str:
-            if url not in signed:
-                if tracked.trackable(url):
-                    index = numbers.setdefault(url, len(numbers) + 1)
-                    signed[url] = tracked.click_url(
-                        delivery_id=delivery.id, index=index, url=url, at=now
-                    )
-                else:
-                    signed[url] = url
-            return signed[url]
-
-        keep = (links.preferences_url, links.unsubscribe_url)
-        html = rendered.html
-        if email and html:
-            pixel = tracked.open_url(delivery_id=delivery.id, at=now)
-            html = tracked_html(html, track=track, keep=keep, pixel_url=pixel)
-        text = tracked_text(rendered.text, track=track, keep=keep) if rendered.text else None
-        return replace(rendered, html=html, text=text)
 
     def _key(self, notification_id: int, delivery: Claimed, recipient: audience.Recipient) -> str:
         """Bound to the address the message goes to: a report must name it to match."""

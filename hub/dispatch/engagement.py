@@ -21,12 +21,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub import metrics
 from hub.db.base import Base
-from hub.db.models import Delivery, Engagement, Notification, Topic
+from hub.db.models import ContactPreferences, Delivery, Engagement, Notification, Topic
 from hub.db.upsert import insert_ignoring_duplicates
 from hub.dispatch import machines
 from hub.dispatch.tracked_links import Tracked
@@ -183,13 +183,15 @@ class Recorder:
 
     def _write(self, session: Session, hits: list[Hit], scanned: set[int]) -> int:
         targets = _targets(session, {h.tracked.delivery_id for h in hits})
+        written = self._written_clicks(session, hits)
         rows: dict[tuple[int, str, int, bool], dict[str, Any]] = {}
         events: dict[tuple[int, str, int, bool], dict[str, Any]] = {}
         for position, hit in enumerate(hits):
             target = targets.get(hit.tracked.delivery_id)
             if target is None:
-                continue  # erased since, or a delivery of another installation's token
-            row, event = self._engagement(hit, target, all_links=position in scanned)
+                continue  # erased since, tracking turned off since, or not this hub's
+            together = position in scanned or self._near(hit, written)
+            row, event = self._engagement(hit, target, all_links=together)
             key = (hit.tracked.delivery_id, row["kind"], row["link_index"], row["machine"])
             if key not in rows:
                 rows[key], events[key] = row, event
@@ -204,6 +206,35 @@ class Recorder:
             metrics.ENGAGEMENTS.labels(str(kind), str(bool(machine)).lower()).inc()
         timeline.record_many(session, kept)
         return len(kept)
+
+    def _written_clicks(
+        self, session: Session, hits: list[Hit]
+    ) -> dict[int, list[tuple[dt.datetime, int]]]:
+        """Clicks already written for these hits' deliveries in the last moments: another API
+        process may have taken a scanner's other links (each process sees only its own)."""
+        clicks = [h for h in hits if h.tracked.kind is EngagementKind.CLICK]
+        if not clicks:
+            return {}
+        since = min(h.at for h in clicks) - dt.timedelta(seconds=self.settle)
+        rows = session.execute(
+            select(Engagement.delivery_id, Engagement.occurred_at, Engagement.link_index).where(
+                Engagement.delivery_id.in_(sorted({h.tracked.delivery_id for h in clicks})),
+                Engagement.kind == EngagementKind.CLICK,
+                Engagement.occurred_at >= since,
+            )
+        )
+        written: dict[int, list[tuple[dt.datetime, int]]] = {}
+        for delivery_id, at, index in rows:
+            written.setdefault(delivery_id, []).append((at, index))
+        return written
+
+    def _near(self, hit: Hit, written: dict[int, list[tuple[dt.datetime, int]]]) -> bool:
+        if hit.tracked.kind is not EngagementKind.CLICK:
+            return False
+        return any(
+            index != hit.tracked.link_index and abs((hit.at - at).total_seconds()) <= self.settle
+            for at, index in written.get(hit.tracked.delivery_id, ())
+        )
 
     def _engagement(
         self, hit: Hit, target: _Target, *, all_links: bool
@@ -261,6 +292,8 @@ class Recorder:
 
 
 def _targets(session: Session, delivery_ids: Iterable[int]) -> dict[int, _Target]:
+    """The deliveries hits may be recorded for: not of a person who has since turned
+    tracking off (their old messages still lead where they did, unrecorded)."""
     rows = session.execute(
         select(
             Delivery.id,
@@ -272,7 +305,14 @@ def _targets(session: Session, delivery_ids: Iterable[int]) -> dict[int, _Target
         )
         .join(Notification, Notification.id == Delivery.notification_id)
         .join(Topic, Topic.id == Notification.topic_id)
-        .where(Delivery.id.in_(sorted(delivery_ids)))
+        .outerjoin(ContactPreferences, ContactPreferences.contact_id == Delivery.contact_id)
+        .where(
+            Delivery.id.in_(sorted(delivery_ids)),
+            or_(
+                ContactPreferences.tracking_off.is_(None),
+                ContactPreferences.tracking_off.is_(False),
+            ),
+        )
     )
     return {
         row.id: _Target(row.notification_id, row.contact_id, row.channel, row.key, row.sent_at)

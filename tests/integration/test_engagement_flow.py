@@ -12,13 +12,16 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from hub.app import create_app
 from hub.db.models import Engagement
+from hub.dispatch.engagement import Recorder
 from hub.domain import Scope
 from hub.runtime import Runtime
+from hub.selfservice.tracking import Tracking
 from hub.settings import Settings
 from hub.workers.service import Workers
 from tests.conftest import TEST_SECRET, make_key
@@ -50,7 +53,7 @@ TEMPLATE = {
         }
     }
 }
-Wired = tuple[TestClient, dict[str, str], str]
+Wired = tuple[TestClient, dict[str, str], str, Runtime]
 
 
 @pytest.fixture
@@ -81,7 +84,7 @@ def wired(database_url: str, peers: tuple[SmtpPeer, WebhookPeer]) -> Iterator[Wi
     app = create_app(runtime=runtime)
     try:
         with serving(app, sock), TestClient(app, raise_server_exceptions=False) as client:
-            yield client, make_key(runtime, "shop", Scope.ADMIN), base
+            yield client, make_key(runtime, "shop", Scope.ADMIN), base, runtime
     finally:
         workers.stop()
         runtime.close()
@@ -109,7 +112,7 @@ def _engaged(client: TestClient, auth: dict[str, str], who: str, count: int) -> 
 def test_a_person_opens_and_clicks_machines_are_flagged_and_an_opt_out_is_not_tracked(
     wired: Wired, peers: tuple[SmtpPeer, WebhookPeer]
 ) -> None:
-    client, auth, base = wired
+    client, auth, base, _ = wired
     smtp, hooks = peers
     events = ["delivery.opened", "delivery.clicked"]
     body = {"url": hooks.url("/crm"), "event_types": events, "secret": hooks.secret}
@@ -207,11 +210,55 @@ def test_a_person_opens_and_clicks_machines_are_flagged_and_an_opt_out_is_not_tr
     hooks.wait_for(5, timeout=10)
     payloads = [r.payload for r in hooks.verified]
     assert sorted(p["type"] for p in payloads) == ["delivery.clicked"] * 3 + ["delivery.opened"] * 2
-    time.sleep(0.6)  # a repeat adds nothing: the first of each is what is kept
+    # The figures count people apart from machines: Ada opened and clicked; Bob's scanner and
+    # Ada's proxy count only in "all"; Cy was not tracked, so she is delivered and nothing more.
+    figures = ok(client.get(f"/v1/notifications/{sent['id']}", headers=auth))["engagement"]
+    assert (figures["delivered"], figures["opened"], figures["clicked"]) == (3, 1, 1)
+    assert (figures["opened_all"], figures["clicked_all"]) == (1, 2)
+    assert figures["machine_clicks"] == {"all_links": 1, "head_request": 1}
+    assert [(link["url"], link["people"]) for link in figures["links"]] == [(OFFER, 1), (GUIDE, 0)]
+
+    # A repeat adds nothing; and once Ada turns tracking off, her old links still lead where
+    # they did but nothing more is recorded.
+    ok(client.patch("/v1/contacts/ada/preferences", json={"tracking_off": True}, headers=auth))
     with httpx.Client(headers={"User-Agent": CHROME}) as mail_client:
-        mail_client.get(offer)
-    time.sleep(1.2)
-    assert len([e for e in timeline(client, auth, "ada") if e["type"] == "delivery.clicked"]) == 1
+        assert mail_client.get(offer).headers["location"] == OFFER
+        assert mail_client.get(guide).headers["location"] == GUIDE
+    time.sleep(1.5)
+    kinds = [e["type"] for e in timeline(client, auth, "ada")]
+    assert kinds.count("delivery.clicked") == 1
+
+
+def test_a_scanner_spread_over_two_api_processes_is_still_seen_following_every_link(
+    wired: Wired, peers: tuple[SmtpPeer, WebhookPeer]
+) -> None:
+    """Each API process records its own hits; the second link's click, written by the other
+    process, finds the first in the database and is flagged."""
+    client, auth, base, runtime = wired
+    smtp, _ = peers
+    topic(client, auth, "offers", category="marketing")
+    ok(client.put("/v1/templates/winter", json=TEMPLATE, headers=auth))
+    person(client, auth, "eve", email="eve@example.com", subscribe={"offers": ["email"]})
+    body = {"topic": "offers", "template": "winter", "recipients": ["eve"]}
+    sent = ok(client.post("/v1/notifications", json=body, headers=auth), 202)
+    assert settled(client, auth, sent["id"])["counts"] == {"sent": 1}
+    first, second = _links(_parts(smtp.wait_for(1)[0].message)[0])[:2]
+    other = create_app(runtime=runtime)  # a second API process: its own recorder
+    for app in (client.app, other):  # a 2 s window, so the timing below has room on a busy CI
+        assert isinstance(app, FastAPI)
+        app.state.tracking = Tracking(
+            app.state.tracking.links, Recorder(runtime.sessions, too_soon=0)
+        )
+    with serving(other) as other_base, httpx.Client(headers={"User-Agent": CHROME}) as scanner:
+        assert scanner.get(first).status_code == 302
+        # Within the window; this process writes its click first (at most 2.25 s after it
+        # came), the other no sooner than 2 s after its own, 3 s in.
+        time.sleep(1.0)
+        assert scanner.get(second.replace(base, other_base)).status_code == 302
+        clicks = _engaged(client, auth, "eve", 2)
+    by_link = {e["changes"]["link"]: e for e in clicks}
+    assert by_link[GUIDE]["changes"]["machine"] is True
+    assert by_link[GUIDE]["reason"] == "all_links"
 
 
 @pytest.fixture
