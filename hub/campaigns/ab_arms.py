@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from hub.campaigns import ab_plan
 from hub.campaigns.service import OPEN
 from hub.db.models import Campaign, Delivery, Notification, Template
-from hub.dispatch.segment import with_bucket
+from hub.dispatch.segment import BUCKETS, with_bucket
 from hub.domain import NotificationState
 from hub.schemas import schedules
 from hub.services import notifications
@@ -32,9 +32,11 @@ def notify(
     now: dt.datetime,
     template_key: str,
     arm: ab_plan.Arm | None = None,
+    alone: bool = False,
 ) -> int | None:
     """One notification of the campaign (of `arm`, when given); None when its template is
-    gone (logged: the occurrence goes without it)."""
+    gone (logged: the occurrence goes without it). An arm sent beside the others gets its
+    share of the throttle; one sent `alone` (a winner's rest) the whole of it."""
     stored = session.execute(
         select(Template.variants, Template.version).where(Template.key == template_key)
     ).first()
@@ -58,7 +60,7 @@ def notify(
             campaign_id=campaign.id,
             segment=segment,
             local_at=schedules.local_at(spec),
-            throttle=campaign.throttle,
+            throttle=_throttle(campaign.throttle, None if alone else arm),
         ),
     )
     if arm is not None or campaign.tracking is not None:
@@ -108,3 +110,12 @@ def resumed_arms(session: Session, campaign: Campaign) -> dict[str, dict[str, An
         else:
             found.pop(str(notification.arm), None)
     return found
+
+
+def _throttle(throttle: dict[str, Any] | None, arm: ab_plan.Arm | None) -> dict[str, Any] | None:
+    """An arm's share of the campaign's throttle: its arms together keep to it (each arm is a
+    notification, paced on its own)."""
+    if throttle is None or arm is None:
+        return throttle
+    share = (arm.high - arm.low) / BUCKETS
+    return {channel: max(1, round(rate * share)) for channel, rate in throttle.items()}

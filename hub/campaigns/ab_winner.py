@@ -85,7 +85,9 @@ def _decide(session: Session, campaign: Campaign, now: dt.datetime) -> int | Non
     template = next(v["template"] for v in variants if v["name"] == winner)
     arm = ab_plan.Arm(winner, template, low, high)
     spec = SCHEDULE.validate_python(campaign.schedule)
-    rest = ab_arms.notify(session, campaign, spec=spec, now=now, template_key=template, arm=arm)
+    rest = ab_arms.notify(
+        session, campaign, spec=spec, now=now, template_key=template, arm=arm, alone=True
+    )
     decided = ab | {
         "winner": winner,
         "decided_at": now.isoformat(),

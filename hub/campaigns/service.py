@@ -54,6 +54,15 @@ def create(session: Session, body: CampaignIn, *, created_by: str, actor: Actor)
             session.scalar(select(Template.id).where(Template.key == key)) is not None
         ),
     )
+    tracked = topic.tracking if body.tracking is None else body.tracking
+    if plan.ab is not None and plan.ab.get("mode") == "winner" and not tracked:
+        # Every variant's rate would be 0 and the "winner" the first one, by default.
+        field = "tracking" if body.tracking is not None else "ab.mode"
+        raise InvalidField(
+            field,
+            f"picking a winner needs opens and clicks, and topic {topic.key!r} is not tracked "
+            "(set tracking: true, or split the audience instead)",
+        )
     for index, channel in enumerate(body.channels or []):
         if channel.value not in topic.allowed_channels:
             raise InvalidField(f"channels[{index}]", f"topic {topic.key!r} does not allow it")

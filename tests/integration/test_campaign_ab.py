@@ -146,7 +146,8 @@ def test_shares_are_honoured_and_each_person_gets_one_variant_always(wired: Wire
         {"name": "B", "template": "offer-b", "share": 30},
         {"name": "C", "template": "offer-c", "share": 20},
     ]
-    draft = create(client, auth, variants=variants, tracking=False)
+    # A throttle far above the sending rate: each arm is paced on its own at its share of it.
+    draft = create(client, auth, variants=variants, tracking=False, throttle={"email": 100_000})
     assert draft["template"] == "offer-a"  # the first variant's: the dry run's and the test's
     assert draft["tracking"] is False
     assert draft["ab"] == {"mode": "split", "metric": "click"}
@@ -178,6 +179,7 @@ def test_shares_are_honoured_and_each_person_gets_one_variant_always(wired: Wire
             assert again == sorted(row.contact_id for row in rows if row.arm == arm.arm)
             assert audience.count(session, offers, arm.segment) == shares[arm.arm]
             assert arm.tracking is False
+            assert arm.throttle == {"email": {"A": 50_000, "B": 30_000, "C": 20_000}[arm.arm]}
 
     # The mail each person got is their arm's template.
     mails = smtp.wait_for(400)
@@ -242,6 +244,17 @@ REFUSED: list[tuple[dict[str, Any], str]] = [
         "template",
     ),
     ({"template": "offer-a", "ab": {"mode": "split"}}, "ab"),
+    (  # a winner needs opens and clicks: every rate would be 0
+        {
+            "variants": [
+                {"name": "A", "template": "offer-a"},
+                {"name": "B", "template": "offer-b"},
+            ],
+            "ab": {"mode": "winner", "sample": 20, "wait_minutes": 60},
+            "tracking": False,
+        },
+        "tracking",
+    ),
     ({}, "template"),
     (
         {
