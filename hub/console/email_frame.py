@@ -21,6 +21,9 @@ PREVIEW_POLICY = (
 # And the frame's own, in its document: the same, narrower still.
 FRAME_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:"
 _HEAD = re.compile(r"<head(\s[^>]*)?>", re.IGNORECASE)
+# The open pixel of a tracked message (hub.templates.tracking.PIXEL): a member of staff
+# reading a captured message must not count as its recipient opening it.
+_PIXEL = re.compile(r'<img src="[^"]*/t/o/[^"]+\.gif"[^>]*>')
 
 
 def frame_headers() -> dict[str, str]:
@@ -29,8 +32,11 @@ def frame_headers() -> dict[str, str]:
 
 
 def framed(html: str) -> str:
-    """The e-mail's document with its own policy first in its head."""
+    """The e-mail's document with its own policy first in its head, and without its open
+    pixel. (Its tracked links cannot be followed from the frame: the page allows no frame
+    navigation.)"""
     meta = f'<meta http-equiv="Content-Security-Policy" content="{FRAME_POLICY}">'
+    html = _PIXEL.sub("", html)
     found = _HEAD.search(html)
     if found is None:
         return meta + html
