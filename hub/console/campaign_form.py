@@ -88,9 +88,10 @@ _FIELDS = {
 }
 
 
-def problems(exc: Exception) -> list[str]:
+def problems(exc: Exception, values: dict[str, str] | None = None) -> list[str]:
     """Why the new-campaign form was refused, in words: a variant's field is named by its
-    row ("Variant B's share"), as the form labels it."""
+    row ("Variant B's share"), as the form labels it. The error counts the rows filled in;
+    `values` (the form) says which row each of them was."""
     if isinstance(exc, ValidationError):
         found = [
             (_field_name(e["loc"]), e["msg"].removeprefix("Value error, ")) for e in exc.errors()
@@ -99,7 +100,15 @@ def problems(exc: Exception) -> list[str]:
         found = [(exc.field, exc.message.removeprefix(f"{exc.field}: "))]
     else:
         return forms.problems(exc)
-    return [f"{_words(field)}: {message}" for field, message in found]
+    rows = _filled_rows(values or {})
+    return [f"{_words(field, rows)}: {message}" for field, message in found]
+
+
+def _filled_rows(values: dict[str, str]) -> list[str]:
+    """The form's letter of each variant row with a template, in order."""
+    return [
+        letter for i, letter in enumerate("ABCD", start=1) if values.get(f"variant{i}_template")
+    ]
 
 
 def _field_name(location: tuple[Any, ...]) -> str:
@@ -109,10 +118,12 @@ def _field_name(location: tuple[Any, ...]) -> str:
     return name or "form"
 
 
-def _words(field: str) -> str:
+def _words(field: str, rows: list[str]) -> str:
     row = _VARIANT.fullmatch(field)
     if row:
-        return f"Variant {'ABCD'[int(row['index'])]}'s {row['part'] or 'row'}"
+        index = int(row["index"])
+        letter = rows[index] if index < len(rows) else "ABCD"[index]
+        return f"Variant {letter}'s {row['part'] or 'row'}"
     return _FIELDS.get(field, field)
 
 

@@ -103,7 +103,7 @@ async def create_campaign(
             session.commit()
             campaign_id = campaign.id
     except (ValidationError, HubError, ValueError) as exc:
-        errors = campaign_form.problems(exc)
+        errors = campaign_form.problems(exc, values)
         return _new_form(request, staff, runtime, values, status=422, errors=errors)
     return back_to(f"/console/campaigns/{campaign_id}")
 

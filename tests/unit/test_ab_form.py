@@ -64,6 +64,17 @@ def test_refusals_name_the_row() -> None:
     assert campaign_form.problems(InvalidField("ab.sample", "give it")) == ["The sample: give it"]
 
 
+def test_a_refusal_names_the_form_row_when_a_row_was_left_empty() -> None:
+    values = FORM | {"variant1_template": "a", "variant3_template": "c", "variant3_share": "150"}
+    try:
+        CampaignIn.model_validate(campaign_form.body(values))
+    except ValidationError as exc:
+        said = campaign_form.problems(exc, values)
+    else:
+        raise AssertionError("a share of 150 was taken")
+    assert said[0].startswith("Variant C's share: ")  # the second variant given, in row C
+
+
 def test_the_tracking_hint_names_each_topics_default() -> None:
     said = campaign_form.tracking_default([("Offers", True), ("News", True), ("Alerts", False)])
     assert said == "As the topic says: Offers and News track them; Alerts does not."
