@@ -310,6 +310,7 @@ def show(result: dict[str, Any]) -> None:
             f"{ratio} |"
         )
     for row in result["runs"][1:]:
+        after = row["last_written_after_stop_s"]
         print(
             f"goals, {row['endpoint']}: requests/s >= 0.5x /healthz "
             f"{'met' if row['goal_requests_met'] else 'NOT MET'} ({row['requests_ratio']}x); "
@@ -319,7 +320,7 @@ def show(result: dict[str, Any]) -> None:
         print(
             f"  recorded {row['recorded']:,} for {result['people']:,} people, the last "
             f"{row['all_recorded_after_start_s']} s after the load started "
-            f"({-row['last_written_after_stop_s']} s before it stopped); the probe hit "
+            f"({abs(after)} s {'after' if after > 0 else 'before'} it stopped); the probe hit "
             f"{row['probe_hit_before_stop_s']} s before the end (answered "
             f"{row['probe_status']}) was written {row['probe_written_after_stop_s']} s after it"
         )
