@@ -79,6 +79,7 @@ bench: $(VENV)/.installed-dev
 		--database-url $(BENCH_PG) --broker-url $(BENCH_REDIS) --workers $$n || exit 1; done
 	$(BIN)/python bench/api_load.py
 	$(BIN)/python bench/api_load.py --database-url $(BENCH_PG) --broker-url $(BENCH_REDIS)
+	$(BIN)/python bench/tracking_redirect.py
 	$(BIN)/python bench/selfservice.py
 	$(BIN)/python bench/campaign.py
 	$(BIN)/python bench/digest.py

@@ -41,6 +41,7 @@ _EVENT = {
     EngagementKind.OPEN: EventType.DELIVERY_OPENED,
     EngagementKind.CLICK: EventType.DELIVERY_CLICKED,
 }
+_REMEMBERED = 100_000  # (delivery, kind, link) keys known to have a person's row
 _TRIES = 3  # a batch the database refused is tried again this many times, then logged and let go
 
 
@@ -89,6 +90,12 @@ class Recorder:
         self.dropped = 0
         self.written = 0
         self._pending: list[Hit] = []
+        # (delivery, kind, link) with a person's row written: a repeat adds nothing, so it is
+        # let go before it costs a read (a few most recent, as a link is followed in a burst).
+        self._people: collections.OrderedDict[tuple[int, str, int], None] = (
+            collections.OrderedDict()
+        )
+        self._attempted: list[tuple[int, str, int]] = []
         self._recent: dict[int, collections.deque[tuple[float, int]]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -135,10 +142,14 @@ class Recorder:
                 return 0
             waiting = [h for h in self._pending if h.seen > cutoff]
             self._pending = waiting
+        ready = [h for h in ready if _first(h) not in self._people]  # a person's row exists
+        if not ready:
+            return 0
         scanned = self._all_at_once(ready, waiting, now)
         try:
             with self.sessions.begin() as session:
                 new = self._write(session, ready, scanned)
+            self._learn()
         except Exception:
             again = [_retried(h) for h in ready if h.tries + 1 < _TRIES]
             metrics.ENGAGEMENTS_LOST.labels("database").inc(len(ready) - len(again))
@@ -164,13 +175,17 @@ class Recorder:
                 by_delivery.setdefault(hit.tracked.delivery_id, []).append(
                     (position, hit.seen, hit.tracked.link_index)
                 )
+        # The waiting clicks grouped in one pass: scanning them once per message was quadratic
+        # in the click rate (66 ms a tick at 1,000 clicks/s, more than a core at 2,000).
+        waiting_by: dict[int, list[tuple[int | None, float, int]]] = {}
+        for h in waiting:
+            if h.tracked.kind is EngagementKind.CLICK and h.tracked.delivery_id in by_delivery:
+                waiting_by.setdefault(h.tracked.delivery_id, []).append(
+                    (None, h.seen, h.tracked.link_index)
+                )
         flagged: set[int] = set()
         for delivery_id, clicks in by_delivery.items():
-            others = [
-                (None, h.seen, h.tracked.link_index)
-                for h in waiting
-                if h.tracked.kind is EngagementKind.CLICK and h.tracked.delivery_id == delivery_id
-            ]
+            others = waiting_by.get(delivery_id, [])
             earlier = [(None, seen, index) for seen, index in self._recent.get(delivery_id, ())]
             every = clicks + others + earlier
             together = machines.all_at_once([(s, i) for _, s, i in every], window=self.settle)
@@ -182,6 +197,8 @@ class Recorder:
         return flagged
 
     def _write(self, session: Session, hits: list[Hit], scanned: set[int]) -> int:
+        """Returns how many were new; `_people` learns which (delivery, kind, link) now have a
+        person's row once the caller's transaction commits (`_learn`)."""
         targets = _targets(session, {h.tracked.delivery_id for h in hits})
         written = self._written_clicks(session, hits)
         rows: dict[tuple[int, str, int, bool], dict[str, Any]] = {}
@@ -195,6 +212,7 @@ class Recorder:
             key = (hit.tracked.delivery_id, row["kind"], row["link_index"], row["machine"])
             if key not in rows:
                 rows[key], events[key] = row, event
+        self._attempted = [(d, kind, link) for d, kind, link, machine in rows if not machine]
         if not rows:
             return 0
         statement = insert_ignoring_duplicates(session, _TABLE).returning(
@@ -206,6 +224,14 @@ class Recorder:
             metrics.ENGAGEMENTS.labels(str(kind), str(bool(machine)).lower()).inc()
         timeline.record_many(session, kept)
         return len(kept)
+
+    def _learn(self) -> None:
+        for key in self._attempted:
+            self._people[key] = None
+            self._people.move_to_end(key)
+        while len(self._people) > _REMEMBERED:
+            self._people.popitem(last=False)
+        self._attempted = []
 
     def _written_clicks(
         self, session: Session, hits: list[Hit]
@@ -318,6 +344,10 @@ def _targets(session: Session, delivery_ids: Iterable[int]) -> dict[int, _Target
         row.id: _Target(row.notification_id, row.contact_id, row.channel, row.key, row.sent_at)
         for row in rows
     }
+
+
+def _first(hit: Hit) -> tuple[int, str, int]:
+    return (hit.tracked.delivery_id, hit.tracked.kind.value, hit.tracked.link_index)
 
 
 def _retried(hit: Hit) -> Hit:

@@ -50,7 +50,8 @@ class Tracking:
         )
 
 
-def get_tracking(request: Request) -> Tracking:
+async def get_tracking(request: Request) -> Tracking:
+    # async: a plain def runs on a worker thread, a hop per click (hub/web/deps.py)
     tracking: Tracking = request.app.state.tracking
     return tracking
 

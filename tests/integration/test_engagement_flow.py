@@ -163,12 +163,13 @@ def test_a_person_opens_and_clicks_machines_are_flagged_and_an_opt_out_is_not_tr
     (pixel,) = re.findall(r'<img src="([^"]+/t/o/[^"]+)"', html)
 
     with httpx.Client(headers={"User-Agent": CHROME}) as mail_client:
+        # A proxy fetches the pictures as the mail arrives; then Ada reads it and clicks.
+        proxied = mail_client.get(pixel, headers={"User-Agent": GMAIL_PROXY})
+        assert proxied.status_code == 200
+        assert mail_client.get(pixel).headers["content-type"] == "image/gif"
         answer = mail_client.get(offer)
         assert answer.status_code == 302
         assert answer.headers["location"] == OFFER
-        assert mail_client.get(pixel).headers["content-type"] == "image/gif"
-        proxied = mail_client.get(pixel, headers={"User-Agent": GMAIL_PROXY})
-        assert proxied.status_code == 200
         # One byte changed in the token: the friendly page, never a redirect.
         token = guide.rsplit("/", 1)[1]
         forged = f"{base}/t/c/{token[:-3]}{'A' if token[-3] != 'A' else 'B'}{token[-2:]}"

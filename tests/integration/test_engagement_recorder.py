@@ -128,3 +128,23 @@ def test_past_its_limit_a_hit_is_counted_and_dropped_and_close_writes_the_rest(
     recorder.close()  # unsettled, but the process is stopping: written now
     with runtime.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Engagement)) == 2
+
+
+def test_a_person_after_a_proxy_is_kept_and_anything_after_the_person_is_let_go(
+    runtime: Runtime, sent: list[int]
+) -> None:
+    """Apple's and Gmail's proxies fetch the picture as the mail arrives: the person's own
+    open later still counts. Once a person's row exists, repeats cost no read at all."""
+    clock = Clock()
+    recorder = Recorder(runtime.sessions, settle=0, monotonic=clock)
+    proxy = (
+        "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
+    )
+    recorder.add(hit(sent[0], 0, clock.now, ua=proxy))
+    assert recorder.flush() == 1
+    recorder.add(hit(sent[0], 0, clock.now))
+    assert recorder.flush() == 1
+    recorder.add(hit(sent[0], 0, clock.now, ua=proxy))
+    recorder.add(hit(sent[0], 0, clock.now))
+    assert recorder.flush() == 0
+    assert [row[2:] for row in written(runtime)] == [(0, True, "privacy_proxy"), (0, False, None)]
