@@ -135,15 +135,17 @@ class Check:
 
     step: int
     unless: EscalationUnless
-    after_seconds: float
+    after_seconds: float  # the step's own wait after the one before it
     earlier: tuple[Earlier, ...]
     stopped_by: Stop | None = None
+    waited_seconds: float = 0.0  # since the first earlier step went: what "within" means
 
     def as_changes(self) -> dict[str, Any]:
         changes: dict[str, Any] = {
             "step": self.step,
             "unless": self.unless.value,
             "after_seconds": self.after_seconds,
+            "waited_seconds": self.waited_seconds,
             "earlier": [e.as_changes() for e in self.earlier],
         }
         if self.stopped_by is not None:
@@ -172,6 +174,9 @@ def decide(
         after_seconds=float(steps[step].get("after_seconds", 0)),
         earlier=before,
         stopped_by=min(found, key=lambda s: s.at) if found else None,
+        waited_seconds=sum(
+            float(steps[k].get("after_seconds", 0)) for k in range(before[0].step + 1, step + 1)
+        ),
     )
 
 

@@ -298,7 +298,7 @@ def _went_words(check: Mapping[str, Any], unless: EscalationUnless) -> str:
     never reached the person."""
     earlier = [e for e in check.get("earlier", []) if isinstance(e, Mapping)]
     nouns = delivery_words.listed([f"the {_noun(e.get('channel'))}" for e in earlier])
-    within = _duration(check.get("after_seconds"))
+    within = _duration(check.get("waited_seconds", check.get("after_seconds")))
     verb = {
         EscalationUnless.REACHED: "did not reach the person",
         EscalationUnless.OPENED: "was not opened",

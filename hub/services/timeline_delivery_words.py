@@ -230,7 +230,7 @@ def _escalated(event: Event) -> str:
     earlier = [e for e in check.get("earlier") or [] if isinstance(e, Mapping)]
     nouns = delivery_words.listed([f"the {_chain_noun(e.get('channel'))}" for e in earlier])
     unmet = CHAIN_UNMET.get(text(check.get("unless")), "did not reach the person")
-    wait = _wait(check.get("after_seconds"))
+    wait = _wait(check.get("waited_seconds", check.get("after_seconds")))
     said = f", step {step + 1} of its escalation" if step is not None else ", in its escalation"
     if nouns:
         said += f": {nouns} before it {unmet}" + (f" within {wait}" if wait else "")

@@ -242,6 +242,7 @@ def test_only_the_person_who_did_not_open_gets_the_sms(wired: Wired) -> None:
         "step": 1,
         "unless": "opened",
         "after_seconds": 1800,
+        "waited_seconds": 1800,
         "earlier": [
             {"delivery_id": bob_email["id"], "step": 0, "channel": "email", "state": "sent"}
         ],

@@ -74,6 +74,7 @@ def test_opened_goes_when_the_email_was_accepted_but_nobody_opened_it() -> None:
         "step": 1,
         "unless": "opened",
         "after_seconds": 600.0,
+        "waited_seconds": 600.0,
         "earlier": [{"delivery_id": 11, "step": 0, "channel": "email", "state": "sent"}],
     }
 
@@ -121,6 +122,8 @@ def test_of_several_earlier_steps_the_first_to_satisfy_it_is_named() -> None:
     assert check.stopped_by is not None
     assert (check.stopped_by.delivery_id, check.stopped_by.step) == (12, 1)
     assert [e.step for e in check.earlier] == [0, 1]  # in chain order
+    # "Not opened within": since the e-mail went, not the voice step's own minute.
+    assert (check.after_seconds, check.waited_seconds) == (60.0, 660.0)
 
 
 def test_the_first_step_that_could_go_has_nothing_to_check() -> None:
