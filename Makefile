@@ -52,14 +52,15 @@ compose-check:
 	HUB_SECRET_KEY=check HUB_HASH_KEY=check $$DC -f docker/compose.yaml config -q && \
 	echo "compose-check: docker/compose.yaml is valid"
 
-# The suite in two test processes (pytest-xdist; most tests wait on sockets and subprocesses),
-# then the tests that measure time or load (marker `serial`, tests/conftest.py) alone. Both
-# parts always run; either failing fails the target. Exit 5 is "nothing of this part selected".
-TEST_PROCESSES ?= 2
+# The suite in three test processes (pytest-xdist; most tests wait on sockets, browsers and
+# subprocesses, so even two cores keep three busy), then the tests that measure time or load
+# (marker `serial`, tests/conftest.py) alone. Both parts always run; either failing fails the
+# target. Exit 5 is "nothing of this part selected". The slowest tests are listed at the end.
+TEST_PROCESSES ?= 3
 
 test: lint chromium compose-check
 	@status=0; \
-	$(BIN)/pytest -n $(TEST_PROCESSES) -m "not serial" $(PYTEST_ARGS) || [ $$? -eq 5 ] || status=1; \
+	$(BIN)/pytest -n $(TEST_PROCESSES) -m "not serial" --durations=15 $(PYTEST_ARGS) || [ $$? -eq 5 ] || status=1; \
 	$(BIN)/pytest -m serial $(PYTEST_ARGS) || [ $$? -eq 5 ] || status=1; \
 	exit $$status
 

@@ -30,7 +30,7 @@ ON_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 POSTGRES_URL = os.environ.get(
     "HUB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-# One Redis database per test process (`make test` runs two, pytest-xdist's gw0 and gw1): a
+# One Redis database per test process (`make test` runs three, pytest-xdist's gw0 to gw2): a
 # test that flushes its database never empties another process's queues.
 _WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
 REDIS_URL = os.environ.get("HUB_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{15 - _WORKER % 8}")
