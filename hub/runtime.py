@@ -9,6 +9,7 @@ from dramatiq import Broker
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.broker import close as close_broker
 from hub.broker import make_broker
 from hub.db.engine import make_engine, make_sessions
 from hub.queue import Enqueuer
@@ -64,5 +65,5 @@ class Runtime:
 
     def close(self) -> None:
         self.render_processes.close()
-        self.broker.close()
+        close_broker(self.broker)
         self.engine.dispose()
