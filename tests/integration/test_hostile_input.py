@@ -22,7 +22,7 @@ from tests.conftest import ON_CI
 
 JSON = {"content-type": "application/json"}
 # Examples per operation, mode and path choice; `make fuzz` raises it past 10,000 cases.
-EXAMPLES = int(os.environ.get("HUB_FUZZ_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("HUB_FUZZ_EXAMPLES", "15"))
 TOPIC = {"name": "News", "allowed_channels": ["email", "sms"]}
 SHARDS = 4
 SLOW = 60  # seconds a fuzzed call may take before it counts as hung
