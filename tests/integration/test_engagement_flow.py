@@ -5,7 +5,9 @@ untracked mail, and a damaged link never redirects."""
 
 from __future__ import annotations
 
+import contextlib
 import re
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -78,13 +80,20 @@ def wired(database_url: str, peers: tuple[SmtpPeer, WebhookPeer]) -> Iterator[Wi
         tracking_settle_seconds=0.5,
         tracking_too_soon_seconds=0,
     )
+    with served(settings, sock) as (client, runtime):
+        yield client, make_key(runtime, "shop", Scope.ADMIN), base, runtime
+
+
+@contextlib.contextmanager
+def served(settings: Settings, sock: socket.socket) -> Iterator[tuple[TestClient, Runtime]]:
+    """The hub over real HTTP on `sock` (its public URL), with its workers in-process."""
     runtime = Runtime.build(settings)
     workers = Workers(runtime)
     workers.start()
     app = create_app(runtime=runtime)
     try:
         with serving(app, sock), TestClient(app, raise_server_exceptions=False) as client:
-            yield client, make_key(runtime, "shop", Scope.ADMIN), base, runtime
+            yield client, runtime
     finally:
         workers.stop()
         runtime.close()
@@ -275,16 +284,8 @@ def texting(database_url: str) -> Iterator[tuple[TestClient, dict[str, str], Run
             tracking_settle_seconds=0.2,
             tracking_too_soon_seconds=0,
         )
-        runtime = Runtime.build(settings)
-        workers = Workers(runtime)
-        workers.start()
-        app = create_app(runtime=runtime)
-        try:
-            with serving(app, sock), TestClient(app, raise_server_exceptions=False) as client:
-                yield client, make_key(runtime, "shop", Scope.ADMIN), runtime, twilio
-        finally:
-            workers.stop()
-            runtime.close()
+        with served(settings, sock) as (client, runtime):
+            yield client, make_key(runtime, "shop", Scope.ADMIN), runtime, twilio
         assert twilio.violations == []
 
 
