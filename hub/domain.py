@@ -101,6 +101,9 @@ class EventType(enum.StrEnum):
     DELIVERY_DEFERRED = "delivery.deferred"
     DELIVERY_OPENED = "delivery.opened"  # the pixel was fetched; `changes.machine` if a proxy
     DELIVERY_CLICKED = "delivery.clicked"  # a tracked link was followed; `changes.link`
+    # A named recipient's notification waits for its send_at, or was cancelled before it went
+    NOTIFICATION_SCHEDULED = "notification.scheduled"
+    NOTIFICATION_CANCELLED = "notification.cancelled"
 
 
 class DeliveryState(enum.StrEnum):
@@ -139,8 +142,10 @@ _FINAL_DELIVERY_STATES = frozenset(
 
 
 class NotificationState(enum.StrEnum):
+    SCHEDULED = "scheduled"  # committed, waiting for its send_at (the sweeper starts it)
     ACCEPTED = "accepted"  # committed; fan-out not finished (the sweeper resumes it)
     FANNED_OUT = "fanned_out"  # every recipient has its delivery rows
+    CANCELLED = "cancelled"  # cancelled before its fan-out began: nothing was sent
 
 
 class EventMessageState(enum.StrEnum):

@@ -256,6 +256,12 @@ class Notification(Base):
     """
 
     __tablename__ = "notifications"
+    __table_args__ = (
+        Index("ix_notifications_topic_id_id", "topic_id", "id"),
+        Index("ix_notifications_source_id", "source", "id"),
+        Index("ix_notifications_created_at", "created_at"),
+        Index("ix_notifications_state_due_at", "state", "due_at"),
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     topic_id: Mapped[int] = mapped_column(Id, ForeignKey("topics.id", ondelete="RESTRICT"))
@@ -285,7 +291,10 @@ class Notification(Base):
     tracking: Mapped[bool | None] = mapped_column(Boolean)  # None: as its topic says
     arm: Mapped[str | None] = mapped_column(String(16))  # its A/B variant's name
     cursor: Mapped[int] = mapped_column(Id, default=0)
-    due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)  # fan-out lease
+    due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)  # fan-out lease, or send_at
+    # `scheduled` until then; the sweeper starts the fan-out once it has passed
+    send_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     fanned_out_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 

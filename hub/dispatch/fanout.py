@@ -72,8 +72,8 @@ def plan_batch(
 ) -> Plan | None:
     """Read and resolve the next batch (a read-only session will do); None when done."""
     notification = session.get(Notification, notification_id)
-    if notification is None or notification.state is NotificationState.FANNED_OUT:
-        return None
+    if notification is None or notification.state is not NotificationState.ACCEPTED:
+        return None  # fanned out, cancelled, or still waiting for its send_at
     if notification.held:
         return None  # its campaign is paused; resuming hands it to the sweeper again
     topic = session.get_one(Topic, notification.topic_id)
@@ -174,7 +174,7 @@ def apply_batch(
     notification = session.scalars(
         select(Notification).where(Notification.id == plan.notification_id).with_for_update()
     ).one_or_none()
-    if notification is None or notification.state is NotificationState.FANNED_OUT:
+    if notification is None or notification.state is not NotificationState.ACCEPTED:
         result.done = True
         return result
     if notification.held:
