@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, Field, model_validator
 
 from hub.domain import Channel, DeliveryState, EscalationUnless, NotificationState
 from hub.fields import Attributes, ExternalId, Key
@@ -14,6 +14,9 @@ from hub.schemas.engagement import EngagementOut
 from hub.schemas.templates import Variants, check_has_default
 
 MAX_NAMED_RECIPIENTS = 10_000
+# How far ahead a notification may be scheduled: further is almost always a mistake (a
+# year in milliseconds read as seconds), and a campaign is the tool for planned sends.
+MAX_SCHEDULE_AHEAD = dt.timedelta(days=366)
 
 
 class EscalationStep(Strict):
@@ -64,6 +67,14 @@ class NotificationIn(Strict):
         "did not choose are skipped. Each step's events and the delivery's explain say why "
         "it went or stopped.",
     )
+    send_at: AwareDatetime | None = Field(
+        None,
+        description="Send at this instant (with a time zone offset) instead of at once. "
+        "Until then the notification is `scheduled` and can be cancelled with "
+        "`POST /v1/notifications/{id}/cancel`; a time already past sends at once. At most "
+        "366 days ahead.",
+        examples=["2026-12-24T09:00:00+01:00"],
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> NotificationIn:
@@ -107,6 +118,7 @@ class NotificationAccepted(Strict):
     state: NotificationState
     topic: str
     created_at: dt.datetime
+    send_at: dt.datetime | None = None
 
 
 class DeliveryOut(Out):
@@ -136,6 +148,12 @@ class NotificationOut(Strict):
     source: str
     state: NotificationState
     created_at: dt.datetime
+    send_at: dt.datetime | None = Field(
+        None, description="When a scheduled notification goes (or went); null: at once."
+    )
+    cancelled_at: dt.datetime | None = Field(
+        None, description="When it was cancelled, before anything was sent."
+    )
     fanned_out_at: dt.datetime | None
     counts: dict[str, int] = Field(description="Deliveries by state.")
     by_channel: dict[str, dict[str, int]] = Field(description="Deliveries by channel and state.")

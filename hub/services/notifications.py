@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from hub.db.base import Base, utcnow
 from hub.db.models import Contact, Delivery, Notification, Template, Topic
 from hub.domain import Channel, DeliveryState, NotificationState
-from hub.schemas.notifications import DeliveryOut, NotificationIn
+from hub.schemas.notifications import MAX_SCHEDULE_AHEAD, DeliveryOut, NotificationIn
 from hub.services import templates
 from hub.services.errors import InvalidField, NotFound
 from hub.templates.isolation import RenderProcesses
@@ -53,6 +53,7 @@ class Accepted:
     id: int
     state: NotificationState
     created_at: dt.datetime
+    send_at: dt.datetime | None = None
 
 
 def accept(
@@ -89,6 +90,9 @@ def accept(
         variants, version = templates.variants_of(body.content), None
         templates.check(processes, "inline", variants, "content", data=body.data)
     now = utcnow()
+    send_at = body.send_at if body.send_at is not None and body.send_at > now else None
+    if send_at is not None and send_at - now > MAX_SCHEDULE_AHEAD:
+        raise InvalidField("send_at", "at most 366 days ahead")
     inserted = create(
         session,
         topic_id=topic.id,
@@ -99,6 +103,7 @@ def accept(
         source=source,
         now=now,
         render_as=render_as,
+        send_at=send_at,
         recipients=_contact_ids(session, body.recipients) if body.recipients else None,
         channels=[c.value for c in body.channels] if body.channels else None,
         escalation=[
@@ -112,7 +117,8 @@ def accept(
         if body.escalation
         else None,
     )
-    return Accepted(inserted, NotificationState.ACCEPTED, now)
+    state = NotificationState.SCHEDULED if send_at else NotificationState.ACCEPTED
+    return Accepted(inserted, state, now, send_at)
 
 
 def create(
@@ -130,13 +136,15 @@ def create(
     channels: list[str] | None = None,
     escalation: list[dict[str, Any]] | None = None,
     campaign: Occurrence | None = None,
+    send_at: dt.datetime | None = None,
 ) -> int:
     """Insert a notification waiting for its fan-out; its id. The only way one is created.
 
     The caller commits, then enqueues the fan-out; `due_at` is the sweeper's fallback should
     that enqueue be lost. `recipients` are contact ids (None: the topic's subscribers),
     `channels` override each person's choice; `render_as` (a contact id) renders every
-    delivery as that person would get it (a campaign's test).
+    delivery as that person would get it (a campaign's test). With `send_at` it is
+    `scheduled`, due then; the sweeper starts it (see hub.services.notification_schedule).
     """
     values: dict[str, Any] = {
         "topic_id": topic_id,
@@ -149,10 +157,11 @@ def create(
         "channels": channels,
         "escalation": escalation,
         "source": source,
-        "state": NotificationState.ACCEPTED,
+        "state": NotificationState.SCHEDULED if send_at else NotificationState.ACCEPTED,
         "cursor": 0,
         "held": False,
-        "due_at": now + FAN_OUT_FALLBACK,
+        "due_at": send_at or now + FAN_OUT_FALLBACK,
+        "send_at": send_at,
         "created_at": now,
     }
     if campaign is not None:

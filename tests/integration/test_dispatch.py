@@ -223,6 +223,7 @@ def test_a_replay_while_the_first_request_runs_is_409(
             "data": {},
             "channels": None,
             "escalation": None,
+            "send_at": None,
         },
     )
     with runtime.sessions() as session:  # the first request has reserved the key, not answered

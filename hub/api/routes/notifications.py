@@ -1,93 +1,23 @@
-"""/v1/notifications: tell a topic's subscribers (or named contacts) something."""
+"""/v1/notifications: read notifications back (sending them: notification_sends.py)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Query
 
 from hub.db.models import Topic
 from hub.domain import Channel, DeliveryState
 from hub.schemas.engagement import EngagementOut
-from hub.schemas.errors import ErrorOut
-from hub.schemas.notifications import (
-    NotificationAccepted,
-    NotificationIn,
-    NotificationOut,
-)
-from hub.services import engagement_figures, idempotency, notifications
-from hub.web.deps import NotifyScope, RuntimeDep, SessionDep
+from hub.schemas.notifications import NotificationOut
+from hub.services import engagement_figures, notifications
+from hub.web.deps import NotifyScope, SessionDep
 from hub.web.paging import CursorQuery, Limit, RowId, page_of, position
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=255,
-        pattern=r"^[\x21-\x7e]+$",
-        description="Makes the POST safe to retry: the same key and body replay the first "
-        "answer for 48 hours; the same key with another body is 422; while the first "
-        "request runs, 409.",
-    ),
-]
-
-
 StateQuery = Annotated[DeliveryState | None, Query(description="Only deliveries in this state.")]
 ChannelQuery = Annotated[Channel | None, Query(description="Only this channel's deliveries.")]
-
-
-@router.post(
-    "",
-    status_code=202,
-    response_model=NotificationAccepted,
-    responses={
-        409: {"model": ErrorOut, "description": "The first request with this key still runs"},
-    },
-)
-def post_notification(
-    body: NotificationIn,
-    response: Response,
-    principal: NotifyScope,
-    db: SessionDep,
-    runtime: RuntimeDep,
-    idempotency_key: IdempotencyKey = None,
-) -> Any:
-    """Accepted (202) only once the notification is committed; fan-out follows in workers."""
-    owner = f"key:{principal.name}"
-    if idempotency_key is not None:
-        digest = idempotency.request_hash("POST", "/v1/notifications", body.model_dump(mode="json"))
-        replay = idempotency.reserve(db, owner=owner, key=idempotency_key, digest=digest)
-        if replay is not None:
-            location = {"Location": f"/v1/notifications/{replay.body.get('id')}"}
-            return JSONResponse(
-                replay.body,
-                status_code=replay.status_code,
-                headers={"Idempotent-Replayed": "true", **location},
-            )
-    try:
-        notification = notifications.accept(
-            db, body, source=f"api:{principal.name}", processes=runtime.render_processes
-        )
-        answer = NotificationAccepted(
-            id=notification.id,
-            state=notification.state,
-            topic=body.topic,
-            created_at=notification.created_at,
-        ).model_dump(mode="json")
-        if idempotency_key is not None:
-            idempotency.complete(db, owner=owner, key=idempotency_key, status_code=202, body=answer)
-        db.commit()
-    except Exception:
-        if idempotency_key is not None:
-            idempotency.release(db, owner=owner, key=idempotency_key)
-        raise
-    runtime.enqueuer.try_fan_out(notification.id)
-    response.headers["Location"] = f"/v1/notifications/{notification.id}"
-    return answer
 
 
 @router.get("/{notification_id}", response_model=NotificationOut)
@@ -123,6 +53,8 @@ def get_notification(
         source=notification.source,
         state=notification.state,
         created_at=notification.created_at,
+        send_at=notification.send_at,
+        cancelled_at=notification.cancelled_at,
         fanned_out_at=notification.fanned_out_at,
         counts=totals,
         by_channel=by_channel,
