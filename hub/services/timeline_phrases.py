@@ -138,7 +138,9 @@ def after(change: Any) -> Any:
 
 
 def notification_id(event: Event) -> int | None:
-    return integer(data(event).get("notification_id"))
+    """A delivery's event names it `notification_id`; a notification's own, `notification`."""
+    changes = data(event)
+    return integer(changes.get("notification_id", changes.get("notification")))
 
 
 def topic(event: Event, known: Known) -> Words:

@@ -4,10 +4,10 @@ rows of a two-column table for support staff.
 
 Pure: an event and the facts its ids point to (read once a page by `timeline_entries`) go
 in, words come out. Ids become `Ref`s, not URLs: the console decides where each one leads.
-The sentences live by subject in `timeline_delivery_words` and `timeline_people_words`,
-their shared phrases in `timeline_phrases`. A kind with no words gets None from `sentence`,
-and the page shows the kind itself as it always did; the unit tests fail when `EventType`
-gains a kind that is not worded.
+The sentences live by subject in `timeline_delivery_words`, `timeline_people_words` and
+`timeline_notification_words`, their shared phrases in `timeline_phrases`. A kind with no
+words gets None from `sentence`, and the page shows the kind itself as it always did; the
+unit tests fail when `EventType` gains a kind that is not worded.
 """
 
 from __future__ import annotations
@@ -15,7 +15,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from hub.services import timeline_delivery_words, timeline_people_words
+from hub.services import (
+    timeline_delivery_words,
+    timeline_notification_words,
+    timeline_people_words,
+)
 from hub.services.timeline_phrases import (
     Event,
     Known,
@@ -50,6 +54,7 @@ MAX_DETAILS = 12  # rows of an event's details table; the rest is counted in the
 _SAYERS: dict[str, Callable[[Event, Known], Words]] = {
     **timeline_people_words.SAYERS,
     **timeline_delivery_words.SAYERS,
+    **timeline_notification_words.SAYERS,
 }
 WORDED = frozenset(_SAYERS)  # the kinds with words
 
@@ -99,7 +104,7 @@ def _template(sending: Sending) -> Ref:
 def _detail(name: str, change: Any) -> Words:
     if isinstance(change, Mapping) and change.keys() == {"before", "after"}:
         return (f"{_value(change['before'])} → {_value(change['after'])}",)
-    if name == "notification_id" and (number := integer(change)) is not None:
+    if name in {"notification_id", "notification"} and (number := integer(change)) is not None:
         return (Ref(RefKind.NOTIFICATION, str(number), f"#{number}"),)
     return (_value(change),)
 

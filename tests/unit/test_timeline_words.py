@@ -1,8 +1,9 @@
 """Every timeline event kind in plain words: one example at least of each, its data shaped as
 the hub's writers shape it (hub/dispatch/outcome_writer.py, fanout.py, sweeper.py,
 provider_status.py, hub/services/bounces.py, subscriptions.py, optin.py, suppressions.py,
-inbound.py, contacts.py, contact_preferences.py). A kind added to `EventType` without words
-(and an example here) fails the first two tests; odd stored data never raises."""
+inbound.py, contacts.py, contact_preferences.py, notifications.py, notification_schedule.py).
+A kind added to `EventType` without words (and an example here) fails the first two tests;
+odd stored data never raises."""
 
 # The words use typographic quotation marks and dashes; so do the expected sentences.
 # ruff: noqa: RUF001
@@ -62,6 +63,7 @@ PERSON = {"actor_kind": "self_service", "actor": "self-service", "source": "self
 STAFF = {"actor_kind": "staff", "actor": "mia@acme.example", "source": "console"}
 TRACKING_OPEN = {"actor_kind": "inbound", "actor": "tracking", "source": "tracking.open"}
 TRACKING_CLICK = {"actor_kind": "inbound", "actor": "tracking", "source": "tracking.click"}
+BILLING = {"actor_kind": "api_key", "actor": "billing", "source": "api"}
 STATUS = {"error_code": None, "answered_by": None}
 
 EXAMPLES: dict[EventType, list[tuple[Event, str]]] = {
@@ -621,6 +623,41 @@ EXAMPLES: dict[EventType, list[tuple[Event, str]]] = {
             "resumed (it is paused)",
         ),
     ],
+    EventType.NOTIFICATION_SCHEDULED: [
+        (
+            Event(
+                "notification.scheduled",
+                topic_key="orders",
+                changes={"notification": 12, "send_at": "2026-12-24T08:00:00+00:00"},
+                **BILLING,
+            ),
+            "Notification #12 (Order updates) scheduled for 09:00 Europe/Berlin, 24 Dec, by "
+            "API key ‘billing’",
+        ),
+        (
+            Event(
+                "notification.scheduled",
+                changes={"notification": 12, "send_at": "2027-01-05T08:00:00+00:00"},
+                **BILLING,
+            ),
+            "Notification #12 scheduled for 09:00 Europe/Berlin, 5 Jan 2027, by API key ‘billing’",
+        ),
+    ],
+    EventType.NOTIFICATION_CANCELLED: [
+        (
+            Event(
+                "notification.cancelled",
+                topic_key="orders",
+                changes={"notification": 12},
+                **BILLING,
+            ),
+            "Notification #12 (Order updates) cancelled by API key ‘billing’ before it was sent",
+        ),
+        (
+            Event("notification.cancelled", changes={"notification": 12}, **STAFF),
+            "Notification #12 cancelled by mia@acme.example in the console before it was sent",
+        ),
+    ],
 }
 CASES = [
     pytest.param(e, said, id=f"{e.kind}-{i}")
@@ -698,6 +735,17 @@ def test_details_are_rows_with_changes_as_before_and_after() -> None:
     assert plain(dict(rows)["error"]) == "554 message refused"
 
 
+def test_a_notifications_own_event_links_it_in_words_and_details() -> None:
+    event, _ = EXAMPLES[EventType.NOTIFICATION_CANCELLED][0]
+    said = sentence(event, KNOWN)
+    assert said is not None
+    assert [p for p in said if isinstance(p, Ref)] == [
+        Ref(RefKind.NOTIFICATION, "12", "#12"),
+        Ref(RefKind.TOPIC, "orders", "Order updates"),
+    ]
+    assert dict(details(event, KNOWN))["notification"] == (Ref(RefKind.NOTIFICATION, "12", "#12"),)
+
+
 def test_details_of_a_large_change_are_cut_and_counted() -> None:
     many = {f"attributes.a{i:02}": {"before": None, "after": i} for i in range(30)}
     rows = details(Event("contact.created", changes=many), KNOWN)
@@ -715,9 +763,10 @@ JSON = st.recursive(
     max_leaves=12,
 )
 FIELDS = st.sampled_from(
-    ["delivery_id", "notification_id", "status", "channels", "frequency", "blocked_channels",
-     "quiet_hours", "digest", "unsubscribed_all", "kind", "until", "retry_at", "attempt",
-     "digest", "body", "note", "error", "code", "detail", "resending", "channel_paused"]
+    ["delivery_id", "notification_id", "notification", "send_at", "status", "channels",
+     "frequency", "blocked_channels", "quiet_hours", "digest", "unsubscribed_all", "kind",
+     "until", "retry_at", "attempt", "digest", "body", "note", "error", "code", "detail",
+     "resending", "channel_paused"]
 )  # fmt: skip
 
 
