@@ -9,9 +9,9 @@ written while the request runs names it.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -31,7 +31,7 @@ class Observe:
             await self.app(scope, receive, send)
             return
         given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = given if _ID.fullmatch(given) else uuid.uuid4().hex
+        request_id = given if _ID.fullmatch(given) else os.urandom(12).hex()
         token = logs.request_id.set(request_id)
         started = time.perf_counter()
         status = 500  # what the server answers if the app raises before it starts a response

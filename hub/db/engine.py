@@ -84,9 +84,12 @@ def make_engine(settings: Settings) -> Engine:
         event.listen(engine, "checkin", writers.returned)
         return engine
     # hide_parameters: database errors must not copy e-mails, phones or names into the logs.
+    # The pool holds as many connections as requests run at once (the API's thread pool
+    # runs up to 40): an overflow connection is closed when handed back, so a pool smaller
+    # than the load opened and closed a PostgreSQL connection every few requests.
     return create_engine(
         settings.database_url,
-        pool_size=10,
+        pool_size=20,
         max_overflow=20,
         pool_pre_ping=True,
         hide_parameters=True,

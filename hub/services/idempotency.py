@@ -1,8 +1,11 @@
 """Idempotency-Key on POST (RELIABILITY 8): the first answer is kept and replayed.
 
-The key is reserved in its own committed transaction before the work starts, so a replay
-that arrives while the first request still runs sees the reservation and gets 409; the
-answer is stored in the same transaction as the work, so a replay after commit gets it.
+Two ways to hold it. `remember` stores the key with its answer in the transaction that does
+the work, one statement: a second request with the same key waits for the first to commit
+(on the unique index in PostgreSQL, on the write lock in SQLite), fails to insert, and
+replays what `stored` finds. That is the fast path (POST /v1/notifications). `reserve` ...
+`complete` reserves the key in its own committed transaction first, for work that runs too
+long to hold a lock through: a replay arriving meanwhile gets 409.
 Keys are scoped per API key and kept 48 hours (the sweeper deletes older ones).
 """
 
@@ -89,6 +92,54 @@ def reserve(session: Session, *, owner: str, key: str, digest: str) -> Replay | 
     session.commit()
     if taken.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict("a request with this Idempotency-Key is still in progress; retry shortly")
+    return None
+
+
+def remember(
+    session: Session, *, owner: str, key: str, digest: str, status_code: int, body: Any
+) -> None:
+    """Store the key with its answer inside the transaction that did the work; the caller
+    commits. Raises IntegrityError (at once, or at the commit) when the key is taken: roll
+    back and answer with `stored`."""
+    row = {
+        "owner": owner,
+        "key": key,
+        "request_hash": digest,
+        "status_code": status_code,
+        "response": body,
+        "created_at": utcnow(),
+    }
+    session.execute(_RESERVE, row)
+
+
+def stored(session: Session, *, owner: str, key: str, digest: str) -> Replay | None:
+    """The answer a key was first given, to replay; None when the key is free again (never
+    used, expired, or left behind by a request that died long ago: then it is deleted).
+
+    Raises:
+        KeyReused: the key was first used with a different request (422).
+        Conflict: the first request with this key is still running (409).
+    """
+    row = session.scalar(
+        select(IdempotencyKey).where(IdempotencyKey.owner == owner, IdempotencyKey.key == key)
+    )
+    if row is None:
+        return None
+    if row.request_hash != digest:
+        raise KeyReused(
+            "this Idempotency-Key was already used with a different request; use a new key",
+            details=[{"field": "Idempotency-Key", "message": "used before with another body"}],
+        )
+    if row.status_code is not None and row.response is not None:
+        return Replay(row.status_code, row.response)
+    if utcnow() - row.created_at < ABANDONED_AFTER:
+        raise Conflict("a request with this Idempotency-Key is still in progress; retry shortly")
+    session.execute(
+        delete(IdempotencyKey).where(
+            IdempotencyKey.id == row.id, IdempotencyKey.created_at == row.created_at
+        )
+    )
+    session.commit()
     return None
 
 
