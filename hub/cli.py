@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import getpass
+import ipaddress
+import logging
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -37,6 +39,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(contacts_app, name="contacts")
 
 CHUNK = 64 * 1024
+log = logging.getLogger("hub.cli")
 
 
 def _settings() -> Settings:
@@ -66,9 +69,9 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(code=1)
 
 
-def _runtime(*, upgrade_sqlite: bool = True) -> Runtime:
+def _runtime(settings: Settings | None = None, *, upgrade_sqlite: bool = True) -> Runtime:
     """A runtime whose schema is current: SQLite upgrades itself, PostgreSQL must be upgraded."""
-    runtime = Runtime.build(_settings())
+    runtime = Runtime.build(settings or _settings())
     try:
         behind = migrate.pending(runtime.engine)
     except Exception as exc:
@@ -81,10 +84,63 @@ def _runtime(*, upgrade_sqlite: bool = True) -> Runtime:
     return runtime
 
 
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"  # IPv6 in []
+
+
 def banner(host: str, port: int) -> str:
     """The first line `hub serve` prints: where to point a browser, the console first."""
-    url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"  # IPv6 in []
+    url = _url(host, port)
     return f"Hub listening on {url} — console: {url}/console, API docs: {url}/docs"
+
+
+def _every_interface(host: str) -> bool:
+    try:
+        return host == "" or ipaddress.ip_address(host).is_unspecified
+    except ValueError:  # a name, such as localhost
+        return False
+
+
+def public_url_for(settings: Settings, *, host: str, port: int) -> tuple[Settings, str]:
+    """The settings `hub serve` runs with, and the banner's line on where links point.
+
+    HUB_PUBLIC_URL wins. Without it, links lead where this server listens, so captured mail
+    on another port is not full of dead links. A wildcard address (0.0.0.0, ::) is not one
+    a browser can go to: the loopback of its family stands in, which works on this machine;
+    guessing a host name or a LAN address could give links that work nowhere."""
+    if settings.public_url_is_set:
+        return settings, f"links:    {settings.public_url} (from HUB_PUBLIC_URL)"
+    if _every_interface(host):
+        loopback = "::1" if ":" in host else "127.0.0.1"
+        url = _url(loopback, port)
+        shown = host or "''"
+        said = (
+            f"links:    {url} (from --port; --host {shown} listens on every interface, "
+            "so links use this machine's loopback and work here only; set HUB_PUBLIC_URL for "
+            "the address others reach)"
+        )
+    else:
+        url = _url(host, port)
+        said = f"links:    {url} (from --host and --port; set HUB_PUBLIC_URL for a public address)"
+    return settings.model_copy(update={"public_url": url}), said
+
+
+def _require_public_url(settings: Settings) -> None:
+    try:
+        settings.require_public_url()
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+def _warn_of_default_public_url(settings: Settings, command: str) -> None:
+    """`hub worker` and `hub scheduler` cannot know where `hub serve` listens."""
+    if not settings.public_url_is_set:
+        log.warning(
+            "%s: HUB_PUBLIC_URL is not set, so links in messages point at the default %s; "
+            "set it to the address people reach `hub serve` at",
+            command,
+            settings.public_url,
+        )
 
 
 @app.command()
@@ -92,13 +148,19 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
 ) -> None:
-    """Run the HTTP API; on the embedded default (no HUB_BROKER_URL) also the workers."""
+    """Run the HTTP API; on the embedded default (no HUB_BROKER_URL) also the workers.
+
+    Links in messages lead to HUB_PUBLIC_URL, or without it to --host and --port."""
     import uvicorn
 
     from hub.app import create_app
 
-    runtime = _runtime()
-    settings = runtime.settings
+    settings = _settings()
+    _require_public_url(settings)
+    # Before the runtime is built: the API, the in-process workers and the sweeper all read
+    # this one settings object, so every link they make names the same address.
+    settings, links = public_url_for(settings, host=host, port=port)
+    runtime = _runtime(settings)
     logs.setup(settings)
     broker = (settings.broker_url and "external broker (run `hub worker`)") or "in-process"
     # uvicorn would believe X-Forwarded-For from loopback by default: anyone on the machine
@@ -109,6 +171,7 @@ def serve(
     typer.echo(f"database: {settings.safe_database_url}")
     typer.echo(f"broker:   {broker}")
     typer.echo(f"clients:  {clients}")
+    typer.echo(links)
     uvicorn.run(
         create_app(runtime=runtime, run_workers=settings.broker_url is None),
         host=host,
@@ -137,6 +200,7 @@ def worker(
 ) -> None:
     """Run dispatch workers against HUB_BROKER_URL (any number, on any machine)."""
     settings = _settings()
+    _require_public_url(settings)
     if settings.broker_url is None:
         _fail(
             "hub worker needs HUB_BROKER_URL (e.g. redis://127.0.0.1:6379/0); on the embedded "
@@ -145,6 +209,7 @@ def worker(
     if threads is not None:
         settings = settings.model_copy(update={"worker_threads": threads})
     logs.setup(settings)
+    _warn_of_default_public_url(settings, "hub worker")
     from hub.workers.process import run
 
     if metrics_port is not None:
@@ -163,9 +228,11 @@ def scheduler() -> None:
 
     from hub.campaigns.scheduler import Scheduler
 
-    runtime = _runtime(upgrade_sqlite=False)
-    settings = runtime.settings
+    settings = _settings()
+    _require_public_url(settings)
+    runtime = _runtime(settings, upgrade_sqlite=False)
     logs.setup(settings)
+    _warn_of_default_public_url(settings, "hub scheduler")
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

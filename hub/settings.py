@@ -9,6 +9,7 @@ import json
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -18,6 +19,7 @@ from hub.fields import contrast_with_white
 from hub.preferences.model import Caps
 
 DEVELOPMENT_SECRET = "development-only-secret-change-me"  # noqa: S105 - a marker, not a secret
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 
 
 class Settings(BaseSettings):
@@ -27,7 +29,10 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///var/hub.db"
     broker_url: str | None = None
     broker_namespace: str = "hub"  # Redis key prefix: several hubs can share one Redis
-    public_url: str = "http://127.0.0.1:8000"
+    # Where people and providers reach Hub: every link in every message starts with it. Left
+    # unset, `hub serve` puts its own --host and --port here (see `public_url_is_set`), and
+    # `hub worker` / `hub scheduler` keep this default with a warning.
+    public_url: str = DEFAULT_PUBLIC_URL
     # Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed: IPs or CIDRs,
     # comma-separated or a JSON list. None by default, in development too (the environment
     # defaults to development, so a development-only default would reach installs that never
@@ -126,6 +131,17 @@ class Settings(BaseSettings):
             )
         return value.lower()
 
+    @field_validator("public_url")
+    @classmethod
+    def _absolute_http_url(cls, value: str) -> str:
+        # A bare host name or a relative path would make every link in every message dead.
+        parts = urlsplit(value.strip())
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError(
+                "must be an absolute http:// or https:// URL, e.g. https://hub.example.com"
+            )
+        return value.strip()
+
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _proxy_list(cls, value: Any) -> Any:
@@ -148,6 +164,24 @@ class Settings(BaseSettings):
             # key rotation, and erased addresses would become contactable again.
             raise ValueError("HUB_HASH_KEY must be set outside development (once; never change it)")
         return self
+
+    @property
+    def public_url_is_set(self) -> bool:
+        """Whether HUB_PUBLIC_URL (or a caller) named the public URL, even as the default's
+        own value, rather than the default standing in for it."""
+        return "public_url" in self.model_fields_set
+
+    def require_public_url(self) -> None:
+        """Raises ValueError outside development when HUB_PUBLIC_URL is not set.
+
+        Asked by the processes whose messages carry links (`hub serve`, `hub worker`,
+        `hub scheduler`), not by the settings validator: `hub db upgrade` or `hub apikey
+        create` send nothing, and a migration job should not need the address."""
+        if self.environment != "development" and not self.public_url_is_set:
+            raise ValueError(
+                "HUB_PUBLIC_URL must be set outside development: it is the address every "
+                "link in a message points at (e.g. HUB_PUBLIC_URL=https://hub.example.com)"
+            )
 
     def secret_values(self) -> list[str]:
         """Every secret these settings hold, for the log redactor."""
