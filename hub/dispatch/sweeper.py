@@ -1,5 +1,7 @@
 """Crash recovery: find work whose lease ran out and hand it back to the queue.
 
+It also starts scheduled notifications whose send_at has come (hub.services.notification_schedule).
+
 The queue is not the truth. A notification still `accepted`, a delivery `queued` or
 `deferred` past its `due_at`, or `sending` past its send lease, means a message was lost
 (Redis flushed, a worker killed, a deferral come due). Several sweepers may run at once:
@@ -43,7 +45,7 @@ from hub.domain import (
     NotificationState,
 )
 from hub.queue import FAN_OUT_QUEUE, deliver_queue
-from hub.services import timeline
+from hub.services import notification_schedule, timeline
 
 _S = TypeVar("_S", bound=Select)  # type: ignore[type-arg]
 IDEMPOTENCY_KEPT = dt.timedelta(hours=48)  # RELIABILITY 8 asks for at least 24 h
@@ -87,6 +89,9 @@ def sweep(
     swept.fan_out = _due_notifications(
         session, now=now, queue_lease=queue_lease, stranded=FAN_OUT_QUEUE in idle
     )
+    # Scheduled ones whose send_at has come (after the lost fan-outs, which skip them: their
+    # new lease has not run out), so a notification goes within a sweep interval of it.
+    swept.fan_out += notification_schedule.start_due(session, now=now, lease=queue_lease)
     swept.lost_in_flight = _lost_in_flight(session, now=now, queue_lease=queue_lease)
     due = session.execute(
         _locked(
