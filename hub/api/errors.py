@@ -37,14 +37,34 @@ HTTP_CODES = {
     422: "invalid_request",
     429: "too_many_requests",
 }
-# What the OpenAPI description promises for every /v1 operation (routes add 409 where it occurs).
+
+
+def problem(description: str) -> dict[str, Any]:
+    """One documented error answer: the JSON envelope, and when it is given."""
+    return {"model": ErrorOut, "description": description}
+
+
+# What every /v1 operation can answer, whatever it does (hub/app.py adds it to each router).
+# The rest is each route's own `responses=`, so a client is told only what can happen: 404
+# where the path names a resource, 409 where a state or a race conflicts, 413 where a body
+# is capped. The API does not rate-limit, so no operation documents 429.
 RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorOut, "description": "No API key, or an unknown or revoked one"},
-    403: {"model": ErrorOut, "description": "The API key lacks the scope"},
-    404: {"model": ErrorOut, "description": "No such contact, topic or subscription"},
-    413: {"model": ErrorOut, "description": "Request body over the configured limit"},
-    422: {"model": ErrorOut, "description": "Invalid input; `details` names each field at fault"},
+    401: problem("No API key, or an unknown or revoked one"),
+    403: problem("The API key lacks the scope the operation needs"),
+    422: problem("Invalid input; `details` names each field at fault"),
 }
+TOO_LARGE: dict[int | str, dict[str, Any]] = {
+    413: problem("The body is over HUB_MAX_REQUEST_BYTES (1 MiB by default)"),
+}
+
+
+def not_found(what: str) -> dict[int | str, dict[str, Any]]:
+    """The 404 of a route whose path names a resource: `what` says which may be missing."""
+    return {404: problem(what)}
+
+
+def conflict(why: str) -> dict[int | str, dict[str, Any]]:
+    return {409: problem(why)}
 
 
 def error_response(

@@ -21,9 +21,13 @@ EVENT_TYPES_HELP = (
 
 
 class EventEndpointIn(Strict):
-    url: WebhookUrl
-    event_types: list[EventType] = Field(min_length=1, max_length=len(EventType))
-    description: MaybeText = None
+    """An endpoint of another service, and the events it wants."""
+
+    url: WebhookUrl = Field(description="Where events are posted (http or https).")
+    event_types: list[EventType] = Field(
+        min_length=1, max_length=len(EventType), description=EVENT_TYPES_HELP
+    )
+    description: MaybeText = Field(None, description="For staff: whose it is, what for.")
     secret: str | None = Field(
         None,
         max_length=128,
@@ -39,21 +43,29 @@ class EventEndpointIn(Strict):
 
 
 class EventEndpointPatch(Strict):
-    url: WebhookUrl | None = None
-    event_types: list[EventType] | None = Field(None, min_length=1, max_length=len(EventType))
-    description: MaybeText = None
+    """Only the fields sent change."""
+
+    url: WebhookUrl | None = Field(None, description="Where events are posted.")
+    event_types: list[EventType] | None = Field(
+        None, min_length=1, max_length=len(EventType), description=EVENT_TYPES_HELP
+    )
+    description: MaybeText = Field(None, description="For staff; null clears it.")
     enabled: bool | None = Field(None, description="true sends what waited while disabled.")
 
 
 class EventEndpointOut(Out):
-    id: int
-    url: str
-    description: str | None
-    event_types: list[str]
-    enabled: bool
-    disabled_reason: str | None
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    """A registered endpoint (without its secret)."""
+
+    id: int = Field(description="The endpoint's id.")
+    url: str = Field(description="Where events are posted.")
+    description: str | None = Field(description="For staff: whose it is, what for.")
+    event_types: list[str] = Field(description="The timeline event types it receives.")
+    enabled: bool = Field(description="false: events wait until it is enabled again.")
+    disabled_reason: str | None = Field(
+        description="Why it was disabled (by hand, or after it kept failing); null: enabled."
+    )
+    created_at: dt.datetime = Field(description="When it was registered (UTC).")
+    updated_at: dt.datetime = Field(description="When it last changed (UTC).")
 
 
 class EventEndpointCreated(EventEndpointOut):
@@ -61,25 +73,36 @@ class EventEndpointCreated(EventEndpointOut):
 
 
 class EventMessageOut(Out):
-    id: int
+    """One event on its way to one endpoint."""
+
+    id: int = Field(description="The message's id.")
     webhook_id: str = Field(description="The `webhook-id` header of every attempt.")
-    event_type: str
-    state: EventMessageState
-    attempts: int
-    next_attempt_at: dt.datetime | None
-    last_status: int | None
-    last_error: str | None
-    created_at: dt.datetime
-    delivered_at: dt.datetime | None
-    payload: dict[str, Any]
+    event_type: str = Field(description="The timeline event type, e.g. `delivery.delivered`.")
+    state: EventMessageState = Field(
+        description="`pending` (waiting for an attempt), `sending`, `delivered` or `failed` "
+        "(the retry schedule ran out)."
+    )
+    attempts: int = Field(description="Attempts made so far.")
+    next_attempt_at: dt.datetime | None = Field(
+        description="When the next attempt is due, while pending; null otherwise."
+    )
+    last_status: int | None = Field(description="The HTTP status of the last attempt.")
+    last_error: str | None = Field(description="What went wrong on the last attempt.")
+    created_at: dt.datetime = Field(description="When the event happened (UTC).")
+    delivered_at: dt.datetime | None = Field(description="When the endpoint took it (UTC).")
+    payload: dict[str, Any] = Field(description="The JSON body posted.")
 
 
 class EventAttemptOut(Out):
-    attempted_at: dt.datetime
-    status_code: int | None
-    error: str | None
-    duration_ms: int
+    """One attempt to post a message."""
+
+    attempted_at: dt.datetime = Field(description="When it was made (UTC).")
+    status_code: int | None = Field(description="The HTTP status; null: no answer.")
+    error: str | None = Field(description="What went wrong; null: it was taken.")
+    duration_ms: int = Field(description="How long it took, in milliseconds.")
 
 
 class EventMessageLog(EventMessageOut):
-    attempt_log: list[EventAttemptOut]
+    """One message with every attempt."""
+
+    attempt_log: list[EventAttemptOut] = Field(description="Every attempt, oldest first.")

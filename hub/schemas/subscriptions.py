@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, StrictBool, WithJsonSchema, model_validator
 
@@ -25,8 +25,10 @@ WallClock = Annotated[
 
 
 class SubscriptionIn(Strict):
-    status: Literal[SubscriptionStatus.SUBSCRIBED, SubscriptionStatus.UNSUBSCRIBED] = (
-        SubscriptionStatus.SUBSCRIBED
+    """A contact's choice for one topic."""
+
+    status: Literal[SubscriptionStatus.SUBSCRIBED, SubscriptionStatus.UNSUBSCRIBED] = Field(
+        SubscriptionStatus.SUBSCRIBED, description="`subscribed` or `unsubscribed`."
     )
     channels: list[Channel] | None = Field(
         None,
@@ -41,20 +43,32 @@ class SubscriptionIn(Strict):
 
 
 class SubscriptionOut(Out):
-    topic: str
-    status: SubscriptionStatus
-    channels: list[Channel]
-    frequency: Frequency
+    """A contact's subscription to one topic, with its consent evidence."""
+
+    topic: str = Field(description="The topic's key.")
+    status: SubscriptionStatus = Field(description="`subscribed` or `unsubscribed`.")
+    channels: list[Channel] = Field(description="The channels, in order of preference.")
+    frequency: Frequency = Field(
+        description="`immediate`, or gathered into a `daily` or `weekly` digest."
+    )
     implicit: bool = Field(
         False, description="A required topic the contact never chose: its defaults apply."
     )
-    consent_source: str | None = None
-    consent_actor: str | None = None
-    consent_at: dt.datetime | None = None
-    updated_at: dt.datetime | None = None
+    consent_source: str | None = Field(
+        None,
+        description="Where the choice was made: `api`, `api.import`, `console`, a "
+        "self-service page.",
+    )
+    consent_actor: str | None = Field(
+        None, description="Who made it: a key's name, a staff e-mail, the person."
+    )
+    consent_at: dt.datetime | None = Field(None, description="When it was made (UTC).")
+    updated_at: dt.datetime | None = Field(None, description="Last change (UTC).")
 
 
 class QuietHoursIn(Strict):
+    """A local window in which only required topics' messages go."""
+
     start: WallClock = Field(description="Local time in the contact's zone, e.g. 22:00")
     end: WallClock = Field(description="May be earlier than start: the window wraps midnight.")
 
@@ -72,6 +86,8 @@ Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "satur
 
 
 class DigestIn(Strict):
+    """When the contact's daily and weekly digests arrive."""
+
     time: WallClock = Field(description="Local time in the contact's zone, e.g. 18:00")
     weekday: Weekday | None = Field(
         None, description="The day of weekly digests; leave out for the hub's (Monday)."
@@ -85,8 +101,14 @@ class DigestIn(Strict):
 
 
 class PreferencesPatch(Strict):
+    """Only the fields sent change."""
+
     blocked_channels: list[Channel] | None = Field(None, description="Channels never to use.")
-    quiet_hours: QuietHoursIn | None = None
+    quiet_hours: QuietHoursIn | None = Field(
+        None,
+        description="Nothing but required topics' messages inside this local window; null "
+        "clears it.",
+    )
     digest: DigestIn | None = Field(
         None,
         description="When daily and weekly digests arrive; null for the hub's time (09:00).",
@@ -104,13 +126,17 @@ class PreferencesPatch(Strict):
 
 
 class QuietHoursOut(Out):
-    start: WallClock
-    end: WallClock
+    """A local window in which only required topics' messages go."""
+
+    start: WallClock = Field(description="Local time in the contact's zone.")
+    end: WallClock = Field(description="May be earlier than start: the window wraps midnight.")
 
 
 class DigestOut(Out):
-    time: WallClock
-    weekday: Weekday | None
+    """When the contact's digests arrive."""
+
+    time: WallClock = Field(description="Local time in the contact's zone.")
+    weekday: Weekday | None = Field(description="The day of weekly digests; null: Monday.")
 
 
 class PreferencesOut(Out):
@@ -130,3 +156,25 @@ class PreferencesOut(Out):
         "and clicks are tracked where the topic or campaign tracks them.",
     )
     updated_at: dt.datetime | None = Field(description="Last change; null: never changed.")
+
+
+# What the API documentation shows; tests/unit/test_openapi_quality.py validates them.
+SUBSCRIPTION_EXAMPLE: dict[str, Any] = {
+    "status": "subscribed",
+    "channels": ["email", "sms"],
+    "frequency": "immediate",
+}
+SUBSCRIPTION_OUT_EXAMPLE: dict[str, Any] = {
+    "topic": "order-updates",
+    **SUBSCRIPTION_EXAMPLE,
+    "implicit": False,
+    "consent_source": "api",
+    "consent_actor": "checkout-service",
+    "consent_at": "2026-03-02T09:15:00Z",
+    "updated_at": "2026-03-02T09:15:00Z",
+}
+PREFERENCES_EXAMPLE: dict[str, Any] = {
+    "blocked_channels": ["voice"],
+    "quiet_hours": {"start": "22:00", "end": "07:30"},
+    "digest": {"time": "18:00", "weekday": "friday"},
+}

@@ -52,17 +52,23 @@ def check_has_default(variants: dict[str, PartsIn]) -> dict[str, PartsIn]:
 
 
 class TemplateIn(Strict):
-    description: MaybeLongText = None
+    """A whole template (PUT): its parts per channel, in one or more languages."""
+
+    description: MaybeLongText = Field(None, description="For staff: what it is for.")
     variants: Annotated[Variants, AfterValidator(check_has_default)]
 
 
 class TemplateOut(Out):
-    key: str
-    description: str | None
-    variants: dict[str, dict[str, Any]]
-    version: int
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    """A template's current content."""
+
+    key: str = Field(description="The template's key, as notifications and campaigns name it.")
+    description: str | None = Field(description="For staff: what it is for.")
+    variants: dict[str, dict[str, Any]] = Field(
+        description='Parts by locale ("" the default): only the parts each has.'
+    )
+    version: int = Field(description="1 for the first save, one more for each change.")
+    created_at: dt.datetime = Field(description="When it was created (UTC).")
+    updated_at: dt.datetime = Field(description="When it last changed (UTC).")
 
     @field_validator("variants", mode="before")
     @classmethod
@@ -71,6 +77,8 @@ class TemplateOut(Out):
 
 
 class PreviewIn(Strict):
+    """Who and what to render the template for."""
+
     contact: ExternalId | None = Field(
         None, description="Render for this contact (name, locale, attributes); else a sample."
     )
@@ -80,16 +88,22 @@ class PreviewIn(Strict):
 
 
 class RenderedOut(Strict):
-    subject: str | None = None
-    text: str | None = None
-    html: str | None = None
-    body: JsonValue | None = None
+    """One channel's message, rendered."""
+
+    subject: str | None = Field(None, description="E-mail: the subject.")
+    text: str | None = Field(None, description="E-mail text, SMS text or what a call says.")
+    html: str | None = Field(None, description="E-mail: the HTML, in its layout.")
+    body: JsonValue | None = Field(None, description="Webhook: the JSON document.")
     error: str | None = Field(None, description="Why this channel could not render.")
 
 
 class PreviewOut(Strict):
-    locale: str | None
-    channels: dict[str, RenderedOut]
+    """The template rendered for every channel it has parts for."""
+
+    locale: str | None = Field(
+        description="The locale rendered for: the one asked, or the contact's."
+    )
+    channels: dict[str, RenderedOut] = Field(description="Each channel's message, by channel.")
 
 
 class TemplateVersionSummaryOut(Out):
@@ -118,3 +132,21 @@ def present(variants: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {
         loc: {k: v for k, v in parts.items() if v is not None} for loc, parts in variants.items()
     }
+
+
+# What the API documentation shows; tests/unit/test_openapi_quality.py validates it.
+TEMPLATE_EXAMPLE: dict[str, Any] = {
+    "description": "Sent when an order leaves the warehouse.",
+    "variants": {
+        "": {
+            "email_subject": "Your order {{ data.order_id }} is on its way",
+            "email_html": "<p>Hello {{ contact.name }},</p><p>It ships today.</p>",
+            "sms_body": "Order {{ data.order_id }} ships today.",
+        },
+        "de": {
+            "email_subject": "Ihre Bestellung {{ data.order_id }} ist unterwegs",
+            "email_html": "<p>Hallo {{ contact.name }},</p><p>Sie wird heute versandt.</p>",
+            "sms_body": "Bestellung {{ data.order_id }} wird heute versandt.",
+        },
+    },
+}

@@ -13,12 +13,21 @@ from hub.schemas.base import Out, Strict
 
 
 class TopicIn(Strict):
-    name: Text255
-    description: MaybeLongText = None
-    audience: Audience = Audience.ALL
+    """A whole topic (PUT): an omitted field takes its default."""
+
+    name: Text255 = Field(description="Shown to people on their preferences page.")
+    description: MaybeLongText = Field(
+        None, description="What its messages are about, shown under the name."
+    )
+    audience: Audience = Field(
+        Audience.ALL, description="Who may subscribe: `clients`, `employees` or `all`."
+    )
     # Each list names a value at most once; the schema says so too (uniqueItems).
     allowed_channels: list[Channel] = Field(
-        min_length=1, max_length=4, json_schema_extra={"uniqueItems": True}
+        min_length=1,
+        max_length=4,
+        description="The channels its messages may use.",
+        json_schema_extra={"uniqueItems": True},
     )
     default_channels: list[Channel] | None = Field(
         None,
@@ -30,6 +39,7 @@ class TopicIn(Strict):
         default_factory=lambda: [Frequency.IMMEDIATE],
         min_length=1,
         max_length=3,
+        description="What people may choose: `immediate`, a `daily` or a `weekly` digest.",
         json_schema_extra={"uniqueItems": True},
     )
     public: StrictBool = Field(True, description="Shown on the self-service page.")
@@ -58,7 +68,9 @@ class TopicIn(Strict):
     track_sms: StrictBool = Field(
         False, description="Rewrite the links of its SMS too (when `tracking` is on)."
     )
-    bypass_quiet_hours: StrictBool = False
+    bypass_quiet_hours: StrictBool = Field(
+        False, description="Sent inside people's quiet hours too (security alerts)."
+    )
     cap_per_day: int | None = Field(
         None, ge=1, le=1000, description="Marketing messages per person per rolling day."
     )
@@ -114,21 +126,59 @@ class TopicIn(Strict):
 
 
 class TopicOut(Out):
-    key: str
-    name: str
-    description: str | None
-    audience: Audience
-    allowed_channels: list[Channel]
-    default_channels: list[Channel]
-    allowed_frequencies: list[Frequency]
-    public: bool
-    required: bool
-    category: TopicCategory
-    tracking: bool
-    track_sms: bool
-    bypass_quiet_hours: bool
-    cap_per_day: int | None
-    cap_per_week: int | None
-    cap_action: str
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    """A topic as stored, with every default filled in."""
+
+    key: str = Field(description="The topic's key, as notifications and subscriptions name it.")
+    name: str = Field(description="Shown to people on their preferences page.")
+    description: str | None = Field(description="What its messages are about.")
+    audience: Audience = Field(description="Who may subscribe: `clients`, `employees` or `all`.")
+    allowed_channels: list[Channel] = Field(description="The channels its messages may use.")
+    default_channels: list[Channel] = Field(
+        description="The channels of a subscription that names none."
+    )
+    allowed_frequencies: list[Frequency] = Field(description="What people may choose.")
+    public: bool = Field(description="Shown on the self-service page.")
+    required: bool = Field(description="People cannot unsubscribe from it.")
+    category: TopicCategory = Field(
+        description="`transactional` or `marketing`: which rules its messages follow."
+    )
+    tracking: bool = Field(description="Opens and clicks of its e-mail are tracked.")
+    track_sms: bool = Field(description="The links of its SMS are tracked too.")
+    bypass_quiet_hours: bool = Field(description="Sent inside people's quiet hours too.")
+    cap_per_day: int | None = Field(
+        description="Marketing messages per person per rolling day; "
+        "null: HUB_FREQUENCY_CAP_PER_DAY."
+    )
+    cap_per_week: int | None = Field(
+        description="Marketing messages per person per rolling week; "
+        "null: HUB_FREQUENCY_CAP_PER_WEEK."
+    )
+    cap_action: str = Field(description="Past a cap: `defer` (hold) or `drop` (refuse).")
+    created_at: dt.datetime = Field(description="When it was created (UTC).")
+    updated_at: dt.datetime = Field(description="When it last changed (UTC).")
+
+
+# What the API documentation shows; tests/unit/test_openapi_quality.py validates them.
+TOPIC_EXAMPLE: dict[str, Any] = {
+    "name": "Order updates",
+    "description": "Your order was received, shipped, delivered.",
+    "audience": "clients",
+    "allowed_channels": ["email", "sms", "webhook"],
+    "default_channels": ["email"],
+    "category": "transactional",
+}
+TOPIC_OUT_EXAMPLE: dict[str, Any] = {
+    "key": "order-updates",
+    **TOPIC_EXAMPLE,
+    "allowed_frequencies": ["immediate"],
+    "public": True,
+    "required": False,
+    "tracking": False,
+    "track_sms": False,
+    "bypass_quiet_hours": False,
+    "cap_per_day": None,
+    "cap_per_week": None,
+    "cap_action": "defer",
+    "created_at": "2026-03-02T09:15:00Z",
+    "updated_at": "2026-03-02T09:15:00Z",
+}

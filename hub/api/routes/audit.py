@@ -20,7 +20,7 @@ router = APIRouter(prefix="/v1/audit", tags=["audit"])
     "",
     response_model=Page[AuditEntryOut],
     operation_id="audit.list",
-    summary="List audit log entries, newest first",
+    summary="List audit log entries",
 )
 def list_entries(
     _: AdminScope,
@@ -40,7 +40,7 @@ def list_entries(
 ) -> Any:
     """Every change staff, API keys and the CLI made to staff users, API keys, event
     endpoints, templates, topics, segments and campaigns: who, when, the action, and the
-    fields before and after. Secrets (passwords, key hashes, signing secrets) are never kept.
-    Needs the `admin` scope."""
+    fields before and after, newest first. Secrets (passwords, key hashes, signing secrets)
+    are never kept. Needs the `admin` scope."""
     rows = audit.page(db, before_id=position(cursor), limit=limit + 1, resource=resource, key=key)
     return page_of(rows, limit, AuditEntryOut.model_validate)

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from pydantic import Field
 from sqlalchemy import select
 
 from hub.db.models import Capture
@@ -18,18 +19,25 @@ router = APIRouter(prefix="/v1/captures", tags=["captures"])
 
 
 class CaptureOut(Out):
-    id: int
-    delivery_id: int | None
-    channel: Channel
-    to: str
-    subject: str | None
-    text: str | None
-    html: str | None
-    body: str | None
-    created_at: dt.datetime
+    """One message the development sink received instead of a provider."""
+
+    id: int = Field(description="The capture's id.")
+    delivery_id: int | None = Field(description="The delivery it was; null when it was none.")
+    channel: Channel = Field(description="The channel it was sent on.")
+    to: str = Field(description="The address it was sent to.")
+    subject: str | None = Field(description="E-mail: the subject.")
+    text: str | None = Field(description="The text: e-mail text, SMS, what a call says.")
+    html: str | None = Field(description="E-mail: the HTML.")
+    body: str | None = Field(description="The raw payload received (a webhook's body), as text.")
+    created_at: dt.datetime = Field(description="When it was captured (UTC).")
 
 
-@router.get("", response_model=Page[CaptureOut])
+@router.get(
+    "",
+    operation_id="captures.list",
+    summary="List captured messages",
+    response_model=Page[CaptureOut],
+)
 def list_captures(
     _: AdminScope,
     db: SessionDep,
@@ -38,7 +46,8 @@ def list_captures(
     channel: Annotated[Channel | None, Query(description="Only this channel.")] = None,
     to: Annotated[str | None, Query(max_length=2048, description="Only this address.")] = None,
 ) -> Any:
-    """Newest first."""
+    """What the development sink received for channels with no provider configured,
+    newest first, a page at a time (`next_cursor`). Needs the `admin` scope."""
     query = select(Capture)
     if (before := position(cursor)) is not None:
         query = query.where(Capture.id < before)

@@ -6,13 +6,14 @@ import datetime as dt
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Path, Query, Request, Response
 from pydantic import AfterValidator, AliasChoices, BaseModel, BeforeValidator, Field
 
+from hub.api import errors
 from hub.domain import ActorKind, Channel, ContactKind, EventType
 from hub.fields import TOPIC_KEY, Email, Phone, nfc_text, no_control_characters
 from hub.schemas.base import Out, Page
-from hub.schemas.contacts import ContactIn, ContactOut
+from hub.schemas.contacts import CONTACT_EXAMPLE, CONTACT_OUT_EXAMPLE, ContactIn, ContactOut
 from hub.services import contacts, timeline
 from hub.services.contacts import Filters
 from hub.web.deps import ContactsScope, RuntimeDep, SessionDep, actor_for
@@ -51,21 +52,52 @@ def check_attr_filter(item: str) -> str:
 AttrFilter = Annotated[str, AfterValidator(check_attr_filter)]
 
 
+NO_CONTACT = errors.not_found("No contact has this external_id (or it was erased)")
+ContactBody = Annotated[
+    ContactIn,
+    Body(
+        openapi_examples={
+            "client": {"summary": "A client with an e-mail address", "value": CONTACT_EXAMPLE},
+            "minimal": {
+                "summary": "Only an id: every other field takes its default",
+                "value": {},
+            },
+        }
+    ),
+]
+
+
 @router.put(
     "/{external_id}",
+    operation_id="contacts.upsert",
+    summary="Create or replace a contact",
     response_model=ContactOut,
-    responses={201: {"model": ContactOut, "description": "Created"}},
+    responses={
+        200: {
+            "description": "Replaced",
+            "content": {"application/json": {"example": CONTACT_OUT_EXAMPLE}},
+        },
+        201: {
+            "model": ContactOut,
+            "description": "Created",
+            "content": {"application/json": {"example": CONTACT_OUT_EXAMPLE}},
+        },
+        **errors.TOO_LARGE,
+    },
 )
 def put_contact(
     external_id: ExternalIdPath,
-    body: ContactIn,
+    body: ContactBody,
     request: Request,
     response: Response,
     principal: ContactsScope,
     db: SessionDep,
     runtime: RuntimeDep,
 ) -> Any:
-    """Create or replace a contact: fields left out return to their defaults."""
+    """Create or replace a contact: fields left out return to their defaults.
+
+    201 when the contact is new, 200 when it was replaced. The change is written on the
+    contact's timeline with the key's name as actor. Needs the `contacts` scope."""
     contact, created = contacts.put(
         db,
         external_id,
@@ -78,7 +110,13 @@ def put_contact(
     return contact
 
 
-@router.patch("/{external_id}", response_model=ContactOut)
+@router.patch(
+    "/{external_id}",
+    operation_id="contacts.update",
+    summary="Change some fields of a contact",
+    response_model=ContactOut,
+    responses={**NO_CONTACT, **errors.TOO_LARGE},
+)
 def patch_contact(
     external_id: ExternalIdPath,
     body: ContactIn,
@@ -87,7 +125,10 @@ def patch_contact(
     db: SessionDep,
     runtime: RuntimeDep,
 ) -> Any:
-    """Change only the fields sent; `attributes` merge key by key and a null removes a key."""
+    """Change only the fields sent; `attributes` merge key by key and a null removes a key.
+
+    Fields left out keep their values; a field sent as null is cleared. The change is written
+    on the contact's timeline. Needs the `contacts` scope."""
     contact = contacts.patch(
         db,
         external_id,
@@ -99,18 +140,36 @@ def patch_contact(
     return contact
 
 
-@router.get("/{external_id}", response_model=ContactOut)
+@router.get(
+    "/{external_id}",
+    operation_id="contacts.get",
+    summary="Read a contact",
+    response_model=ContactOut,
+    responses=NO_CONTACT,
+)
 def get_contact(external_id: ExternalIdPath, _: ContactsScope, db: SessionDep) -> Any:
+    """The contact's fields and attributes as stored (phones in E.164, e-mail domains in
+    lower case). Needs the `contacts` scope."""
     return contacts.get(db, external_id)
 
 
 class ErasureOut(BaseModel):
-    external_id: str
-    erased_at: str
-    suppressions_added: int
+    """What an erasure did."""
+
+    external_id: str = Field(description="The erased contact's id; never given to anyone again.")
+    erased_at: str = Field(description="When it was erased (ISO 8601, UTC).")
+    suppressions_added: int = Field(
+        description="Keyed hashes of the person's addresses added to the suppression list."
+    )
 
 
-@router.delete("/{external_id}", response_model=ErasureOut)
+@router.delete(
+    "/{external_id}",
+    operation_id="contacts.delete",
+    summary="Erase a contact",
+    response_model=ErasureOut,
+    responses=NO_CONTACT,
+)
 def erase_contact(
     external_id: ExternalIdPath,
     request: Request,
@@ -118,18 +177,28 @@ def erase_contact(
     db: SessionDep,
     runtime: RuntimeDep,
 ) -> Any:
-    """Erase the person: personal data and timeline go; keyed hashes of their addresses stay on
-    the suppression list so a re-import cannot make them contactable for marketing."""
+    """Erase the person for good (the right to erasure).
+
+    Personal data and timeline go; keyed hashes of their addresses stay on the suppression
+    list so a re-import cannot make them contactable for marketing. Needs the `contacts`
+    scope."""
     report = contacts.erase(db, external_id, actor_for(request, principal), runtime.hasher)
     db.commit()
     return report
 
 
-@router.get("", response_model=Page[ContactOut])
+@router.get(
+    "",
+    operation_id="contacts.list",
+    summary="List contacts, with filters",
+    response_model=Page[ContactOut],
+)
 def list_contacts(
     _: ContactsScope,
     db: SessionDep,
-    kind: ContactKind | None = None,
+    kind: Annotated[
+        ContactKind | None, Query(description="Only clients, or only employees.")
+    ] = None,
     topic: Annotated[
         str | None, Query(pattern=TOPIC_KEY, description="Subscribed to this topic (its key)")
     ] = None,
@@ -146,6 +215,8 @@ def list_contacts(
     limit: Limit = 100,
     cursor: CursorQuery = None,
 ) -> Any:
+    """Oldest first, a page at a time (`next_cursor`); every filter given must match.
+    Needs the `contacts` scope."""
     pairs = tuple((key, value) for key, _, value in (item.partition(":") for item in attr))
     filters = Filters(kind=kind, topic=topic, email=email, phone=phone, attributes=pairs)
     rows = contacts.page(db, filters, after_id=position(cursor), limit=limit + 1)
@@ -153,30 +224,57 @@ def list_contacts(
 
 
 class EventOut(Out):
-    id: int
-    occurred_at: dt.datetime
-    type: EventType
-    actor_kind: ActorKind
-    actor: str
-    source: str
-    topic: str | None = Field(None, validation_alias=AliasChoices("topic_key", "topic"))
-    channel: Channel | None
-    changes: dict[str, Any] | None
-    reason: str | None
-    ip: str | None
-    user_agent: str | None
+    """One entry of a contact's timeline."""
+
+    id: int = Field(description="The event's id; the timeline is ordered by it.")
+    occurred_at: dt.datetime = Field(description="When it happened (UTC).")
+    type: EventType = Field(description="What happened: a delivery state, a change, a reply.")
+    actor_kind: ActorKind = Field(
+        description="Who did it: an API key, staff, the person, a provider, the hub."
+    )
+    actor: str = Field(description="Which one: a staff e-mail, a key's name, a provider.")
+    source: str = Field(
+        description="Where it came from: `api`, `api.import`, `console`, `dispatch`, ..."
+    )
+    topic: str | None = Field(
+        None,
+        validation_alias=AliasChoices("topic_key", "topic"),
+        description="The topic it concerns (its key); null when none.",
+    )
+    channel: Channel | None = Field(description="The channel it concerns; null when none.")
+    changes: dict[str, Any] | None = Field(
+        description="What changed or what was recorded: fields before and after, a delivery's "
+        "ids and error, an inbound message's text."
+    )
+    reason: str | None = Field(
+        description="Why: the reason a person gave, a refusal's rule, a provider's error."
+    )
+    ip: str | None = Field(description="The address the person acted from, when they did.")
+    user_agent: str | None = Field(description="The browser the person acted from.")
 
 
-@router.get("/{external_id}/timeline", response_model=Page[EventOut])
+@router.get(
+    "/{external_id}/timeline",
+    operation_id="contacts.timeline",
+    summary="Read a contact's timeline",
+    response_model=Page[EventOut],
+    responses=NO_CONTACT,
+)
 def get_timeline(
     external_id: ExternalIdPath,
     _: ContactsScope,
     db: SessionDep,
-    type: Annotated[list[EventType], Query()] = [],  # noqa: B006
+    type: Annotated[
+        list[EventType], Query(description="Only events of these types (repeatable).")
+    ] = [],  # noqa: B006
     limit: Limit = 100,
     cursor: CursorQuery = None,
 ) -> Any:
-    """Every change and contact, newest first."""
+    """Every change and contact, newest first.
+
+    Each message and its outcome, each preference change, unsubscribe and refusal, with
+    time, channel, actor and reason: the contact's record, never lost. Needs the `contacts`
+    scope."""
     contact = contacts.get(db, external_id)
     rows = timeline.page(db, contact.id, before_id=position(cursor), limit=limit + 1, types=type)
     return page_of(rows, limit, EventOut.model_validate)

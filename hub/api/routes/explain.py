@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
+from hub.api import errors
 from hub.db.base import utcnow
 from hub.dispatch import explain
 from hub.fields import Key
@@ -21,13 +22,20 @@ _REACH = dt.timedelta(days=36_525)
 
 
 class RuleOut(BaseModel):
-    rule: str
-    verdict: str
-    detail: str
-    channel: str | None
+    """One rule and what it decided."""
+
+    rule: str = Field(
+        description="The rule: local_time, throttle, a resolver rule (subscription, "
+        "suppression, quiet hours, a cap, ...)."
+    )
+    verdict: str = Field(description="What it decided, e.g. `pass`, `defer`.")
+    detail: str = Field(description="Why, in words.")
+    channel: str | None = Field(description="The channel it concerned; null: all of them.")
 
 
 class ChainStepOut(BaseModel):
+    """One step of a person's escalation chain."""
+
     step: int = Field(description="Its place in the chain, from 0.")
     channel: str = Field(description="The step's channel: email, sms, voice or webhook.")
     after_seconds: float = Field(description="How long it waits after the step before it.")
@@ -44,11 +52,18 @@ class ChainStepOut(BaseModel):
 
 
 class DeliveryExplained(BaseModel):
-    delivery: dict[str, Any]
-    topic: str
-    evaluated_at: dt.datetime
-    rules: list[RuleOut]
-    note: str
+    """Why a delivery went (or did not) as it did."""
+
+    delivery: dict[str, Any] = Field(
+        description="What was recorded: its notification, contact, channel, state, reason, "
+        "due time, attempts, provider and last error."
+    )
+    topic: str = Field(description="Its notification's topic (the key).")
+    evaluated_at: dt.datetime = Field(description="The moment of its decision (UTC).")
+    rules: list[RuleOut] = Field(
+        description="Each rule at that moment, with the person's data as it is now."
+    )
+    note: str = Field(description="How to read the rules.")
     escalation: list[ChainStepOut] | None = Field(
         None,
         description="The person's escalation chain for this notification (None: it has "
@@ -57,34 +72,53 @@ class DeliveryExplained(BaseModel):
 
 
 class ContactExplained(BaseModel):
-    contact: str
-    topic: str
-    evaluated_at: dt.datetime
-    outcome: dict[str, Any]
-    rules: list[RuleOut]
+    """Which channels a message on a topic would use for a person, and why."""
+
+    contact: str = Field(description="The contact's external_id.")
+    topic: str = Field(description="The topic's key.")
+    evaluated_at: dt.datetime = Field(description="The moment decided for (UTC).")
+    outcome: dict[str, Any] = Field(
+        description="`send_now`: the channels it would go on now; `deferred`: channels held, "
+        "`until` when and why; `refused`: channels it would not go on, and why."
+    )
+    rules: list[RuleOut] = Field(description="Each rule that applied.")
 
 
-@router.get("/v1/deliveries/{delivery_id}/explain", response_model=DeliveryExplained)
+@router.get(
+    "/v1/deliveries/{delivery_id}/explain",
+    operation_id="deliveries.explain",
+    summary="Explain a delivery",
+    response_model=DeliveryExplained,
+    responses=errors.not_found("No delivery has this id"),
+)
 def explain_delivery(
     delivery_id: RowId, _: ContactsScope, db: SessionDep, runtime: RuntimeDep
 ) -> Any:
     """What was recorded for the delivery, each rule that applied to it, and the person's
-    escalation chain of its notification when it has one."""
+    escalation chain of its notification when it has one. Needs the `contacts` scope."""
     return explain.for_delivery(
         db, delivery_id, hasher=runtime.hasher, caps=runtime.settings.default_caps()
     )
 
 
-@router.get("/v1/contacts/{external_id}/explain", response_model=ContactExplained)
+@router.get(
+    "/v1/contacts/{external_id}/explain",
+    operation_id="contacts.explain",
+    summary="Explain which channels a message to a contact would use",
+    response_model=ContactExplained,
+    responses=errors.not_found("No contact has this external_id, or no topic the key `topic`"),
+)
 def explain_contact(
-    external_id: str,
+    external_id: Annotated[str, Path(description="The caller's own id for the person.")],
     topic: Annotated[Key, Query(description="The topic to decide for.")],
     _: ContactsScope,
     db: SessionDep,
     runtime: RuntimeDep,
     at: Annotated[dt.datetime | None, Query(description="The moment; now by default.")] = None,
 ) -> Any:
-    """Which channels a message on this topic would use at that moment, and why."""
+    """Which channels a message on this topic would use at that moment, and why: each
+    rule (subscription, suppression, quiet hours, caps, ...) and its verdict. Writes nothing.
+    Needs the `contacts` scope."""
     now = utcnow()
     if at is not None and at.tzinfo is None:
         raise InvalidField("at", "needs a time zone, e.g. 2026-12-01T09:00:00Z")

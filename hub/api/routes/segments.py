@@ -7,11 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy.orm import Session
 
+from hub.api import errors
 from hub.db.models import Topic
 from hub.dispatch import audience
 from hub.fields import TOPIC_KEY
 from hub.schemas.base import Page
-from hub.schemas.errors import ErrorOut
 from hub.schemas.segments import (
     Condition,
     SampleContact,
@@ -30,8 +30,12 @@ SAMPLE = 10
 
 KeyPath = Annotated[
     str,
-    Path(pattern=TOPIC_KEY, description="a-z, 0-9, '_', '.', '-'; up to 100 characters"),
+    Path(
+        pattern=TOPIC_KEY,
+        description="The segment's key: a-z, 0-9, '_', '.', '-'; up to 100 characters",
+    ),
 ]
+NO_SEGMENT = errors.not_found("No segment has this key")
 TopicQuery = Annotated[
     str | None,
     Query(pattern=TOPIC_KEY, description="Count within this topic's audience only."),
@@ -47,7 +51,8 @@ TopicQuery = Annotated[
 def list_segments(
     _: CampaignsScope, db: SessionDep, limit: Limit = 100, cursor: CursorQuery = None
 ) -> Any:
-    """Every saved segment, oldest first, a page at a time."""
+    """Every saved segment, oldest first, a page at a time (`next_cursor`). Needs the
+    `campaigns` scope."""
     rows = segments.page(db, after_id=position(cursor), limit=limit + 1)
     return page_of(rows, limit, SavedSegmentOut.model_validate)
 
@@ -57,10 +62,12 @@ def list_segments(
     response_model=SegmentCountOut,
     operation_id="segments.count",
     summary="Count the contacts a tree matches",
+    responses=errors.TOO_LARGE,
 )
 def count_segment(body: SegmentCountIn, _: CampaignsScope, db: SessionDep) -> Any:
     """How many contacts match the conditions now (within a topic's audience when one is
-    given), and up to 10 of them, the newest first. Saves nothing."""
+    given), and up to 10 of them, the newest first. Saves nothing. Needs the `campaigns`
+    scope."""
     if body.conditions is not None:
         segments.check_topics(db, body.conditions, field="conditions")
     topic = _topic(db, body.topic, field="topic")
@@ -70,11 +77,13 @@ def count_segment(body: SegmentCountIn, _: CampaignsScope, db: SessionDep) -> An
 @router.put(
     "/{key}",
     response_model=SavedSegmentOut,
-    operation_id="segments.put",
+    operation_id="segments.upsert",
     summary="Create or replace a saved segment",
     responses={
+        200: {"description": "Replaced"},
         201: {"model": SavedSegmentOut, "description": "Created"},
-        409: {"model": ErrorOut, "description": "Created concurrently by another request; retry"},
+        **errors.conflict("Created concurrently by another request; retry"),
+        **errors.TOO_LARGE,
     },
 )
 def put_segment(
@@ -87,7 +96,7 @@ def put_segment(
 ) -> Any:
     """Save the conditions under this key (campaigns name it as `segment_key`). Groups nest
     at most 5 deep, with at most 50 conditions; every topic named must exist. Recorded on
-    the audit log."""
+    the audit log. Needs the `campaigns` scope."""
     segment, created = segments.put(db, key, body, actor_for(request, principal))
     db.commit()
     response.status_code = 201 if created else 200
@@ -99,9 +108,10 @@ def put_segment(
     response_model=SavedSegmentOut,
     operation_id="segments.get",
     summary="Read a saved segment",
+    responses=NO_SEGMENT,
 )
 def get_segment(key: KeyPath, _: CampaignsScope, db: SessionDep) -> Any:
-    """The segment's name, description and conditions."""
+    """The segment's name, description and conditions. Needs the `campaigns` scope."""
     return segments.get(db, key)
 
 
@@ -110,12 +120,13 @@ def get_segment(key: KeyPath, _: CampaignsScope, db: SessionDep) -> Any:
     status_code=204,
     operation_id="segments.delete",
     summary="Delete a saved segment",
+    responses={204: {"description": "Deleted"}, **NO_SEGMENT},
 )
 def delete_segment(
     key: KeyPath, request: Request, principal: CampaignsScope, db: SessionDep
 ) -> Response:
     """Campaigns created from it keep their own copy of its conditions. Recorded on the
-    audit log."""
+    audit log. Needs the `campaigns` scope."""
     segments.delete(db, key, actor_for(request, principal))
     db.commit()
     return Response(status_code=204)
@@ -126,12 +137,13 @@ def delete_segment(
     response_model=SegmentCountOut,
     operation_id="segments.sample",
     summary="Count a saved segment and show some of its people",
+    responses=NO_SEGMENT,
 )
 def sample_segment(
     key: KeyPath, _: CampaignsScope, db: SessionDep, topic: TopicQuery = None
 ) -> Any:
     """How many contacts the saved segment matches now (within a topic's audience when one
-    is given), and up to 10 of them, the newest first."""
+    is given), and up to 10 of them, the newest first. Needs the `campaigns` scope."""
     segment = segments.get(db, key)
     return _counted(
         db, _topic(db, topic, field="topic"), Condition.model_validate(segment.conditions)

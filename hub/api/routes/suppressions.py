@@ -7,9 +7,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
+from hub.api import errors
 from hub.domain import Channel, SuppressionReason
 from hub.schemas.base import Page
-from hub.schemas.errors import ErrorOut
 from hub.schemas.suppressions import SuppressionIn, SuppressionOut, checked_address
 from hub.services import suppressions
 from hub.services.errors import InvalidField
@@ -19,7 +19,12 @@ from hub.web.paging import CursorQuery, Limit, RowId, page_of, position
 router = APIRouter(prefix="/v1/suppressions", tags=["suppressions"])
 
 
-@router.get("", response_model=Page[SuppressionOut])
+@router.get(
+    "",
+    operation_id="suppressions.list",
+    summary="List suppressions, or look an address up",
+    response_model=Page[SuppressionOut],
+)
 def list_suppressions(
     _: ContactsScope,
     db: SessionDep,
@@ -33,6 +38,9 @@ def list_suppressions(
     limit: Limit = 100,
     cursor: CursorQuery = None,
 ) -> Any:
+    """Oldest first, a page at a time (`next_cursor`). With `channel` and `address`, that
+    address's suppressions, found by its keyed hash, so an erased person's are found too.
+    Needs the `contacts` scope."""
     if address is not None:
         if channel is None:
             raise InvalidField("channel", "give the channel to look an address up")
@@ -54,9 +62,14 @@ def list_suppressions(
 
 @router.post(
     "",
+    operation_id="suppressions.create",
+    summary="Suppress an address",
     response_model=SuppressionOut,
     status_code=201,
-    responses={200: {"model": SuppressionOut, "description": "Already suppressed"}},
+    responses={
+        200: {"model": SuppressionOut, "description": "Already suppressed"},
+        **errors.TOO_LARGE,
+    },
 )
 def add_suppression(
     body: SuppressionIn,
@@ -66,7 +79,10 @@ def add_suppression(
     db: SessionDep,
     runtime: RuntimeDep,
 ) -> Any:
-    """Suppress an address now: the next send to it is refused, whatever the subscription."""
+    """Suppress an address now: the next send to it is refused, whatever the subscription.
+
+    201 when it is new, 200 with the existing one when the address was already suppressed.
+    Written on the timelines of the contacts with that address. Needs the `contacts` scope."""
     row, created = suppressions.add(
         db,
         channel=body.channel,
@@ -85,7 +101,13 @@ def add_suppression(
 @router.delete(
     "/{suppression_id}",
     status_code=204,
-    responses={409: {"model": ErrorOut, "description": "An erasure suppression is kept"}},
+    operation_id="suppressions.delete",
+    summary="Lift a suppression",
+    responses={
+        204: {"description": "Lifted"},
+        **errors.not_found("No suppression has this id"),
+        **errors.conflict("An erasure suppression is kept; a cool-down ends by itself"),
+    },
 )
 def remove_suppression(
     suppression_id: RowId,
@@ -96,7 +118,8 @@ def remove_suppression(
 ) -> Response:
     """Lift a suppression; the removal is itself an event on the owners' timelines. Lifting a
     person's own STOP, complaint or opt-out leaves a `cool_down` suppression until
-    HUB_COOL_DOWN_DAYS after it (only the person, replying START, lifts it sooner)."""
+    HUB_COOL_DOWN_DAYS after it (only the person, replying START, lifts it sooner). Needs
+    the `contacts` scope."""
     suppressions.remove(
         db,
         suppression_id,

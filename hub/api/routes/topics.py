@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 
+from hub.api import errors
 from hub.domain import TopicCategory
 from hub.fields import TOPIC_KEY
 from hub.schemas.base import Page
-from hub.schemas.errors import ErrorOut
-from hub.schemas.topics import TopicIn, TopicOut
+from hub.schemas.topics import TOPIC_EXAMPLE, TOPIC_OUT_EXAMPLE, TopicIn, TopicOut
 from hub.services import topics
 from hub.web.deps import AdminScope, SessionDep, actor_for, authenticated
 from hub.web.paging import CursorQuery, Limit, page_of, position
@@ -21,24 +21,56 @@ KeyPath = Annotated[
     str,
     Path(
         pattern=TOPIC_KEY,
-        description="a-z, 0-9, '_', '.', '-'; up to 100 characters",
+        description="The topic's key: a-z, 0-9, '_', '.', '-'; up to 100 characters",
+    ),
+]
+NO_TOPIC = errors.not_found("No topic has this key")
+TopicBody = Annotated[
+    TopicIn,
+    Body(
+        openapi_examples={
+            "transactional": {
+                "summary": "Order updates: sent whatever the hour",
+                "value": TOPIC_EXAMPLE,
+            },
+            "marketing": {
+                "summary": "A newsletter, at most twice a week",
+                "value": {
+                    "name": "Newsletter",
+                    "allowed_channels": ["email", "sms"],
+                    "default_channels": ["email"],
+                    "allowed_frequencies": ["immediate", "weekly"],
+                    "category": "marketing",
+                    "cap_per_week": 2,
+                },
+            },
+        }
     ),
 ]
 
 
 @router.put(
     "/{key}",
-    operation_id="topics.put",
+    operation_id="topics.upsert",
     summary="Create or replace a topic",
     response_model=TopicOut,
     responses={
-        201: {"model": TopicOut, "description": "Created"},
-        409: {"model": ErrorOut, "description": "Created concurrently by another request; retry"},
+        200: {
+            "description": "Replaced",
+            "content": {"application/json": {"example": TOPIC_OUT_EXAMPLE}},
+        },
+        201: {
+            "model": TopicOut,
+            "description": "Created",
+            "content": {"application/json": {"example": TOPIC_OUT_EXAMPLE}},
+        },
+        **errors.conflict("Created concurrently by another request; retry"),
+        **errors.TOO_LARGE,
     },
 )
 def put_topic(
     key: KeyPath,
-    body: TopicIn,
+    body: TopicBody,
     request: Request,
     response: Response,
     principal: AdminScope,
@@ -59,10 +91,12 @@ def put_topic(
     operation_id="topics.get",
     summary="Read a topic",
     response_model=TopicOut,
+    responses=NO_TOPIC,
     dependencies=[Depends(authenticated)],
 )
 def get_topic(key: KeyPath, db: SessionDep) -> Any:
-    """The topic with this key, its category, channels, frequencies and caps."""
+    """The topic with this key, its category, channels, frequencies and caps. Any key but a
+    `metrics`-only one."""
     return topics.get(db, key)
 
 
@@ -82,6 +116,7 @@ def list_topics(
         Query(description="Only topics of this category: transactional or marketing."),
     ] = None,
 ) -> Any:
-    """Oldest first, a page at a time (`next_cursor`)."""
+    """Every topic, oldest first, a page at a time (`next_cursor`). Any key but a
+    `metrics`-only one."""
     rows = topics.page(db, after_id=position(cursor), limit=limit + 1, category=category)
     return page_of(rows, limit, TopicOut.model_validate)
