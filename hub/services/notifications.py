@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from hub.db.base import Base, utcnow
 from hub.db.models import Contact, Delivery, Notification, Template, Topic
-from hub.domain import Channel, DeliveryState, NotificationState
-from hub.schemas.notifications import MAX_SCHEDULE_AHEAD, DeliveryOut, NotificationIn
-from hub.services import templates
+from hub.domain import ActorKind, Channel, DeliveryState, EventType, NotificationState
+from hub.schemas.notifications import MAX_SCHEDULE_AHEAD, DeliveryOut, NotificationIn, Recipient
+from hub.services import inline_recipients, templates, timeline
+from hub.services.actor import Actor
 from hub.services.errors import InvalidField, NotFound
 from hub.templates.isolation import RenderProcesses
 
@@ -35,6 +37,8 @@ _CONTACT_IDS = select(_CONTACTS.c.external_id, _CONTACTS.c.id).where(
     _CONTACTS.c.external_id.in_(bindparam("external_ids", expanding=True))
 )
 _INSERT = insert(_NOTIFICATIONS).returning(_NOTIFICATIONS.c.id)
+# Who created or changed an inline recipient when no caller is named (Hub's own mail).
+SYSTEM = Actor(ActorKind.SYSTEM, "system", "notify")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,15 +67,105 @@ def accept(
     source: str,
     processes: RenderProcesses,
     render_as: int | None = None,
+    actor: Actor = SYSTEM,
+    allow_private_webhooks: bool = False,
 ) -> Accepted:
     """Validate against the database and insert the notification; the caller commits.
 
     Core statements rather than the ORM's unit of work: this runs once per API request, and
-    the flush's bookkeeping cost more than the insert itself.
+    the flush's bookkeeping cost more than the insert itself. Recipients named inline are
+    created or changed (on their timelines, by `actor`) in the same transaction; a scheduled
+    notification is on each named recipient's timeline.
     """
     topic = session.execute(_TOPIC, {"topic": body.topic}).first()
     if topic is None:
         raise InvalidField("topic", f"no topic {body.topic!r}")
+    template = None
+    if body.template is not None:
+        template = session.scalar(select(Template).where(Template.key == body.template))
+    now = utcnow()
+    plan = check(body, topic=topic, template=template, processes=processes, now=now)
+    send_at = plan.send_at
+    recipients = (
+        _recipient_ids(
+            session, body.recipients, actor=actor, allow_private_webhooks=allow_private_webhooks
+        )
+        if body.recipients
+        else None
+    )
+    inserted = create(
+        session,
+        topic_id=topic.id,
+        template_key=body.template,
+        template_version=plan.version,
+        variants=plan.variants,
+        data=body.data,
+        source=source,
+        now=now,
+        render_as=render_as,
+        send_at=send_at,
+        recipients=recipients,
+        channels=plan.channels,
+        escalation=plan.escalation,
+    )
+    if send_at is not None and recipients:
+        timeline.record_many(
+            session,
+            scheduled_events(
+                recipients,
+                notification_id=inserted,
+                send_at=send_at,
+                topic_key=topic.key,
+                actor=actor,
+                at=now,
+            ),
+        )
+    state = NotificationState.SCHEDULED if send_at else NotificationState.ACCEPTED
+    return Accepted(inserted, state, now, send_at)
+
+
+class TopicRow(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def allowed_channels(self) -> list[str]: ...
+
+
+class TemplateRow(Protocol):
+    @property
+    def variants(self) -> dict[str, Any]: ...
+    @property
+    def version(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What a notification's body comes to once checked against its topic and template."""
+
+    variants: dict[str, Any]
+    version: int | None
+    send_at: dt.datetime | None  # None: at once (a time already past too)
+    channels: list[str] | None
+    escalation: list[dict[str, Any]] | None
+
+
+def check(
+    body: NotificationIn,
+    *,
+    topic: TopicRow,
+    template: TemplateRow | None,
+    processes: RenderProcesses,
+    now: dt.datetime,
+) -> Plan:
+    """Check the body against its topic and its stored `template` (None: not found, or
+    inline content). A single POST and each item of a batch go through here.
+
+    Raises:
+        InvalidField: a channel the topic does not allow, no such template, a template that
+            does not compile, a `send_at` too far ahead.
+    """
     chosen = body.channels or [step.channel for step in body.escalation or []]
     if chosen:
         forbidden = sorted(set(chosen) - {Channel(c) for c in topic.allowed_channels})
@@ -81,7 +175,6 @@ def accept(
                 f"topic {topic.key!r} does not allow {', '.join(forbidden)}",
             )
     if body.template is not None:
-        template = session.scalar(select(Template).where(Template.key == body.template))
         if template is None:
             raise InvalidField("template", f"no template {body.template!r}")
         variants, version = template.variants, template.version
@@ -89,22 +182,13 @@ def accept(
         assert body.content is not None
         variants, version = templates.variants_of(body.content), None
         templates.check(processes, "inline", variants, "content", data=body.data)
-    now = utcnow()
     send_at = body.send_at if body.send_at is not None and body.send_at > now else None
     if send_at is not None and send_at - now > MAX_SCHEDULE_AHEAD:
         raise InvalidField("send_at", "at most 366 days ahead")
-    inserted = create(
-        session,
-        topic_id=topic.id,
-        template_key=body.template,
-        template_version=version,
+    return Plan(
         variants=variants,
-        data=body.data,
-        source=source,
-        now=now,
-        render_as=render_as,
+        version=version,
         send_at=send_at,
-        recipients=_contact_ids(session, body.recipients) if body.recipients else None,
         channels=[c.value for c in body.channels] if body.channels else None,
         escalation=[
             {
@@ -117,8 +201,48 @@ def accept(
         if body.escalation
         else None,
     )
-    state = NotificationState.SCHEDULED if send_at else NotificationState.ACCEPTED
-    return Accepted(inserted, state, now, send_at)
+
+
+def _recipient_ids(
+    session: Session,
+    recipients: list[Recipient],
+    *,
+    actor: Actor,
+    allow_private_webhooks: bool,
+) -> list[int]:
+    if inline_recipients.is_plain(recipients):  # the common case: one scan, no upsert
+        return contact_ids(session, recipients)  # type: ignore[arg-type]
+    inline_recipients.check(recipients, allow_private_webhooks=allow_private_webhooks)
+    wanted: dict[str, dict[str, Any]] = {}
+    inline_recipients.combine(wanted, recipients)
+    named = [r for r in recipients if isinstance(r, str) and r not in wanted]
+    found = contact_ids(session, named) if named else []
+    upserted = inline_recipients.upsert(session, wanted, actor)
+    return sorted(set(found) | set(upserted.values()))
+
+
+def scheduled_events(
+    contact_ids: list[int],
+    *,
+    notification_id: int,
+    send_at: dt.datetime,
+    topic_key: str,
+    actor: Actor,
+    at: dt.datetime,
+) -> list[dict[str, Any]]:
+    """`notification.scheduled` on each named recipient's timeline: what is coming, when."""
+    changes = {"notification": notification_id, "send_at": send_at.isoformat()}
+    return [
+        timeline.event_row(
+            contact_id=contact_id,
+            type=EventType.NOTIFICATION_SCHEDULED,
+            actor=actor,
+            at=at,
+            changes=changes,
+            topic_key=topic_key,
+        )
+        for contact_id in contact_ids
+    ]
 
 
 def create(
@@ -146,7 +270,48 @@ def create(
     delivery as that person would get it (a campaign's test). With `send_at` it is
     `scheduled`, due then; the sweeper starts it (see hub.services.notification_schedule).
     """
-    values: dict[str, Any] = {
+    values = row(
+        topic_id=topic_id,
+        template_key=template_key,
+        variants=variants,
+        data=data,
+        source=source,
+        now=now,
+        template_version=template_version,
+        render_as=render_as,
+        recipients=recipients,
+        channels=channels,
+        escalation=escalation,
+        send_at=send_at,
+    )
+    if campaign is not None:
+        values |= {
+            "campaign_id": campaign.campaign_id,
+            "segment": campaign.segment,
+            "local_at": campaign.local_at,
+            "throttle": campaign.throttle,
+        }
+    inserted: int = session.execute(_INSERT, values).scalar_one()
+    return inserted
+
+
+def row(
+    *,
+    topic_id: int,
+    template_key: str | None,
+    variants: dict[str, Any],
+    data: dict[str, Any],
+    source: str,
+    now: dt.datetime,
+    template_version: int | None,
+    render_as: int | None,
+    recipients: list[int] | None,
+    channels: list[str] | None,
+    escalation: list[dict[str, Any]] | None,
+    send_at: dt.datetime | None,
+) -> dict[str, Any]:
+    """The notifications row `create` inserts (a batch inserts many in one statement)."""
+    return {
         "topic_id": topic_id,
         "template_key": template_key,
         "template_version": template_version,
@@ -164,30 +329,33 @@ def create(
         "send_at": send_at,
         "created_at": now,
     }
-    if campaign is not None:
-        values |= {
-            "campaign_id": campaign.campaign_id,
-            "segment": campaign.segment,
-            "local_at": campaign.local_at,
-            "throttle": campaign.throttle,
-        }
-    inserted: int = session.execute(_INSERT, values).scalar_one()
-    return inserted
 
 
-def _contact_ids(session: Session, external_ids: list[str]) -> list[int]:
+def contact_ids(session: Session, external_ids: list[str]) -> list[int]:
+    """The contacts' ids, in id order.
+
+    Raises:
+        InvalidField: `recipients`, naming (up to ten of) those who are not contacts.
+    """
+    found = lookup_ids(session, external_ids)
     wanted = list(dict.fromkeys(external_ids))
-    found: dict[str, int] = {}
-    for start in range(0, len(wanted), _LOOKUP_CHUNK):
-        chunk = wanted[start : start + _LOOKUP_CHUNK]
-        rows = session.execute(_CONTACT_IDS, {"external_ids": chunk})
-        found.update({row.external_id: row.id for row in rows})
     missing = [e for e in wanted if e not in found]
     if missing:
         shown = ", ".join(repr(m) for m in missing[:10])
         more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
         raise InvalidField("recipients", f"no contacts {shown}{more}")
     return sorted(found.values())
+
+
+def lookup_ids(session: Session, external_ids: Iterable[str]) -> dict[str, int]:
+    """External id -> contact id of those that exist, a thousand to a query."""
+    wanted = list(dict.fromkeys(external_ids))
+    found: dict[str, int] = {}
+    for start in range(0, len(wanted), _LOOKUP_CHUNK):
+        chunk = wanted[start : start + _LOOKUP_CHUNK]
+        rows = session.execute(_CONTACT_IDS, {"external_ids": chunk})
+        found.update({row.external_id: row.id for row in rows})
+    return found
 
 
 def get(session: Session, notification_id: int) -> Notification:

@@ -1,0 +1,327 @@
+"""Accept a batch of notifications: each item checked on its own, the accepted inserted together.
+
+Bulk throughout, so a thousand items cost a handful of statements: one lookup of the keys
+already used, one of the topics, one of the templates, contacts a thousand to a query, one
+multi-row INSERT of notifications (RETURNING their ids in item order), one of events, one of
+idempotency keys. An item's idempotency key is the single POST's (same table, same hash of
+the same body), so a batch item replays a single POST and the other way round.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from pydantic import TypeAdapter
+from sqlalchemy import Table, and_, bindparam, delete, insert, select
+from sqlalchemy.orm import Session
+
+from hub.db.base import utcnow
+from hub.db.models import IdempotencyKey, Notification, Template, Topic
+from hub.domain import NotificationState
+from hub.schemas.notifications import BatchItem
+from hub.services import idempotency, inline_recipients, notifications, timeline
+from hub.services.actor import Actor
+from hub.services.errors import Conflict, HubError, InvalidField
+from hub.services.idempotency import ABANDONED_AFTER, KeyReused
+from hub.services.notifications import Accepted
+from hub.templates.isolation import RenderProcesses
+
+_CHUNK = 1000
+_TOPICS = cast(Table, Topic.__table__)
+_TEMPLATES = cast(Table, Template.__table__)
+_KEYS = cast(Table, IdempotencyKey.__table__)
+_NOTIFICATIONS = cast(Table, Notification.__table__)
+_TOPIC_ROWS = select(_TOPICS.c.id, _TOPICS.c.key, _TOPICS.c.allowed_channels).where(
+    _TOPICS.c.key.in_(bindparam("keys", expanding=True))
+)
+_TEMPLATE_ROWS = select(_TEMPLATES.c.key, _TEMPLATES.c.variants, _TEMPLATES.c.version).where(
+    _TEMPLATES.c.key.in_(bindparam("keys", expanding=True))
+)
+_KEY_ROWS = select(_KEYS).where(
+    _KEYS.c.owner == bindparam("owner"), _KEYS.c.key.in_(bindparam("keys", expanding=True))
+)
+_INSERT = insert(_NOTIFICATIONS).returning(_NOTIFICATIONS.c.id, sort_by_parameter_order=True)
+_DATETIME = TypeAdapter(dt.datetime)
+# The path a single POST hashes its body under: an item's key means the same thing.
+SINGLE_PATH = "/v1/notifications"
+
+
+@dataclass(slots=True)
+class Outcome:
+    """One item's fate: accepted (`accepted`, and whether it was a replay) or `error`."""
+
+    index: int
+    accepted: Accepted | None = None
+    replayed: bool = False
+    error: HubError | None = None
+
+
+@dataclass(slots=True)
+class _Item:
+    outcome: Outcome
+    body: BatchItem
+    digest: str | None = None
+    plan: notifications.Plan | None = None
+    topic_id: int = 0
+    recipients: list[int] | None = None
+
+
+def accept(
+    session: Session,
+    items: Sequence[tuple[int, BatchItem]],
+    *,
+    owner: str,
+    source: str,
+    actor: Actor,
+    processes: RenderProcesses,
+    allow_private_webhooks: bool = False,
+) -> list[Outcome]:
+    """Check every item, insert the good ones; the caller commits (all of them, or nothing).
+
+    `items` are (index in the request, the item as validated); the outcomes are in the same
+    order. An error names fields within its item (`recipients`), as a single POST would.
+    A concurrent request taking one of the same idempotency keys first makes the INSERT of
+    keys fail with IntegrityError: the caller rolls back and calls again, once.
+    """
+    now = utcnow()
+    work = [_Item(Outcome(index), body) for index, body in items]
+    live = _claim_keys(session, work, owner=owner, now=now)
+    live = _check(session, live, processes=processes, now=now)
+    live = _resolve_recipients(
+        session, live, actor=actor, allow_private_webhooks=allow_private_webhooks
+    )
+    _insert(session, live, owner=owner, source=source, actor=actor, now=now)
+    return [item.outcome for item in work]
+
+
+def _reject(item: _Item, error: HubError) -> None:
+    item.outcome.error = error
+
+
+def _claim_keys(
+    session: Session, work: list[_Item], *, owner: str, now: dt.datetime
+) -> list[_Item]:
+    """Settle each keyed item against the keys already used; the items still to do."""
+    first: dict[str, int] = {}
+    keyed: list[_Item] = []
+    for item in work:
+        key = item.body.idempotency_key
+        if key is None:
+            continue
+        if key in first:
+            _reject(item, _reused(f"item {first[key]} of this batch has the same key"))
+            continue
+        first[key] = item.outcome.index
+        body = item.body.model_dump(mode="json", exclude={"idempotency_key"})
+        item.digest = idempotency.request_hash("POST", SINGLE_PATH, body)
+        keyed.append(item)
+    existing: dict[str, Any] = {}
+    wanted = [cast(str, item.body.idempotency_key) for item in keyed]
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        existing.update(
+            {row.key: row for row in session.execute(_KEY_ROWS, {"owner": owner, "keys": chunk})}
+        )
+    for item in keyed:
+        row = existing.get(cast(str, item.body.idempotency_key))
+        if row is None:
+            continue
+        if row.request_hash != item.digest:
+            _reject(item, _reused("used before with another notification; use a new key"))
+        elif row.status_code is not None and row.response is not None:
+            answer = row.response
+            item.outcome.accepted = Accepted(
+                id=int(answer["id"]),
+                state=NotificationState(answer["state"]),
+                created_at=_DATETIME.validate_python(answer["created_at"]),
+                send_at=_DATETIME.validate_python(answer["send_at"])
+                if answer.get("send_at")
+                else None,
+            )
+            item.outcome.replayed = True
+        elif now - _aware(row.created_at) < ABANDONED_AFTER or not _take_over(session, row):
+            _reject(
+                item,
+                Conflict("a request with this idempotency key is still in progress; retry shortly"),
+            )
+    return [item for item in work if _open(item)]
+
+
+def _open(item: _Item) -> bool:
+    return item.outcome.error is None and item.outcome.accepted is None
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _take_over(session: Session, row: Any) -> bool:
+    """A reservation left by a request that died before answering: ours now."""
+    gone = session.execute(
+        delete(_KEYS).where(and_(_KEYS.c.id == row.id, _KEYS.c.created_at == row.created_at))
+    )
+    return bool(gone.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def _reused(message: str) -> KeyReused:
+    return KeyReused(
+        f"idempotency_key: {message}",
+        details=[{"field": "idempotency_key", "message": message}],
+    )
+
+
+def _check(
+    session: Session, live: list[_Item], *, processes: RenderProcesses, now: dt.datetime
+) -> list[_Item]:
+    """Each item against its topic and template (looked up once each), as a single POST is."""
+    topic_keys = sorted({item.body.topic for item in live})
+    template_keys = sorted({item.body.template for item in live if item.body.template})
+    topics = {row.key: row for row in _rows(session, _TOPIC_ROWS, topic_keys)}
+    stored = {row.key: row for row in _rows(session, _TEMPLATE_ROWS, template_keys)}
+    for item in live:
+        body = item.body
+        topic = topics.get(body.topic)
+        try:
+            if topic is None:
+                raise InvalidField("topic", f"no topic {body.topic!r}")
+            template = stored.get(body.template) if body.template else None
+            item.plan = notifications.check(
+                body, topic=topic, template=template, processes=processes, now=now
+            )
+            item.topic_id = topic.id
+        except HubError as exc:
+            _reject(item, exc)
+    return [item for item in live if _open(item)]
+
+
+def _rows(session: Session, statement: Any, keys: list[str]) -> list[Any]:
+    found: list[Any] = []
+    for start in range(0, len(keys), _CHUNK):
+        found.extend(session.execute(statement, {"keys": keys[start : start + _CHUNK]}))
+    return found
+
+
+def _resolve_recipients(
+    session: Session, live: list[_Item], *, actor: Actor, allow_private_webhooks: bool
+) -> list[_Item]:
+    """Contact ids for each item's recipients: the named looked up together, the inline ones
+    created or changed together (only for items that are otherwise good)."""
+    inline: dict[int, dict[str, dict[str, Any]]] = {}
+    named: dict[int, list[str]] = {}
+    for item in live:
+        recipients = item.body.recipients
+        if not recipients:
+            continue
+        own: dict[str, dict[str, Any]] = {}
+        if not inline_recipients.is_plain(recipients):
+            try:
+                inline_recipients.check(recipients, allow_private_webhooks=allow_private_webhooks)
+            except HubError as exc:
+                _reject(item, exc)
+                continue
+            inline_recipients.combine(own, recipients)
+        inline[item.outcome.index] = own
+        named[item.outcome.index] = [r for r in recipients if isinstance(r, str) and r not in own]
+    found = notifications.lookup_ids(
+        session, (external_id for names in named.values() for external_id in names)
+    )
+    wanted: dict[str, dict[str, Any]] = {}
+    for item in live:
+        names = named.get(item.outcome.index)
+        if names is None:
+            continue
+        missing = list(dict.fromkeys(n for n in names if n not in found))
+        if missing:
+            shown = ", ".join(repr(m) for m in missing[:10])
+            more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+            _reject(item, InvalidField("recipients", f"no contacts {shown}{more}"))
+            continue
+        own = inline[item.outcome.index]
+        for external_id, given in own.items():  # the later item's fields over the earlier's
+            inline_recipients.add(wanted, external_id, given)
+    upserted = inline_recipients.upsert(session, wanted, actor) if wanted else {}
+    for item in live:
+        if not _open(item) or item.outcome.index not in named:
+            continue
+        ids = {found[n] for n in named[item.outcome.index]}
+        ids.update(upserted[e] for e in inline[item.outcome.index])
+        item.recipients = sorted(ids)
+    return [item for item in live if _open(item)]
+
+
+def _insert(
+    session: Session,
+    live: list[_Item],
+    *,
+    owner: str,
+    source: str,
+    actor: Actor,
+    now: dt.datetime,
+) -> None:
+    """The notifications in one statement, then the scheduled ones' events and the keys."""
+    if not live:
+        return
+    rows = []
+    for item in live:
+        plan = cast(notifications.Plan, item.plan)
+        body = item.body
+        rows.append(
+            notifications.row(
+                topic_id=item.topic_id,
+                template_key=body.template,
+                template_version=plan.version,
+                variants=plan.variants,
+                data=body.data,
+                source=source,
+                now=now,
+                render_as=None,
+                recipients=item.recipients,
+                channels=plan.channels,
+                escalation=plan.escalation,
+                send_at=plan.send_at,
+            )
+        )
+    ids = session.execute(_INSERT, rows).scalars().all()
+    created = _DATETIME.dump_python(now, mode="json")
+    events: list[dict[str, Any]] = []
+    keys: list[dict[str, Any]] = []
+    for item, notification_id in zip(live, ids, strict=True):
+        plan = cast(notifications.Plan, item.plan)
+        state = NotificationState.SCHEDULED if plan.send_at else NotificationState.ACCEPTED
+        item.outcome.accepted = Accepted(notification_id, state, now, plan.send_at)
+        if plan.send_at is not None and item.recipients:
+            events += notifications.scheduled_events(
+                item.recipients,
+                notification_id=notification_id,
+                send_at=plan.send_at,
+                topic_key=item.body.topic,
+                actor=actor,
+                at=now,
+            )
+        if item.body.idempotency_key is not None:
+            # What a single POST stores (NotificationAccepted), so either replays the other.
+            answer = {
+                "id": notification_id,
+                "state": state.value,
+                "topic": item.body.topic,
+                "created_at": created,
+                "send_at": _DATETIME.dump_python(plan.send_at, mode="json")
+                if plan.send_at
+                else None,
+            }
+            keys.append(
+                {
+                    "owner": owner,
+                    "key": item.body.idempotency_key,
+                    "request_hash": item.digest,
+                    "status_code": 202,
+                    "response": answer,
+                    "created_at": now,
+                }
+            )
+    timeline.record_many(session, events)
+    if keys:
+        session.execute(insert(_KEYS), keys)
