@@ -1,0 +1,262 @@
+"""POST /v1/notifications/batch (issue 19.2), on SQLite and PostgreSQL: items checked one by
+one, the accepted committed together, idempotency per item shared with the single POST."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, func, select, text
+
+from hub.db.models import Contact, IdempotencyKey, Notification
+from hub.domain import NotificationState, Scope
+from hub.runtime import Runtime
+from tests.conftest import make_key
+from tests.dispatching import ok, timeline, topic
+
+CONTENT = {"": {"email_subject": "Receipt {{ data.n }}", "email_text": "Thanks"}}
+
+
+@pytest.fixture
+def auth(runtime: Runtime, client: TestClient) -> dict[str, str]:
+    """A key named `billing` that may notify, with a topic and two contacts to tell."""
+    admin = make_key(runtime, "admin", Scope.ADMIN, Scope.CONTACTS)
+    topic(client, admin, "receipts", category="transactional", required=True)
+    for external_id in ("ann", "bob"):
+        ok(client.put(f"/v1/contacts/{external_id}", json={"email": f"{external_id}@example.com"},
+                      headers=admin))  # fmt: skip
+    return make_key(runtime, "billing", Scope.NOTIFY)
+
+
+def _item(n: int = 0, **more: Any) -> dict[str, Any]:
+    return {"topic": "receipts", "recipients": ["ann"], "content": CONTENT, "data": {"n": n}} | more
+
+
+def _batch(client: TestClient, auth: dict[str, str], items: list[Any], **headers: str) -> Any:
+    return client.post(
+        "/v1/notifications/batch", json={"notifications": items}, headers=auth | headers
+    )
+
+
+def _count(runtime: Runtime, model: Any) -> int:
+    with runtime.sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_good_items_are_accepted_and_bad_ones_rejected_naming_their_field(
+    client: TestClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    items = [
+        _item(0),
+        _item(1, topic="nope"),
+        _item(2, recipients=["ann", {"external_id": "cy", "email": "bad"}]),
+        _item(3, recipients=["ghost"]),
+        "not an object",
+        _item(5, recipients=["bob", {"external_id": "dee", "name": "Dee"}]),
+    ]
+    answer = _batch(client, auth, items)
+    assert answer.status_code == 202, answer.text
+    body = answer.json()
+    assert (body["accepted"], body["rejected"]) == (2, 4)
+    results = body["results"]
+    assert [r["index"] for r in results] == [0, 1, 2, 3, 4, 5]
+    assert [r["status"] for r in results] == ["accepted", *["rejected"] * 4, "accepted"]
+    fields = {r["index"]: r["error"]["details"][0]["field"] for r in results if r.get("error")}
+    assert fields == {
+        1: "notifications[1].topic",
+        2: "notifications[2].recipients[1].email",
+        3: "notifications[3].recipients",
+        4: "notifications[4]",
+    }
+    assert results[1]["error"]["code"] == "invalid_field"
+    assert "no topic 'nope'" in results[1]["error"]["message"]
+    assert "ghost" in results[3]["error"]["message"]
+    assert results[2]["error"]["code"] == "invalid_request"
+    with runtime.sessions() as session:
+        stored = {n.id: n for n in session.scalars(select(Notification).order_by(Notification.id))}
+        contacts = {c.external_id: c.id for c in session.scalars(select(Contact))}
+    assert set(stored) == {results[0]["id"], results[5]["id"]}
+    assert stored[results[0]["id"]].data == {"n": 0}
+    assert stored[results[5]["id"]].recipients == sorted([contacts["bob"], contacts["dee"]])
+    assert "cy" not in contacts  # a rejected item's inline recipient is not created
+    (created,) = [
+        e for e in timeline(client, auth_of(runtime), "dee") if e["type"] == "contact.created"
+    ]
+    assert (created["actor"], created["source"]) == ("billing", "api.notify")
+
+
+def auth_of(runtime: Runtime) -> dict[str, str]:
+    return make_key(runtime, "reader", Scope.CONTACTS)
+
+
+def test_every_item_rejected_is_422_naming_each_items_field(
+    client: TestClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    answer = _batch(client, auth, [_item(0, topic="nope"), _item(1, recipients=[])])
+    assert answer.status_code == 422, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == "invalid_request"
+    assert [d["field"] for d in error["details"]] == [
+        "notifications[0].topic",
+        "notifications[1].recipients",
+    ]
+    assert _count(runtime, Notification) == 0
+
+
+@pytest.mark.parametrize(("size", "status"), [(0, 422), (1001, 422)])
+def test_a_batch_holds_one_to_a_thousand(
+    client: TestClient, auth: dict[str, str], runtime: Runtime, size: int, status: int
+) -> None:
+    answer = _batch(client, auth, [_item(n) for n in range(size)])
+    assert answer.status_code == status, answer.text[:300]
+    assert answer.json()["error"]["details"][0]["field"] == "notifications"
+    assert _count(runtime, Notification) == 0
+
+
+def test_a_thousand_items_are_accepted_in_order(
+    client: TestClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    items = [_item(n, idempotency_key=f"k-{n}") for n in range(1000)]
+    answer = _batch(client, auth, items)
+    assert answer.status_code == 202, answer.text[:300]
+    body = answer.json()
+    assert (body["accepted"], body["rejected"]) == (1000, 0)
+    ids = [r["id"] for r in body["results"]]
+    assert ids == sorted(ids)
+    assert len(set(ids)) == 1000
+    with runtime.sessions() as session:
+        data = {
+            row.id: row.data for row in session.execute(select(Notification.id, Notification.data))
+        }
+    assert [data[i]["n"] for i in ids] == list(range(1000))  # each id is its own item's
+    assert _count(runtime, IdempotencyKey) == 1000
+
+
+def test_items_replay_by_key_across_single_posts_and_batches(
+    client: TestClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    single = ok(
+        client.post("/v1/notifications", json=_item(0), headers=auth | {"Idempotency-Key": "a"}),
+        202,
+    )
+    first = ok(_batch(client, auth, [_item(1, idempotency_key="b")]), 202)["results"][0]
+    answer = _batch(
+        client,
+        auth,
+        [
+            _item(0, idempotency_key="a"),  # the single POST's body: replayed
+            _item(1, idempotency_key="b"),  # the earlier batch item's: replayed
+            _item(2, idempotency_key="a"),  # key a with another body
+            _item(3, idempotency_key="c"),  # new
+            _item(4, idempotency_key="c"),  # the same key twice in one batch
+        ],
+    )
+    results = ok(answer, 202)["results"]
+    assert [(r["status"], r.get("replayed")) for r in results] == [
+        ("accepted", True),
+        ("accepted", True),
+        ("rejected", None),
+        ("accepted", False),
+        ("rejected", None),
+    ]
+    assert (results[0]["id"], results[1]["id"]) == (single["id"], first["id"])
+    assert results[2]["error"]["code"] == "idempotency_key_reused"
+    assert results[4]["error"]["code"] == "idempotency_key_reused"
+    assert results[4]["error"]["details"][0]["field"] == "notifications[4].idempotency_key"
+    assert _count(runtime, Notification) == 3
+    # A single POST replays what a batch item was answered.
+    again = client.post("/v1/notifications", json=_item(3), headers=auth | {"Idempotency-Key": "c"})
+    assert again.status_code == 202
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["id"] == results[3]["id"]
+
+
+def test_the_whole_batch_replays_under_its_own_header_key(
+    client: TestClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    items = [_item(0), _item(1, topic="nope")]
+    first = _batch(client, auth, items, **{"Idempotency-Key": "whole"})
+    again = _batch(client, auth, items, **{"Idempotency-Key": "whole"})
+    assert first.status_code == again.status_code == 202
+    assert again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert _count(runtime, Notification) == 1
+
+
+def test_scheduled_items_wait_and_are_on_the_named_timelines(
+    client: TestClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    send_at = dt.datetime.now(dt.UTC) + dt.timedelta(hours=3)
+    answer = _batch(
+        client,
+        auth,
+        [_item(0), _item(1, send_at=send_at.isoformat(), recipients=["ann", "bob"])],
+    )
+    results = ok(answer, 202)["results"]
+    assert [r["state"] for r in results] == ["accepted", "scheduled"]
+    with runtime.sessions() as session:
+        scheduled = session.get(Notification, results[1]["id"])
+        assert scheduled is not None
+        assert scheduled.state is NotificationState.SCHEDULED
+        assert scheduled.send_at == send_at
+    reader = auth_of(runtime)
+    for person in ("ann", "bob"):
+        (event,) = [
+            e for e in timeline(client, reader, person) if e["type"] == "notification.scheduled"
+        ]
+        assert event["changes"]["notification"] == results[1]["id"]
+        assert event["actor"] == "billing"
+
+
+def test_a_failure_mid_way_leaves_nothing(
+    client: TestClient, auth: dict[str, str], runtime: Runtime, database_url: str
+) -> None:
+    """A statement after the inline contacts and the notifications fails: the idempotency
+    keys' INSERT, stopped by a trigger. Nothing of the batch is kept."""
+    engine = create_engine(database_url)
+    with engine.begin() as db:
+        if engine.dialect.name == "sqlite":
+            db.execute(
+                text(
+                    "CREATE TRIGGER refuse_key BEFORE INSERT ON idempotency_keys "
+                    "WHEN NEW.key = 'boom' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+                )
+            )
+        else:
+            db.execute(
+                text(
+                    "CREATE FUNCTION refuse_key() RETURNS trigger AS $$ BEGIN "
+                    "IF NEW.key = 'boom' THEN RAISE EXCEPTION 'refused'; END IF; "
+                    "RETURN NEW; END $$ LANGUAGE plpgsql"
+                )
+            )
+            db.execute(
+                text(
+                    "CREATE TRIGGER refuse_key BEFORE INSERT ON idempotency_keys "
+                    "FOR EACH ROW EXECUTE FUNCTION refuse_key()"
+                )
+            )
+    try:
+        items = [
+            _item(0, recipients=[{"external_id": "new-1", "name": "New"}]),
+            _item(1, idempotency_key="boom"),
+        ]
+        answer = _batch(client, auth, items)
+        assert answer.status_code == 500
+        assert _count(runtime, Notification) == 0
+        assert _count(runtime, IdempotencyKey) == 0
+        with runtime.sessions() as session:
+            assert session.scalar(select(Contact).where(Contact.external_id == "new-1")) is None
+    finally:
+        with engine.begin() as db:
+            db.execute(
+                text(
+                    "DROP TRIGGER refuse_key"
+                    + ("" if engine.dialect.name == "sqlite" else " ON idempotency_keys")
+                )
+            )
+            if engine.dialect.name != "sqlite":
+                db.execute(text("DROP FUNCTION refuse_key()"))
+        engine.dispose()
