@@ -12,7 +12,9 @@ from hub.schemas.base import Out
 
 
 class AuditEntryOut(Out):
-    id: int
+    """One change to the configuration."""
+
+    id: int = Field(description="The entry's id; the log is ordered by it.")
     at: dt.datetime = Field(description="When the change was made (UTC).")
     actor_kind: ActorKind = Field(description="`staff` (console), `api_key`, `cli` or `system`.")
     actor: str = Field(description="The staff e-mail, the API key's name, or `cli:<os user>`.")

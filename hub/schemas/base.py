@@ -6,7 +6,7 @@ import base64
 import binascii
 from typing import Annotated, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 T = TypeVar("T")
 
@@ -22,8 +22,13 @@ class Out(BaseModel):
 
 
 class Page(BaseModel, Generic[T]):
-    items: list[T]
-    next_cursor: str | None = None
+    """One page of a list; follow `next_cursor` for the next."""
+
+    items: list[T] = Field(description="This page's items, in the list's order.")
+    next_cursor: str | None = Field(
+        None,
+        description="Pass as `cursor` for the next page; null on the last page.",
+    )
 
 
 def encode_cursor(last_id: int) -> str:

@@ -19,9 +19,13 @@ from hub.schemas.segments import AttributeName, Scalar
 class SegmentIn(Strict):
     """Who of the topic's audience: every given condition must hold."""
 
-    kind: ContactKind | None = None
-    locales: list[Locale] | None = Field(None, max_length=50, description="'ru' matches ru-RU.")
-    timezones: list[TimeZone] | None = Field(None, max_length=100)
+    kind: ContactKind | None = Field(None, description="Only clients, or only employees.")
+    locales: list[Locale] | None = Field(
+        None, max_length=50, description="Any of these languages; 'ru' matches ru-RU."
+    )
+    timezones: list[TimeZone] | None = Field(
+        None, max_length=100, description="Any of these IANA zones."
+    )
     attributes: dict[AttributeName, Scalar] | None = Field(
         None, max_length=20, description='Equal as text: {"plan": "pro"}.'
     )
@@ -63,7 +67,11 @@ class AbIn(Strict):
     (`sample` percent, split evenly) first, then after `wait_minutes` the variant with the
     better human `metric` rate (unique people per delivered) goes to everyone else."""
 
-    mode: AbMode = AbMode.SPLIT
+    mode: AbMode = Field(
+        AbMode.SPLIT,
+        description="`split`: each person one variant, by share; `winner`: a test group "
+        "first, then the better variant to everyone else.",
+    )
     sample: int | None = Field(
         None, ge=2, le=90, description="Winner mode: percent of the audience in the test group."
     )
@@ -76,24 +84,38 @@ class AbIn(Strict):
 
 
 class CampaignIn(Strict):
-    name: Text255
-    topic: Key
+    """A campaign draft: what to send, to whom, and when."""
+
+    name: Text255 = Field(description="What staff call it.")
+    topic: Key = Field(
+        description="The topic it is sent on (its key): its audience, subscribers and rules."
+    )
     template: Key | None = Field(
         None,
         description="The template; with `variants`, leave it out (the first variant's is the "
         "campaign's own, for its dry run's samples and test send).",
     )
-    data: Attributes = Field(default_factory=dict)
-    segment: SegmentIn | None = None
+    data: Attributes = Field(default_factory=dict, description="What its template reads as `data`.")
+    segment: SegmentIn | None = Field(
+        None, description="Only the people of the topic's audience who match these conditions."
+    )
     segment_key: Key | None = Field(
         None,
         description="A saved segment (/v1/segments) instead of `segment`: the campaign copies "
         "its conditions when created and sends with that copy.",
     )
     channels: list[Channel] | None = Field(
-        None, max_length=4, json_schema_extra={"uniqueItems": True}
+        None,
+        max_length=4,
+        description="Only these channels (each person's choice still applies); none: all the "
+        "topic allows.",
+        json_schema_extra={"uniqueItems": True},
     )
-    schedule: Schedule = Field(default_factory=Now)
+    schedule: Schedule = Field(
+        default_factory=Now,
+        description="When it goes once scheduled: `now`, `at` an instant, at a `local` "
+        "wall-clock time in each person's zone, or `recurring` (cron or RFC 5545).",
+    )
     throttle: dict[Channel, Annotated[int, Field(ge=1, le=1_000_000)]] | None = Field(
         None, description="Messages per minute per channel."
     )
@@ -119,6 +141,8 @@ class CampaignPatchIn(Strict):
 class ArmResultOut(Strict):
     """One variant's figures: unique people per delivered; human activity only."""
 
+    name: str = Field(description="The variant's name.")
+    template: str = Field(description="The template it sends.")
     name: str
     template: str
     delivered: int = Field(description="People with a sent or delivered message of it.")
@@ -135,8 +159,8 @@ class AbResultsOut(Strict):
     """The variants compared on the chosen metric by a two-proportion z-test (pooled,
     two-sided) between the best and the runner-up."""
 
-    metric: AbMetric
-    arms: list[ArmResultOut]
+    metric: AbMetric = Field(description="What picks the winner: `click` or `open`.")
+    arms: list[ArmResultOut] = Field(description="Each variant's figures.")
     leader: str | None = Field(description="The variant with the higher rate, if any differ.")
     z: float | None = Field(description="The test statistic; none when too few to tell.")
     p_value: float | None = Field(description="Two-sided; none when too few to tell.")
@@ -147,29 +171,39 @@ class AbResultsOut(Strict):
 
 
 class RunOut(Out):
-    occurrence_at: dt.datetime
-    notification_id: int | None
+    """One occurrence of the campaign that went out."""
+
+    occurrence_at: dt.datetime = Field(description="The occurrence it was (UTC).")
+    notification_id: int | None = Field(description="Its notification (GET /v1/notifications).")
 
 
 class CampaignOut(Out):
-    id: int
-    name: str
-    topic: str
-    template: str
-    data: dict[str, Any]
-    segment: dict[str, Any] | None
+    """A campaign, its state and its figures."""
+
+    id: int = Field(description="The campaign's id.")
+    name: str = Field(description="What staff call it.")
+    topic: str = Field(description="The topic it is sent on (its key).")
+    template: str = Field(description="Its template (A/B: the first variant's).")
+    data: dict[str, Any] = Field(description="What its template reads as `data`.")
+    segment: dict[str, Any] | None = Field(
+        description="The conditions its audience must meet; null: the topic's whole audience."
+    )
     segment_key: str | None = Field(None, description="The saved segment it copied, if any.")
-    channels: list[str] | None
-    schedule: dict[str, Any]
-    throttle: dict[str, Any] | None
-    state: CampaignState
-    next_run_at: dt.datetime | None
-    created_by: str
-    approved_by: str | None = None
-    approved_at: dt.datetime | None = None
-    created_at: dt.datetime
-    updated_at: dt.datetime
-    runs: list[RunOut] = []
+    channels: list[str] | None = Field(description="Only these channels; null: all.")
+    schedule: dict[str, Any] = Field(description="When it goes, as it was given.")
+    throttle: dict[str, Any] | None = Field(
+        description="Messages per minute per channel; null: as fast as the channels go."
+    )
+    state: CampaignState = Field(
+        description="`draft`, `scheduled`, `sending`, `done`, `paused` or `cancelled`."
+    )
+    next_run_at: dt.datetime | None = Field(description="When it next goes; null: not due.")
+    created_by: str = Field(description="Who created it: a staff e-mail or a key's name.")
+    approved_by: str | None = Field(None, description="Who approved it, with approvals on.")
+    approved_at: dt.datetime | None = Field(None, description="When it was approved (UTC).")
+    created_at: dt.datetime = Field(description="When it was created (UTC).")
+    updated_at: dt.datetime = Field(description="When it last changed (UTC).")
+    runs: list[RunOut] = Field([], description="Each occurrence that went out, oldest first.")
     counts: dict[str, dict[str, int]] = Field(
         default_factory=dict, description="Deliveries by state and by channel, all runs."
     )
@@ -198,7 +232,7 @@ class RenderErrorOut(Strict):
     """A part that fails to render for one language and channel of the audience."""
 
     locale: str = Field(description="The people's language as their contacts have it; '' for none.")
-    channel: Channel
+    channel: Channel = Field(description="The channel it was rendered for.")
     field: str = Field(
         description="Where to fix it: template.<variant>.<part> ('' is the default variant), "
         "as in the template's own `variants`.",
@@ -230,7 +264,7 @@ class RenderOut(Strict):
     """What one real person of the audience would get: one per language and channel."""
 
     locale: str = Field(description="The people's language; '' for none.")
-    channel: Channel
+    channel: Channel = Field(description="The channel it was rendered for.")
     contact: str = Field(description="The external id of the person it was rendered for.")
     people: int = Field(description="People of the audience on this language and channel.")
     arm: str | None = Field(None, description="A/B: the campaign variant whose template it is.")
@@ -244,6 +278,8 @@ class RenderOut(Strict):
 
 
 class DryRunOut(Strict):
+    """What scheduling the campaign now would do; nothing is written."""
+
     audience: int = Field(description="People the topic and segment reach.")
     send: dict[str, int] = Field(description="Deliveries that would go, by channel.")
     deferred: dict[str, int] = Field(description="Would wait (quiet hours...), by reason.")
@@ -274,6 +310,8 @@ class DryRunOut(Strict):
 
 
 class TestSendIn(Strict):
+    """Where a test send goes."""
+
     email: Email = Field(description="Where the test goes (yours).")
     name: MaybeText = Field(
         None, description="Your name, for the stand-in used when the audience is empty."
@@ -302,7 +340,9 @@ class TestOutcome(enum.StrEnum):
 
 
 class TestSendOut(Strict):
-    notification_id: int
+    """What became of a test send."""
+
+    notification_id: int = Field(description="The test's own notification.")
     outcome: TestOutcome = Field(description="What became of it by the time of the answer.")
     message: str = Field(
         description="The outcome in words.", examples=["accepted by the mail server (sent)"]
@@ -327,3 +367,15 @@ class TestSendOut(Strict):
     )
     part: str | None = Field(None, description="A part that failed to render: its name.")
     line: int | None = Field(None, description="A part that failed to render: the line.")
+
+
+# What the API documentation shows; tests/unit/test_openapi_quality.py validates it.
+CAMPAIGN_EXAMPLE: dict[str, Any] = {
+    "name": "December newsletter",
+    "topic": "newsletter",
+    "template": "newsletter-december",
+    "data": {"offer": "20% off until Friday"},
+    "segment": {"attributes": {"plan": "gold"}},
+    "schedule": {"kind": "local", "at": "2026-12-01T10:00:00"},
+    "throttle": {"email": 5000},
+}

@@ -81,6 +81,7 @@ class ContactOut(Out):
 
 
 # What the API documentation shows; tests/unit/test_openapi_quality.py validates both.
+# No null in them: FastAPI leaves every null out of the OpenAPI document, examples too.
 CONTACT_EXAMPLE: dict[str, Any] = {
     "kind": "client",
     "name": "Ann Lee",
@@ -94,7 +95,7 @@ CONTACT_OUT_EXAMPLE: dict[str, Any] = {
     "external_id": "crm-1",
     **CONTACT_EXAMPLE,
     "phone": "+442079460958",
-    "webhook_url": None,
+    "webhook_url": "https://crm.example.com/hooks/hub",
     "created_at": "2026-03-02T09:15:00Z",
     "updated_at": "2026-03-02T09:15:00Z",
 }

@@ -8,16 +8,20 @@ MAX_REPORTED_ERRORS = 1000
 
 
 class RowError(BaseModel):
+    """One bad field of one row."""
+
     line: int = Field(description="1-based line of the file where the row starts.")
     field: str = Field(description="The column or key at fault; `row` when the row is unreadable.")
-    reason: str
+    reason: str = Field(description="What is wrong with it.")
 
 
 class ImportReport(BaseModel):
+    """What an import did."""
+
     rows: int = Field(description="Data rows read (blank lines are not rows).")
-    created: int
-    updated: int
-    unchanged: int
+    created: int = Field(description="Rows that created a contact.")
+    updated: int = Field(description="Rows that changed a contact.")
+    unchanged: int = Field(description="Rows that named a contact and changed nothing.")
     failed: int = Field(
         description="Rows not imported, and with `subscribe_topic` also rows imported whose "
         "subscription was refused (their error names the field `subscription`); each has one "

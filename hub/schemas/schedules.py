@@ -36,30 +36,47 @@ def _naive(value: dt.datetime) -> dt.datetime:
 
 
 class Now(Strict):
-    kind: Literal["now"] = "now"
+    """As soon as it is scheduled."""
+
+    kind: Literal["now"] = Field("now", description="`now`.")
 
 
 class At(Strict):
-    kind: Literal["at"] = "at"
-    at: Annotated[dt.datetime, AfterValidator(_aware)]
+    """Everyone at one instant."""
+
+    kind: Literal["at"] = Field("at", description="`at`.")
+    at: Annotated[dt.datetime, AfterValidator(_aware)] = Field(
+        description="The instant, with its offset, e.g. 2026-12-01T09:00:00Z."
+    )
 
 
 class LocalTime(Strict):
     """Everyone at the same wall-clock time in their own zone, e.g. 2026-12-01T10:00."""
 
-    kind: Literal["local"] = "local"
-    at: Annotated[dt.datetime, AfterValidator(_naive)]
+    kind: Literal["local"] = Field("local", description="`local`.")
+    at: Annotated[dt.datetime, AfterValidator(_naive)] = Field(
+        description="The wall-clock date and time, without an offset: each person's own."
+    )
 
 
 class Recurring(Strict):
     """A cron expression ("0 10 * * MON") or an RFC 5545 rule ("FREQ=WEEKLY;BYDAY=MO;
     BYHOUR=10;BYMINUTE=0"), read in `timezone`; `until` ends it."""
 
-    kind: Literal["recurring"] = "recurring"
-    cron: str | None = Field(None, max_length=200)
-    rrule: str | None = Field(None, max_length=500)
-    timezone: TimeZone = "UTC"
-    until: Annotated[dt.datetime, AfterValidator(_aware)] | None = None
+    kind: Literal["recurring"] = Field("recurring", description="`recurring`.")
+    cron: str | None = Field(
+        None, max_length=200, description='A cron expression, e.g. "0 10 * * MON"; or `rrule`.'
+    )
+    rrule: str | None = Field(
+        None,
+        max_length=500,
+        description='An RFC 5545 rule, e.g. "FREQ=WEEKLY;BYDAY=MO;BYHOUR=10;BYMINUTE=0"; or '
+        "`cron`.",
+    )
+    timezone: TimeZone = Field("UTC", description="The IANA zone the rule is read in.")
+    until: Annotated[dt.datetime, AfterValidator(_aware)] | None = Field(
+        None, description="No occurrence after this instant (with its offset)."
+    )
     start: Annotated[dt.datetime, AfterValidator(_aware)] | None = Field(
         None, description="Where an rrule's count and interval start; set when scheduled."
     )

@@ -111,7 +111,7 @@ class AttributeTest(Strict):
     value that is not a number (or not a YYYY-MM-DD date) never falls in a range."""
 
     name: AttributeName = Field(description="The attribute's name (a top-level key).")
-    equals: Scalar | None = None
+    equals: Scalar | None = Field(None, description="The value is exactly this.")
     not_equals: Scalar | None = Field(None, description="Also true when the attribute is missing.")
     in_: list[Scalar] | None = Field(
         None, alias="in", min_length=1, max_length=MAX_VALUES, description="Equals one of them."
@@ -194,7 +194,7 @@ class Condition(BaseModel):
         description="At least one holds.",
     )
     not_: Condition | None = Field(None, alias="not", description="It does not hold.")
-    kind: ContactKind | None = None
+    kind: ContactKind | None = Field(None, description="The contact is a client, or an employee.")
     locale: list[Locale] | None = Field(
         None,
         min_length=1,
@@ -204,8 +204,10 @@ class Condition(BaseModel):
     timezone: list[TimeZone] | None = Field(
         None, min_length=1, max_length=MAX_VALUES, description="Any of these IANA zones."
     )
-    subscription: SubscriptionTest | None = None
-    attribute: AttributeTest | None = None
+    subscription: SubscriptionTest | None = Field(
+        None, description="Subscribed to a topic (on a channel)."
+    )
+    attribute: AttributeTest | None = Field(None, description="One attribute passes a test.")
     created: DateRange | None = Field(None, description="When the contact was added.")
 
     @model_validator(mode="after")
@@ -314,22 +316,28 @@ def as_tree(segment: dict[str, Any] | None) -> Condition | None:
 
 
 class SavedSegmentIn(Strict):
+    """A whole saved segment (PUT)."""
+
     name: Text255 = Field(description="What staff call it.")
-    description: MaybeLongText = None
+    description: MaybeLongText = Field(None, description="For staff: who it is.")
     conditions: Conditions
 
 
 class SavedSegmentOut(Out):
-    key: str
-    name: str
-    description: str | None
-    conditions: dict[str, Any]
-    created_by: str
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    """A saved segment."""
+
+    key: str = Field(description="The segment's key, as campaigns name it (`segment_key`).")
+    name: str = Field(description="What staff call it.")
+    description: str | None = Field(description="For staff: who it is.")
+    conditions: dict[str, Any] = Field(description="Its tree of conditions, as stored.")
+    created_by: str = Field(description="Who saved it first: a staff e-mail or a key's name.")
+    created_at: dt.datetime = Field(description="When it was created (UTC).")
+    updated_at: dt.datetime = Field(description="When it last changed (UTC).")
 
 
 class SegmentCountIn(Strict):
+    """What to count."""
+
     conditions: Conditions | None = Field(
         None, description="The tree to count; none counts everyone."
     )
@@ -339,10 +347,14 @@ class SegmentCountIn(Strict):
 
 
 class SampleContact(BaseModel):
-    external_id: str
-    name: str | None
+    """One contact a segment matches."""
+
+    external_id: str = Field(description="The contact's id.")
+    name: str | None = Field(description="The contact's name.")
 
 
 class SegmentCountOut(BaseModel):
+    """How many contacts match, and some of them."""
+
     count: int = Field(description="Contacts that match now.")
     sample: list[SampleContact] = Field(description="Up to 10 of them, the newest first.")

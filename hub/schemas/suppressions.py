@@ -24,10 +24,15 @@ def checked_address(channel: Channel, value: str) -> str:
 
 
 class SuppressionIn(Strict):
-    channel: Channel
+    """An address never to use on a channel."""
+
+    channel: Channel = Field(description="The channel the address is for.")
     address: str = Field(min_length=1, max_length=2048, description="E-mail, phone or URL.")
-    reason: SuppressionReason = SuppressionReason.MANUAL
-    note: MaybeLongText = None
+    reason: SuppressionReason = Field(
+        SuppressionReason.MANUAL,
+        description="Why: `manual` by default; `erasure` is set only by erasing a contact.",
+    )
+    note: MaybeLongText = Field(None, description="For staff: anything worth keeping.")
     expires_at: dt.datetime | None = Field(None, description="Lifted by itself at this time.")
 
     @field_validator("address")
@@ -52,12 +57,16 @@ class SuppressionIn(Strict):
 
 
 class SuppressionOut(Out):
-    id: int
-    channel: Channel
+    """An address never to use on a channel, and why."""
+
+    id: int = Field(description="The suppression's id (to lift it).")
+    channel: Channel = Field(description="The channel the address is for.")
     address: str | None = Field(description="None once the person was erased (hash kept).")
-    reason: SuppressionReason
-    source: str
-    actor: str
-    note: str | None
-    created_at: dt.datetime
-    expires_at: dt.datetime | None
+    reason: SuppressionReason = Field(
+        description="Why: a hard bounce, a complaint, STOP, an erasure, by hand, ..."
+    )
+    source: str = Field(description="Where it came from: `api`, `console`, a provider, ...")
+    actor: str = Field(description="Who added it: a key's name, a staff e-mail, the person.")
+    note: str | None = Field(description="For staff: anything worth keeping.")
+    created_at: dt.datetime = Field(description="When it was added (UTC).")
+    expires_at: dt.datetime | None = Field(description="When it lifts by itself; null: never.")

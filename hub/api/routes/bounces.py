@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from hub.api import errors
 from hub.channels.email.reports import Kind
 from hub.schemas.base import Page
 from hub.services import bounces
@@ -26,9 +27,11 @@ RawBody = Annotated[bytes, Depends(_raw_body)]
 
 
 class BounceOut(BaseModel):
+    """What Hub made of a report."""
+
     matched: bool = Field(description="Whether it named a delivery of Hub's to its address.")
     delivery_id: int | None = Field(description="The delivery it changed; null when unmatched.")
-    kind: Kind
+    kind: Kind = Field(description="`hard_bounce`, `soft_bounce` or `complaint`.")
     suppressed: bool = Field(description="Whether the address is now on the suppression list.")
     unmatched_id: int | None = Field(
         None, description="Where it is kept when it matched nothing (GET /v1/bounces/unmatched)."
@@ -37,22 +40,27 @@ class BounceOut(BaseModel):
 
 
 class UnmatchedOut(BaseModel):
+    """A report kept because it matched no delivery."""
+
     model_config = ConfigDict(from_attributes=True)
 
-    id: int
-    received_at: dt.datetime
+    id: int = Field(description="The kept report's id.")
+    received_at: dt.datetime = Field(description="When Hub received it (UTC).")
     kind: str = Field(description="hard_bounce, soft_bounce or complaint, as the report said.")
     why: str = Field(description="Why it matched no delivery.")
     message_id: str | None = Field(description="The original's Message-ID, as quoted.")
     recipients: str | None = Field(description="The addresses the report names.")
-    status: str | None
-    detail: str | None
+    status: str | None = Field(description="The report's status code, e.g. 5.1.1.")
+    detail: str | None = Field(description="The diagnostic the mail system gave.")
 
 
 @router.post(
     "/bounce",
     status_code=202,
+    operation_id="inbound.email_bounce",
+    summary="Hand Hub a bounce or complaint report",
     response_model=BounceOut,
+    responses=errors.TOO_LARGE,
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -71,7 +79,8 @@ def email_bounce(raw: RawBody, _: NotifyScope, db: SessionDep, runtime: RuntimeD
     only when the address the report names is the one that message went to: a hard bounce or a
     complaint then suppresses the address before the next send. A report that matches nothing
     (another installation's message, another address) changes nothing and is kept for staff
-    (`matched: false`). 422 names `message` when it is not a DSN or ARF report.
+    (`matched: false`). 422 names `message` when it is not a DSN or ARF report. Needs the
+    `notify` scope.
     """
     report = bounces.parse(raw)
     recorded = bounces.record(db, report, hasher=runtime.hasher, keys=runtime.message_keys)
@@ -86,11 +95,17 @@ def email_bounce(raw: RawBody, _: NotifyScope, db: SessionDep, runtime: RuntimeD
     )
 
 
-@reports.get("/unmatched", response_model=Page[UnmatchedOut])
+@reports.get(
+    "/unmatched",
+    operation_id="bounces.list_unmatched",
+    summary="List bounce reports that matched nothing",
+    response_model=Page[UnmatchedOut],
+)
 def unmatched_reports(
     _: AdminScope, db: SessionDep, limit: Limit = 100, cursor: CursorQuery = None
 ) -> Any:
     """Bounces and complaints that named no delivery of this installation's to that address,
-    newest first: nothing was changed for them."""
+    newest first, a page at a time (`next_cursor`): nothing was changed for them. Needs the
+    `admin` scope."""
     rows = bounces.unmatched(db, before_id=position(cursor), limit=limit + 1)
     return page_of(rows, limit, UnmatchedOut.model_validate)

@@ -15,14 +15,16 @@ from hub.web.deps import MetricsScope, RuntimeDep
 router = APIRouter(tags=["ops"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", operation_id="ops.health", summary="Liveness probe")
 def healthz() -> dict[str, str]:
-    """The process answers."""
+    """The process answers: `{"status": "ok"}`. Needs no key; reads nothing."""
     return {"status": "ok"}
 
 
 @router.get(
     "/readyz",
+    operation_id="ops.ready",
+    summary="Readiness probe",
     responses={
         503: {
             "description": "The database or the broker does not answer, or migrations are pending"
@@ -30,7 +32,10 @@ def healthz() -> dict[str, str]:
     },
 )
 def readyz(runtime: RuntimeDep) -> JSONResponse:
-    """The database answers and its schema is current; the broker answers."""
+    """The database answers and its schema is current; the broker answers.
+
+    The body names each (`database`, `broker`): `ok`, `migrations pending`, or the error's
+    type. Needs no key."""
     found = {"database": _database(runtime), "broker": _broker(runtime)}
     ready = all(value == "ok" for value in found.values())
     return JSONResponse(
@@ -58,6 +63,8 @@ def _broker(runtime: RuntimeDep) -> str:
 
 @router.get(
     "/metrics",
+    operation_id="ops.metrics",
+    summary="Prometheus metrics",
     response_class=Response,
     responses={
         200: {"content": {"text/plain": {}}, "description": "Prometheus text format"},

@@ -11,6 +11,7 @@ import anyio.from_thread
 import anyio.to_thread
 from fastapi import APIRouter, HTTPException, Query, Request
 
+from hub.api import errors
 from hub.domain import Channel
 from hub.fields import TOPIC_KEY
 from hub.schemas.imports import ImportReport
@@ -86,12 +87,11 @@ ConsentNote = Annotated[
     response_model=ImportReport,
     openapi_extra=BODY,
     responses={
-        415: {"description": "Not CSV or NDJSON (also application/jsonl, application/x-jsonlines)"},
-        422: {
-            "description": "Unknown CSV column, the body is not UTF-8 from some line on, or "
-            "the subscribe option names an unknown topic, a channel it does not allow, or no "
-            "consent source"
-        },
+        415: errors.problem("Not CSV or NDJSON (also application/jsonl, application/x-jsonlines)"),
+        422: errors.problem(
+            "Unknown CSV column, the body is not UTF-8 from some line on, or the subscribe "
+            "option names an unknown topic, a channel it does not allow, or no consent source"
+        ),
     },
 )
 async def import_contacts_route(
@@ -112,7 +112,8 @@ async def import_contacts_route(
     `consent_source` and `consent_note` on the consent event of their timeline), checked as a
     subscription through the API is; a person who cannot be subscribed (no usable channel,
     a suppressed address, another audience, their own recent unsubscribe) is imported but
-    counted as failed, with an error on the field `subscription`."""
+    counted as failed, with an error on the field `subscription`. The body is not capped in
+    size. Needs the `contacts` scope."""
     content_type = request.headers.get("content-type")
     if not content_type:
         raise HTTPException(415, "send Content-Type: text/csv or application/x-ndjson")

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
+from hub.api import errors
 from hub.channel_config import callback_readers
 from hub.channels.base import (
     CallbackRequest,
@@ -34,11 +35,19 @@ def routers(settings: Settings) -> list[APIRouter]:
 
 
 def router(reader: ProviderCallbacks) -> APIRouter:
-    """`reader`'s routes. Their names (and so OpenAPI's operation ids) are `twilio_status`,
-    `twilio_sms` and `twilio_voice_keypress` for Twilio."""
+    """`reader`'s routes. Their names are `twilio_status`, `twilio_sms` and
+    `twilio_voice_keypress` for Twilio, and their operation ids `inbound.` and the name."""
     routes = APIRouter(tags=["inbound"])
     name, paths = reader.provider, reader.paths
-    answers: dict[int | str, dict[str, Any]] = {200: {"content": {reader.answer_type: {}}}}
+    unsigned = errors.problem(
+        f"No valid {name} signature for HUB_PUBLIC_URL plus the path; nothing was changed"
+    )
+    malformed = errors.problem(f"Signed, but not a {name} callback Hub can read")
+    answers: dict[int | str, dict[str, Any]] = {
+        200: {"content": {reader.answer_type: {}}, "description": f"The answer {name} reads"},
+        400: malformed,
+        403: unsigned,
+    }
 
     async def verified(request: Request, runtime: RuntimeDep) -> Mapping[str, str]:
         url = runtime.settings.public_url.rstrip("/") + request.url.path
@@ -54,7 +63,11 @@ def router(reader: ProviderCallbacks) -> APIRouter:
     Fields = Annotated[Mapping[str, str], Depends(verified)]
 
     def status(fields: Fields, db: SessionDep, runtime: RuntimeDep) -> Response:
-        """Message and call status callbacks. Unknown message ids are acknowledged and ignored."""
+        """Message and call status callbacks. Unknown message ids are acknowledged and ignored.
+
+        The new state is written on the delivery and the contact's timeline; a failure the
+        provider reports as permanent suppresses the number. Checked by the provider's
+        signature, not an API key."""
         update = reader.status(fields)
         if update is not None:
             provider_status.apply(db, update, hasher=runtime.hasher)
@@ -66,12 +79,18 @@ def router(reader: ProviderCallbacks) -> APIRouter:
         status,
         methods=["POST"],
         name=f"{name}_status",
+        operation_id=f"inbound.{name}_status",
+        summary=f"Take a {name} status callback",
         status_code=204,
         response_class=Response,
+        responses={204: {"description": "Taken (or ignored)"}, 403: unsigned},
     )
 
     def text(fields: Fields, db: SessionDep, runtime: RuntimeDep) -> Response:
-        """Inbound texts: STOP/START act at once, HELP is answered, anything else is kept."""
+        """Inbound texts: STOP/START act at once, HELP is answered, anything else is kept.
+
+        Every text is written on the sender's timeline. Checked by the provider's signature,
+        not an API key."""
         try:
             received = reader.text(fields)
         except MalformedCallback as exc:
@@ -87,12 +106,17 @@ def router(reader: ProviderCallbacks) -> APIRouter:
             text,
             methods=["POST"],
             name=f"{name}_{Channel.SMS.value}",
+            operation_id=f"inbound.{name}_{Channel.SMS.value}",
+            summary=f"Take a text sent to a {name} number",
             response_class=Response,
             responses=answers,
         )
 
     def keypress(fields: Fields, db: SessionDep, runtime: RuntimeDep) -> Response:
-        """The key pressed during one of Hub's calls: 9 stops voice calls to that number."""
+        """The key pressed during one of Hub's calls: 9 stops voice calls to that number.
+
+        The answer's `X-Hub-Opted-Out` header says whether it did. Checked by the provider's
+        signature, not an API key."""
         try:
             pressed = reader.keypress(fields)
         except MalformedCallback as exc:
@@ -111,6 +135,8 @@ def router(reader: ProviderCallbacks) -> APIRouter:
             keypress,
             methods=["POST"],
             name=f"{name}_{Channel.VOICE.value}_keypress",
+            operation_id=f"inbound.{name}_{Channel.VOICE.value}_keypress",
+            summary=f"Take a key pressed during a {name} call",
             response_class=Response,
             responses=answers,
         )

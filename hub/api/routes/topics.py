@@ -29,19 +29,18 @@ TopicBody = Annotated[
     TopicIn,
     Body(
         openapi_examples={
-            "transactional": {
-                "summary": "Order updates: sent whatever the hour",
+            "marketing": {
+                "summary": "A newsletter: at most one a day and two a week per person",
                 "value": TOPIC_EXAMPLE,
             },
-            "marketing": {
-                "summary": "A newsletter, at most twice a week",
+            "transactional": {
+                "summary": "Order updates: sent whatever the hour or the count",
                 "value": {
-                    "name": "Newsletter",
-                    "allowed_channels": ["email", "sms"],
+                    "name": "Order updates",
+                    "audience": "clients",
+                    "allowed_channels": ["email", "sms", "webhook"],
                     "default_channels": ["email"],
-                    "allowed_frequencies": ["immediate", "weekly"],
-                    "category": "marketing",
-                    "cap_per_week": 2,
+                    "category": "transactional",
                 },
             },
         }
