@@ -143,8 +143,6 @@ class ArmResultOut(Strict):
 
     name: str = Field(description="The variant's name.")
     template: str = Field(description="The template it sends.")
-    name: str
-    template: str
     delivered: int = Field(description="People with a sent or delivered message of it.")
     opens: int = Field(description="Of them, people who opened it (people, not machines).")
     clicks: int = Field(description="Of them, people who clicked a link (people, not machines).")
