@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -23,9 +23,16 @@ DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="HUB_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="HUB_", env_file=".env", extra="ignore", populate_by_name=True
+    )
 
-    environment: str = Field("development", description="development | production")
+    # HUB_ENV is the short spelling (the issue tracker and most deploy guides use it)
+    environment: str = Field(
+        "development",
+        description="development | production",
+        validation_alias=AliasChoices("HUB_ENVIRONMENT", "HUB_ENV"),
+    )
     database_url: str = "sqlite:///var/hub.db"
     broker_url: str | None = None
     broker_namespace: str = "hub"  # Redis key prefix: several hubs can share one Redis
