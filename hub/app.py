@@ -65,7 +65,12 @@ def create_app(
     run_workers: bool = False,
 ) -> FastAPI:
     """`run_workers`: the embedded default, where workers and the sweeper live in this process."""
-    runtime = runtime or Runtime.build(settings or Settings())
+    if runtime is None:
+        settings = settings or Settings()
+        # `uvicorn --factory hub.app:create_app` starts here, not in `hub serve`: refuse the
+        # same missing public URL outside development.
+        settings.require_public_url()
+        runtime = Runtime.build(settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
