@@ -16,21 +16,32 @@ from hub.client._calls import Call, Params
 from hub.client._config import DEFAULT_TIMEOUT, http_options, retry_policy
 from hub.client._retry import RetryPolicy
 from hub.client.models import (
+    BatchOut,
     ContactIn,
     ContactOut,
     DeliveryOut,
     Erasure,
     EscalationStep,
     NotificationAccepted,
+    NotificationCancelled,
     NotificationIn,
     NotificationOut,
+    NotificationSummary,
     Page,
+    RecipientIn,
     SubscriptionIn,
     SubscriptionOut,
     TimelineEvent,
 )
 from hub.client.paging import apaginate
-from hub.domain import Channel, ContactKind, DeliveryState, EventType, Frequency
+from hub.domain import (
+    Channel,
+    ContactKind,
+    DeliveryState,
+    EventType,
+    Frequency,
+    NotificationState,
+)
 
 T = TypeVar("T")
 M = TypeVar("M", bound=pydantic.BaseModel)
@@ -188,7 +199,7 @@ class AsyncHub:
         self,
         topic: str,
         *,
-        recipients: Sequence[str] | None = None,
+        recipients: Sequence[str | RecipientIn | Mapping[str, Any]] | None = None,
         template: str | None = None,
         content: Mapping[str, Any] | None = None,
         data: Mapping[str, Any] | None = None,
@@ -197,9 +208,11 @@ class AsyncHub:
         send_at: dt.datetime | None = None,
         idempotency_key: str | None = None,
     ) -> NotificationAccepted:
-        """Tell a topic's subscribers (or the `recipients` named) something, with a stored
-        `template` or inline `content`. Accepted once committed; delivery follows. Retries
-        reuse one Idempotency-Key (a new uuid4 unless given), so it is sent at most once."""
+        """Tell a topic's subscribers (or the `recipients` named: external ids, or RecipientIn
+        objects or dicts naming people inline, created or updated on the way in) something,
+        with a stored `template` or inline `content`; `send_at` schedules it. Accepted once
+        committed; delivery follows. Retries reuse one Idempotency-Key (a new uuid4 unless
+        given), so it is sent at most once."""
         notification = _calls.notification_in(
             topic,
             recipients=recipients,
@@ -218,6 +231,49 @@ class AsyncHub:
         """`notify` for a NotificationIn already built."""
         key = idempotency_key or _calls.new_key()
         return await self.run(_calls.notify(notification, idempotency_key=key))
+
+    async def notify_batch(
+        self,
+        items: Sequence[NotificationIn | Mapping[str, Any]],
+        *,
+        idempotency_key: str | None = None,
+    ) -> BatchOut:
+        """Up to 1,000 notifications in one request, each accepted or rejected on its own
+        (`BatchOut.results`, in order). Each item keeps its `idempotency_key` (BatchItem) or
+        gets a new uuid4, and the batch one of its own, so a retried batch sends nothing twice.
+        """
+        key = idempotency_key or _calls.new_key()
+        return await self.run(_calls.notify_batch(items, idempotency_key=key))
+
+    def notifications(
+        self,
+        *,
+        topic: str | None = None,
+        state: NotificationState | None = None,
+        created_after: dt.datetime | None = None,
+        created_before: dt.datetime | None = None,
+        source: str | None = None,
+        limit: int = 100,
+    ) -> AsyncIterator[NotificationSummary]:
+        """Every notification matching the filters, newest first; `source` is `api:<key name>`
+        or `campaign:<id>`."""
+        return apaginate(
+            lambda cursor: self.run(
+                _calls.notifications_page(
+                    topic=topic,
+                    state=state,
+                    created_after=created_after,
+                    created_before=created_before,
+                    source=source,
+                    limit=limit,
+                    cursor=cursor,
+                )
+            )
+        )
+
+    async def cancel(self, notification_id: int) -> NotificationCancelled:
+        """Cancel a scheduled notification before anything of it goes (Conflict once it has)."""
+        return await self.run(_calls.cancel(notification_id))
 
     async def notification(self, notification_id: int) -> NotificationOut:
         """The notification, its counts by state and channel, and its first deliveries."""

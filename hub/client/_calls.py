@@ -3,6 +3,7 @@ run by both the sync and the async client."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,18 +16,21 @@ from pydantic import TypeAdapter
 
 from hub.client import errors
 from hub.client.models import (
+    BatchOut,
     ContactIn,
     ContactOut,
     Erasure,
     NotificationAccepted,
+    NotificationCancelled,
     NotificationIn,
     NotificationOut,
+    NotificationSummary,
     Page,
     SubscriptionIn,
     SubscriptionOut,
     TimelineEvent,
 )
-from hub.domain import Channel, ContactKind, DeliveryState, EventType
+from hub.domain import Channel, ContactKind, DeliveryState, EventType, NotificationState
 
 T = TypeVar("T")
 M = TypeVar("M", bound=pydantic.BaseModel)
@@ -199,6 +203,60 @@ def notify(notification: NotificationIn, *, idempotency_key: str) -> Call[Notifi
         NotificationAccepted.model_validate,
         body=_json(notification),
         idempotency_key=idempotency_key,
+    )
+
+
+def notify_batch(
+    items: Sequence[NotificationIn | Mapping[str, Any]], *, idempotency_key: str
+) -> Call[BatchOut]:
+    """Each item keeps its own key, or gets a new one now: retrying the batch then replays the
+    accepted items instead of sending them twice. Items given as dicts go unchecked, for the
+    server to accept or reject one by one."""
+    body = [_batch_item(item) for item in items]
+    return Call(
+        "POST",
+        "/v1/notifications/batch",
+        BatchOut.model_validate,
+        body={"notifications": body},
+        idempotency_key=idempotency_key,
+    )
+
+
+def _batch_item(item: NotificationIn | Mapping[str, Any]) -> dict[str, Any]:
+    fields = _json(item) if isinstance(item, NotificationIn) else dict(item)
+    if not fields.get("idempotency_key"):
+        fields["idempotency_key"] = new_key()
+    return dict(fields)
+
+
+def notifications_page(
+    *,
+    topic: str | None,
+    state: NotificationState | None,
+    created_after: dt.datetime | None,
+    created_before: dt.datetime | None,
+    source: str | None,
+    limit: int,
+    cursor: str | None,
+) -> Call[Page[NotificationSummary]]:
+    params: Params = {
+        "topic": topic,
+        "state": state,
+        "created_after": created_after.isoformat() if created_after else None,
+        "created_before": created_before.isoformat() if created_before else None,
+        "source": source,
+        "limit": limit,
+        "cursor": cursor,
+    }
+    return Call("GET", "/v1/notifications", _page_of(NotificationSummary), params=params)
+
+
+def cancel(notification_id: int) -> Call[NotificationCancelled]:
+    # Cancelling a cancelled notification answers the same again: safe to retry.
+    return Call(
+        "POST",
+        f"/v1/notifications/{int(notification_id)}/cancel",
+        NotificationCancelled.model_validate,
     )
 
 

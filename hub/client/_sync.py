@@ -16,20 +16,31 @@ from hub.client._calls import Call, Params
 from hub.client._config import DEFAULT_TIMEOUT, http_options, retry_policy
 from hub.client._retry import RetryPolicy
 from hub.client.models import (
+    BatchOut,
     ContactIn,
     ContactOut,
     DeliveryOut,
     Erasure,
     EscalationStep,
     NotificationAccepted,
+    NotificationCancelled,
     NotificationIn,
     NotificationOut,
+    NotificationSummary,
+    RecipientIn,
     SubscriptionIn,
     SubscriptionOut,
     TimelineEvent,
 )
 from hub.client.paging import paginate
-from hub.domain import Channel, ContactKind, DeliveryState, EventType, Frequency
+from hub.domain import (
+    Channel,
+    ContactKind,
+    DeliveryState,
+    EventType,
+    Frequency,
+    NotificationState,
+)
 
 T = TypeVar("T")
 M = TypeVar("M", bound=pydantic.BaseModel)
@@ -185,7 +196,7 @@ class Hub:
         self,
         topic: str,
         *,
-        recipients: Sequence[str] | None = None,
+        recipients: Sequence[str | RecipientIn | Mapping[str, Any]] | None = None,
         template: str | None = None,
         content: Mapping[str, Any] | None = None,
         data: Mapping[str, Any] | None = None,
@@ -194,9 +205,11 @@ class Hub:
         send_at: dt.datetime | None = None,
         idempotency_key: str | None = None,
     ) -> NotificationAccepted:
-        """Tell a topic's subscribers (or the `recipients` named) something, with a stored
-        `template` or inline `content`. Accepted once committed; delivery follows. Retries
-        reuse one Idempotency-Key (a new uuid4 unless given), so it is sent at most once."""
+        """Tell a topic's subscribers (or the `recipients` named: external ids, or RecipientIn
+        objects or dicts naming people inline, created or updated on the way in) something,
+        with a stored `template` or inline `content`; `send_at` schedules it. Accepted once
+        committed; delivery follows. Retries reuse one Idempotency-Key (a new uuid4 unless
+        given), so it is sent at most once."""
         notification = _calls.notification_in(
             topic,
             recipients=recipients,
@@ -215,6 +228,49 @@ class Hub:
         """`notify` for a NotificationIn already built."""
         key = idempotency_key or _calls.new_key()
         return self.run(_calls.notify(notification, idempotency_key=key))
+
+    def notify_batch(
+        self,
+        items: Sequence[NotificationIn | Mapping[str, Any]],
+        *,
+        idempotency_key: str | None = None,
+    ) -> BatchOut:
+        """Up to 1,000 notifications in one request, each accepted or rejected on its own
+        (`BatchOut.results`, in order). Each item keeps its `idempotency_key` (BatchItem) or
+        gets a new uuid4, and the batch one of its own, so a retried batch sends nothing twice.
+        """
+        key = idempotency_key or _calls.new_key()
+        return self.run(_calls.notify_batch(items, idempotency_key=key))
+
+    def notifications(
+        self,
+        *,
+        topic: str | None = None,
+        state: NotificationState | None = None,
+        created_after: dt.datetime | None = None,
+        created_before: dt.datetime | None = None,
+        source: str | None = None,
+        limit: int = 100,
+    ) -> Iterator[NotificationSummary]:
+        """Every notification matching the filters, newest first; `source` is `api:<key name>`
+        or `campaign:<id>`."""
+        return paginate(
+            lambda cursor: self.run(
+                _calls.notifications_page(
+                    topic=topic,
+                    state=state,
+                    created_after=created_after,
+                    created_before=created_before,
+                    source=source,
+                    limit=limit,
+                    cursor=cursor,
+                )
+            )
+        )
+
+    def cancel(self, notification_id: int) -> NotificationCancelled:
+        """Cancel a scheduled notification before anything of it goes (Conflict once it has)."""
+        return self.run(_calls.cancel(notification_id))
 
     def notification(self, notification_id: int) -> NotificationOut:
         """The notification, its counts by state and channel, and its first deliveries."""

@@ -11,12 +11,17 @@ from pydantic import AliasChoices, BaseModel, Field
 from hub.domain import ActorKind, Channel, EventType
 from hub.schemas.base import Out, Page
 from hub.schemas.contacts import ContactIn, ContactOut
+from hub.schemas.notification_list import NotificationCancelled, NotificationSummary
 from hub.schemas.notifications import (
+    BatchItem,
+    BatchItemResult,
+    BatchOut,
     DeliveryOut,
     EscalationStep,
     NotificationAccepted,
     NotificationIn,
     NotificationOut,
+    RecipientIn,
 )
 from hub.schemas.subscriptions import SubscriptionIn, SubscriptionOut
 
@@ -53,15 +58,21 @@ class Erasure(BaseModel):
 
 
 __all__ = [
+    "BatchItem",
+    "BatchItemResult",
+    "BatchOut",
     "ContactIn",
     "ContactOut",
     "DeliveryOut",
     "Erasure",
     "EscalationStep",
     "NotificationAccepted",
+    "NotificationCancelled",
     "NotificationIn",
     "NotificationOut",
+    "NotificationSummary",
     "Page",
+    "RecipientIn",
     "SubscriptionIn",
     "SubscriptionOut",
     "TimelineEvent",

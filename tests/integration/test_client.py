@@ -5,6 +5,7 @@ paging, errors, idempotency, event webhooks, and AsyncHub's main path."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import shutil
 import socket
@@ -22,11 +23,15 @@ import pytest
 from hub.client import (
     AsyncHub,
     AuthenticationError,
+    BatchItem,
+    Conflict,
     ContactIn,
     DeliveryOut,
     Hub,
     NotFound,
     NotificationAccepted,
+    NotificationIn,
+    RecipientIn,
     ValidationError,
     WebhookVerificationError,
     verify_webhook,
@@ -37,6 +42,7 @@ from tests.peers.webhooks import WebhookPeer
 pytestmark = pytest.mark.e2e
 HUB = shutil.which("hub", path=str(Path(sys.executable).parent)) or "hub"
 TOPIC = "invoices"
+REQUIRED = "receipts"  # transactional and required: reaches people with no subscription
 TEMPLATE = "invoice-ready"
 DONE = {DeliveryState.SENT, DeliveryState.DELIVERED}
 SCOPES = ("--scope", "notify", "--scope", "contacts", "--scope", "admin")
@@ -90,8 +96,15 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         )
         key = created.stdout.strip().splitlines()[-1]
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}) as http:
-            topic = {"name": "Invoices", "allowed_channels": ["email", "sms"]}
+            topic = {
+                "name": "Invoices",
+                "category": "transactional",
+                "allowed_channels": ["email", "sms"],
+                "default_channels": ["email"],
+            }
             assert http.put(f"/v1/topics/{TOPIC}", json=topic).status_code == 201
+            topic |= {"name": "Receipts", "required": True}
+            assert http.put(f"/v1/topics/{REQUIRED}", json=topic).status_code == 201
             template = {
                 "variants": {
                     "": {
@@ -151,7 +164,8 @@ def test_contact_subscribe_notify_deliveries_and_timeline(hub: Hub) -> None:
 
     chosen = hub.subscribe(person, TOPIC, channels=[Channel.EMAIL], frequency=Frequency.IMMEDIATE)
     assert chosen.channels == [Channel.EMAIL]
-    assert [s.topic for s in hub.subscriptions(person)] == [TOPIC]
+    listed = {s.topic: s.implicit for s in hub.subscriptions(person)}
+    assert listed == {TOPIC: False, REQUIRED: True}  # the required topic is implied
 
     accepted = hub.notify(TOPIC, recipients=[person], template=TEMPLATE, data={"number": "A-7"})
     assert isinstance(accepted, NotificationAccepted)
@@ -254,6 +268,79 @@ def test_a_contact_given_as_a_model(hub: Hub) -> None:
     assert hub.upsert_contact(person, contact).phone == "+79123456789"
     with pytest.raises(TypeError):
         hub.upsert_contact(person, contact, name="Both")
+
+
+def test_recipients_named_inline(hub: Hub) -> None:
+    ada, bob = _new_id("inline"), _new_id("inline")
+    accepted = hub.notify(
+        REQUIRED,
+        recipients=[
+            RecipientIn(external_id=ada, name="Ada", email=f"{ada}@example.com"),
+            {"external_id": bob, "email": f"{bob}@example.com"},
+        ],
+        template=TEMPLATE,
+        data={"number": "C-3"},
+    )
+    # No subscription: a required topic reaches them on its default channels.
+    sent = _sent(hub, accepted.id)
+    assert sorted(d.contact for d in sent) == sorted([ada, bob])
+    assert hub.get_contact(ada).name == "Ada"
+
+
+def test_a_batch_answers_item_by_item_and_replays(hub: Hub) -> None:
+    person = _new_id("batch")
+    hub.upsert_contact(person, email=f"{person}@example.com")
+    kept = str(uuid.uuid4())
+    items: list[NotificationIn | dict[str, object]] = [
+        NotificationIn(topic=TOPIC, recipients=[person], template=TEMPLATE),
+        BatchItem(topic=TOPIC, recipients=[person], template=TEMPLATE, idempotency_key=kept),
+        {"topic": "no-such-topic", "template": TEMPLATE},
+    ]
+    first = hub.notify_batch(items)
+    assert (first.accepted, first.rejected) == (2, 1)
+    assert [r.status for r in first.results] == ["accepted", "accepted", "rejected"]
+    rejected = first.results[2].error
+    assert rejected is not None
+    assert "topic" in rejected.message
+    # The first item got a new key of its own, the second kept its key: sent again, the
+    # second is replayed, the first is a new notification.
+    again = hub.notify_batch(items[1:2])
+    assert again.results[0].replayed is True
+    assert again.results[0].id == first.results[1].id
+    fresh = hub.notify_batch(items[:1])
+    assert fresh.results[0].id not in {r.id for r in first.results}
+
+
+def test_scheduled_cancelled_and_listed(hub: Hub) -> None:
+    person = _new_id("later")
+    hub.upsert_contact(person, email=f"{person}@example.com")
+    hub.subscribe(person, TOPIC, channels=[Channel.EMAIL])
+    started = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    later = hub.notify(
+        TOPIC,
+        recipients=[person],
+        template=TEMPLATE,
+        send_at=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1),
+    )
+    assert later.state is NotificationState.SCHEDULED
+    cancelled = hub.cancel(later.id)
+    assert (cancelled.id, cancelled.state) == (later.id, NotificationState.CANCELLED)
+    assert hub.cancel(later.id).cancelled_at == cancelled.cancelled_at  # the same again
+
+    listed = list(hub.notifications(state=NotificationState.CANCELLED, source="api:billing"))
+    assert later.id in [n.id for n in listed]
+    now = [
+        hub.notify(TOPIC, recipients=[person], template=TEMPLATE, data={"number": n}).id
+        for n in ("1", "2", "3")
+    ]
+    recent = list(hub.notifications(topic=TOPIC, created_after=started, limit=2))
+    ids = [n.id for n in recent]
+    assert ids[:3] == now[::-1]  # newest first, across pages of 2
+    assert later.id in ids
+    gone = _sent(hub, now[0])
+    assert gone
+    with pytest.raises(Conflict):
+        hub.cancel(now[0])
 
 
 def test_event_webhooks_verify_with_the_endpoint_secret(hub: Hub, live: Live) -> None:
