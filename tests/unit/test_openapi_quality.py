@@ -274,6 +274,14 @@ def test_api_operations_name_their_api_key(spec: dict[str, Any]) -> None:
     assert not offenders, report("operations whose `security` is wrong", offenders)
 
 
+def test_the_document_is_valid_openapi_3_1(spec: dict[str, Any]) -> None:
+    """Checked with the OpenAPI 3.1 meta-schema schemathesis ships (the fuzz test's loader)."""
+    definitions = pytest.importorskip("schemathesis.specs.openapi.definitions")
+    assert spec["openapi"].startswith("3.1")
+    problems = [str(e) for e in definitions.OPENAPI_31_VALIDATOR.iter_errors(spec)]
+    assert not problems, report("meta-schema errors", problems)
+
+
 def test_servers_name_the_public_url(spec: dict[str, Any]) -> None:
     assert spec.get("servers") == [
         {"url": PUBLIC_URL.rstrip("/"), "description": "This hub (HUB_PUBLIC_URL)"}
