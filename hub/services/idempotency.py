@@ -33,6 +33,12 @@ class KeyReused(HubError):
     code = "idempotency_key_reused"
 
 
+class KeyInProgress(Conflict):
+    """409 with its own code, so a client can tell "retry shortly" from a real conflict."""
+
+    code = "idempotency_in_progress"
+
+
 @dataclass(frozen=True, slots=True)
 class Replay:
     status_code: int
@@ -83,7 +89,9 @@ def reserve(session: Session, *, owner: str, key: str, digest: str) -> Replay | 
     if row.status_code is not None and row.response is not None:
         return Replay(row.status_code, row.response)
     if now - row.created_at < ABANDONED_AFTER:
-        raise Conflict("a request with this Idempotency-Key is still in progress; retry shortly")
+        raise KeyInProgress(
+            "a request with this Idempotency-Key is still in progress; retry shortly"
+        )
     taken = session.execute(
         update(IdempotencyKey)
         .where(IdempotencyKey.id == row.id, IdempotencyKey.created_at == row.created_at)
@@ -91,7 +99,9 @@ def reserve(session: Session, *, owner: str, key: str, digest: str) -> Replay | 
     )
     session.commit()
     if taken.rowcount != 1:  # type: ignore[attr-defined]
-        raise Conflict("a request with this Idempotency-Key is still in progress; retry shortly")
+        raise KeyInProgress(
+            "a request with this Idempotency-Key is still in progress; retry shortly"
+        )
     return None
 
 
@@ -133,7 +143,9 @@ def stored(session: Session, *, owner: str, key: str, digest: str) -> Replay | N
     if row.status_code is not None and row.response is not None:
         return Replay(row.status_code, row.response)
     if utcnow() - row.created_at < ABANDONED_AFTER:
-        raise Conflict("a request with this Idempotency-Key is still in progress; retry shortly")
+        raise KeyInProgress(
+            "a request with this Idempotency-Key is still in progress; retry shortly"
+        )
     session.execute(
         delete(IdempotencyKey).where(
             IdempotencyKey.id == row.id, IdempotencyKey.created_at == row.created_at

@@ -234,7 +234,7 @@ def test_a_replay_while_the_first_request_runs_is_409(
         "/v1/notifications", json=request, headers=auth | {"Idempotency-Key": "k-2"}
     )
     assert answer.status_code == 409, answer.text
-    assert answer.json()["error"]["code"] == "conflict"
+    assert answer.json()["error"]["code"] == "idempotency_in_progress"
 
 
 @pytest.mark.parametrize(
