@@ -1,5 +1,5 @@
-"""Notifications as staff read them: a list (newest first, by topic, only those with
-failures) with each one's counts by state, and one notification with its deliveries in words.
+"""Notifications as staff read them: a list (newest first, by topic, by state, only those
+with failures) with each one's counts by state, and one notification with its deliveries in words.
 
 Counts are grouped in the database for the page's notifications only; deliveries are read a
 page at a time by id, so a notification to 100,000 people opens as fast as one to ten.
@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.db.models import Campaign, Contact, Delivery, Notification, Topic
-from hub.domain import Channel, DeferralReason, DeliveryState
+from hub.domain import Channel, DeferralReason, DeliveryState, NotificationState
 from hub.services import delivery_words as words
 
 FAILURES = (DeliveryState.FAILED, DeliveryState.BOUNCED)
@@ -52,6 +52,7 @@ class Listed:
     campaign_name: str | None
     state: str
     created_at: dt.datetime
+    send_at: dt.datetime | None
     counts: dict[DeliveryState, int]
 
     @property
@@ -66,6 +67,7 @@ def listed(
     limit: int,
     topic: str | None = None,
     failing: bool = False,
+    state: NotificationState | None = None,
 ) -> list[Listed]:
     """Up to `limit` notifications older than `before_id`, newest first, with their counts."""
     query = (
@@ -77,6 +79,8 @@ def listed(
         query = query.where(Notification.id < before_id)
     if topic:
         query = query.where(Topic.key == topic)
+    if state is not None:
+        query = query.where(Notification.state == state)
     if failing:
         # Failures are few beside everything sent: the state index finds them.
         failed = select(Delivery.notification_id).where(Delivery.state.in_(FAILURES))
@@ -94,6 +98,7 @@ def listed(
             campaign_name=campaign_name,
             state=n.state.value,
             created_at=n.created_at,
+            send_at=n.send_at,
             counts=counts.get(n.id, {}),
         )
         for n, key, campaign_name in rows
@@ -117,6 +122,18 @@ def topic_keys(session: Session) -> list[str]:
     return list(session.scalars(select(Topic.key).order_by(Topic.key)))
 
 
+def cancellable(notification: Notification, totals: dict[DeliveryState, int]) -> bool:
+    """Whether staff are offered a Cancel: nothing of it written yet, and not a campaign's
+    (hub.services.notification_schedule.cancel decides for sure, under a row lock)."""
+    if notification.campaign_id is not None or notification.source.startswith("campaign:"):
+        return False
+    if notification.state is NotificationState.SCHEDULED:
+        return True
+    return (
+        notification.state is NotificationState.ACCEPTED and notification.cursor == 0 and not totals
+    )
+
+
 @dataclass(frozen=True)
 class Detail:
     notification: Notification
@@ -128,6 +145,10 @@ class Detail:
     @property
     def failures(self) -> int:
         return sum(self.totals.get(s, 0) for s in FAILURES)
+
+    @property
+    def cancellable(self) -> bool:
+        return cancellable(self.notification, self.totals)
 
 
 def detail(session: Session, notification_id: int) -> Detail | None:
