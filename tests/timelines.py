@@ -182,4 +182,13 @@ def varied(api: TestClient, auth: dict[str, str], runtime: Runtime) -> Varied:
             note="too many e-mails",
         )
         session.commit()
+    # scheduled for tomorrow, then cancelled: both on her timeline
+    soon = {
+        "topic": "orders",
+        "content": {"": {"email_subject": "Soon", "email_text": "Soon."}},
+        "recipients": ["ada"],
+        "send_at": (utcnow() + dt.timedelta(days=1)).isoformat(),
+    }
+    later_one = ok(api.post("/v1/notifications", json=soon, headers=auth), 202)
+    ok(api.post(f"/v1/notifications/{later_one['id']}/cancel", headers=auth))
     return Varied("ada", contact_id, campaign_id, notification_id, receipt_id, ids)

@@ -22,6 +22,7 @@ from hub.db.base import utcnow
 from hub.domain import DeliveryState, NotificationState, StaffRole
 from hub.runtime import Runtime
 from hub.services import (
+    audit,
     delivery_words,
     engagement_figures,
     notification_schedule,
@@ -216,8 +217,15 @@ def _cancel(request: Request, staff: Staff, runtime: Runtime, notification_id: i
     here = f"/console/notifications/{notification_id}"
     try:
         with runtime.sessions() as session:
-            notification_schedule.cancel(
-                session, notification_id, actor=forms.staff_actor(request, staff), now=utcnow()
+            actor = forms.staff_actor(request, staff)
+            notification_schedule.cancel(session, notification_id, actor=actor, now=utcnow())
+            audit.record(
+                session,
+                actor=actor,
+                action=audit.Action.CANCELLED,
+                resource=audit.Resource.NOTIFICATION,
+                key=str(notification_id),
+                after={"state": "cancelled"},
             )
             session.commit()
     except HubError as exc:

@@ -26,6 +26,7 @@ class Resource(enum.StrEnum):
     STAFF_USER = "staff_user"
     API_KEY = "api_key"
     EVENT_ENDPOINT = "event_endpoint"
+    NOTIFICATION = "notification"  # a scheduled one cancelled from the console
 
 
 class Action(enum.StrEnum):

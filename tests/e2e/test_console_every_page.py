@@ -126,6 +126,9 @@ def addresses(world: World) -> dict[str, Visit]:
         "/console/notifications/{notification_id}": (
             f"/console/notifications/{world.notification_id}"
         ),
+        "/console/notifications/{notification_id}/cancel": (
+            f"/console/notifications/{world.notification_id}/cancel"
+        ),
         "/console/templates": "/console/templates",
         "/console/templates/edit": f"/console/templates/edit?key={world.template}",
         "/console/templates/history": f"/console/templates/history?key={world.template}",

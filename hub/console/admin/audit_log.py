@@ -29,6 +29,7 @@ RESOURCES = {
     audit.Resource.TOPIC: "Topic",
     audit.Resource.SEGMENT: "Segment",
     audit.Resource.CAMPAIGN: "Campaign",
+    audit.Resource.NOTIFICATION: "Notification",
 }
 FIELDS = {"url": "URL"}
 # An ISO 8601 instant with its offset, as services record `revoked_at` and the like.
