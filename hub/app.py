@@ -126,7 +126,7 @@ def create_app(
     ):
         app.include_router(module.router, responses=errors.RESPONSES)
     for callbacks in inbound.routers(runtime.settings):
-        app.include_router(callbacks, responses=errors.RESPONSES)
+        app.include_router(callbacks)  # signed by the provider, no key: documents its own 400/403
     app.include_router(bounces.router, responses=errors.RESPONSES)
     app.include_router(bounces.reports, responses=errors.RESPONSES)
     app.include_router(selfservice.router)

@@ -105,7 +105,7 @@ def test_the_category_defaults_from_required_and_is_answered_and_filtered(hub: H
 
     spec = client.get("/openapi.json").json()
     put = spec["paths"]["/v1/topics/{key}"]["put"]
-    assert put["operationId"] == "topics.put"
+    assert put["operationId"] == "topics.upsert"
     assert put["summary"]
     assert put["description"]
     field = spec["components"]["schemas"]["TopicIn"]["properties"]["category"]

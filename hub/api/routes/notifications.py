@@ -9,13 +9,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import AfterValidator, AwareDatetime
 
+from hub.api import errors
 from hub.db.base import utcnow
 from hub.db.models import Topic
 from hub.domain import Channel, DeliveryState, NotificationState
 from hub.fields import TOPIC_KEY
 from hub.schemas.base import Page
 from hub.schemas.engagement import EngagementOut
-from hub.schemas.errors import ErrorOut
 from hub.schemas.notification_list import (
     SOURCE_PATTERN,
     NotificationCancelled,
@@ -40,7 +40,12 @@ def _in_utc(moment: dt.datetime) -> dt.datetime:
 Instant = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 
 
-@router.get("", response_model=Page[NotificationSummary], operation_id="notifications.list")
+@router.get(
+    "",
+    response_model=Page[NotificationSummary],
+    operation_id="notifications.list",
+    summary="List notifications",
+)
 def list_notifications(
     _: NotifyScope,
     db: SessionDep,
@@ -88,7 +93,13 @@ def list_notifications(
     return page_of(rows, limit, lambda row: row)
 
 
-@router.get("/{notification_id}", response_model=NotificationOut, operation_id="notifications.get")
+@router.get(
+    "/{notification_id}",
+    response_model=NotificationOut,
+    operation_id="notifications.get",
+    summary="Read a notification back",
+    responses=errors.not_found("No notification has this id"),
+)
 def get_notification(
     notification_id: RowId,
     _: NotifyScope,
@@ -142,13 +153,13 @@ def get_notification(
     "/{notification_id}/cancel",
     response_model=NotificationCancelled,
     operation_id="notifications.cancel",
+    summary="Cancel a notification before it goes",
     responses={
-        404: {"model": ErrorOut, "description": "No notification with this id"},
-        409: {
-            "model": ErrorOut,
-            "description": "It is already going out (its fan-out has written deliveries, or "
-            "finished), or it is a campaign's",
-        },
+        **errors.not_found("No notification has this id"),
+        **errors.conflict(
+            "It is already going out (its fan-out has written deliveries, or finished), "
+            "or it is a campaign's"
+        ),
     },
 )
 def cancel_notification(
