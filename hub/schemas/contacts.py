@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from hub.domain import ContactKind
 from hub.fields import (
@@ -99,3 +99,13 @@ CONTACT_OUT_EXAMPLE: dict[str, Any] = {
     "created_at": "2026-03-02T09:15:00Z",
     "updated_at": "2026-03-02T09:15:00Z",
 }
+
+
+class ErasureOut(BaseModel):
+    """What an erasure did."""
+
+    external_id: str = Field(description="The erased contact's id; never given to anyone again.")
+    erased_at: str = Field(description="When it was erased (ISO 8601, UTC).")
+    suppressions_added: int = Field(
+        description="Keyed hashes of the person's addresses added to the suppression list."
+    )

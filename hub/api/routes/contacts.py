@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Request, Response
-from pydantic import AfterValidator, AliasChoices, BaseModel, BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator
 
 from hub.api import errors
-from hub.domain import ActorKind, Channel, ContactKind, EventType
+from hub.domain import ContactKind, EventType
 from hub.fields import TOPIC_KEY, Email, Phone, nfc_text, no_control_characters
-from hub.schemas.base import Out, Page
-from hub.schemas.contacts import CONTACT_EXAMPLE, CONTACT_OUT_EXAMPLE, ContactIn, ContactOut
+from hub.schemas.base import Page
+from hub.schemas.contacts import (
+    CONTACT_EXAMPLE,
+    CONTACT_OUT_EXAMPLE,
+    ContactIn,
+    ContactOut,
+    ErasureOut,
+)
+from hub.schemas.timeline import EventOut
 from hub.services import contacts, timeline
 from hub.services.contacts import Filters
 from hub.web.deps import ContactsScope, RuntimeDep, SessionDep, actor_for
@@ -153,16 +159,6 @@ def get_contact(external_id: ExternalIdPath, _: ContactsScope, db: SessionDep) -
     return contacts.get(db, external_id)
 
 
-class ErasureOut(BaseModel):
-    """What an erasure did."""
-
-    external_id: str = Field(description="The erased contact's id; never given to anyone again.")
-    erased_at: str = Field(description="When it was erased (ISO 8601, UTC).")
-    suppressions_added: int = Field(
-        description="Keyed hashes of the person's addresses added to the suppression list."
-    )
-
-
 @router.delete(
     "/{external_id}",
     operation_id="contacts.delete",
@@ -221,36 +217,6 @@ def list_contacts(
     filters = Filters(kind=kind, topic=topic, email=email, phone=phone, attributes=pairs)
     rows = contacts.page(db, filters, after_id=position(cursor), limit=limit + 1)
     return page_of(rows, limit, ContactOut.model_validate)
-
-
-class EventOut(Out):
-    """One entry of a contact's timeline."""
-
-    id: int = Field(description="The event's id; the timeline is ordered by it.")
-    occurred_at: dt.datetime = Field(description="When it happened (UTC).")
-    type: EventType = Field(description="What happened: a delivery state, a change, a reply.")
-    actor_kind: ActorKind = Field(
-        description="Who did it: an API key, staff, the person, a provider, the hub."
-    )
-    actor: str = Field(description="Which one: a staff e-mail, a key's name, a provider.")
-    source: str = Field(
-        description="Where it came from: `api`, `api.import`, `console`, `dispatch`, ..."
-    )
-    topic: str | None = Field(
-        None,
-        validation_alias=AliasChoices("topic_key", "topic"),
-        description="The topic it concerns (its key); null when none.",
-    )
-    channel: Channel | None = Field(description="The channel it concerns; null when none.")
-    changes: dict[str, Any] | None = Field(
-        description="What changed or what was recorded: fields before and after, a delivery's "
-        "ids and error, an inbound message's text."
-    )
-    reason: str | None = Field(
-        description="Why: the reason a person gave, a refusal's rule, a provider's error."
-    )
-    ip: str | None = Field(description="The address the person acted from, when they did.")
-    user_agent: str | None = Field(description="The browser the person acted from.")
 
 
 @router.get(
