@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,7 +21,7 @@ from hub.db.models import Contact
 from hub.domain import EventType
 from hub.schemas.contacts import CONTACT_FIELDS, ContactIn
 from hub.schemas.notifications import Recipient, RecipientIn
-from hub.services import timeline
+from hub.services import bulk_insert, timeline
 from hub.services.actor import Actor
 from hub.services.contacts import changes, check_webhook_target, merged
 
@@ -41,7 +41,6 @@ _UPDATE = (
     .where(_TABLE.c.id == bindparam("_id"))
     .values({name: bindparam(f"_{name}") for name in (*_STATE, "updated_at")})
 )
-_INSERT = insert(_TABLE).returning(_TABLE.c.id, sort_by_parameter_order=True)
 
 
 def is_plain(recipients: Sequence[Recipient]) -> bool:
@@ -158,7 +157,7 @@ def _create(
         {"external_id": external_id, "created_at": now, "updated_at": now} | fields
         for external_id, fields in values.items()
     ]
-    created = session.execute(_INSERT, rows).scalars().all()
+    created = bulk_insert.ids_in_order(session, _TABLE, rows)
     events = []
     for external_id, contact_id in zip(values, created, strict=True):
         ids[external_id] = contact_id

@@ -22,7 +22,7 @@ from hub.db.base import utcnow
 from hub.db.models import IdempotencyKey, Notification, Template, Topic
 from hub.domain import NotificationState
 from hub.schemas.notifications import BatchItem
-from hub.services import idempotency, inline_recipients, notifications, timeline
+from hub.services import bulk_insert, idempotency, inline_recipients, notifications, timeline
 from hub.services.actor import Actor
 from hub.services.errors import Conflict, HubError, InvalidField
 from hub.services.idempotency import ABANDONED_AFTER, KeyReused
@@ -43,7 +43,6 @@ _TEMPLATE_ROWS = select(_TEMPLATES.c.key, _TEMPLATES.c.variants, _TEMPLATES.c.ve
 _KEY_ROWS = select(_KEYS).where(
     _KEYS.c.owner == bindparam("owner"), _KEYS.c.key.in_(bindparam("keys", expanding=True))
 )
-_INSERT = insert(_NOTIFICATIONS).returning(_NOTIFICATIONS.c.id, sort_by_parameter_order=True)
 _DATETIME = TypeAdapter(dt.datetime)
 # The path a single POST hashes its body under: an item's key means the same thing.
 SINGLE_PATH = "/v1/notifications"
@@ -284,7 +283,7 @@ def _insert(
                 send_at=plan.send_at,
             )
         )
-    ids = session.execute(_INSERT, rows).scalars().all()
+    ids = bulk_insert.ids_in_order(session, _NOTIFICATIONS, rows)
     created = _DATETIME.dump_python(now, mode="json")
     events: list[dict[str, Any]] = []
     keys: list[dict[str, Any]] = []
