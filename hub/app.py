@@ -23,6 +23,7 @@ from hub.api.routes import (
     health,
     imports,
     inbound,
+    notification_batches,
     notification_sends,
     notifications,
     segments,
@@ -109,6 +110,7 @@ def create_app(
     # /v1 cost every API call more than its own validation did.
     for module in (
         notification_sends,
+        notification_batches,
         contacts,
         imports,
         subscriptions,

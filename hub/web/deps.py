@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Header, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -105,3 +105,17 @@ async def authenticated(principal: Annotated[Principal, Depends(_principal)]) ->
 
 
 AnyScope = Annotated[Principal, Depends(authenticated)]
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Makes the POST safe to retry: the same key and body replay the first "
+        "answer for 48 hours; the same key with another body is 422; while the first "
+        "request runs, 409.",
+    ),
+]
