@@ -6,7 +6,11 @@ strongest first:
 1. The topic must be meant for the contact's kind (`WRONG_AUDIENCE`).
 2. A topic that is not required needs a confirmed subscription and no "unsubscribe from
    everything" (`NOT_SUBSCRIBED`, `UNSUBSCRIBED`, `PENDING_CONFIRMATION`, `UNSUBSCRIBED_ALL`).
-   A required topic is implicitly subscribed and ignores every unsubscribe.
+   A required topic is implicitly subscribed and ignores every unsubscribe. A transactional
+   topic with no subscription row at all is implicitly subscribed on its default channels:
+   only a sender naming the person gets that far (a message to the whole topic reaches its
+   subscribers only), and a password reset must not wait for a subscription. A row that
+   says unsubscribed, or "unsubscribe from everything", still refuses.
 3. Each candidate channel must be allowed by the topic, not blocked by the person, have an
    address and carry no active suppression (`CHANNEL_NOT_ALLOWED`, `CHANNEL_BLOCKED`,
    `NO_ADDRESS`, `SUPPRESSED`). Suppression beats every subscription; only an erasure lets a
@@ -52,6 +56,12 @@ from hub.preferences.model import (
 )
 
 _Outcome: TypeAlias = Channel | Deferral | Refusal
+
+# The consent step of a transactional topic with no subscription row: what "explain" shows.
+IMPLIED_CONSENT = (
+    "transactional: named by the sender, no subscription needed "
+    "(a message to the whole topic reaches its subscribers only)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +211,7 @@ def _topic_refusal(
         return RefusalReason.WRONG_AUDIENCE
     if topic.required:
         return None  # implicitly subscribed; no unsubscribe reaches it
-    return _consent_refusal(subscription, preferences)
+    return _consent_refusal(topic, subscription, preferences)
 
 
 _STATUS_REFUSAL: Mapping[SubscriptionStatus, RefusalReason] = {
@@ -211,11 +221,15 @@ _STATUS_REFUSAL: Mapping[SubscriptionStatus, RefusalReason] = {
 
 
 def _consent_refusal(
-    subscription: SubscriptionView | None, preferences: PreferencesView
+    topic: TopicView, subscription: SubscriptionView | None, preferences: PreferencesView
 ) -> RefusalReason | None:
     """Why a topic that is not required may not be used at all, if it may not."""
     if subscription is None:
-        return RefusalReason.NOT_SUBSCRIBED
+        if topic.marketing:
+            return RefusalReason.NOT_SUBSCRIBED  # marketing always needs the person's yes
+        # Transactional and never asked about: a person named by the sender gets it on the
+        # topic's defaults, unless they left everything (issue 19, item 3).
+        return RefusalReason.UNSUBSCRIBED_ALL if preferences.unsubscribed_all else None
     if subscription.status in _STATUS_REFUSAL:
         return _STATUS_REFUSAL[subscription.status]
     if preferences.unsubscribed_all:
@@ -409,6 +423,8 @@ class _Notes:
             )
         elif refusal is not None:
             self.trace.append(Step("consent", "refuse", refusal.value))
+        elif subscription is None:
+            self.trace.append(Step("consent", "pass", IMPLIED_CONSENT))
         else:
             status = subscription.status.value if subscription else "none"
             self.trace.append(Step("consent", "pass", f"subscription {status}"))
