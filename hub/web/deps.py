@@ -115,7 +115,8 @@ IdempotencyKey = Annotated[
         max_length=255,
         pattern=r"^[\x21-\x7e]+$",
         description="Makes the POST safe to retry: the same key and body replay the first "
-        "answer for 48 hours; the same key with another body is 422; while the first "
-        "request runs, 409.",
+        "answer for 48 hours (`Idempotent-Replayed: true`); the same key with another body "
+        "is 422. A retry that arrives while the first is still at work waits for it, or is "
+        "409 `idempotency_in_progress` (retry shortly) where the work is long (a batch).",
     ),
 ]

@@ -85,3 +85,36 @@ def test_parallel_subscription_and_preference_writes(
     chain_holds(events, "channels")
     stored = client.get("/v1/contacts/c1/subscriptions/news", headers=auth).json()["channels"]
     assert events[0]["changes"]["channels"]["after"] == stored
+
+
+def test_one_idempotency_key_sent_at_once_makes_one_notification(
+    client: TestClient, runtime: Any
+) -> None:
+    """Sixteen copies of one request under one key, all at once: one notification, and every
+    answer is its answer (the key is stored in the work's own transaction; the others wait
+    for that commit and replay it)."""
+    from sqlalchemy import func, select
+
+    from hub.db.models import Notification
+    from hub.domain import Scope
+    from tests.conftest import make_key
+
+    headers = make_key(runtime, "billing", Scope.NOTIFY, Scope.ADMIN)
+    topic = {"name": "Receipts", "allowed_channels": ["email"], "required": True}
+    assert client.put("/v1/topics/receipts", json=topic, headers=headers).status_code == 201
+    body = {
+        "topic": "receipts",
+        "recipients": [{"external_id": "buyer-1", "email": "buyer@example.com"}],
+        "content": {"": {"email_subject": "Receipt", "email_text": "Thanks"}},
+    }
+    keyed = headers | {"Idempotency-Key": "order-7"}
+    answers = parallel([lambda: client.post("/v1/notifications", json=body, headers=keyed)] * 16)
+    assert {a.status_code for a in answers} == {202}, [a.text for a in answers]
+    assert len({a.json()["id"] for a in answers}) == 1
+    assert [a.headers.get("Idempotent-Replayed") for a in answers].count(None) == 1
+    with runtime.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Notification)) == 1
+    other = body | {"data": {"changed": True}}
+    reused = client.post("/v1/notifications", json=other, headers=keyed)
+    assert reused.status_code == 422
+    assert reused.json()["error"]["code"] == "idempotency_key_reused"
