@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     AwareDatetime,
+    ConfigDict,
     Field,
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
@@ -46,7 +47,11 @@ MAX_SCHEDULE_AHEAD = dt.timedelta(days=366)
 
 
 class EscalationStep(Strict):
-    channel: Channel
+    """One step of an escalation chain: a channel, when it goes, and what stops it."""
+
+    channel: Channel = Field(
+        description="The channel this step sends on; each channel at most once in a chain."
+    )
     after_minutes: float = Field(
         0,
         ge=0,
@@ -111,8 +116,48 @@ class RecipientIn(Strict):
 _RECIPIENT_FIELDS = tuple(name for name in RecipientIn.model_fields if name != "external_id")
 Recipient = ExternalId | RecipientIn
 
+# What the API documentation shows; tests/unit/test_notification_schemas.py validates them.
+# No null in them: FastAPI leaves every null out of the OpenAPI document, examples too. A
+# service's usual send: a transactional topic, a stored template, one existing contact and
+# one named inline (created on the way in).
+NOTIFICATION_EXAMPLE: dict[str, Any] = {
+    "topic": "invoices",
+    "template": "invoice-ready",
+    "recipients": [
+        "crm-1",
+        {
+            "external_id": "crm-2",
+            "name": "Ben Okafor",
+            "email": "ben@example.com",
+            "locale": "en-GB",
+            "timezone": "Europe/London",
+        },
+    ],
+    "data": {"invoice_id": "INV-2026-0042", "amount": "120.00", "currency": "EUR"},
+}
+# The same, held until an instant (a time already past sends at once).
+SCHEDULED_NOTIFICATION_EXAMPLE: dict[str, Any] = {
+    "topic": "invoices",
+    "template": "invoice-ready",
+    "recipients": ["crm-1"],
+    "data": {"invoice_id": "INV-2026-0043", "amount": "80.00", "currency": "EUR"},
+    "send_at": "2027-01-04T09:00:00+01:00",
+}
+BATCH_EXAMPLE: dict[str, Any] = {
+    "notifications": [
+        NOTIFICATION_EXAMPLE | {"idempotency_key": "invoice-INV-2026-0042"},
+        SCHEDULED_NOTIFICATION_EXAMPLE | {"idempotency_key": "invoice-INV-2026-0043"},
+    ]
+}
+
 
 class NotificationIn(Strict):
+    """One notification: a topic, what to say (a template or inline content), and to whom."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [NOTIFICATION_EXAMPLE, SCHEDULED_NOTIFICATION_EXAMPLE]}
+    )
+
     topic: Key = Field(description="The topic it is about; decides audience and channels.")
     recipients: list[Recipient] | None = Field(
         None,
@@ -233,7 +278,9 @@ def _check_conditions(steps: list[EscalationStep]) -> None:
             )
 
 
-class NotificationAccepted(Strict):
+class NotificationAccepted(Out):
+    """A notification committed: it goes out now (fan-out in workers) or at `send_at`."""
+
     id: int = Field(description="The notification's id: `GET /v1/notifications/{id}`.")
     state: NotificationState = Field(
         description="`accepted` (fan-out follows at once) or `scheduled` (at `send_at`)."
@@ -250,6 +297,8 @@ IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]+$"
 
 class BatchItem(NotificationIn):
     """One notification of a batch: the body of `POST /v1/notifications`, and its own key."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": BATCH_EXAMPLE["notifications"]})
 
     idempotency_key: str | None = Field(
         None,
@@ -284,6 +333,8 @@ class _CheckedOneByOne:
 class BatchIn(Strict):
     """Up to 1,000 notifications in one request, each checked and answered on its own."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [BATCH_EXAMPLE]})
+
     notifications: Annotated[list[Any], _CheckedOneByOne] = Field(
         description="1 to 1,000 notifications. Each is checked on its own: the answer says, "
         "item by item, which were accepted (with their ids) and which were rejected and why. "
@@ -291,7 +342,7 @@ class BatchIn(Strict):
     )
 
 
-class BatchItemResult(Strict):
+class BatchItemResult(Out):
     """What became of one item of a batch."""
 
     index: int = Field(description="The item's place in `notifications`, from 0.")
@@ -314,7 +365,7 @@ class BatchItemResult(Strict):
     )
 
 
-class BatchOut(Strict):
+class BatchOut(Out):
     """The outcome of every item, in the order sent."""
 
     accepted: int = Field(description="How many items were accepted (replays included).")
@@ -323,42 +374,84 @@ class BatchOut(Strict):
 
 
 class DeliveryOut(Out):
-    id: int
+    """One notification to one person on one channel, and how far it got."""
+
+    id: int = Field(description="The delivery's id, unique across the hub.")
     contact: str = Field(description="The contact's external id.")
-    channel: Channel
-    state: DeliveryState
-    reason: str | None
-    attempts: int
-    ambiguous: bool
-    provider: str | None
-    provider_id: str | None
-    error_code: str | None
-    error: str | None
-    created_at: dt.datetime
-    updated_at: dt.datetime
-    sent_at: dt.datetime | None
+    channel: Channel = Field(description="The channel it goes by.")
+    state: DeliveryState = Field(
+        description="`queued` (waits for a worker), `sending`, `sent` (the provider took "
+        "it), `delivered` (the provider reported it reached the person), `failed`, "
+        "`bounced`, `suppressed` (refused before sending; `reason` says why), `deferred` "
+        "(held for quiet hours, a legal window, a digest...; `not_before` says until when) "
+        "or `unknown` (the provider may or may not have it)."
+    )
+    reason: str | None = Field(
+        description="Why it is suppressed, deferred, failed or unknown: `quiet_hours`, "
+        "`unsubscribed`, `hard_bounce`, `gave_up`, ...; null when nothing held it back."
+    )
+    attempts: int = Field(description="How many times it has been handed to the provider.")
+    ambiguous: bool = Field(
+        description="True when an attempt ended without knowing whether the provider got "
+        "it (the worker stopped mid-send, or no answer came); the person may get it twice."
+    )
+    provider: str | None = Field(
+        description="The channel adapter that sent it (or last tried), by its registered name: "
+        "`smtp`, `twilio-sms`, `webhook`, `capture`...; null before any attempt."
+    )
+    provider_id: str | None = Field(
+        description="The provider's id for the message (an e-mail's Message-ID, a Twilio "
+        "SID); status callbacks find the delivery by it. Null until sent."
+    )
+    error_code: str | None = Field(
+        description="The last failed attempt's error code, as the adapter gave it (an SMTP "
+        "reply code, a Twilio error code); null if no attempt failed."
+    )
+    error: str | None = Field(
+        description="The last failed attempt's error message, for people; null if none."
+    )
+    created_at: dt.datetime = Field(description="When the fan-out planned it (UTC).")
+    updated_at: dt.datetime = Field(description="When its state or fields last changed (UTC).")
+    sent_at: dt.datetime | None = Field(
+        description="When the provider accepted it (UTC); null until then."
+    )
     not_before: dt.datetime | None = Field(
         description="A deferred or retried delivery waits until then (quiet hours, caps...)."
     )
 
 
-class NotificationOut(Strict):
-    id: int
-    topic: str
-    template: str | None
-    source: str
-    state: NotificationState
-    created_at: dt.datetime
+class NotificationOut(Out):
+    """A notification read back: its state, counts, a page of its deliveries, engagement."""
+
+    id: int = Field(description="The notification's id.")
+    topic: str = Field(description="The key of the topic it is about.")
+    template: str | None = Field(
+        description="The stored template it is rendered from; null for inline content."
+    )
+    source: str = Field(
+        description="Who sent it: `api:<key name>`, or `campaign:<id>` for a campaign's.",
+        examples=["api:billing"],
+    )
+    state: NotificationState = Field(
+        description="`scheduled` (waits for `send_at`), `accepted` (fanning out), "
+        "`fanned_out` (every recipient has their deliveries) or `cancelled`."
+    )
+    created_at: dt.datetime = Field(description="When it was accepted (UTC).")
     send_at: dt.datetime | None = Field(
         None, description="When a scheduled notification goes (or went); null: at once."
     )
     cancelled_at: dt.datetime | None = Field(
         None, description="When it was cancelled, before anything was sent."
     )
-    fanned_out_at: dt.datetime | None
+    fanned_out_at: dt.datetime | None = Field(
+        description="When every recipient had their delivery rows; null until then."
+    )
     counts: dict[str, int] = Field(description="Deliveries by state.")
     by_channel: dict[str, dict[str, int]] = Field(description="Deliveries by channel and state.")
-    deliveries: Page[DeliveryOut]
+    deliveries: Page[DeliveryOut] = Field(
+        description="A page of its deliveries, oldest first (filtered by the request's "
+        "`state` and `channel`); follow `next_cursor` with `cursor` for more."
+    )
     engagement: EngagementOut = Field(
         description="Opens, clicks and unsubscribes, people apart from machines."
     )
