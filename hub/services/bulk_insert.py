@@ -1,10 +1,13 @@
-"""A multi-row INSERT that answers each row's new id, in the rows' order, on every backend."""
+"""Multi-row INSERTs that answer each row's new id, in the rows' order, on every backend."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Connection, Dialect, Table, func, insert, select
 from sqlalchemy.orm import Session
 
 
@@ -26,3 +29,99 @@ def ids_in_order(session: Session, table: Table, rows: list[dict[str, Any]]) -> 
     if len(ids) != len(rows) or ids[-1] - ids[0] != len(rows) - 1:
         raise RuntimeError(f"{table.name}: {len(rows)} rows inserted, ids not consecutive")
     return ids
+
+
+_PYFORMAT = re.compile(r"%\((\w+)\)s")
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    sql: str  # the INSERT in the driver's paramstyle, positional
+    with_id: bool  # PostgreSQL: the ids are drawn first and given in each row
+
+
+class DriverInsert:
+    """An INSERT of `columns` into `table` (primary key `id`) as one driver executemany.
+
+    Through Core `insert()`, SQLAlchemy binds every value of every row through its column
+    type (the UTC decorator, the enum, a json.dumps for each JSON value) and builds a
+    dictionary per row: measured at most of a 1,000-row batch's insert. Here each row is a
+    tuple of values already in the driver's form, so what the batch shares (timestamps,
+    states, the same JSON) is converted once: `convert` gives a column's own bind
+    processing, and JSON columns take JSON text (SQLite stores it as SQLAlchemy's JSON type
+    would; PostgreSQL casts it, the compiled statement saying `::JSONB`). `exec_driver_sql`
+    keeps SQLAlchemy's transaction, events and error translation (IntegrityError).
+    """
+
+    def __init__(self, table: Table, columns: tuple[str, ...]) -> None:
+        unknown = set(columns) - {c.key for c in table.columns}
+        if unknown:
+            raise ValueError(f"{table.name} has no columns {sorted(unknown)}")
+        self.table = table
+        # In the table's order, as the compiled statement binds them: give rows in this one.
+        self.columns = tuple(c.key for c in table.columns if c.key in columns)
+        self._compiled: dict[tuple[str, bool], _Compiled] = {}
+
+    def convert(self, dialect: Dialect, column: str) -> Callable[[Any], Any]:
+        """The column's bind processing (what a Core insert applies to each value)."""
+        process = self.table.c[column].type.dialect_impl(dialect).bind_processor(dialect)
+        return process if process is not None else _same
+
+    def ids(self, connection: Connection, rows: list[tuple[Any, ...]]) -> list[int]:
+        """Insert `rows` (values in `columns`' order, in the driver's form); their new ids in
+        the rows' order.
+
+        PostgreSQL: the ids are drawn from the table's sequence first and inserted with the
+        rows. SQLite: a transaction holds the database's only write lock (BEGIN IMMEDIATE,
+        hub.db.engine), so an executemany gives its rows the next ids in turn, the last being
+        `last_insert_rowid()`; checked by counting them.
+        """
+        if not rows:
+            return []
+        compiled = self._statement(connection.dialect, ids=True)
+        name = self.table.name
+        if compiled.with_id:
+            drawn = connection.exec_driver_sql(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                (name, len(rows)),
+            )
+            ids = sorted(int(value) for (value,) in drawn)
+            connection.exec_driver_sql(
+                compiled.sql, [(i, *row) for i, row in zip(ids, rows, strict=True)]
+            )
+            return ids
+        connection.exec_driver_sql(compiled.sql, rows)
+        last = int(connection.exec_driver_sql("SELECT last_insert_rowid()").scalar_one())
+        first = last - len(rows) + 1
+        counted = connection.execute(
+            select(func.count()).where(self.table.c.id.between(first, last))
+        ).scalar_one()
+        if counted != len(rows):
+            raise RuntimeError(f"{name}: {len(rows)} rows inserted, ids not consecutive")
+        return list(range(first, last + 1))
+
+    def rows(self, connection: Connection, rows: list[tuple[Any, ...]]) -> None:
+        """Insert `rows` (as for `ids`) when their ids are not wanted."""
+        if rows:
+            connection.exec_driver_sql(self._statement(connection.dialect, ids=False).sql, rows)
+
+    def _statement(self, dialect: Dialect, *, ids: bool) -> _Compiled:
+        if (dialect.name, ids) not in self._compiled:
+            with_id = ids and dialect.name != "sqlite"
+            columns = ("id", *self.columns) if with_id else self.columns
+            # inline(): no RETURNING, which PostgreSQL would otherwise add.
+            compiled = insert(self.table).inline().compile(dialect=dialect, column_keys=columns)
+            sql = compiled.string
+            if compiled.positional:  # sqlite3's ?
+                order = tuple(compiled.positiontup or ())
+            else:  # psycopg's %(name)s, made %s: tuples cost psycopg less than dictionaries
+                order = tuple(_PYFORMAT.findall(sql))
+                sql = _PYFORMAT.sub("%s", sql)
+            if order != columns:  # a column with a default not named: say so, not misbind
+                raise AssertionError(f"unexpected parameters {order} in {sql}")
+            self._compiled[dialect.name, ids] = _Compiled(sql, with_id)
+        return self._compiled[dialect.name, ids]
+
+
+def _same(value: Any) -> Any:
+    return value

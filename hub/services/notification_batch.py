@@ -10,12 +10,13 @@ the same body), so a batch item replays a single POST and the other way round.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 from pydantic import TypeAdapter
-from sqlalchemy import Table, and_, bindparam, delete, insert, select
+from sqlalchemy import Table, and_, bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from hub.db.base import utcnow
@@ -44,6 +45,36 @@ _KEY_ROWS = select(_KEYS).where(
     _KEYS.c.owner == bindparam("owner"), _KEYS.c.key.in_(bindparam("keys", expanding=True))
 )
 _DATETIME = TypeAdapter(dt.datetime)
+# What `notifications.row` gives, inserted at the driver (see hub.services.bulk_insert).
+_NOTIFICATION_COLUMNS = (
+    "topic_id",
+    "template_key",
+    "template_version",
+    "render_as_id",
+    "variants",
+    "data",
+    "recipients",
+    "channels",
+    "escalation",
+    "source",
+    "state",
+    "cursor",
+    "held",
+    "due_at",
+    "send_at",
+    "created_at",
+)
+_NOTIFICATION_ROWS = bulk_insert.DriverInsert(_NOTIFICATIONS, _NOTIFICATION_COLUMNS)
+_JSON_COLUMNS = frozenset({"variants", "data", "recipients", "channels", "escalation"})
+# SQLAlchemy's JSON type stores Python None as JSON null, not SQL NULL: so do we.
+_JSON_NULL = "null"
+# Values the driver takes as they are (a bool is an int to sqlite3 and psycopg alike).
+_PLAIN = frozenset({int, str, bool})
+_KEY_COLUMNS = ("owner", "key", "request_hash", "status_code", "response", "created_at")
+_KEY_ROWS_INSERT = bulk_insert.DriverInsert(_KEYS, _KEY_COLUMNS)
+assert _KEY_ROWS_INSERT.columns == _KEY_COLUMNS  # the order `_insert` gives them in
+# Inline contents remembered per batch: a batch usually repeats one or a few.
+_DISTINCT_CONTENTS = 8
 # The path a single POST hashes its body under: an item's key means the same thing.
 SINGLE_PATH = "/v1/notifications"
 
@@ -175,25 +206,51 @@ def _reused(message: str) -> KeyReused:
 def _check(
     session: Session, live: list[_Item], *, processes: RenderProcesses, now: dt.datetime
 ) -> list[_Item]:
-    """Each item against its topic and template (looked up once each), as a single POST is."""
+    """Each item against its topic and template (looked up once each), as a single POST is.
+
+    Inline content is compiled and tried once per batch, not once per item: an item whose
+    content equals one already checked here is checked as though that content were a stored
+    template (channels, `send_at` and the rest still item by item), and shares its parts,
+    so they are encoded once on insert.
+    """
     topic_keys = sorted({item.body.topic for item in live})
     template_keys = sorted({item.body.template for item in live if item.body.template})
     topics = {row.key: row for row in _rows(session, _TOPIC_ROWS, topic_keys)}
     stored = {row.key: row for row in _rows(session, _TEMPLATE_ROWS, template_keys)}
+    checked: list[tuple[Any, _Content]] = []  # (content as given, its parts), a few at most
     for item in live:
         body = item.body
         topic = topics.get(body.topic)
         try:
             if topic is None:
                 raise InvalidField("topic", f"no topic {body.topic!r}")
+            if body.content is not None:
+                same = next((parts for given, parts in checked if given == body.content), None)
+                if same is not None:
+                    as_stored = body.model_copy(update={"content": None, "template": "inline"})
+                    item.plan = notifications.check(
+                        as_stored, topic=topic, template=same, processes=processes, now=now
+                    )
+                    item.topic_id = topic.id
+                    continue
             template = stored.get(body.template) if body.template else None
             item.plan = notifications.check(
                 body, topic=topic, template=template, processes=processes, now=now
             )
             item.topic_id = topic.id
+            if body.content is not None and len(checked) < _DISTINCT_CONTENTS:
+                checked.append((body.content, _Content(item.plan.variants)))
         except HubError as exc:
             _reject(item, exc)
     return [item for item in live if _open(item)]
+
+
+@dataclass(frozen=True, slots=True)
+class _Content:
+    """Inline content already compiled and tried in this batch, in a stored template's shape."""
+
+    variants: dict[str, Any]
+    version: int | None = None
 
 
 def _rows(session: Session, statement: Any, keys: list[str]) -> list[Any]:
@@ -260,33 +317,38 @@ def _insert(
     actor: Actor,
     now: dt.datetime,
 ) -> None:
-    """The notifications in one statement, then the scheduled ones' events and the keys."""
+    """The notifications in one executemany, then the scheduled ones' events and the keys."""
     if not live:
         return
+    connection = session.connection()
+    dialect = connection.dialect
+    convert = _Converter(
+        {name: _NOTIFICATION_ROWS.convert(dialect, name) for name in _NOTIFICATION_ROWS.columns}
+    )
     rows = []
     for item in live:
         plan = cast(notifications.Plan, item.plan)
         body = item.body
-        rows.append(
-            notifications.row(
-                topic_id=item.topic_id,
-                template_key=body.template,
-                template_version=plan.version,
-                variants=plan.variants,
-                data=body.data,
-                source=source,
-                now=now,
-                render_as=None,
-                recipients=item.recipients,
-                channels=plan.channels,
-                escalation=plan.escalation,
-                send_at=plan.send_at,
-            )
+        values = notifications.row(
+            topic_id=item.topic_id,
+            template_key=body.template,
+            template_version=plan.version,
+            variants=plan.variants,
+            data=body.data,
+            source=source,
+            now=now,
+            render_as=None,
+            recipients=item.recipients,
+            channels=plan.channels,
+            escalation=plan.escalation,
+            send_at=plan.send_at,
         )
-    ids = bulk_insert.ids_in_order(session, _NOTIFICATIONS, rows)
+        rows.append(convert.row(values))
+    ids = _NOTIFICATION_ROWS.ids(connection, rows)
     created = _DATETIME.dump_python(now, mode="json")
     events: list[dict[str, Any]] = []
-    keys: list[dict[str, Any]] = []
+    keys: list[tuple[Any, ...]] = []
+    stamp = _KEY_ROWS_INSERT.convert(dialect, "created_at")(now)
     for item, notification_id in zip(live, ids, strict=True):
         plan = cast(notifications.Plan, item.plan)
         state = NotificationState.SCHEDULED if plan.send_at else NotificationState.ACCEPTED
@@ -312,15 +374,41 @@ def _insert(
                 else None,
             }
             keys.append(
-                {
-                    "owner": owner,
-                    "key": item.body.idempotency_key,
-                    "request_hash": item.digest,
-                    "status_code": 202,
-                    "response": answer,
-                    "created_at": now,
-                }
+                (owner, item.body.idempotency_key, item.digest, 202, json.dumps(answer), stamp)
             )
     timeline.record_many(session, events)
-    if keys:
-        session.execute(insert(_KEYS), keys)
+    _KEY_ROWS_INSERT.rows(connection, keys)
+
+
+class _Converter:
+    """Rows of values made the driver's, each distinct value converted once per batch.
+
+    JSON values are encoded once per object (the batch's items share their parts: see
+    `_check`), never by equality, since `1 == True` in Python but not in JSON; timestamps
+    and states once per equal value.
+    """
+
+    def __init__(self, processes: dict[str, Callable[[Any], Any]]) -> None:
+        self._columns = tuple(processes)
+        self._processes = processes
+        self._encoded: dict[int, tuple[Any, str]] = {}
+        self._bound: dict[tuple[type, Any], Any] = {}
+
+    def row(self, values: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(self._value(name, values[name]) for name in self._columns)
+
+    def _value(self, name: str, value: Any) -> Any:
+        if name in _JSON_COLUMNS:
+            if value is None:
+                return _JSON_NULL
+            kept = self._encoded.get(id(value))
+            if kept is None or kept[0] is not value:
+                kept = (value, json.dumps(value))
+                self._encoded[id(value)] = kept
+            return kept[1]
+        if value is None or type(value) in _PLAIN:
+            return value
+        key = (type(value), value)
+        if key not in self._bound:
+            self._bound[key] = self._processes[name](value)
+        return self._bound[key]
