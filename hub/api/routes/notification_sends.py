@@ -13,16 +13,21 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Body, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from sqlalchemy.exc import IntegrityError
 
 from hub.api import errors
 from hub.runtime import Runtime
-from hub.schemas.notifications import NotificationAccepted, NotificationIn
+from hub.schemas.notifications import (
+    NOTIFICATION_EXAMPLE,
+    SCHEDULED_NOTIFICATION_EXAMPLE,
+    NotificationAccepted,
+    NotificationIn,
+)
 from hub.services import idempotency, notifications
 from hub.services.actor import Actor
 from hub.services.errors import HubError
@@ -32,6 +37,23 @@ router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 
 # Where a change to an inline recipient, or a scheduled notification, says it came from.
 SOURCE = "api.notify"
+
+
+NotificationBody = Annotated[
+    NotificationIn,
+    Body(
+        openapi_examples={
+            "invoice": {
+                "summary": "An invoice to a contact, and to one named inline",
+                "value": NOTIFICATION_EXAMPLE,
+            },
+            "scheduled": {
+                "summary": "Held until an instant; cancel it before then",
+                "value": SCHEDULED_NOTIFICATION_EXAMPLE,
+            },
+        }
+    ),
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +77,7 @@ class _Key:
     },
 )
 async def post_notification(
-    body: NotificationIn,
+    body: NotificationBody,
     request: Request,
     principal: NotifyScope,
     runtime: RuntimeDep,
