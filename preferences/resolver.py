@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TypeAlias
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -54,20 +53,9 @@ from hub.preferences.model import (
     SuppressionView,
     TopicView,
 )
+from hub.preferences.trace import Digest, Notes
 
 _Outcome: TypeAlias = Channel | Deferral | Refusal
-
-# The consent step of a transactional topic with no subscription row: what "explain" shows.
-IMPLIED_CONSENT = (
-    "transactional: named by the sender, no subscription needed "
-    "(a message to the whole topic reaches its subscribers only)"
-)
-
-
-@dataclass(frozen=True, slots=True)
-class _Digest:
-    at: dt.time
-    weekday: int | None  # None: every day
 
 
 def resolve(
@@ -95,7 +83,7 @@ def resolve(
         ValueError: if ``moment`` or a suppression's ``until`` is naive, the contact's time
             zone is unknown, or ``policy.digest_weekday`` is not 0-6.
     """
-    note = _Notes(trace)
+    note = Notes(trace)
     _require_aware(moment, "moment")
     for suppression in suppressions:
         if suppression.until is not None:
@@ -149,7 +137,7 @@ def resolve(
 
 
 def _capped(
-    topic: TopicView, history: History | None, moment: dt.datetime, note: _Notes
+    topic: TopicView, history: History | None, moment: dt.datetime, note: Notes
 ) -> dt.datetime | None:
     """When a marketing message over the frequency cap may go; None when it is under it.
 
@@ -287,7 +275,7 @@ def _deferral(
     policy: Policy,
     zone: ZoneInfo,
     moment: dt.datetime,
-    note: _Notes,
+    note: Notes,
 ) -> Deferral | None:
     rules = _closed_windows(channel, topic=topic, preferences=preferences, policy=policy)
     digest = _digest(topic, subscription, preferences, policy)
@@ -305,7 +293,7 @@ def _deferral(
 
 def _main_reason(
     rules: Sequence[tuple[DeferralReason, QuietHours]],
-    digest: _Digest | None,
+    digest: Digest | None,
     *,
     zone: ZoneInfo,
     moment: dt.datetime,
@@ -360,16 +348,16 @@ def _digest(
     subscription: SubscriptionView | None,
     preferences: PreferencesView,
     policy: Policy,
-) -> _Digest | None:
+) -> Digest | None:
     """When the person's digest goes: at their own time if they chose one, else the hub's."""
     if topic.required or subscription is None:
         return None
     at = preferences.digest_time or policy.digest_time
     if subscription.frequency is Frequency.DAILY:
-        return _Digest(at, None)
+        return Digest(at, None)
     if subscription.frequency is Frequency.WEEKLY:
         weekday = preferences.digest_weekday
-        return _Digest(at, policy.digest_weekday if weekday is None else weekday)
+        return Digest(at, policy.digest_weekday if weekday is None else weekday)
     return None
 
 
@@ -385,88 +373,3 @@ def _collect(outcomes: Iterable[_Outcome]) -> Resolution:
         else:
             send_now.append(outcome)
     return Resolution(send_now=tuple(send_now), deferred=tuple(deferred), refused=tuple(refused))
-
-
-class _Notes:
-    """Writes the trace when one was asked for; costs nothing otherwise."""
-
-    def __init__(self, trace: list[Step] | None) -> None:
-        self.trace = trace
-
-    def step(self, rule: str, verdict: str, detail: str) -> None:
-        if self.trace is not None:
-            self.trace.append(Step(rule, verdict, detail))
-
-    def topic(
-        self,
-        contact: ContactView,
-        topic: TopicView,
-        subscription: SubscriptionView | None,
-        refusal: RefusalReason | None,
-    ) -> None:
-        if self.trace is None:
-            return
-        if refusal is RefusalReason.WRONG_AUDIENCE:
-            self.trace.append(
-                Step(
-                    "audience",
-                    "refuse",
-                    f"the topic is for {topic.audience.value}, "
-                    f"the contact is a {contact.kind.value}",
-                )
-            )
-            return
-        self.trace.append(Step("audience", "pass", f"the topic is for {topic.audience.value}"))
-        if topic.required:
-            self.trace.append(
-                Step("consent", "pass", "a required topic: unsubscribes do not apply")
-            )
-        elif refusal is not None:
-            self.trace.append(Step("consent", "refuse", refusal.value))
-        elif subscription is None:
-            self.trace.append(Step("consent", "pass", IMPLIED_CONSENT))
-        else:
-            status = subscription.status.value if subscription else "none"
-            self.trace.append(Step("consent", "pass", f"subscription {status}"))
-
-    def refused(self, refusal: Refusal) -> None:
-        if self.trace is not None:
-            detail = refusal.reason.value + (f" ({refusal.detail})" if refusal.detail else "")
-            self.trace.append(Step("channel", "refuse", detail, refusal.channel))
-
-    def windows(
-        self,
-        channel: Channel,
-        rules: Sequence[tuple[DeferralReason, QuietHours]],
-        digest: _Digest | None,
-        *,
-        zone: ZoneInfo,
-        moment: dt.datetime,
-        until: dt.datetime,
-    ) -> None:
-        if self.trace is None:
-            return
-        self.trace.append(
-            Step("channel", "pass", "allowed, not blocked, has an address, not suppressed", channel)
-        )
-        local = moment.astimezone(zone).strftime("%H:%M")
-        for reason, window in rules:
-            span = f"{window.start:%H:%M}-{window.end:%H:%M} in {zone.key}"
-            end = windows.release(window, moment, zone)
-            verdict, said = (
-                ("defer", f"{span}: closed at {local}")
-                if end
-                else ("pass", f"{span}: open at {local}")
-            )
-            self.trace.append(Step(reason.value, verdict, said, channel))
-        if digest is not None:
-            day = "daily" if digest.weekday is None else f"weekly, day {digest.weekday}"
-            self.trace.append(
-                Step("digest", "defer", f"{day} at {digest.at:%H:%M} {zone.key}", channel)
-            )
-        if until == moment:
-            self.trace.append(Step("send", "pass", "send now", channel))
-        else:
-            self.trace.append(
-                Step("send", "defer", f"until {until.astimezone(dt.UTC).isoformat()}", channel)
-            )

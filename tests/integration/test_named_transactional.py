@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from hub.db.models import Capture
 from hub.domain import Scope
-from hub.preferences.resolver import IMPLIED_CONSENT
+from hub.preferences.trace import IMPLIED_CONSENT
 from hub.runtime import Runtime
 from hub.settings import Settings
 from tests.conftest import make_key

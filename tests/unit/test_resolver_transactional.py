@@ -28,7 +28,8 @@ from hub.preferences.model import (
     SuppressionView,
     TopicView,
 )
-from hub.preferences.resolver import IMPLIED_CONSENT, resolve
+from hub.preferences.resolver import resolve
+from hub.preferences.trace import IMPLIED_CONSENT
 from tests.unit.test_resolver import (
     CONTACT,
     NOON,
