@@ -10,7 +10,7 @@ the same body), so a batch item replays a single POST and the other way round.
 from __future__ import annotations
 
 import datetime as dt
-import json
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -23,7 +23,7 @@ from hub.db.base import utcnow
 from hub.db.models import IdempotencyKey, Notification, Template, Topic
 from hub.domain import NotificationState
 from hub.schemas.notifications import BatchItem
-from hub.services import bulk_insert, idempotency, inline_recipients, notifications, timeline
+from hub.services import bulk_insert, inline_recipients, notifications, timeline
 from hub.services.actor import Actor
 from hub.services.errors import Conflict, HubError, InvalidField
 from hub.services.idempotency import ABANDONED_AFTER, KeyReused
@@ -77,6 +77,8 @@ assert _KEY_ROWS_INSERT.columns == _KEY_COLUMNS  # the order `_insert` gives the
 _DISTINCT_CONTENTS = 8
 # The path a single POST hashes its body under: an item's key means the same thing.
 SINGLE_PATH = "/v1/notifications"
+# idempotency.request_hash's canonical JSON (a test holds the two to the same digest).
+_CANONICAL = bulk_insert.json_encoder(sort_keys=True, separators=(",", ":"), default=str)
 
 
 @dataclass(slots=True)
@@ -146,7 +148,7 @@ def _claim_keys(
             continue
         first[key] = item.outcome.index
         body = item.body.model_dump(mode="json", exclude={"idempotency_key"})
-        item.digest = idempotency.request_hash("POST", SINGLE_PATH, body)
+        item.digest = _request_hash(body)
         keyed.append(item)
     existing: dict[str, Any] = {}
     wanted = [cast(str, item.body.idempotency_key) for item in keyed]
@@ -178,6 +180,11 @@ def _claim_keys(
                 Conflict("a request with this idempotency key is still in progress; retry shortly"),
             )
     return [item for item in work if _open(item)]
+
+
+def _request_hash(body: dict[str, Any]) -> str:
+    """idempotency.request_hash("POST", SINGLE_PATH, body), with a prebuilt JSON encoder."""
+    return hashlib.sha256(f"POST {SINGLE_PATH}\n{_CANONICAL(body)}".encode()).hexdigest()
 
 
 def _open(item: _Item) -> bool:
@@ -374,10 +381,13 @@ def _insert(
                 else None,
             }
             keys.append(
-                (owner, item.body.idempotency_key, item.digest, 202, json.dumps(answer), stamp)
+                (owner, item.body.idempotency_key, item.digest, 202, _answer_text(answer), stamp)
             )
     timeline.record_many(session, events)
     _KEY_ROWS_INSERT.rows(connection, keys)
+
+
+_answer_text = bulk_insert.json_text
 
 
 class _Converter:
@@ -403,7 +413,7 @@ class _Converter:
                 return _JSON_NULL
             kept = self._encoded.get(id(value))
             if kept is None or kept[0] is not value:
-                kept = (value, json.dumps(value))
+                kept = (value, bulk_insert.json_text(value))
                 self._encoded[id(value)] = kept
             return kept[1]
         if value is None or type(value) in _PLAIN:
