@@ -96,6 +96,9 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        # Hub has its own metrics and request log (hub.api.observe); FastAPI's OpenTelemetry
+        # hooks asked the global providers on every request whether anyone listens.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.runtime = runtime
     app.state.self_service = SelfService.build(runtime)
