@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, cast
 
 from pydantic import TypeAdapter
@@ -225,30 +226,46 @@ def _check(
     topics = {row.key: row for row in _rows(session, _TOPIC_ROWS, topic_keys)}
     stored = {row.key: row for row in _rows(session, _TEMPLATE_ROWS, template_keys)}
     checked: list[tuple[Any, _Content]] = []  # (content as given, its parts), a few at most
+    # Plans of items that add nothing of their own (no channels, escalation or send_at), by
+    # topic and content or template: every such item after the first shares the plan.
+    plans: dict[tuple[str, str | int], notifications.Plan] = {}
     for item in live:
         body = item.body
         topic = topics.get(body.topic)
+        if topic is None:
+            _reject(item, InvalidField("topic", f"no topic {body.topic!r}"))
+            continue
+        item.topic_id = topic.id
+        plain = body.channels is None and body.escalation is None and body.send_at is None
+        same: _Content | None = None
+        if body.content is not None:
+            place = next((n for n, (given, _) in enumerate(checked) if given == body.content), -1)
+            same = checked[place][1] if place >= 0 else None
+            source: str | int = place
+        else:
+            source = cast(str, body.template)
+        if plain and same is not None and (body.topic, source) in plans:
+            item.plan = plans[body.topic, source]
+            continue
         try:
-            if topic is None:
-                raise InvalidField("topic", f"no topic {body.topic!r}")
-            if body.content is not None:
-                same = next((parts for given, parts in checked if given == body.content), None)
-                if same is not None:
-                    as_stored = body.model_copy(update={"content": None, "template": "inline"})
-                    item.plan = notifications.check(
-                        as_stored, topic=topic, template=same, processes=processes, now=now
-                    )
-                    item.topic_id = topic.id
-                    continue
-            template = stored.get(body.template) if body.template else None
-            item.plan = notifications.check(
-                body, topic=topic, template=template, processes=processes, now=now
-            )
-            item.topic_id = topic.id
-            if body.content is not None and len(checked) < _DISTINCT_CONTENTS:
-                checked.append((body.content, _Content(item.plan.variants)))
+            if same is not None:
+                as_stored = body.model_copy(update={"content": None, "template": "inline"})
+                item.plan = notifications.check(
+                    as_stored, topic=topic, template=same, processes=processes, now=now
+                )
+            else:
+                template = stored.get(body.template) if body.template else None
+                item.plan = notifications.check(
+                    body, topic=topic, template=template, processes=processes, now=now
+                )
+                if body.content is not None and len(checked) < _DISTINCT_CONTENTS:
+                    checked.append((body.content, _Content(item.plan.variants)))
+                    source = len(checked) - 1
         except HubError as exc:
             _reject(item, exc)
+            continue
+        if plain and body.content is not None and source != -1:
+            plans[body.topic, source] = item.plan
     return [item for item in live if _open(item)]
 
 
@@ -399,26 +416,33 @@ class _Converter:
     """
 
     def __init__(self, processes: dict[str, Callable[[Any], Any]]) -> None:
-        self._columns = tuple(processes)
-        self._processes = processes
+        columns = tuple(processes)
+        self._values = itemgetter(*columns)
+        self._json_at = tuple(n for n, name in enumerate(columns) if name in _JSON_COLUMNS)
+        self._bound_at = tuple(
+            (n, processes[name]) for n, name in enumerate(columns) if name not in _JSON_COLUMNS
+        )
         self._encoded: dict[int, tuple[Any, str]] = {}
-        self._bound: dict[tuple[type, Any], Any] = {}
+        self._bound: dict[tuple[int, type, Any], Any] = {}
 
     def row(self, values: dict[str, Any]) -> tuple[Any, ...]:
-        return tuple(self._value(name, values[name]) for name in self._columns)
-
-    def _value(self, name: str, value: Any) -> Any:
-        if name in _JSON_COLUMNS:
+        row = list(self._values(values))
+        for n in self._json_at:
+            value = row[n]
             if value is None:
-                return _JSON_NULL
+                row[n] = _JSON_NULL
+                continue
             kept = self._encoded.get(id(value))
             if kept is None or kept[0] is not value:
                 kept = (value, bulk_insert.json_text(value))
                 self._encoded[id(value)] = kept
-            return kept[1]
-        if value is None or type(value) in _PLAIN:
-            return value
-        key = (type(value), value)
-        if key not in self._bound:
-            self._bound[key] = self._processes[name](value)
-        return self._bound[key]
+            row[n] = kept[1]
+        for n, process in self._bound_at:
+            value = row[n]
+            if value is None or type(value) in _PLAIN:
+                continue
+            key = (n, type(value), value)
+            if key not in self._bound:
+                self._bound[key] = process(value)
+            row[n] = self._bound[key]
+        return tuple(row)
