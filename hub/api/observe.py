@@ -31,7 +31,7 @@ class Observe:
             await self.app(scope, receive, send)
             return
         given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = given if _ID.fullmatch(given) else os.urandom(12).hex()
+        request_id = given if _ID.fullmatch(given) else os.urandom(16).hex()
         token = logs.request_id.set(request_id)
         started = time.perf_counter()
         status = 500  # what the server answers if the app raises before it starts a response
