@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from operator import itemgetter
 from typing import Any, cast
 
@@ -250,9 +250,10 @@ def _check(
         try:
             if same is not None:
                 as_stored = body.model_copy(update={"content": None, "template": "inline"})
-                item.plan = notifications.check(
+                checked_plan = notifications.check(
                     as_stored, topic=topic, template=same, processes=processes, now=now
                 )
+                item.plan = replace(checked_plan, version=None)  # inline: no stored version
             else:
                 template = stored.get(body.template) if body.template else None
                 item.plan = notifications.check(
@@ -274,7 +275,7 @@ class _Content:
     """Inline content already compiled and tried in this batch, in a stored template's shape."""
 
     variants: dict[str, Any]
-    version: int | None = None
+    version: int = 0  # a stored template's field; an inline item's plan has None
 
 
 def _rows(session: Session, statement: Any, keys: list[str]) -> list[Any]:

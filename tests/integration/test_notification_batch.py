@@ -260,3 +260,92 @@ def test_a_failure_mid_way_leaves_nothing(
             if engine.dialect.name != "sqlite":
                 db.execute(text("DROP FUNCTION refuse_key()"))
         engine.dispose()
+
+
+def test_items_sharing_content_keep_their_own_channels_schedule_and_data(
+    client: TestClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    """Items with the same content share its checked parts, and nothing else: each row has
+    its own channels, escalation, send_at and data (1 and true stay apart, as in JSON)."""
+    send_at = dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)
+    other = {"": {"email_subject": "Other", "email_text": "Other"}}
+    escalation = [{"channel": "email"}, {"channel": "sms", "after_minutes": 30}]
+    items = [
+        _item(0, data={"v": 1}),
+        _item(1, data={"v": True}, channels=["email"]),
+        _item(2, data={"v": 1.5}, send_at=send_at.isoformat()),
+        _item(3, data={"v": "ü\u2028"}, content=other),
+        _item(4, data={"v": None}, escalation=escalation),
+        _item(5, data={}, send_at=(send_at + dt.timedelta(days=400)).isoformat()),
+        _item(6),
+    ]
+    results = ok(_batch(client, auth, items), 202)["results"]
+    assert [r["status"] for r in results] == ["accepted"] * 5 + ["rejected", "accepted"]
+    assert results[5]["error"]["details"][0]["field"] == "notifications[5].send_at"
+    with runtime.sessions() as session:
+        rows = {n.id: n for n in session.scalars(select(Notification))}
+    got = [rows[results[i]["id"]] for i in (0, 1, 2, 3, 4, 6)]
+    assert [n.data for n in got] == [{"v": 1}, {"v": True}, {"v": 1.5}, {"v": "ü\u2028"},
+                                     {"v": None}, {"n": 6}]  # fmt: skip
+    assert type(got[0].data["v"]) is int
+    assert got[1].data["v"] is True
+    assert [n.channels for n in got] == [None, ["email"], None, None, None, None]
+    assert [n.escalation is not None for n in got] == [False, False, False, False, True, False]
+    assert [n.send_at for n in got] == [None, None, send_at, None, None, None]
+    assert [n.state for n in got] == [
+        NotificationState.ACCEPTED,
+        NotificationState.ACCEPTED,
+        NotificationState.SCHEDULED,
+        *[NotificationState.ACCEPTED] * 3,
+    ]
+    assert got[3].variants[""]["email_subject"] == "Other"
+    assert {n.variants[""]["email_subject"] for n in got if n is not got[3]} == {
+        "Receipt {{ data.n }}"
+    }
+    assert all(n.template_version is None and n.recipients for n in got)
+
+
+def test_each_kind_of_item_replays_as_a_single_post_with_its_key(
+    client: TestClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    """An item's key hashes the item as a single POST hashes its body, whatever it holds."""
+    send_at = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).isoformat()
+    inline = {"external_id": "eve", "name": "Eve", "attributes": {"plan": "gold", "n": 2.5}}
+    items = [
+        _item(0, idempotency_key="k0"),
+        _item(1, idempotency_key="k1", data={"nested": [1, {"b": None, "a": "é"}]}),
+        _item(2, idempotency_key="k2", channels=["email"], send_at=send_at),
+        _item(3, idempotency_key="k3", recipients=["ann", inline]),
+        _item(4, idempotency_key="k4", escalation=[{"channel": "email"}, {"channel": "sms"}]),
+    ]
+    first = ok(_batch(client, auth, items), 202)["results"]
+    assert [r["status"] for r in first] == ["accepted"] * 5
+    for item, result in zip(items, first, strict=True):
+        key = item.pop("idempotency_key")
+        again = client.post("/v1/notifications", json=item, headers=auth | {"Idempotency-Key": key})
+        assert again.status_code == 202, again.text
+        assert again.headers["Idempotent-Replayed"] == "true", key
+        assert again.json()["id"] == result["id"]
+    assert _count(runtime, Notification) == 5
+
+
+def test_the_documented_request_example_is_accepted(
+    client: TestClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    spec = client.get("/openapi.json").json()
+    operation = spec["paths"]["/v1/notifications/batch"]["post"]
+    assert operation["summary"] == "Send up to 1,000 notifications"
+    assert {"202", "409", "413", "422"} <= set(operation["responses"])
+    examples = operation["requestBody"]["content"]["application/json"]["examples"]
+    assert examples
+    admin = make_key(runtime, "admin-2", Scope.CONTACTS)
+    for example in examples.values():
+        body = example["value"]
+        assert "None" not in str(body)  # no nulls in an example
+        for item in body["notifications"]:
+            for recipient in item["recipients"]:
+                if isinstance(recipient, str):
+                    ok(client.put(f"/v1/contacts/{recipient}", json={}, headers=admin))
+        answer = client.post("/v1/notifications/batch", json=body, headers=auth)
+        assert answer.status_code == 202, answer.text
+        assert answer.json()["accepted"] == len(body["notifications"])
