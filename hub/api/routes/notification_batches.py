@@ -27,7 +27,7 @@ from starlette.background import BackgroundTask
 from hub.api import errors
 from hub.api.routes.notification_sends import SOURCE
 from hub.runtime import Runtime
-from hub.schemas.notifications import BatchIn, BatchItem, BatchOut
+from hub.schemas.notifications import BATCH_EXAMPLE, BatchIn, BatchItem, BatchOut
 from hub.services import idempotency, notification_batch
 from hub.services.actor import Actor
 from hub.services.errors import HubError
@@ -39,35 +39,13 @@ router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
 # Every item at once when all are good (the usual batch): one call into pydantic-core
 # instead of a thousand; item by item only to name the bad ones.
 _ITEMS = TypeAdapter(list[BatchItem])
-_EXAMPLE_CONTENT = {
-    "": {"email_subject": "Your receipt {{ data.number }}", "email_text": "Thank you."}
-}
 BatchBody = Annotated[
     BatchIn,
     Body(
         openapi_examples={
-            "receipts": {
-                "summary": "Two receipts, each with its own idempotency key",
-                "value": {
-                    "notifications": [
-                        {
-                            "topic": "receipts",
-                            "recipients": ["u-1"],
-                            "content": _EXAMPLE_CONTENT,
-                            "data": {"number": "A-1001"},
-                            "idempotency_key": "receipt-A-1001",
-                        },
-                        {
-                            "topic": "receipts",
-                            "recipients": [
-                                {"external_id": "u-42", "name": "Ada", "email": "ada@example.com"}
-                            ],
-                            "content": _EXAMPLE_CONTENT,
-                            "data": {"number": "A-1002"},
-                            "idempotency_key": "receipt-A-1002",
-                        },
-                    ]
-                },
+            "invoices": {
+                "summary": "Two invoices, one now and one scheduled, each with its own key",
+                "value": BATCH_EXAMPLE,
             }
         }
     ),
