@@ -4,6 +4,10 @@ A row moves `queued` -> `sending` in one UPDATE; a worker works only on the rows
 returned, so two copies of the same job (at-least-once queues deliver some twice) cannot
 both send. The claim is committed before sending: if the worker dies, the send lease runs
 out and the sweeper, not a second worker, decides what happens next.
+
+Under load most jobs carry one delivery, and each job's overhead dwarfs its send: a claim
+may top itself up with other ready rows of its channel (the same UPDATE, so the rule above
+still holds); their own jobs then find nothing left and return (`any_claimable`).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import or_, update
+from sqlalchemy import ColumnElement, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from hub.db.models import Delivery
@@ -37,18 +41,72 @@ class Claimed:
     escalation: Check | None = None  # a later step's: why it goes or stops (escalation.check)
 
 
+@dataclass(frozen=True, slots=True)
+class TopUp:
+    """Also claim up to `limit` other ready rows of `channel`, oldest first.
+
+    Only rows with no reason: fresh from a fan-out or a retry's backoff over. A digest's
+    items must go together in the job the sweeper made for them, and a row that waited
+    (quiet hours, a throttle slot, an escalation step, a paused campaign) goes in its own
+    job; a throttled or paused row is not `queued` and ready before its time anyway.
+    """
+
+    channel: Channel
+    limit: int
+
+
+def _ready(now: dt.datetime) -> ColumnElement[bool]:
+    return or_(Delivery.not_before.is_(None), Delivery.not_before <= now)
+
+
+def any_claimable(session: Session, ids: Sequence[int], *, now: dt.datetime) -> bool:
+    """Whether a claim of `ids` could take anything: a read, so a job whose rows another
+    job already took returns without taking SQLite's write lock."""
+    return bool(
+        ids
+        and session.scalar(
+            select(
+                exists().where(
+                    Delivery.id.in_(ids), Delivery.state == DeliveryState.QUEUED, _ready(now)
+                )
+            )
+        )
+    )
+
+
 def claim(
-    session: Session, ids: Sequence[int], *, now: dt.datetime, send_lease: dt.timedelta
+    session: Session,
+    ids: Sequence[int],
+    *,
+    now: dt.datetime,
+    send_lease: dt.timedelta,
+    top_up: TopUp | None = None,
 ) -> list[Claimed]:
     if not ids:
         return []
+    wanted: ColumnElement[bool] = Delivery.id.in_(ids)
+    if top_up is not None and top_up.limit > 0:
+        # Ordered by the (state, due_at) index: a fresh row's due_at is its queue lease from
+        # when it was queued, so this is oldest first without reading the rest of the table.
+        others = (
+            select(Delivery.id)
+            .where(
+                Delivery.state == DeliveryState.QUEUED,
+                Delivery.channel == top_up.channel,
+                Delivery.reason.is_(None),
+                _ready(now),
+                Delivery.id.not_in(ids),
+            )
+            .order_by(Delivery.due_at)
+            .limit(top_up.limit)
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            # Two workers topping up at once take different rows instead of queueing.
+            others = others.with_for_update(skip_locked=True)
+        wanted = or_(wanted, Delivery.id.in_(others.scalar_subquery()))
     statement = (
         update(Delivery)
-        .where(
-            Delivery.id.in_(ids),
-            Delivery.state == DeliveryState.QUEUED,
-            or_(Delivery.not_before.is_(None), Delivery.not_before <= now),
-        )
+        .where(wanted, Delivery.state == DeliveryState.QUEUED, _ready(now))
         .values(
             state=DeliveryState.SENDING,
             attempts=Delivery.attempts + 1,

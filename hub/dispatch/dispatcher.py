@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -32,7 +33,7 @@ from hub.dispatch.compose import Composer, renderable
 from hub.dispatch.lease import LeaseKeeper
 from hub.dispatch.outcome_writer import Recorded
 from hub.dispatch.pause import PauseBoard, Pauses
-from hub.domain import Channel, DeliveryState
+from hub.domain import Channel, DeliveryState, NotificationState
 from hub.metrics import DELIVERIES
 from hub.preferences.model import Caps
 from hub.services.hashing import AddressHasher
@@ -56,6 +57,7 @@ class Sender(Protocol):
 class Limits:
     fanout_batch: int = 500
     delivery_batch: int = 100
+    fanout_together: int = 20  # short notifications one fan-out job may write together
     max_attempts: int = 8
     first_retry: float = 10.0  # seconds; doubling per attempt
     caps: Caps = NO_CAPS  # the hub's frequency caps (a topic's own take precedence)
@@ -68,6 +70,32 @@ class FanOutStep:
     deliver: list[tuple[Channel, list[int]]] = field(default_factory=list)
     recipients: int = 0
     done: bool = True
+
+
+class TakenHere:
+    """The ids this process's claims topped up, until their own job comes by.
+
+    Only a hint for which jobs to check with a read before claiming: a wrong or lost entry
+    costs a read or a write, never a send (the claim decides).
+    """
+
+    def __init__(self, most: int = 100_000) -> None:
+        self._ids: dict[int, None] = {}  # in insertion order: the oldest are dropped first
+        self._most = most
+        self._lock = threading.Lock()
+
+    def add(self, ids: Iterable[int]) -> None:
+        with self._lock:
+            for i in ids:
+                self._ids[i] = None
+            while len(self._ids) > self._most:
+                del self._ids[next(iter(self._ids))]
+
+    def took_all(self, ids: Sequence[int]) -> bool:
+        """Whether every id was topped up here; forgets them (their job has come)."""
+        with self._lock:
+            found = [i for i in ids if self._ids.pop(i, 0) is None]
+        return bool(ids) and len(found) == len(ids)
 
 
 class Dispatcher:
@@ -94,35 +122,72 @@ class Dispatcher:
         self.clock = clock
         self.pauses: PauseBoard = pauses or Pauses(first=limits.first_retry)
         self._keys_forgotten = dt.datetime.min.replace(tzinfo=dt.UTC)
+        self._topped_up = TakenHere()
 
     def fan_out(self, notification_id: int) -> FanOutStep:
-        """One batch of recipients; `done` False means call again for the next."""
+        """One batch of recipients; `done` False means call again for the next.
+
+        A short notification (its people fit one batch) brings others like it along, up
+        to a batch of people, planned in the same read and written in the same transaction:
+        under load each job's overhead, not its work, is what costs. Their own jobs then
+        find them fanned out and return after one read.
+        """
         now = self.clock()
         with self.reads() as session:
             notification = session.get(Notification, notification_id)
             if notification is None:
                 log.warning("fan-out of notification %s: it no longer exists", notification_id)
                 return FanOutStep()
-            plan = fanout.plan_batch(
-                session,
-                notification_id,
-                renderable=renderable(self.composer.compiled(notification)),
-                hasher=self.hasher,
-                batch_size=self.limits.fanout_batch,
-                queue_lease=self.limits.queue_lease,
-                now=now,
-                caps=self.limits.caps,
-            )
-        if plan is None:
-            return FanOutStep()
+            if notification.state is not NotificationState.ACCEPTED:
+                return FanOutStep()  # fanned out (perhaps by another's job), or cancelled
+            plan = self._plan(session, notification, now)
+            if plan is None:
+                return FanOutStep()
+            plans = [plan]
+            room = self.limits.fanout_batch - plan.recipients
+            if plan.last and room > 0 and self.limits.fanout_together > 1:
+                for other in fanout.waiting_short(
+                    session,
+                    besides=notification_id,
+                    room=room,
+                    limit=self.limits.fanout_together - 1,
+                ):
+                    more = self._plan(session, other, now)
+                    if more is not None and more.last:
+                        plans.append(more)
         with self.sessions() as session, session.begin():
-            result = fanout.apply_batch(session, plan, queue_lease=self.limits.queue_lease, now=now)
-        step = FanOutStep(recipients=result.recipients, done=result.done)
+            # In id order: two workers writing overlapping sets lock rows in the same order.
+            results = {
+                p.notification_id: fanout.apply_batch(
+                    session, p, queue_lease=self.limits.queue_lease, now=now
+                )
+                for p in sorted(plans, key=lambda p: p.notification_id)
+            }
+        mine = results[notification_id]
+        step = FanOutStep(recipients=mine.recipients, done=mine.done)
+        queued: dict[Channel, list[int]] = {}
+        for result in results.values():
+            for channel, ids in result.queued.items():
+                queued.setdefault(channel, []).extend(ids)
         size = self.limits.delivery_batch
-        for channel, ids in result.queued.items():
+        for channel, ids in queued.items():
             for start in range(0, len(ids), size):
                 step.deliver.append((channel, ids[start : start + size]))
         return step
+
+    def _plan(
+        self, session: Session, notification: Notification, now: dt.datetime
+    ) -> fanout.Plan | None:
+        return fanout.plan_batch(
+            session,
+            notification.id,
+            renderable=renderable(self.composer.compiled(notification)),
+            hasher=self.hasher,
+            batch_size=self.limits.fanout_batch,
+            queue_lease=self.limits.queue_lease,
+            now=now,
+            caps=self.limits.caps,
+        )
 
     def deliver(self, channel: Channel, ids: Sequence[int]) -> Recorded:
         """Claim, re-check, render, send and record a batch of deliveries on one channel.
@@ -152,10 +217,23 @@ class Dispatcher:
             self._put_off(ids, admitted.put_off_until)
             return Recorded()
         try:
+            if self._topped_up.took_all(ids):
+                with self.reads() as session:
+                    if not claim.any_claimable(session, ids, now=now):
+                        return Recorded()  # an earlier job here took them: no write needed
+            top_up = None
+            if not admitted.probe and self.sender.rate(channel) is None:
+                # A probe of a paused channel stays one job's size; a paced channel's jobs
+                # are sized to its rate (`deliver`).
+                top_up = claim.TopUp(channel, self.limits.delivery_batch - len(ids))
             with self.sessions() as session, session.begin():
-                claimed = claim.claim(session, ids, now=now, send_lease=self.limits.send_lease)
+                claimed = claim.claim(
+                    session, ids, now=now, send_lease=self.limits.send_lease, top_up=top_up
+                )
             if not claimed:
                 return Recorded()  # a duplicate job: someone else has these rows
+            asked = set(ids)
+            self._topped_up.add(c.id for c in claimed if c.id not in asked)
             lease = LeaseKeeper(
                 self.sessions, claimed, lease=self.limits.send_lease, clock=self.clock
             )
