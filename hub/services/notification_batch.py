@@ -140,6 +140,7 @@ def _claim_keys(
     """Settle each keyed item against the keys already used; the items still to do."""
     first: dict[str, int] = {}
     keyed: list[_Item] = []
+    hashes = _Hashes()
     for item in work:
         key = item.body.idempotency_key
         if key is None:
@@ -148,8 +149,7 @@ def _claim_keys(
             _reject(item, _reused(f"item {first[key]} of this batch has the same key"))
             continue
         first[key] = item.outcome.index
-        body = item.body.model_dump(mode="json", exclude={"idempotency_key"})
-        item.digest = _request_hash(body)
+        item.digest = hashes.digest(item.body)
         keyed.append(item)
     existing: dict[str, Any] = {}
     wanted = [cast(str, item.body.idempotency_key) for item in keyed]
@@ -183,9 +183,33 @@ def _claim_keys(
     return [item for item in work if _open(item)]
 
 
-def _request_hash(body: dict[str, Any]) -> str:
-    """idempotency.request_hash("POST", SINGLE_PATH, body), with a prebuilt JSON encoder."""
-    return hashlib.sha256(f"POST {SINGLE_PATH}\n{_CANONICAL(body)}".encode()).hexdigest()
+class _Hashes:
+    """Each item's idempotency.request_hash("POST", SINGLE_PATH, <its body as a single POST
+    would dump it>), with a prebuilt JSON encoder, and the inline content the items share
+    dumped and encoded once: the item's JSON is encoded with a placeholder in its place,
+    then the content's text put there (the keys sorted, only `channels`, a list of channel
+    names, comes before `content`, so the placeholder's first occurrence is the one)."""
+
+    def __init__(self) -> None:
+        self._content: tuple[Any, str] | None = None  # the last content and its JSON
+
+    def digest(self, body: BatchItem) -> str:
+        if body.content is None:
+            text = _CANONICAL(body.model_dump(mode="json", exclude=_NOT_HASHED))
+        else:
+            if self._content is None or self._content[0] != body.content:
+                parts = body.model_dump(mode="json", include=_CONTENT)["content"]
+                self._content = (body.content, _CANONICAL(parts))
+            dumped = body.model_dump(mode="json", exclude=_NOT_HASHED | _CONTENT)
+            dumped["content"] = _PLACEHOLDER
+            text = _CANONICAL(dumped).replace(_PLACEHOLDER_JSON, self._content[1], 1)
+        return hashlib.sha256(f"POST {SINGLE_PATH}\n{text}".encode()).hexdigest()
+
+
+_NOT_HASHED = frozenset({"idempotency_key"})  # the item's own: a single POST has none
+_CONTENT = frozenset({"content"})
+_PLACEHOLDER = "\x00content"  # what any later field holds does not matter: see _Hashes
+_PLACEHOLDER_JSON = bulk_insert.json_text(_PLACEHOLDER)
 
 
 def _open(item: _Item) -> bool:
