@@ -1,4 +1,5 @@
-"""Multi-row INSERTs that answer each row's new id, in the rows' order, on every backend."""
+"""Multi-row INSERTs on every backend: each row's new id in the rows' order, and rows put in
+the driver's form (JSON text, bound timestamps) once per distinct value for its executemany."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from json.encoder import (  # type: ignore[attr-defined]
     encode_basestring,
     encode_basestring_ascii,
 )
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Dialect, Table, func, insert, select
@@ -161,3 +163,56 @@ class DriverInsert:
 
 def _same(value: Any) -> Any:
     return value
+
+
+# SQLAlchemy's JSON type stores Python None as JSON null, not SQL NULL: so do we.
+_JSON_NULL = "null"
+# Values the drivers take as they are (a bool is an int to sqlite3 and psycopg alike).
+_PLAIN = frozenset({int, str, bool})
+
+
+class RowConverter:
+    """Rows of values made the driver's, each distinct value converted once per batch.
+
+    Rows are given as dictionaries by column name and come out as tuples in `insert`'s
+    column order. JSON values (`json_columns`) are encoded once per object (give the rows of
+    a batch the same object for the same value), never by equality, since `1 == True` in
+    Python but not in JSON; other values once per equal value, by the column's own bind
+    processing.
+    """
+
+    def __init__(
+        self, insert: DriverInsert, dialect: Dialect, *, json_columns: frozenset[str]
+    ) -> None:
+        columns = insert.columns
+        self._values = itemgetter(*columns)
+        self._json_at = tuple(n for n, name in enumerate(columns) if name in json_columns)
+        self._bound_at = tuple(
+            (n, insert.convert(dialect, name))
+            for n, name in enumerate(columns)
+            if name not in json_columns
+        )
+        self._encoded: dict[int, tuple[Any, str]] = {}
+        self._bound: dict[tuple[int, type, Any], Any] = {}
+
+    def row(self, values: dict[str, Any]) -> tuple[Any, ...]:
+        row = list(self._values(values))
+        for n in self._json_at:
+            value = row[n]
+            if value is None:
+                row[n] = _JSON_NULL
+                continue
+            kept = self._encoded.get(id(value))
+            if kept is None or kept[0] is not value:
+                kept = (value, json_text(value))
+                self._encoded[id(value)] = kept
+            row[n] = kept[1]
+        for n, process in self._bound_at:
+            value = row[n]
+            if value is None or type(value) in _PLAIN:
+                continue
+            key = (n, type(value), value)
+            if key not in self._bound:
+                self._bound[key] = process(value)
+            row[n] = self._bound[key]
+        return tuple(row)

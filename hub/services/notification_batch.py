@@ -2,18 +2,19 @@
 
 Bulk throughout, so a thousand items cost a handful of statements: one lookup of the keys
 already used, one of the topics, one of the templates, contacts a thousand to a query, one
-multi-row INSERT of notifications (RETURNING their ids in item order), one of events, one of
-idempotency keys. An item's idempotency key is the single POST's (same table, same hash of
-the same body), so a batch item replays a single POST and the other way round.
+executemany of notifications (their ids in item order), one of events, one of idempotency
+keys, the rows prepared for the driver with what the items share converted once
+(hub.services.bulk_insert). An item's idempotency key is the single POST's (same table,
+same hash of the same body), so a batch item replays a single POST and the other way round.
+bench/api_batch.py measures it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from operator import itemgetter
 from typing import Any, cast
 
 from pydantic import TypeAdapter
@@ -67,10 +68,6 @@ _NOTIFICATION_COLUMNS = (
 )
 _NOTIFICATION_ROWS = bulk_insert.DriverInsert(_NOTIFICATIONS, _NOTIFICATION_COLUMNS)
 _JSON_COLUMNS = frozenset({"variants", "data", "recipients", "channels", "escalation"})
-# SQLAlchemy's JSON type stores Python None as JSON null, not SQL NULL: so do we.
-_JSON_NULL = "null"
-# Values the driver takes as they are (a bool is an int to sqlite3 and psycopg alike).
-_PLAIN = frozenset({int, str, bool})
 _KEY_COLUMNS = ("owner", "key", "request_hash", "status_code", "response", "created_at")
 _KEY_ROWS_INSERT = bulk_insert.DriverInsert(_KEYS, _KEY_COLUMNS)
 assert _KEY_ROWS_INSERT.columns == _KEY_COLUMNS  # the order `_insert` gives them in
@@ -200,14 +197,15 @@ class _Hashes:
             if self._content is None or self._content[0] != body.content:
                 parts = body.model_dump(mode="json", include=_CONTENT)["content"]
                 self._content = (body.content, _CANONICAL(parts))
-            dumped = body.model_dump(mode="json", exclude=_NOT_HASHED | _CONTENT)
+            dumped = body.model_dump(mode="json", exclude=_NOT_HASHED_NOR_CONTENT)
             dumped["content"] = _PLACEHOLDER
             text = _CANONICAL(dumped).replace(_PLACEHOLDER_JSON, self._content[1], 1)
         return hashlib.sha256(f"POST {SINGLE_PATH}\n{text}".encode()).hexdigest()
 
 
-_NOT_HASHED = frozenset({"idempotency_key"})  # the item's own: a single POST has none
-_CONTENT = frozenset({"content"})
+_NOT_HASHED = {"idempotency_key"}  # the item's own: a single POST has none
+_CONTENT = {"content"}
+_NOT_HASHED_NOR_CONTENT = _NOT_HASHED | _CONTENT
 _PLACEHOLDER = "\x00content"  # what any later field holds does not matter: see _Hashes
 _PLACEHOLDER_JSON = bulk_insert.json_text(_PLACEHOLDER)
 
@@ -371,9 +369,7 @@ def _insert(
         return
     connection = session.connection()
     dialect = connection.dialect
-    convert = _Converter(
-        {name: _NOTIFICATION_ROWS.convert(dialect, name) for name in _NOTIFICATION_ROWS.columns}
-    )
+    convert = bulk_insert.RowConverter(_NOTIFICATION_ROWS, dialect, json_columns=_JSON_COLUMNS)
     rows = []
     for item in live:
         plan = cast(notifications.Plan, item.plan)
@@ -430,44 +426,3 @@ def _insert(
 
 
 _answer_text = bulk_insert.json_text
-
-
-class _Converter:
-    """Rows of values made the driver's, each distinct value converted once per batch.
-
-    JSON values are encoded once per object (the batch's items share their parts: see
-    `_check`), never by equality, since `1 == True` in Python but not in JSON; timestamps
-    and states once per equal value.
-    """
-
-    def __init__(self, processes: dict[str, Callable[[Any], Any]]) -> None:
-        columns = tuple(processes)
-        self._values = itemgetter(*columns)
-        self._json_at = tuple(n for n, name in enumerate(columns) if name in _JSON_COLUMNS)
-        self._bound_at = tuple(
-            (n, processes[name]) for n, name in enumerate(columns) if name not in _JSON_COLUMNS
-        )
-        self._encoded: dict[int, tuple[Any, str]] = {}
-        self._bound: dict[tuple[int, type, Any], Any] = {}
-
-    def row(self, values: dict[str, Any]) -> tuple[Any, ...]:
-        row = list(self._values(values))
-        for n in self._json_at:
-            value = row[n]
-            if value is None:
-                row[n] = _JSON_NULL
-                continue
-            kept = self._encoded.get(id(value))
-            if kept is None or kept[0] is not value:
-                kept = (value, bulk_insert.json_text(value))
-                self._encoded[id(value)] = kept
-            row[n] = kept[1]
-        for n, process in self._bound_at:
-            value = row[n]
-            if value is None or type(value) in _PLAIN:
-                continue
-            key = (n, type(value), value)
-            if key not in self._bound:
-                self._bound[key] = process(value)
-            row[n] = self._bound[key]
-        return tuple(row)
