@@ -17,6 +17,8 @@ STEPS: dict[str, dict[str, str]] = {
     "subscriptions.put": {"external_id": "crm-1", "topic": "newsletter"},
     "preferences.update": {"external_id": "crm-1"},
     "campaigns.create": {},
+    "notifications.create": {},
+    "notifications.create_batch": {},
 }
 
 
@@ -34,6 +36,24 @@ def test_every_request_example_is_accepted_as_documented(
         for path, item in spec["paths"].items()
         for method, operation in item.items()
     }
+    # what the notification examples name (crm-1 comes from the contacts.upsert step)
+    invoices = {
+        "name": "Invoices",
+        "audience": "clients",
+        "allowed_channels": ["email"],
+        "default_channels": ["email"],
+        "category": "transactional",
+    }
+    assert client.put("/v1/topics/invoices", json=invoices, headers=auth).status_code < 300
+    invoice = {
+        "variants": {
+            "": {
+                "email_subject": "Invoice {{ data.invoice_id }}",
+                "email_text": "{{ data.amount }} {{ data.currency }}",
+            }
+        }
+    }
+    assert client.put("/v1/templates/invoice-ready", json=invoice, headers=auth).status_code < 300
     sent = []
     for operation_id, parameters in STEPS.items():
         method, path, operation = found[operation_id]
