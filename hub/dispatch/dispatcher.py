@@ -57,7 +57,6 @@ class Sender(Protocol):
 class Limits:
     fanout_batch: int = 500
     delivery_batch: int = 100
-    fanout_together: int = 20  # short notifications one fan-out job may write together
     max_attempts: int = 8
     first_retry: float = 10.0  # seconds; doubling per attempt
     caps: Caps = NO_CAPS  # the hub's frequency caps (a topic's own take precedence)
@@ -127,10 +126,9 @@ class Dispatcher:
     def fan_out(self, notification_id: int) -> FanOutStep:
         """One batch of recipients; `done` False means call again for the next.
 
-        A short notification (its people fit one batch) brings others like it along, up
-        to a batch of people, planned in the same read and written in the same transaction:
-        under load each job's overhead, not its work, is what costs. Their own jobs then
-        find them fanned out and return after one read.
+        One notification per job: bringing other waiting ones along (tried for issue 19)
+        made two fan-out threads plan the same notifications twice, and cost more CPU than
+        the jobs it saved.
         """
         now = self.clock()
         with self.reads() as session:
@@ -139,38 +137,15 @@ class Dispatcher:
                 log.warning("fan-out of notification %s: it no longer exists", notification_id)
                 return FanOutStep()
             if notification.state is not NotificationState.ACCEPTED:
-                return FanOutStep()  # fanned out (perhaps by another's job), or cancelled
+                return FanOutStep()  # fanned out by another job, cancelled, or scheduled
             plan = self._plan(session, notification, now)
             if plan is None:
                 return FanOutStep()
-            plans = [plan]
-            room = self.limits.fanout_batch - plan.recipients
-            if plan.last and room > 0 and self.limits.fanout_together > 1:
-                for other in fanout.waiting_short(
-                    session,
-                    besides=notification_id,
-                    room=room,
-                    limit=self.limits.fanout_together - 1,
-                ):
-                    more = self._plan(session, other, now)
-                    if more is not None and more.last:
-                        plans.append(more)
         with self.sessions() as session, session.begin():
-            # In id order: two workers writing overlapping sets lock rows in the same order.
-            results = {
-                p.notification_id: fanout.apply_batch(
-                    session, p, queue_lease=self.limits.queue_lease, now=now
-                )
-                for p in sorted(plans, key=lambda p: p.notification_id)
-            }
-        mine = results[notification_id]
-        step = FanOutStep(recipients=mine.recipients, done=mine.done)
-        queued: dict[Channel, list[int]] = {}
-        for result in results.values():
-            for channel, ids in result.queued.items():
-                queued.setdefault(channel, []).extend(ids)
+            result = fanout.apply_batch(session, plan, queue_lease=self.limits.queue_lease, now=now)
+        step = FanOutStep(recipients=result.recipients, done=result.done)
         size = self.limits.delivery_batch
-        for channel, ids in queued.items():
+        for channel, ids in result.queued.items():
             for start in range(0, len(ids), size):
                 step.deliver.append((channel, ids[start : start + size]))
         return step

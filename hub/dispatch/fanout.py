@@ -120,31 +120,6 @@ def plan_batch(
     )
 
 
-def waiting_short(session: Session, *, besides: int, room: int, limit: int) -> list[Notification]:
-    """Other notifications to named people, not begun, whose people fit in `room`; oldest
-    first (by the lease the API gave them), read from the (state, due_at) index."""
-    found: list[Notification] = []
-    for notification in session.scalars(
-        select(Notification)
-        .where(
-            Notification.state == NotificationState.ACCEPTED,
-            Notification.id != besides,
-            Notification.cursor == 0,
-            Notification.campaign_id.is_(None),
-            Notification.held.is_(False),
-        )
-        .order_by(Notification.due_at)
-        .limit(limit)
-    ):
-        # None (everyone subscribed) is stored as SQL or JSON null: told apart here.
-        named = notification.recipients
-        if named is None or len(named) > room:
-            continue
-        room -= len(named)
-        found.append(notification)
-    return found
-
-
 def resolved_rows(
     notification_id: int,
     recipients: Iterable[audience.Recipient],
