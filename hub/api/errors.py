@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from hub.schemas.errors import ErrorOut
-from hub.services.errors import Conflict, HubError, InvalidField, NotFound
+from hub.services.errors import Conflict, Forbidden, HubError, InvalidField, NotFound
 from hub.services.idempotency import KeyReused
 
 log = logging.getLogger("hub.api")
@@ -21,6 +21,7 @@ log = logging.getLogger("hub.api")
 STATUS: dict[type[HubError], int] = {
     NotFound: 404,
     Conflict: 409,
+    Forbidden: 403,
     InvalidField: 422,
     KeyReused: 422,
 }

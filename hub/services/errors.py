@@ -22,6 +22,12 @@ class Conflict(HubError):
     code = "conflict"
 
 
+class Forbidden(HubError):
+    """The API key may not do this part of the request (403)."""
+
+    code = "forbidden"
+
+
 class InvalidField(HubError):
     """A value that is well-formed but not acceptable here (e.g. a channel the topic forbids)."""
 

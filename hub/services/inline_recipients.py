@@ -24,6 +24,7 @@ from hub.schemas.notifications import Recipient, RecipientIn
 from hub.services import bulk_insert, timeline
 from hub.services.actor import Actor
 from hub.services.contacts import changes, check_webhook_target, merged
+from hub.services.errors import Forbidden
 
 _CHUNK = 1000
 _TABLE = cast(Table, Contact.__table__)
@@ -83,9 +84,22 @@ def add(into: dict[str, dict[str, Any]], external_id: str, given: dict[str, Any]
     into[external_id] = earlier | given
 
 
-def upsert(session: Session, wanted: dict[str, dict[str, Any]], actor: Actor) -> dict[str, int]:
+def upsert(
+    session: Session,
+    wanted: dict[str, dict[str, Any]],
+    actor: Actor,
+    *,
+    may_change: bool = True,
+) -> dict[str, int]:
     """Create the people who are missing and change the given fields of those who exist;
     each creation and change is on their timeline. Returns external id -> contact id.
+
+    Without `may_change` (a key with the `notify` scope but not `contacts`) an existing
+    person may be named with the fields they already have, never changed: a key meant to
+    send must not be able to re-point someone's e-mail or webhook at another address.
+
+    Raises:
+        Forbidden: an existing person would change and `may_change` is False.
 
     A concurrent request creating one of the same people first makes our INSERT fail; it is
     undone (a savepoint) and the people planned again, now as changes.
@@ -93,7 +107,7 @@ def upsert(session: Session, wanted: dict[str, dict[str, Any]], actor: Actor) ->
     ids: dict[str, int] = {}
     remaining = dict(wanted)
     for attempt in (1, 2):
-        new = _change_existing(session, remaining, ids, actor)
+        new = _change_existing(session, remaining, ids, actor, may_change=may_change)
         if not new:
             break
         try:
@@ -109,7 +123,12 @@ def upsert(session: Session, wanted: dict[str, dict[str, Any]], actor: Actor) ->
 
 
 def _change_existing(
-    session: Session, wanted: dict[str, dict[str, Any]], ids: dict[str, int], actor: Actor
+    session: Session,
+    wanted: dict[str, dict[str, Any]],
+    ids: dict[str, int],
+    actor: Actor,
+    *,
+    may_change: bool,
 ) -> dict[str, dict[str, Any]]:
     """Apply the changes to the people who exist (filling `ids`); the rest, to create."""
     now = utcnow()
@@ -126,6 +145,15 @@ def _change_existing(
             delta = changes(before, after)
             if not delta:
                 continue
+            if not may_change:
+                raise Forbidden(
+                    f"recipients: contact {row.external_id!r} exists and this would change "
+                    f"its {', '.join(sorted(delta))}; that needs an API key with the "
+                    "'contacts' scope (or name them by external id alone)",
+                    details=[
+                        {"field": "recipients", "message": f"would change {row.external_id!r}"}
+                    ],
+                )
             dirty.append({"_id": row.id, "_updated_at": now} | {f"_{k}": after[k] for k in _STATE})
             events.append(
                 timeline.event_row(

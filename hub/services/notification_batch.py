@@ -108,6 +108,7 @@ def accept(
     actor: Actor,
     processes: RenderProcesses,
     allow_private_webhooks: bool = False,
+    may_change_contacts: bool = True,
 ) -> list[Outcome]:
     """Check every item, insert the good ones; the caller commits (all of them, or nothing).
 
@@ -121,7 +122,11 @@ def accept(
     live = _claim_keys(session, work, owner=owner, now=now)
     live = _check(session, live, processes=processes, now=now)
     live = _resolve_recipients(
-        session, live, actor=actor, allow_private_webhooks=allow_private_webhooks
+        session,
+        live,
+        actor=actor,
+        allow_private_webhooks=allow_private_webhooks,
+        may_change=may_change_contacts,
     )
     _insert(session, live, owner=owner, source=source, actor=actor, now=now)
     return [item.outcome for item in work]
@@ -308,7 +313,12 @@ def _rows(session: Session, statement: Any, keys: list[str]) -> list[Any]:
 
 
 def _resolve_recipients(
-    session: Session, live: list[_Item], *, actor: Actor, allow_private_webhooks: bool
+    session: Session,
+    live: list[_Item],
+    *,
+    actor: Actor,
+    allow_private_webhooks: bool,
+    may_change: bool,
 ) -> list[_Item]:
     """Contact ids for each item's recipients: the named looked up together, the inline ones
     created or changed together (only for items that are otherwise good)."""
@@ -345,7 +355,9 @@ def _resolve_recipients(
         own = inline[item.outcome.index]
         for external_id, given in own.items():  # the later item's fields over the earlier's
             inline_recipients.add(wanted, external_id, given)
-    upserted = inline_recipients.upsert(session, wanted, actor) if wanted else {}
+    upserted = (
+        inline_recipients.upsert(session, wanted, actor, may_change=may_change) if wanted else {}
+    )
     for item in live:
         if not _open(item) or item.outcome.index not in named:
             continue

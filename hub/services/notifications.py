@@ -69,6 +69,7 @@ def accept(
     render_as: int | None = None,
     actor: Actor = SYSTEM,
     allow_private_webhooks: bool = False,
+    may_change_contacts: bool = True,
 ) -> Accepted:
     """Validate against the database and insert the notification; the caller commits.
 
@@ -88,7 +89,11 @@ def accept(
     send_at = plan.send_at
     recipients = (
         _recipient_ids(
-            session, body.recipients, actor=actor, allow_private_webhooks=allow_private_webhooks
+            session,
+            body.recipients,
+            actor=actor,
+            allow_private_webhooks=allow_private_webhooks,
+            may_change=may_change_contacts,
         )
         if body.recipients
         else None
@@ -209,6 +214,7 @@ def _recipient_ids(
     *,
     actor: Actor,
     allow_private_webhooks: bool,
+    may_change: bool,
 ) -> list[int]:
     if inline_recipients.is_plain(recipients):  # the common case: one scan, no upsert
         return contact_ids(session, recipients)  # type: ignore[arg-type]
@@ -217,7 +223,7 @@ def _recipient_ids(
     inline_recipients.combine(wanted, recipients)
     named = [r for r in recipients if isinstance(r, str) and r not in wanted]
     found = contact_ids(session, named) if named else []
-    upserted = inline_recipients.upsert(session, wanted, actor)
+    upserted = inline_recipients.upsert(session, wanted, actor, may_change=may_change)
     return sorted(set(found) | set(upserted.values()))
 
 

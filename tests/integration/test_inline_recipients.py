@@ -216,3 +216,36 @@ def test_a_scheduled_notification_is_on_each_named_recipients_timeline(
     assert far.json()["error"]["details"][0]["field"] == "send_at"
     events = [e for e in timeline(client, auth, "u-2") if e["type"] == "notification.scheduled"]
     assert len(events) == 1
+
+
+def test_a_key_that_may_only_send_creates_people_but_never_changes_them(
+    hub: tuple[TestClient, dict[str, str], Runtime],
+) -> None:
+    """A `notify` key without `contacts` may name a new person inline, and an existing one
+    with what they already have; re-pointing someone's address is 403 and changes nothing."""
+    client, auth, runtime = hub
+    sender = make_key(runtime, "sender", Scope.NOTIFY)
+    ok(_notify(client, sender, [{"external_id": "u-7", "email": "u7@example.com"}]), 202)
+    ok(_notify(client, sender, [{"external_id": "u-7", "email": "u7@example.com"}]), 202)
+    hijack = _notify(client, sender, [{"external_id": "u-7", "email": "thief@example.net"}])
+    assert hijack.status_code == 403, hijack.text
+    error = hijack.json()["error"]
+    assert error["code"] == "forbidden"
+    assert "contacts" in error["message"]
+    assert "email" in error["message"]
+    assert error["details"][0]["field"] == "recipients"
+    batch = {
+        "notifications": [
+            {
+                "topic": "receipts",
+                "content": CONTENT,
+                "recipients": [{"external_id": "u-7", "name": "Thief"}],
+            }
+        ]
+    }
+    assert client.post("/v1/notifications/batch", json=batch, headers=sender).status_code == 403
+    contact = ok(client.get("/v1/contacts/u-7", headers=auth))
+    assert (contact["email"], contact["name"]) == ("u7@example.com", None)
+    # the key with the contacts scope may change them
+    ok(_notify(client, auth, [{"external_id": "u-7", "email": "new@example.com"}]), 202)
+    assert ok(client.get("/v1/contacts/u-7", headers=auth))["email"] == "new@example.com"

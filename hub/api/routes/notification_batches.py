@@ -11,9 +11,7 @@ any fan-out whose enqueue is lost.
 
 from __future__ import annotations
 
-import gc
 import json
-import threading
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
@@ -26,6 +24,7 @@ from starlette.background import BackgroundTask
 
 from hub.api import errors
 from hub.api.routes.notification_sends import SOURCE
+from hub.domain import Scope
 from hub.runtime import Runtime
 from hub.schemas.notifications import BATCH_EXAMPLE, BatchIn, BatchItem, BatchOut
 from hub.services import idempotency, notification_batch
@@ -85,7 +84,13 @@ async def post_batch(
     """
     actor = actor_for(request, principal, SOURCE)
     status, answer, replayed, started = await run_in_threadpool(
-        _run, runtime, body.notifications, principal.name, actor, idempotency_key
+        _run,
+        runtime,
+        body.notifications,
+        principal.name,
+        actor,
+        idempotency_key,
+        principal.allows(Scope.CONTACTS),
     )
     return Response(
         json.dumps(answer, separators=(",", ":")).encode(),
@@ -97,58 +102,23 @@ async def post_batch(
 
 
 def _fan_out(runtime: Runtime, started: list[int]) -> None:
+    """After the answer. At the first failure (the broker is down) the rest is left to the
+    sweeper, which starts each within its fallback lease: a thousand failing connection
+    attempts would only hold a thread the routes need."""
     for notification_id in started:
-        runtime.enqueuer.try_fan_out(notification_id)
-
-
-class _CollectorPaused:
-    """The cyclic garbage collector off while any batch is accepted, on again after the last.
-
-    A batch makes tens of thousands of objects that live until its answer (the items, their
-    rows), and the collector, counting allocations, scanned them over and over: a tenth of
-    the batch's CPU, and its slowest batches. What a batch makes is freed by reference
-    counting; should batches overlap without end, the young generations are still
-    collected now and then, so cyclic garbage stays bounded.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._inside = 0
-        self._paused = False
-
-    def __enter__(self) -> None:
-        with self._lock:
-            if self._inside == 0 and gc.isenabled():
-                gc.disable()
-                self._paused = True
-            self._inside += 1
-
-    def __exit__(self, *_: object) -> None:
-        with self._lock:
-            self._inside -= 1
-            if self._paused and self._inside == 0:
-                gc.enable()
-                self._paused = False
-            elif self._paused and gc.get_count()[0] > _YOUNG_OBJECTS:
-                gc.collect(1)
-
-
-# How many new objects may wait while batches overlap, before a young collection anyway.
-_YOUNG_OBJECTS = 200_000
-_collector_paused = _CollectorPaused()
+        if not runtime.enqueuer.try_fan_out(notification_id):
+            return
 
 
 def _run(
-    runtime: Runtime, raw: list[Any], name: str, actor: Actor, whole_key: str | None
+    runtime: Runtime,
+    raw: list[Any],
+    name: str,
+    actor: Actor,
+    whole_key: str | None,
+    may_change: bool,
 ) -> tuple[int, dict[str, Any], bool, list[int]]:
     """(status, answer, replayed, notifications to fan out), in one session; committed."""
-    with _collector_paused:
-        return _run_unpaused(runtime, raw, name, actor, whole_key)
-
-
-def _run_unpaused(
-    runtime: Runtime, raw: list[Any], name: str, actor: Actor, whole_key: str | None
-) -> tuple[int, dict[str, Any], bool, list[int]]:
     owner = f"key:{name}"
     with runtime.sessions() as db:
         if whole_key is not None:
@@ -157,7 +127,7 @@ def _run_unpaused(
             if replay is not None:
                 return replay.status_code, replay.body, True, []
         try:
-            status, answer, started = _accept_batch(db, raw, actor, name, runtime)
+            status, answer, started = _accept_batch(db, raw, actor, name, runtime, may_change)
             if whole_key is not None and status == 202:
                 idempotency.complete(
                     db, owner=owner, key=whole_key, status_code=status, body=answer
@@ -189,7 +159,7 @@ def _validated(raw: list[Any]) -> tuple[list[tuple[int, BatchItem]], dict[int, d
 
 
 def _accept_batch(
-    db: Session, raw: list[Any], actor: Actor, name: str, runtime: Runtime
+    db: Session, raw: list[Any], actor: Actor, name: str, runtime: Runtime, may_change: bool
 ) -> tuple[int, dict[str, Any], list[int]]:
     """The answer's status and body, and the notifications whose fan-out is to be started."""
     items, refused = _validated(raw)
@@ -204,6 +174,7 @@ def _accept_batch(
                 actor=actor,
                 processes=runtime.render_processes,
                 allow_private_webhooks=runtime.settings.webhook_allow_private,
+                may_change_contacts=may_change,
             )
             break
         except IntegrityError:  # a concurrent request took one of the keys: see it now

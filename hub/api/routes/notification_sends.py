@@ -21,6 +21,7 @@ from fastapi.responses import Response
 from sqlalchemy.exc import IntegrityError
 
 from hub.api import errors
+from hub.domain import Scope
 from hub.runtime import Runtime
 from hub.schemas.notifications import (
     NOTIFICATION_EXAMPLE,
@@ -96,8 +97,9 @@ async def post_notification(
         digest = idempotency.request_hash("POST", "/v1/notifications", body.model_dump(mode="json"))
         key = _Key(f"key:{principal.name}", idempotency_key, digest)
     actor = actor_for(request, principal, SOURCE)
+    may_change = principal.allows(Scope.CONTACTS)
     status, answer, replayed = await run_in_threadpool(
-        _accept, runtime, body, principal.name, actor, key
+        _accept, runtime, body, principal.name, actor, key, may_change
     )
     headers = {"Location": f"/v1/notifications/{answer.get('id')}"}
     if replayed:
@@ -111,7 +113,12 @@ async def post_notification(
 
 
 def _accept(
-    runtime: Runtime, body: NotificationIn, name: str, actor: Actor, key: _Key | None
+    runtime: Runtime,
+    body: NotificationIn,
+    name: str,
+    actor: Actor,
+    key: _Key | None,
+    may_change: bool,
 ) -> tuple[int, dict[str, Any], bool]:
     """(status, answer, replayed), all in one transaction; the fan-out enqueued after it."""
     with runtime.sessions() as db:
@@ -124,6 +131,7 @@ def _accept(
                     processes=runtime.render_processes,
                     actor=actor,
                     allow_private_webhooks=runtime.settings.webhook_allow_private,
+                    may_change_contacts=may_change,
                 )
                 answer = NotificationAccepted(
                     id=accepted.id,
