@@ -354,3 +354,20 @@ def test_the_documented_request_example_is_accepted(
         answer = client.post("/v1/notifications/batch", json=body, headers=auth)
         assert answer.status_code == 202, answer.text
         assert answer.json()["accepted"] == len(body["notifications"])
+
+
+def test_more_than_twenty_different_inline_contents_are_refused_past_the_twentieth(
+    client: TestClient, auth: dict[str, str], runtime: Runtime
+) -> None:
+    """Each different inline content is tried in a render process before the transaction;
+    a batch may carry twenty, the rest belong in a stored template."""
+    items = [
+        _item(n, content={"": {"email_subject": f"Receipt {n}", "email_text": "Thanks"}})
+        for n in range(22)
+    ]
+    answer = ok(_batch(client, auth, items), 202)
+    assert (answer["accepted"], answer["rejected"]) == (20, 2)
+    refused = [r for r in answer["results"] if r["status"] == "rejected"]
+    assert [r["index"] for r in refused] == [20, 21]
+    assert refused[0]["error"]["details"][0]["field"] == "notifications[20].content"
+    assert "stored template" in refused[0]["error"]["message"]

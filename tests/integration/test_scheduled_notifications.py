@@ -247,3 +247,31 @@ def test_two_sweepers_start_each_due_notification_once(postgres_database: str) -
     finally:
         runtime.close()
         truncate(postgres_database)
+
+
+def test_only_the_sending_key_or_an_admin_may_cancel(settings: Settings) -> None:
+    with hub_running(settings) as (client, runtime):
+        admin = make_key(runtime, "admin", Scope.ADMIN)
+        topic(client, admin, "orders")
+        person(client, admin, "ada", email="ada@example.com")
+        billing = make_key(runtime, "billing", Scope.NOTIFY)
+        other = make_key(runtime, "marketing-tool", Scope.NOTIFY)
+        later = (utcnow() + dt.timedelta(days=1)).isoformat()
+        body = {
+            "topic": "orders",
+            "recipients": ["ada"],
+            "content": {"": {"email_subject": "Soon", "email_text": "Soon."}},
+            "send_at": later,
+        }
+        first = ok(client.post("/v1/notifications", json=body, headers=billing), 202)
+        second = ok(client.post("/v1/notifications", json=body, headers=billing), 202)
+        refused = client.post(f"/v1/notifications/{first['id']}/cancel", headers=other)
+        assert refused.status_code == 403, refused.text
+        assert "only the key that sent it" in refused.json()["error"]["message"]
+        ok(client.post(f"/v1/notifications/{first['id']}/cancel", headers=billing))
+        ok(client.post(f"/v1/notifications/{second['id']}/cancel", headers=admin))
+        states = {
+            n: ok(client.get(f"/v1/notifications/{n}", headers=admin))["state"]
+            for n in (first["id"], second["id"])
+        }
+        assert set(states.values()) == {"cancelled"}

@@ -27,10 +27,11 @@ from hub.api.routes.notification_sends import SOURCE
 from hub.domain import Scope
 from hub.runtime import Runtime
 from hub.schemas.notifications import BATCH_EXAMPLE, BatchIn, BatchItem, BatchOut
-from hub.services import idempotency, notification_batch
+from hub.services import idempotency, notification_batch, templates
 from hub.services.actor import Actor
-from hub.services.errors import HubError
+from hub.services.errors import HubError, InvalidField
 from hub.services.notification_batch import Outcome
+from hub.templates.isolation import RenderProcesses
 from hub.web.deps import IdempotencyKey, NotifyScope, RuntimeDep, actor_for
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"])
@@ -142,6 +143,57 @@ def _run(
     return status, answer, False, started
 
 
+# Different inline contents one batch may carry: each is compiled and tried in a render
+# process (up to its 2 s deadline), so a batch of a thousand crafted ones could hold a
+# worker thread for half an hour. Personalisation is what `data` is for.
+MAX_INLINE_CONTENTS = 20
+
+
+def _contents_checked(
+    items: list[tuple[int, BatchItem]],
+    refused: dict[int, dict[str, Any]],
+    processes: RenderProcesses,
+) -> list[tuple[int, BatchItem]]:
+    """Try each different inline content once, BEFORE the write transaction begins (on
+    SQLite it holds the one write lock every worker needs); items whose content fails, or
+    past MAX_INLINE_CONTENTS different ones, are refused here. Those that pass are then
+    found in the render processes' cache by the checks inside the transaction."""
+    seen: list[tuple[Any, HubError | None]] = []
+    kept: list[tuple[int, BatchItem]] = []
+    for index, item in items:
+        if item.content is None:
+            kept.append((index, item))
+            continue
+        known = [error for given, error in seen if given == item.content]
+        if known:
+            found = known[0]
+        else:
+            if len(seen) >= MAX_INLINE_CONTENTS:
+                too_many = InvalidField(
+                    "content",
+                    f"at most {MAX_INLINE_CONTENTS} different inline contents in one batch; "
+                    "put the rest in a stored template (PUT /v1/templates/{key})",
+                )
+                refused[index] = _rejected(index, too_many)
+                continue
+            found = _tried(processes, item)
+            seen.append((item.content, found))
+        if found is not None:
+            refused[index] = _rejected(index, found)
+            continue
+        kept.append((index, item))
+    return kept
+
+
+def _tried(processes: RenderProcesses, item: BatchItem) -> HubError | None:
+    try:
+        variants = templates.variants_of(item.content or {})
+        templates.check(processes, "inline", variants, "content", data=item.data)
+    except HubError as exc:
+        return exc
+    return None
+
+
 def _validated(raw: list[Any]) -> tuple[list[tuple[int, BatchItem]], dict[int, dict[str, Any]]]:
     """The items the schema accepts (with their places) and the errors of those it refuses."""
     try:
@@ -163,6 +215,7 @@ def _accept_batch(
 ) -> tuple[int, dict[str, Any], list[int]]:
     """The answer's status and body, and the notifications whose fan-out is to be started."""
     items, refused = _validated(raw)
+    items = _contents_checked(items, refused, runtime.render_processes)
     outcomes: list[Outcome] = []
     for attempt in (1, 2):
         try:

@@ -29,7 +29,7 @@ from hub.schemas.notifications import (
     NotificationAccepted,
     NotificationIn,
 )
-from hub.services import idempotency, notifications
+from hub.services import idempotency, notifications, templates
 from hub.services.actor import Actor
 from hub.services.errors import HubError
 from hub.web.deps import IdempotencyKey, NotifyScope, RuntimeDep, actor_for
@@ -121,6 +121,12 @@ def _accept(
     may_change: bool,
 ) -> tuple[int, dict[str, Any], bool]:
     """(status, answer, replayed), all in one transaction; the fan-out enqueued after it."""
+    if body.content is not None:
+        # Tried in a render process (up to its deadline) before the transaction begins: on
+        # SQLite that holds the one write lock every worker needs. The check inside then
+        # finds it in the cache.
+        variants = templates.variants_of(body.content)
+        templates.check(runtime.render_processes, "inline", variants, "content", data=body.data)
     with runtime.sessions() as db:
         for attempt in (1, 2):
             try:

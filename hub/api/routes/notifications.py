@@ -12,7 +12,7 @@ from pydantic import AfterValidator, AwareDatetime
 from hub.api import errors
 from hub.db.base import utcnow
 from hub.db.models import Topic
-from hub.domain import Channel, DeliveryState, NotificationState
+from hub.domain import Channel, DeliveryState, NotificationState, Scope
 from hub.fields import TOPIC_KEY
 from hub.schemas.base import Page
 from hub.schemas.engagement import EngagementOut
@@ -23,6 +23,7 @@ from hub.schemas.notification_list import (
 )
 from hub.schemas.notifications import NotificationOut
 from hub.services import engagement_figures, notification_list, notification_schedule, notifications
+from hub.services.errors import Forbidden
 from hub.web.deps import NotifyScope, SessionDep, actor_for
 from hub.web.paging import CursorQuery, Limit, RowId, page_of, position
 
@@ -170,9 +171,16 @@ def cancel_notification(
     A scheduled notification, or one whose fan-out has not written a delivery yet, becomes
     `cancelled` and nothing of it is ever sent; each named recipient's timeline records it.
     Cancelling a cancelled notification answers the same again. Once anything has gone out
-    it is 409, saying how many deliveries exist. A campaign's notifications are stopped by
+    it is 409, saying how many deliveries exist. Only the API key that sent it, or a key
+    with the `admin` scope, may cancel it (403). A campaign's notifications are stopped by
     pausing or cancelling the campaign.
     """
+    sent_by = notifications.get(db, notification_id).source
+    if sent_by != f"api:{principal.name}" and not principal.allows(Scope.ADMIN):
+        raise Forbidden(
+            f"notification {notification_id} was not sent with this API key; only the key "
+            "that sent it, or an admin key, may cancel it"
+        )
     cancelled = notification_schedule.cancel(
         db, notification_id, actor=actor_for(request, principal), now=utcnow()
     )
