@@ -261,6 +261,7 @@ class Notification(Base):
         Index("ix_notifications_source_id", "source", "id"),
         Index("ix_notifications_created_at", "created_at"),
         Index("ix_notifications_state_due_at", "state", "due_at"),
+        Index("ix_notifications_state_id", "state", "id"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -325,6 +326,7 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("notification_id", "contact_id", "channel"),
         Index("ix_deliveries_state_due_at", "state", "due_at"),
+        Index("ix_deliveries_state_channel_due_at", "state", "channel", "due_at"),
         Index("ix_deliveries_notification_id_id", "notification_id", "id"),
         Index("ix_deliveries_contact_id", "contact_id"),
         Index("ix_deliveries_provider_id", "provider_id"),  # status callbacks find rows by it

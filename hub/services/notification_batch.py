@@ -434,6 +434,9 @@ def _insert(
                 (owner, item.body.idempotency_key, item.digest, 202, _answer_text(answer), stamp)
             )
     timeline.record_many(session, events)
+    # In key order: two batches sharing keys then take their row locks in the same order,
+    # and one waits for the other instead of both deadlocking (PostgreSQL).
+    keys.sort(key=lambda row: row[1])
     _KEY_ROWS_INSERT.rows(connection, keys)
 
 

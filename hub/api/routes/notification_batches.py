@@ -18,7 +18,7 @@ from fastapi import APIRouter, Body, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
 
@@ -230,7 +230,12 @@ def _accept_batch(
                 may_change_contacts=may_change,
             )
             break
-        except IntegrityError:  # a concurrent request took one of the keys: see it now
+        except (IntegrityError, OperationalError) as exc:
+            # A concurrent request took one of the keys (see it now), or PostgreSQL chose
+            # this batch as a deadlock's victim (40P01): once more, from the start.
+            deadlock = getattr(exc.orig, "sqlstate", None) == "40P01"
+            if isinstance(exc, OperationalError) and not deadlock:
+                raise
             db.rollback()
             if attempt == 2:
                 raise
