@@ -17,6 +17,8 @@ import argparse
 import datetime as dt
 import hashlib
 import json
+import threading
+from contextlib import nullcontext
 from typing import Annotated, Any
 
 import uvicorn
@@ -95,6 +97,9 @@ class Body(BaseModel):
 
 def build(engine: Engine, key: str, broker_url: str | None) -> FastAPI:
     key_hash = hashlib.sha256(key.encode()).hexdigest()
+    # SQLite has one writer: threads take turns on a lock rather than in SQLite's busy
+    # handler, which sleeps and polls (Hub does the same, hub.db.engine._WriteQueue).
+    writers: Any = threading.Lock() if engine.dialect.name == "sqlite" else nullcontext()
     send = None
     if broker_url:
         import dramatiq
@@ -122,7 +127,7 @@ def build(engine: Engine, key: str, broker_url: str | None) -> FastAPI:
         digest = hashlib.sha256(canonical.encode()).hexdigest()
         now = dt.datetime.now(dt.UTC)
         try:
-            with engine.begin() as db:
+            with writers, engine.begin() as db:
                 db.execute(
                     insert(keys),
                     {
