@@ -17,6 +17,7 @@ from hub.domain import Channel
 log = logging.getLogger("hub.queue")
 
 FAN_OUT = "fan_out"
+FAN_OUT_MANY = "fan_out_many"  # a batch's notifications: one message, not one each
 DELIVER = "deliver_batch"
 EVENTS = "deliver_events"
 FAN_OUT_QUEUE = "fanout"
@@ -47,6 +48,11 @@ class Enqueuer:
     def fan_out(self, notification_id: int) -> None:
         self._send(FAN_OUT_QUEUE, FAN_OUT, (notification_id,))
 
+    def fan_out_many(self, notification_ids: Sequence[int]) -> None:
+        """One message for many notifications (a batch POST's): an enqueue costs more than
+        the accept of a notification, and a job that fans out many spreads its overhead."""
+        self._send(FAN_OUT_QUEUE, FAN_OUT_MANY, (list(notification_ids),))
+
     def deliver(self, channel: Channel, ids: Sequence[int]) -> None:
         self._send(deliver_queue(channel), DELIVER, (channel.value, list(ids)))
 
@@ -75,6 +81,19 @@ class Enqueuer:
             log.warning(
                 "could not enqueue fan-out of notification %s (%s); the sweeper will",
                 notification_id,
+                exc,
+            )
+            return False
+        return True
+
+    def try_fan_out_many(self, notification_ids: Sequence[int]) -> bool:
+        """After a commit, as try_fan_out: what a lost message leaves, the sweeper starts."""
+        try:
+            self.fan_out_many(notification_ids)
+        except Exception as exc:  # the broker's own errors vary by backend
+            log.warning(
+                "could not enqueue the fan-out of %d notifications (%s); the sweeper will",
+                len(notification_ids),
                 exc,
             )
             return False

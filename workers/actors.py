@@ -19,6 +19,7 @@ from hub.queue import (
     EVENTS,
     EVENTS_QUEUE,
     FAN_OUT,
+    FAN_OUT_MANY,
     FAN_OUT_QUEUE,
     Enqueuer,
     deliver_queue,
@@ -41,6 +42,13 @@ def declare(broker: Broker, dispatcher: Dispatcher, enqueuer: Enqueuer, relay: E
         if not step.done:
             enqueuer.fan_out(notification_id)
 
+    def fan_out_many(notification_ids: list[int]) -> None:
+        # Each as its own fan_out job would be; one that needs more steps (over a batch of
+        # people) continues as a fan_out job of its own. A redelivered message finds the
+        # ones already done fanned out and passes them by.
+        for notification_id in notification_ids:
+            fan_out(notification_id)
+
     def deliver_batch(channel: str, ids: list[int]) -> None:
         dispatcher.deliver(Channel(channel), ids)
         log.debug("delivered a %s batch of %d", channel, len(ids))
@@ -55,6 +63,9 @@ def declare(broker: Broker, dispatcher: Dispatcher, enqueuer: Enqueuer, relay: E
         "time_limit": 600_000,
     }
     dramatiq.actor(broker=broker, actor_name=FAN_OUT, queue_name=FAN_OUT_QUEUE, **options)(fan_out)
+    dramatiq.actor(broker=broker, actor_name=FAN_OUT_MANY, queue_name=FAN_OUT_QUEUE, **options)(
+        fan_out_many
+    )
     dramatiq.actor(broker=broker, actor_name=EVENTS, queue_name=EVENTS_QUEUE, **options)(
         deliver_events
     )

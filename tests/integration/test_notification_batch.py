@@ -10,11 +10,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, func, select, text
 
-from hub.db.models import Contact, IdempotencyKey, Notification
+from hub.db.models import Capture, Contact, IdempotencyKey, Notification
 from hub.domain import NotificationState, Scope
 from hub.runtime import Runtime
+from hub.settings import Settings
 from tests.conftest import make_key
-from tests.dispatching import ok, timeline, topic
+from tests.dispatching import hub_running, ok, settled, timeline, topic
 
 CONTENT = {"": {"email_subject": "Receipt {{ data.n }}", "email_text": "Thanks"}}
 
@@ -371,3 +372,28 @@ def test_more_than_twenty_different_inline_contents_are_refused_past_the_twentie
     assert [r["index"] for r in refused] == [20, 21]
     assert refused[0]["error"]["details"][0]["field"] == "notifications[20].content"
     assert "stored template" in refused[0]["error"]["message"]
+
+
+def test_a_batchs_notifications_all_go_out_fanned_out_fifty_to_a_message(
+    settings: Settings,
+) -> None:
+    """The accepted items' fan-outs travel fifty to a message (one enqueue, not one each):
+    every one of 120 reaches its person exactly once."""
+    with hub_running(settings) as (client, runtime):
+        admin = make_key(runtime, "admin", Scope.ADMIN, Scope.CONTACTS)
+        topic(client, admin, "receipts", category="transactional")
+        items = [
+            {
+                "topic": "receipts",
+                "recipients": [{"external_id": f"p-{n}", "email": f"p{n}@example.com"}],
+                "content": CONTENT,
+                "data": {"n": n},
+            }
+            for n in range(120)
+        ]
+        answer = ok(_batch(client, admin, items), 202)
+        ids = [r["id"] for r in answer["results"]]
+        assert len(ids) == 120
+        for notification_id in ids:
+            assert settled(client, admin, notification_id)["counts"] == {"sent": 1}
+        assert _count(runtime, Capture) == 120

@@ -102,12 +102,16 @@ async def post_batch(
     )
 
 
+# Notifications per fan-out message: enough to spread the enqueue's cost, few enough that
+# the fan-out threads share a batch's work.
+_PER_MESSAGE = 50
+
+
 def _fan_out(runtime: Runtime, started: list[int]) -> None:
     """After the answer. At the first failure (the broker is down) the rest is left to the
-    sweeper, which starts each within its fallback lease: a thousand failing connection
-    attempts would only hold a thread the routes need."""
-    for notification_id in started:
-        if not runtime.enqueuer.try_fan_out(notification_id):
+    sweeper, which starts each within its fallback lease."""
+    for start in range(0, len(started), _PER_MESSAGE):
+        if not runtime.enqueuer.try_fan_out_many(started[start : start + _PER_MESSAGE]):
             return
 
 
