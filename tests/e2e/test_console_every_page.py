@@ -15,6 +15,7 @@ stays as it is in use."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -87,6 +88,7 @@ class World:
     segment: str
     campaign_id: int
     notification_id: int
+    scheduled_id: int
     capture_id: int
     import_id: int
     user_id: int
@@ -127,7 +129,7 @@ def addresses(world: World) -> dict[str, Visit]:
             f"/console/notifications/{world.notification_id}"
         ),
         "/console/notifications/{notification_id}/cancel": (
-            f"/console/notifications/{world.notification_id}/cancel"
+            f"/console/notifications/{world.scheduled_id}/cancel"
         ),
         "/console/templates": "/console/templates",
         "/console/templates/edit": f"/console/templates/edit?key={world.template}",
@@ -295,6 +297,22 @@ def world(sqlite_template: Path, tmp_path: Path, browser: Browser) -> Iterator[W
             ),
             202,
         )
+        # and one held until tomorrow, whose cancel page is a page (not a redirect)
+        later = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).isoformat()
+        scheduled = ok(
+            api.post(
+                "/v1/notifications",
+                json={
+                    "topic": "orders",
+                    "recipients": ["bo"],
+                    "template": "shipped",
+                    "data": {"order": "B-10"},
+                    "send_at": later,
+                },
+                headers=auth,
+            ),
+            202,
+        )
 
         def captured() -> int | None:
             """Bo's e-mail (the notification's), once Ann's (the campaign's) is kept too."""
@@ -342,6 +360,7 @@ def world(sqlite_template: Path, tmp_path: Path, browser: Browser) -> Iterator[W
             segment="gold",
             campaign_id=campaign["id"],
             notification_id=sent["id"],
+            scheduled_id=scheduled["id"],
             capture_id=capture_id,
             import_id=int(found.group(1)),
             user_id=user_id,
