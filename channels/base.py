@@ -43,6 +43,12 @@ class OutgoingMessage:
     body: bytes | None = None  # webhook: the JSON document, already serialised
     unsubscribe_url: str | None = None  # e-mail: List-Unsubscribe (https, RFC 8058 one-click)
     unsubscribe_mailto: str | None = None  # e-mail: List-Unsubscribe (mailto)
+    # E-mail: List-Id (RFC 2919) names the stream, transactional too: `list_id` is its label
+    # (the topic key; the sender's domain completes it) and `list_name` its phrase.
+    list_id: str | None = None
+    list_name: str | None = None
+    # E-mail: Feedback-ID for Gmail's feedback loop, "<campaign or api>:<topic>:<sender>".
+    feedback_id: str | None = None
     callback_url: str | None = None  # SMS and voice: the provider's status callback
     # Voice: said last, inside a keypress prompt whose digit goes to `keypress_url` (the
     # "press 9 to stop these calls" opt-out).

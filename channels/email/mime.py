@@ -28,10 +28,13 @@ _DOMAIN = re.compile(r"[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]")
 _ADDRESS = re.compile(r'(?=.{3,254}\Z)[^\s()<>,;:\\"\[\]@]+@[^\s()<>,;:\\"\[\]@]+', re.DOTALL)
 _URI = re.compile(r"[!#-;=?-~]{1,900}")  # printable ASCII without space, '<', '>' or '"'
 _PLAIN_SPECIALS = re.compile(r'["\\]')
+# Gmail's Feedback-ID: at most four colon-separated fields of printable ASCII, no spaces.
+_FEEDBACK_ID = re.compile(r"[!-9;-~]{1,200}(?::[!-9;-~]{1,200}){0,3}")
 _RESERVED = frozenset(
     {
         "from", "to", "cc", "bcc", "subject", "date", "message-id", "mime-version", "sender",
         "content-type", "content-transfer-encoding", "list-unsubscribe", "list-unsubscribe-post",
+        "list-id", "feedback-id",
     }
 )  # fmt: skip
 
@@ -131,6 +134,23 @@ def mailbox(name: str, display_name: str | None, address: str) -> bytes:
     return _fold_words(name, [*_encoded_words(phrase, MAX_LINE - len(name) - 2), angle])
 
 
+def list_id_header(name: str | None, list_id: str) -> bytes:
+    """`List-Id: "Topic" <label.host>` (RFC 2919): the phrase as a mailbox's, the id bare."""
+    if not " ".join(_clean(name or "").split()):
+        return f"List-Id: <{list_id}>\r\n".encode("ascii")
+    return mailbox("List-Id", name, list_id)
+
+
+def _list_host(domain: str) -> str | None:
+    """The sender's domain as List-Id's namespace; None when it cannot be one (an address
+    literal, a name IDNA refuses): then no List-Id is written rather than a malformed one."""
+    try:
+        host = domain.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        return None
+    return host if _DOT_ATOM.fullmatch(host) else None
+
+
 def _body(text: str, *, last: bool) -> tuple[bytes, bytes]:
     """(Content-Transfer-Encoding, encoded body) for one text part, whichever is shorter:
     quoted-printable triples each non-ASCII byte, base64 costs 4/3 of every byte; past ~18 %
@@ -187,6 +207,7 @@ class MimeBuilder:
         self.domain = _check(_DOMAIN, domain.encode("idna").decode("ascii"), "Message-ID domain")
         self.from_ascii = self.from_address.isascii()
         self._from = mailbox("From", self.from_name, self.from_address) if self.from_ascii else b""
+        self.list_host = _list_host(self.from_address.rpartition("@")[2])
         self._date_second = -1
         self._date = b""
 
@@ -202,18 +223,17 @@ class MimeBuilder:
         """The message's bytes; the slow `EmailMessage` path when an address is not ASCII."""
         message_id = f"<{_check(_DOT_ATOM, message.key, 'key')}@{self.domain}>"
         to = _check(_ADDRESS, message.to, "recipient address")
-        links = self._unsubscribe(message)
+        lists = self._list_headers(message)
         if not (to.isascii() and self.from_ascii):
-            return BuiltMessage(self._build_smtputf8(message, message_id, links), message_id, True)
+            return BuiltMessage(self._build_smtputf8(message, message_id, lists), message_id, True)
         head = [
             self._from,
             mailbox("To", message.to_name, to),
             unstructured("Subject", message.subject) if message.subject else b"",
             self._date_header(),
             b"Message-ID: " + message_id.encode("ascii") + b"\r\nMIME-Version: 1.0\r\n",
+            lists,
         ]
-        for name, value in links:
-            head.append(_fold_words(name, value.split(" ")))
         for name, value in message.headers.items():
             head.append(unstructured(self._header_name(name), value))
         if message.text is not None and message.html is not None:
@@ -236,6 +256,20 @@ class MimeBuilder:
             raise ValueError(f"header {name!r} is set by the channel, not by message.headers")
         return _check(_HEADER_NAME, name, "header name")
 
+    def _list_headers(self, message: OutgoingMessage) -> bytes:
+        """List-Unsubscribe(-Post), List-Id and Feedback-ID, written by hand on both paths:
+        their values are ASCII tokens that receivers read literally, so they are folded only
+        between URIs and never encoded (an encoded word would hide the `<https:...>`)."""
+        head = [_fold_words(name, value.split(" ")) for name, value in self._unsubscribe(message)]
+        if message.list_id and self.list_host is not None:
+            label = ".".join(part for part in message.list_id.split(".") if part)
+            list_id = _check(_DOT_ATOM, f"{label}.{self.list_host}", "list_id")
+            head.append(list_id_header(message.list_name, list_id))
+        if message.feedback_id:
+            feedback_id = _check(_FEEDBACK_ID, message.feedback_id, "feedback_id")
+            head.append(f"Feedback-ID: {feedback_id}\r\n".encode("ascii"))
+        return b"".join(head)
+
     @staticmethod
     def _unsubscribe(message: OutgoingMessage) -> list[tuple[str, str]]:
         """List-Unsubscribe (RFC 2369) and, with an https link, one-click POST (RFC 8058)."""
@@ -252,9 +286,7 @@ class MimeBuilder:
             links.append(("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
         return links
 
-    def _build_smtputf8(
-        self, message: OutgoingMessage, message_id: str, links: list[tuple[str, str]]
-    ) -> bytes:
+    def _build_smtputf8(self, message: OutgoingMessage, message_id: str, lists: bytes) -> bytes:
         """Correct over fast (~3 ms): UTF-8 headers for an internationalised mailbox (RFC 6532)."""
         mail = EmailMessage(policy=email.policy.SMTPUTF8)
         mail["From"] = _address(self.from_name, self.from_address)
@@ -263,8 +295,6 @@ class MimeBuilder:
             mail["Subject"] = _clean(message.subject)
         mail["Date"] = email.utils.formatdate(usegmt=True)
         mail["Message-ID"] = message_id
-        for name, value in links:
-            mail[name] = value
         for name, value in message.headers.items():
             mail[self._header_name(name)] = _clean(value)
         if message.text is not None or message.html is None:
@@ -274,4 +304,9 @@ class MimeBuilder:
                 mail.set_content(message.html, subtype="html", cte="quoted-printable")
             else:
                 mail.add_alternative(message.html, subtype="html", cte="quoted-printable")
-        return mail.as_bytes()
+        data = mail.as_bytes()
+        if not lists:
+            return data
+        # EmailMessage would encode them (policy SMTPUTF8 writes CRLF): added after its own.
+        head, _, body = data.partition(b"\r\n\r\n")
+        return head + b"\r\n" + lists + b"\r\n" + body

@@ -42,6 +42,8 @@ from hub.services.templates import contact_context
 from hub.services.templates import doc as template_doc
 from hub.templates import CompiledTemplate, Links, Rendered, Renderer, TemplateError
 
+FEEDBACK_SENDER = "hub"  # Feedback-ID's last field: who sent it, the same on every message
+
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
@@ -66,6 +68,7 @@ class _Prepared:
     render_as: _Person | None = None  # whom every delivery is rendered as (a campaign's test)
     tracking: bool = False  # opens and clicks of its e-mail (the notification's or topic's)
     track_sms: bool = False  # and the links of its SMS
+    campaign_id: int | None = None  # its e-mail's Feedback-ID groups by campaign
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +259,7 @@ class Composer:
             render_as=render_as,
             tracking=topic.tracking if notification.tracking is None else notification.tracking,
             track_sms=topic.track_sms,
+            campaign_id=notification.campaign_id,
         )
         with self._lock:
             self._cache[notification.id] = prepared
@@ -308,7 +312,7 @@ class Composer:
             rendered=rendered,
             links=links,
             unsubscribe_token=unsubscribe_token,
-            unsubscribable=_unsubscribable(prepared.topic),
+            prepared=prepared,
         )
         result.outgoing.append(Outgoing(delivery, prepared.topic_key, message))
 
@@ -342,7 +346,7 @@ class Composer:
             rendered=made.rendered,
             links=links,
             unsubscribe_token=unsubscribe_token,
-            unsubscribable=_unsubscribable(first.topic),
+            prepared=first,
         )
         result.outgoing.append(Outgoing(lead, first.topic_key, message, tuple(riders)))
 
@@ -385,10 +389,11 @@ class Composer:
         rendered: Rendered,
         links: Links,
         unsubscribe_token: str,
-        unsubscribable: bool,
+        prepared: _Prepared,
     ) -> OutgoingMessage:
         channel = delivery.channel
         email = channel is Channel.EMAIL
+        unsubscribable = _unsubscribable(prepared.topic)
         calls_back = self.callback_paths.get(channel)
         mailto = None
         if unsubscribable and email and self.unsubscribe_mailto:
@@ -406,6 +411,9 @@ class Composer:
             body=rendered.body,
             unsubscribe_url=links.unsubscribe_url if unsubscribable and email else None,
             unsubscribe_mailto=mailto,
+            list_id=prepared.topic_key if email else None,
+            list_name=prepared.topic_name if email else None,
+            feedback_id=_feedback_id(prepared) if email else None,
             callback_url=f"{self.public_url}{calls_back.status}" if calls_back else None,
             keypress_url=(
                 f"{self.public_url}{calls_back.keypress}"
@@ -423,6 +431,13 @@ def _unsubscribable(topic: TopicView) -> bool:
     must; a transactional topic the person may leave (not required) offers it too, since
     the one-click link works for it. A required topic's would only lead to a refusal."""
     return topic.marketing or not topic.required
+
+
+def _feedback_id(prepared: _Prepared) -> str:
+    """Gmail's feedback loop counts complaints per field: the campaign (or "api" for what
+    the API posted), the topic, and Hub as the sender; stable, so never per message."""
+    campaign = str(prepared.campaign_id) if prepared.campaign_id is not None else "api"
+    return f"{campaign}:{prepared.topic_key}:{FEEDBACK_SENDER}"
 
 
 def _address(delivery: Claimed, recipient: audience.Recipient) -> str:
