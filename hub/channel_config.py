@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 from hub.channels import registry
 from hub.channels.base import ChannelAdapter, ChannelOptions, ProviderCallbacks
+from hub.channels.email.smtp import default_helo_name
 from hub.domain import Channel
 from hub.settings import Settings
 
@@ -37,6 +38,8 @@ def _options(settings: Settings, model: type[ChannelOptions]) -> ChannelOptions:
     overrides = {k: getattr(settings, k) for k in fields if k in Settings.model_fields}
     if "webhook_secret" in fields:
         overrides["webhook_secret"] = settings.webhook_signing_secret()
+    if "smtp_helo_name" in fields and not settings.smtp_helo_name:
+        overrides["smtp_helo_name"] = default_helo_name(settings.public_url)
     return model(**overrides)
 
 

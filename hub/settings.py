@@ -15,6 +15,7 @@ from pydantic import AliasChoices, Field, IPvAnyNetwork, SecretStr, field_valida
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from hub.channels.email.dkim import read_key
 from hub.fields import contrast_with_white
 from hub.preferences.model import Caps
 
@@ -56,6 +57,16 @@ class Settings(BaseSettings):
     smtp_host: str | None = None
     smtp_port: int = 25
     email_from: str = "Hub <hub@localhost>"
+    # The name Hub greets SMTP servers with (EHLO); unset: the host of HUB_PUBLIC_URL when
+    # that is a dotted domain name, else socket.getfqdn(). Receivers refuse or score a HELO
+    # of "localhost" or a bare word.
+    smtp_helo_name: str | None = None
+    # DKIM signing of every e-mail (all three or none): the signing domain (d=), the selector
+    # (s=; the public key is published at <selector>._domainkey.<domain>) and the PEM private
+    # key's path. A missing or unreadable key stops Hub at start-up.
+    dkim_domain: str | None = None
+    dkim_selector: str | None = None
+    dkim_key_file: Path | None = None
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
     twilio_from: str | None = None
@@ -158,6 +169,18 @@ class Settings(BaseSettings):
                 return json.loads(text)
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
+
+    @field_validator(
+        "smtp_helo_name", "dkim_domain", "dkim_selector", "dkim_key_file", mode="before"
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value  # an unset compose variable
+
+    @model_validator(mode="after")
+    def _dkim_all_or_none(self) -> Settings:
+        read_key(self.dkim_domain, self.dkim_selector, self.dkim_key_file)
+        return self
 
     @model_validator(mode="after")
     def _refuse_placeholder_secret_in_production(self) -> Settings:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import re
 import ssl
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
+import idna
 from aiosmtplib import (
     SMTP,
     SMTPException,
@@ -17,7 +21,7 @@ from aiosmtplib import (
     SMTPResponseException,
     SMTPServerDisconnected,
 )
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from hub.channels.base import (
     AmbiguousDeliveryError,
@@ -28,11 +32,36 @@ from hub.channels.base import (
     Receipt,
     RetryableDeliveryError,
 )
+from hub.channels.email.dkim import DkimSigner, read_key
 from hub.channels.email.mime import BuiltMessage, MimeBuilder
 from hub.domain import Channel, SuppressionReason
 
 _ENHANCED = re.compile(r"\s*([245])\.(\d{1,3})\.(\d{1,3})\b")  # RFC 3463 "5.1.1"
 _LINE_ENDS = re.compile(rb"\r\n|\r|\n")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+# RFC 5321 4.1.1.1: a domain, or an address literal such as [192.0.2.1] or [IPv6:2001:db8::1]
+_HELO_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*|\[(?:IPv6:)?[0-9A-Fa-f:.]+\]")
+
+
+def default_helo_name(public_url: str) -> str | None:
+    """The public URL's host when it is a real domain name (dotted, not localhost, not an IP
+    literal), in ASCII; else None, and the channel greets with `socket.getfqdn()`.
+
+    Receivers score or refuse a HELO of `localhost` or a bare word (Postfix's
+    reject_non_fqdn_helo_hostname); the host people reach Hub at is usually in DNS."""
+    host = (urlsplit(public_url).hostname or "").rstrip(".")
+    try:
+        ipaddress.ip_address(host)
+        return None
+    except ValueError:
+        pass
+    if "." not in host or host == "localhost" or host.endswith(".localhost"):
+        return None
+    try:
+        ascii_host = idna.encode(host, uts46=True).decode("ascii")
+    except idna.IDNAError:
+        return None
+    return ascii_host if _HELO_NAME.fullmatch(ascii_host) else None
 
 
 class SmtpOptions(ChannelOptions):
@@ -53,6 +82,41 @@ class SmtpOptions(ChannelOptions):
     # even when the remote system quotes nothing of the original. The mailbox must accept
     # plus-addressing and pass what it receives to POST /inbound/email/bounce.
     email_bounce_address: str | None = None
+    # The EHLO/HELO name; None: socket.getfqdn(). Settings put the public URL's host here
+    # when HUB_SMTP_HELO_NAME is unset (hub/channel_config.py).
+    smtp_helo_name: str | None = None
+    # DKIM: all three or none. The key file is read (and checked) when the options are made,
+    # so a bad path stops the process at start-up rather than at the first message.
+    dkim_domain: str | None = None
+    dkim_selector: str | None = None
+    dkim_key_file: Path | None = None
+
+    @field_validator("smtp_helo_name")
+    @classmethod
+    def _helo_name(cls, value: str | None) -> str | None:
+        if value and not _HELO_NAME.fullmatch(value):
+            raise ValueError(
+                "smtp_helo_name must be a domain name (mail.example.com) or an address "
+                "literal ([192.0.2.1]), in ASCII"
+            )
+        return value or None
+
+    @field_validator("dkim_domain", "dkim_selector", "dkim_key_file", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value  # an unset compose variable
+
+    @model_validator(mode="after")
+    def _dkim_key_readable(self) -> SmtpOptions:
+        read_key(self.dkim_domain, self.dkim_selector, self.dkim_key_file)
+        return self
+
+    def dkim_signer(self) -> DkimSigner | None:
+        """A signer when DKIM is configured; the key is read now, once per channel."""
+        key = read_key(self.dkim_domain, self.dkim_selector, self.dkim_key_file)
+        if key is None or self.dkim_domain is None or self.dkim_selector is None:
+            return None
+        return DkimSigner(domain=self.dkim_domain, selector=self.dkim_selector, key=key)
 
     @field_validator("email_bounce_address")
     @classmethod
@@ -176,7 +240,9 @@ class EmailChannel:
             from_header=options.email_from, message_id_domain=options.email_message_id_domain
         )
         self._pool = _Pool(self, options.smtp_pool_size)
-        self._local_hostname: str | None = None  # socket.getfqdn() once, not per connection
+        # None: socket.getfqdn(), asked once (then kept from the first connection)
+        self._local_hostname: str | None = options.smtp_helo_name
+        self._signer = options.dkim_signer()
 
     @classmethod
     def from_options(cls, options: Any) -> EmailChannel:
@@ -227,6 +293,8 @@ class EmailChannel:
         if built.smtputf8 or not payload.endswith(b"\r\n"):  # the fast path is CRLF already
             payload = _LINE_ENDS.sub(b"\r\n", payload)
             payload += b"" if payload.endswith(b"\r\n") else b"\r\n"
+        if self._signer is not None:  # over the final bytes: nothing below changes them
+            payload = self._signer.sign(payload)
         # Dot-stuffing (RFC 5321 4.5.2); the message never starts with "." (headers come first).
         payload = payload.replace(b"\r\n.", b"\r\n..") + b".\r\n"
         try:
