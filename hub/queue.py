@@ -7,7 +7,8 @@ process never imports (or binds) the actors themselves.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from dramatiq import Broker, Message
 from dramatiq.common import dq_name
@@ -75,27 +76,20 @@ class Enqueuer:
 
     def try_fan_out(self, notification_id: int) -> bool:
         """After a commit: if the broker is down, the sweeper will find the notification."""
-        try:
-            self.fan_out(notification_id)
-        except Exception as exc:  # the broker's own errors vary by backend
-            log.warning(
-                "could not enqueue fan-out of notification %s (%s); the sweeper will",
-                notification_id,
-                exc,
-            )
-            return False
-        return True
+        return self._try(self.fan_out, notification_id, f"notification {notification_id}")
 
     def try_fan_out_many(self, notification_ids: Sequence[int]) -> bool:
         """After a commit, as try_fan_out: what a lost message leaves, the sweeper starts."""
+        return self._try(
+            self.fan_out_many, notification_ids, f"{len(notification_ids)} notifications"
+        )
+
+    @staticmethod
+    def _try(enqueue: Callable[[Any], None], argument: Any, what: str) -> bool:
         try:
-            self.fan_out_many(notification_ids)
+            enqueue(argument)
         except Exception as exc:  # the broker's own errors vary by backend
-            log.warning(
-                "could not enqueue the fan-out of %d notifications (%s); the sweeper will",
-                len(notification_ids),
-                exc,
-            )
+            log.warning("could not enqueue the fan-out of %s (%s); the sweeper will", what, exc)
             return False
         return True
 

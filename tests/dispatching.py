@@ -4,6 +4,7 @@ waiting."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -165,3 +166,19 @@ def peer_settings(smtp: Any = None, twilio: Any = None) -> dict[str, Any]:
             "twilio_base_url": twilio.url,
         }
     return fields
+
+
+class Clock:
+    """A clock the test sets (the workers' `clock`): moved past a time instead of waiting."""
+
+    def __init__(self, now: dt.datetime) -> None:
+        self.now = now
+        self._lock = threading.Lock()
+
+    def __call__(self) -> dt.datetime:
+        with self._lock:
+            return self.now
+
+    def set(self, now: dt.datetime) -> None:
+        with self._lock:
+            self.now = now

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
+import httpx
+import pytest
 import uvicorn
 from fastapi import FastAPI
 
@@ -41,3 +44,16 @@ def serving(app: FastAPI, sock: socket.socket | None = None) -> Iterator[str]:
         server.should_exit = True
         thread.join(10)
         sock.close()
+
+
+def wait_ready(base: str, process: subprocess.Popen[str], output: Callable[[], str]) -> None:
+    """Until `hub serve` answers /readyz; else kill it and fail with what it printed."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/readyz").status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    pytest.fail(f"hub serve did not become ready: {output()}")

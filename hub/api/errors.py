@@ -86,7 +86,7 @@ def _status_of(exc: HubError) -> int:
     return 400
 
 
-def _field(location: tuple[Any, ...], kind: str = "") -> str:
+def field_name(location: tuple[Any, ...], kind: str = "") -> str:
     if kind == "json_invalid":
         return "body"
     # ("body", "channels", 1) -> "channels[1]"; ("query", "limit") -> "limit"
@@ -101,7 +101,7 @@ def _field(location: tuple[Any, ...], kind: str = "") -> str:
     return name or "body"
 
 
-def _message(error: dict[str, Any]) -> str:
+def error_message(error: dict[str, Any]) -> str:
     if error.get("type") == "json_invalid":
         problem = (error.get("ctx") or {}).get("error", "malformed")
         return f"is not valid JSON ({problem}) near character {error['loc'][-1]}"
@@ -141,9 +141,9 @@ def install(app: FastAPI) -> None:
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         details = [
             {
-                "field": _field(tuple(e.get("loc", ())), e.get("type", "")),
+                "field": field_name(tuple(e.get("loc", ())), e.get("type", "")),
                 "in": (e.get("loc") or ["body"])[0],
-                "message": _message(e),
+                "message": error_message(e),
             }
             for e in exc.errors()
         ]

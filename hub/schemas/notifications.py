@@ -37,6 +37,7 @@ from hub.fields import (
 from hub.schemas.base import Out, Page, Strict
 from hub.schemas.engagement import EngagementOut
 from hub.schemas.errors import ErrorBody
+from hub.schemas.notification_list import NotificationSummary
 from hub.schemas.templates import Variants, check_has_default
 
 MAX_NAMED_RECIPIENTS = 10_000
@@ -420,33 +421,9 @@ class DeliveryOut(Out):
     )
 
 
-class NotificationOut(Out):
+class NotificationOut(NotificationSummary):
     """A notification read back: its state, counts, a page of its deliveries, engagement."""
 
-    id: int = Field(description="The notification's id.")
-    topic: str = Field(description="The key of the topic it is about.")
-    template: str | None = Field(
-        description="The stored template it is rendered from; null for inline content."
-    )
-    source: str = Field(
-        description="Who sent it: `api:<key name>`, or `campaign:<id>` for a campaign's.",
-        examples=["api:billing"],
-    )
-    state: NotificationState = Field(
-        description="`scheduled` (waits for `send_at`), `accepted` (fanning out), "
-        "`fanned_out` (every recipient has their deliveries) or `cancelled`."
-    )
-    created_at: dt.datetime = Field(description="When it was accepted (UTC).")
-    send_at: dt.datetime | None = Field(
-        None, description="When a scheduled notification goes (or went); null: at once."
-    )
-    cancelled_at: dt.datetime | None = Field(
-        None, description="When it was cancelled, before anything was sent."
-    )
-    fanned_out_at: dt.datetime | None = Field(
-        description="When every recipient had their delivery rows; null until then."
-    )
-    counts: dict[str, int] = Field(description="Deliveries by state.")
     by_channel: dict[str, dict[str, int]] = Field(description="Deliveries by channel and state.")
     deliveries: Page[DeliveryOut] = Field(
         description="A page of its deliveries, oldest first (filtered by the request's "

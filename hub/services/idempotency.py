@@ -67,42 +67,20 @@ def reserve(session: Session, *, owner: str, key: str, digest: str) -> Replay | 
         KeyReused: the key was first used with a different request (422).
         Conflict: the first request with this key is still running (409).
     """
-    now = utcnow()
-    try:
-        row = {"owner": owner, "key": key, "request_hash": digest, "created_at": now}
-        session.execute(_RESERVE, row)
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-    else:
-        return None
-    row = session.scalar(
-        select(IdempotencyKey).where(IdempotencyKey.owner == owner, IdempotencyKey.key == key)
-    )
-    if row is None:  # expired and deleted between the two statements: try once more
-        return reserve(session, owner=owner, key=key, digest=digest)
-    if row.request_hash != digest:
-        raise KeyReused(
-            "this Idempotency-Key was already used with a different request; use a new key",
-            details=[{"field": "Idempotency-Key", "message": "used before with another body"}],
-        )
-    if row.status_code is not None and row.response is not None:
-        return Replay(row.status_code, row.response)
-    if now - row.created_at < ABANDONED_AFTER:
-        raise KeyInProgress(
-            "a request with this Idempotency-Key is still in progress; retry shortly"
-        )
-    taken = session.execute(
-        update(IdempotencyKey)
-        .where(IdempotencyKey.id == row.id, IdempotencyKey.created_at == row.created_at)
-        .values(created_at=now)
-    )
-    session.commit()
-    if taken.rowcount != 1:  # type: ignore[attr-defined]
-        raise KeyInProgress(
-            "a request with this Idempotency-Key is still in progress; retry shortly"
-        )
-    return None
+    row = {"owner": owner, "key": key, "request_hash": digest}
+    for _ in range(3):
+        try:
+            session.execute(_RESERVE, row | {"created_at": utcnow()})
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+        else:
+            return None
+        replay = stored(session, owner=owner, key=key, digest=digest)
+        if replay is not None:
+            return replay
+        # free again (expired, or left by a request that died and now deleted): once more
+    raise KeyInProgress("a request with this Idempotency-Key is still in progress; retry shortly")
 
 
 def remember(

@@ -7,12 +7,13 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.serving import wait_ready
 
 pytestmark = pytest.mark.e2e
 HUB = shutil.which("hub", path=str(Path(sys.executable).parent)) or "hub"
@@ -38,19 +39,6 @@ def hub(
         timeout=60,
         check=False,
     )
-
-
-def wait_ready(base: str, process: subprocess.Popen[str], output: Callable[[], str]) -> None:
-    """Until `hub serve` answers /readyz; else kill it and fail with what it printed."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz").status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    pytest.fail(f"hub serve did not become ready: {output()}")
 
 
 @pytest.fixture

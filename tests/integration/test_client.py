@@ -38,6 +38,7 @@ from hub.client import (
 )
 from hub.domain import Channel, DeliveryState, EventType, Frequency, NotificationState
 from tests.peers.webhooks import WebhookPeer
+from tests.serving import wait_ready
 
 pytestmark = pytest.mark.e2e
 HUB = shutil.which("hub", path=str(Path(sys.executable).parent)) or "hub"
@@ -84,7 +85,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(base, process)
+        wait_ready(base, process, lambda: process.communicate()[0])
         created = subprocess.run(
             [HUB, "apikey", "create", "billing", *SCOPES],
             cwd=cwd,
@@ -118,18 +119,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     finally:
         process.terminate()
         process.communicate(timeout=15)
-
-
-def _wait_ready(base: str, process: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz").status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    pytest.fail(f"hub serve did not become ready: {process.communicate()[0]}")
 
 
 @pytest.fixture

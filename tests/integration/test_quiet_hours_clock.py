@@ -6,7 +6,6 @@ collects what waited into one message at the person's local digest time."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,6 +22,7 @@ from hub.settings import Settings
 from hub.workers.service import Workers
 from tests.conftest import TEST_SECRET, make_key
 from tests.dispatching import (
+    Clock,
     notification,
     ok,
     peer_settings,
@@ -37,20 +37,6 @@ from tests.peers.twilio import TwilioPeer
 # 14:30 UTC on 1 July: 23:30 in Tokyo, 16:30 in Berlin, 10:30 in New York, 03:30 in Hawaii.
 START = dt.datetime(2026, 7, 1, 14, 30, tzinfo=dt.UTC)
 CONTENT = {"": {"email_subject": "Sale", "email_text": "20% off", "sms_body": "20% off"}}
-
-
-class Clock:
-    def __init__(self, now: dt.datetime) -> None:
-        self.now = now
-        self._lock = threading.Lock()
-
-    def __call__(self) -> dt.datetime:
-        with self._lock:
-            return self.now
-
-    def set(self, now: dt.datetime) -> None:
-        with self._lock:
-            self.now = now
 
 
 Wired = tuple[TestClient, dict[str, str], SmtpPeer, TwilioPeer, Workers, Clock]

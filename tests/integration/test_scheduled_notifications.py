@@ -6,7 +6,6 @@ recipient's timeline; and a send_at a moment ahead goes by itself on a running h
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,25 +22,9 @@ from hub.settings import Settings
 from hub.workers.service import Workers
 from tests import seeding
 from tests.conftest import TEST_SECRET, make_key
-from tests.dispatching import hub_running, notification, ok, person, settled, timeline, topic
+from tests.dispatching import Clock, hub_running, notification, ok, person, settled, timeline, topic
 
 CONTENT = {"": {"email_subject": "Your invoice", "email_text": "It is ready."}}
-
-
-class Clock:
-    """The workers' clock: the test moves it past a send_at instead of waiting for it."""
-
-    def __init__(self, now: dt.datetime) -> None:
-        self.now = now
-        self._lock = threading.Lock()
-
-    def __call__(self) -> dt.datetime:
-        with self._lock:
-            return self.now
-
-    def set(self, now: dt.datetime) -> None:
-        with self._lock:
-            self.now = now
 
 
 Wired = tuple[TestClient, dict[str, str], Workers, Clock]

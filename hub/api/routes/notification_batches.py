@@ -284,7 +284,7 @@ def _invalid(index: int, exc: ValidationError) -> dict[str, Any]:
         {
             "field": _field(index, error["loc"]),
             "in": "body",
-            "message": str(error["msg"]).removeprefix("Value error, "),
+            "message": errors.error_message(dict(error)),
         }
         for error in exc.errors()
     ]
@@ -312,10 +312,5 @@ def _rejected(index: int, exc: HubError) -> dict[str, Any]:
 
 
 def _field(index: int, loc: tuple[int | str, ...]) -> str:
-    """`notifications[3].recipients[1].email`, as hub.api.errors names a single body's."""
-    name = f"notifications[{index}]"
-    for part in loc:
-        if part == "":
-            continue
-        name += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return name
+    """`notifications[3].recipients[1].email`, named as hub.api.errors names a single body's."""
+    return errors.field_name(("notifications", index, *(part for part in loc if part != "")))
