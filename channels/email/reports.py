@@ -20,9 +20,13 @@ MAX_MIME_DEPTH = 16
 
 
 class Kind(enum.StrEnum):
-    HARD_BOUNCE = "hard_bounce"
-    SOFT_BOUNCE = "soft_bounce"
-    COMPLAINT = "complaint"
+    """What a report says happened to one recipient, and so what Hub does about it."""
+
+    HARD_BOUNCE = "hard_bounce"  # no such mailbox or domain: suppress the address
+    SOFT_BOUNCE = "soft_bounce"  # full, too large, or given up after retrying: failed, counted
+    BLOCKED = "blocked"  # 5.7.x spam, policy or reputation: recorded and shown, nobody suppressed
+    COMPLAINT = "complaint"  # the person called it spam: suppress for good
+    NOT_BOUNCE = "not_bounce"  # delayed, delivered, relayed, expanded, an auto-reply: nothing
 
 
 class NotAReport(ValueError):
@@ -30,15 +34,62 @@ class NotAReport(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class Report:
+class Verdict:
+    """What a report says of one recipient (one per-recipient block of a DSN)."""
+
+    address: str | None  # lower case; None when the report names nobody (found by VERP)
     kind: Kind
+    status: str | None = None  # the enhanced status code, e.g. 5.1.1
+    detail: str | None = None  # Diagnostic-Code, Feedback-Type or the detector's words
+    action: str | None = None  # the DSN's Action, lower case
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
     message_id: str | None  # of the original, as the report quotes it
-    status: str | None  # the DSN's enhanced status code, e.g. 5.1.1
-    detail: str | None  # Diagnostic-Code or Feedback-Type
     # Where the report was sent (the envelope sender of the original, a VERP address for
     # Hub's mail): each value of the RETURN_HEADERS, in that order, as written.
-    returned_to: tuple[str, ...] = ()
-    recipients: tuple[str, ...] = ()  # the addresses the report is about, lower case
+    returned_to: tuple[str, ...]
+    verdicts: tuple[Verdict, ...]  # at least one
+    source: str = "dsn"  # how it was read: dsn, arf, detector, ses, sendgrid
+
+    def about(self, address: str | None) -> Verdict:
+        """The verdict on `address` (lower case), else the report's headline verdict."""
+        for verdict in self.verdicts:
+            if address is not None and verdict.address == address:
+                return verdict
+        return self.headline
+
+    @property
+    def headline(self) -> Verdict:
+        """The most consequential verdict: what the report is, said in one word."""
+        return min(self.verdicts, key=lambda verdict: _WEIGHT[verdict.kind])
+
+    @property
+    def kind(self) -> Kind:
+        return self.headline.kind
+
+    @property
+    def status(self) -> str | None:
+        return self.headline.status
+
+    @property
+    def detail(self) -> str | None:
+        return self.headline.detail
+
+    @property
+    def recipients(self) -> tuple[str, ...]:
+        """The addresses the report is about, lower case."""
+        return tuple(dict.fromkeys(v.address for v in self.verdicts if v.address))
+
+
+_WEIGHT = {
+    Kind.COMPLAINT: 0,
+    Kind.HARD_BOUNCE: 1,
+    Kind.SOFT_BOUNCE: 2,
+    Kind.BLOCKED: 3,
+    Kind.NOT_BOUNCE: 4,
+}
 
 
 def parse(raw: bytes) -> Report:
@@ -60,24 +111,28 @@ def parse(raw: bytes) -> Report:
         feedback = _fields(parts, "message/feedback-report")
         kind = (feedback.get("feedback-type") or "abuse").lower()
         named = _addresses(feedback, "original-rcpt-to", "removal-recipient")
-        return Report(Kind.COMPLAINT, original, None, kind, returned_to, named)
+        verdicts = tuple(Verdict(a, Kind.COMPLAINT, None, kind) for a in named)
+        return Report(
+            original, returned_to, verdicts or (Verdict(None, Kind.COMPLAINT, None, kind),), "arf"
+        )
     if report_type != "delivery-status":
         raise NotAReport(f"report-type {report_type!r} is neither a DSN nor ARF")
-    blocks = _recipient_blocks(parts)
-    recipient = blocks[-1] if blocks else {}
-    status = (recipient.get("status") or "").strip()
-    action = (recipient.get("action") or "").strip().lower()
-    hard = action == "failed" and status.startswith("5")
-    fields = ("final-recipient", "original-recipient")
-    named = tuple(dict.fromkeys(a for block in blocks for a in _addresses(block, *fields)))
-    return Report(
-        Kind.HARD_BOUNCE if hard else Kind.SOFT_BOUNCE,
-        original,
-        status or None,
-        recipient.get("diagnostic-code"),
-        returned_to,
-        named,
-    )
+    found: list[Verdict] = []
+    for block in _recipient_blocks(parts) or [{}]:
+        status = (block.get("status") or "").strip()
+        action = (block.get("action") or "").strip().lower()
+        hard = action == "failed" and status.startswith("5")
+        named = _addresses(block, "final-recipient", "original-recipient")
+        found.append(
+            Verdict(
+                named[0] if named else None,
+                Kind.HARD_BOUNCE if hard else Kind.SOFT_BOUNCE,
+                status or None,
+                block.get("diagnostic-code"),
+                action or None,
+            )
+        )
+    return Report(original, returned_to, tuple(found))
 
 
 def _check_depth(message: Message) -> None:
