@@ -126,6 +126,24 @@ class Settings(BaseSettings):
     # List-Unsubscribe carries only the HTTPS one-click link.
     unsubscribe_mailto: str | None = None
 
+    # Mail that comes back: an SMTP (or LMTP) listener for the bounce and unsubscribe
+    # mailboxes. `hub serve` runs it beside the API when a port is set; `hub inbound-mail`
+    # runs it alone.
+    inbound_mail_host: str = "127.0.0.1"
+    inbound_mail_port: int | None = Field(None, ge=0, le=65535)
+    inbound_mail_protocol: Literal["smtp", "lmtp"] = "smtp"
+    inbound_mail_max_bytes: int = Field(10_485_760, ge=1024)
+
+    # Bounces and complaints from a provider Hub relays through. Amazon SES through SNS:
+    # only these topics' notifications are read (empty: the endpoint refuses all), signed by
+    # a certificate from a URL that matches the pattern. SendGrid's signed event webhook:
+    # its verification key (base64, as SendGrid shows it); unset, the endpoint refuses all.
+    ses_topic_arns: Annotated[list[str], NoDecode] = []
+    sns_certificate_url_pattern: str = (
+        r"https://sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/SimpleNotificationService-[0-9a-f]+\.pem"
+    )
+    sendgrid_webhook_public_key: str | None = None
+
     # Opens and clicks: a hit waits this long before it is written, and clicks on several
     # links of one message within it are a link scanner's; a click this soon after the
     # message was sent is a machine's (a person has not read it yet).
@@ -160,7 +178,7 @@ class Settings(BaseSettings):
             )
         return value.strip()
 
-    @field_validator("trusted_proxies", mode="before")
+    @field_validator("trusted_proxies", "ses_topic_arns", mode="before")
     @classmethod
     def _proxy_list(cls, value: Any) -> Any:
         if isinstance(value, str):
