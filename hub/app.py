@@ -18,6 +18,7 @@ from hub.api.routes import (
     captures,
     contacts,
     dead_letters,
+    esp_feedback,
     event_endpoints,
     explain,
     health,
@@ -134,6 +135,7 @@ def create_app(
         app.include_router(callbacks)  # signed by the provider, no key: documents its own 400/403
     app.include_router(bounces.router, responses=errors.RESPONSES)
     app.include_router(bounces.reports, responses=errors.RESPONSES)
+    app.include_router(esp_feedback.router)  # signed by the provider, no key
     app.include_router(selfservice.router)
     app.include_router(static.router)
     app.include_router(landing.router)
