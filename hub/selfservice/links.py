@@ -10,16 +10,17 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.responses import Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.db.models import Contact, Topic
 from hub.domain import ActorKind
-from hub.preferences.tokens import ExpiredToken, InvalidToken, LinkSigner, Purpose
+from hub.preferences.tokens import LinkSigner, Purpose
 from hub.runtime import Runtime
 from hub.selfservice.pages import page
 from hub.selfservice.words import Words, language
+from hub.services import unsubscribes
 from hub.services.actor import SELF_SERVICE_SOURCE, Actor
+from hub.services.unsubscribes import BadLink
 from hub.web.forms import FormGuard
 from hub.web.throttle import Throttle
 
@@ -37,9 +38,7 @@ class SelfService:
     def build(cls, runtime: Runtime) -> SelfService:
         settings = runtime.settings
         return cls(
-            links=LinkSigner(
-                settings.link_secrets(), max_age=dt.timedelta(days=settings.link_ttl_days)
-            ),
+            links=unsubscribes.signer(settings),
             guard=FormGuard(settings.link_secrets(), settings.public_url),
             per_ip=Throttle(10, 600),  # ten link or subscribe requests per IP per 10 minutes
             per_address=Throttle(3, 3600),  # three mails to one address per hour
@@ -132,20 +131,11 @@ def follow(
     """The link, or the friendly page for one tampered, swapped, expired or of someone erased
     since; no answer tells which of the last two it was."""
     request, runtime = visitor
-    try:
-        claims = service.links.verify(purpose, token)
-    except InvalidToken as exc:  # ExpiredToken is one
-        expired = isinstance(exc, ExpiredToken)
-        return bad_link(Visit(request, runtime), service, expired=expired)
-    contact = session.get(Contact, claims.contact_id)
-    if contact is None or not claims.names(contact.link_key, contact.created_at):
-        return bad_link(Visit(request, runtime), service, expired=False)
-    topic = _topic(session, claims.topic)
-    return Link(contact, topic, claims.issued_at, Visit(request, runtime, contact))
-
-
-def _topic(session: Session, key: str | None) -> Topic | None:
-    return session.scalar(select(Topic).where(Topic.key == key)) if key else None
+    found = unsubscribes.target(session, service.links, purpose, token)
+    if isinstance(found, BadLink):
+        return bad_link(Visit(request, runtime), service, expired=found is BadLink.EXPIRED)
+    visit = Visit(request, runtime, found.contact)
+    return Link(found.contact, found.topic, found.issued_at, visit)
 
 
 def manage_url(service: SelfService, contact: Contact) -> str:

@@ -1,4 +1,5 @@
-"""One-click unsubscribe (RFC 8058): `/unsubscribe/{token}`; GET asks, POST does."""
+"""One-click unsubscribe (RFC 8058): `/unsubscribe/{token}`; GET asks, POST does. What the
+POST does is hub.services.unsubscribes, which a mail to the unsubscribe mailbox uses too."""
 
 from __future__ import annotations
 
@@ -6,12 +7,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from hub.domain import SubscriptionStatus
 from hub.preferences.tokens import Purpose
 from hub.runtime import Runtime
-from hub.schemas.subscriptions import PreferencesPatch
 from hub.selfservice.links import Link, SelfService, ServiceDep, follow, manage_url
-from hub.services import contact_preferences, subscriptions
+from hub.services import unsubscribes
+from hub.services.unsubscribes import Done
 from hub.web.deps import RuntimeDep
 from hub.web.forms import read_form
 
@@ -62,21 +62,15 @@ def _unsubscribe(
         link = follow(service, session, Purpose.UNSUBSCRIBE, token, visitor=(request, runtime))
         if not isinstance(link, Link):
             return link
-        contact, topic, visit, t = link.contact, link.topic, link.visit, link.visit.words
+        visit, t = link.visit, link.visit.words
         actor = visit.actor.via("self-service.one-click" if one_click else "self-service")
-        if topic is not None and topic.required:
+        target = unsubscribes.Target(link.contact, link.topic, link.issued_at)
+        done = unsubscribes.unsubscribe(session, target, actor)
+        if done is Done.REQUIRED:
             return _required(link, service)
-        if topic is None:
-            patch = PreferencesPatch(unsubscribed_all=True)
-            contact_preferences.patch(session, contact, patch, actor)
-            done = t("unsub.all_done")
-        else:
-            current = subscriptions.find(session, contact, topic)
-            if current is not None and current.status is not SubscriptionStatus.UNSUBSCRIBED:
-                subscriptions.unsubscribe(session, contact, topic, actor)
-            done = t("unsub.done", topic=topic.name)
         session.commit()
-        return visit.message(t("unsub.title"), done, manage_url=manage_url(service, contact))
+        said = t("unsub.all_done") if link.topic is None else t("unsub.done", topic=link.topic.name)
+        return visit.message(t("unsub.title"), said, manage_url=manage_url(service, link.contact))
 
 
 def _required(link: Link, service: SelfService) -> Response:
