@@ -60,6 +60,23 @@ Errors are JSON: `{"error": {"code": "...", "message": "...", "details": ...}}`.
 """
 
 
+@asynccontextmanager
+async def _inbound_mail(runtime: Runtime) -> AsyncIterator[None]:
+    """Mail that comes back (bounces, unsubscribes by mail), received on this process's loop
+    when HUB_INBOUND_MAIL_PORT is set; `hub inbound-mail` runs the same listener alone."""
+    if runtime.settings.inbound_mail_port is None:
+        yield
+        return
+    from hub.inbound_mail.listener import Listener
+
+    listener = Listener.from_settings(runtime)
+    await listener.start()
+    try:
+        yield
+    finally:
+        await listener.stop()
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -83,7 +100,8 @@ def create_app(
             workers = Workers(runtime)
             workers.start()
         try:
-            yield
+            async with _inbound_mail(runtime):
+                yield
         finally:
             if workers is not None:
                 workers.stop()
