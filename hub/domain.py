@@ -238,6 +238,18 @@ class FailureReason(enum.StrEnum):
     NO_ANSWER = "no_answer"  # no answer came, and a resend could reach the person twice
     WORKER_LOST = "worker_lost"  # the worker stopped mid-send, on a channel not safe to resend
     TWILIO = "twilio"  # Twilio's status callback said so; detail: its status (undelivered, busy)
+    # A bounce report: the receiving server refused it as spam or by policy (5.7.x). About the
+    # message or the sender, not the person: nobody is suppressed for it.
+    BLOCKED = "blocked"
+
+
+class SoftBounceCause(enum.StrEnum):
+    """Why a soft bounce was a final failure of its delivery (stored as the detail of its
+    `soft_bounce:` reason); the address stays usable, only repeated ones suspend it."""
+
+    MAILBOX_FULL = "mailbox_full"  # x.2.2, over quota
+    TOO_LARGE = "too_large"  # x.2.3 or x.3.4: too big for this mailbox or system
+    EXPIRED = "expired"  # Action: failed with a 4.x.x status: a relay gave up after retrying
 
 
 class DeliveryNote(enum.StrEnum):

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     Boolean,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -557,6 +558,26 @@ class UnmatchedReport(Base):
     recipients: Mapped[str | None] = mapped_column(String(2048))
     status: Mapped[str | None] = mapped_column(String(32))
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class BounceReceipt(Base):
+    """A bounce or complaint Hub acted on, once: a second copy of the same report (same
+    delivery, kind and status) finds its row and changes nothing. A soft bounce that counted
+    towards suspending the address holds the day it counted on, once per address and day."""
+
+    __tablename__ = "bounce_receipts"
+    __table_args__ = (
+        UniqueConstraint("delivery_id", "kind", "status", name="uq_bounce_receipts_delivery_id"),
+        UniqueConstraint("address_hash", "soft_day", name="uq_bounce_receipts_address_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(Id, ForeignKey("deliveries.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))  # hub.channels.email.reports.Kind
+    status: Mapped[str] = mapped_column(String(32))  # "" when the report gave none
+    address_hash: Mapped[str] = mapped_column(String(64))  # as the suppression list keeps it
+    soft_day: Mapped[dt.date | None] = mapped_column(Date)  # a counted soft bounce's UTC day
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
 class Segment(Base):

@@ -1,14 +1,24 @@
 """E-mail bounces and complaints arriving after the send, matched to the delivery they are
-about: DSNs (RFC 3464) and ARF reports (RFC 5965), as `hub.channels.email.reports` reads them.
+about and acted on once: DSNs (RFC 3464), ARF reports (RFC 5965) and what the format readers
+and the ESP webhooks make of the rest, as `hub.channels.email.reports.Report`s.
 
 A report is matched by the key Hub gave the delivery (`hub_message_keys`): in the original's
 Message-ID, or, when the report quotes nothing of the original, in the VERP address it was sent
 back to (`bounces+hub-...@`, see HUB_EMAIL_BOUNCE_ADDRESS). It changes a delivery only when the
 address it names (Final- or Original-Recipient, Original-Rcpt-To) is the one this installation
 sent that key to; any other report is kept as unmatched, for staff to read, and suppresses
-nobody (RELIABILITY 26). A hard bounce (5.x.x) suppresses the address before the next send; a
-soft one (4.x.x, "delayed") is counted, and the third within a week suspends the address for a
-week; a complaint suppresses it for good.
+nobody (RELIABILITY 26).
+
+What is done follows the report's verdict on that address, not its headline:
+- hard bounce (no such mailbox or domain): the delivery `bounced`, the address suppressed;
+- soft bounce: counted, at most once per address and day, and the third counted within a week
+  suspends the address for a week; one that is final (`Action: failed`: mailbox full, too
+  large, a relay gave up after retrying) also makes the delivery `failed`;
+- blocked (5.7.x spam, policy, reputation): the delivery `failed`, shown on the timeline; the
+  person is not suppressed, since the refusal is about the message or the sender;
+- complaint: the address suppressed for good;
+- not a bounce (a delay or delivery notice, an auto-reply): nothing at all, not even kept.
+A second copy of a report (same delivery, kind and status) changes nothing (`duplicate`).
 """
 
 from __future__ import annotations
@@ -17,32 +27,58 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.channels.email import reports
-from hub.channels.email.reports import Kind, Report
+from hub.channels.email.reports import Kind, Report, Verdict
 from hub.db.base import utcnow
-from hub.db.models import ContactEvent, Delivery, UnmatchedReport
-from hub.domain import ActorKind, Channel, DeliveryState, EventType, SuppressionReason
+from hub.db.models import BounceReceipt, Delivery, UnmatchedReport
+from hub.domain import (
+    ActorKind,
+    Channel,
+    DeliveryState,
+    EventType,
+    FailureReason,
+    SoftBounceCause,
+    SuppressionReason,
+    delivery_reason,
+)
+from hub.services import bounce_receipts as receipts
 from hub.services import message_keys, notifications, suppressions, timeline
 from hub.services.actor import Actor
+from hub.services.bounce_receipts import SOFT_LIMIT, SOFT_WINDOW
 from hub.services.errors import InvalidField
 from hub.services.hashing import AddressHasher
 from hub.services.message_keys import FoundKey, MessageKeys
 
-SOFT_LIMIT, SOFT_WINDOW = 3, dt.timedelta(days=7)
 log = logging.getLogger(__name__)
 MAIL_SYSTEM = Actor(kind=ActorKind.INBOUND, name="mail-system", source="email.bounce")
+DETAIL_LENGTH = 2000
+# What a DSN's Action says when it is not a failure, for `Recorded.why`.
+NOT_BOUNCES = {
+    "delayed": "a delay notice, not a bounce: the mail system is still trying",
+    "delivered": "a delivery notice, not a bounce",
+    "relayed": "a relay notice (passed on to a system that sends no reports), not a bounce",
+    "expanded": "an expansion notice (delivered to a list's members), not a bounce",
+}
 
 
 @dataclass(frozen=True, slots=True)
 class Recorded:
-    delivery_id: int | None  # None: unmatched
+    delivery_id: int | None  # None: unmatched, or not a bounce
     kind: Kind
-    suppressed: bool
+    suppressed: bool  # whether this report put the address on the suppression list
     unmatched_id: int | None = None
-    why: str | None = None  # why it matched nothing
+    why: str | None = None  # why it matched nothing, or changed nothing
+    duplicate: bool = False  # a copy of a report recorded before: nothing changed
+
+
+@dataclass(frozen=True, slots=True)
+class _Acted:
+    suppress: SuppressionReason | None = None
+    expires: dt.datetime | None = None
+    changes: dict[str, object] | None = None  # what the timeline keeps beside the status
 
 
 def parse(raw: bytes) -> Report:
@@ -54,67 +90,150 @@ def parse(raw: bytes) -> Report:
 
 
 def record(
-    session: Session, report: Report, *, hasher: AddressHasher, keys: MessageKeys
+    session: Session,
+    report: Report,
+    *,
+    hasher: AddressHasher,
+    keys: MessageKeys,
+    now: dt.datetime | None = None,
 ) -> Recorded:
     """Act on a report that names one of this installation's deliveries to its address;
-    keep any other as unmatched, changing nothing."""
+    keep any other as unmatched, changing nothing. The caller commits. `now`: when it
+    arrived (tests move it across days)."""
+    now = now or utcnow()
+    if report.kind is Kind.NOT_BOUNCE:  # every verdict in it: nothing to match or keep
+        return _not_a_bounce(report.headline)
     delivery, address, why = _match(session, report, keys)
-    if delivery is None:
-        kept = UnmatchedReport(
-            received_at=utcnow(),
-            kind=report.kind.value,
-            why=why[:255],
-            message_id=(report.message_id or "")[:998] or None,
-            recipients=", ".join(report.recipients)[:2048] or None,
-            status=report.status,
-            detail=(report.detail or "")[:2000] or None,
-        )
-        session.add(kept)
-        session.flush()
-        log.info("unmatched %s report %s kept: %s", report.kind.value, kept.id, why)
-        return Recorded(None, report.kind, False, unmatched_id=kept.id, why=why)
-    now = utcnow()
-    topic_key = notifications.topic_key(session, delivery.notification_id)
-    suppress: SuppressionReason | None = None
-    expires = None
-    if report.kind is Kind.HARD_BOUNCE:
-        suppress = SuppressionReason.HARD_BOUNCE
-        if not delivery.state.final or delivery.state is DeliveryState.SENT:
-            delivery.state = DeliveryState.BOUNCED
-            delivery.reason = SuppressionReason.HARD_BOUNCE
-            delivery.error_code = report.status
-            delivery.updated_at = now
-    elif report.kind is Kind.COMPLAINT:
-        suppress = SuppressionReason.COMPLAINT
-    elif _soft_bounces(session, delivery.contact_id, now) + 1 >= SOFT_LIMIT:
-        suppress, expires = SuppressionReason.SOFT_BOUNCE, now + SOFT_WINDOW
+    if delivery is None or address is None:
+        return _keep_unmatched(session, report, why, now)
+    verdict = report.about(address.strip().lower())
+    if verdict.kind is Kind.NOT_BOUNCE:
+        return _not_a_bounce(verdict)
+    digest = hasher(Channel.EMAIL, address)
+    receipt = receipts.first_copy(
+        session, delivery_id=delivery.id, verdict=verdict, address_hash=digest, now=now
+    )
+    if receipt is None:
+        log.info("a copy of a %s report for delivery %s: ignored", verdict.kind, delivery.id)
+        why = "a copy of a report recorded before: nothing changed"
+        return Recorded(delivery.id, verdict.kind, False, why=why, duplicate=True)
+    acted = _act(session, delivery, verdict, receipt, now=now)
     timeline.record(
         session,
         contact_id=delivery.contact_id,
         type=EventType.DELIVERY_BOUNCED,
         actor=MAIL_SYSTEM,
         at=now,
-        topic_key=topic_key,
+        topic_key=notifications.topic_key(session, delivery.notification_id),
         channel=Channel.EMAIL,
-        reason=report.kind,
+        reason=verdict.kind,
         changes={
             "delivery_id": delivery.id,
             "notification_id": delivery.notification_id,
-            "status": report.status,
-            "detail": (report.detail or "")[:500] or None,
+            "status": verdict.status,
+            "detail": (verdict.detail or "")[:500] or None,
+            "action": verdict.action,
+            **(acted.changes or {}),
         },
     )
-    if suppress is not None and address:
+    if acted.suppress is not None:
         suppressions.add(
             session,
             channel=Channel.EMAIL,
             address=address,
-            reason=suppress,
+            reason=acted.suppress,
             actor=MAIL_SYSTEM,
             hasher=hasher,
-            expires_at=expires,
+            expires_at=acted.expires,
         )
-    return Recorded(delivery.id, report.kind, suppress is not None)
+    return Recorded(delivery.id, verdict.kind, acted.suppress is not None)
+
+
+def _act(
+    session: Session,
+    delivery: Delivery,
+    verdict: Verdict,
+    receipt: BounceReceipt,
+    *,
+    now: dt.datetime,
+) -> _Acted:
+    """The delivery's new state for the verdict, and whom to suppress."""
+    if verdict.kind is Kind.HARD_BOUNCE:
+        reason = delivery_reason(SuppressionReason.HARD_BOUNCE)
+        _settle(delivery, DeliveryState.BOUNCED, reason, verdict, now=now)
+        return _Acted(suppress=SuppressionReason.HARD_BOUNCE)
+    if verdict.kind is Kind.COMPLAINT:
+        return _Acted(suppress=SuppressionReason.COMPLAINT)
+    if verdict.kind is Kind.BLOCKED:
+        failed = _settle(
+            delivery, DeliveryState.FAILED, delivery_reason(FailureReason.BLOCKED), verdict, now=now
+        )
+        return _Acted(changes={"failed": failed})
+    cause = soft_cause(verdict)
+    failed = False
+    if verdict.action == "failed":  # a final failure of this message, not a delay
+        reason = delivery_reason(SuppressionReason.SOFT_BOUNCE, cause)
+        failed = _settle(delivery, DeliveryState.FAILED, reason, verdict, now=now)
+    counted = receipts.count_soft(session, receipt, now=now)
+    changes: dict[str, object] = {"failed": failed, "cause": cause, "counted": counted}
+    if counted and receipts.soft_days(session, receipt.address_hash, now=now) >= SOFT_LIMIT:
+        return _Acted(SuppressionReason.SOFT_BOUNCE, now + SOFT_WINDOW, changes)
+    return _Acted(changes=changes)
+
+
+def _settle(
+    delivery: Delivery, state: DeliveryState, reason: str, verdict: Verdict, *, now: dt.datetime
+) -> bool:
+    """Give the delivery the report's outcome, unless it already has another: one sent, whose
+    outcome was unknown (the report proves it went), or still on its way. Whether it did."""
+    current = delivery.state
+    if current.final and current not in (DeliveryState.SENT, DeliveryState.UNKNOWN):
+        return False
+    delivery.state = state
+    delivery.reason = reason
+    delivery.error_code = (verdict.status or "")[: receipts.STATUS_LENGTH] or None
+    delivery.error = (verdict.detail or "")[:DETAIL_LENGTH] or None
+    delivery.updated_at = now
+    return True
+
+
+def soft_cause(verdict: Verdict) -> SoftBounceCause | None:
+    """Why a soft bounce is final, from its status (RFC 3463) and, for readers that found no
+    status, its words; None when neither says."""
+    status = verdict.status or ""
+    words = (verdict.detail or "").lower()
+    subject = status[2:] if len(status) > 2 else ""
+    if subject == "2.2" or any(w in words for w in ("mailbox full", "quota", "mailbox is full")):
+        return SoftBounceCause.MAILBOX_FULL
+    if subject in ("2.3", "3.4") or "too large" in words or "too big" in words:
+        return SoftBounceCause.TOO_LARGE
+    if status.startswith("4") and verdict.action == "failed":
+        return SoftBounceCause.EXPIRED
+    return None
+
+
+def _not_a_bounce(verdict: Verdict) -> Recorded:
+    why = NOT_BOUNCES.get(verdict.action or "")
+    if why is None:
+        said = f": {verdict.detail[:200]}" if verdict.detail else ""
+        why = f"not a bounce (an auto-reply or a notice){said}"
+    return Recorded(None, Kind.NOT_BOUNCE, False, why=why)
+
+
+def _keep_unmatched(session: Session, report: Report, why: str, now: dt.datetime) -> Recorded:
+    kept = UnmatchedReport(
+        received_at=now,
+        kind=report.kind.value,
+        why=why[:255],
+        message_id=(report.message_id or "")[:998] or None,
+        recipients=", ".join(report.recipients)[:2048] or None,
+        status=report.status,
+        detail=(report.detail or "")[:DETAIL_LENGTH] or None,
+    )
+    session.add(kept)
+    session.flush()
+    log.info("unmatched %s report %s kept: %s", report.kind.value, kept.id, why)
+    return Recorded(None, report.kind, False, unmatched_id=kept.id, why=why)
 
 
 def _match(
@@ -163,20 +282,6 @@ def _key(report: Report) -> FoundKey | None:
         if "+hub-" in local.lower() and (found := message_keys.find(local)):
             return found
     return None
-
-
-def _soft_bounces(session: Session, contact_id: int, now: dt.datetime) -> int:
-    count = session.scalar(
-        select(func.count())
-        .select_from(ContactEvent)
-        .where(
-            ContactEvent.contact_id == contact_id,
-            ContactEvent.type == EventType.DELIVERY_BOUNCED,
-            ContactEvent.reason == Kind.SOFT_BOUNCE,
-            ContactEvent.occurred_at > now - SOFT_WINDOW,
-        )
-    )
-    return int(count or 0)
 
 
 def unmatched(session: Session, *, before_id: int | None, limit: int) -> list[UnmatchedReport]:

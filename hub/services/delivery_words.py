@@ -18,6 +18,7 @@ from hub.domain import (
     DeliveryState,
     FailureReason,
     RefusalReason,
+    SoftBounceCause,
     SuppressionReason,
     WithdrawalReason,
 )
@@ -81,8 +82,17 @@ FAILURES: dict[str, str] = {
     FailureReason.NO_ANSWER: "no answer came; not resent, so as not to reach the person twice",
     FailureReason.WORKER_LOST: "the worker stopped while sending, on a channel not safe to resend",
     FailureReason.TWILIO: "Twilio reported it",
+    FailureReason.BLOCKED: "blocked by the receiving server as spam or by policy",
     DeliveryNote.ANSWERED_BY: "answered by",
 }
+
+# Why a soft bounce was final (`soft_bounce:<cause>` on a failed delivery).
+SOFT_CAUSES: dict[str, str] = {
+    SoftBounceCause.MAILBOX_FULL: "the mailbox is full",
+    SoftBounceCause.TOO_LARGE: "the message is too large for the mailbox",
+    SoftBounceCause.EXPIRED: "a relay gave up after retrying",
+}
+SOFT_FAILED = "it came back (a soft bounce)"
 
 _LEGAL = _POLICY.legal_window
 LEGAL_HOURS = f"{_LEGAL.start:%H:%M}\N{EN DASH}{_LEGAL.end:%H:%M}" if _LEGAL else "none"
@@ -125,6 +135,9 @@ def reason_words(state: DeliveryState, reason: str | None) -> str:
         return ""
     if state is DeliveryState.DEFERRED:
         return f"waits for {WAITS.get(head, head.replace('_', ' '))}"
+    if state is DeliveryState.FAILED and head == SuppressionReason.SOFT_BOUNCE:
+        cause = SOFT_CAUSES.get(detail or "", (detail or "").replace("_", " "))
+        return f"{SOFT_FAILED}: {cause}" if cause else SOFT_FAILED
     if head == RefusalReason.SUPPRESSED and detail:
         return f"{REFUSALS[head]}: {SUPPRESSIONS.get(detail, detail.replace('_', ' '))}"
     for table in (REFUSALS, SUPPRESSIONS, FAILURES):

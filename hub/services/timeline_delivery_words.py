@@ -16,6 +16,7 @@ from hub.domain import (
     DeliveryState,
     EscalationUnless,
     EventType,
+    FailureReason,
     MachineReason,
     SuppressionReason,
 )
@@ -38,6 +39,7 @@ BOUNCES: dict[str, str] = {
     SuppressionReason.HARD_BOUNCE: "bounced for good (hard bounce)",
     SuppressionReason.SOFT_BOUNCE: "bounced for now (soft bounce)",
     SuppressionReason.COMPLAINT: "was marked as spam (a complaint)",
+    FailureReason.BLOCKED: "was blocked by the receiving server as spam or by policy",
 }
 
 
@@ -77,13 +79,18 @@ def _delivered(event: Event, known: Known) -> Words:
 def _bounced(event: Event, known: Known) -> Words:
     changes = data(event)
     what = BOUNCES.get(event.reason or "", "bounced")
+    if event.reason == SuppressionReason.SOFT_BOUNCE and changes.get("failed") is True:
+        cause = delivery_words.SOFT_CAUSES.get(text(changes.get("cause")))
+        what = f"could not be delivered (soft bounce: {cause})" if cause else "failed (soft bounce)"
     said = text(changes.get("detail")) or text(changes.get("status"))
+    again = changes.get("counted") is False
     return (
         capital_noun(event),
         *to(event, known),
         f" {what}",
         *sent_for(event, known),
         f": {cut(said)}" if said else "",
+        "; not counted again: a soft bounce of this address counted today already" if again else "",
     )
 
 

@@ -29,14 +29,34 @@ RawBody = Annotated[bytes, Depends(_raw_body)]
 class BounceOut(BaseModel):
     """What Hub made of a report."""
 
-    matched: bool = Field(description="Whether it named a delivery of Hub's to its address.")
-    delivery_id: int | None = Field(description="The delivery it changed; null when unmatched.")
-    kind: Kind = Field(description="`hard_bounce`, `soft_bounce` or `complaint`.")
-    suppressed: bool = Field(description="Whether the address is now on the suppression list.")
+    matched: bool = Field(
+        description="Whether it named a delivery of Hub's to its address (false for a report "
+        "that is not a bounce: nothing is matched for it)."
+    )
+    delivery_id: int | None = Field(
+        description="The delivery it is about; null when unmatched or not a bounce."
+    )
+    kind: Kind = Field(
+        description="What the report says of the delivery's address: `hard_bounce` (no such "
+        "mailbox or domain: the delivery `bounced`, the address suppressed), `soft_bounce` "
+        "(full, too large, or a relay gave up: counted once per address and day, the delivery "
+        "`failed` when the report says so; the third day within a week suspends the address "
+        "for a week), `blocked` (refused as spam or by policy: the delivery `failed`, nobody "
+        "suppressed), `complaint` (the address suppressed for good) or `not_bounce` (a delay "
+        "or delivery notice, an auto-reply: nothing changed or kept)."
+    )
+    suppressed: bool = Field(
+        description="Whether this report put the address on the suppression list."
+    )
+    duplicate: bool = Field(
+        False,
+        description="A copy of a report recorded before (same delivery, kind and status): "
+        "nothing changed.",
+    )
     unmatched_id: int | None = Field(
         None, description="Where it is kept when it matched nothing (GET /v1/bounces/unmatched)."
     )
-    why: str | None = Field(None, description="Why it matched nothing.")
+    why: str | None = Field(None, description="Why it matched nothing, or why it changed nothing.")
 
 
 class UnmatchedOut(BaseModel):
@@ -46,7 +66,9 @@ class UnmatchedOut(BaseModel):
 
     id: int = Field(description="The kept report's id.")
     received_at: dt.datetime = Field(description="When Hub received it (UTC).")
-    kind: str = Field(description="hard_bounce, soft_bounce or complaint, as the report said.")
+    kind: str = Field(
+        description="hard_bounce, soft_bounce, blocked or complaint, as the report said."
+    )
     why: str = Field(description="Why it matched no delivery.")
     message_id: str | None = Field(description="The original's Message-ID, as quoted.")
     recipients: str | None = Field(description="The addresses the report names.")
@@ -77,9 +99,12 @@ def email_bounce(raw: RawBody, _: NotifyScope, db: SessionDep, runtime: RuntimeD
 
     Matched to the delivery by the key in the Message-ID (or VERP address) Hub gave it, and
     only when the address the report names is the one that message went to: a hard bounce or a
-    complaint then suppresses the address before the next send. A report that matches nothing
-    (another installation's message, another address) changes nothing and is kept for staff
-    (`matched: false`). 422 names `message` when it is not a DSN or ARF report. Needs the
+    complaint then suppresses the address before the next send; a spam or policy block fails
+    the delivery and suppresses nobody; soft bounces count once per address and day. A report
+    that matches nothing (another installation's message, another address) changes nothing and
+    is kept for staff (`matched: false`); a delay or delivery notice is answered with
+    `kind: not_bounce` and neither acted on nor kept; a second copy of a report changes nothing
+    (`duplicate: true`). 422 names `message` when it is not a DSN or ARF report. Needs the
     `notify` scope.
     """
     report = bounces.parse(raw)
@@ -90,6 +115,7 @@ def email_bounce(raw: RawBody, _: NotifyScope, db: SessionDep, runtime: RuntimeD
         delivery_id=recorded.delivery_id,
         kind=recorded.kind,
         suppressed=recorded.suppressed,
+        duplicate=recorded.duplicate,
         unmatched_id=recorded.unmatched_id,
         why=recorded.why,
     )
