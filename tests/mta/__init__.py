@@ -1,0 +1,1 @@
+"""Real mail software for the tests: a private Postfix on loopback, SpamAssassin's scoring."""
