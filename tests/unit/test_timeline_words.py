@@ -394,6 +394,56 @@ EXAMPLES: dict[EventType, list[tuple[Event, str]]] = {
             ),
             f"E-mail to ada@example.com was marked as spam (a complaint) {SPRING}",
         ),
+        (
+            Event(
+                "delivery.bounced",
+                channel="email",
+                topic_key="offers",
+                reason="blocked",
+                changes=sent(11, status="5.7.1", detail="550 5.7.1 message refused as spam"),
+                actor_kind="inbound",
+                source="email.bounce",
+            ),
+            "E-mail to ada@example.com was blocked by the receiving server as spam or by "
+            f"policy {SPRING}: 550 5.7.1 message refused as spam",
+        ),
+        (
+            Event(
+                "delivery.bounced",
+                channel="email",
+                topic_key="offers",
+                reason="soft_bounce",
+                changes=sent(
+                    11,
+                    status="5.2.2",
+                    detail="552 5.2.2 over quota",
+                    action="failed",
+                    failed=True,
+                    cause="mailbox_full",
+                    counted=True,
+                ),
+                actor_kind="inbound",
+                source="email.bounce",
+            ),
+            "E-mail to ada@example.com could not be delivered (soft bounce: the mailbox is full) "
+            f"{SPRING}: 552 5.2.2 over quota",
+        ),
+        (
+            Event(
+                "delivery.bounced",
+                channel="email",
+                topic_key="offers",
+                reason="soft_bounce",
+                changes=sent(
+                    11, status="4.4.7", action="failed", failed=True, cause="expired", counted=False
+                ),
+                actor_kind="inbound",
+                source="email.bounce",
+            ),
+            "E-mail to ada@example.com could not be delivered (soft bounce: a relay gave up after "
+            f"retrying) {SPRING}: 4.4.7; not counted again: a soft bounce of this address "
+            "counted today already",
+        ),
     ],
     EventType.DELIVERY_FAILED: [
         (
