@@ -1,0 +1,145 @@
+"""Bounces that are not DSNs (qmail, Exim, Yahoo, old Gmail, Google Groups, OpenSMTPD, Postfix
+without DSN, ...) and replies that are no bounce at all (vacation messages).
+
+flufl.bounce's detectors say WHO failed, for good or for now; the reason is read from the
+bounce's own words near each address, with the same classifier as DSNs. A bounce that plainly
+is one but names nobody still counts: Hub finds its delivery by the VERP address it came back
+to, and the verdict's address is None.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import logging
+import re
+from email.message import Message
+
+from flufl.bounce import all_failures
+
+from hub.channels.email.bounce_class import classify, has_clue, status_in
+from hub.channels.email.report_fields import (
+    first_address,
+    human_text,
+    near,
+    quoted_headers,
+    quoted_message_id,
+    returned_to,
+)
+from hub.channels.email.report_types import Kind, Report, Verdict
+
+log = logging.getLogger(__name__)
+
+_DAEMON = re.compile(r"mailer-daemon|postmaster|mail delivery|mail ?system|mdaemon", re.I)
+_BOUNCE_SUBJECT = re.compile(
+    r"undeliver|delivery (?:status|fail|problem|notification|report)|returned mail"
+    r"|failure notice|mail delivery|could not be delivered|delivery has failed"
+    r"|non[- ]?delivery|not delivered|rejected|returned to sender|nondeliverable",
+    re.I,
+)
+_AUTO_REPLY_SUBJECT = re.compile(
+    r"out of (?:the )?office|vacation|auto(?:matic)?[- ]?(?:reply|response|answer)"
+    r"|^\s*auto:|away from|abwesen|absence|I am away|on leave|autoresponder|respuesta autom",
+    re.I,
+)
+
+
+def read_other(raw: bytes, message: Message) -> Report | None:
+    """A non-standard bounce or an auto-reply, else None."""
+    subject = str(message.get("Subject", ""))
+    sender = str(message.get("From", ""))
+    if _auto_reply(message, subject, sender):
+        verdict = Verdict(None, Kind.NOT_BOUNCE, None, "auto-reply", None)
+        return Report(quoted_message_id(message), returned_to(message), (verdict,), "auto-reply")
+    temporary, permanent = _detect(raw)
+    text = human_text(message)
+    named = tuple(sorted(permanent | temporary))
+    verdicts = [_verdict(a, text, "failed", named) for a in sorted(permanent)]
+    verdicts += [_verdict(a, text, "delayed", named) for a in sorted(temporary - permanent)]
+    failed_header = message.get("X-Failed-Recipients")
+    if not verdicts and failed_header:
+        for part in str(failed_header).split(","):
+            address = first_address(part)
+            if address:
+                verdicts.append(_verdict(address, text, "failed"))
+    if not verdicts and (_DAEMON.search(sender) or _BOUNCE_SUBJECT.search(subject)):
+        status = status_in(text)
+        if status or has_clue(text) or _BOUNCE_SUBJECT.search(subject):
+            address = _named_original_recipient(message, text)
+            if address:
+                verdicts.append(_verdict(address, text, "failed"))
+            else:
+                kind = classify(action="failed", status=status, detail=text)
+                verdicts.append(Verdict(None, kind, status, _excerpt(text), "failed"))
+    if not verdicts:
+        return None
+    return Report(quoted_message_id(message), returned_to(message), tuple(verdicts), "detector")
+
+
+def _detect(raw: bytes) -> tuple[set[str], set[str]]:
+    """flufl.bounce's (temporary, permanent) addresses, lower case. Its detectors are
+    heuristics over arbitrary text; one that trips on a malformed message finds nothing here
+    rather than failing the report (the others' findings are lost with it: all_failures stops
+    at the first exception)."""
+    legacy = email.message_from_bytes(raw, policy=email.policy.compat32)
+    try:
+        temporary, permanent = all_failures(legacy)
+    except Exception:  # a third-party heuristic failing means "found nothing"
+        log.info("flufl.bounce could not read a message", exc_info=True)
+        return set(), set()
+    return _addresses(temporary), _addresses(permanent)
+
+
+def _addresses(found: frozenset[bytes] | set[bytes]) -> set[str]:
+    addresses = set()
+    for value in found:
+        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+        address = first_address(text)
+        if address:
+            addresses.add(address)
+    return addresses
+
+
+def _verdict(address: str, text: str, action: str, named: tuple[str, ...] = ()) -> Verdict:
+    """Classified on the words next to the address (up to the next address named) when they
+    say something, else on all of the bounce's own text."""
+    window = near(text, address, named)
+    clue = window if status_in(window) or has_clue(window) else text
+    status = status_in(clue)
+    kind = classify(action=action, status=status, detail=clue)
+    if action == "delayed":
+        kind = Kind.NOT_BOUNCE
+    return Verdict(address, kind, status, _excerpt(clue), action)
+
+
+def _named_original_recipient(message: Message, text: str) -> str | None:
+    """A recipient of the quoted original that the bounce's own text names: the address it
+    is about, when no detector found one."""
+    quoted = quoted_headers(message)
+    if quoted is None:
+        return None
+    for header in ("To", "Cc"):
+        for value in str(quoted.get(header, "")).split(","):
+            address = first_address(value)
+            if address and address in text.lower():
+                return address
+    return None
+
+
+def _excerpt(text: str) -> str | None:
+    words = " ".join(text.split())
+    return words[:500] or None
+
+
+def _auto_reply(message: Message, subject: str, sender: str) -> bool:
+    """RFC 3834's Auto-Submitted and the headers vacation programs add, or a vacation-like
+    subject; a mail system's own notice (from MAILER-DAEMON, say) is a bounce, not this."""
+    if _DAEMON.search(sender) or _BOUNCE_SUBJECT.search(subject):
+        return False
+    if message.get("X-Autoreply") or message.get("X-Autorespond"):
+        return True
+    precedence = str(message.get("Precedence", "")).strip().lower()
+    if precedence == "auto_reply":
+        return True
+    submitted = str(message.get("Auto-Submitted", "")).strip().lower()
+    return submitted.startswith("auto-replied") or bool(_AUTO_REPLY_SUBJECT.search(subject))

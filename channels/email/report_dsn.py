@@ -1,0 +1,120 @@
+"""The standard reports: delivery-status notifications (RFC 3464, and RFC 6533's global ones for
+SMTPUTF8 addresses), abuse reports (ARF, RFC 5965) and Hotmail's complaints, which are ARF in
+spirit but a multipart/mixed quoting the original.
+
+Which kind a report is comes from its parts, not only from `report-type`: servers write the
+parameter in upper case, leave it out, or wrap the report in multipart/mixed.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+from email.message import Message
+
+from hub.channels.email.bounce_class import classify, has_clue, is_specific, status_in
+from hub.channels.email.report_fields import (
+    address_in,
+    blocks,
+    first_address,
+    human_text,
+    loose_text,
+    near,
+    quoted_headers,
+    quoted_message_id,
+    returned_to,
+    walk,
+)
+from hub.channels.email.report_types import Kind, Report, Verdict
+
+STATUS_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status"})
+FEEDBACK_TYPE = "message/feedback-report"
+# ARF feedback types that are a person (or their provider on their behalf) saying "not this":
+# abuse, fraud, virus, other and opt-out all end with the address suppressed. `not-spam` is
+# the opposite (the person took it out of their spam folder) and `auth-failure` is a report
+# about our DKIM/SPF/DMARC, not about the person: neither suppresses anyone.
+_LOOSE_DSN = re.compile(r"^Final-Recipient:.*\n(?:.*\n)*?Action:", re.I | re.M)
+NOT_COMPLAINTS = frozenset({"not-spam", "auth-failure", "dkim", "spf"})
+
+
+def read_standard(message: Message) -> Report | None:
+    """A DSN or an ARF report (also Hotmail's), else None."""
+    parts = [part for part, _ in walk(message)]
+    types = [part.get_content_type() for part in parts]
+    report_type = str(message.get_param("report-type", "", header="content-type")).lower()
+    for part, content_type in zip(parts, types, strict=True):
+        if content_type in STATUS_TYPES:
+            return _dsn(message, part)
+        if content_type == FEEDBACK_TYPE:
+            return _arf(message, part)
+    if _LOOSE_DSN.search(loose_text(message)):
+        return _dsn(message, None)
+    if report_type == "feedback-report":  # the report part is missing or mislabelled
+        return _arf(message, None)
+    return _hotmail_complaint(message)
+
+
+def _dsn(message: Message, part: Message | None) -> Report:
+    found = []
+    text = human_text(message)
+    for block in blocks(part) if part is not None else _loose_blocks(message):
+        if not ({"final-recipient", "original-recipient", "action", "status"} & block.keys()):
+            continue  # the per-message block, or one that says nothing
+        address = address_in(block.get("original-recipient"), xtext=True) or address_in(
+            block.get("final-recipient")
+        )
+        action = (block.get("action") or "").strip().lower() or None
+        diagnostic = block.get("diagnostic-code")
+        status = status_in(block.get("status"), success=True) or status_in(diagnostic)
+        clue = diagnostic or ""
+        if not is_specific(status) and not has_clue(clue):
+            # `5.0.0` and no diagnostic: the human part often says why.
+            clue = "\n".join((clue, near(text, address) or text))
+        kind = classify(action=action, status=status, detail=clue)
+        found.append(Verdict(address, kind, status, diagnostic, action))
+    if not found:
+        status = status_in(text)
+        found.append(Verdict(None, classify(action=None, status=status, detail=text), status))
+    return Report(quoted_message_id(message), returned_to(message), tuple(found), "dsn")
+
+
+def _loose_blocks(message: Message) -> list[dict[str, str]]:
+    """Delivery-status fields in a body the parser could not split (a wrong boundary)."""
+    holder = email.message_from_string(
+        "Content-Type: text/plain\n\n" + loose_text(message), policy=email.policy.compat32
+    )
+    return blocks(holder)
+
+
+def _arf(message: Message, part: Message | None) -> Report:
+    fields = blocks(part)[0] if part is not None and blocks(part) else {}
+    feedback = (fields.get("feedback-type") or "abuse").strip().lower()
+    kind = Kind.NOT_BOUNCE if feedback in NOT_COMPLAINTS else Kind.COMPLAINT
+    named = [address_in(fields.get(name)) for name in ("original-rcpt-to", "removal-recipient")]
+    addresses = [a for a in dict.fromkeys(named) if a]
+    if not addresses:
+        quoted = quoted_headers(message)
+        to = first_address(str(quoted.get("To", ""))) if quoted is not None else None
+        addresses = [to] if to else []
+    verdicts = tuple(Verdict(a, kind, None, feedback) for a in addresses)
+    return Report(
+        quoted_message_id(message),
+        returned_to(message),
+        verdicts or (Verdict(None, kind, None, feedback),),
+        "arf",
+    )
+
+
+def _hotmail_complaint(message: Message) -> Report | None:
+    """Outlook.com/Hotmail's junk-mail reports: multipart/mixed, the original quoted as
+    message/rfc822 with the person's address in X-HmXmrOriginalRecipient."""
+    quoted = quoted_headers(message)
+    if quoted is None or not message.is_multipart():
+        return None
+    recipient = quoted.get("X-HmXmrOriginalRecipient")
+    if recipient is None:
+        return None
+    address = first_address(str(recipient))
+    verdict = Verdict(address, Kind.COMPLAINT, None, "abuse")
+    return Report(quoted_message_id(message), returned_to(message), (verdict,), "arf")
