@@ -1,0 +1,153 @@
+"""Amazon SES events, as an SNS notification's `Message` carries them, read into Hub's report.
+
+Two formats reach a topic: SES's own bounce and complaint notifications (`notificationType`)
+and event publishing through a configuration set (`eventType`); both put the original message
+in `mail` and the details under `bounce`, `complaint` and so on. The Message-ID Hub wrote is
+looked for in `mail.headers` (when SES was told to include them) and `mail.commonHeaders`:
+`mail.messageId` is SES's own id, which Hub never issued. The envelope sender
+(`mail.source`, or the Return-Path) is Hub's VERP address when HUB_EMAIL_BOUNCE_ADDRESS is set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from email.utils import parseaddr
+from typing import Any
+
+from hub.channels.email.reports import Kind, Report, Verdict
+from hub.services import message_keys
+from hub.services.esp_feedback import statuses
+from hub.services.esp_feedback.problems import Malformed
+
+# bounceSubType of a Permanent bounce that says the address is wrong or already known bad:
+# SES suppresses those itself, and so does Hub.
+_GONE = {"NoEmail", "Suppressed", "OnAccountSuppressionList"}
+# Subtypes that refuse the message, not the person (RELIABILITY 26).
+_REFUSED_CONTENT = {"ContentRejected", "AttachmentRejected"}
+_FULL = {"MailboxFull", "MessageTooLarge"}
+# Feedback types that are not the person calling the mail spam: ARF's "not-spam" undoes a
+# complaint, "auth-failure" reports a DKIM/SPF failure seen by the receiver.
+NOT_COMPLAINTS = {"not-spam", "auth-failure"}
+
+
+def report(event: Mapping[str, Any]) -> Report:
+    """What the event says of each recipient. Raises Malformed("Message", ...) when it is not
+    an SES event."""
+    kind = event.get("notificationType") or event.get("eventType")
+    if not isinstance(kind, str):
+        raise Malformed("Message", "is not an SES event (no notificationType or eventType)")
+    mail = event.get("mail")
+    if not isinstance(mail, dict):
+        raise Malformed("Message", "is not an SES event (no mail object)")
+    if kind == "Bounce":
+        verdicts = _bounce(_object(event, "bounce"))
+    elif kind == "Complaint":
+        verdicts = _complaint(_object(event, "complaint"))
+    else:  # Delivery, DeliveryDelay, Send, Open, Click, Reject, Rendering Failure, ...
+        verdicts = tuple(
+            Verdict(address, Kind.NOT_BOUNCE, None, kind, None)
+            for address in _addresses(mail.get("destination"))
+        )
+    return Report(
+        message_id=_message_id(mail),
+        returned_to=_returned_to(mail),
+        verdicts=verdicts or (Verdict(None, Kind.NOT_BOUNCE, None, kind, None),),
+        source="ses",
+    )
+
+
+def _object(event: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    value = event.get(name)
+    if not isinstance(value, dict):
+        raise Malformed("Message", f"is an SES {name} event without its {name!r} object")
+    return value
+
+
+def _bounce(bounce: Mapping[str, Any]) -> tuple[Verdict, ...]:
+    kind_word = str(bounce.get("bounceType") or "Undetermined")
+    sub = str(bounce.get("bounceSubType") or "General")
+    found = []
+    for recipient in _list(bounce.get("bouncedRecipients")):
+        address = _address(recipient.get("emailAddress"))
+        status = _text(recipient.get("status"))
+        detail = _text(recipient.get("diagnosticCode")) or f"SES {kind_word}/{sub} bounce"
+        action = (_text(recipient.get("action")) or "failed").lower()
+        found.append(
+            Verdict(address, _bounce_kind(kind_word, sub, status, detail), status, detail, action)
+        )
+    return tuple(found)
+
+
+def _bounce_kind(bounce_type: str, sub: str, status: str | None, detail: str) -> Kind:
+    """SES's own words first where they are definite, the receiver's status where SES says
+    only "General" (it files spam blocks and unknown users alike as Permanent/General)."""
+    if sub in _REFUSED_CONTENT:
+        return Kind.BLOCKED
+    if sub in _FULL:
+        return Kind.SOFT_BOUNCE
+    if bounce_type == "Permanent":
+        if sub in _GONE:
+            return Kind.HARD_BOUNCE
+        found = statuses.kind_of(status, detail, gave_up=True)
+        # A permanent bounce with no code at all is SES's verdict that the address is bad.
+        return Kind.HARD_BOUNCE if found is Kind.SOFT_BOUNCE and not status else found
+    # Transient (SES gave up after retrying) and Undetermined: failed, never hard on SES's
+    # word alone, though the receiver's own 5.1.1 still says the mailbox does not exist.
+    found = statuses.kind_of(status, detail, gave_up=True)
+    return found if found in (Kind.HARD_BOUNCE, Kind.BLOCKED) else Kind.SOFT_BOUNCE
+
+
+def _complaint(complaint: Mapping[str, Any]) -> tuple[Verdict, ...]:
+    feedback = _text(complaint.get("complaintFeedbackType"))
+    kind = Kind.NOT_BOUNCE if (feedback or "").lower() in NOT_COMPLAINTS else Kind.COMPLAINT
+    detail = feedback or _text(complaint.get("complaintSubType")) or "abuse"
+    return tuple(
+        Verdict(_address(r.get("emailAddress")), kind, None, detail, None)
+        for r in _list(complaint.get("complainedRecipients"))
+    )
+
+
+def _message_id(mail: Mapping[str, Any]) -> str | None:
+    """The Message-ID Hub wrote: the one with Hub's key in it, among the headers SES quotes."""
+    found: list[str] = []
+    for header in _list(mail.get("headers")):
+        if str(header.get("name", "")).lower() == "message-id" and _text(header.get("value")):
+            found.append(str(header["value"]).strip())
+    common = mail.get("commonHeaders")
+    if isinstance(common, dict) and _text(common.get("messageId")):
+        found.append(str(common["messageId"]).strip())
+    for value in found:
+        if message_keys.find(value) is not None:
+            return value
+    return found[0] if found else None
+
+
+def _returned_to(mail: Mapping[str, Any]) -> tuple[str, ...]:
+    values = [_text(mail.get("source"))]
+    for header in _list(mail.get("headers")):
+        if str(header.get("name", "")).lower() == "return-path":
+            values.append(_text(header.get("value")))
+    cleaned = (parseaddr(v)[1] or v for v in values if v)
+    return tuple(dict.fromkeys(v for v in cleaned if v))
+
+
+def _addresses(value: Any) -> tuple[str | None, ...]:
+    if not isinstance(value, list):
+        return ()
+    return tuple(_address(item) for item in value if isinstance(item, str))
+
+
+def _address(value: Any) -> str | None:
+    """`Name <a@b>` and `a@b` alike, lower case; None when it is no address."""
+    if not isinstance(value, str):
+        return None
+    address = parseaddr(value)[1] or value.strip()
+    return address.lower() if "@" in address else None
+
+
+def _list(value: Any) -> list[Mapping[str, Any]]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _text(value: Any) -> str | None:
+    return value.strip() or None if isinstance(value, str) else None
