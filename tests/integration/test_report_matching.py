@@ -188,3 +188,73 @@ def test_a_copy_of_the_database_elsewhere_still_cannot_match_another_address(
         state = ok(client.get("/v1/notifications/1", headers=auth))["deliveries"]["items"][0]
         assert state["state"] == "sent"
         assert ok(client.get("/v1/suppressions", headers=auth))["items"] == []
+
+
+TWO_RECIPIENTS = """\
+From: MAILER-DAEMON@relay.example (Mail Delivery System)
+To: hub@example.com
+Subject: Undelivered Mail Returned to Sender
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="TWO"
+
+--TWO
+Content-Type: text/plain; charset=us-ascii
+
+One recipient's mailbox does not exist; for the other the relay gave up after five days.
+
+--TWO
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; relay.example
+
+Final-Recipient: rfc822; {ours}
+Action: failed
+Status: 4.4.7
+Diagnostic-Code: smtp; 451 4.4.7 delivery time expired
+
+Final-Recipient: rfc822; {other}
+Action: failed
+Status: 5.1.1
+Diagnostic-Code: smtp; 550 5.1.1 <{other}>: user unknown
+
+--TWO
+Content-Type: text/rfc822-headers
+
+From: Hub <hub@example.com>
+Subject: News
+Message-ID: {message_id}
+
+--TWO--
+"""
+
+
+def test_a_report_on_several_recipients_acts_on_the_verdict_about_the_deliverys_own(
+    settings: Settings,
+) -> None:
+    """The report's headline is another recipient's hard bounce (the message went to both
+    through one relay); for this delivery's address the relay gave up: the delivery fails as
+    a soft bounce and nobody is suppressed. Sent twice, it counts once."""
+    with hub_running(settings) as (client, runtime):
+        auth = make_key(runtime, "admin", Scope.ADMIN)
+        notification_id, sent = mail_one(
+            client, auth, "alice", "alice@example.org", content=CONTENT
+        )
+        key = runtime.message_keys.key(notification_id, sent["id"], "alice@example.org")
+        raw = TWO_RECIPIENTS.format(
+            ours="alice@example.org", other="bob@example.org", message_id=f"<{key}@example.com>"
+        )
+        body = raw.replace("\n", "\r\n").encode()
+        answer = post_report(client, auth, body)
+        assert (answer["matched"], answer["kind"], answer["suppressed"]) == (
+            True,
+            "soft_bounce",
+            False,
+        )
+        state = ok(client.get(f"/v1/notifications/{notification_id}", headers=auth))
+        (delivery,) = state["deliveries"]["items"]
+        assert (delivery["state"], delivery["reason"]) == ("failed", "soft_bounce:expired")
+        assert ok(client.get("/v1/suppressions", headers=auth))["items"] == []
+        again = post_report(client, auth, body)
+        assert (again["duplicate"], again["delivery_id"]) == (True, sent["id"])
+        events = ok(client.get("/v1/contacts/alice/timeline?limit=500", headers=auth))["items"]
+        assert [e["reason"] for e in events if e["type"] == "delivery.bounced"] == ["soft_bounce"]
