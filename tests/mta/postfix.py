@@ -1,9 +1,9 @@
 """A private Postfix on loopback: Debian's own binaries, a configuration and queue of its own.
 
-It plays every mail system Hub meets after the send. Mail for `mail.test` is delivered to
+It plays every mail system Hub meets after the send. Mail for `mail.example` is delivered to
 maildirs (known users), accepted and then bounced with a real DSN (unknown users: the
 recipient is not refused at RCPT time, as many relays and MX hosts behind a gateway do), or
-bounced as "mailbox full" (a tiny per-message limit for one user). Mail for `dead.test` goes to
+bounced as "mailbox full" (a tiny per-message limit for one user). Mail for `dead.example` goes to
 a port that refuses connections, so it is deferred, warned about (a delay DSN) and given up
 after a queue lifetime of seconds. `route()` sends a domain's mail, such as the DSNs to Hub's
 VERP bounce address, to a listener of the test's own.
@@ -30,8 +30,8 @@ from email.message import EmailMessage
 from pathlib import Path
 
 SBIN = Path("/usr/sbin")
-MAIL_DOMAIN = "mail.test"  # delivered to maildirs under the instance's directory
-DEAD_DOMAIN = "dead.test"  # relayed to a port that refuses: deferred, then expired
+MAIL_DOMAIN = "mail.example"  # delivered to maildirs under the instance's directory
+DEAD_DOMAIN = "dead.example"  # relayed to a port that refuses: deferred, then expired
 HOSTNAME = "mx.hub-test.example"
 # The "full" mailbox is an mbox file of FULL_LIMIT bytes at most, nearly filled at the start:
 # a message that does not fit bounces at once as mailbox full (Status: 5.2.2).
@@ -214,7 +214,7 @@ class PrivatePostfix:
         mail = self.directory / "mail"
         for user in self.users:
             (mail / MAIL_DOMAIN / user).mkdir(parents=True, exist_ok=True)
-        old = "From old@mail.test Thu Jan  1 00:00:00 2026\nSubject: old\n\n"
+        old = "From old@mail.example Thu Jan  1 00:00:00 2026\nSubject: old\n\n"
         (mail / MAIL_DOMAIN / FULL_USER).write_text(old + "x" * (FULL_ALREADY - len(old)) + "\n")
         for folder in (mail, *mail.rglob("*")):
             os.chown(folder, nobody.pw_uid, nobody.pw_gid)
