@@ -189,7 +189,9 @@ def test_a_database_failure_asks_the_sender_to_retry_with_451(broken_database: R
         with pytest.raises(smtplib.SMTPDataError) as failed:
             smtp.sendmail("ann@example.com", [UNSUBSCRIBE], message)
         assert failed.value.smtp_code == 451
-        assert failed.value.smtp_error.startswith(b"4.3.0")
+        said = failed.value.smtp_error
+        assert isinstance(said, bytes)
+        assert said.startswith(b"4.3.0")
 
 
 def test_lmtp_retries_only_the_recipient_that_failed(broken_database: Runtime) -> None:
