@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hub.channels.email.reports import Report
 from hub.runtime import Runtime
 from hub.services import bounces
 from hub.services.errors import InvalidField
@@ -194,6 +195,38 @@ def test_a_relay_giving_up_fails_the_delivery_and_a_copy_of_its_report_counts_on
     assert ok(client.get("/v1/suppressions", headers=auth))["items"] == []
 
 
+def test_a_spam_block_fails_the_delivery_and_suppresses_nobody(
+    client: TestClient, auth: dict[str, str], workers: Workers
+) -> None:
+    """5.7.1 is about the message or the sender, not the person (needs the readers of issue
+    20, which call it `blocked`)."""
+    message_id = mailed(client, auth, "picky", "picky@example.com")
+    fields = {"action": "failed", "status": "5.7.1", "status_code": "550", "why": "spam"}
+    raw = DSN.format(rcpt="picky@example.com", message_id=message_id, **fields)
+    answer = ok(report(client, auth, raw), 202)
+    assert (answer["kind"], answer["matched"], answer["suppressed"]) == ("blocked", True, False)
+    (delivery,) = ok(client.get("/v1/notifications/1", headers=auth))["deliveries"]["items"]
+    assert (delivery["state"], delivery["reason"]) == ("failed", "blocked")
+    assert ok(client.get("/v1/suppressions", headers=auth))["items"] == []
+    (bounced,) = [e for e in timeline(client, auth, "picky") if e["type"] == "delivery.bounced"]
+    assert (bounced["reason"], bounced["changes"]["status"]) == ("blocked", "5.7.1")
+
+
+def test_a_delay_notice_is_answered_as_not_a_bounce_and_changes_nothing(
+    client: TestClient, auth: dict[str, str], workers: Workers
+) -> None:
+    message_id = mailed(client, auth, "later", "later@example.com")
+    fields = {"action": "delayed", "status": "4.4.1", "status_code": "451", "why": "try later"}
+    raw = DSN.format(rcpt="later@example.com", message_id=message_id, **fields)
+    answer = ok(report(client, auth, raw), 202)
+    assert (answer["kind"], answer["matched"], answer["delivery_id"]) == ("not_bounce", False, None)
+    assert answer["why"].startswith("a delay notice")
+    (delivery,) = ok(client.get("/v1/notifications/1", headers=auth))["deliveries"]["items"]
+    assert delivery["state"] == "sent"
+    assert [e for e in timeline(client, auth, "later") if e["type"] == "delivery.bounced"] == []
+    assert ok(client.get("/v1/bounces/unmatched", headers=auth))["items"] == []
+
+
 def test_a_complaint_suppresses_the_address(
     client: TestClient, auth: dict[str, str], workers: Workers
 ) -> None:
@@ -241,10 +274,10 @@ def test_any_bytes_parse_to_a_report_or_a_422(raw: bytes) -> None:
     prefix = b"Content-Type: multipart/report; report-type=delivery-status; boundary=x\r\n\r\n"
     for candidate in (raw, prefix + raw):
         outcome = _parsed(candidate)
-        assert outcome == "message" or isinstance(outcome, bounces.Report)
+        assert outcome == "message" or isinstance(outcome, Report)
 
 
-def _parsed(raw: bytes) -> bounces.Report | str:
+def _parsed(raw: bytes) -> Report | str:
     """The report, or the field a 422 would name; any other exception fails the test."""
     try:
         return bounces.parse(raw)
