@@ -67,7 +67,8 @@ _GONE = re.compile(
     r"|recipient (?:unknown|invalid|does not exist)|domain is not reachable"
     r"|no such|unknown local|mailbox unknown|not a known user|unknown to this server"
     r"|recipient account is (?:blocked|disabled|locked)|mailbox is (?:frozen|disabled)"
-    r"|does not accept mail|doesn'?t receive e-?mail|no mx record|disabled recipient",
+    r"|does not accept mail|doesn'?t receive e-?mail|no mx record|disabled recipient"
+    r"|name is not recognized|存在しません|見つかりません|リストにありません",
     re.IGNORECASE,
 )
 _SENDER = re.compile(
@@ -82,7 +83,7 @@ _FULL = re.compile(
     r"|message (?:is )?too (?:large|big)|(?:message|mail) size (?:exceeds|limit)"
     r"|exceeds? (?:the )?(?:maximum|size|message size)|size exceeds|out of (?:storage|space)"
     r"|too much mail|full mailbox|mailbox has exceeded|not enough (?:space|storage)"
-    r"|user has exceeded|would exceed|quota",
+    r"|user has exceeded|would exceed|quota|メールボックスが一杯|容量",
     re.IGNORECASE,
 )
 _BLOCKED = re.compile(

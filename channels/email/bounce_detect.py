@@ -13,6 +13,7 @@ import email
 import email.policy
 import logging
 import re
+from email.header import decode_header, make_header
 from email.message import Message
 
 from flufl.bounce import all_failures
@@ -30,13 +31,21 @@ from hub.channels.email.report_types import Kind, Report, Verdict
 
 log = logging.getLogger(__name__)
 
-_DAEMON = re.compile(r"mailer-daemon|postmaster|mail delivery|mail ?system|mdaemon", re.I)
+_DAEMON = re.compile(r"mailer-daemon|post_?master|mail delivery|mail ?system|mdaemon", re.I)
 _BOUNCE_SUBJECT = re.compile(
     r"undeliver|delivery (?:status|fail|problem|notification|report)|returned mail"
     r"|failure notice|mail delivery|could not be delivered|delivery has failed"
-    r"|non[- ]?delivery|not delivered|rejected|returned to sender|nondeliverable",
+    r"|non[- ]?delivery|not delivered|rejected|returned to sender|nondeliverable"
+    r"|mail failure|delivery failure|メールエラー|エラー通知|配信エラー|配信できません",
     re.I,
 )
+# A bounce from a system that names itself nothing in particular still says it failed.
+_FAILED_WORDS = re.compile(
+    r"could ?n[o']t be delivered|was ?n[o']t delivered|undeliverable|delivery (?:has )?failed"
+    r"|unable to deliver|送信できませんでした|配信できませんでした",
+    re.I,
+)
+_LISTED = re.compile(r"^[ \t]*(<?[^\s<>@]+@[^\s<>:]+>?):?[ \t]*(.*)$")
 _AUTO_REPLY_SUBJECT = re.compile(
     r"out of (?:the )?office|vacation|auto(?:matic)?[- ]?(?:reply|response|answer)"
     r"|^\s*auto:|away from|abwesen|absence|I am away|on leave|autoresponder|respuesta autom",
@@ -46,8 +55,8 @@ _AUTO_REPLY_SUBJECT = re.compile(
 
 def read_other(raw: bytes, message: Message) -> Report | None:
     """A non-standard bounce or an auto-reply, else None."""
-    subject = str(message.get("Subject", ""))
-    sender = str(message.get("From", ""))
+    subject = _decoded(message, "Subject")
+    sender = _decoded(message, "From")
     if _auto_reply(message, subject, sender):
         verdict = Verdict(None, Kind.NOT_BOUNCE, None, "auto-reply", None)
         return Report(quoted_message_id(message), returned_to(message), (verdict,), "auto-reply")
@@ -62,9 +71,13 @@ def read_other(raw: bytes, message: Message) -> Report | None:
             address = first_address(part)
             if address:
                 verdicts.append(_verdict(address, text, "failed"))
-    if not verdicts and (_DAEMON.search(sender) or _BOUNCE_SUBJECT.search(subject)):
+    if not verdicts:
+        listed = _listed_failures(text, returned_to(message))
+        verdicts = [_verdict(a, text, "failed", listed) for a in listed]
+    said_so = _BOUNCE_SUBJECT.search(subject) or (_FAILED_WORDS.search(text) and has_clue(text))
+    if not verdicts and (_DAEMON.search(sender) or said_so):
         status = status_in(text)
-        if status or has_clue(text) or _BOUNCE_SUBJECT.search(subject):
+        if status or has_clue(text) or _BOUNCE_SUBJECT.search(subject) or _DAEMON.search(sender):
             address = _named_original_recipient(message, text)
             if address:
                 verdicts.append(_verdict(address, text, "failed"))
@@ -112,6 +125,24 @@ def _verdict(address: str, text: str, action: str, named: tuple[str, ...] = ()) 
     return Verdict(address, kind, status, _excerpt(clue), action)
 
 
+def _listed_failures(text: str, ours: tuple[str, ...]) -> tuple[str, ...]:
+    """Addresses a bounce lists one to a line with the reply that refused them
+    (`<a@example.org>: 550 5.1.1 User unknown`, OpenSMTPD and many gateways), not the
+    addresses the bounce was sent to."""
+    own = {first_address(value) for value in ours}
+    found = []
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        listed = _LISTED.match(line)
+        if listed is None:
+            continue
+        address = first_address(listed.group(1))
+        said = listed.group(2) + " " + (lines[i + 1] if i + 1 < len(lines) else "")
+        if address and address not in own and (status_in(said) or has_clue(said)):
+            found.append(address)
+    return tuple(dict.fromkeys(found))
+
+
 def _named_original_recipient(message: Message, text: str) -> str | None:
     """A recipient of the quoted original that the bounce's own text names: the address it
     is about, when no detector found one."""
@@ -124,6 +155,17 @@ def _named_original_recipient(message: Message, text: str) -> str | None:
             if address and address in text.lower():
                 return address
     return None
+
+
+def _decoded(message: Message, name: str) -> str:
+    """A header's text: RFC 2047 encoded words decoded (Japanese subjects are), raw UTF-8
+    read as such."""
+    raw = next((v for k, v in message.raw_items() if k.lower() == name.lower()), "")
+    text = str(raw).encode("ascii", "surrogateescape").decode("utf-8", "replace")
+    try:
+        return str(make_header(decode_header(text)))
+    except (LookupError, ValueError, UnicodeError):  # a malformed or unknown encoding
+        return text
 
 
 def _excerpt(text: str) -> str | None:

@@ -58,9 +58,14 @@ def read_standard(message: Message) -> Report | None:
 def _dsn(message: Message, part: Message | None) -> Report:
     found = []
     text = human_text(message)
-    for block in blocks(part) if part is not None else _loose_blocks(message):
-        if not ({"final-recipient", "original-recipient", "action", "status"} & block.keys()):
-            continue  # the per-message block, or one that says nothing
+    recipient_blocks = [
+        block
+        for block in (blocks(part) if part is not None else _loose_blocks(message))
+        # not the per-message block, nor one that says nothing
+        if {"final-recipient", "original-recipient", "action", "status"} & block.keys()
+    ]
+    named = tuple(a for b in recipient_blocks for a in (address_in(b.get("final-recipient")),) if a)
+    for block in recipient_blocks:
         address = address_in(block.get("original-recipient"), xtext=True) or address_in(
             block.get("final-recipient")
         )
@@ -69,8 +74,9 @@ def _dsn(message: Message, part: Message | None) -> Report:
         status = status_in(block.get("status"), success=True) or status_in(diagnostic)
         clue = diagnostic or ""
         if not is_specific(status) and not has_clue(clue):
-            # `5.0.0` and no diagnostic: the human part often says why.
-            clue = "\n".join((clue, near(text, address) or text))
+            # `5.0.0` and no diagnostic: the human part often says why, and how exactly.
+            clue = "\n".join((clue, near(text, address, named) or text))
+            status = status_in(clue) if is_specific(status_in(clue)) else status
         kind = classify(action=action, status=status, detail=clue)
         found.append(Verdict(address, kind, status, diagnostic, action))
     if not found:

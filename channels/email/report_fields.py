@@ -62,8 +62,8 @@ def human_text(message: Message) -> str:
         payload = part.get_payload()
         if isinstance(payload, list):
             pending[0:0] = [child for child in payload if isinstance(child, Message)]
-        elif part.get_content_type() == "text/plain":
-            plain.append(text_of(part))
+        elif part.get_content_type() == "text/plain" or part.get_content_maintype() == "multipart":
+            plain.append(text_of(part))  # a multipart here is one whose boundary is wrong
         elif part.get_content_type() == "text/html":
             html.append(_TAG.sub(" ", text_of(part)))
     return _QUOTE_START.split("\n".join(plain or html), maxsplit=1)[0]
@@ -99,11 +99,13 @@ def text_of(part: Message) -> str:
     does not decode (bounces mislabel charsets often)."""
     payload = part.get_payload(decode=True)
     if isinstance(payload, bytes):
-        charset = part.get_content_charset() or "utf-8"
-        try:
-            return payload[:MAX_TEXT].decode(charset, "replace")
-        except LookupError:  # an unknown charset name
-            return payload[:MAX_TEXT].decode("utf-8", "replace")
+        data = payload[:MAX_TEXT]
+        for charset in (part.get_content_charset() or "utf-8", "utf-8"):
+            try:
+                return data.decode(charset)
+            except (LookupError, UnicodeError):  # unknown, or not what the label says
+                continue
+        return data.decode("utf-8", "replace")
     if isinstance(payload, list):  # message/*: the inner message as text
         return "\n".join(_as_text(inner) for inner in payload if isinstance(inner, Message))
     return str(payload or "")[:MAX_TEXT]
