@@ -81,13 +81,13 @@ class Inbox:
         except InvalidField as exc:
             log.info("inbound mail from %s to the bounce mailbox is not a report: %s", peer, exc)
             return Answer.DONE
-        except (ValueError, LookupError, TypeError, AttributeError, RecursionError) as exc:
-            # The email package meeting garbage; trying again would meet the same garbage.
-            log.info(
-                "inbound mail from %s to the bounce mailbox could not be read (%s): kept as "
-                "not a report",
+        except Exception:
+            # Reading is pure: a message that breaks it breaks it again on every retry, so a
+            # retry would only keep it queued at the sender for days. Logged for us to fix.
+            log.warning(
+                "inbound mail from %s to the bounce mailbox could not be read: dropped",
                 peer,
-                type(exc).__name__,
+                exc_info=True,
             )
             return Answer.DONE
         runtime = self.runtime

@@ -144,6 +144,7 @@ class Listener:
         lmtp: bool = False,
         max_bytes: int,
         hostname: str | None = None,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         self.mailboxes = mailboxes
         self.host, self.port, self.lmtp = host, port, lmtp
@@ -151,7 +152,7 @@ class Listener:
         self.hostname = hostname
         self._threads = ThreadPoolExecutor(HANDLER_THREADS, thread_name_prefix="inbound-mail")
         self._handler = Handler(mailboxes, Inbox.build(runtime), self._threads, lmtp=lmtp)
-        self._connections = _Connections(MAX_CONNECTIONS)
+        self._connections = _Connections(max_connections)
         self._server: asyncio.AbstractServer | None = None
 
     @classmethod

@@ -13,6 +13,7 @@ import smtplib
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from hub.preferences.tokens import LinkSigner, Purpose
 from hub.runtime import Runtime
 from hub.settings import Settings
 from tests.conftest import TEST_SECRET
-from tests.e2e.test_serve import HUB
+from tests.e2e.test_serve import HUB, free_port
 from tests.integration.test_inbound_mail import (
     BOUNCES,
     MAX_BYTES,
@@ -145,7 +146,7 @@ def test_lmtp_mode_answers_for_each_recipient(tmp_path: Path, sqlite_template: P
 
 
 @contextlib.contextmanager
-def listening(runtime: Runtime, *, lmtp: bool) -> Iterator[int]:
+def listening(runtime: Runtime, *, lmtp: bool, max_connections: int = 100) -> Iterator[int]:
     """The listener on its own event loop thread, on a free port."""
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
@@ -157,6 +158,7 @@ def listening(runtime: Runtime, *, lmtp: bool) -> Iterator[int]:
         port=0,
         lmtp=lmtp,
         max_bytes=MAX_BYTES,
+        max_connections=max_connections,
     )
     asyncio.run_coroutine_threadsafe(listener.start(), loop).result(10)
     try:
@@ -268,3 +270,50 @@ def test_the_standalone_listener_needs_a_mailbox(tmp_path: Path) -> None:
     )
     assert refused.returncode == 1
     assert "HUB_EMAIL_BOUNCE_ADDRESS or HUB_UNSUBSCRIBE_MAILTO" in refused.stderr
+
+
+def test_connections_past_the_limit_are_told_to_come_back(broken_database: Runtime) -> None:
+    with listening(broken_database, lmtp=False, max_connections=2) as port:
+        first, second = (smtplib.SMTP("127.0.0.1", port, timeout=30) for _ in range(2))
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as third:
+            greeting = third.makefile("rb").readline()
+            assert greeting.startswith(b"421 4.3.2"), greeting
+        assert first.noop()[0] == 250
+        assert second.noop()[0] == 250
+        first.quit()
+        second.quit()
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as again:  # room again
+            assert again.noop()[0] == 250
+
+
+def test_hub_inbound_mail_runs_the_listener_alone_until_sigterm(
+    tmp_path: Path, sqlite_template: Path
+) -> None:
+    path = tmp_path / "hub.db"
+    path.write_bytes(sqlite_template.read_bytes())
+    port = free_port()
+    process = subprocess.Popen(
+        [HUB, "inbound-mail", "--port", str(port), "--lmtp"],
+        cwd=tmp_path,
+        env=hub_environment(tmp_path, f"sqlite:///{path}"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                said = _lmtp_exchange(port, [b"LHLO mx.example.net\r\n"], replies_after_data=1)
+                break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        assert said[0].startswith(b"220 ")
+        assert said[1].startswith(b"250-")
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=30)[0]
+    assert process.returncode == 0, output
+    assert f"inbound mail: lmtp://127.0.0.1:{port} ({BOUNCES}, {UNSUBSCRIBE})" in output
