@@ -68,7 +68,7 @@ NOT_BOUNCES = {
 class Recorded:
     delivery_id: int | None  # None: unmatched, or not a bounce
     kind: Kind
-    suppressed: bool  # whether this report put the address on the suppression list
+    suppressed: bool  # whether the address is suppressed because of this report
     unmatched_id: int | None = None
     why: str | None = None  # why it matched nothing, or changed nothing
     duplicate: bool = False  # a copy of a report recorded before: nothing changed

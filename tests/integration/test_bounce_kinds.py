@@ -20,10 +20,17 @@ from sqlalchemy import func, select
 from hub.campaigns import report as campaign_report
 from hub.channels.email.reports import Kind, Report, Verdict
 from hub.db.base import utcnow
-from hub.db.models import Campaign, ContactEvent, Delivery, Suppression, UnmatchedReport
+from hub.db.models import (
+    Campaign,
+    ContactEvent,
+    Delivery,
+    Notification,
+    Suppression,
+    UnmatchedReport,
+)
 from hub.domain import EventType
 from hub.runtime import Runtime
-from hub.services import bounces
+from hub.services import bounces, engagement_figures
 from hub.services.timeline_words import Event, Known, plain, sentence
 from tests import reporting
 
@@ -386,7 +393,12 @@ def test_the_campaign_report_counts_blocked_and_soft_failures_as_failed_not_boun
     with runtime.sessions() as session:
         campaign = session.scalars(select(Campaign)).one()
         built = campaign_report.build(session, campaign, now=utcnow())
+        ids = select(Notification.id).where(Notification.campaign_id == campaign.id)
+        engagement = engagement_figures.figures(
+            session, ids, topic_id=campaign.topic_id, topic_key="offers"
+        )
     assert (built.totals.sent, built.totals.bounced, built.totals.failed) == (3, 1, 2)
+    assert engagement.bounced == 1  # "e-mails that came back" for good
     said = {f.contact: (f.state, f.words) for f in built.failures}
     assert said == {
         "p1": ("bounced", "it bounced for good (hard bounce)"),

@@ -46,7 +46,8 @@ class BounceOut(BaseModel):
         "or delivery notice, an auto-reply: nothing changed or kept)."
     )
     suppressed: bool = Field(
-        description="Whether this report put the address on the suppression list."
+        description="Whether the address is suppressed because of this report (a hard bounce, "
+        "a complaint, the third day of soft bounces in a week); false for a duplicate."
     )
     duplicate: bool = Field(
         False,
