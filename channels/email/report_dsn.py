@@ -55,7 +55,7 @@ def read_standard(message: Message) -> Report | None:
     return _hotmail_complaint(message)
 
 
-def _dsn(message: Message, part: Message | None) -> Report:
+def _dsn(message: Message, part: Message | None) -> Report | None:
     found = []
     text = human_text(message)
     recipient_blocks = [
@@ -79,9 +79,8 @@ def _dsn(message: Message, part: Message | None) -> Report:
             status = status_in(clue) if is_specific(status_in(clue)) else status
         kind = classify(action=action, status=status, detail=clue)
         found.append(Verdict(address, kind, status, diagnostic, action))
-    if not found:
-        status = status_in(text)
-        found.append(Verdict(None, classify(action=None, status=status, detail=text), status))
+    if not found:  # a report part with no recipient in it: the detectors may find one
+        return None
     return Report(quoted_message_id(message), returned_to(message), tuple(found), "dsn")
 
 
