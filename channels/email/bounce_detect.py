@@ -45,6 +45,8 @@ _FAILED_WORDS = re.compile(
     r"|unable to deliver|送信できませんでした|配信できませんでした",
     re.I,
 )
+_SES_EVENT = re.compile(r'"notificationType"\s*:\s*"(\w+)"')
+_SES_ADDRESS = re.compile(r'"emailAddress"\s*:\s*"([^"]{3,320})"')
 _LISTED = re.compile(r"^[ \t]*(<?[^\s<>@]+@[^\s<>:]+>?):?[ \t]*(.*)$")
 _AUTO_REPLY_SUBJECT = re.compile(
     r"out of (?:the )?office|vacation|auto(?:matic)?[- ]?(?:reply|response|answer)"
@@ -60,8 +62,11 @@ def read_other(raw: bytes, message: Message) -> Report | None:
     if _auto_reply(message, subject, sender):
         verdict = Verdict(None, Kind.NOT_BOUNCE, None, "auto-reply", None)
         return Report(quoted_message_id(message), returned_to(message), (verdict,), "auto-reply")
-    temporary, permanent = _detect(raw)
     text = human_text(message)
+    ses = _ses_notification(message, text)
+    if ses is not None:
+        return ses
+    temporary, permanent = _detect(raw)
     named = tuple(sorted(permanent | temporary))
     verdicts = [_verdict(a, text, "failed", named) for a in sorted(permanent)]
     verdicts += [_verdict(a, text, "delayed", named) for a in sorted(temporary - permanent)]
@@ -87,6 +92,25 @@ def read_other(raw: bytes, message: Message) -> Report | None:
     if not verdicts:
         return None
     return Report(quoted_message_id(message), returned_to(message), tuple(verdicts), "detector")
+
+
+def _ses_notification(message: Message, text: str) -> Report | None:
+    """Amazon SES notifications e-mailed through SNS: a delivery is news, a complaint a
+    complaint (the webhook reads them in full; bounces go on to the detectors)."""
+    event = _SES_EVENT.search(text)
+    if event is None or event.group(1) not in ("Delivery", "Complaint"):
+        return None
+    name = event.group(1)
+    kind = Kind.COMPLAINT if name == "Complaint" else Kind.NOT_BOUNCE
+    named = _SES_ADDRESS.findall(text) if kind is Kind.COMPLAINT else []
+    addresses = [a for a in dict.fromkeys(first_address(m) for m in named) if a]
+    verdicts = tuple(Verdict(a, kind, None, name.lower()) for a in addresses)
+    return Report(
+        quoted_message_id(message),
+        returned_to(message),
+        verdicts or (Verdict(None, kind, None, name.lower()),),
+        "ses",
+    )
 
 
 def _detect(raw: bytes) -> tuple[set[str], set[str]]:
