@@ -166,24 +166,38 @@ def wait_for(what: str, check: Callable[[], T | None], timeout: float = 45) -> T
     pytest.fail(f"not within {timeout} s: {what} (last seen: {last!r})")
 
 
-def send_email(hub: RunningHub, who: str, address: str, *, text: str, subject: str) -> int:
-    """One notification to one person by e-mail on the `news` topic; its id."""
-    ok(
-        hub.api.put(
-            "/v1/topics/news",
-            json={"name": "News", "allowed_channels": ["email"], "bypass_quiet_hours": True},
-        )
-    )
+def send_email(
+    hub: RunningHub,
+    who: str,
+    address: str,
+    *,
+    text: str,
+    subject: str,
+    html: str | None = None,
+    category: str = "marketing",
+) -> int:
+    """One notification to one person by e-mail on a topic of `category` (a marketing one
+    tracks opens and clicks, a transactional one does not); its id."""
+    content = {"email_subject": subject, "email_text": text}
+    if html is not None:
+        content["email_html"] = html
+    topic = {
+        "name": category.title(),
+        "allowed_channels": ["email"],
+        "bypass_quiet_hours": True,
+        "category": category,
+    }
+    ok(hub.api.put(f"/v1/topics/{category}", json=topic))
     ok(hub.api.put(f"/v1/contacts/{who}", json={"name": who.title(), "email": address}))
-    ok(hub.api.put(f"/v1/contacts/{who}/subscriptions/news", json={"channels": ["email"]}))
+    ok(hub.api.put(f"/v1/contacts/{who}/subscriptions/{category}", json={"channels": ["email"]}))
     created = ok(
         hub.api.post(
             "/v1/notifications",
             headers={"Idempotency-Key": f"{who}-{uuid.uuid4().hex}"},
             json={
-                "topic": "news",
+                "topic": category,
                 "recipients": [who],
-                "content": {"": {"email_subject": subject, "email_text": text}},
+                "content": {"": content},
             },
         )
     )
