@@ -92,6 +92,14 @@ def _record(session: Session, item: Item, *, hasher: AddressHasher, keys: Messag
     except Exception:  # one bad event must not lose the batch: it is logged and counted
         log.exception("a %s %s event could not be recorded", report.source, kind.value)
         return Result(Outcome.FAILED, kind, why="could not be recorded; the error is logged")
+    return _result(recorded)
+
+
+def _result(recorded: bounces.Recorded) -> Result:
+    if recorded.duplicate:
+        return Result(Outcome.DUPLICATE, recorded.kind, recorded.delivery_id, recorded.why)
+    if recorded.kind is Kind.NOT_BOUNCE:  # news about that address, though not the headline
+        return Result(Outcome.IGNORED, recorded.kind, why=recorded.why)
     if recorded.delivery_id is None:
         return Result(Outcome.UNMATCHED, recorded.kind, why=recorded.why)
     return Result(Outcome.MATCHED, recorded.kind, recorded.delivery_id)

@@ -121,7 +121,7 @@ def _judge(name: str, event: Mapping[str, Any]) -> tuple[Kind, str | None, str |
     status, reason = _text(event.get("status")), _text(event.get("reason"))
     if name == "bounce":
         kind = _bounce_kind(event, status, reason)
-        return kind, statuses.status_in(status, reason) or status, reason, "failed"
+        return kind, statuses.best_status(status, reason), reason, "failed"
     if name == "spamreport":
         return Kind.COMPLAINT, None, "spamreport", "spamreport"
     if name == "dropped":

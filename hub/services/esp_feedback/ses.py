@@ -68,32 +68,37 @@ def _bounce(bounce: Mapping[str, Any]) -> tuple[Verdict, ...]:
     sub = str(bounce.get("bounceSubType") or "General")
     found = []
     for recipient in _list(bounce.get("bouncedRecipients")):
-        address = _address(recipient.get("emailAddress"))
         status = _text(recipient.get("status"))
-        detail = _text(recipient.get("diagnosticCode")) or f"SES {kind_word}/{sub} bounce"
-        action = (_text(recipient.get("action")) or "failed").lower()
+        diagnostic = _text(recipient.get("diagnosticCode"))
         found.append(
-            Verdict(address, _bounce_kind(kind_word, sub, status, detail), status, detail, action)
+            Verdict(
+                _address(recipient.get("emailAddress")),
+                _bounce_kind(kind_word, sub, status, diagnostic),
+                statuses.best_status(status, diagnostic),
+                diagnostic or f"SES {kind_word}/{sub} bounce",
+                (_text(recipient.get("action")) or "failed").lower(),
+            )
         )
     return tuple(found)
 
 
-def _bounce_kind(bounce_type: str, sub: str, status: str | None, detail: str) -> Kind:
-    """SES's own words first where they are definite, the receiver's status where SES says
-    only "General" (it files spam blocks and unknown users alike as Permanent/General)."""
+def _bounce_kind(bounce_type: str, sub: str, status: str | None, diagnostic: str | None) -> Kind:
+    """SES's own words first where they are definite, the receiver's status and words where
+    SES says only "General" (it files spam blocks and unknown users alike as
+    Permanent/General)."""
     if sub in _REFUSED_CONTENT:
         return Kind.BLOCKED
     if sub in _FULL:
         return Kind.SOFT_BOUNCE
+    if bounce_type == "Permanent" and sub in _GONE:
+        return Kind.HARD_BOUNCE
+    found = statuses.kind_of(status, diagnostic, gave_up=True)
     if bounce_type == "Permanent":
-        if sub in _GONE:
-            return Kind.HARD_BOUNCE
-        found = statuses.kind_of(status, detail, gave_up=True)
-        # A permanent bounce with no code at all is SES's verdict that the address is bad.
-        return Kind.HARD_BOUNCE if found is Kind.SOFT_BOUNCE and not status else found
+        # With no code or words that say otherwise, SES's "Permanent" stands: SES itself
+        # will not send to the address again (its suppression list).
+        return found if statuses.has_clue(status, diagnostic) else Kind.HARD_BOUNCE
     # Transient (SES gave up after retrying) and Undetermined: failed, never hard on SES's
     # word alone, though the receiver's own 5.1.1 still says the mailbox does not exist.
-    found = statuses.kind_of(status, detail, gave_up=True)
     return found if found in (Kind.HARD_BOUNCE, Kind.BLOCKED) else Kind.SOFT_BOUNCE
 
 
