@@ -36,16 +36,26 @@ def add(
     note: str | None = None,
     expires_at: dt.datetime | None = None,
 ) -> tuple[Suppression, bool]:
-    """Suppress the address (or return the row that already does); the caller commits."""
+    """Suppress the address (or return the row that already does); the caller commits.
+
+    A row that runs out sooner than this one would (an expired one, or a week's soft-bounce
+    suspension met by a hard bounce or a complaint) takes the new reason and expiry, so a
+    lasting refusal is never lost behind a passing one."""
     digest = hasher(channel, address)
     existing = session.scalar(
         select(Suppression)
         .where(Suppression.channel == channel, Suppression.address_hash == digest)
         .with_for_update()
     )
-    if existing is not None:
-        return existing, False
     now = utcnow()
+    if existing is not None:
+        if not _outlasts(existing.expires_at, expires_at, now):
+            return existing, False
+        existing.reason, existing.expires_at, existing.note = reason, expires_at, note
+        existing.source, existing.actor, existing.created_at = actor.source, actor.name, now
+        session.flush()
+        _record(session, existing, EventType.SUPPRESSION_ADDED, actor, address)
+        return existing, True
     row = Suppression(
         channel=channel,
         address=address,
@@ -61,6 +71,15 @@ def add(
     session.flush()
     _record(session, row, EventType.SUPPRESSION_ADDED, actor, address)
     return row, True
+
+
+def _outlasts(held: dt.datetime | None, wanted: dt.datetime | None, now: dt.datetime) -> bool:
+    """Whether a suppression until `wanted` (None: for good) outlasts one held until `held`."""
+    if held is None:
+        return False
+    if held <= now or wanted is None:
+        return True
+    return wanted > held
 
 
 def remove(

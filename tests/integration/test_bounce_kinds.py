@@ -383,6 +383,19 @@ def test_soft_bounces_on_three_days_of_a_week_suspend_the_address_for_a_week(
     assert expires == DAY + dt.timedelta(days=9 + 7, hours=9)
 
 
+def test_a_hard_bounce_during_a_soft_suspension_suppresses_for_good(runtime: Runtime) -> None:
+    """A week's suspension must not hide a lasting refusal: when it ran out, the address
+    would be mailed again although it no longer exists."""
+    (mails,) = seed(runtime, each=4)
+    for day, mail in enumerate(mails[:3]):
+        at = DAY + dt.timedelta(days=day, hours=9)
+        record(runtime, report_on(runtime, mail, Kind.SOFT_BOUNCE, "5.2.2", "failed"), at)
+    assert suppressed(runtime)[mails[0].address][0] == "soft_bounce"
+    hard = record(runtime, report_on(runtime, mails[3], Kind.HARD_BOUNCE, "5.1.1", "failed"))
+    assert hard.suppressed is True
+    assert suppressed(runtime) == {mails[0].address: ("hard_bounce", None)}
+
+
 def test_the_campaign_report_counts_blocked_and_soft_failures_as_failed_not_bounced(
     runtime: Runtime,
 ) -> None:

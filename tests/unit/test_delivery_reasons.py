@@ -8,6 +8,7 @@ from hub.domain import (
     DeliveryNote,
     FailureReason,
     RefusalReason,
+    SoftBounceCause,
     WithdrawalReason,
     delivery_reason,
 )
@@ -20,7 +21,9 @@ def test_the_stored_strings_do_not_change() -> None:
         "no_answer",
         "worker_lost",
         "twilio",
+        "blocked",
     }
+    assert {c.value for c in SoftBounceCause} == {"mailbox_full", "too_large", "expired"}
     assert {r.value for r in WithdrawalReason} == {"chain_stopped", "contact_erased", "cancelled"}
     assert DeferralReason.ESCALATION == "escalation"
     assert DeliveryNote.ANSWERED_BY == "answered_by"
