@@ -220,3 +220,19 @@ def test_sendgrid_feedback_not_configured_is_403_saying_which_setting(settings: 
         )
     assert answer.status_code == 403
     assert "set HUB_SENDGRID_WEBHOOK_PUBLIC_KEY" in answer.json()["error"]["message"]
+
+
+def test_an_event_that_cannot_be_recorded_loses_none_of_the_others(live: Live) -> None:
+    """A key whose delivery id no database integer holds (the key's pattern allows 19 digits)
+    fails inside its own savepoint; the bounce beside it is still recorded."""
+    message_id = live.mailed("gone", "gone@example.com")
+    huge = "<hub-1-9999999999999999999-abcdefabcdefabcd@example.com>"
+    batch = [
+        event("bounce", "odd@example.com", huge, 1, type="bounce", status="5.1.1"),
+        event("bounce", "gone@example.com", message_id, 2, type="bounce", status="5.1.1"),
+    ]
+    answer = ok(live.post(json.dumps(batch).encode()))
+    outcomes = [e["outcome"] for e in answer["events"]]
+    assert outcomes[1] == "matched"
+    assert outcomes[0] in {"failed", "unmatched"}
+    assert live.suppressions() == {"gone@example.com": "hard_bounce"}
