@@ -96,14 +96,18 @@ class Inbox:
                 session, report, hasher=runtime.hasher, keys=runtime.message_keys
             )
             session.commit()
+        if recorded.duplicate:
+            outcome = "a copy of a report recorded before, nothing changed"
+        elif recorded.delivery_id is None:
+            outcome = f"no delivery changed ({recorded.why})"
+        else:
+            suppressed = ", address suppressed" if recorded.suppressed else ""
+            outcome = f"delivery {recorded.delivery_id}{suppressed}"
         log.info(
             "inbound mail from %s to the bounce mailbox: %s, %s",
             peer,
             recorded.kind,
-            f"delivery {recorded.delivery_id}"
-            + (", address suppressed" if recorded.suppressed else "")
-            if recorded.delivery_id is not None
-            else f"matched nothing ({recorded.why})",
+            outcome,
             extra={"delivery_id": recorded.delivery_id},
         )
         return Answer.DONE
