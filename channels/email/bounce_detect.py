@@ -121,8 +121,10 @@ def _detect(raw: bytes) -> tuple[set[str], set[str]]:
     legacy = email.message_from_bytes(raw, policy=email.policy.compat32)
     try:
         temporary, permanent = all_failures(legacy)
-    except Exception:  # a third-party heuristic failing means "found nothing"
-        log.info("flufl.bounce could not read a message", exc_info=True)
+    except Exception as exc:  # a third-party heuristic failing means "found nothing"
+        # One line, not a traceback: junk mailed to the bounce address trips its detectors
+        # (Yale's on a message without From), and every such mail would flood the log.
+        log.info("flufl.bounce could not read a message: %s: %s", type(exc).__name__, exc)
         return set(), set()
     return _addresses(temporary), _addresses(permanent)
 

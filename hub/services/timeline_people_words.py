@@ -36,6 +36,7 @@ DOORS = {
     "cli.import": " by an import at the command line",
     "self-service": " on the preferences page",
     "self-service.one-click": " with the one-click unsubscribe link in an e-mail",
+    "self-service.mailto": " by mail to the unsubscribe address",
     "self-service.subscribe-form": " on the subscribe form",
     "self-service.double-opt-in": " with the link in the confirmation e-mail",
 }

@@ -178,6 +178,15 @@ EXAMPLES: dict[EventType, list[tuple[Event, str]]] = {
         (
             Event(
                 "preferences.changed",
+                changes=changed(unsubscribed_all=(False, True)),
+                actor_kind="self_service",
+                source="self-service.mailto",
+            ),
+            "Unsubscribed from everything by mail to the unsubscribe address",
+        ),
+        (
+            Event(
+                "preferences.changed",
                 changes=changed(
                     blocked_channels=(["voice"], ["email", "sms"]),
                     quiet_hours=(None, {"start": "22:00", "end": "07:30"}),
