@@ -199,8 +199,8 @@ def test_unsigned_requests_and_bodies_that_are_no_batch(live: Live) -> None:
     assert bare.status_code == 403
     assert SIGNATURE in bare.json()["error"]["message"]
     not_a_batch = live.post(b'{"event": "bounce"}')
-    assert not_a_batch.status_code == 400
-    assert not_a_batch.json()["error"]["message"].startswith("body")
+    assert not_a_batch.status_code == 422
+    assert not_a_batch.json()["error"]["details"][0]["field"] == "body"
 
 
 def test_a_bounce_naming_another_address_matches_nothing(live: Live) -> None:

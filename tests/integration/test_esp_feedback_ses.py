@@ -298,7 +298,7 @@ def test_a_subscribe_url_on_another_host_is_never_called(live: Live) -> None:
         ({"Message": "not json"}, "default", "Message"),
     ],
 )
-def test_what_is_not_an_sns_message_is_400_naming_the_field(
+def test_what_is_not_an_sns_message_is_422_naming_the_field(
     live: Live, change: dict[str, Any], message_type: str | None, field: str
 ) -> None:
     envelope = live.signer.notification({"notificationType": "Bounce"})
@@ -307,8 +307,8 @@ def test_what_is_not_an_sns_message_is_400_naming_the_field(
     else:
         envelope |= change
     answer = live.post(envelope, message_type)
-    assert answer.status_code == 400, answer.text
-    assert answer.json()["error"]["message"].startswith(field)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["details"][0]["field"] == field
 
 
 def test_ses_feedback_not_configured_is_403_saying_which_setting(settings: Settings) -> None:

@@ -3,7 +3,7 @@
 
 No API key: the provider signs instead. Both providers retry on anything but 2xx, so a batch
 is answered 200 with what became of each event once its signature holds; 403 (bad signature,
-stale, not configured) and 400 (not the provider's format) name the header or field, and 503
+stale, not configured) and 422 (not the provider's format) name the header or field, and 503
 (the certificate host or the database unreachable for now) asks for a retry.
 """
 
@@ -18,8 +18,9 @@ from pydantic import BaseModel, Field
 
 from hub.api import errors
 from hub.channels.email.reports import Kind
+from hub.services.errors import InvalidField
 from hub.services.esp_feedback import recording, sendgrid, ses, sns
-from hub.services.esp_feedback.problems import FeedbackProblem
+from hub.services.esp_feedback.problems import FeedbackProblem, Malformed
 from hub.services.esp_feedback.recording import Item, Outcome, Summary
 from hub.services.esp_feedback.sns_client import SnsClient
 from hub.web.deps import RuntimeDep, SessionDep
@@ -100,7 +101,9 @@ def _event_out(result: recording.Result) -> EventOut:
     )
 
 
-def _refused(exc: FeedbackProblem) -> HTTPException:
+def _refused(exc: FeedbackProblem) -> HTTPException | InvalidField:
+    if isinstance(exc, Malformed):  # the API's own answer to invalid input, naming the field
+        return InvalidField(exc.field, exc.message)
     headers = {"Retry-After": RETRY_AFTER} if exc.status == 503 else None
     return HTTPException(exc.status, f"{exc.field}: {exc.message}", headers=headers)
 
@@ -115,10 +118,11 @@ def _unavailable() -> HTTPException:
 
 ANSWERS: dict[int | str, dict[str, Any]] = {
     **errors.TOO_LARGE,
-    400: errors.problem("Not the provider's format; the message names the field or header"),
     403: errors.problem(
-        "Not signed by the provider, stale, or the feedback is not configured; nothing changed"
+        "No valid provider signature, a stale one, another topic, or the feedback is not "
+        "configured; nothing was changed"
     ),
+    422: errors.problem("Not the provider's format; `details` names the field or header"),
     503: errors.problem("Unavailable for now (Retry-After); the provider retries"),
 }
 

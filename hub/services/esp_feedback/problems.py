@@ -16,9 +16,9 @@ class FeedbackProblem(Exception):
 
 
 class Malformed(FeedbackProblem):
-    """Not the provider's format: 400 naming the field (the provider gives up on a 4xx)."""
+    """Not the provider's format: 422 naming the field, as every invalid input to the API."""
 
-    status = 400
+    status = 422
 
 
 class Refused(FeedbackProblem):
