@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -166,6 +167,36 @@ class Settings(BaseSettings):
                 "4.5:1, so choose a darker colour"
             )
         return value.lower()
+
+    @field_validator("sns_certificate_url_pattern")
+    @classmethod
+    def _a_regular_expression(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"is not a regular expression: {exc}") from None
+        return value
+
+    @field_validator("sendgrid_webhook_public_key")
+    @classmethod
+    def _a_p256_key(cls, value: str | None) -> str | None:
+        # Checked at start-up, so a mistyped key is a clear error now, not 503s later.
+        if value is None or not value.strip():
+            return None
+        from cryptography.exceptions import UnsupportedAlgorithm
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+        try:
+            key = load_der_public_key(base64.b64decode(value.strip(), validate=True))
+        except (ValueError, UnsupportedAlgorithm):
+            raise ValueError(
+                "is not a base64 public key as SendGrid shows it (Settings > Mail Settings > "
+                "Event Webhook > Signature Verification)"
+            ) from None
+        if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+            raise ValueError("is not an ECDSA P-256 key, which SendGrid signs with")
+        return value.strip()
 
     @field_validator("public_url")
     @classmethod

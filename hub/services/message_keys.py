@@ -66,12 +66,18 @@ class MessageKeys:
         return hmac.compare_digest(expected, found.tag.lower())
 
 
+MAX_ID = 2**63 - 1  # the largest id a BIGINT (and SQLite) holds
+
+
 def find(text: str) -> FoundKey | None:
     """The first key of Hub's in a Message-ID or an address (`bounces+hub-1-2-tag@...`)."""
     found = KEY.search(text)
     if found is None:
         return None
-    return FoundKey(int(found.group(1)), int(found.group(2)), found.group(3))
+    notification_id, delivery_id = int(found.group(1)), int(found.group(2))
+    if max(notification_id, delivery_id) > MAX_ID:  # no row has it; a database would overflow
+        return None
+    return FoundKey(notification_id, delivery_id, found.group(3))
 
 
 def installation_token(session: Session) -> str:

@@ -264,6 +264,18 @@ def test_a_report_about_no_delivery_of_ours_is_kept_and_changes_nothing(
     assert ok(client.get("/v1/suppressions", headers=auth))["items"] == []
 
 
+def test_a_key_with_an_id_no_database_can_hold_is_no_key(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    """Nineteen digits fit the key's pattern but not a BIGINT: an overflow was a 500."""
+    huge = "<hub-1-9999999999999999999-abcdefghijklmnop@example.com>"
+    answer = ok(report(client, auth, dsn("x@example.com", huge, hard=True)), 202)
+    assert (answer["matched"], answer["why"]) == (
+        False,
+        "it quotes no Message-ID or VERP address of Hub's",
+    )
+
+
 def test_reports_need_a_key(client: TestClient) -> None:
     assert client.post("/inbound/email/bounce", content=b"x").status_code == 401
 
