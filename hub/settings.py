@@ -180,15 +180,20 @@ class Settings(BaseSettings):
     @field_validator("sendgrid_webhook_public_key")
     @classmethod
     def _a_p256_key(cls, value: str | None) -> str | None:
-        # Checked at start-up, so a mistyped key is a clear error now, not 503s later.
+        """Base64 DER as SendGrid shows it (a PEM is taken too, and kept as base64 DER).
+        Checked at start-up, so a mistyped key is a clear error now, not 503s later."""
         if value is None or not value.strip():
             return None
         from cryptography.exceptions import UnsupportedAlgorithm
+        from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.hazmat.primitives.serialization import load_der_public_key
 
+        text = value.strip()
         try:
-            key = load_der_public_key(base64.b64decode(value.strip(), validate=True))
+            if text.startswith("-----BEGIN"):
+                key = serialization.load_pem_public_key(text.encode())
+            else:
+                key = serialization.load_der_public_key(base64.b64decode(text, validate=True))
         except (ValueError, UnsupportedAlgorithm):
             raise ValueError(
                 "is not a base64 public key as SendGrid shows it (Settings > Mail Settings > "
@@ -196,7 +201,10 @@ class Settings(BaseSettings):
             ) from None
         if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
             raise ValueError("is not an ECDSA P-256 key, which SendGrid signs with")
-        return value.strip()
+        der = key.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return base64.b64encode(der).decode()
 
     @field_validator("public_url")
     @classmethod

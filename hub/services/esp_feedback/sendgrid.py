@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from hub.channels.email.reports import Kind, Report, Verdict
 from hub.services.esp_feedback import statuses
-from hub.services.esp_feedback.problems import Malformed, Refused, Unavailable
+from hub.services.esp_feedback.problems import Malformed, Refused
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
@@ -35,22 +35,12 @@ class BadEvent(ValueError):
 
 
 def public_key(setting: str | None) -> ec.EllipticCurvePublicKey:
-    """The configured key. Raises Refused when it is unset; Unavailable when it is not a P-256
-    key, so SendGrid keeps retrying while the operator corrects it."""
-    if not setting or not setting.strip():
+    """The configured key (base64 DER of a P-256 key: the settings check it at start-up).
+    Raises Refused when it is unset."""
+    if not setting:
         raise Refused(SIGNATURE_HEADER, f"SendGrid feedback is not configured: set {KEY_SETTING}")
-    text = setting.strip()
-    try:
-        if text.startswith("-----BEGIN"):
-            key = serialization.load_pem_public_key(text.encode())
-        else:
-            key = serialization.load_der_public_key(base64.b64decode(text, validate=True))
-    except (ValueError, binascii.Error, TypeError):
-        key = None
-    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
-        raise Unavailable(
-            KEY_SETTING, "is not an ECDSA P-256 public key (base64 DER, as SendGrid shows it)"
-        )
+    key = serialization.load_der_public_key(base64.b64decode(setting))
+    assert isinstance(key, ec.EllipticCurvePublicKey)  # the settings let no other through
     return key
 
 
