@@ -7,6 +7,7 @@ first changes nothing there.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterator
@@ -67,11 +68,19 @@ def hub(
         hub_serving(folder, url, smtp_port=postfix.port, secret=SECRET, inbound=True) as running,
     ):
         postfix.route(BOUNCE_DOMAIN, f"smtp:[127.0.0.1]:{running.inbound_port}")
+        yield running
+
+
+@contextlib.contextmanager
+def shown_on_failure(postfix: PrivatePostfix, *hubs: RunningHub) -> Iterator[None]:
+    """On failure, print what Postfix and each Hub logged: pytest shows it beside the error."""
+    with postfix.printed_on_failure():
         try:
-            yield running
-        finally:
-            if request.session.testsfailed:
-                print(f"--- hub serve ---\n{running.output()[-5000:]}")
+            yield
+        except BaseException:
+            for running in hubs:
+                print(f"--- hub serve at {running.base} ---\n{running.output()[-6000:]}")
+            raise
 
 
 def queue_id(postfix: PrivatePostfix, message_id: str) -> str:
@@ -100,7 +109,7 @@ def not_suppressed_for_good(hub: RunningHub, address: str) -> None:
 def test_a_good_mailbox_gets_a_clean_message_and_the_delivery_is_sent(
     postfix: PrivatePostfix, hub: RunningHub
 ) -> None:
-    with postfix.printed_on_failure():
+    with shown_on_failure(postfix, hub):
         notification = send_email(
             hub, "ann", postfix.address("ann"), text=TEXT, subject="Autumn news"
         )
@@ -132,7 +141,7 @@ def test_an_unknown_users_dsn_bounces_the_delivery_and_suppresses_the_address(
     postfix: PrivatePostfix, hub: RunningHub
 ) -> None:
     address = postfix.address("ghost")
-    with postfix.printed_on_failure():
+    with shown_on_failure(postfix, hub):
         notification = send_email(hub, "ghost", address, text=TEXT, subject="Autumn news")
         sent = delivery_in(hub, notification, "sent", "bounced")
         dsn_reached_hub(postfix, hub, queue_id(postfix, sent["provider_id"]), "non-delivery")
@@ -150,7 +159,7 @@ def test_a_full_mailboxs_dsn_fails_the_delivery_softly(
     address = postfix.address(FULL_USER)
     # Larger than the room left in the full mailbox (tests/mta/postfix.py: FULL_*).
     long_text = TEXT + "\n\n" + "All the news that fits, and some that does not. " * 120
-    with postfix.printed_on_failure():
+    with shown_on_failure(postfix, hub):
         notification = send_email(hub, "fuller", address, text=long_text, subject="Long news")
         sent = delivery_in(hub, notification, "sent", "failed")
         original = queue_id(postfix, sent["provider_id"])
@@ -165,7 +174,7 @@ def test_deferred_then_expired_the_delay_changes_nothing_and_the_expiry_fails_so
     postfix: PrivatePostfix, hub: RunningHub
 ) -> None:
     address = f"far@{DEAD_DOMAIN}"
-    with postfix.printed_on_failure():
+    with shown_on_failure(postfix, hub):
         notification = send_email(hub, "far", address, text=TEXT, subject="Autumn news")
         sent = delivery_in(hub, notification, "sent")
         original = queue_id(postfix, sent["provider_id"])
@@ -190,10 +199,10 @@ def test_a_second_hubs_dsn_suppresses_nobody_in_the_first(
     ok(hub.api.put("/v1/contacts/stranger", json={"name": "Stranger", "email": address}))
     kind = "postgresql" if "postgresql" in request.node.callspec.id else "sqlite"
     with (
-        postfix.printed_on_failure(),
         database(kind, tmp_path) as url,
         # Same secret, same bounce mailbox; no listener: its DSNs go to the first Hub.
         hub_serving(tmp_path, url, smtp_port=postfix.port, secret=SECRET, inbound=False) as other,
+        shown_on_failure(postfix, hub, other),
     ):
         notification = send_email(other, "stranger", address, text=TEXT, subject="Hello")
         sent = delivery_in(other, notification, "sent")
