@@ -44,6 +44,13 @@ PIXEL = (
     'style="display:block;border:0;width:1px;height:1px">'
 )
 
+# SpamAssassin's HTML_IMAGE_ONLY_04 ... _32 add up to 2.8 points to an HTML part with a picture
+# and under 3,200 bytes of text: on a short message with no picture of its own, the open pixel
+# alone would make it look like image spam.
+IMAGE_ONLY_TEXT = 3200
+_IMG = re.compile(r"<img[\s/>]", re.IGNORECASE)
+_UNSEEN = re.compile(r"<(style|script|title)\b[^>]*>.*?</\1\s*>|<[^>]*>", re.IGNORECASE | re.DOTALL)
+
 # Text: a URL runs to the next space, `<`, `>` or `"`; then trailing punctuation that ends the
 # sentence around it is given back (below). Not after a letter, digit or slash: "xhttp://" is not
 # a link a mail client would show, and a URL inside another URL was taken with it. Spelt with
@@ -126,6 +133,17 @@ def tracked_html(
     pixel = PIXEL.format(src=escape(pixel_url, quote=True))
     end = _last_body_end(out)
     return out + pixel if end is None else out[:end] + pixel + out[end:]
+
+
+def pixel_is_harmless(html: str) -> bool:
+    """Whether an open pixel leaves the message's spam score as it was: the HTML has a picture
+    of its own (the image-only rules already see one), or enough text that they cannot fire."""
+    if _IMG.search(html):
+        return True
+    if len(html.encode()) < IMAGE_ONLY_TEXT:  # fewer bytes in all than the text would need
+        return False
+    text = " ".join(unescape(_UNSEEN.sub(" ", html)).split())
+    return len(text.encode()) >= IMAGE_ONLY_TEXT
 
 
 def _comment_end(text: str, start: int) -> int:

@@ -28,6 +28,7 @@ from hub.domain import (
     Channel,
     DeferralReason,
     DeliveryState,
+    EscalationUnless,
     Frequency,
     RefusalReason,
     WithdrawalReason,
@@ -65,6 +66,9 @@ class _Prepared:
     topic: TopicView
     template: CompiledTemplate
     escalates: bool = False
+    # A later escalation step waits for an open: the pixel goes in whatever it costs in spam
+    # score, or everyone whose short mail carried none would be escalated.
+    needs_pixel: bool = False
     render_as: _Person | None = None  # whom every delivery is rendered as (a campaign's test)
     tracking: bool = False  # opens and clicks of its e-mail (the notification's or topic's)
     track_sms: bool = False  # and the links of its SMS
@@ -256,6 +260,10 @@ class Composer:
             topic=audience.topic_view(topic, self.caps),
             template=self.renderer.compile(doc),
             escalates=bool(notification.escalation),
+            needs_pixel=any(
+                escalation.unless_of(step) is EscalationUnless.OPENED
+                for step in notification.escalation or ()
+            ),
             render_as=render_as,
             tracking=topic.tracking if notification.tracking is None else notification.tracking,
             track_sms=topic.track_sms,
@@ -304,6 +312,7 @@ class Composer:
                 channel=channel,
                 sms=prepared.track_sms,
                 now=now,
+                pixel_always=prepared.needs_pixel,
             )
         message = self._message(
             delivery,

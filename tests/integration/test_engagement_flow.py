@@ -47,6 +47,7 @@ TEMPLATE = {
         "": {
             "email_subject": "Winter offers for {{ contact.name }}",
             "email_html": (
+                '<img src="https://shop.example.com/winter.png" alt="Winter offers">'
                 '<p>Hello {{ contact.name }},</p><p><a href="' + OFFER.replace("&", "&amp;") + '">'
                 'See the offer</a> or <a class="button" href=\'' + GUIDE + "'>read the guide</a>."
                 '</p><p><a href="{{ links.unsubscribe_url }}">Unsubscribe</a></p>'

@@ -13,7 +13,13 @@ import pytest
 
 from hub.domain import Channel
 from hub.templates import Links, Parts, Renderer, TemplateDoc
-from hub.templates.tracking import PIXEL, tracked_html, tracked_text
+from hub.templates.tracking import (
+    IMAGE_ONLY_TEXT,
+    PIXEL,
+    pixel_is_harmless,
+    tracked_html,
+    tracked_text,
+)
 
 HUB = "https://hub.example.org"
 LINKS = Links(preferences_url=f"{HUB}/p/tok-1", unsubscribe_url=f"{HUB}/u/tok-1")
@@ -420,3 +426,32 @@ def test_an_sms_body_with_a_url_inside_another_is_one_link() -> None:
 def test_nothing_to_track_returns_the_same_text() -> None:
     assert tracked_text("Hello, no links here.", track=Tracker()) == "Hello, no links here."
     assert tracked_html("<p>Hello</p>", track=Tracker()) == "<p>Hello</p>"
+
+
+WORDS = "The new trains stop at every station along the coast, twice an hour. "
+
+
+@pytest.mark.parametrize(
+    ("html", "harmless"),
+    [
+        ("<p>Your parcel is waiting.</p>", False),  # short, no picture: the pixel alone is one
+        ('<p>Hi</p><IMG SRC="https://shop.example/logo.png" alt="">', True),  # has its own
+        ("<p>Hi</p><img/>", True),
+        ("<p>" + WORDS * 50 + "</p>", True),  # enough text that no image-only rule fires
+        # Long in bytes but not in text: markup, styles and entities do not count.
+        ("<style>" + "p{color:red}" * 400 + "</style><p>Hi</p>", False),
+        ('<p class="' + "x" * 4000 + '">Hi</p>', False),
+        ("<p>" + "&nbsp;" * 1000 + "Hi</p>", False),
+        ("<p>" + "<imgx>" * 10 + "Hi</p>", False),  # not an img tag
+    ],
+)
+def test_the_pixel_goes_only_where_spam_filters_would_not_read_it_as_image_spam(
+    html: str, harmless: bool
+) -> None:
+    assert pixel_is_harmless(html) is harmless
+
+
+def test_text_just_over_the_image_only_rules_limit_takes_a_pixel() -> None:
+    enough = "a" * IMAGE_ONLY_TEXT
+    assert pixel_is_harmless(f"<p>{enough}</p>") is True
+    assert pixel_is_harmless(f"<p>{enough[1:]}</p>") is False
