@@ -36,6 +36,9 @@ class Scored:
         return f"score {self.score:.1f}: {hits or 'no rule hit'}\n{self.report}"
 
 
+PACKAGE_RULES = Path("/usr/share/spamassassin")
+
+
 def score(message: bytes, home: Path) -> Scored:
     """Raises SpamAssassinMissing when the command is absent, RuntimeError when it gives no
     score."""
@@ -48,7 +51,17 @@ def score(message: bytes, home: Path) -> Scored:
     site.mkdir(parents=True, exist_ok=True)
     for loads in PACKAGE_SITE.glob("*.pre"):
         shutil.copy(loads, site)
-    command = [binary, "-L", "-t", f"--siteconfigpath={site}", "-p", str(home / "user_prefs")]
+    # The rules the package shipped, not what its daily sa-update last fetched into
+    # /var/lib/spamassassin (which would override them): the same scores every run.
+    command = [
+        binary,
+        "-L",
+        "-t",
+        f"--configpath={PACKAGE_RULES}",
+        f"--siteconfigpath={site}",
+        "-p",
+        str(home / "user_prefs"),
+    ]
     for line in SETTINGS:
         command += ["--cf", line]
     done = subprocess.run(
