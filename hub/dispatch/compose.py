@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from hub.channels.base import CallbackPaths, OutgoingMessage, PermanentDeliveryError
-from hub.db.models import Contact, Notification, Topic
+from hub.db.models import Campaign, Contact, Notification, Topic
 from hub.dispatch import audience, digest, escalation, voice_prompt
 from hub.dispatch.claim import Claimed
 from hub.dispatch.outcomes import Held, Result
@@ -37,6 +37,7 @@ from hub.domain import (
 from hub.preferences.model import Caps, Resolution, TopicView
 from hub.preferences.resolver import resolve
 from hub.preferences.tokens import LinkSigner, Purpose
+from hub.schemas.campaigns import AbMetric
 from hub.services.hashing import AddressHasher
 from hub.services.message_keys import MessageKeys
 from hub.services.templates import contact_context
@@ -66,13 +67,26 @@ class _Prepared:
     topic: TopicView
     template: CompiledTemplate
     escalates: bool = False
-    # A later escalation step waits for an open: the pixel goes in whatever it costs in spam
-    # score, or everyone whose short mail carried none would be escalated.
+    # Something acts on opens (see `_counts_opens`): the pixel goes in whatever it costs in
+    # spam score.
     needs_pixel: bool = False
     render_as: _Person | None = None  # whom every delivery is rendered as (a campaign's test)
     tracking: bool = False  # opens and clicks of its e-mail (the notification's or topic's)
     track_sms: bool = False  # and the links of its SMS
     campaign_id: int | None = None  # its e-mail's Feedback-ID groups by campaign
+
+
+def _counts_opens(session: Session, notification: Notification) -> bool:
+    """Whether something decides by this notification's opens: a later escalation step that
+    waits for one (without a pixel everyone would be escalated), or an A/B test won by opens
+    (a short arm without one could never win)."""
+    steps = notification.escalation or ()
+    if any(escalation.unless_of(step) is EscalationUnless.OPENED for step in steps):
+        return True
+    if notification.campaign_id is None:
+        return False
+    campaign = session.get(Campaign, notification.campaign_id)
+    return campaign is not None and (campaign.ab or {}).get("metric") == AbMetric.OPEN
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,10 +274,7 @@ class Composer:
             topic=audience.topic_view(topic, self.caps),
             template=self.renderer.compile(doc),
             escalates=bool(notification.escalation),
-            needs_pixel=any(
-                escalation.unless_of(step) is EscalationUnless.OPENED
-                for step in notification.escalation or ()
-            ),
+            needs_pixel=_counts_opens(session, notification),
             render_as=render_as,
             tracking=topic.tracking if notification.tracking is None else notification.tracking,
             track_sms=topic.track_sms,
