@@ -45,7 +45,9 @@ OFFER = "https://shop.example.com/winter"
 CONTENT = {
     "": {
         "email_subject": "Winter offers",
-        "email_html": f'<p>Hello,</p><p><a href="{OFFER}">See the offer</a>.</p>',
+        # A picture of its own: short mail without one carries no pixel (spam filters).
+        "email_html": f'<img src="https://shop.example.com/winter.png" alt="Winter offers">'
+        f'<p>Hello,</p><p><a href="{OFFER}">See the offer</a>.</p>',
         "email_text": f"Hello, see {OFFER}",
     }
 }
