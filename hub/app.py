@@ -67,9 +67,9 @@ async def _inbound_mail(runtime: Runtime) -> AsyncIterator[None]:
     if runtime.settings.inbound_mail_port is None:
         yield
         return
-    from hub.inbound_mail.listener import Listener
+    from hub.inbound_mail.listener import Listener, ListenerOptions
 
-    listener = Listener.from_settings(runtime)
+    listener = Listener(runtime, ListenerOptions.from_settings(runtime.settings))
     await listener.start()
     try:
         yield

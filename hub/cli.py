@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, NoReturn
+from typing import Annotated, BinaryIO, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -17,14 +17,12 @@ from sqlalchemy.orm import Session
 from hub import logs
 from hub.db import migrate
 from hub.domain import ActorKind, Scope, StaffRole
+from hub.inbound_mail import cli as inbound_mail
 from hub.runtime import Runtime
 from hub.services import apikeys, staff
 from hub.services.actor import Actor
 from hub.services.errors import HubError, InvalidField
 from hub.settings import Settings
-
-if TYPE_CHECKING:
-    from hub.inbound_mail.listener import Listener
 
 app = typer.Typer(
     help="Hub: who wants to hear what, how and when.",
@@ -176,7 +174,7 @@ def serve(
     typer.echo(f"clients:  {clients}")
     typer.echo(links)
     if settings.inbound_mail_port is not None:
-        typer.echo(_inbound_mail_line(_inbound_listener(runtime)))
+        typer.echo(inbound_mail.options(_SHELL, settings).banner)
     uvicorn.run(
         create_app(runtime=runtime, run_workers=settings.broker_url is None),
         host=host,
@@ -190,103 +188,10 @@ def serve(
     )
 
 
-def _inbound_listener(runtime: Runtime, **chosen: Any) -> Listener:
-    """The listener as settings (and the options in `chosen`) say; one that could accept
-    nothing stops Hub here, naming the setting it needs."""
-    from hub.inbound_mail.listener import Listener
-
-    try:
-        return Listener.from_settings(runtime, **chosen)
-    except ValueError as exc:  # NoMailboxes is one
-        _fail(str(exc))
-
-
-def _inbound_mail_line(listener: Listener) -> str:
-    """`inbound mail: smtp://127.0.0.1:2525 (bounces@example.com, unsubscribe@example.com)`"""
-    return f"inbound mail: {listener.url} ({listener.mailboxes.described()})"
-
-
-@app.command("inbound-mail")
-def inbound_mail(
-    host: Annotated[
-        str | None, typer.Option(help="Interface (default HUB_INBOUND_MAIL_HOST).")
-    ] = None,
-    port: Annotated[
-        int | None, typer.Option(help="TCP port (default HUB_INBOUND_MAIL_PORT).", min=0)
-    ] = None,
-    lmtp: Annotated[
-        bool | None,
-        typer.Option("--lmtp/--smtp", help="Protocol (default HUB_INBOUND_MAIL_PROTOCOL)."),
-    ] = None,
-    stdin: Annotated[
-        bool, typer.Option("--stdin", help="Read one message from stdin (an MTA's pipe).")
-    ] = False,
-    recipient: Annotated[
-        str | None, typer.Option(help="With --stdin: the envelope recipient.")
-    ] = None,
-) -> None:
-    """Receive mail for the bounce and unsubscribe mailboxes (HUB_EMAIL_BOUNCE_ADDRESS,
-    HUB_UNSUBSCRIBE_MAILTO): an SMTP or LMTP listener, or with --stdin one message from an
-    MTA's pipe transport, exiting 0 (done), 65 (too big), 67 (no such mailbox) or 75 (try
-    again later)."""
-    if stdin:
-        if recipient is None:
-            _fail("--stdin needs --recipient (Postfix: --recipient ${recipient})")
-        raise typer.Exit(_piped(recipient))
-    settings = _settings()
-    runtime = _runtime(settings)
-    logs.setup(settings)
-    listener = _inbound_listener(runtime, host=host, port=port, lmtp=lmtp)
-    typer.echo(_inbound_mail_line(listener))
-    import asyncio
-
-    try:
-        asyncio.run(_listen(listener))
-    finally:
-        runtime.close()
-
-
-async def _listen(listener: Listener) -> None:
-    """Until SIGINT or SIGTERM."""
-    import asyncio
-    import signal
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await listener.start()
-    try:
-        await stop.wait()
-    finally:
-        await listener.stop()
-
-
-def _piped(recipient: str) -> int:
-    """One message from stdin. Anything that stops Hub from handling it now (settings, the
-    database) is EX_TEMPFAIL: the MTA keeps the message and retries, nothing is lost."""
-    from hub.inbound_mail.handling import Inbox
-    from hub.inbound_mail.mailboxes import Mailboxes
-    from hub.inbound_mail.pipe import Exit, deliver
-
-    try:
-        settings = Settings()
-        logs.setup(settings)
-        mailboxes = Mailboxes.from_settings(settings)
-        runtime = _runtime(settings)
-    except (ValidationError, ValueError, typer.Exit) as exc:
-        typer.echo(f"hub inbound-mail: cannot start ({type(exc).__name__}); try later", err=True)
-        return Exit.TEMPFAIL
-    try:
-        return deliver(
-            Inbox.build(runtime),
-            mailboxes,
-            recipient=recipient,
-            source=sys.stdin.buffer,
-            max_bytes=settings.inbound_mail_max_bytes,
-        )
-    finally:
-        runtime.close()
+# `hub inbound-mail` lives with the listener (hub.inbound_mail.cli) and borrows
+# these helpers; registered here, so `hub --help` lists it after serve.
+_SHELL = inbound_mail.Shell(settings=_settings, runtime=_runtime, fail=_fail)
+inbound_mail.register(app, _SHELL)
 
 
 @app.command()

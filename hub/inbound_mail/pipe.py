@@ -16,7 +16,7 @@ log = logging.getLogger("hub.inbound_mail")
 
 class Exit(enum.IntEnum):
     OK = 0
-    DATAERR = 65  # EX_DATAERR: the message is over HUB_INBOUND_MAIL_MAX_BYTES
+    DATAERR = 65  # EX_DATAERR: the message is over the size limit
     NOUSER = 67  # EX_NOUSER: the recipient is not one of Hub's mailboxes
     TEMPFAIL = 75  # EX_TEMPFAIL: try again later (the database is away); nothing was changed
 
@@ -33,5 +33,5 @@ def deliver(
     if len(raw) > max_bytes:
         log.info("piped mail to the %s mailbox refused: over %d bytes", to.kind.value, max_bytes)
         return Exit.DATAERR
-    answer = inbox.deliver(raw, to, peer="pipe")
+    answer = inbox.deliver(raw, [to], peer="pipe")[0]
     return Exit.OK if answer is Answer.DONE else Exit.TEMPFAIL

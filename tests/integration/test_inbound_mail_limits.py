@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from hub.inbound_mail.listener import MAX_RECIPIENTS, Listener
+from hub.inbound_mail.guard import Limits
+from hub.inbound_mail.listener import MAX_RECIPIENTS, Listener, ListenerOptions
 from hub.inbound_mail.mailboxes import Mailboxes
 from hub.preferences.tokens import LinkSigner, Purpose
 from hub.runtime import Runtime
@@ -146,20 +147,20 @@ def test_lmtp_mode_answers_for_each_recipient(tmp_path: Path, sqlite_template: P
 
 
 @contextlib.contextmanager
-def listening(runtime: Runtime, *, lmtp: bool, max_connections: int = 100) -> Iterator[int]:
+def listening(runtime: Runtime, *, lmtp: bool, limits: Limits | None = None) -> Iterator[int]:
     """The listener on its own event loop thread, on a free port."""
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    listener = Listener(
-        runtime,
+    options = ListenerOptions(
         Mailboxes(bounce=BOUNCES, unsubscribe=UNSUBSCRIBE),
         host="127.0.0.1",
         port=0,
         lmtp=lmtp,
         max_bytes=MAX_BYTES,
-        max_connections=max_connections,
+        limits=limits or Limits(),
     )
+    listener = Listener(runtime, options)
     asyncio.run_coroutine_threadsafe(listener.start(), loop).result(10)
     try:
         yield listener.port
@@ -273,7 +274,7 @@ def test_the_standalone_listener_needs_a_mailbox(tmp_path: Path) -> None:
 
 
 def test_connections_past_the_limit_are_told_to_come_back(broken_database: Runtime) -> None:
-    with listening(broken_database, lmtp=False, max_connections=2) as port:
+    with listening(broken_database, lmtp=False, limits=Limits(connections=2)) as port:
         first, second = (smtplib.SMTP("127.0.0.1", port, timeout=30) for _ in range(2))
         with socket.create_connection(("127.0.0.1", port), timeout=30) as third:
             greeting = third.makefile("rb").readline()
