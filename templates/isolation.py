@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 
 MEMORY_LIMIT = 1 << 30  # bytes of address space a child may map: a bomb kills only the child
 GRACE_SECONDS = 1.0  # past the render budget, before the child is killed
+# A new child's start (the fork server's own on first use, its imports, the renderer) is not a
+# render: on a loaded machine it took over 3 s, and the first template posted after start-up
+# was refused as too slow. It has this long, apart from any render's budget.
+STARTUP_SECONDS = 60.0
 EVERY = "*"  # as `locale`: every variant, for the check before a template is kept
 
 
@@ -47,6 +51,11 @@ class Attempt:
     locale: str | None
     rendered: Rendered | None = None
     error: TemplateError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Ready:
+    """Sent once by a child that can render."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +170,9 @@ class RenderProcesses:
             process.start()
             sending.close()
             child = _Child(process, receiving)
+            if not child.ready():
+                child.kill()
+                raise RuntimeError(f"a render process did not start in {STARTUP_SECONDS:g} s")
             self._children = [c for c in self._children if c.alive()] + [child]
             return child
 
@@ -198,6 +210,15 @@ class _Child:
 
     def alive(self) -> bool:
         return self.process.is_alive() and not self.connection.closed
+
+    def ready(self) -> bool:
+        """Whether the new child said it can render within STARTUP_SECONDS."""
+        try:
+            return self.connection.poll(STARTUP_SECONDS) and isinstance(
+                self.connection.recv(), _Ready
+            )
+        except (EOFError, OSError):
+            return False
 
     def run(self, job: _Job | _Variables, seconds: float) -> Iterator[Attempt | _Found]:
         """Each render's answer must come within the budget and the grace."""
@@ -245,6 +266,7 @@ def _serve(connection: Connection, options: dict[str, Any]) -> None:
     """The child: render each job, answering one Attempt per render, then None."""
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
     renderer = Renderer(**options)
+    connection.send(_Ready())
     while True:
         try:
             job = connection.recv()
