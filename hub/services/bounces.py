@@ -6,19 +6,24 @@ A report is matched by the key Hub gave the delivery (`hub_message_keys`): in th
 Message-ID, or, when the report quotes nothing of the original, in the VERP address it was sent
 back to (`bounces+hub-...@`, see HUB_EMAIL_BOUNCE_ADDRESS). It changes a delivery only when the
 address it names (Final- or Original-Recipient, Original-Rcpt-To) is the one this installation
-sent that key to; any other report is kept as unmatched, for staff to read, and suppresses
-nobody (RELIABILITY 26).
+sent that key to; any other report that carries a key of Hub's (another installation's, another
+address, a delivery not here) is kept as unmatched, for staff to read, and suppresses nobody
+(RELIABILITY 26). A report with no key of Hub's at all is answered and not kept: anyone can
+mail the bounce address, and kept junk would fill the table without limit.
 
 What is done follows the report's verdict on that address, not its headline:
 - hard bounce (no such mailbox or domain): the delivery `bounced`, the address suppressed;
 - soft bounce: counted, at most once per address and day, and the third counted within a week
-  suspends the address for a week; one that is final (`Action: failed`: mailbox full, too
-  large, a relay gave up after retrying) also makes the delivery `failed`;
+  suspends the address for a week; one that is final (`Action: failed`, or any 5.x.x status
+  whatever Action says: mailbox full, too large, a relay gave up after retrying) also makes
+  the delivery `failed`;
 - blocked (5.7.x spam, policy, reputation): the delivery `failed`, shown on the timeline; the
   person is not suppressed, since the refusal is about the message or the sender;
 - complaint: the address suppressed for good;
 - not a bounce (a delay or delivery notice, an auto-reply): nothing at all, not even kept.
-A second copy of a report (same delivery, kind and status) changes nothing (`duplicate`).
+A second copy of a report changes nothing (`duplicate`): for hard bounces and complaints any
+second report of that kind on the delivery, for soft bounces and blocks one with the same
+status (see `bounce_receipts`).
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ import logging
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
 from hub.channels.email import reports
@@ -53,9 +60,13 @@ from hub.services.hashing import AddressHasher
 from hub.services.message_keys import FoundKey, MessageKeys
 
 log = logging.getLogger(__name__)
+# What a retry may cure: a lost or refused connection, a lock, SQLite's write queue or the
+# pool timing out. The routes answer 503 with Retry-After for these, never 500.
+TRANSIENT = (OperationalError, InterfaceError, TimeoutError, PoolTimeout)
 MAIL_SYSTEM = Actor(kind=ActorKind.INBOUND, name="mail-system", source="email.bounce")
 DETAIL_LENGTH = 2000
 # What a DSN's Action says when it is not a failure, for `Recorded.why`.
+NO_KEY = "it quotes no Message-ID or VERP address of Hub's, so it is not kept"
 NOT_BOUNCES = {
     "delayed": "a delay notice, not a bounce: the mail system is still trying",
     "delivered": "a delivery notice, not a bounce",
@@ -104,6 +115,9 @@ def record(
     if report.kind is Kind.NOT_BOUNCE:  # every verdict in it: nothing to match or keep
         return _not_a_bounce(report.headline)
     delivery, address, why = _match(session, report, keys)
+    if why == NO_KEY:
+        log.info("a %s report with no key of Hub's: answered, not kept", report.kind.value)
+        return Recorded(None, report.kind, False, why=why)
     if delivery is None or address is None:
         return _keep_unmatched(session, report, why, now)
     verdict = report.about(address.strip().lower())
@@ -171,7 +185,7 @@ def _act(
         return _Acted(changes={"failed": failed})
     cause = soft_cause(verdict)
     failed = False
-    if verdict.action == "failed":  # a final failure of this message, not a delay
+    if _final(verdict):
         reason = delivery_reason(SuppressionReason.SOFT_BOUNCE, cause)
         failed = _settle(delivery, DeliveryState.FAILED, reason, verdict, now=now)
     counted = receipts.count_soft(session, receipt, now=now)
@@ -197,6 +211,13 @@ def _settle(
     return True
 
 
+def _final(verdict: Verdict) -> bool:
+    """Whether a soft bounce ends this message's journey: the mail system says it gave up
+    (`Action: failed`), or its status is permanent (5.x.x) whatever Action says, since some
+    reports have none: a 5.2.2 with no Action left its delivery `sent` for ever."""
+    return verdict.action == "failed" or (verdict.status or "").startswith("5")
+
+
 def soft_cause(verdict: Verdict) -> SoftBounceCause | None:
     """Why a soft bounce is final, from its status (RFC 3463) and, for readers that found no
     status, its words; None when neither says."""
@@ -220,20 +241,33 @@ def _not_a_bounce(verdict: Verdict) -> Recorded:
     return Recorded(None, Kind.NOT_BOUNCE, False, why=why)
 
 
+def park(session: Session, report: Report, *, why: str, now: dt.datetime | None = None) -> int:
+    """Keep a report Hub could not act on (its recording failed) among the unmatched ones, so
+    staff see it: a provider that was answered 200 never sends it again. Its id. The caller
+    commits."""
+    return _keep(session, report, why, now or utcnow())
+
+
 def _keep_unmatched(session: Session, report: Report, why: str, now: dt.datetime) -> Recorded:
+    kept = _keep(session, report, why, now)
+    log.info("unmatched %s report %s kept: %s", report.kind.value, kept, why)
+    return Recorded(None, report.kind, False, unmatched_id=kept, why=why)
+
+
+def _keep(session: Session, report: Report, why: str, now: dt.datetime) -> int:
+    # Every text cut to its column: an ESP's status is whatever the provider sent.
     kept = UnmatchedReport(
         received_at=now,
         kind=report.kind.value,
         why=why[:255],
         message_id=(report.message_id or "")[:998] or None,
         recipients=", ".join(report.recipients)[:2048] or None,
-        status=report.status,
+        status=(report.status or "")[: receipts.STATUS_LENGTH] or None,
         detail=(report.detail or "")[:DETAIL_LENGTH] or None,
     )
     session.add(kept)
     session.flush()
-    log.info("unmatched %s report %s kept: %s", report.kind.value, kept.id, why)
-    return Recorded(None, report.kind, False, unmatched_id=kept.id, why=why)
+    return kept.id
 
 
 def _match(
@@ -242,7 +276,7 @@ def _match(
     """The delivery the report is about and the address it names, or why there is none."""
     found = _key(report)
     if found is None:
-        return None, None, "it quotes no Message-ID or VERP address of Hub's"
+        return None, None, NO_KEY
     named = f"hub-{found.notification_id}-{found.delivery_id}"
     delivery = session.get(Delivery, found.delivery_id, with_for_update=True)
     if (

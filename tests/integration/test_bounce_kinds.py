@@ -176,6 +176,14 @@ def unmatched_kept(runtime: Runtime) -> int:
             id="mailbox-full",
         ),
         pytest.param(
+            (Kind.SOFT_BOUNCE, "5.2.2", None, "552 5.2.2 mailbox full"),
+            "failed",
+            "soft_bounce:mailbox_full",
+            None,
+            "could not be delivered (soft bounce: the mailbox is full)",
+            id="mailbox-full-no-action",  # a 5.x.x is final whatever Action says, or none
+        ),
+        pytest.param(
             (Kind.SOFT_BOUNCE, "4.4.7", "failed", "delivery time expired"),
             "failed",
             "soft_bounce:expired",
@@ -304,10 +312,47 @@ def test_a_copy_of_a_report_counts_once(runtime: Runtime) -> None:
             sent.delivery_id,
         )
     assert len(bounce_events(runtime, sent)) == 1
-    # The same delivery with another status is another report, acted on.
-    other = record(runtime, report_on(runtime, sent, Kind.HARD_BOUNCE, "5.1.10", "failed"))
-    assert other.duplicate is False
+
+
+@pytest.mark.parametrize("kind", [Kind.HARD_BOUNCE, Kind.COMPLAINT])
+def test_a_hard_bounce_or_complaint_counts_once_per_delivery_whatever_its_status(
+    runtime: Runtime, kind: Kind
+) -> None:
+    """A detector finds no status, the DSN says 5.1.1 (or 5.1.10): one refusal, reported by
+    three readers, is one event on the timeline."""
+    ((sent,),) = seed(runtime)
+    first = record(runtime, report_on(runtime, sent, kind, None, "failed", "user unknown"))
+    assert (first.duplicate, first.suppressed) == (False, True)
+    for status in ("5.1.1", "5.1.10"):
+        again = record(runtime, report_on(runtime, sent, kind, status, "failed"))
+        assert (again.duplicate, again.suppressed) == (True, False)
+    assert len(bounce_events(runtime, sent)) == 1
+
+
+def test_a_soft_bounce_with_another_status_is_news(runtime: Runtime) -> None:
+    """A message that came back full and later too large: two things to show."""
+    ((sent,),) = seed(runtime)
+    full = record(runtime, report_on(runtime, sent, Kind.SOFT_BOUNCE, "4.2.2", "delayed"))
+    large = record(runtime, report_on(runtime, sent, Kind.SOFT_BOUNCE, "5.3.4", "failed"))
+    assert (full.duplicate, large.duplicate) == (False, False)
     assert len(bounce_events(runtime, sent)) == 2
+
+
+def test_an_unmatched_report_keeps_what_its_columns_hold(runtime: Runtime) -> None:
+    """An ESP's status is whatever the provider sent: kept cut to its column, not refused
+    by PostgreSQL (a DataError lost the event)."""
+    ((sent,),) = seed(runtime)
+    key = runtime.message_keys.key(sent.notification_id, sent.delivery_id, sent.address)
+    long_status = "5.1.1 " + "(the provider's own words) " * 10
+    verdict = Verdict("else@example.com", Kind.HARD_BOUNCE, long_status, "x" * 5000, "failed")
+    recorded = record(runtime, Report(f"<{key}@example.com>", (), (verdict,), source="ses"))
+    assert recorded.unmatched_id is not None
+    with runtime.sessions() as session:
+        kept = session.get(UnmatchedReport, recorded.unmatched_id)
+        assert kept is not None
+        assert (kept.status, kept.recipients) == (long_status[:32], "else@example.com")
+        assert len(kept.detail or "") == bounces.DETAIL_LENGTH
+    assert delivery(runtime, sent) == ("sent", None, None)
 
 
 def test_two_copies_at_once_count_once(runtime: Runtime) -> None:

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +18,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
 
 from hub.app import create_app
 from hub.domain import Scope
@@ -222,17 +225,75 @@ def test_sendgrid_feedback_not_configured_is_403_saying_which_setting(settings: 
     assert "set HUB_SENDGRID_WEBHOOK_PUBLIC_KEY" in answer.json()["error"]["message"]
 
 
-def test_an_event_that_cannot_be_recorded_loses_none_of_the_others(live: Live) -> None:
-    """A key whose delivery id no database integer holds (the key's pattern allows 19 digits)
-    fails inside its own savepoint; the bounce beside it is still recorded."""
-    message_id = live.mailed("gone", "gone@example.com")
-    huge = "<hub-1-9999999999999999999-abcdefabcdefabcd@example.com>"
+@contextmanager
+def timeline_refusing(database_url: str, external_id: str) -> Iterator[None]:
+    """The database refuses every timeline event of one contact (a trigger raises), as a
+    constraint or a bug would: the real error, from the real database, inside Hub's savepoint."""
+    engine = create_engine(database_url)
+    postgres = engine.dialect.name == "postgresql"
+    with engine.begin() as db:
+        contact = db.execute(
+            text("SELECT id FROM contacts WHERE external_id = :x"), {"x": external_id}
+        ).scalar_one()
+        if postgres:
+            db.execute(
+                text(
+                    "CREATE FUNCTION refuse_events() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                    f"BEGIN IF NEW.contact_id = {contact} THEN "
+                    "RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$"
+                )
+            )
+            db.execute(
+                text(
+                    "CREATE TRIGGER refuse_events BEFORE INSERT ON contact_events "
+                    "FOR EACH ROW EXECUTE FUNCTION refuse_events()"
+                )
+            )
+        else:
+            db.execute(
+                text(
+                    "CREATE TRIGGER refuse_events BEFORE INSERT ON contact_events "
+                    f"WHEN NEW.contact_id = {contact} "
+                    "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+                )
+            )
+    try:
+        yield
+    finally:
+        with engine.begin() as db:
+            db.execute(
+                text("DROP TRIGGER refuse_events" + (" ON contact_events" if postgres else ""))
+            )
+            if postgres:
+                db.execute(text("DROP FUNCTION refuse_events()"))
+        engine.dispose()
+
+
+def test_an_event_that_cannot_be_recorded_is_kept_for_staff_and_loses_none_of_the_others(
+    live: Live, database_url: str
+) -> None:
+    """The batch is answered 200, so SendGrid never sends the failed event again: it is kept
+    among the unmatched reports, saying why, and the bounce beside it is still recorded. The
+    batch sent again counts both as duplicates and keeps nothing twice."""
+    odd_id = live.mailed("odd", "odd@example.com")
+    gone_id = live.mailed("gone", "gone@example.com")
     batch = [
-        event("bounce", "odd@example.com", huge, 1, type="bounce", status="5.1.1"),
-        event("bounce", "gone@example.com", message_id, 2, type="bounce", status="5.1.1"),
+        event("bounce", "odd@example.com", odd_id, 1, type="bounce", status="5.1.1"),
+        event("bounce", "gone@example.com", gone_id, 2, type="bounce", status="5.1.1"),
     ]
-    answer = ok(live.post(json.dumps(batch).encode()))
-    outcomes = [e["outcome"] for e in answer["events"]]
-    assert outcomes[1] == "matched"
-    assert outcomes[0] in {"failed", "unmatched"}
+    body = json.dumps(batch).encode()
+    with timeline_refusing(database_url, "odd"):
+        answer = ok(live.post(body))
+        again = ok(live.post(body))
+    assert [e["outcome"] for e in answer["events"]] == ["failed", "matched"]
+    assert (answer["failed"], answer["matched"]) == (1, 1)
+    why = answer["events"][0]["why"]
+    assert re.fullmatch(r"could not be recorded: \w+Error; kept as unmatched report \d+", why)
+    (kept,) = ok(live.client.get("/v1/bounces/unmatched", headers=live.auth))["items"]
+    assert kept["why"] == why.partition(";")[0]
+    assert (kept["kind"], kept["message_id"], kept["status"]) == ("hard_bounce", odd_id, "5.1.1")
+    assert kept["recipients"] == "odd@example.com"
     assert live.suppressions() == {"gone@example.com": "hard_bounce"}
+    assert live.bounced("odd") == []
+    assert (again["duplicates"], again["failed"]) == (2, 0)
+    assert len(ok(live.client.get("/v1/bounces/unmatched", headers=live.auth))["items"]) == 1

@@ -2,6 +2,9 @@
 that cannot be recorded loses none of the others, and each acted on once however often the
 provider retries the batch.
 
+An event that fails for a reason of its own is parked among the unmatched reports (why: "could
+not be recorded: <error>"), in a fresh savepoint: the batch is answered 200 and the provider
+never sends it again, so staff must see it (GET /v1/bounces/unmatched), not only the log.
 A database that is down for now is not one event's fault: it is raised (the route answers 503
 and the provider retries the whole batch, whose recorded events are then duplicates).
 """
@@ -14,18 +17,15 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from hub.channels.email.reports import Kind, Report
 from hub.services import bounces, inbound
+from hub.services.bounces import TRANSIENT
 from hub.services.hashing import AddressHasher
 from hub.services.message_keys import MessageKeys
 
 log = logging.getLogger(__name__)
-
-# What a retry may cure: a lost connection, a lock or the SQLite write queue timing out.
-TRANSIENT = (OperationalError, InterfaceError, TimeoutError)
 
 
 class Outcome(enum.StrEnum):
@@ -34,7 +34,7 @@ class Outcome(enum.StrEnum):
     IGNORED = "ignored"  # not mail coming back (delivered, opened, deferred, dropped...)
     DUPLICATE = "duplicate"  # this very event was received before
     INVALID = "invalid"  # not an event Hub can read
-    FAILED = "failed"  # could not be recorded (logged); the others were
+    FAILED = "failed"  # could not be recorded (logged, kept among the unmatched); the others were
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +89,26 @@ def _record(session: Session, item: Item, *, hasher: AddressHasher, keys: Messag
             recorded = bounces.record(session, report, hasher=hasher, keys=keys)
     except TRANSIENT:
         raise
-    except Exception:  # one bad event must not lose the batch: it is logged and counted
+    except Exception as exc:  # one bad event must not lose the batch: logged and parked
         log.exception("a %s %s event could not be recorded", report.source, kind.value)
-        return Result(Outcome.FAILED, kind, why="could not be recorded; the error is logged")
+        return _parked(session, item, report, why=f"could not be recorded: {type(exc).__name__}")
     return _result(recorded)
+
+
+def _parked(session: Session, item: Item, report: Report, *, why: str) -> Result:
+    """The failed event kept for staff, in a savepoint of its own (the failed one was rolled
+    back), with its receipt, so a retried batch does not keep it twice; if even that fails,
+    the log is all there is."""
+    try:
+        with session.begin_nested():
+            inbound.first_time(session, item.receipt)
+            kept = bounces.park(session, report, why=why)
+    except TRANSIENT:
+        raise
+    except Exception:
+        log.exception("a %s event that failed could not be kept either", report.source)
+        return Result(Outcome.FAILED, report.kind, why=f"{why}; not kept either (logged)")
+    return Result(Outcome.FAILED, report.kind, why=f"{why}; kept as unmatched report {kept}")
 
 
 def _result(recorded: bounces.Recorded) -> Result:

@@ -24,8 +24,11 @@ def has_clue(status: str | None, detail: str | None) -> bool:
 
 
 def best_status(status: str | None, detail: str | None) -> str | None:
-    """The status to record: the given one unless it is a generic x.0.0 and the diagnostic
-    quotes a specific code (`550 5.1.1 <a@b>: user unknown`)."""
-    if bounce_class.is_specific(status):
-        return status
-    return bounce_class.status_in(detail) or status
+    """The status code to record, and only the code (`5.1.1`, never the provider's whole
+    field, which a column of 32 characters could not hold): the given one unless it is a
+    generic x.0.0 and the diagnostic quotes a specific code (`550 5.1.1 <a@b>: user
+    unknown`); None when neither holds a code."""
+    code = bounce_class.status_in(status, success=True)
+    if bounce_class.is_specific(code):
+        return code
+    return bounce_class.status_in(detail) or code
