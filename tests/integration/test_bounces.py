@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,11 +11,14 @@ from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hub.app import create_app
 from hub.channels.email.reports import Report
 from hub.runtime import Runtime
-from hub.services import bounces
+from hub.services import apikeys, bounces
 from hub.services.errors import InvalidField
+from hub.settings import Settings
 from hub.workers.service import Workers
+from tests.conftest import TEST_SECRET
 from tests.dispatching import mail_one, ok, settled, timeline
 
 DSN = """From: MAILER-DAEMON@mx.example.net
@@ -168,7 +172,7 @@ def test_a_bounce_quoting_nothing_is_matched_by_its_verp_address(
     assert (unmatched["matched"], unmatched["delivery_id"]) == (False, None)
     nothing = bare.replace(f"bounces+{key}@", "bounces@")
     unmatched = ok(report(client, auth, nothing), 202)
-    assert unmatched["matched"] is False
+    assert (unmatched["matched"], unmatched["unmatched_id"]) == (False, None)
     assert "VERP" in unmatched["why"]
 
 
@@ -246,11 +250,8 @@ def test_what_is_not_a_report_is_422_naming_the_message(
     assert answer.json()["error"]["details"][0]["field"] == "message"
 
 
-@pytest.mark.parametrize(
-    "message_id",
-    ["<someone-elses@example.com>", "<hub-1-999999@example.com>", "<hub-1-1@example.com>"],
-)
-def test_a_report_about_no_delivery_of_ours_is_kept_and_changes_nothing(
+@pytest.mark.parametrize("message_id", ["<hub-1-999999@example.com>", "<hub-1-1@example.com>"])
+def test_a_report_with_a_key_but_no_delivery_of_ours_is_kept_and_changes_nothing(
     client: TestClient, auth: dict[str, str], workers: Workers, message_id: str
 ) -> None:
     mailed(client, auth, "ann", "ann@example.com")  # delivery 1 of notification 1 exists
@@ -270,10 +271,63 @@ def test_a_key_with_an_id_no_database_can_hold_is_no_key(
     """Nineteen digits fit the key's pattern but not a BIGINT: an overflow was a 500."""
     huge = "<hub-1-9999999999999999999-abcdefghijklmnop@example.com>"
     answer = ok(report(client, auth, dsn("x@example.com", huge, hard=True)), 202)
-    assert (answer["matched"], answer["why"]) == (
+    assert (answer["matched"], answer["why"], answer["unmatched_id"]) == (
         False,
-        "it quotes no Message-ID or VERP address of Hub's",
+        bounces.NO_KEY,
+        None,
     )
+
+
+def test_a_report_with_no_key_of_hubs_is_answered_and_not_kept(
+    client: TestClient, auth: dict[str, str], workers: Workers
+) -> None:
+    """Anyone can mail the bounce address: a report that quotes nothing of Hub's is junk as
+    far as Hub can tell, and keeping each filled the unmatched list without limit."""
+    mailed(client, auth, "ann", "ann@example.com")
+    for n in range(3):
+        raw = dsn("ann@example.com", f"<someone-elses-{n}@example.com>", hard=True)
+        answer = ok(report(client, auth, raw), 202)
+        assert (answer["matched"], answer["suppressed"], answer["unmatched_id"]) == (
+            False,
+            False,
+            None,
+        )
+        assert answer["kind"] == "hard_bounce"
+        assert answer["why"] == bounces.NO_KEY
+    assert ok(client.get("/v1/bounces/unmatched", headers=auth))["items"] == []
+    assert ok(client.get("/v1/suppressions", headers=auth))["items"] == []
+
+
+@pytest.mark.parametrize(
+    "database",
+    [
+        "sqlite",  # a path where no database file can be opened
+        "postgresql",  # nothing listens on port 9 of loopback: every connection is refused
+    ],
+)
+def test_a_database_that_is_down_is_503_with_retry_after(database: str, tmp_path: Path) -> None:
+    """Not 500: the mail system (or the inbound listener) keeps the report and retries. The
+    API key's lookup is the first thing to fail here; the same guard covers the recording (see
+    the ESP feedback tests, whose routes take no key)."""
+    url = {
+        "sqlite": f"sqlite:///{tmp_path}",  # a directory
+        "postgresql": "postgresql+psycopg://postgres@127.0.0.1:9/hub?connect_timeout=2",
+    }[database]
+    runtime = Runtime.build(Settings(database_url=url, secret_key=TEST_SECRET))
+    try:
+        with TestClient(create_app(runtime=runtime), raise_server_exceptions=False) as client:
+            key = {"Authorization": f"Bearer {apikeys.PREFIX}{'x' * 40}"}
+            raw = dsn("x@example.com", "<hub-1-1@example.com>", hard=True)
+            answers = [
+                report(client, key, raw),
+                client.get("/v1/bounces/unmatched", headers=key),
+            ]
+    finally:
+        runtime.close()
+    for answer in answers:
+        assert answer.status_code == 503, answer.text
+        assert answer.headers["retry-after"] == "30"
+        assert "database is unavailable" in answer.json()["error"]["message"]
 
 
 def test_reports_need_a_key(client: TestClient) -> None:

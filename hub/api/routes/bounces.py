@@ -1,11 +1,14 @@
-"""/inbound/email/bounce: a mail system hands Hub a DSN or an abuse report, raw."""
+"""/inbound/email/bounce: a mail system hands Hub a DSN or an abuse report, raw; and the guard
+every route that takes mail coming back shares: a database that is down is 503, not 500."""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
+from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.api import errors
@@ -17,6 +20,32 @@ from hub.web.paging import CursorQuery, Limit, page_of, position
 
 router = APIRouter(prefix="/inbound/email", tags=["inbound"])
 reports = APIRouter(prefix="/v1/bounces", tags=["bounces"])
+log = logging.getLogger(__name__)
+RETRY_AFTER = "30"
+
+
+def database_guard(request: Request) -> Iterator[None]:
+    """A database that is down for now (refused or lost connections, a lock or a pool timing
+    out: `bounces.TRANSIENT`) answers 503 with Retry-After, wherever it shows: in the route or
+    in a dependency that runs after this one, the API-key lookup among them. A mail system or
+    a provider then retries; a 500 reads as a fault of what it sent."""
+    try:
+        yield
+    except bounces.TRANSIENT:
+        log.warning(
+            "%s: the database is unavailable; answered 503", request.url.path, exc_info=True
+        )
+        raise HTTPException(
+            503,
+            "the database is unavailable for now; nothing was recorded, retry later",
+            headers={"Retry-After": RETRY_AFTER},
+        ) from None
+
+
+DatabaseGuard = Depends(database_guard)
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: errors.problem("The database is unavailable for now (Retry-After); nothing was recorded")
+}
 
 
 async def _raw_body(request: Request) -> bytes:
@@ -51,11 +80,13 @@ class BounceOut(BaseModel):
     )
     duplicate: bool = Field(
         False,
-        description="A copy of a report recorded before (same delivery, kind and status): "
-        "nothing changed.",
+        description="A copy of a report recorded before (a hard bounce or complaint on the same "
+        "delivery; a soft bounce or block with the same status too): nothing changed.",
     )
     unmatched_id: int | None = Field(
-        None, description="Where it is kept when it matched nothing (GET /v1/bounces/unmatched)."
+        None,
+        description="Where it is kept when it carried Hub's key but matched nothing (GET "
+        "/v1/bounces/unmatched); null for a report with no key of Hub's, which is not kept.",
     )
     why: str | None = Field(None, description="Why it matched nothing, or why it changed nothing.")
 
@@ -70,7 +101,10 @@ class UnmatchedOut(BaseModel):
     kind: str = Field(
         description="hard_bounce, soft_bounce, blocked or complaint, as the report said."
     )
-    why: str = Field(description="Why it matched no delivery.")
+    why: str = Field(
+        description="Why it matched no delivery, or (`could not be recorded: <error>`) why "
+        "an ESP's event that names one could not be recorded."
+    )
     message_id: str | None = Field(description="The original's Message-ID, as quoted.")
     recipients: str | None = Field(description="The addresses the report names.")
     status: str | None = Field(description="The report's status code, e.g. 5.1.1.")
@@ -83,7 +117,8 @@ class UnmatchedOut(BaseModel):
     operation_id="inbound.email_bounce",
     summary="Hand Hub a bounce or complaint report",
     response_model=BounceOut,
-    responses=errors.TOO_LARGE,
+    responses=errors.TOO_LARGE | UNAVAILABLE,
+    dependencies=[DatabaseGuard],
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -127,12 +162,14 @@ def email_bounce(raw: RawBody, _: NotifyScope, db: SessionDep, runtime: RuntimeD
     operation_id="bounces.list_unmatched",
     summary="List bounce reports that matched nothing",
     response_model=Page[UnmatchedOut],
+    responses=UNAVAILABLE,
+    dependencies=[DatabaseGuard],
 )
 def unmatched_reports(
     _: AdminScope, db: SessionDep, limit: Limit = 100, cursor: CursorQuery = None
 ) -> Any:
-    """Bounces and complaints that named no delivery of this installation's to that address,
-    newest first, a page at a time (`next_cursor`): nothing was changed for them. Needs the
-    `admin` scope."""
+    """Bounces and complaints that carried Hub's key but named no delivery of this
+    installation's to that address, and ESP events that could not be recorded, newest first, a
+    page at a time (`next_cursor`): nothing was changed for them. Needs the `admin` scope."""
     rows = bounces.unmatched(db, before_id=position(cursor), limit=limit + 1)
     return page_of(rows, limit, UnmatchedOut.model_validate)

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from hub.api import errors
+from hub.api.routes.bounces import RETRY_AFTER, DatabaseGuard
 from hub.channels.email.reports import Kind
 from hub.services.errors import InvalidField
 from hub.services.esp_feedback import recording, sendgrid, ses, sns
@@ -27,7 +28,6 @@ from hub.web.deps import RuntimeDep, SessionDep
 
 router = APIRouter(prefix="/inbound/email", tags=["inbound"])
 log = logging.getLogger(__name__)
-RETRY_AFTER = "30"
 
 
 async def _raw_body(request: Request) -> bytes:
@@ -54,7 +54,8 @@ class EventOut(BaseModel):
     outcome: Outcome = Field(
         description="`matched` (recorded on Hub's delivery to that address), `unmatched` "
         "(kept for staff, nothing changed), `ignored` (not mail coming back), `duplicate`, "
-        "`invalid` (unreadable) or `failed` (could not be recorded; logged)."
+        "`invalid` (unreadable) or `failed` (could not be recorded: logged, and kept among "
+        "the unmatched reports for staff)."
     )
     kind: Kind | None = Field(
         None,
@@ -74,7 +75,10 @@ class FeedbackOut(BaseModel):
     ignored: int = Field(description="Events that are not mail coming back.")
     duplicates: int = Field(description="Events received before, not counted again.")
     invalid: int = Field(description="Events Hub could not read.")
-    failed: int = Field(description="Events that could not be recorded (logged).")
+    failed: int = Field(
+        description="Events that could not be recorded (logged, and kept among the unmatched "
+        "reports: GET /v1/bounces/unmatched)."
+    )
     kinds: dict[str, int] = Field(description="How many events of each kind arrived.")
     events: list[EventOut] = Field(description="Each event's outcome, in the request's order.")
     note: str | None = Field(None, description="What was done besides, e.g. a subscription.")
@@ -108,14 +112,6 @@ def _refused(exc: FeedbackProblem) -> HTTPException | InvalidField:
     return HTTPException(exc.status, f"{exc.field}: {exc.message}", headers=headers)
 
 
-def _unavailable() -> HTTPException:
-    return HTTPException(
-        503,
-        "the database is unavailable for now; nothing was recorded, retry later",
-        headers={"Retry-After": RETRY_AFTER},
-    )
-
-
 ANSWERS: dict[int | str, dict[str, Any]] = {
     **errors.TOO_LARGE,
     403: errors.problem(
@@ -123,7 +119,10 @@ ANSWERS: dict[int | str, dict[str, Any]] = {
         "configured; nothing was changed"
     ),
     422: errors.problem("Not the provider's format; `details` names the field or header"),
-    503: errors.problem("Unavailable for now (Retry-After); the provider retries"),
+    503: errors.problem(
+        "The certificate host or the database is unavailable for now (Retry-After); the "
+        "provider retries"
+    ),
 }
 
 
@@ -133,6 +132,7 @@ ANSWERS: dict[int | str, dict[str, Any]] = {
     summary="Take Amazon SES bounces and complaints through SNS",
     response_model=FeedbackOut,
     responses=ANSWERS,
+    dependencies=[DatabaseGuard],
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -176,12 +176,8 @@ def ses_feedback(
         item = Item(ses.report(sns.event(message)), receipt=f"ses:{message.message_id}"[:64])
     except FeedbackProblem as exc:
         raise _refused(exc) from None
-    try:
-        summary = recording.record_all(db, [item], hasher=runtime.hasher, keys=runtime.message_keys)
-        db.commit()
-    except recording.TRANSIENT:
-        log.warning("SES event not recorded: the database is unavailable", exc_info=True)
-        raise _unavailable() from None
+    summary = recording.record_all(db, [item], hasher=runtime.hasher, keys=runtime.message_keys)
+    db.commit()  # a database that is down is 503 (DatabaseGuard): SNS retries
     return _answer(summary)
 
 
@@ -191,6 +187,7 @@ def ses_feedback(
     summary="Take SendGrid's signed event webhook",
     response_model=FeedbackOut,
     responses=ANSWERS,
+    dependencies=[DatabaseGuard],
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -224,12 +221,8 @@ def sendgrid_feedback(raw: RawBody, request: Request, db: SessionDep, runtime: R
     except FeedbackProblem as exc:
         raise _refused(exc) from None
     items = [_sendgrid_item(event) for event in batch]
-    try:
-        summary = recording.record_all(db, items, hasher=runtime.hasher, keys=runtime.message_keys)
-        db.commit()
-    except recording.TRANSIENT:
-        log.warning("SendGrid events not recorded: the database is unavailable", exc_info=True)
-        raise _unavailable() from None
+    summary = recording.record_all(db, items, hasher=runtime.hasher, keys=runtime.message_keys)
+    db.commit()  # a database that is down is 503 (DatabaseGuard): SendGrid retries
     return _answer(summary)
 
 
