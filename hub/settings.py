@@ -140,8 +140,12 @@ class Settings(BaseSettings):
     # a certificate from a URL that matches the pattern. SendGrid's signed event webhook:
     # its verification key (base64, as SendGrid shows it); unset, the endpoint refuses all.
     ses_topic_arns: Annotated[list[str], NoDecode] = []
+    # The host must be a region's SNS endpoint (sns.eu-west-1, sns.us-gov-west-1, sns.cn-north-1
+    # ...amazonaws.com.cn): a looser `sns.<anything>` took https://sns.s3.amazonaws.com/, where
+    # anyone may own the S3 bucket `sns`.
     sns_certificate_url_pattern: str = (
-        r"https://sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?/SimpleNotificationService-[0-9a-f]+\.pem"
+        r"https://sns\.[a-z]{2}(-gov)?-[a-z]+-\d\.amazonaws\.com(\.cn)?"
+        r"/SimpleNotificationService-[0-9a-f]+\.pem"
     )
     sendgrid_webhook_public_key: str | None = None
 

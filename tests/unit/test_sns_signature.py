@@ -1,5 +1,6 @@
 """SNS messages are believed only when signed with the key of a certificate from an SNS URL,
-for a configured topic, lately: the checks of `hub.services.esp_feedback.sns`, without HTTP."""
+for a configured topic, lately: the checks of `hub.services.esp_feedback.sns`, without HTTP;
+and the certificate fetcher (`sns_client`) over httpx's MockTransport."""
 
 from __future__ import annotations
 
@@ -7,11 +8,16 @@ import datetime as dt
 import json
 from typing import Any
 
+import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
 from hub.services.esp_feedback import sns
-from hub.services.esp_feedback.problems import Malformed, Refused
+from hub.services.esp_feedback.problems import Malformed, Refused, Unavailable
+from hub.services.esp_feedback.sns_client import FAILED_FOR, SnsClient
 from hub.settings import Settings
 from tests.peers.sns import TOPIC, SnsSigner
 
@@ -185,9 +191,118 @@ def test_the_default_pattern_takes_every_region_and_china() -> None:
         AWS_CERT,
         "https://sns.us-gov-west-1.amazonaws.com/SimpleNotificationService-01ab.pem",
         "https://sns.cn-north-1.amazonaws.com.cn/SimpleNotificationService-01ab.pem",
+        "https://sns.ap-southeast-2.amazonaws.com/SimpleNotificationService-01ab.pem",
+        "https://sns.il-central-1.amazonaws.com/SimpleNotificationService-01ab.pem",
     ):
         envelope = SnsSigner(url).notification({"notificationType": "Bounce"}, at=NOW)
         origin(posted(envelope))
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "sns.s3.amazonaws.com",  # the S3 bucket `sns`: anyone's
+        "sns.amazonaws.com",
+        "sns.s3.eu-west-1.amazonaws.com",
+        "sns.eu-west-1.s3.amazonaws.com",
+        "sns.my-bucket.amazonaws.com",
+        "sns.eu-west-1a.amazonaws.com",
+    ],
+)
+def test_the_default_pattern_refuses_hosts_that_are_no_sns_region(
+    signer: SnsSigner, host: str
+) -> None:
+    url = f"https://{host}/SimpleNotificationService-9c6465fa7f48f5cacd23014631ec1136.pem"
+    with pytest.raises(Refused) as refused:
+        origin(at(signer, NOW, SigningCertURL=url))
+    assert refused.value.field == "SigningCertURL"
+
+
+def sns_certificate(key: rsa.RSAPrivateKey, common_name: str | None = "sns.amazonaws.com") -> bytes:
+    """A PEM certificate for `key` issued to `common_name` (SNS's are to sns.amazonaws.com in
+    every region), valid from yesterday for 30 days."""
+    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)] if common_name else []
+    attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Amazon.com, Inc."))
+    name = x509.Name(attributes)
+    now = dt.datetime.now(dt.UTC)
+    built = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    return built.public_bytes(serialization.Encoding.PEM)
+
+
+class CertificateHost:
+    """What an SNS host answers at AWS_CERT (`pem`, or `status`), and how often it was asked."""
+
+    def __init__(self, pem: bytes, status: int = 200) -> None:
+        self.pem, self.status, self.fetches = pem, status, 0
+
+    def client(self) -> SnsClient:
+        return SnsClient(transport=httpx.MockTransport(self._answer))
+
+    def _answer(self, request: httpx.Request) -> httpx.Response:
+        self.fetches += 1
+        assert str(request.url) == AWS_CERT
+        return httpx.Response(self.status, content=self.pem)
+
+
+def test_a_certificate_of_snss_is_fetched_once_and_kept(signer: SnsSigner) -> None:
+    host = CertificateHost(sns_certificate(signer.key))
+    client, now = host.client(), dt.datetime.now(dt.UTC)
+    message = posted(signer.notification({"notificationType": "Bounce"}))
+    for _ in range(3):
+        sns.verify(message, client.public_key(AWS_CERT, now=now))
+    assert host.fetches == 1
+
+
+@pytest.mark.parametrize(
+    ("common_name", "said"),
+    [
+        ("sns.eu-west-1.amazonaws.com", "issued to sns.eu-west-1.amazonaws.com"),
+        ("attacker.example", "issued to attacker.example"),
+        (None, "issued to no common name"),
+    ],
+)
+def test_a_certificate_issued_to_another_name_is_refused_and_not_fetched_again_for_a_while(
+    signer: SnsSigner, common_name: str | None, said: str
+) -> None:
+    host = CertificateHost(sns_certificate(signer.key, common_name))
+    client, now = host.client(), dt.datetime.now(dt.UTC)
+    with pytest.raises(Refused) as refused:
+        client.public_key(AWS_CERT, now=now)
+    assert refused.value.field == "SigningCertURL"
+    assert said in refused.value.message
+    assert "not sns.amazonaws.com" in refused.value.message
+    host.pem = sns_certificate(signer.key)  # mended: still not fetched within FAILED_FOR
+    for later in (dt.timedelta(0), FAILED_FOR - dt.timedelta(seconds=1)):
+        with pytest.raises(Refused) as again:
+            client.public_key(AWS_CERT, now=now + later)
+        assert "not fetched again until" in again.value.message
+    assert host.fetches == 1
+    client.public_key(AWS_CERT, now=now + FAILED_FOR)  # then fetched, and believed
+    assert host.fetches == 2
+
+
+@pytest.mark.parametrize("status", [500, 503, 429])
+def test_an_sns_host_that_fails_is_unavailable_and_asked_again_after_a_while(
+    signer: SnsSigner, status: int
+) -> None:
+    host = CertificateHost(b"", status=status)
+    client, now = host.client(), dt.datetime.now(dt.UTC)
+    for _ in range(3):
+        with pytest.raises(Unavailable):
+            client.public_key(AWS_CERT, now=now)
+    assert host.fetches == 1
+    host.pem, host.status = sns_certificate(signer.key), 200
+    client.public_key(AWS_CERT, now=now + FAILED_FOR + dt.timedelta(seconds=1))
+    assert host.fetches == 2
 
 
 def test_an_event_that_is_not_json_is_malformed_naming_the_message(signer: SnsSigner) -> None:
