@@ -156,6 +156,7 @@ def test_a_batch_signed_with_the_webhooks_key_verifies(
     signature, timestamp = signed(private, body, NOW - dt.timedelta(minutes=9))
     key = sendgrid.public_key(setting)
     sendgrid.verify(body, signature=signature, timestamp=timestamp, key=key, now=NOW)
+    assert sendgrid.public_key(setting) is key  # parsed once, not on every request
     pem = private.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -270,5 +271,23 @@ def test_a_generic_status_gives_way_to_the_code_the_diagnostic_quotes() -> None:
     assert statuses.best_status("5.0.0", "550 5.1.1 user unknown") == "5.1.1"
     assert statuses.best_status("5.2.2", "550 5.1.1 user unknown") == "5.2.2"
     assert statuses.best_status(None, "no code here") is None
+
+
+@pytest.mark.parametrize(
+    ("status", "detail", "code"),
+    [
+        ("5.1.1 (" + "the provider's own words " * 5 + ")", None, "5.1.1"),
+        ("smtp; 550 5.7.1 blocked", None, "5.7.1"),
+        ("550", None, "5.0.0"),
+        ("not a status at all, and long " * 4, "552 5.2.2 over quota", "5.2.2"),
+        ("not a status at all, and long " * 4, None, None),
+    ],
+)
+def test_only_the_status_code_is_recorded_never_the_providers_whole_field(
+    status: str, detail: str | None, code: str | None
+) -> None:
+    """The receipt's and the unmatched report's status columns hold 32 characters; a long
+    SES or SendGrid status was a DataError on PostgreSQL."""
+    assert statuses.best_status(status, detail) == code
     assert statuses.kind_of("4.2.2", "mailbox full", gave_up=False) is Kind.NOT_BOUNCE
     assert statuses.kind_of("2.0.0", "delivered", gave_up=True) is Kind.NOT_BOUNCE

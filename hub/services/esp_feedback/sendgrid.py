@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import functools
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -21,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from hub.channels.email.reports import Kind, Report, Verdict
 from hub.services.esp_feedback import statuses
+from hub.services.esp_feedback.fields import text
 from hub.services.esp_feedback.problems import Malformed, Refused
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
@@ -39,6 +41,12 @@ def public_key(setting: str | None) -> ec.EllipticCurvePublicKey:
     Raises Refused when it is unset."""
     if not setting:
         raise Refused(SIGNATURE_HEADER, f"SendGrid feedback is not configured: set {KEY_SETTING}")
+    return _loaded(setting)
+
+
+@functools.lru_cache(maxsize=4)
+def _loaded(setting: str) -> ec.EllipticCurvePublicKey:
+    """The key, parsed once per setting rather than on every request (a process has one)."""
     key = serialization.load_der_public_key(base64.b64decode(setting))
     assert isinstance(key, ec.EllipticCurvePublicKey)  # the settings let no other through
     return key
@@ -102,13 +110,13 @@ def report(event: Any) -> Report:
     if not isinstance(address, str) or "@" not in address:
         raise BadEvent(f"a {name!r} event has no 'email' address")
     verdict = Verdict(address.strip().lower(), *_judge(name, event))
-    message_id = _text(event.get("smtp-id"))
+    message_id = text(event.get("smtp-id"))
     return Report(message_id, (), (verdict,), source="sendgrid")
 
 
 def _judge(name: str, event: Mapping[str, Any]) -> tuple[Kind, str | None, str | None, str]:
     """(kind, status, detail, action) of one event."""
-    status, reason = _text(event.get("status")), _text(event.get("reason"))
+    status, reason = text(event.get("status")), text(event.get("reason"))
     if name == "bounce":
         kind = _bounce_kind(event, status, reason)
         return kind, statuses.best_status(status, reason), reason, "failed"
@@ -119,7 +127,7 @@ def _judge(name: str, event: Mapping[str, Any]) -> tuple[Kind, str | None, str |
         # complained before, and was recorded then) or the message: not a new bounce.
         return Kind.NOT_BOUNCE, status, f"dropped: {reason or 'no reason given'}", "dropped"
     if name == "deferred":
-        return Kind.NOT_BOUNCE, status, reason or _text(event.get("response")), "delayed"
+        return Kind.NOT_BOUNCE, status, reason or text(event.get("response")), "delayed"
     return Kind.NOT_BOUNCE, None, name, name
 
 
@@ -138,11 +146,7 @@ def _bounce_kind(event: Mapping[str, Any], status: str | None, reason: str | Non
     """`type: blocked` is SendGrid's word for a refusal of the message (spam, policy, a
     block list), not of the address; its bounce_classification, read from the same answer,
     comes before Hub's reading of the status."""
-    if _text(event.get("type")) == "blocked":
+    if text(event.get("type")) == "blocked":
         return Kind.BLOCKED
-    classified = _CLASSIFIED.get((_text(event.get("bounce_classification")) or "").lower())
+    classified = _CLASSIFIED.get((text(event.get("bounce_classification")) or "").lower())
     return classified or statuses.kind_of(status, reason, gave_up=True)
-
-
-def _text(value: Any) -> str | None:
-    return value.strip() or None if isinstance(value, str) else None

@@ -17,14 +17,16 @@ from typing import Any
 from hub.channels.email.reports import Kind, Report, Verdict
 from hub.services import message_keys
 from hub.services.esp_feedback import statuses
+from hub.services.esp_feedback.fields import objects, text
 from hub.services.esp_feedback.problems import Malformed
 
-# bounceSubType of a Permanent bounce that says the address is wrong or already known bad:
-# SES suppresses those itself, and so does Hub.
-_GONE = {"NoEmail", "Suppressed", "OnAccountSuppressionList"}
-# Subtypes that refuse the message, not the person (RELIABILITY 26).
-_REFUSED_CONTENT = {"ContentRejected", "AttachmentRejected"}
-_FULL = {"MailboxFull", "MessageTooLarge"}
+# SES's own words (bounceSubType), apart from the DSN classifier's patterns. A Permanent bounce
+# of these says the address is wrong or already known bad: SES suppresses it, and so does Hub.
+_NO_MAILBOX_SUBTYPES = {"NoEmail", "Suppressed", "OnAccountSuppressionList"}
+# These refuse the message, not the person (RELIABILITY 26).
+_CONTENT_SUBTYPES = {"ContentRejected", "AttachmentRejected"}
+# These are about this message's size or the mailbox's room: soft, whatever the bounceType.
+_SOFT_SUBTYPES = {"MailboxFull", "MessageTooLarge"}
 # Feedback types that are not the person calling the mail spam: ARF's "not-spam" undoes a
 # complaint, "auth-failure" reports a DKIM/SPF failure seen by the receiver.
 NOT_COMPLAINTS = {"not-spam", "auth-failure"}
@@ -67,16 +69,16 @@ def _bounce(bounce: Mapping[str, Any]) -> tuple[Verdict, ...]:
     kind_word = str(bounce.get("bounceType") or "Undetermined")
     sub = str(bounce.get("bounceSubType") or "General")
     found = []
-    for recipient in _list(bounce.get("bouncedRecipients")):
-        status = _text(recipient.get("status"))
-        diagnostic = _text(recipient.get("diagnosticCode"))
+    for recipient in objects(bounce.get("bouncedRecipients")):
+        status = text(recipient.get("status"))
+        diagnostic = text(recipient.get("diagnosticCode"))
         found.append(
             Verdict(
                 _address(recipient.get("emailAddress")),
                 _bounce_kind(kind_word, sub, status, diagnostic),
                 statuses.best_status(status, diagnostic),
                 diagnostic or f"SES {kind_word}/{sub} bounce",
-                (_text(recipient.get("action")) or "failed").lower(),
+                (text(recipient.get("action")) or "failed").lower(),
             )
         )
     return tuple(found)
@@ -86,11 +88,11 @@ def _bounce_kind(bounce_type: str, sub: str, status: str | None, diagnostic: str
     """SES's own words first where they are definite, the receiver's status and words where
     SES says only "General" (it files spam blocks and unknown users alike as
     Permanent/General)."""
-    if sub in _REFUSED_CONTENT:
+    if sub in _CONTENT_SUBTYPES:
         return Kind.BLOCKED
-    if sub in _FULL:
+    if sub in _SOFT_SUBTYPES:
         return Kind.SOFT_BOUNCE
-    if bounce_type == "Permanent" and sub in _GONE:
+    if bounce_type == "Permanent" and sub in _NO_MAILBOX_SUBTYPES:
         return Kind.HARD_BOUNCE
     found = statuses.kind_of(status, diagnostic, gave_up=True)
     if bounce_type == "Permanent":
@@ -103,23 +105,23 @@ def _bounce_kind(bounce_type: str, sub: str, status: str | None, diagnostic: str
 
 
 def _complaint(complaint: Mapping[str, Any]) -> tuple[Verdict, ...]:
-    feedback = _text(complaint.get("complaintFeedbackType"))
+    feedback = text(complaint.get("complaintFeedbackType"))
     kind = Kind.NOT_BOUNCE if (feedback or "").lower() in NOT_COMPLAINTS else Kind.COMPLAINT
-    detail = feedback or _text(complaint.get("complaintSubType")) or "abuse"
+    detail = feedback or text(complaint.get("complaintSubType")) or "abuse"
     return tuple(
         Verdict(_address(r.get("emailAddress")), kind, None, detail, None)
-        for r in _list(complaint.get("complainedRecipients"))
+        for r in objects(complaint.get("complainedRecipients"))
     )
 
 
 def _message_id(mail: Mapping[str, Any]) -> str | None:
     """The Message-ID Hub wrote: the one with Hub's key in it, among the headers SES quotes."""
     found: list[str] = []
-    for header in _list(mail.get("headers")):
-        if str(header.get("name", "")).lower() == "message-id" and _text(header.get("value")):
+    for header in objects(mail.get("headers")):
+        if str(header.get("name", "")).lower() == "message-id" and text(header.get("value")):
             found.append(str(header["value"]).strip())
     common = mail.get("commonHeaders")
-    if isinstance(common, dict) and _text(common.get("messageId")):
+    if isinstance(common, dict) and text(common.get("messageId")):
         found.append(str(common["messageId"]).strip())
     for value in found:
         if message_keys.find(value) is not None:
@@ -128,10 +130,10 @@ def _message_id(mail: Mapping[str, Any]) -> str | None:
 
 
 def _returned_to(mail: Mapping[str, Any]) -> tuple[str, ...]:
-    values = [_text(mail.get("source"))]
-    for header in _list(mail.get("headers")):
+    values = [text(mail.get("source"))]
+    for header in objects(mail.get("headers")):
         if str(header.get("name", "")).lower() == "return-path":
-            values.append(_text(header.get("value")))
+            values.append(text(header.get("value")))
     cleaned = (parseaddr(v)[1] or v for v in values if v)
     return tuple(dict.fromkeys(v for v in cleaned if v))
 
@@ -148,11 +150,3 @@ def _address(value: Any) -> str | None:
         return None
     address = parseaddr(value)[1] or value.strip()
     return address.lower() if "@" in address else None
-
-
-def _list(value: Any) -> list[Mapping[str, Any]]:
-    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
-
-
-def _text(value: Any) -> str | None:
-    return value.strip() or None if isinstance(value, str) else None
