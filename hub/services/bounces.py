@@ -65,8 +65,8 @@ log = logging.getLogger(__name__)
 TRANSIENT = (OperationalError, InterfaceError, TimeoutError, PoolTimeout)
 MAIL_SYSTEM = Actor(kind=ActorKind.INBOUND, name="mail-system", source="email.bounce")
 DETAIL_LENGTH = 2000
-# What a DSN's Action says when it is not a failure, for `Recorded.why`.
 NO_KEY = "it quotes no Message-ID or VERP address of Hub's, so it is not kept"
+# What a DSN's Action says when it is not a failure, for `Recorded.why`.
 NOT_BOUNCES = {
     "delayed": "a delay notice, not a bounce: the mail system is still trying",
     "delivered": "a delivery notice, not a bounce",
@@ -114,10 +114,11 @@ def record(
     now = now or utcnow()
     if report.kind is Kind.NOT_BOUNCE:  # every verdict in it: nothing to match or keep
         return _not_a_bounce(report.headline)
-    delivery, address, why = _match(session, report, keys)
-    if why == NO_KEY:
+    found = _key(report)
+    if found is None:
         log.info("a %s report with no key of Hub's: answered, not kept", report.kind.value)
-        return Recorded(None, report.kind, False, why=why)
+        return Recorded(None, report.kind, False, why=NO_KEY)
+    delivery, address, why = _match(session, report, found, keys)
     if delivery is None or address is None:
         return _keep_unmatched(session, report, why, now)
     verdict = report.about(address.strip().lower())
@@ -271,12 +272,9 @@ def _keep(session: Session, report: Report, why: str, now: dt.datetime) -> int:
 
 
 def _match(
-    session: Session, report: Report, keys: MessageKeys
+    session: Session, report: Report, found: FoundKey, keys: MessageKeys
 ) -> tuple[Delivery | None, str | None, str]:
-    """The delivery the report is about and the address it names, or why there is none."""
-    found = _key(report)
-    if found is None:
-        return None, None, NO_KEY
+    """The delivery the report's key names and the address it names, or why there is none."""
     named = f"hub-{found.notification_id}-{found.delivery_id}"
     delivery = session.get(Delivery, found.delivery_id, with_for_update=True)
     if (
