@@ -67,8 +67,35 @@ class Contact(Base):
     link_key: Mapped[str] = mapped_column(
         String(24), index=True, unique=True, default=new_link_key, server_default=""
     )
+    # The employee who looks after this client; their erasure leaves the client unowned.
+    owner_id: Mapped[int | None] = mapped_column(
+        Id, ForeignKey("contacts.id", ondelete="SET NULL"), index=True
+    )
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Team(Base):
+    """Employees and clients belong to teams: an employee may hear of their teams' clients."""
+
+    __tablename__ = "teams"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TeamMember(Base):
+    __tablename__ = "team_members"
+
+    team_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True
+    )
+    contact_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    added_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class ContactPreferences(Base):
@@ -135,6 +162,8 @@ class Subscription(Base):
     consent_source: Mapped[str] = mapped_column(String(64))
     consent_actor: Mapped[str] = mapped_column(String(255))
     consent_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # Topics fed by clients' events: whose clients (`mine`, `teams`, `all`); else None.
+    scope: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -211,6 +240,10 @@ class StaffUser(Base):
     password_hash: Mapped[str] = mapped_column(String(255))  # argon2id
     role: Mapped[StaffRole] = mapped_column(str_enum(StaffRole))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The user's own employee record: whose clients are "my clients" in the console.
+    contact_id: Mapped[int | None] = mapped_column(
+        Id, ForeignKey("contacts.id", ondelete="SET NULL")
+    )
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
