@@ -25,9 +25,20 @@ import re
 
 from hub.channels.email.report_types import Kind
 
-__all__ = ["classify", "has_clue", "is_specific", "status_in"]
+__all__ = ["MAX_CLUE", "NOT_COMPLAINTS", "classify", "has_clue", "is_specific", "status_in"]
 
 NEWS_ACTIONS = frozenset({"delayed", "delivered", "relayed", "expanded"})
+# ARF feedback types (RFC 5965, 6591) that are not a complaint. The others (abuse, fraud,
+# virus, other, opt-out) are a person, or their provider for them, saying "not this", and
+# end with the address suppressed. `not-spam` is the opposite (the person took it out of
+# their spam folder); `auth-failure`, and the `dkim` or `spf` some reporters write in its
+# place, say our DKIM/SPF/DMARC failed, nothing about the person. The one list for every
+# source of feedback: mailed ARF reports and the ESPs' webhooks alike.
+NOT_COMPLAINTS = frozenset({"not-spam", "auth-failure", "dkim", "spf"})
+# The characters of a text the classifier reads. A bounce says why in a line or two near its
+# top; its word lists cost about 3 microseconds a character, so a long text (padding, or one
+# clue per recipient of a report naming many) is not read whole.
+MAX_CLUE = 4 * 1024
 
 # `5.1.1`, `5.1.10`: the enhanced status code (RFC 3463), wherever it appears in a text.
 _ENHANCED = re.compile(r"(?<![\w.])([245])\.(\d{1,3})\.(\d{1,3})(?![\w.]*\w)")
@@ -109,6 +120,7 @@ def status_in(text: str | None, *, success: bool = False) -> str | None:
     diagnostic they are the transcript's earlier, accepted commands."""
     if not text:
         return None
+    text = text[:MAX_CLUE]
     classes = "245" if success else "45"
     for found in _ENHANCED.finditer(text):
         if found.group(1) in classes:
@@ -127,7 +139,7 @@ def classify(*, action: str | None, status: str | None, detail: str | None) -> K
     action = (action or "").strip().lower()
     if action in NEWS_ACTIONS:
         return Kind.NOT_BOUNCE
-    text = detail or ""
+    text = (detail or "")[:MAX_CLUE]
     code = _enhanced(status) or status_in(text) or ""
     klass, _, subject_detail = code.partition(".")
     full, gone, blocked = (bool(p.search(text)) for p in (_FULL, _GONE, _BLOCKED))
@@ -165,9 +177,10 @@ def is_specific(status: str | None) -> bool:
 
 def has_clue(text: str | None) -> bool:
     """Whether the words say why (a full mailbox, a missing one, a refusal), code or not."""
-    text = text or ""
+    text = (text or "")[:MAX_CLUE]
     return any(pattern.search(text) for pattern in (_GONE, _FULL, _BLOCKED))
 
 
 def _enhanced(status: str | None) -> str | None:
+    status = (status or "")[:MAX_CLUE]
     return status_in(status, success=True) if status and _ENHANCED.search(status) else None

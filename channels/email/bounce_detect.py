@@ -20,6 +20,7 @@ from flufl.bounce import all_failures
 
 from hub.channels.email.bounce_class import classify, has_clue, status_in
 from hub.channels.email.report_fields import (
+    MAX_RECIPIENTS,
     first_address,
     human_text,
     near,
@@ -31,6 +32,17 @@ from hub.channels.email.report_types import Kind, Report, Verdict
 
 log = logging.getLogger(__name__)
 
+# A Subject or From is read this far: a header of megabytes says nothing more, and decoding
+# its encoded words is not free.
+MAX_HEADER = 4 * 1024
+# What flufl.bounce's detectors are given: the top of the message, where a bounce's own words
+# are (the corpus's longest bounce has 1,469 lines, 73 KB). They match dozens of patterns
+# against every line, some quadratic in a line's length: lines are cut at RFC 5322's 998.
+MAX_DETECTED_BYTES = 256 * 1024
+MAX_DETECTED_LINES = 4000
+MAX_LINE = 998
+# Every pattern here is linear in its text (see report_fields): literal alternatives, and
+# each repeat stopped by the character after it.
 _DAEMON = re.compile(r"mailer-daemon|post_?master|mail delivery|mail ?system|mdaemon", re.I)
 _BOUNCE_SUBJECT = re.compile(
     r"undeliver|delivery (?:status|fail|problem|notification|report)|returned mail"
@@ -47,7 +59,9 @@ _FAILED_WORDS = re.compile(
 )
 _SES_EVENT = re.compile(r'"notificationType"\s*:\s*"(\w+)"')
 _SES_ADDRESS = re.compile(r'"emailAddress"\s*:\s*"([^"]{3,320})"')
-_LISTED = re.compile(r"^[ \t]*(<?[^\s<>@]+@[^\s<>:]+>?):?[ \t]*(.*)$")
+# `<a@example.org>: 550 5.1.1 User unknown` (OpenSMTPD, many gateways), and old sendmail's
+# `554 <a@example.org>... Host unknown`. No two repeats next to each other share a character.
+_LISTED = re.compile(r"^[ \t]*(?:[45]\d\d[ \t])?(<?[^\s<>@]+@[^\s<>:]+>?)(?::|\.\.\.)?[ \t]*(.*)$")
 _AUTO_REPLY_SUBJECT = re.compile(
     r"out of (?:the )?office|vacation|auto(?:matic)?[- ]?(?:reply|response|answer)"
     r"|^\s*auto:|away from|abwesen|absence|I am away|on leave|autoresponder|respuesta autom",
@@ -67,15 +81,19 @@ def read_other(raw: bytes, message: Message) -> Report | None:
     if ses is not None:
         return ses
     temporary, permanent = _detect(raw)
-    named = tuple(sorted(permanent | temporary))
-    verdicts = [_verdict(a, text, "failed", named) for a in sorted(permanent)]
-    verdicts += [_verdict(a, text, "delayed", named) for a in sorted(temporary - permanent)]
+    failed = _in_order(permanent, text)
+    delayed = _in_order(temporary - permanent, text)[: MAX_RECIPIENTS - len(failed)]
+    named = tuple(sorted(failed + delayed))
+    verdicts = [_verdict(a, text, "failed", named) for a in failed]
+    verdicts += [_verdict(a, text, "delayed", named) for a in delayed]
     failed_header = message.get("X-Failed-Recipients")
     if not verdicts and failed_header:
         for part in str(failed_header).split(","):
             address = first_address(part)
             if address:
                 verdicts.append(_verdict(address, text, "failed"))
+            if len(verdicts) >= MAX_RECIPIENTS:
+                break
     if not verdicts:
         listed = _listed_failures(text, returned_to(message))
         verdicts = [_verdict(a, text, "failed", listed) for a in listed]
@@ -94,6 +112,15 @@ def read_other(raw: bytes, message: Message) -> Report | None:
     return Report(quoted_message_id(message), returned_to(message), tuple(verdicts), "detector")
 
 
+def _in_order(addresses: set[str], text: str) -> list[str]:
+    """The first MAX_RECIPIENTS addresses in the order the bounce's words name them (those
+    it does not name last, alphabetically), so that the verdicts follow the bounce."""
+    lower = text.lower()
+    candidates = sorted(addresses)[: 4 * MAX_RECIPIENTS]
+    at = {a: position if (position := lower.find(a)) >= 0 else len(lower) for a in candidates}
+    return sorted(candidates, key=lambda a: (at[a], a))[:MAX_RECIPIENTS]
+
+
 def _ses_notification(message: Message, text: str) -> Report | None:
     """Amazon SES notifications e-mailed through SNS: a delivery is news, a complaint a
     complaint (the webhook reads them in full; bounces go on to the detectors)."""
@@ -104,6 +131,7 @@ def _ses_notification(message: Message, text: str) -> Report | None:
     kind = Kind.COMPLAINT if name == "Complaint" else Kind.NOT_BOUNCE
     named = _SES_ADDRESS.findall(text) if kind is Kind.COMPLAINT else []
     addresses = [a for a in dict.fromkeys(first_address(m) for m in named) if a]
+    addresses = addresses[:MAX_RECIPIENTS]
     verdicts = tuple(Verdict(a, kind, None, name.lower()) for a in addresses)
     return Report(
         quoted_message_id(message),
@@ -117,8 +145,10 @@ def _detect(raw: bytes) -> tuple[set[str], set[str]]:
     """flufl.bounce's (temporary, permanent) addresses, lower case. Its detectors are
     heuristics over arbitrary text; one that trips on a malformed message finds nothing here
     rather than failing the report (the others' findings are lost with it: all_failures stops
-    at the first exception)."""
-    legacy = email.message_from_bytes(raw, policy=email.policy.compat32)
+    at the first exception). They read the top of the message only (see MAX_DETECTED_BYTES)."""
+    lines = raw[:MAX_DETECTED_BYTES].split(b"\n", MAX_DETECTED_LINES)[:MAX_DETECTED_LINES]
+    top = b"\n".join(line[:MAX_LINE] for line in lines)
+    legacy = email.message_from_bytes(top, policy=email.policy.compat32)
     try:
         temporary, permanent = all_failures(legacy)
     except Exception as exc:  # a third-party heuristic failing means "found nothing"
@@ -152,9 +182,8 @@ def _verdict(address: str, text: str, action: str, named: tuple[str, ...] = ()) 
 
 
 def _listed_failures(text: str, ours: tuple[str, ...]) -> tuple[str, ...]:
-    """Addresses a bounce lists one to a line with the reply that refused them
-    (`<a@example.org>: 550 5.1.1 User unknown`, OpenSMTPD and many gateways), not the
-    addresses the bounce was sent to."""
+    """Addresses a bounce lists one to a line with the reply that refused them (see
+    _LISTED), not the addresses the bounce was sent to."""
     own = {first_address(value) for value in ours}
     found = []
     lines = text.splitlines()
@@ -166,6 +195,8 @@ def _listed_failures(text: str, ours: tuple[str, ...]) -> tuple[str, ...]:
         said = listed.group(2) + " " + (lines[i + 1] if i + 1 < len(lines) else "")
         if address and address not in own and (status_in(said) or has_clue(said)):
             found.append(address)
+            if len(set(found)) >= MAX_RECIPIENTS:
+                break
     return tuple(dict.fromkeys(found))
 
 
@@ -175,10 +206,11 @@ def _named_original_recipient(message: Message, text: str) -> str | None:
     quoted = quoted_headers(message)
     if quoted is None:
         return None
+    lower = text.lower()
     for header in ("To", "Cc"):
-        for value in str(quoted.get(header, "")).split(","):
+        for value in str(quoted.get(header, "")).split(",")[:MAX_RECIPIENTS]:
             address = first_address(value)
-            if address and address in text.lower():
+            if address and address in lower:
                 return address
     return None
 
@@ -187,7 +219,7 @@ def _decoded(message: Message, name: str) -> str:
     """A header's text: RFC 2047 encoded words decoded (Japanese subjects are), raw UTF-8
     read as such."""
     raw = next((v for k, v in message.raw_items() if k.lower() == name.lower()), "")
-    text = str(raw).encode("ascii", "surrogateescape").decode("utf-8", "replace")
+    text = str(raw)[:MAX_HEADER].encode("ascii", "surrogateescape").decode("utf-8", "replace")
     try:
         return str(make_header(decode_header(text)))
     except (LookupError, ValueError, UnicodeError):  # a malformed or unknown encoding

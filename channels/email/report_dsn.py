@@ -13,8 +13,16 @@ import email.policy
 import re
 from email.message import Message
 
-from hub.channels.email.bounce_class import classify, has_clue, is_specific, status_in
+from hub.channels.email.bounce_class import (
+    MAX_CLUE,
+    NOT_COMPLAINTS,
+    classify,
+    has_clue,
+    is_specific,
+    status_in,
+)
 from hub.channels.email.report_fields import (
+    MAX_RECIPIENTS,
     address_in,
     blocks,
     first_address,
@@ -30,12 +38,11 @@ from hub.channels.email.report_types import Kind, Report, Verdict
 
 STATUS_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status"})
 FEEDBACK_TYPE = "message/feedback-report"
-# ARF feedback types that are a person (or their provider on their behalf) saying "not this":
-# abuse, fraud, virus, other and opt-out all end with the address suppressed. `not-spam` is
-# the opposite (the person took it out of their spam folder) and `auth-failure` is a report
-# about our DKIM/SPF/DMARC, not about the person: neither suppresses anyone.
-_LOOSE_DSN = re.compile(r"^Final-Recipient:.*\n(?:.*\n)*?Action:", re.I | re.M)
-NOT_COMPLAINTS = frozenset({"not-spam", "auth-failure", "dkim", "spf"})
+# A DSN's fields in a body the parser could not split: a Final-Recipient line, then an Action
+# line somewhere after it. Two searches, the second from where the first ended, so the time
+# is linear (one pattern spanning the lines between was quadratic in them).
+_FINAL_RECIPIENT = re.compile(r"^Final-Recipient:", re.I | re.M)
+_ACTION = re.compile(r"^Action:", re.I | re.M)
 
 
 def read_standard(message: Message) -> Report | None:
@@ -48,11 +55,21 @@ def read_standard(message: Message) -> Report | None:
             return _dsn(message, part)
         if content_type == FEEDBACK_TYPE:
             return _arf(message, part)
-    if _LOOSE_DSN.search(loose_text(message)):
+    if _looks_like_dsn(loose_text(message)):
         return _dsn(message, None)
     if report_type == "feedback-report":  # the report part is missing or mislabelled
         return _arf(message, None)
     return _hotmail_complaint(message)
+
+
+def _looks_like_dsn(text: str) -> bool:
+    """Whether an Action line follows a Final-Recipient line: when the first Final-Recipient
+    has none after it, no later one has."""
+    recipient = _FINAL_RECIPIENT.search(text)
+    if recipient is None:
+        return False
+    line_end = text.find("\n", recipient.end())
+    return line_end >= 0 and _ACTION.search(text, line_end + 1) is not None
 
 
 def _dsn(message: Message, part: Message | None) -> Report | None:
@@ -63,14 +80,15 @@ def _dsn(message: Message, part: Message | None) -> Report | None:
         for block in (blocks(part) if part is not None else _loose_blocks(message))
         # not the per-message block, nor one that says nothing
         if {"final-recipient", "original-recipient", "action", "status"} & block.keys()
-    ]
+    ][:MAX_RECIPIENTS]
     named = tuple(a for b in recipient_blocks for a in (address_in(b.get("final-recipient")),) if a)
     for block in recipient_blocks:
         address = address_in(block.get("original-recipient"), xtext=True) or address_in(
             block.get("final-recipient")
         )
         action = (block.get("action") or "").strip().lower() or None
-        diagnostic = block.get("diagnostic-code")
+        # What the classifier reads of it, and all a verdict carries on (see MAX_CLUE).
+        diagnostic = (block.get("diagnostic-code") or "")[:MAX_CLUE] or None
         status = status_in(block.get("status"), success=True) or status_in(diagnostic)
         clue = diagnostic or ""
         if not is_specific(status) and not has_clue(clue):
@@ -94,10 +112,11 @@ def _loose_blocks(message: Message) -> list[dict[str, str]]:
 
 def _arf(message: Message, part: Message | None) -> Report:
     fields = blocks(part)[0] if part is not None and blocks(part) else {}
-    feedback = (fields.get("feedback-type") or "abuse").strip().lower()
+    feedback = (fields.get("feedback-type") or "abuse")[:MAX_CLUE].strip().lower()
     kind = Kind.NOT_BOUNCE if feedback in NOT_COMPLAINTS else Kind.COMPLAINT
-    named = [address_in(fields.get(name)) for name in ("original-rcpt-to", "removal-recipient")]
-    addresses = [a for a in dict.fromkeys(named) if a]
+    rcpt_to = (fields.get("original-rcpt-to") or "").splitlines()
+    named = [address_in(value) for value in (*rcpt_to, fields.get("removal-recipient"))]
+    addresses = [a for a in dict.fromkeys(named) if a][:MAX_RECIPIENTS]
     if not addresses:
         quoted = quoted_headers(message)
         to = first_address(str(quoted.get("To", ""))) if quoted is not None else None

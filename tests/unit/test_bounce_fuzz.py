@@ -1,9 +1,13 @@
 """Whatever arrives at the bounce address, parsing ends in a Report or NotAReport, never in
-another exception (which would be a 500 for the sender)."""
+another exception (which would be a 500 for the sender), and soon: each example has a
+deadline, and long runs of the characters that made a pattern backtrack are generated too
+(test_bounce_hostile.py holds the worst shapes found to a CPU budget)."""
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
+from datetime import timedelta
+
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hub.channels.email.reports import NotAReport, Report, parse
@@ -36,6 +40,31 @@ PIECES = [
     b"=?utf-8?b?////?=\r\n",
     b"\x00\xff\xfe",
 ]
+# Characters the readers' patterns stop or turn at, repeated thousands of times each.
+RUNS = [
+    b"Final-Recipient: x\n",
+    b"a",
+    b"a@",
+    b"<",
+    b"<a@",
+    b"@",
+    b"[",
+    b"a,",
+    b" ",
+    b"\n",
+    b"-",
+    b".",
+    b"5.1.1",
+    b'"',
+]
+RUN_PIECES = [
+    b"Content-Type: multipart/mixed; boundary=nope\r\n\r\n",
+    b"Content-Type: text/html\r\n\r\n",
+    b"From: MAILER-DAEMON@example.net\r\nSubject: Undelivered Mail\r\n\r\n",
+    b"Final-Recipient: x\n",
+    b"To: ",
+    b"X-HmXmrOriginalRecipient: ",
+]
 
 
 def _check(raw: bytes) -> None:
@@ -47,13 +76,25 @@ def _check(raw: bytes) -> None:
     assert report.verdicts, "a report always carries at least one verdict"
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# A 4 KB message is read in milliseconds; a second is slack for a busy machine, not for a
+# pattern gone quadratic.
+@settings(max_examples=300, deadline=timedelta(seconds=1))
 @given(st.binary(max_size=4096))
 def test_random_bytes_are_a_report_or_not_a_report(raw: bytes) -> None:
     _check(raw)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=timedelta(seconds=1))
 @given(st.lists(st.sampled_from(PIECES) | st.binary(max_size=40), max_size=60))
 def test_report_shaped_garbage_is_a_report_or_not_a_report(pieces: list[bytes]) -> None:
     _check(b"".join(pieces))
+
+
+_RUN = st.tuples(st.sampled_from(RUNS), st.integers(min_value=1, max_value=20_000))
+
+
+# Up to a few hundred KB: the quadratic patterns of issue 20 took tens of seconds on these.
+@settings(max_examples=60, deadline=timedelta(seconds=2))
+@given(st.lists(st.sampled_from(RUN_PIECES) | _RUN.map(lambda run: run[0] * run[1]), max_size=12))
+def test_long_runs_are_read_soon(pieces: list[bytes]) -> None:
+    _check(b"From: a@b.example\r\n" + b"".join(pieces))

@@ -9,6 +9,7 @@ import pytest
 from hub.channels.email.reports import (
     MAX_BYTES,
     MAX_MIME_DEPTH,
+    MAX_PARTS,
     Kind,
     NotAReport,
     Report,
@@ -403,11 +404,20 @@ def test_a_report_too_big_to_read_is_refused() -> None:
 
 @pytest.mark.parametrize("depth", [MAX_MIME_DEPTH + 1, 2000])
 def test_parts_nested_too_deeply_are_refused_not_crashed_on(depth: int) -> None:
-    """Past the limit the depth check refuses it; far past it the parser's own recursion
-    gives out first, and that is refused the same way."""
+    """Past the limit the depth check refuses it; far past it, the count of part delimiters
+    refuses it before the parser (whose own recursion would give out) is given it."""
     head = "Content-Type: multipart/report; report-type=delivery-status; boundary=b0\n\n"
     nested = head + "".join(
         f"--b{i}\nContent-Type: multipart/mixed; boundary=b{i + 1}\n\n" for i in range(depth)
     )
-    with pytest.raises(NotAReport, match="nested"):
+    with pytest.raises(NotAReport, match=r"nested|may start a MIME part"):
         parse(raw(nested))
+
+
+def test_thousands_of_parts_are_refused_before_parsing_and_dashes_in_a_quote_are_not() -> None:
+    parts = "".join("--b\nContent-Type: text/plain\n\nx\n" for _ in range(MAX_PARTS + 1))
+    with pytest.raises(NotAReport, match=f"more than {MAX_PARTS} lines"):
+        parse(raw(f'Content-Type: multipart/mixed; boundary="b"\n\n{parts}--b--\n'))
+    quoted = "-----\n" * (MAX_PARTS // 2)
+    dashes = DSN.format(blocks=FAILED).replace("--B0UND--", f"{quoted}--B0UND--")
+    assert parse(raw(dashes)).about("gone@example.org").kind is Kind.HARD_BOUNCE
