@@ -102,6 +102,7 @@ def test_ses_events_name_hubs_message_id_and_verp_address_not_sess_own() -> None
         ("fraud", Kind.COMPLAINT),
         ("not-spam", Kind.NOT_BOUNCE),
         ("auth-failure", Kind.NOT_BOUNCE),
+        ("dkim", Kind.NOT_BOUNCE),  # the ARF reader's list (bounce_class.NOT_COMPLAINTS)
     ],
 )
 def test_ses_complaints_suppress_unless_they_say_not_spam(feedback: str | None, kind: Kind) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from email.utils import parseaddr
 from typing import Any
 
+from hub.channels.email.bounce_class import NOT_COMPLAINTS
 from hub.channels.email.reports import Kind, Report, Verdict
 from hub.services import message_keys
 from hub.services.esp_feedback import statuses
@@ -27,9 +28,6 @@ _NO_MAILBOX_SUBTYPES = {"NoEmail", "Suppressed", "OnAccountSuppressionList"}
 _CONTENT_SUBTYPES = {"ContentRejected", "AttachmentRejected"}
 # These are about this message's size or the mailbox's room: soft, whatever the bounceType.
 _SOFT_SUBTYPES = {"MailboxFull", "MessageTooLarge"}
-# Feedback types that are not the person calling the mail spam: ARF's "not-spam" undoes a
-# complaint, "auth-failure" reports a DKIM/SPF failure seen by the receiver.
-NOT_COMPLAINTS = {"not-spam", "auth-failure"}
 
 
 def report(event: Mapping[str, Any]) -> Report:
