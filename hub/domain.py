@@ -104,6 +104,8 @@ class EventType(enum.StrEnum):
     # A named recipient's notification waits for its send_at, or was cancelled before it went
     NOTIFICATION_SCHEDULED = "notification.scheduled"
     NOTIFICATION_CANCELLED = "notification.cancelled"
+    # An employee became (or stopped being) a client's owner: on the employee's own timeline
+    CLIENT_ASSIGNED = "client.assigned"
 
 
 class DeliveryState(enum.StrEnum):
