@@ -106,6 +106,17 @@ class EventType(enum.StrEnum):
     NOTIFICATION_CANCELLED = "notification.cancelled"
     # An employee became (or stopped being) a client's owner: on the employee's own timeline
     CLIENT_ASSIGNED = "client.assigned"
+    # Why the person unsubscribed, if they chose to say (`reason` a RefusalWhy, `changes.note`)
+    REFUSAL_REASON = "refusal.reason"
+
+
+class RefusalWhy(enum.StrEnum):
+    """What a person who unsubscribed may answer to "would you tell us why?"."""
+
+    TOO_MANY = "too_many"
+    NOT_RELEVANT = "not_relevant"
+    NEVER_SIGNED_UP = "never_signed_up"
+    OTHER = "other"
 
 
 class DeliveryState(enum.StrEnum):
