@@ -19,6 +19,7 @@ from hub.services import (
     timeline_delivery_words,
     timeline_notification_words,
     timeline_people_words,
+    timeline_refusal_words,
 )
 from hub.services.timeline_phrases import (
     Event,
@@ -55,6 +56,7 @@ _SAYERS: dict[str, Callable[[Event, Known], Words]] = {
     **timeline_people_words.SAYERS,
     **timeline_delivery_words.SAYERS,
     **timeline_notification_words.SAYERS,
+    **timeline_refusal_words.SAYERS,
 }
 WORDED = frozenset(_SAYERS)  # the kinds with words
 

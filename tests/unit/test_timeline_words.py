@@ -717,6 +717,27 @@ EXAMPLES: dict[EventType, list[tuple[Event, str]]] = {
             "Notification #12 cancelled by mia@acme.example in the console before it was sent",
         ),
     ],
+    EventType.REFUSAL_REASON: [
+        (
+            Event(
+                "refusal.reason",
+                topic_key="offers",
+                reason="too_many",
+                changes={"topic": "offers", "note": "I get three a day"},
+                **PERSON,
+            ),
+            "Said why they unsubscribed from Offers: too many messages — ‘I get three a day’",
+        ),
+        (
+            Event(
+                "refusal.reason",
+                reason="never_signed_up",
+                changes={"topic": None, "note": None},
+                **PERSON,
+            ),
+            "Said why they unsubscribed from everything: they never signed up",
+        ),
+    ],
 }
 CASES = [
     pytest.param(e, said, id=f"{e.kind}-{i}")
