@@ -30,6 +30,7 @@ from hub.api.routes import (
     segments,
     subscriptions,
     suppressions,
+    teams,
     templates,
     topics,
 )
@@ -138,6 +139,7 @@ def create_app(
         subscriptions,
         suppressions,
         topics,
+        teams,
         templates,
         notifications,
         campaigns,

@@ -27,6 +27,7 @@ class Resource(enum.StrEnum):
     API_KEY = "api_key"
     EVENT_ENDPOINT = "event_endpoint"
     NOTIFICATION = "notification"  # a scheduled one cancelled from the console
+    TEAM = "team"
 
 
 class Action(enum.StrEnum):
