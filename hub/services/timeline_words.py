@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from hub.services import (
+    timeline_care_words,
     timeline_delivery_words,
     timeline_notification_words,
     timeline_people_words,
@@ -57,6 +58,7 @@ _SAYERS: dict[str, Callable[[Event, Known], Words]] = {
     **timeline_delivery_words.SAYERS,
     **timeline_notification_words.SAYERS,
     **timeline_refusal_words.SAYERS,
+    **timeline_care_words.SAYERS,
 }
 WORDED = frozenset(_SAYERS)  # the kinds with words
 
