@@ -70,6 +70,8 @@ class PageModel:
 class Outcome:
     changes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    left: list[str] = field(default_factory=list)  # keys of the topics just unsubscribed from
+    left_all: bool = False  # just unsubscribed from everything
 
 
 def model(session: Session, contact: Contact) -> PageModel:
@@ -156,6 +158,7 @@ def apply(
             if choice.subscribed or choice.pending:
                 _guarded(outcome, subscriptions.unsubscribe, session, contact, choice.topic, actor)
                 outcome.changes.append(words("change.unsubscribed", topic=name))
+                outcome.left.append(key)
             continue
         if not wanted:
             outcome.errors.append(words("need_channel", topic=name))
@@ -218,6 +221,7 @@ def _preferences(
         _digest(current, form, patch, words=words, outcome=outcome)
     if everything != current.unsubscribed_all:
         patch["unsubscribed_all"] = everything
+        outcome.left_all = everything
         outcome.changes.append(words("change.all_on" if everything else "change.all_off"))
     # An unticked box is not sent at all, so the page also sends `tracking_asked`: a form
     # without it (an older page, another client) leaves the person's choice alone.

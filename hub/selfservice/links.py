@@ -77,6 +77,7 @@ class Visit:
         context.setdefault("notice", None)
         context.setdefault("errors", [])
         context.setdefault("changes", [])
+        context.setdefault("why", None)  # "would you tell us why?", after an unsubscribe
         return page(
             template,
             self.words,

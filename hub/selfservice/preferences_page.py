@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from hub.preferences.tokens import Purpose
 from hub.runtime import Runtime
-from hub.selfservice import choices
+from hub.selfservice import choices, reasons
 from hub.selfservice.links import Link, SelfService, ServiceDep, Visit, check_form, follow
 from hub.web.deps import RuntimeDep
 from hub.web.forms import FormExpired, FormForged, read_form
@@ -90,4 +90,15 @@ def _save_preferences(
         session.commit()
         notice = t("saved") if outcome.changes else t("unchanged")
         model = choices.model(session, contact)
-        return _preferences(visit, service, model, path, notice=notice, changes=outcome.changes)
+        why = None
+        if outcome.left or outcome.left_all:
+            why = reasons.question(
+                service,
+                contact,
+                page_path=path,
+                topics=outcome.left,
+                everything=outcome.left_all,
+            )
+        return _preferences(
+            visit, service, model, path, notice=notice, changes=outcome.changes, why=why
+        )

@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from hub.preferences.tokens import Purpose
 from hub.runtime import Runtime
+from hub.selfservice import reasons
 from hub.selfservice.links import Link, SelfService, ServiceDep, follow, manage_url
 from hub.services import unsubscribes
 from hub.services.unsubscribes import Done
@@ -37,7 +38,9 @@ def unsubscribe_page(
         button=t("unsub.button"),
         action=request.url.path,
         csrf=None,
-        hidden=[("List-Unsubscribe", "One-Click")],
+        # `from=page`: a person pressed the button here, so the answer may ask them why; a
+        # mail client's own one-click POST has no one to ask.
+        hidden=[("List-Unsubscribe", "One-Click"), ("from", "page")],
         manage_url=manage_url(service, link.contact),
     )
 
@@ -50,13 +53,20 @@ async def unsubscribe(
     this request, so the next send already sees it."""
     form = await read_form(request)
     one_click = form.get("List-Unsubscribe") == ["One-Click"]
+    on_page = form.get("from") == ["page"]
     return await run_in_threadpool(
-        _unsubscribe, token, request, runtime, service, one_click=one_click
+        _unsubscribe, token, request, runtime, service, one_click=one_click, on_page=on_page
     )
 
 
 def _unsubscribe(
-    token: str, request: Request, runtime: Runtime, service: SelfService, *, one_click: bool
+    token: str,
+    request: Request,
+    runtime: Runtime,
+    service: SelfService,
+    *,
+    one_click: bool,
+    on_page: bool,
 ) -> Response:
     with runtime.sessions() as session:
         link = follow(service, session, Purpose.UNSUBSCRIBE, token, visitor=(request, runtime))
@@ -70,7 +80,12 @@ def _unsubscribe(
             return _required(link, service)
         session.commit()
         said = t("unsub.all_done") if link.topic is None else t("unsub.done", topic=link.topic.name)
-        return visit.message(t("unsub.title"), said, manage_url=manage_url(service, link.contact))
+        why = None
+        if on_page:
+            why = reasons.question(service, link.contact, page_path=request.url.path)
+        return visit.message(
+            t("unsub.title"), said, manage_url=manage_url(service, link.contact), why=why
+        )
 
 
 def _required(link: Link, service: SelfService) -> Response:
