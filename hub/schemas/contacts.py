@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from hub.domain import ContactKind
 from hub.fields import (
     Attributes,
+    ExternalId,
     MaybeEmail,
     MaybeLocale,
     MaybePhone,
@@ -18,8 +19,12 @@ from hub.fields import (
     TimeZone,
 )
 from hub.schemas.base import Out, Strict
+from hub.schemas.teams import TeamKey
 
 CONTACT_FIELDS = ("kind", "name", "email", "phone", "webhook_url", "locale", "timezone")
+# Who looks after the person: relations, not columns of the contact. Left out of
+# `model_dump()` and `given()` (whose callers write columns) and read with `care()`.
+CARE_FIELDS = ("owner", "teams")
 
 
 class ContactIn(Strict):
@@ -52,6 +57,39 @@ class ContactIn(Strict):
         description="Free JSON for personalisation and segments (templates read it as "
         "`contact.attributes`); at most 16 KiB, 8 levels deep.",
     )
+    owner: ExternalId | None = Field(
+        None,
+        exclude=True,
+        description="The external_id of the employee (a contact of kind `employee`) who looks "
+        "after this client; null clears it. Only clients have owners: a hierarchy of employees "
+        "is what teams are for. Left out (in PUT too): the owner stays as it is, so a service "
+        "that syncs details does not undo assignments made in the console.",
+    )
+    teams: list[TeamKey] | None = Field(
+        None,
+        exclude=True,
+        max_length=100,
+        description="Keys of the teams the person belongs to (see /v1/teams), replacing the "
+        "ones they had; [] or null: none. Left out (in PUT too): memberships stay as they are.",
+        json_schema_extra={"uniqueItems": True},
+    )
+
+    @field_validator("teams")
+    @classmethod
+    def _once_each(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("lists a team twice")
+        return value
+
+    def care(self) -> dict[str, Any]:
+        """`owner` and `teams` when the caller sent them (null teams mean none)."""
+        sent = self.model_fields_set
+        given: dict[str, Any] = {}
+        if "owner" in sent:
+            given["owner"] = self.owner
+        if "teams" in sent:
+            given["teams"] = list(self.teams or [])
+        return given
 
     def given(self) -> dict[str, Any]:
         """Only the fields the caller sent: PATCH and import semantics."""
@@ -61,7 +99,7 @@ class ContactIn(Strict):
         return {name: getattr(self, name) for name in _FIELD_NAMES if name in sent}
 
 
-_FIELD_NAMES = tuple(ContactIn.model_fields)
+_FIELD_NAMES = tuple(name for name in ContactIn.model_fields if name not in CARE_FIELDS)
 
 
 class ContactOut(Out):
@@ -76,6 +114,10 @@ class ContactOut(Out):
     locale: str | None = Field(description="BCP 47 language tag; null: the template's default.")
     timezone: str = Field(description="IANA time zone.")
     attributes: dict[str, Any] = Field(description="Free JSON for personalisation and segments.")
+    owner: str | None = Field(
+        description="The external_id of the employee who looks after this client; null: none."
+    )
+    teams: list[str] = Field(description="Keys of the teams the person belongs to, sorted.")
     created_at: dt.datetime = Field(description="When the contact was created (UTC).")
     updated_at: dt.datetime = Field(description="When a field last changed (UTC).")
 
@@ -90,6 +132,8 @@ CONTACT_EXAMPLE: dict[str, Any] = {
     "locale": "en-GB",
     "timezone": "Europe/London",
     "attributes": {"plan": "gold", "city": "London"},
+    "owner": "emp-7",
+    "teams": ["key-accounts-north"],
 }
 CONTACT_OUT_EXAMPLE: dict[str, Any] = {
     "external_id": "crm-1",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +12,17 @@ from sqlalchemy.orm import Session
 
 from hub.channels import webhook_urls
 from hub.db.base import utcnow
-from hub.db.models import Capture, Contact, Delivery, Erasure, Subscription, Suppression, Topic
+from hub.db.models import (
+    Capture,
+    Contact,
+    Delivery,
+    Erasure,
+    Subscription,
+    Suppression,
+    Team,
+    TeamMember,
+    Topic,
+)
 from hub.domain import (
     ADDRESS_FIELD,
     Channel,
@@ -22,7 +33,7 @@ from hub.domain import (
 )
 from hub.fields import normalize_external_id
 from hub.schemas.contacts import CONTACT_FIELDS, ContactIn
-from hub.services import timeline
+from hub.services import contact_care, timeline
 from hub.services.actor import Actor
 from hub.services.errors import InvalidField, NotFound
 from hub.services.hashing import AddressHasher
@@ -97,18 +108,20 @@ def put(
     actor: Actor,
     *,
     allow_private_webhooks: bool,
+    care: Mapping[str, Any] | None = None,
 ) -> tuple[Contact, bool]:
-    """Create or replace a contact (fields left out return to their defaults); returns it and
-    whether it was created."""
+    """Create or replace a contact (fields left out return to their defaults; `owner` and
+    `teams` change only when given); returns it and whether it was created."""
     check_webhook_target(given.get("webhook_url"), allow_private=allow_private_webhooks)
     external_id = normalize_external_id(external_id)
+    wanted = contact_care.resolve(session, external_id, care or {})
     contact = session.scalar(_select(external_id, lock=True))
     if contact is None:
-        created = _create(session, external_id, given, actor)
+        created = _create(session, external_id, given, actor, wanted)
         if created is not None:
             return created, True
         contact = get(session, external_id, lock=True)  # lost a race with a concurrent create
-    _update(session, contact, merged(ContactIn().model_dump(), given), actor)
+    _update(session, contact, merged(ContactIn().model_dump(), given), actor, wanted)
     return contact, False
 
 
@@ -119,20 +132,40 @@ def patch(
     actor: Actor,
     *,
     allow_private_webhooks: bool,
+    care: Mapping[str, Any] | None = None,
 ) -> Contact:
     """Change only the given fields of an existing contact; attributes merge key by key."""
     check_webhook_target(given.get("webhook_url"), allow_private=allow_private_webhooks)
     contact = get(session, external_id, lock=True)
-    _update(session, contact, merged(state(contact), given), actor)
+    wanted = contact_care.resolve(session, contact.external_id, care or {})
+    _update(session, contact, merged(state(contact), given), actor, wanted)
     return contact
 
 
-def _update(session: Session, contact: Contact, after: dict[str, Any], actor: Actor) -> None:
+def _update(
+    session: Session,
+    contact: Contact,
+    after: dict[str, Any],
+    actor: Actor,
+    care: contact_care.Care = contact_care.NOTHING,
+) -> None:
+    was = (
+        contact_care.state_of(session, contact)
+        if care.given or after["kind"] != contact.kind
+        else None
+    )
+    now_care = contact_care.after_change(was, care) if was is not None else None
+    if now_care is not None:
+        contact_care.check_kind(session, contact, after["kind"], now_care.owner_id, care)
     delta = changes(state(contact), after)
+    if was is not None and now_care is not None:
+        delta |= contact_care.changes_of(was, now_care)
     if not delta:
         return
     for name, value in after.items():
         setattr(contact, name, value)
+    if now_care is not None:
+        contact.owner_id = now_care.owner_id
     contact.updated_at = utcnow()
     session.flush()
     timeline.record(
@@ -142,14 +175,29 @@ def _update(session: Session, contact: Contact, after: dict[str, Any], actor: Ac
         actor=actor,
         changes=delta,
     )
+    if was is not None and now_care is not None:
+        contact_care.write(session, contact, before=was, after=now_care, care=care, actor=actor)
 
 
 def _create(
-    session: Session, external_id: str, given: dict[str, Any], actor: Actor
+    session: Session,
+    external_id: str,
+    given: dict[str, Any],
+    actor: Actor,
+    care: contact_care.Care = contact_care.NOTHING,
 ) -> Contact | None:
     values = merged(ContactIn().model_dump(), given)
+    none = contact_care.CareState(None, None)
+    wanted = contact_care.after_change(none, care)
+    contact_care.check_kind(session, None, values["kind"], wanted.owner_id, care)
     now = utcnow()
-    contact = Contact(external_id=external_id, created_at=now, updated_at=now, **values)
+    contact = Contact(
+        external_id=external_id,
+        created_at=now,
+        updated_at=now,
+        owner_id=wanted.owner_id,
+        **values,
+    )
     try:
         with session.begin_nested():
             session.add(contact)
@@ -161,8 +209,9 @@ def _create(
         type=EventType.CONTACT_CREATED,
         actor=actor,
         at=now,
-        changes=changes({}, values),
+        changes=changes({}, values) | contact_care.changes_of(none, wanted),
     )
+    contact_care.write(session, contact, before=none, after=wanted, care=care, actor=actor)
     return contact
 
 
@@ -173,10 +222,28 @@ class Filters:
     email: str | None = None
     phone: str | None = None
     attributes: tuple[tuple[str, str], ...] = ()
+    owner: str | None = None  # an employee's external_id: their clients
+    team: str | None = None  # a team's key: its members
 
 
 def page(session: Session, filters: Filters, *, after_id: int | None, limit: int) -> list[Contact]:
+    """Oldest first. An `owner` or `team` that does not exist is a 422 naming it, so a typo
+    is not read as "this manager has no clients"."""
     query = select(Contact)
+    if filters.owner is not None:
+        owner_id = session.scalar(
+            select(Contact.id).where(Contact.external_id == normalize_external_id(filters.owner))
+        )
+        if owner_id is None:
+            raise InvalidField("owner", f"no contact with external_id {filters.owner!r}")
+        query = query.where(Contact.owner_id == owner_id)  # contacts.owner_id is indexed
+    if filters.team is not None:
+        team_id = session.scalar(select(Team.id).where(Team.key == filters.team))
+        if team_id is None:
+            raise InvalidField("team", f"no team with key {filters.team!r}")
+        query = query.where(
+            Contact.id.in_(select(TeamMember.contact_id).where(TeamMember.team_id == team_id))
+        )
     if filters.kind is not None:
         query = query.where(Contact.kind == filters.kind)
     if filters.email is not None:
@@ -230,6 +297,7 @@ def erase(session: Session, external_id: str, actor: Actor, hasher: AddressHashe
             suppressions_added=added,
         )
     )
+    contact_care.erased(session, contact, actor, at=now)
     # Message bodies go too: the capture sink's copies (deliveries go with the contact).
     sent_to_them = select(Delivery.id).where(Delivery.contact_id == contact.id)
     session.execute(delete(Capture).where(Capture.delivery_id.in_(sent_to_them)))

@@ -76,13 +76,12 @@ def page(session: Session, *, after_id: int | None, limit: int) -> list[TeamView
     if after_id is not None:
         query = query.where(Team.id > after_id)
     teams = list(session.scalars(query))
-    counts = dict(
-        session.execute(
-            select(TeamMember.team_id, func.count())
-            .where(TeamMember.team_id.in_([t.id for t in teams]))
-            .group_by(TeamMember.team_id)
-        ).tuples()
+    counted = session.execute(
+        select(TeamMember.team_id, func.count())
+        .where(TeamMember.team_id.in_([t.id for t in teams]))
+        .group_by(TeamMember.team_id)
     )
+    counts = dict(counted.all())
     return [TeamView(t.id, t.key, t.name, counts.get(t.id, 0), t.created_at) for t in teams]
 
 
@@ -124,7 +123,7 @@ def keys_of(session: Session, contact_ids: Iterable[int]) -> dict[int, list[str]
         .join(Team, Team.id == TeamMember.team_id)
         .where(TeamMember.contact_id.in_(ids))
         .order_by(TeamMember.contact_id, Team.key)
-    ).tuples()
+    )
     for contact_id, key in rows:
         found.setdefault(contact_id, []).append(key)
     return found
@@ -132,7 +131,8 @@ def keys_of(session: Session, contact_ids: Iterable[int]) -> dict[int, list[str]
 
 def ids_of(session: Session, keys: Sequence[str], *, field: str = "teams") -> dict[str, int]:
     """The teams' ids by key; an unknown key is a 422 naming `teams[i]`."""
-    known = dict(session.execute(select(Team.key, Team.id).where(Team.key.in_(keys))).tuples())
+    found = session.execute(select(Team.key, Team.id).where(Team.key.in_(keys)))
+    known = dict(found.all())
     for index, key in enumerate(keys):
         if key not in known:
             raise InvalidField(f"{field}[{index}]", f"no team with key {key!r}; create it first")

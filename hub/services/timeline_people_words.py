@@ -48,6 +48,13 @@ FIELD_NAMES = {
     "locale": "language",
     "timezone": "time zone",
     "kind": "kind",
+    "owner": "owner",
+    "teams": "teams",
+}
+# A change Hub made because something else went: said instead of the fields.
+CONSEQUENCES = {
+    "owner_erased": "Owner removed: the owner's record was erased",
+    "team_deleted": "Removed from a team: the team was deleted",
 }
 KEYWORDS = {
     "stop": "they asked for no more SMS",
@@ -63,6 +70,8 @@ def _created(event: Event, known: Known) -> Words:
 
 
 def _updated(event: Event, known: Known) -> Words:
+    if event.reason in CONSEQUENCES:
+        return (CONSEQUENCES[event.reason], _door(event))
     names = [_field_name(str(name)) for name in data(event)]
     said = delivery_words.listed(names)
     return ("Details changed", _door(event), f": {said}" if said else "")

@@ -94,6 +94,32 @@ EXAMPLES: dict[EventType, list[tuple[Event, str]]] = {
             ),
             "Details changed through the API: e-mail address and attribute ‘plan’",
         ),
+        (
+            Event(
+                "contact.updated",
+                changes=changed(owner=(None, "e-9"), teams=([], ["north"])),
+                **BILLING,
+            ),
+            "Details changed through the API: owner and teams",
+        ),
+        (
+            Event(
+                "contact.updated",
+                reason="owner_erased",
+                changes=changed(owner=("(erased)", None)),
+                **BILLING,
+            ),
+            "Owner removed: the owner's record was erased through the API",
+        ),
+        (
+            Event(
+                "contact.updated",
+                reason="team_deleted",
+                changes=changed(teams=(["north"], [])),
+                **STAFF,
+            ),
+            "Removed from a team: the team was deleted in the console",
+        ),
     ],
     EventType.SUBSCRIPTION_CHANGED: [
         (
@@ -736,6 +762,43 @@ EXAMPLES: dict[EventType, list[tuple[Event, str]]] = {
                 **PERSON,
             ),
             "Said why they unsubscribed from everything: they never signed up",
+        ),
+    ],
+    EventType.CLIENT_ASSIGNED: [
+        (
+            Event(
+                "client.assigned",
+                changes={"client": "c-42", "owner": {"before": False, "after": True}},
+                **BILLING,
+            ),
+            "Became the owner of client ‘c-42’ by API key ‘billing’",
+        ),
+        (
+            Event(
+                "client.assigned",
+                changes={"client": "c-42", "owner": {"before": True, "after": False}, "now": "e-9"},
+                **STAFF,
+            ),
+            "No longer the owner of client ‘c-42’ (now ‘e-9’) in the console by mia@acme.example",
+        ),
+        (
+            Event(
+                "client.assigned",
+                changes={"client": "c-42", "owner": {"before": True, "after": False}, "now": None},
+                actor_kind="api_key",
+                actor="crm",
+                source="api.import",
+            ),
+            "No longer the owner of client ‘c-42’ (now no one) in an import by API key ‘crm’",
+        ),
+        (
+            Event(
+                "client.assigned",
+                reason="client_erased",
+                changes={"client": None, "owner": {"before": True, "after": False}},
+                **BILLING,
+            ),
+            "No longer the owner of a client: the client was erased",
         ),
     ],
 }

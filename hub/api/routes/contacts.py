@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BeforeValidator
 
 from hub.api import errors
 from hub.domain import ContactKind, EventType
-from hub.fields import TOPIC_KEY, Email, Phone, nfc_text, no_control_characters
+from hub.fields import TOPIC_KEY, Email, ExternalId, Phone, nfc_text, no_control_characters
 from hub.schemas.base import Page
 from hub.schemas.contacts import (
     CONTACT_EXAMPLE,
@@ -19,8 +19,9 @@ from hub.schemas.contacts import (
     ContactOut,
     ErasureOut,
 )
+from hub.schemas.teams import TEAM_KEY
 from hub.schemas.timeline import EventOut
-from hub.services import contacts, timeline
+from hub.services import contact_care, contacts, timeline
 from hub.services.contacts import Filters
 from hub.web.deps import ContactsScope, RuntimeDep, SessionDep, actor_for
 from hub.web.paging import CursorQuery, Limit, page_of, position
@@ -110,10 +111,11 @@ def put_contact(
         body.model_dump(),
         actor_for(request, principal),
         allow_private_webhooks=runtime.settings.webhook_allow_private,
+        care=body.care(),
     )
     db.commit()
     response.status_code = 201 if created else 200
-    return contact
+    return contact_care.shown(db, [contact])[0]
 
 
 @router.patch(
@@ -141,9 +143,10 @@ def patch_contact(
         body.given(),
         actor_for(request, principal),
         allow_private_webhooks=runtime.settings.webhook_allow_private,
+        care=body.care(),
     )
     db.commit()
-    return contact
+    return contact_care.shown(db, [contact])[0]
 
 
 @router.get(
@@ -156,7 +159,7 @@ def patch_contact(
 def get_contact(external_id: ExternalIdPath, _: ContactsScope, db: SessionDep) -> Any:
     """The contact's fields and attributes as stored (phones in E.164, e-mail domains in
     lower case). Needs the `contacts` scope."""
-    return contacts.get(db, external_id)
+    return contact_care.shown(db, [contacts.get(db, external_id)])[0]
 
 
 @router.delete(
@@ -208,15 +211,31 @@ def list_contacts(
             max_length=20, description="Attribute filter `key:value`, repeatable; all must match."
         ),
     ] = [],  # noqa: B006
+    owner: Annotated[
+        ExternalId | None,
+        Query(
+            description="The clients of this employee (their external_id); an unknown one is "
+            "a 422 naming `owner`."
+        ),
+    ] = None,
+    team: Annotated[
+        str | None,
+        Query(pattern=TEAM_KEY, description="Members of this team (its key); unknown: 422."),
+    ] = None,
     limit: Limit = 100,
     cursor: CursorQuery = None,
 ) -> Any:
     """Oldest first, a page at a time (`next_cursor`); every filter given must match.
-    Needs the `contacts` scope."""
+    `owner=` lists a manager's clients. Needs the `contacts` scope."""
     pairs = tuple((key, value) for key, _, value in (item.partition(":") for item in attr))
-    filters = Filters(kind=kind, topic=topic, email=email, phone=phone, attributes=pairs)
+    filters = Filters(
+        kind=kind, topic=topic, email=email, phone=phone, attributes=pairs, owner=owner, team=team
+    )
     rows = contacts.page(db, filters, after_id=position(cursor), limit=limit + 1)
-    return page_of(rows, limit, ContactOut.model_validate)
+    found = page_of(rows, limit, lambda contact: contact)
+    return Page[ContactOut](
+        items=contact_care.shown(db, found.items), next_cursor=found.next_cursor
+    )
 
 
 @router.get(
