@@ -21,13 +21,15 @@ from sqlalchemy.sql.elements import ColumnElement
 from hub.db.models import (
     Campaign,
     Contact,
+    ContactEvent,
     Delivery,
     Notification,
     Topic,
 )
-from hub.domain import Channel, DeliveryState
+from hub.domain import Channel, DeliveryState, EventType, RefusalWhy
 from hub.services import delivery_words as words
 from hub.services import engagement_unsubscribes as unsubscribes
+from hub.services import timeline_refusal_words as refusal_words
 
 FAILED = (DeliveryState.FAILED, DeliveryState.BOUNCED)
 # What the chart follows, and which time of a delivery places it: `sent` by when it left,
@@ -124,6 +126,13 @@ class Timeline:
     series: dict[str, list[int]]
 
 
+@dataclass(frozen=True)
+class LeftBecause:
+    reason: str  # a RefusalWhy's value
+    words: str  # as staff read it: "too many messages"
+    count: int
+
+
 @dataclass
 class Report:
     campaign_id: int
@@ -139,6 +148,8 @@ class Report:
     failures: list[Failure] = field(default_factory=list)
     failures_after: int | None = None  # the cursor of the next page of failures
     timeline: Timeline | None = None
+    # Why those who left said they did, most given first; who gave no answer is not here.
+    reasons: list[LeftBecause] = field(default_factory=list)
 
 
 def build(
@@ -244,6 +255,38 @@ def _unsubscribed(
     for channel, count in unsubscribes.by_channel(left).items():
         report.by_channel.setdefault(channel, Totals()).unsubscribed += count
     report.totals.unsubscribed = len(left)
+    report.reasons = reasons_of(session, left.keys(), topic_key=topic_key)
+
+
+def reasons_of(session: Session, people: Collection[int], *, topic_key: str) -> list[LeftBecause]:
+    """What the people who left said when asked why: each person's latest `refusal.reason`
+    about the topic (or about everything, which the campaign's unsubscribe may have been),
+    counted by answer, the most given first. Only people the campaign made leave are read,
+    a chunk at a time, so the statement stays small whatever the audience."""
+    latest: dict[int, str] = {}
+    ids = sorted(people)
+    for start in range(0, len(ids), 1000):
+        rows = session.execute(
+            select(ContactEvent.contact_id, ContactEvent.reason)
+            .where(
+                ContactEvent.contact_id.in_(ids[start : start + 1000]),
+                ContactEvent.type == EventType.REFUSAL_REASON,
+                (ContactEvent.topic_key == topic_key) | ContactEvent.topic_key.is_(None),
+            )
+            .order_by(ContactEvent.id)
+        )
+        for contact_id, reason in rows:
+            latest[contact_id] = reason or RefusalWhy.OTHER.value
+    counts: dict[str, int] = {}
+    for reason in latest.values():
+        counts[reason] = counts.get(reason, 0) + 1
+    order = [w.value for w in RefusalWhy]
+    return [
+        LeftBecause(reason, refusal_words.ANSWERS.get(reason, reason), count)
+        for reason, count in sorted(
+            counts.items(), key=lambda kv: (-kv[1], order.index(kv[0]) if kv[0] in order else 99)
+        )
+    ]
 
 
 def _waiting(session: Session, ids: Any, *, now: dt.datetime) -> list[Waiting]:

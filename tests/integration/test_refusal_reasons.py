@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from hub.campaigns import report
 from hub.db.models import Contact, EventMessage
 from hub.preferences.tokens import Purpose
 from hub.runtime import Runtime
@@ -220,3 +221,20 @@ def test_a_link_for_everything_records_a_reason_with_no_topic(hub: Hub) -> None:
     (event,) = reasons(client, auth)
     assert event["topic"] is None
     assert event["changes"] == {"topic": None, "note": "Moved away"}
+
+
+def test_the_campaign_report_counts_each_persons_latest_answer_about_its_topic(hub: Hub) -> None:
+    client, _, runtime = hub
+    page_path = link(runtime, Purpose.PREFERENCES)
+    why = f"{page_path}/why"
+    csrf = csrf_of(leave_offers_on_the_preferences_page(client, page_path), why)
+    sent = client.post(why, data={"csrf": csrf, "topic": "offers", "reason": "too_many"})
+    assert sent.status_code == 200
+    with runtime.reads() as session:
+        ann = session.scalars(select(Contact.id).where(Contact.external_id == "ann")).one()
+        about_offers = report.reasons_of(session, [ann], topic_key="offers")
+        about_news = report.reasons_of(session, [ann], topic_key="news")
+        nobody = report.reasons_of(session, [], topic_key="offers")
+    assert about_offers == [report.LeftBecause("too_many", "too many messages", 1)]
+    assert about_news == []  # her answer was about Offers
+    assert nobody == []
