@@ -41,6 +41,11 @@ TAGS: list[dict[str, Any]] = [
         "marketing) decides which rules its messages follow.",
     },
     {
+        "name": "teams",
+        "description": "Groups of employees and clients: a client's owner and teams say who "
+        "looks after them.",
+    },
+    {
         "name": "templates",
         "description": "Message parts per channel and language, checked in a sandbox when "
         "saved; every save a kept version that can be read and restored.",

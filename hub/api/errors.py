@@ -37,6 +37,7 @@ HTTP_CODES = {
     415: "unsupported_media_type",
     422: "invalid_request",
     429: "too_many_requests",
+    503: "service_unavailable",
 }
 
 

@@ -594,9 +594,11 @@ class UnmatchedReport(Base):
 
 
 class BounceReceipt(Base):
-    """A bounce or complaint Hub acted on, once: a second copy of the same report (same
-    delivery, kind and status) finds its row and changes nothing. A soft bounce that counted
-    towards suspending the address holds the day it counted on, once per address and day."""
+    """A bounce or complaint Hub acted on, once: a second copy of the same report finds its
+    row and changes nothing (same delivery and kind; for soft bounces and blocks, also the
+    same status: hard bounces and complaints keep an empty status, whatever reported them).
+    A soft bounce that counted towards suspending the address holds the day it counted on,
+    once per address and day."""
 
     __tablename__ = "bounce_receipts"
     __table_args__ = (

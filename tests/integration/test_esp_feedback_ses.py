@@ -28,7 +28,6 @@ from tests.peers import ses
 from tests.peers.smtp import SmtpPeer
 from tests.peers.sns import CERT_PATH, TOPIC, SnsHost, SnsSigner, certificate, sns_host
 from tests.serving import serving
-from tests.unit.test_sns_signature import sns_certificate
 
 CONTENT = {"": {"email_subject": "News", "email_text": "Hello"}}
 
@@ -109,7 +108,7 @@ def live(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Live]:
     monkeypatch.setenv("HUB_EMAIL_BOUNCE_ADDRESS", "bounces@example.com")
     with SmtpPeer() as smtp, sns_host() as host:
         signer = SnsSigner(host.certificate_url)
-        host.pem = sns_certificate(signer.key)
+        host.pem = certificate(signer.key)
         settings = Settings(
             database_url=database_url,
             secret_key=TEST_SECRET,
@@ -240,7 +239,7 @@ def test_a_certificate_issued_to_another_name_is_refused_and_not_fetched_again(
     """SNS's signing certificates are issued to sns.amazonaws.com; a certificate for any other
     name is not SNS's. A URL whose fetch failed is not fetched again for a while, so posting
     envelopes that name it cannot make Hub fetch it again and again."""
-    live.host.pem = certificate(live.signer.key)  # issued to sns.eu-west-1.amazonaws.com
+    live.host.pem = certificate(live.signer.key, "sns.eu-west-1.amazonaws.com")  # not SNS's name
     sent = live.mailed("gone", "gone@example.com")
     event = ses.bounce(
         mail_of(sent), bounce_type="Permanent", sub_type="General", status="5.1.1", diagnostic=None
@@ -250,7 +249,7 @@ def test_a_certificate_issued_to_another_name_is_refused_and_not_fetched_again(
     message = first.json()["error"]["message"]
     assert message.startswith("SigningCertURL:")
     assert "sns.amazonaws.com" in message
-    live.host.pem = sns_certificate(live.signer.key)  # the host mends its certificate
+    live.host.pem = certificate(live.signer.key)  # the host mends its certificate
     for _ in range(3):
         again = live.post(live.signer.notification(event))
         assert again.status_code == 403
@@ -295,7 +294,7 @@ def test_a_topic_not_configured_is_403_before_anything_is_fetched(live: Live) ->
 def test_a_certificate_on_another_host_is_403_and_never_fetched(live: Live) -> None:
     with sns_host() as attacker:
         forger = SnsSigner(attacker.certificate_url)
-        attacker.pem = sns_certificate(forger.key)
+        attacker.pem = certificate(forger.key)
         event = {"notificationType": "Complaint", "complaint": {}, "mail": {}}
         answer = live.post(forger.notification(event))
         assert answer.status_code == 403
@@ -373,7 +372,7 @@ def test_ses_feedback_not_configured_is_403_saying_which_setting(settings: Setti
 def test_an_unreachable_database_is_503_so_sns_retries(tmp_path: Any) -> None:
     with sns_host() as host:
         signer = SnsSigner(host.certificate_url)
-        host.pem = sns_certificate(signer.key)
+        host.pem = certificate(signer.key)
         settings = Settings(
             # Nothing listens on port 9 of loopback: every connection is refused.
             database_url="postgresql+psycopg://postgres@127.0.0.1:9/hub?connect_timeout=2",

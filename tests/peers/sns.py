@@ -42,9 +42,14 @@ SUBSCRIPTION_FIELDS = (
 )
 
 
-def certificate(key: rsa.RSAPrivateKey, *, days: int = 30) -> bytes:
-    """A self-signed PEM certificate for `key`, valid from yesterday for `days`."""
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.eu-west-1.amazonaws.com")])
+def certificate(
+    key: rsa.RSAPrivateKey, common_name: str | None = "sns.amazonaws.com", *, days: int = 30
+) -> bytes:
+    """A self-signed PEM certificate for `key` issued to `common_name` (SNS's are issued to
+    sns.amazonaws.com in every region), valid from yesterday for `days`."""
+    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)] if common_name else []
+    attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Amazon.com, Inc."))
+    name = x509.Name(attributes)
     now = dt.datetime.now(dt.UTC)
     built = (
         x509.CertificateBuilder()

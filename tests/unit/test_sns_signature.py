@@ -10,16 +10,13 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
 from hub.services.esp_feedback import sns
 from hub.services.esp_feedback.problems import Malformed, Refused, Unavailable
 from hub.services.esp_feedback.sns_client import FAILED_FOR, SnsClient
 from hub.settings import Settings
-from tests.peers.sns import TOPIC, SnsSigner
+from tests.peers.sns import TOPIC, SnsSigner, certificate
 
 AWS_CERT = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-9c6465fa7f48f5cacd23014631ec1136.pem"
 DEFAULT_PATTERN: str = Settings.model_fields["sns_certificate_url_pattern"].default
@@ -218,26 +215,6 @@ def test_the_default_pattern_refuses_hosts_that_are_no_sns_region(
     assert refused.value.field == "SigningCertURL"
 
 
-def sns_certificate(key: rsa.RSAPrivateKey, common_name: str | None = "sns.amazonaws.com") -> bytes:
-    """A PEM certificate for `key` issued to `common_name` (SNS's are to sns.amazonaws.com in
-    every region), valid from yesterday for 30 days."""
-    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)] if common_name else []
-    attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Amazon.com, Inc."))
-    name = x509.Name(attributes)
-    now = dt.datetime.now(dt.UTC)
-    built = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-    return built.public_bytes(serialization.Encoding.PEM)
-
-
 class CertificateHost:
     """What an SNS host answers at AWS_CERT (`pem`, or `status`), and how often it was asked."""
 
@@ -254,7 +231,7 @@ class CertificateHost:
 
 
 def test_a_certificate_of_snss_is_fetched_once_and_kept(signer: SnsSigner) -> None:
-    host = CertificateHost(sns_certificate(signer.key))
+    host = CertificateHost(certificate(signer.key))
     client, now = host.client(), dt.datetime.now(dt.UTC)
     message = posted(signer.notification({"notificationType": "Bounce"}))
     for _ in range(3):
@@ -273,14 +250,14 @@ def test_a_certificate_of_snss_is_fetched_once_and_kept(signer: SnsSigner) -> No
 def test_a_certificate_issued_to_another_name_is_refused_and_not_fetched_again_for_a_while(
     signer: SnsSigner, common_name: str | None, said: str
 ) -> None:
-    host = CertificateHost(sns_certificate(signer.key, common_name))
+    host = CertificateHost(certificate(signer.key, common_name))
     client, now = host.client(), dt.datetime.now(dt.UTC)
     with pytest.raises(Refused) as refused:
         client.public_key(AWS_CERT, now=now)
     assert refused.value.field == "SigningCertURL"
     assert said in refused.value.message
     assert "not sns.amazonaws.com" in refused.value.message
-    host.pem = sns_certificate(signer.key)  # mended: still not fetched within FAILED_FOR
+    host.pem = certificate(signer.key)  # mended: still not fetched within FAILED_FOR
     for later in (dt.timedelta(0), FAILED_FOR - dt.timedelta(seconds=1)):
         with pytest.raises(Refused) as again:
             client.public_key(AWS_CERT, now=now + later)
@@ -300,7 +277,7 @@ def test_an_sns_host_that_fails_is_unavailable_and_asked_again_after_a_while(
         with pytest.raises(Unavailable):
             client.public_key(AWS_CERT, now=now)
     assert host.fetches == 1
-    host.pem, host.status = sns_certificate(signer.key), 200
+    host.pem, host.status = certificate(signer.key), 200
     client.public_key(AWS_CERT, now=now + FAILED_FOR + dt.timedelta(seconds=1))
     assert host.fetches == 2
 
