@@ -104,12 +104,13 @@ def _page_of(item: type[M]) -> Callable[[Any], Page[M]]:
 
 
 def upsert_contact(external_id: str, contact: ContactIn) -> Call[ContactOut]:
-    # PUT replaces the whole contact: every field goes, defaults included.
+    # PUT replaces the whole contact: every field goes, defaults included; owner and teams
+    # only when set (the schema leaves them out of its dump: left out, they stay as they are).
     return Call(
         "PUT",
         f"/v1/contacts/{_segment(external_id)}",
         ContactOut.model_validate,
-        body=contact.model_dump(mode="json"),
+        body=contact.model_dump(mode="json") | contact.care(),
     )
 
 
@@ -122,7 +123,7 @@ def update_contact(external_id: str, changes: ContactIn) -> Call[ContactOut]:
         "PATCH",
         f"/v1/contacts/{_segment(external_id)}",
         ContactOut.model_validate,
-        body=_json(changes),
+        body=_json(changes) | changes.care(),
     )
 
 
