@@ -15,7 +15,8 @@ from hub.schemas.base import Out, Strict
 EVENT_TYPES_HELP = (
     "Timeline event types to receive, e.g. `delivery.delivered`, `delivery.failed`, "
     "`delivery.bounced`, `suppression.added` (STOP, hard bounces, complaints), "
-    "`subscription.changed` (unsubscribes), `preferences.changed`, `inbound.message`. "
+    "`subscription.changed` (unsubscribes), `refusal.reason` (why someone unsubscribed), "
+    "`preferences.changed`, `inbound.message`, `client.assigned` (a client's owner changed). "
     "Contacts created by a bulk import are not announced one by one."
 )
 
