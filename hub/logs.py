@@ -83,6 +83,8 @@ def configure(level: str, fmt: str, secrets: Iterable[str]) -> None:
     for name in ("uvicorn", "uvicorn.error", "dramatiq"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # flufl.bounce says "Running detector: ..." at INFO, sixteen lines for every bounce read.
+    logging.getLogger("flufl.bounce").setLevel(logging.WARNING)
 
 
 def setup(settings: Settings) -> None:

@@ -149,6 +149,22 @@ def test_the_json_formatter_redacts_secrets_and_names_ids() -> None:
     assert line["level"] == "warning"
 
 
+def test_a_bounce_read_logs_hubs_line_not_each_of_flufls_detectors() -> None:
+    import logging
+
+    from hub import logs
+
+    root = logging.getLogger()
+    kept = root.handlers[:], root.level
+    try:
+        logs.configure("INFO", "text", [])
+        assert not logging.getLogger("flufl.bounce").isEnabledFor(logging.INFO)
+        assert logging.getLogger("hub.services.bounces").isEnabledFor(logging.INFO)
+    finally:
+        root.handlers[:], level = kept
+        root.setLevel(level)
+
+
 def test_more_concurrent_requests_than_threads_do_not_deadlock(served: Served) -> None:
     """The route threads (40) were all taken by requests waiting for SQLite's write lock
     while its holder waited for a thread to commit on: 64 connections hung the server."""
