@@ -181,6 +181,27 @@ def varied(api: TestClient, auth: dict[str, str], runtime: Runtime) -> Varied:
             PERSON,
             note="too many e-mails",
         )
+        # Why she left (her answer on the page after it), and, as if she also looked after a
+        # client, the employee's side of an owner change: every kind of event on one page.
+        timeline.record_many(
+            session,
+            [
+                timeline.event_row(
+                    contact_id=contact_id,
+                    type=EventType.REFUSAL_REASON,
+                    actor=PERSON,
+                    topic_key="offers",
+                    reason="too_many",
+                    changes={"topic": "offers", "note": "three a day"},
+                ),
+                timeline.event_row(
+                    contact_id=contact_id,
+                    type=EventType.CLIENT_ASSIGNED,
+                    actor=PERSON,
+                    changes={"client": "bob", "owner": {"before": False, "after": True}},
+                ),
+            ],
+        )
         session.commit()
     # scheduled for tomorrow, then cancelled: both on her timeline
     soon = {
