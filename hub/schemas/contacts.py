@@ -114,10 +114,13 @@ class ContactOut(Out):
     locale: str | None = Field(description="BCP 47 language tag; null: the template's default.")
     timezone: str = Field(description="IANA time zone.")
     attributes: dict[str, Any] = Field(description="Free JSON for personalisation and segments.")
+    # Defaults, so the client still reads a contact from a hub from before owners and teams.
     owner: str | None = Field(
-        description="The external_id of the employee who looks after this client; null: none."
+        None, description="The external_id of the employee who looks after this client; null: none."
     )
-    teams: list[str] = Field(description="Keys of the teams the person belongs to, sorted.")
+    teams: list[str] = Field(
+        default_factory=list, description="Keys of the teams the person belongs to, sorted."
+    )
     created_at: dt.datetime = Field(description="When the contact was created (UTC).")
     updated_at: dt.datetime = Field(description="When a field last changed (UTC).")
 

@@ -54,6 +54,11 @@ def test_every_request_example_is_accepted_as_documented(
         }
     }
     assert client.put("/v1/templates/invoice-ready", json=invoice, headers=auth).status_code < 300
+    # the owner and team the contact example names
+    employee = {"kind": "employee", "name": "Eve Account-Manager"}
+    assert client.put("/v1/contacts/emp-7", json=employee, headers=auth).status_code < 300
+    team = {"name": "Key accounts (north)"}
+    assert client.put("/v1/teams/key-accounts-north", json=team, headers=auth).status_code < 300
     sent = []
     for operation_id, parameters in STEPS.items():
         method, path, operation = found[operation_id]
