@@ -18,42 +18,10 @@ from hub.services import apikeys, bounces
 from hub.services.errors import InvalidField
 from hub.settings import Settings
 from hub.workers.service import Workers
+from tests import bounce_mail
 from tests.conftest import TEST_SECRET
 from tests.dispatching import mail_one, ok, settled, timeline
 
-DSN = """From: MAILER-DAEMON@mx.example.net
-To: news@example.com
-Subject: Undelivered Mail Returned to Sender
-MIME-Version: 1.0
-Content-Type: multipart/report; report-type=delivery-status; boundary="B0UND"
-
---B0UND
-Content-Type: text/plain; charset=us-ascii
-
-This is the mail system at host mx.example.net. Your message could not be delivered.
-
---B0UND
-Content-Type: message/delivery-status
-
-Reporting-MTA: dns; mx.example.net
-Arrival-Date: Thu, 26 Nov 2026 03:00:00 +0000
-
-Final-Recipient: rfc822; {rcpt}
-Original-Recipient: rfc822;{rcpt}
-Action: {action}
-Status: {status}
-Diagnostic-Code: smtp; {status_code} {status} <{rcpt}>: {why}
-
---B0UND
-Content-Type: text/rfc822-headers
-
-From: News <news@example.com>
-To: {rcpt}
-Subject: Hello
-Message-ID: {message_id}
-
---B0UND--
-"""
 ARF = """From: abuse@isp.example
 To: news@example.com
 Subject: FW: Hello
@@ -113,15 +81,11 @@ def report(client: TestClient, auth: dict[str, str], raw: str) -> Any:
 def dsn(rcpt: str, message_id: str, *, hard: bool) -> str:
     """A hard bounce (5.1.1), or a soft one that is final: a relay gave up after retrying
     (`Action: failed` with 4.4.7), which every reader of Hub's calls soft."""
-    fields = {"action": "failed", "status": "5.1.1", "status_code": "550", "why": "User unknown"}
-    if not hard:
-        fields = {
-            "action": "failed",
-            "status": "4.4.7",
-            "status_code": "451",
-            "why": "delivery time expired",
-        }
-    return DSN.format(rcpt=rcpt, message_id=message_id, **fields)
+    if hard:
+        return bounce_mail.dsn(rcpt, message_id)
+    return bounce_mail.dsn(
+        rcpt, message_id, status="4.4.7", code="451", why="delivery time expired"
+    )
 
 
 def test_a_hard_bounce_suppresses_the_address_before_the_next_send(
@@ -205,8 +169,7 @@ def test_a_spam_block_fails_the_delivery_and_suppresses_nobody(
     """5.7.1 is about the message or the sender, not the person (needs the readers of issue
     20, which call it `blocked`)."""
     message_id = mailed(client, auth, "picky", "picky@example.com")
-    fields = {"action": "failed", "status": "5.7.1", "status_code": "550", "why": "spam"}
-    raw = DSN.format(rcpt="picky@example.com", message_id=message_id, **fields)
+    raw = bounce_mail.dsn("picky@example.com", message_id, status="5.7.1", why="spam")
     answer = ok(report(client, auth, raw), 202)
     assert (answer["kind"], answer["matched"], answer["suppressed"]) == ("blocked", True, False)
     (delivery,) = ok(client.get("/v1/notifications/1", headers=auth))["deliveries"]["items"]
@@ -220,8 +183,14 @@ def test_a_delay_notice_is_answered_as_not_a_bounce_and_changes_nothing(
     client: TestClient, auth: dict[str, str], workers: Workers
 ) -> None:
     message_id = mailed(client, auth, "later", "later@example.com")
-    fields = {"action": "delayed", "status": "4.4.1", "status_code": "451", "why": "try later"}
-    raw = DSN.format(rcpt="later@example.com", message_id=message_id, **fields)
+    raw = bounce_mail.dsn(
+        "later@example.com",
+        message_id,
+        action="delayed",
+        status="4.4.1",
+        code="451",
+        why="try later",
+    )
     answer = ok(report(client, auth, raw), 202)
     assert (answer["kind"], answer["matched"], answer["delivery_id"]) == ("not_bounce", False, None)
     assert answer["why"].startswith("a delay notice")

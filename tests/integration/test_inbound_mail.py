@@ -25,6 +25,7 @@ from urllib.parse import unquote
 import httpx
 import pytest
 
+from tests import bounce_mail
 from tests.conftest import TEST_SECRET
 from tests.e2e.test_serve import HUB, free_port
 from tests.peers.smtp import Received, SmtpPeer
@@ -33,38 +34,6 @@ from tests.serving import wait_ready
 BOUNCES = "bounces@example.com"
 UNSUBSCRIBE = "unsubscribe@example.com"
 MAX_BYTES = 65_536
-DSN = """From: MAILER-DAEMON@mx.example.net
-To: {verp}
-Subject: Undelivered Mail Returned to Sender
-MIME-Version: 1.0
-Content-Type: multipart/report; report-type=delivery-status; boundary="B0UND"
-
---B0UND
-Content-Type: text/plain; charset=us-ascii
-
-This is the mail system at host mx.example.net. Your message could not be delivered.
-
---B0UND
-Content-Type: message/delivery-status
-
-Reporting-MTA: dns; mx.example.net
-
-Final-Recipient: rfc822; {rcpt}
-Original-Recipient: rfc822;{rcpt}
-Action: failed
-Status: 5.1.1
-Diagnostic-Code: smtp; 550 5.1.1 <{rcpt}>: Recipient address rejected: User unknown
-
---B0UND
-Content-Type: text/rfc822-headers
-
-From: Shop <shop@example.com>
-To: {rcpt}
-Subject: News
-Message-ID: {message_id}
-
---B0UND--
-"""
 
 
 def hub_environment(tmp_path: Path, database_url: str, **extra: str) -> dict[str, str]:
@@ -224,7 +193,7 @@ def test_a_dsn_to_the_verp_address_bounces_the_delivery_and_suppresses_the_addre
     assert verp.startswith("bounces+hub-"), verp
     assert verp.endswith("@example.com"), verp
     message_id = str(mail.message["Message-ID"])
-    report = DSN.format(verp=verp, rcpt="ann@example.com", message_id=message_id)
+    report = bounce_mail.dsn("ann@example.com", message_id, to=verp)
     with served.mail() as inbound:
         refused = inbound.sendmail("", [verp], report.replace("\n", "\r\n").encode())
     assert refused == {}

@@ -16,7 +16,8 @@ from hub.db.models import UnmatchedReport
 from hub.inbound_mail.listener import MAX_BOUNCE_RECIPIENTS
 from hub.runtime import Runtime
 from hub.services import bounces, unsubscribes
-from tests.integration.test_inbound_mail import DSN, UNSUBSCRIBE, plain_mail
+from tests.bounce_mail import dsn
+from tests.integration.test_inbound_mail import UNSUBSCRIBE, plain_mail
 from tests.integration.test_inbound_mail_limits import _lmtp_exchange, listening
 from tests.integration.test_inbound_mail_unsubscribe import _person, _state, _token
 
@@ -54,7 +55,7 @@ def test_a_report_to_many_bounce_addresses_is_read_and_kept_once(
     parsed = _counted(monkeypatch, bounces, "parse")
     verp = [f"bounces+hub-999-{n}@example.com" for n in range(1, MAX_BOUNCE_RECIPIENTS)]
     recipients = [*verp, verp[0]]  # the same address twice is stamped once
-    report = DSN.format(verp=verp[0], rcpt="ann@example.com", message_id="<a@elsewhere.example>")
+    report = dsn("ann@example.com", "<a@elsewhere.example>", to=verp[0])
     with listening(runtime, lmtp=True) as port:
         said = _lmtp(port, recipients, report.replace("\n", "\r\n").encode())
     assert said[: len(recipients)] == [b"250 2.1.5 OK\r\n"] * len(recipients)
