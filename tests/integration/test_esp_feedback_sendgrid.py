@@ -60,7 +60,9 @@ class Live:
             SIGNATURE: base64.b64encode(signature).decode(),
             TIMESTAMP: timestamp,
         }
-        return httpx.post(f"{self.base}/inbound/email/sendgrid", content=body, headers=headers)
+        return httpx.post(
+            f"{self.base}/inbound/email/sendgrid", content=body, headers=headers, timeout=30.0
+        )
 
     def suppressions(self) -> dict[str, str]:
         body = ok(self.client.get("/v1/suppressions?channel=email", headers=self.auth))
@@ -198,7 +200,7 @@ def test_a_stale_timestamp_is_403_and_changes_nothing(live: Live) -> None:
 
 
 def test_unsigned_requests_and_bodies_that_are_no_batch(live: Live) -> None:
-    bare = httpx.post(f"{live.base}/inbound/email/sendgrid", json=[{"event": "open"}])
+    bare = httpx.post(f"{live.base}/inbound/email/sendgrid", json=[{"event": "open"}], timeout=30.0)
     assert bare.status_code == 403
     assert SIGNATURE in bare.json()["error"]["message"]
     not_a_batch = live.post(b'{"event": "bounce"}')
