@@ -110,6 +110,25 @@ class EventType(enum.StrEnum):
     REFUSAL_REASON = "refusal.reason"
 
 
+class ClientTopic(enum.StrEnum):
+    """The system topics fed by what happens to clients, for the employees who look after
+    them (issue 21). Each exists from the first time its key is looked up."""
+
+    REPLIES = "clients.replies"  # the client wrote back (an inbound text that is no keyword)
+    REFUSALS = "clients.refusals"  # STOP, unsubscribe, one-click, voice opt-out, complaint; why
+    FAILURES = "clients.failures"  # a delivery bounced or failed for good
+    PREFERENCES = "clients.preferences"  # the client changed a subscription or preferences
+    CLICKS = "clients.clicks"  # the client followed a tracked link
+
+
+class ClientScope(enum.StrEnum):
+    """Whose clients a subscription to a `ClientTopic` hears about."""
+
+    MINE = "mine"  # the clients the employee owns
+    TEAMS = "teams"  # the clients of any team the employee belongs to
+    ALL = "all"  # every client: only for an employee whose staff account may see all
+
+
 class RefusalWhy(enum.StrEnum):
     """What a person who unsubscribed may answer to "would you tell us why?"."""
 

@@ -29,6 +29,7 @@ from hub.events.sender import EventRelay
 from hub.preferences.tokens import LinkSigner
 from hub.queue import QUEUES
 from hub.runtime import Runtime
+from hub.services import client_events
 from hub.settings import Settings
 from hub.templates import Renderer
 from hub.workers.actors import ParkDeadLetters, declare
@@ -131,6 +132,7 @@ class Workers:
             clock=clock,
             pauses=self.pauses,
         )
+        self.clock = clock
         self.events = EventRelay(
             sessions=runtime.sessions,
             runner=self.engine,
@@ -185,14 +187,33 @@ class Workers:
         for channel, ids in swept.deliver:
             enqueuer.deliver(channel, ids)
         self.scheduler.tick()
+        told = self._tell_employees()
+        for notification_id in told:
+            enqueuer.fan_out(notification_id)
         events = self.events.sweep()
         for ids in events:
             enqueuer.events(ids)
         return (
             len(swept.fan_out)
+            + len(told)
             + sum(len(ids) for _, ids in swept.deliver)
             + sum(len(ids) for ids in events)
         )
+
+    def _tell_employees(self) -> list[int]:
+        """Client events become notifications for the employees who look after the clients."""
+        public_url = self.runtime.settings.public_url
+        made: list[int] = []
+        while True:
+            try:
+                with self.runtime.sessions() as session, session.begin():
+                    done = client_events.forward(session, now=self.clock(), public_url=public_url)
+            except client_events.Raced as exc:
+                log.info("%s; leaving them to it", exc)
+                return made
+            made += done.notifications
+            if done.taken < client_events.BATCH:
+                return made
 
     def _sweep_forever(self) -> None:
         interval = self.runtime.settings.sweep_interval_seconds

@@ -439,6 +439,22 @@ class EventEndpoint(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class ClientEventMessage(Base):
+    """One client event for the employees who hear of it (`ClientTopic`): the outbox row,
+    written in the event's own transaction and deleted in the one that turns it into their
+    notification, so an event is told once, or not at all if it never happened."""
+
+    __tablename__ = "client_event_messages"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    contact_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("contacts.id", ondelete="CASCADE"), index=True
+    )
+    topic_key: Mapped[str] = mapped_column(String(100))
+    event: Mapped[dict[str, Any]] = mapped_column(Json)  # the timeline row, as JSON
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class EventMessage(Base):
     """One event for one endpoint: the outbox row, written in the event's own transaction.
 

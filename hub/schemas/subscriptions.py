@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, StrictBool, WithJsonSchema, model_validator
 
-from hub.domain import Channel, Frequency, SubscriptionStatus
+from hub.domain import Channel, ClientScope, Frequency, SubscriptionStatus
 from hub.schemas.base import Out, Strict
 
 # A local wall-clock time. JSON Schema's `format: time` demands an offset, which these never
@@ -40,6 +40,14 @@ class SubscriptionIn(Strict):
     frequency: Frequency | None = Field(
         None, description="Defaults to the current, else immediate."
     )
+    scope: ClientScope | None = Field(
+        None,
+        description="Only for the client-event topics (`clients.replies`, `clients.refusals`, "
+        "`clients.failures`, `clients.preferences`, `clients.clicks`): whose clients the "
+        "employee hears of. `mine` (the clients they own), `teams` (also their teams' "
+        "clients) or `all` (every client: only an employee whose staff account is an admin "
+        "or marketer). Defaults to the current, else `mine`.",
+    )
 
 
 class SubscriptionOut(Out):
@@ -53,6 +61,11 @@ class SubscriptionOut(Out):
     )
     implicit: bool = Field(
         False, description="A required topic the contact never chose: its defaults apply."
+    )
+    scope: ClientScope | None = Field(
+        None,
+        description="A client-event topic's: whose clients (`mine`, `teams` or `all`); null "
+        "for every other topic.",
     )
     consent_source: str | None = Field(
         None,

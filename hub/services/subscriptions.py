@@ -11,10 +11,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hub.db.base import utcnow
-from hub.db.models import Contact, Subscription, Topic
-from hub.domain import ADDRESS_FIELD, Channel, EventType, Frequency, SubscriptionStatus
+from hub.db.models import Contact, StaffUser, Subscription, Topic
+from hub.domain import (
+    ADDRESS_FIELD,
+    Channel,
+    ClientScope,
+    EventType,
+    Frequency,
+    StaffRole,
+    SubscriptionStatus,
+)
+from hub.events import client_outbox
 from hub.schemas.subscriptions import SubscriptionIn, SubscriptionOut
-from hub.services import timeline
+from hub.services import client_topics, timeline
 from hub.services.actor import SELF_SERVICE_SOURCE, Actor
 from hub.services.errors import Conflict, InvalidField, NotFound
 
@@ -23,12 +32,19 @@ class TopicRequired(Conflict):
     code = "topic_required"
 
 
+# The staff roles whose employee may hear of every client (`ClientScope.ALL`).
+SEES_ALL = (StaffRole.ADMIN, StaffRole.MARKETER)
+
+
 def _state(subscription: Subscription) -> dict[str, Any]:
-    return {
+    state = {
         "status": subscription.status.value,
         "channels": list(subscription.channels),
         "frequency": subscription.frequency.value,
     }
+    if subscription.scope is not None:
+        state["scope"] = subscription.scope
+    return state
 
 
 def view(topic: Topic, subscription: Subscription | None) -> SubscriptionOut:
@@ -47,6 +63,7 @@ def view(topic: Topic, subscription: Subscription | None) -> SubscriptionOut:
         status=subscription.status,
         channels=[Channel(c) for c in subscription.channels],
         frequency=subscription.frequency,
+        scope=ClientScope(subscription.scope) if subscription.scope else None,
         consent_source=subscription.consent_source,
         consent_actor=subscription.consent_actor,
         consent_at=subscription.consent_at,
@@ -146,6 +163,7 @@ def put(
         )
     if data.status is SubscriptionStatus.SUBSCRIBED:
         _cooling(current, actor, cool_down)
+    scope = _scope(session, contact, topic, data.scope, current)
     channels = _channels(contact, topic, data.channels, current)
     if not channels and data.status is SubscriptionStatus.SUBSCRIBED:
         raise InvalidField("channels", "a subscription needs at least one channel")
@@ -155,7 +173,44 @@ def put(
             "frequency", f"topic {topic.key!r} allows {', '.join(topic.allowed_frequencies)}"
         )
     after = {"status": data.status.value, "channels": channels, "frequency": frequency.value}
+    if scope is not None:
+        after["scope"] = scope.value
     return _write(session, contact, topic, current=current, after=after, actor=actor, note=note)
+
+
+def _scope(
+    session: Session,
+    contact: Contact,
+    topic: Topic,
+    wanted: ClientScope | None,
+    current: Subscription | None,
+) -> ClientScope | None:
+    """A client-event topic's scope (the wanted one, else the current, else `mine`)."""
+    if not client_topics.is_client_topic(topic.key):
+        if wanted is not None:
+            raise InvalidField("scope", "only the client-event topics (clients.*) take a scope")
+        return None
+    scope = wanted or (ClientScope(current.scope) if current and current.scope else None)
+    scope = scope or ClientScope.MINE
+    if scope is ClientScope.ALL and not sees_all(session, contact.id):
+        raise InvalidField(
+            "scope",
+            "`all` is for an employee whose staff account is an admin or marketer; "
+            "choose `mine` or `teams`",
+        )
+    return scope
+
+
+def sees_all(session: Session, contact_id: int) -> bool:
+    """Whether this employee's staff account may see every client (admin or marketer)."""
+    found = session.scalar(
+        select(StaffUser.id).where(
+            StaffUser.contact_id == contact_id,
+            StaffUser.role.in_(SEES_ALL),
+            StaffUser.disabled.is_(False),
+        )
+    )
+    return found is not None
 
 
 def unsubscribe(session: Session, contact: Contact, topic: Topic, actor: Actor) -> Outcome:
@@ -193,6 +248,7 @@ def _write(
             status=SubscriptionStatus(after["status"]),
             channels=after["channels"],
             frequency=Frequency(after["frequency"]),
+            scope=after.get("scope"),
             updated_at=now,
         )
         try:
@@ -207,7 +263,10 @@ def _write(
         current.status = SubscriptionStatus(after["status"])
         current.channels = after["channels"]
         current.frequency = Frequency(after["frequency"])
+        current.scope = after.get("scope")
         current.updated_at = now
+    if delta and client_topics.is_client_topic(topic.key):
+        client_outbox.DIRECTORY.forget(session)  # this process hears of its clients at once
     if delta:
         timeline.record(
             session,

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from hub.db.base import Base, utcnow
 from hub.db.models import ContactEvent
 from hub.domain import Channel, EventType
-from hub.events import outbox
+from hub.events import client_outbox, outbox
 from hub.services.actor import Actor
 
 Changes = dict[str, dict[str, Any]]
@@ -86,6 +86,7 @@ def record_many(session: Session, rows: list[dict[str, Any]]) -> None:
         # Core, not the ORM's bulk insert: the dispatcher appends thousands a second.
         session.execute(insert(_TABLE), rows)
         outbox.emit(session, rows)  # other services' endpoints hear of it, same transaction
+        client_outbox.emit(session, rows)  # and the employees who look after a client
 
 
 def page(

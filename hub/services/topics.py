@@ -12,11 +12,11 @@ from sqlalchemy.orm import Session
 
 from hub.db.base import utcnow
 from hub.db.models import Topic
-from hub.domain import TopicCategory
+from hub.domain import ActorKind, Audience, TopicCategory
 from hub.schemas.topics import TopicIn
-from hub.services import audit
+from hub.services import audit, client_topics
 from hub.services.actor import Actor
-from hub.services.errors import Conflict, NotFound
+from hub.services.errors import Conflict, InvalidField, NotFound
 
 # What a topic's audit entry shows before and after: every field its editor can change.
 FIELDS = tuple(TopicIn.model_fields)
@@ -26,10 +26,18 @@ class TopicExists(Conflict):
     code = "topic_exists"
 
 
+SYSTEM = Actor(ActorKind.SYSTEM, "system", "topics")
+
+
 def get(session: Session, key: str) -> Topic:
+    """The topic with this key; a client-event topic (`ClientTopic`) is made on first use."""
     topic = session.scalar(select(Topic).where(Topic.key == key))
     if topic is None:
-        raise NotFound(f"no topic with key {key!r}")
+        made = client_topics.definition(key)
+        if made is None:
+            raise NotFound(f"no topic with key {key!r}")
+        topic = _create(session, key, made, actor=SYSTEM)
+        session.refresh(topic)  # its enum columns as loaded, not as the JSON dump set them
     return topic
 
 
@@ -82,6 +90,8 @@ def snapshot(topic: Topic) -> dict[str, Any]:
 
 
 def _create(session: Session, key: str, data: TopicIn, *, actor: Actor) -> Topic:
+    if client_topics.is_client_topic(key) and data.audience is not Audience.EMPLOYEES:
+        raise InvalidField("audience", f"topic {key!r} tells employees of their clients")
     now = utcnow()
     topic = Topic(key=key, created_at=now, updated_at=now, **data.model_dump(mode="json"))
     try:
@@ -102,6 +112,8 @@ def _create(session: Session, key: str, data: TopicIn, *, actor: Actor) -> Topic
 
 def _change(session: Session, topic: Topic, data: TopicIn, *, actor: Actor) -> None:
     """Write the new values; a change that changes nothing is not a change (no entry)."""
+    if client_topics.is_client_topic(topic.key) and data.audience is not Audience.EMPLOYEES:
+        raise InvalidField("audience", f"topic {topic.key!r} tells employees of their clients")
     before = snapshot(topic)
     for name, value in data.model_dump(mode="json").items():
         setattr(topic, name, value)
