@@ -281,6 +281,12 @@ def erase(session: Session, external_id: str, actor: Actor, hasher: AddressHashe
     The hashes sit on the suppression list (reason `erasure`), so re-importing the address does
     not make it contactable for marketing again (RELIABILITY 16).
     """
+    # Their deliveries are locked before the person: a worker recording an outcome holds the
+    # delivery, then the person (its timeline row's key), and taking both in that same order
+    # cannot deadlock with it (PostgreSQL; it did, as a 500).
+    found = get(session, external_id)
+    theirs = select(Delivery.id).where(Delivery.contact_id == found.id).order_by(Delivery.id)
+    session.execute(theirs.with_for_update())
     contact = get(session, external_id, lock=True)
     now = utcnow()
     added = 0
