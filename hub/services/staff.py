@@ -1,4 +1,5 @@
-"""Staff users of the console: e-mail, role, argon2id password hash, enabled or not.
+"""Staff users of the console: e-mail, role, argon2id password hash, enabled or not, and
+the employee contact that is the user's own record (whose clients are their "my clients").
 
 Changing a password or disabling a user ends every session the user has, in the same
 transaction, so a stolen or forgotten browser is signed out the moment the change commits.
@@ -17,12 +18,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hub.db.base import utcnow
-from hub.db.models import StaffUser
-from hub.domain import ActorKind, SessionRevoked, StaffRole
-from hub.fields import normalize_email
+from hub.db.models import Contact, Erasure, StaffUser
+from hub.domain import ActorKind, ContactKind, SessionRevoked, StaffRole
+from hub.fields import normalize_email, normalize_external_id
 from hub.services import audit, staff_sessions
 from hub.services.actor import Actor
 from hub.services.errors import Conflict, InvalidField, NotFound
+from hub.services.hashing import AddressHasher
 
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1000  # what the sign-in form reads of a password; a longer one could not sign in
@@ -180,6 +182,64 @@ def sign_out_everywhere(session: Session, email: str, *, actor: Actor = SET_UP) 
         after={"sessions_ended": ended},
     )
     return ended
+
+
+EMPLOYEE_FIELD = "employee"  # the field a refused link names
+MAX_EXTERNAL_ID = 255
+
+
+def employee_of(session: Session, user: StaffUser) -> Contact | None:
+    """The user's own employee record, if linked."""
+    return None if user.contact_id is None else session.get(Contact, user.contact_id)
+
+
+def link_employee(
+    session: Session,
+    email: str,
+    external_id: str,
+    *,
+    hasher: AddressHasher,
+    actor: Actor = SET_UP,
+) -> bool:
+    """Link the user to their own employee record, whose clients the console shows them as
+    "my clients"; an empty `external_id` unlinks. Whether it changed. Refused (naming
+    `employee`) unless the id is an existing contact of kind employee: an erased one is
+    said to be erased, as the erasures' keyed hashes tell."""
+    user = get(session, email)
+    wanted = normalize_external_id(external_id.strip())
+    contact = _employee(session, wanted, hasher) if wanted else None
+    if user.contact_id == (contact.id if contact else None):
+        return False
+    was = employee_of(session, user)
+    user.contact_id = contact.id if contact else None
+    audit.record(
+        session,
+        actor=actor,
+        action=audit.Action.UPDATED,
+        resource=audit.Resource.STAFF_USER,
+        key=user.email,
+        before={"employee": was.external_id if was else None},
+        after={"employee": contact.external_id if contact else None},
+    )
+    return True
+
+
+def _employee(session: Session, external_id: str, hasher: AddressHasher) -> Contact:
+    if len(external_id) > MAX_EXTERNAL_ID:
+        raise InvalidField(EMPLOYEE_FIELD, f"must be at most {MAX_EXTERNAL_ID} characters")
+    contact = session.scalar(select(Contact).where(Contact.external_id == external_id))
+    if contact is None:
+        erased = session.scalar(
+            select(Erasure.id).where(Erasure.subject_hash == hasher.subject(external_id)).limit(1)
+        )
+        if erased is not None:
+            raise InvalidField(EMPLOYEE_FIELD, f"the contact {external_id!r} was erased")
+        raise InvalidField(EMPLOYEE_FIELD, f"no contact with external id {external_id!r}")
+    if contact.kind is not ContactKind.EMPLOYEE:
+        raise InvalidField(
+            EMPLOYEE_FIELD, f"{external_id!r} is a {contact.kind.value}, not an employee"
+        )
+    return contact
 
 
 def _keep_an_admin(session: Session, leaving: StaffUser) -> None:

@@ -1,5 +1,6 @@
 """Staff users: the list, adding one (with a password set or generated and shown once), and
-one user's page: role, disable or enable, a new password, sign out everywhere."""
+one user's page: role, their own employee record (whose clients are their "My clients"),
+disable or enable, a new password, sign out everywhere."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from hub.console.admin.common import (
 from hub.console.admin.once import Once
 from hub.console.auth import SessionsDep, Staff
 from hub.console.pages import back_to
-from hub.db.models import StaffUser
+from hub.db.models import Contact, StaffUser
 from hub.domain import StaffRole
 from hub.fields import normalize_email
 from hub.runtime import Runtime
@@ -47,6 +48,8 @@ DONE = {
     "enabled": "Enabled: they can sign in again.",
     "password": "Password changed: {ended} open session(s) ended.",
     "signed-out": "Signed out everywhere: {ended} open session(s) ended.",
+    "employee": "Employee record saved: their My clients page lists that employee's clients.",
+    "unlinked": "Employee record removed: their My clients page has no one to show.",
 }
 Done = Annotated[str, Query(max_length=20)]
 Ended = Annotated[int, Query(ge=0, le=10**6)]
@@ -150,6 +153,11 @@ def _user(runtime: Runtime, user_id: int) -> StaffUser | None:
         return session.get(StaffUser, user_id)
 
 
+def _employee(runtime: Runtime, user: StaffUser) -> Contact | None:
+    with runtime.reads() as session:
+        return staff_users.employee_of(session, user)
+
+
 def _user_page(
     request: Request,
     staff: Staff,
@@ -159,6 +167,7 @@ def _user_page(
     problems: list[Problem] | None = None,
     values: dict[str, str] | None = None,
 ) -> Response:
+    employee = _employee(request.app.state.runtime, user)
     return admin_page(
         request,
         "admin_user.html",
@@ -167,6 +176,7 @@ def _user_page(
         problems=problems,
         notice=notice,
         user=user,
+        employee=employee,
         roles=ROLES,
         yourself=user.email == staff.email,
         values=values or {"role": user.role.value, "password_choice": "generate"},
@@ -240,6 +250,43 @@ async def change_role(
     except HubError as exc:
         return _user_page(request, staff, user, problems=[problem_from(exc, field="role-admin")])
     return back_to(f"/console/admin/users/{user_id}?done=role")
+
+
+@router.post("/{user_id}/employee")
+async def change_employee(
+    user_id: RowId,
+    request: Request,
+    *,
+    staff: AdminDep,
+    sessions: SessionsDep,
+    runtime: RuntimeDep,
+) -> Response:
+    form = await forms.posted(request, staff, sessions, StaffRole.ADMIN)
+    user = _user(runtime, user_id)
+    if user is None:
+        return missing(request, staff, "No such staff user")
+    typed = first(form, "employee").strip()
+    values = {"role": user.role.value, "password_choice": "generate", "employee": typed}
+    try:
+        with runtime.sessions() as session:
+            staff_users.link_employee(
+                session,
+                user.email,
+                typed,
+                hasher=runtime.hasher,
+                actor=forms.staff_actor(request, staff),
+            )
+            session.commit()
+    except HubError as exc:
+        problem = _employee_problem(exc)
+        return _user_page(request, staff, user, problems=[problem], values=values)
+    return back_to(f"/console/admin/users/{user_id}?done={'employee' if typed else 'unlinked'}")
+
+
+def _employee_problem(exc: HubError) -> Problem:
+    said = problem_from(exc, field=staff_users.EMPLOYEE_FIELD)
+    message = said.message.removeprefix("Employee: ")
+    return Problem(said.field, f"Employee record: {message}")
 
 
 @router.post("/{user_id}/state")
