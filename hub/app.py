@@ -38,6 +38,7 @@ from hub.console import admin as console_admin
 from hub.console import audience as console_audience
 from hub.console import campaign_pages as console_campaigns
 from hub.console import capture_pages as console_captures
+from hub.console import client_pages as console_clients
 from hub.console import landing
 from hub.console import pages as console_pages
 from hub.console import reports as console_reports
@@ -159,15 +160,19 @@ def create_app(
     app.include_router(selfservice.router)
     app.include_router(static.router)
     app.include_router(landing.router)
-    app.include_router(console_audience.router)
-    app.include_router(console.router)
-    app.include_router(console_captures.router)
-    app.include_router(console_campaigns.router)
-    app.include_router(console_reports.router)
-    app.include_router(console_templates.router)
-    app.include_router(console_segments.router)
-    app.include_router(console_topics.router)
-    app.include_router(console_admin.router)
+    for pages in (
+        console_audience,
+        console,
+        console_captures,
+        console_campaigns,
+        console_reports,
+        console_templates,
+        console_segments,
+        console_topics,
+        console_admin,
+        console_clients,
+    ):
+        app.include_router(pages.router)
     console_pages.install(app)
     app.add_middleware(HeadAsGet)
     app.add_middleware(
