@@ -151,7 +151,7 @@ def test_a_clients_stop_reaches_their_owner_by_sms_within_seconds_and_no_other_t
     assert stop.status == 200
     (text,) = wait_for("Anna's SMS", lambda: live.texts_to(ANNA))
     took = time.monotonic() - started
-    print(f"\nclient STOP to the owner's SMS: {took:.2f} s")
+    print(f"\nclient STOP to the owner's SMS: {took:.2f} s: {text!r}")
     assert "Olga Client" in text
     assert f"{PUBLIC_URL}/console/contacts/olga" in text
     assert "stop" in text.lower()
