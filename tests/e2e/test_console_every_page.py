@@ -117,6 +117,8 @@ def addresses(world: World) -> dict[str, Visit]:
     return {
         "/console": "/console",
         "/console/login": "/console/login",
+        "/console/clients": "/console/clients",
+        "/console/clients/managers": "/console/clients/managers",
         "/console/captures": "/console/captures",
         "/console/captures/{capture_id}": f"/console/captures/{world.capture_id}",
         "/console/bounces": "/console/bounces",
