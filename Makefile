@@ -84,6 +84,7 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/selfservice.py
 	$(BIN)/python bench/campaign.py
 	$(BIN)/python bench/digest.py
+	$(BIN)/python bench/client_events.py
 	$(BIN)/python bench/alternatives.py
 	$(BIN)/python bench/mime_build.py
 	$(BIN)/python bench/render.py
