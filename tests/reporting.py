@@ -186,8 +186,9 @@ def event(
     at: dt.datetime,
     topic_key: str | None = None,
     changes: dict[str, Any] | None = None,
+    reason: str | None = None,
 ) -> None:
-    db.execute(insert(ContactEvent), [_event(contact_id, kind, at, topic_key, changes)])
+    db.execute(insert(ContactEvent), [_event(contact_id, kind, at, topic_key, changes, reason)])
 
 
 def _event(
@@ -196,10 +197,11 @@ def _event(
     at: dt.datetime,
     topic_key: str | None,
     changes: dict[str, Any] | None,
+    reason: str | None = None,
 ) -> dict[str, Any]:
     return {"contact_id": contact_id, "occurred_at": at, "type": kind, "actor_kind": "system",
             "actor": "seed", "source": "seed", "topic_key": topic_key, "channel": None,
-            "changes": changes, "reason": None, "ip": None, "user_agent": None}  # fmt: skip
+            "changes": changes, "reason": reason, "ip": None, "user_agent": None}  # fmt: skip
 
 
 # The large campaign's mix: per 100 e-mails, and per 100 SMS (to three in ten people).

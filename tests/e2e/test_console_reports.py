@@ -6,6 +6,7 @@ width go to tests/e2e/screenshots/."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,6 +33,16 @@ def console(sqlite_template: Path, tmp_path: Path) -> Iterator[tuple[LiveHub, re
             session.commit()
         with hub.runtime.engine.begin() as db:
             mixed = reporting.mixed(db, now=utcnow())
+            # p1, who left Offers after the campaign reached them, said why.
+            reporting.event(
+                db,
+                1,
+                "refusal.reason",
+                at=mixed.start + dt.timedelta(minutes=31),
+                topic_key="offers",
+                changes={"topic": "offers", "note": "Three a week is too many"},
+                reason="too_many",
+            )
         yield hub, mixed
 
 
@@ -132,6 +143,16 @@ def test_a_viewer_finds_a_failure_and_reads_the_report(
     assert last == ["9", "6", "1", "2", "5"]
     waits = page.locator("ul.reasons li").all_inner_texts()
     assert waits[0].startswith("3 SMS wait for the legal window")
+    left = page.locator("table.reasons-left tbody tr").all_inner_texts()
+    assert [" ".join(row.split()) for row in left] == ["Too many messages 1"]
+    assert "answered the optional question" in page.inner_text("#why-they-left + table + p")
+    for view, width in ((page, 1280), (phone, 390)):
+        view.goto(f"{hub.base}/console/campaigns/{mixed.campaign_id}/report")
+        heading = view.locator("#why-they-left").bounding_box()
+        assert heading is not None
+        clip = {"x": 0, "y": heading["y"] - 16, "width": width, "height": 320}
+        name = f"console-reports-why-they-left-{'desktop' if width > 390 else 'phone'}.png"
+        view.screenshot(path=SCREENSHOTS / name, full_page=True, clip=clip)  # type: ignore[arg-type]
     shoot(page, phone, "campaign-report")
     phone_chart = phone.locator("svg.chart").bounding_box()
     assert phone_chart is not None
