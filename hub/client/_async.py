@@ -36,6 +36,7 @@ from hub.client.models import (
 from hub.client.paging import apaginate
 from hub.domain import (
     Channel,
+    ClientScope,
     ContactKind,
     DeliveryState,
     EventType,
@@ -177,11 +178,15 @@ class AsyncHub:
         *,
         channels: Sequence[Channel] | None = None,
         frequency: Frequency | None = None,
+        scope: ClientScope | None = None,
     ) -> SubscriptionOut:
         """Subscribe the contact to a topic; `channels` in order of preference (default: the
-        current choice, else the topic's defaults the contact has an address for)."""
+        current choice, else the topic's defaults the contact has an address for). `scope`
+        only for a client topic (`clients.*`): whose clients an employee hears of."""
         choice = _calls.build(
-            SubscriptionIn, None, _calls.given(channels=channels, frequency=frequency)
+            SubscriptionIn,
+            None,
+            _calls.given(channels=channels, frequency=frequency, scope=scope),
         )
         return await self.run(_calls.subscribe(external_id, topic, choice))
 

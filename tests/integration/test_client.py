@@ -37,7 +37,15 @@ from hub.client import (
     WebhookVerificationError,
     verify_webhook,
 )
-from hub.domain import Channel, DeliveryState, EventType, Frequency, NotificationState
+from hub.domain import (
+    Channel,
+    ClientScope,
+    ContactKind,
+    DeliveryState,
+    EventType,
+    Frequency,
+    NotificationState,
+)
 from tests.peers.webhooks import WebhookPeer
 from tests.serving import wait_ready
 
@@ -141,6 +149,17 @@ def _sent(hub: Hub, notification_id: int) -> list[DeliveryOut]:
             return found
         time.sleep(0.2)
     pytest.fail(f"notification {notification_id} not sent: {hub.notification(notification_id)}")
+
+
+def test_an_employee_hears_of_their_teams_clients(hub: Hub) -> None:
+    person = _new_id("emp")
+    hub.upsert_contact(person, kind=ContactKind.EMPLOYEE, email="emp@corp.example")
+    chosen = hub.subscribe(person, "clients.replies", scope=ClientScope.TEAMS)
+    assert (chosen.topic, chosen.scope, chosen.channels) == (
+        "clients.replies",
+        ClientScope.TEAMS,
+        [Channel.EMAIL],
+    )
 
 
 def test_contact_subscribe_notify_deliveries_and_timeline(hub: Hub) -> None:
