@@ -5,15 +5,15 @@ their own timelines, and shown beside the contact's fields."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import String, cast, delete, func, select, update
+from sqlalchemy import String, bindparam, cast, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from hub.db.base import utcnow
-from hub.db.models import Contact, ContactEvent
+from hub.db.base import Base, utcnow
+from hub.db.models import Contact, ContactEvent, Team, TeamMember
 from hub.domain import ContactKind, EventType
 from hub.fields import normalize_external_id
 from hub.schemas.contacts import ContactOut
@@ -53,21 +53,32 @@ def resolve(session: Session, external_id: str, care: Mapping[str, Any]) -> Care
     owner: Contact | None = None
     if "owner" in care and care["owner"] is not None:
         wanted = normalize_external_id(care["owner"])
-        if wanted == normalize_external_id(external_id):
-            raise InvalidField("owner", "a contact cannot be their own owner")
         owner = session.scalar(select(Contact).where(Contact.external_id == wanted))
-        if owner is None:
-            raise InvalidField("owner", f"no contact with external_id {wanted!r}")
-        if owner.kind is not ContactKind.EMPLOYEE:
-            raise InvalidField(
-                "owner", f"{wanted!r} is a {owner.kind.value}; an owner must be an employee"
-            )
+        problem = owner_problem(
+            client=normalize_external_id(external_id),
+            owner=wanted,
+            owner_kind=owner.kind if owner is not None else None,
+        )
+        if problem is not None:
+            raise InvalidField("owner", problem)
     team_ids = None
     if "teams" in care:
         keys = list(care["teams"] or [])
         team_ids = teams.ids_of(session, keys) if keys else {}
         team_ids = {key: team_ids[key] for key in keys}
     return Care(owner=owner, owner_given="owner" in care, team_ids=team_ids)
+
+
+def owner_problem(*, client: str, owner: str, owner_kind: ContactKind | None) -> str | None:
+    """Why `owner` (an external id; `owner_kind` None when nobody has it) cannot look after
+    `client`, or None when they can: the rule of `resolve`, which the import applies row by row."""
+    if owner == client:
+        return "a contact cannot be their own owner"
+    if owner_kind is None:
+        return f"no contact with external_id {owner!r}"
+    if owner_kind is not ContactKind.EMPLOYEE:
+        return f"{owner!r} is a {owner_kind.value}; an owner must be an employee"
+    return None
 
 
 def state_of(session: Session, contact: Contact | None) -> CareState:
@@ -95,25 +106,38 @@ def check_kind(
 ) -> None:
     """Only clients have owners, and only employees own: an employee's place is in teams, and
     "my clients" and the per-manager counts read the owner as the person's account manager."""
-    if kind is ContactKind.EMPLOYEE and owner_id is not None:
-        if care.owner_given:
-            raise InvalidField("owner", "only a client has an owner; put employees in teams")
-        raise InvalidField(
-            "kind", "this client has an owner: clear `owner` to make them an employee"
-        )
+    owned = 0
     if kind is ContactKind.CLIENT and contact is not None and contact.id is not None:
-        owned = session.scalar(
-            select(func.count()).select_from(Contact).where(Contact.owner_id == contact.id)
-        )
-        if owned:
-            raise InvalidField(
-                "kind", f"this employee owns {owned} clients: give them another owner first"
+        owned = (
+            session.scalar(
+                select(func.count()).select_from(Contact).where(Contact.owner_id == contact.id)
             )
+            or 0
+        )
+    problem = kind_problem(
+        kind=kind, has_owner=owner_id is not None, owner_given=care.owner_given, owned=owned
+    )
+    if problem is not None:
+        raise InvalidField(*problem)
+
+
+def kind_problem(
+    *, kind: ContactKind, has_owner: bool, owner_given: bool, owned: int
+) -> tuple[str, str] | None:
+    """(field, reason) when a person of `kind` cannot have an owner (`has_owner`, named in the
+    change when `owner_given`) or own `owned` clients; None when all is well."""
+    if kind is ContactKind.EMPLOYEE and has_owner:
+        if owner_given:
+            return "owner", "only a client has an owner; put employees in teams"
+        return "kind", "this client has an owner: clear `owner` to make them an employee"
+    if kind is ContactKind.CLIENT and owned:
+        return "kind", f"this employee owns {owned} clients: give them another owner first"
+    return None
 
 
 def changes_of(before: CareState, after: CareState) -> Changes:
     delta: Changes = {}
-    if before.owner_id != after.owner_id:
+    if before.owner != after.owner:  # external ids name owners one to one, as ids do
         delta["owner"] = {"before": before.owner, "after": after.owner}
     if before.teams != after.teams:
         delta["teams"] = {"before": before.teams, "after": after.teams}
@@ -134,31 +158,113 @@ def write(
         teams.replace(session, contact.id, care.team_ids.values())
     if before.owner_id == after.owner_id:
         return
-    rows = []
-    if before.owner_id is not None:
-        lost: dict[str, Any] = {
-            "client": contact.external_id,
-            "owner": {"before": True, "after": False},
-        }
-        lost["now"] = after.owner
-        rows.append((before.owner_id, lost))
-    if after.owner_id is not None:
-        gained = {"client": contact.external_id, "owner": {"before": False, "after": True}}
-        rows.append((after.owner_id, gained))
-    now = utcnow()
-    timeline.record_many(
-        session,
-        [
-            timeline.event_row(
-                contact_id=owner_id,
-                type=EventType.CLIENT_ASSIGNED,
-                actor=actor,
-                at=now,
-                changes=said,
-            )
-            for owner_id, said in rows
-        ],
+    said = assignments(
+        client=contact.external_id, before=before.owner_id, after=after.owner_id, now=after.owner
     )
+    record_assignments(session, said, actor=actor, at=utcnow())
+
+
+Owner = TypeVar("Owner", int, str)
+
+
+def assignments(
+    *, client: str, before: Owner | None, after: Owner | None, now: str | None
+) -> list[tuple[Owner, dict[str, Any]]]:
+    """What the owners' timelines say when `client`'s owner goes from `before` to `after`
+    (by id, or by external id for an import that has yet to insert them): the former owner is
+    told who took over (`now`, the new owner's external id), the new one that they did."""
+    said: list[tuple[Owner, dict[str, Any]]] = []
+    if before == after:
+        return said
+    if before is not None:
+        lost = {"client": client, "owner": {"before": True, "after": False}, "now": now}
+        said.append((before, lost))
+    if after is not None:
+        said.append((after, {"client": client, "owner": {"before": False, "after": True}}))
+    return said
+
+
+def record_assignments(
+    session: Session,
+    told: Sequence[tuple[int, Mapping[str, Any]]],
+    *,
+    actor: Actor,
+    at: dt.datetime,
+) -> None:
+    """client.assigned on each owner's timeline (owner id, changes), in one statement, and
+    to the event endpoints that listen to it."""
+    timeline.record_many(session, assignment_rows(told, actor=actor, at=at))
+
+
+def assignment_rows(
+    told: Sequence[tuple[int, Mapping[str, Any]]], *, actor: Actor, at: dt.datetime
+) -> list[dict[str, Any]]:
+    """The client.assigned events of `record_assignments`, as `timeline.event_row`s."""
+    return [
+        timeline.event_row(
+            contact_id=owner_id,
+            type=EventType.CLIENT_ASSIGNED,
+            actor=actor,
+            at=at,
+            changes=changes,
+        )
+        for owner_id, changes in told
+    ]
+
+
+def team_ids(session: Session, keys: Collection[str]) -> dict[str, int]:
+    """The ids of those of `keys` that are teams, by key (one query; unknown keys absent)."""
+    if not keys:
+        return {}
+    found = session.execute(select(Team.key, Team.id).where(Team.key.in_(list(keys))))
+    return dict(found.all())
+
+
+def memberships(session: Session, contact_ids: Collection[int]) -> dict[int, dict[str, int]]:
+    """Each contact's teams as {key: team id} (one query); a contact in no team is absent."""
+    found: dict[int, dict[str, int]] = {}
+    if not contact_ids:
+        return found
+    rows = session.execute(
+        select(TeamMember.contact_id, Team.key, Team.id)
+        .join(Team, Team.id == TeamMember.team_id)
+        .where(TeamMember.contact_id.in_(list(contact_ids)))
+    )
+    for contact_id, key, team_id in rows:
+        found.setdefault(contact_id, {})[key] = team_id
+    return found
+
+
+def replace_memberships(
+    session: Session,
+    changed: Sequence[tuple[int, Collection[int], Collection[int]]],
+    *,
+    at: dt.datetime,
+) -> None:
+    """Many contacts' teams at once, as `teams.replace` does for one: each (contact id, team
+    ids they were in, team ids they are in now), in one DELETE and one INSERT for them all, so
+    the memberships kept keep their dates."""
+    gone = [
+        {"c": contact_id, "t": team_id}
+        for contact_id, had, has in changed
+        for team_id in set(had) - set(has)
+    ]
+    new = [
+        {"team_id": team_id, "contact_id": contact_id, "added_at": at}
+        for contact_id, had, has in changed
+        for team_id in sorted(set(has) - set(had))
+    ]
+    if gone:
+        session.execute(_LEAVE, gone)
+    if new:
+        session.execute(insert(_MEMBERS), new)
+
+
+# Core, not the ORM: a DELETE run with many parameter sets is the driver's executemany.
+_MEMBERS = Base.metadata.tables[TeamMember.__tablename__]
+_LEAVE = delete(_MEMBERS).where(
+    _MEMBERS.c.contact_id == bindparam("c"), _MEMBERS.c.team_id == bindparam("t")
+)
 
 
 def shown(session: Session, rows: Sequence[Contact]) -> list[ContactOut]:

@@ -214,26 +214,3 @@ def test_erasing_a_client_leaves_no_trace_of_them_with_their_owner(
     assert "c-secret" not in str(kept)
     told = timeline(client, auth, "e-2")[0]
     assert said(told) == "No longer the owner of a client: the client was erased"
-
-
-def test_an_import_refuses_owner_and_teams_rather_than_dropping_them(
-    client: TestClient, auth: dict[str, str]
-) -> None:
-    """Until the import writes them, a row naming them is refused, naming the field."""
-    people(client, auth)
-    body = '{"external_id": "c-1", "owner": "e-1"}\n{"external_id": "c-2", "teams": ["north"]}\n'
-    response = client.post(
-        "/v1/contacts/import",
-        content=body,
-        headers={**auth, "Content-Type": "application/x-ndjson"},
-    )
-    assert response.status_code == 200, response.text
-    report = response.json()
-    assert (report["created"], report["failed"]) == (0, 2)
-    assert [(e["line"], e["field"]) for e in report["errors"]] == [(1, "owner"), (2, "teams")]
-    header = client.post(
-        "/v1/contacts/import",
-        content="external_id,owner\nc-3,e-1\n",
-        headers={**auth, "Content-Type": "text/csv"},
-    )
-    assert field_of(header) == "header"

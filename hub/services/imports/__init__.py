@@ -4,11 +4,13 @@ imports and the benchmark call it.
 It owns the whole pipeline, each stage in its own module:
 `stream` (bytes to checked UTF-8 lines), `rows` (records and their checking, run in worker
 processes for big files), `writer` (one batch merged and committed, the events of a PATCH),
+`care` (the batch's owners and teams, by `contact_care`'s rules, looked up once per batch),
 `inserts` (the two hot INSERTs as driver executemany), `subscribe` (the option that subscribes
 every imported person to a topic, through the subscription service) and `pipeline`
 (`import_contacts`, which ties them together). A domain service like the rest of
 `hub.services`: it imports the schemas, the database models and its sibling services
-(contacts, subscriptions, actor, errors), nothing above them.
+(contacts, contact_care, subscriptions, actor, errors) and the events outbox, nothing above
+them.
 """
 
 from hub.services.imports.pipeline import Tally, import_contacts

@@ -33,6 +33,7 @@ _CONTACT_COLUMNS = (
     *_TEXT_FIELDS,
     "attributes",
     "link_key",
+    "owner_id",
     "created_at",
     "updated_at",
 )
@@ -108,9 +109,14 @@ class DriverInserts:
         return self._compiled[dialect.name]
 
     def contacts(
-        self, connection: Connection, new: Sequence[tuple[str, dict[str, Any]]], *, now: Any
+        self,
+        connection: Connection,
+        new: Sequence[tuple[str, dict[str, Any], int | None]],
+        *,
+        now: Any,
     ) -> dict[str, int]:
-        """Insert contacts (external id, full state); return their ids by external id.
+        """Insert contacts (external id, full state, owner's id); return their ids by
+        external id.
 
         sqlite3's executemany cannot return rows, so the ids come from one SELECT by the
         unique external ids, inside the same transaction.
@@ -120,6 +126,7 @@ class DriverInserts:
         c = _CONTACTS.c
         stamp = _converter(c.created_at, dialect)(now)
         kind, attributes = _converter(c.kind, dialect), _converter(c.attributes, dialect)
+        owner = _converter(c.owner_id, dialect)
         statement.run(
             connection,
             [
@@ -129,13 +136,14 @@ class DriverInserts:
                     *_texts(state),
                     attributes(state["attributes"]),
                     new_link_key(),
+                    owner(owner_id),
                     stamp,
                     stamp,
                 )
-                for external_id, state in new
+                for external_id, state, owner_id in new
             ],
         )
-        wanted = [external_id for external_id, _ in new]
+        wanted = [external_id for external_id, _, _ in new]
         found = connection.execute(_IDS.where(c.external_id.in_(wanted)))
         return {external_id: contact_id for contact_id, external_id in found}
 

@@ -238,15 +238,18 @@ class Tally:
 
     def add(self, checked: Checked, counts: Counts) -> None:
         self.rows += checked.rows
-        # A row whose subscription was refused was written, yet failed at what it was for.
-        self.failed += checked.failed + len({line for line, _, _ in counts.refused})
+        # A row whose subscription was refused was written, yet failed at what it was for;
+        # one whose owner or teams were refused (only the writer can tell) was not written.
+        self.failed += checked.failed + len(counts.rejected)
+        self.failed += len({line for line, _, _ in counts.refused})
         self.created += counts.created
         self.updated += counts.updated
         self.unchanged += counts.unchanged
         self.subscribed += counts.subscribed
         problems = checked.problems
-        if counts.refused:
-            problems = sorted([*problems, *counts.refused], key=lambda problem: problem[0])
+        if counts.refused or counts.rejected:
+            found = [*problems, *counts.rejected, *counts.refused]
+            problems = sorted(found, key=lambda problem: problem[0])
         room = self._max_errors - len(self.errors)
         self.errors += [
             RowError(line=line, field=field, reason=reason)

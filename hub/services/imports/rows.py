@@ -4,10 +4,12 @@ Reading (this process) and checking (`check_batch`, picklable, so worker process
 are kept apart: checking is most of an import's CPU time.
 
 CSV: a header row names the columns: `external_id` (required), any of the contact fields,
-`attributes` (a JSON object) and `attr.<key>` columns (string values, merged over `attributes`).
+`attributes` (a JSON object), `attr.<key>` columns (string values, merged over `attributes`),
+`owner` (an employee's external id) and `teams` (team keys separated by `|` or `;`).
 An empty cell means "not given": the field keeps its current value. To clear a field, send
 NDJSON with `null`; to drop an attribute, `{"key": null}` in the `attributes` cell.
-NDJSON: one JSON object per line, `external_id` plus contact fields; `null` clears a field.
+NDJSON: one JSON object per line, `external_id` plus contact fields; `null` clears a field
+(`"teams": []` or `null`: in no team), `teams` is a list of keys.
 """
 
 from __future__ import annotations
@@ -91,10 +93,13 @@ class Unreadable:
 
 Payload = list[str] | str | Unreadable  # CSV cells, an NDJSON line, or a broken record
 RawRow = tuple[int, Payload]  # (line where the record starts, payload)
-GoodRow = tuple[int, str, dict[str, Any]]  # (line, external_id, the fields given)
+# (line, external_id, the fields given, the owner and teams given)
+GoodRow = tuple[int, str, dict[str, Any], dict[str, Any]]
 Problem = tuple[int, str, str]  # (line, field, reason)
 
-_KNOWN_KEYS = ("external_id", *CONTACT_FIELDS, "attributes")
+_KNOWN_KEYS = ("external_id", *CONTACT_FIELDS, "attributes", *CARE_FIELDS)
+_COLUMN_FIELDS = (*CONTACT_FIELDS, *CARE_FIELDS)
+_TEAM_SEPARATORS = re.compile(r"[|;]")
 _KNOWN_COLUMNS = (*_KNOWN_KEYS, "attr.<key>")
 
 
@@ -106,7 +111,7 @@ def read_columns(header: list[str]) -> Columns:
     for index, name in enumerate(names):
         if names.index(name) != index:
             raise InvalidField("header", f"column {name!r} appears twice")
-        if name in CONTACT_FIELDS:
+        if name in _COLUMN_FIELDS:
             fields.append((index, name))
         elif name == "attributes":
             attributes = index
@@ -234,6 +239,11 @@ def _from_cells(
         for index, name in columns.fields
         if index < size and cells[index].strip()
     }
+    if "teams" in data:
+        keys = [key.strip() for key in _TEAM_SEPARATORS.split(data["teams"])]
+        data["teams"] = [key for key in keys if key]  # "north;" is one team, not two
+        if not data["teams"]:
+            del data["teams"]  # only separators: an empty cell
     attributes: dict[str, Any] = {}
     if columns.attributes is not None and columns.attributes < size:
         text = cells[columns.attributes].strip()
@@ -280,7 +290,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 def _contact(
     external_id: Any, data: dict[str, Any], bad: dict[str, str], *, allow_private_webhooks: bool
-) -> tuple[str, dict[str, Any]] | None:
+) -> tuple[str, dict[str, Any], dict[str, Any]] | None:
     if isinstance(external_id, int) and not isinstance(external_id, bool):
         external_id = str(external_id)
     if external_id is None or (isinstance(external_id, str) and not external_id.strip()):
@@ -292,24 +302,19 @@ def _contact(
             external_id = _EXTERNAL_ID.validate_python(external_id)
         except ValidationError as exc:
             bad["external_id"] = _reason(exc.errors(include_url=False)[0])
-    for name in CARE_FIELDS:
-        if name in data:
-            # ContactIn takes them, but the import does not write them yet: refused, not
-            # dropped, so nobody believes an import assigned owners or teams.
-            bad[name] = "is not read by imports yet; set it with PATCH /v1/contacts/{external_id}"
-            return None
     try:
-        given = ContactIn.model_validate(data).given()
+        contact = ContactIn.model_validate(data)
     except ValidationError as exc:
         for error in exc.errors(include_url=False):
             bad.setdefault(str(error["loc"][0]) if error["loc"] else "row", _reason(error))
         return None
+    given = contact.given()
     try:
         check_webhook_target(given.get("webhook_url"), allow_private=allow_private_webhooks)
     except InvalidField as exc:
         bad[exc.field] = exc.message.removeprefix(f"{exc.field}: ")
         return None
-    return (external_id, given) if not bad else None
+    return (external_id, given, contact.care()) if not bad else None
 
 
 def _reason(error: ErrorDetails) -> str:
