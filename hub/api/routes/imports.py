@@ -33,8 +33,10 @@ BODY = {
         "required": True,
         "description": "UTF-8 text, streamed: any size. CSV needs a header row naming the "
         "columns: external_id (required), kind, name, email, phone, webhook_url, locale, "
-        "timezone, attributes (a JSON object) and attr.<key> columns. An empty cell leaves the "
-        "field as it is. NDJSON: one JSON object per line; null clears a field.",
+        "timezone, attributes (a JSON object), attr.<key> columns, owner (a client's "
+        "employee, by external_id) and teams (team keys separated by | or ;). An empty cell "
+        "leaves the field as it is. NDJSON: one JSON object per line; null clears a field "
+        "(`teams` is a list).",
         "content": {
             "text/csv": {"schema": {"type": "string"}, "example": CSV_EXAMPLE},
             "application/x-ndjson": {"schema": {"type": "string"}, "example": NDJSON_EXAMPLE},
