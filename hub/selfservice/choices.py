@@ -2,6 +2,11 @@
 
 Each change goes through the same services as the API, so it is checked the same way and
 lands on the timeline as an event with its actor (self-service), IP and user agent.
+
+An employee's page also lists the five topics about their clients (`ClientTopic`), each with
+whose clients it is about (`ClientScope`). Their rows may not exist yet: the page shows them
+from their definitions and creates a row only when the employee subscribes (a GET writes
+nothing).
 """
 
 from __future__ import annotations
@@ -9,13 +14,21 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.db.models import Contact, ContactPreferences, Subscription, Topic
-from hub.domain import ADDRESS_FIELD, Channel, Frequency, SubscriptionStatus
+from hub.domain import (
+    ADDRESS_FIELD,
+    Channel,
+    ClientScope,
+    ClientTopic,
+    ContactKind,
+    Frequency,
+    SubscriptionStatus,
+)
 from hub.schemas.subscriptions import (
     WEEKDAYS,
     DigestIn,
@@ -24,7 +37,7 @@ from hub.schemas.subscriptions import (
     SubscriptionIn,
 )
 from hub.selfservice.words import Words
-from hub.services import contact_preferences, subscriptions
+from hub.services import client_topics, contact_preferences, subscriptions, topics
 from hub.services.actor import Actor
 from hub.services.errors import HubError
 
@@ -46,12 +59,22 @@ class TopicChoice:
     channels: list[ChannelChoice]
     frequencies: list[Frequency]
     frequency: Frequency
+    # A client topic's choice of whose clients: what this person may pick, and what is saved
+    # (None: not saved yet). Empty and None for every other topic.
+    scopes: list[ClientScope] = field(default_factory=list)
+    scope: ClientScope | None = None
+
+    @property
+    def made(self) -> bool:
+        """False for a client topic shown from its definition: no row until someone subscribes."""
+        return self.topic.id is not None
 
 
 @dataclass(frozen=True)
 class PageModel:
     contact: Contact
     topics: list[TopicChoice]
+    client_topics: list[TopicChoice]  # employees only; shown as a group after the others
     quiet_start: str
     quiet_end: str
     digest_time: str  # "" : the hub's
@@ -62,8 +85,12 @@ class PageModel:
     weekdays = WEEKDAYS
 
     @property
+    def every_topic(self) -> list[TopicChoice]:
+        return self.topics + self.client_topics
+
+    @property
     def offers_digest(self) -> bool:
-        return any(len(t.frequencies) > 1 for t in self.topics)
+        return any(len(t.frequencies) > 1 for t in self.every_topic)
 
 
 @dataclass
@@ -75,7 +102,8 @@ class Outcome:
 
 
 def model(session: Session, contact: Contact) -> PageModel:
-    """The public topics for the person's kind (and any they hold), as they stand now."""
+    """The public topics for the person's kind, as they stand now; for an employee, the
+    client topics too."""
     rows = session.execute(
         select(Topic, Subscription)
         .outerjoin(
@@ -89,11 +117,12 @@ def model(session: Session, contact: Contact) -> PageModel:
     topics = [
         _topic(contact, topic, subscription)
         for topic, subscription in rows
-        if topic.audience.includes(contact.kind)
+        if topic.audience.includes(contact.kind) and not client_topics.is_client_topic(topic.key)
     ]
     return PageModel(
         contact=contact,
         topics=topics,
+        client_topics=_client_topics(session, contact, rows),
         quiet_start=prefs.quiet_start.strftime("%H:%M") if prefs and prefs.quiet_start else "",
         quiet_end=prefs.quiet_end.strftime("%H:%M") if prefs and prefs.quiet_end else "",
         digest_time=prefs.digest_time.strftime("%H:%M") if prefs and prefs.digest_time else "",
@@ -127,6 +156,46 @@ def _topic(contact: Contact, topic: Topic, subscription: Subscription | None) ->
     )
 
 
+def _client_topics(
+    session: Session, contact: Contact, rows: Sequence[tuple[Topic, Subscription | None]]
+) -> list[TopicChoice]:
+    """The five client topics in their order: each from its row when it has one (public: staff
+    may rename or hide one), else from its definition, unsaved."""
+    if contact.kind is not ContactKind.EMPLOYEE:
+        return []
+    found = {topic.key: (topic, subscription) for topic, subscription in rows}
+    existing = session.scalars(select(Topic.key).where(Topic.key.in_(client_topics.KEYS)))
+    hidden = set(existing) - set(found)  # rows staff made not public
+    offered = [ClientScope.MINE, ClientScope.TEAMS]
+    if subscriptions.sees_all(session, contact.id):
+        offered.append(ClientScope.ALL)
+    shown = []
+    for key in (k.value for k in ClientTopic if k.value not in hidden):
+        topic, subscription = found.get(key) or (_unsaved(key), None)
+        saved = subscription.scope if subscription else None
+        shown.append(
+            replace(
+                _topic(contact, topic, subscription),
+                scopes=offered,
+                scope=ClientScope(saved) if saved else None,
+            )
+        )
+    return shown
+
+
+def _unsaved(key: str) -> Topic:
+    """The topic a client key becomes, never added to the session: the page shows it, and
+    `topics.get` makes the row when someone subscribes."""
+    made = client_topics.definition(key)
+    assert made is not None, key  # every ClientTopic has a definition
+    return Topic(
+        key=key,
+        **made.model_dump(mode="json", exclude={"audience", "category"}),
+        audience=made.audience,
+        category=made.category,
+    )
+
+
 def _address(contact: Contact, channel: Channel) -> str | None:
     value: str | None = getattr(contact, ADDRESS_FIELD[channel])
     if not value:
@@ -149,7 +218,7 @@ def apply(
     """Save what the form says; the caller commits when `errors` is empty, else rolls back."""
     outcome = Outcome()
     contact = current.contact
-    for choice in current.topics:
+    for choice in current.every_topic:
         key, name = choice.topic.key, choice.topic.name
         wanted = [c for c in form.get(f"channels:{key}", []) if c in choice.topic.allowed_channels]
         on = choice.topic.required or bool(form.get(f"topic:{key}"))
@@ -163,13 +232,20 @@ def apply(
         if not wanted:
             outcome.errors.append(words("need_channel", topic=name))
             continue
+        scope = _scope(form.get(f"scope:{key}"), choice, words=words, outcome=outcome)
+        if choice.scopes and scope is None:
+            continue
+        topic = _row(session, choice, outcome)
+        if topic is None:
+            continue
         before = [c.channel.value for c in choice.channels if c.chosen]
         data = SubscriptionIn(
             status=SubscriptionStatus.SUBSCRIBED,
             channels=[Channel(c) for c in _ordered(wanted, choice)],
             frequency=frequency,
+            scope=scope,
         )
-        _guarded(outcome, subscriptions.put, session, contact, choice.topic, data, actor)
+        _guarded(outcome, subscriptions.put, session, contact, topic, data, actor)
         if not choice.subscribed:
             outcome.changes.append(words("change.subscribed", topic=name))
         if sorted(before) != sorted(wanted) and choice.subscribed:
@@ -179,8 +255,38 @@ def apply(
             outcome.changes.append(
                 words("change.frequency", topic=name, frequency=words(f"freq.{frequency}"))
             )
+        if scope is not None and (scope is not choice.scope or not choice.subscribed):
+            outcome.changes.append(words("change.scope", topic=name, scope=words(f"scope.{scope}")))
     _preferences(session, current, form, actor=actor, words=words, outcome=outcome)
     return outcome
+
+
+def _scope(
+    given: Sequence[str] | None, choice: TopicChoice, *, words: Words, outcome: Outcome
+) -> ClientScope | None:
+    """Whose clients a ticked client topic is about: one of those offered, else the saved one,
+    else `mine`. A value not offered (`all` from someone who may not, or a made-up one) is an
+    error naming the field; None for every other topic."""
+    if not choice.scopes:
+        return None
+    if not given or not given[0]:
+        return choice.scope if choice.scope in choice.scopes else ClientScope.MINE
+    if given[0] in {s.value for s in choice.scopes}:
+        return ClientScope(given[0])
+    why = "scope.not_all" if given[0] == ClientScope.ALL else "scope.bad"
+    outcome.errors.append(words(why, topic=choice.topic.name))
+    return None
+
+
+def _row(session: Session, choice: TopicChoice, outcome: Outcome) -> Topic | None:
+    """The topic's row, made now for a client topic nobody has subscribed to before."""
+    if choice.made:
+        return choice.topic
+    try:
+        return topics.get(session, choice.topic.key)
+    except HubError as exc:  # made at the same moment by someone else: "retry"
+        outcome.errors.append(exc.message)
+        return None
 
 
 def _ordered(wanted: list[str], choice: TopicChoice) -> list[str]:
