@@ -168,6 +168,11 @@ def test_a_daily_digest_message_waits_for_nine_and_then_goes(wired: Wired) -> No
     clock.set(dt.datetime(2026, 7, 2, 7, 0, 3, tzinfo=dt.UTC))
     workers.sweep_once()
     wait_for("the digest e-mail", lambda: len(smtp.received) == 1)
+    # The peer has the mail a moment before the worker records it: wait for the record.
+    wait_for(
+        "the delivery recorded as sent",
+        lambda: states(client, auth, accepted["id"])["berlin"]["state"] != "sending",
+    )
     assert states(client, auth, accepted["id"])["berlin"]["state"] == "sent"
 
 
