@@ -38,7 +38,11 @@ TAGS: list[dict[str, Any]] = [
     {
         "name": "topics",
         "description": "What people can subscribe to: its category (transactional or "
-        "marketing) decides which rules its messages follow.",
+        "marketing) decides which rules its messages follow. Five system topics tell "
+        "employees of their clients (`clients.replies`, `clients.refusals`, "
+        "`clients.failures`, `clients.preferences`, `clients.clicks`); each exists from the "
+        "first time its key is used, and a subscription to one has a `scope`: `mine`, "
+        "`teams` or `all`.",
     },
     {
         "name": "teams",
