@@ -1,41 +1,41 @@
-"""Console pages for contacts: the list (newest first, paged, searchable), a person's profile
-with their timeline in plain words (`hub.services.timeline_words`), and the forms that add a
-person and change their details, checked by the API's own schema and saved through the same
-service, so each change is on their timeline with the staff member."""
+"""Console pages for contacts: the list (newest first, paged, searchable, narrowed to an
+owner's clients or a team's members), a person's profile with who looks after them and their
+timeline in plain words (`hub.services.timeline_words`), and the forms that add a person and
+change their details, owner and teams included, checked by the API's own schema and saved
+through the same service, so each change is on their timeline (and an owner's) with the staff
+member."""
 
 from __future__ import annotations
 
-import functools
-import zoneinfo
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from hub.console import forms
+from hub.console import contact_care_view as care_view
+from hub.console import contact_form, forms
 from hub.console.audience_forms import (
     ATTRIBUTE_TYPES,
     AttributeRow,
     Problem,
     Refused,
     attribute_rows,
-    attributes_from,
     posted_rows,
-    problems_of,
     staff_actor,
 )
 from hub.console.auth import NotAllowed, SessionsDep, Staff, StaffDep
 from hub.console.pages import back_to, page
 from hub.db.base import utcnow
-from hub.db.models import Contact, ContactPreferences, Suppression, Topic
+from hub.db.models import Contact, ContactPreferences, Suppression, TeamMember, Topic
 from hub.dispatch import explain
 from hub.domain import ContactKind, StaffRole
-from hub.fields import ExternalId, normalize_external_id
-from hub.schemas.contacts import CONTACT_FIELDS, ContactIn
+from hub.fields import normalize_external_id
+from hub.runtime import Runtime
+from hub.schemas.contacts import CONTACT_FIELDS
 from hub.services import contact_preferences, contacts, subscriptions, timeline_entries, topics
 from hub.services.errors import HubError
 from hub.services.timeline_words import Ref, RefKind
@@ -52,19 +52,6 @@ DONE = {
     "subscription": "Their subscription was saved.",
     "preferences": "Their preferences were saved.",
 }
-LABELS = {
-    "external_id": "External id",
-    "kind": "Kind",
-    "name": "Name",
-    "email": "E-mail address",
-    "phone": "Phone number",
-    "webhook_url": "Webhook URL",
-    "locale": "Language",
-    "timezone": "Time zone",
-    "attributes": "Attributes",
-}
-_TEXT_FIELDS = ("name", "email", "phone", "webhook_url", "locale")
-_EXTERNAL_ID: TypeAdapter[str] = TypeAdapter(ExternalId)
 # Where an id named on the timeline leads (topics have no page but their editor, which a
 # viewer reads without changing).
 LINKS = {
@@ -72,26 +59,26 @@ LINKS = {
     RefKind.CAMPAIGN: "/console/campaigns/{}",
     RefKind.TOPIC: "/console/topics/{}/edit",
     RefKind.TEMPLATE: "/console/templates/history?key={}",
+    RefKind.CONTACT: "/console/contacts/{}",
 }
 BeforeQuery = Annotated[int | None, Query(ge=1, le=2**63 - 1)]
-
-
-@functools.cache
-def time_zones() -> list[str]:
-    """The IANA zones the time zone field suggests (any the API accepts may be typed)."""
-    return sorted(zoneinfo.available_timezones())
 
 
 @router.get("/contacts")
 def contact_list(
     request: Request,
+    *,
     staff: StaffDep,
     runtime: RuntimeDep,
     q: Annotated[str, Query(max_length=320)] = "",
+    owner: Annotated[str, Query(max_length=255)] = "",
+    team: Annotated[str, Query(max_length=64)] = "",
     before: BeforeQuery = None,
 ) -> Response:
-    """The newest people first, a page at a time; a search narrows them."""
-    needle = q.strip()
+    """The newest people first, a page at a time; a search narrows them, and so do `owner`
+    (an employee's external id: their clients) and `team` (a team's key: its members), as in
+    the API's list. An unknown owner or team is a 422 naming it, not an empty list."""
+    needle, owner, team = q.strip(), owner.strip(), team.strip()
     query = select(Contact)
     if needle:
         query = query.where(
@@ -104,16 +91,33 @@ def contact_list(
         )
     if before is not None:
         query = query.where(Contact.id < before)
+    rows: list[Contact] = []
     with runtime.reads() as session:
-        rows = list(session.scalars(query.order_by(Contact.id.desc()).limit(PAGE + 1)))
+        narrow = care_view.narrowed(session, owner=owner, team=team)
+        if narrow.owner_id is not None:
+            query = query.where(Contact.owner_id == narrow.owner_id)
+        if narrow.team_id is not None:
+            members = select(TeamMember.contact_id).where(TeamMember.team_id == narrow.team_id)
+            query = query.where(Contact.id.in_(members))
+        if not narrow.problems:
+            rows = list(session.scalars(query.order_by(Contact.id.desc()).limit(PAGE + 1)))
+        teams = contact_form.all_teams(session)
     older = rows[PAGE - 1].id if len(rows) > PAGE else None
+    kept = {name: value for name, value in (("q", q), ("owner", owner), ("team", team)) if value}
     return page(
         request,
         "contacts.html",
         "Contacts",
         staff,
+        status=422 if narrow.problems else 200,
         section="contacts",
         q=q,
+        owner=owner,
+        team=team,
+        heading=narrow.heading,
+        problems=narrow.problems,
+        teams=teams,
+        kept=urlencode(kept),
         rows=rows[:PAGE],
         older=older,
         paged=before is not None,
@@ -140,7 +144,7 @@ def contact_new(request: Request, staff: StaffDep) -> Response:
         request,
         staff,
         None,
-        values={"timezone": "UTC", "kind": "client"},
+        values={"timezone": "UTC", "kind": "client", "owner": "", "teams": []},
         rows=attribute_rows({}, blank=BLANK_ROWS),
     )
 
@@ -150,12 +154,12 @@ async def contact_create(
     request: Request, staff: StaffDep, sessions: SessionsDep, runtime: RuntimeDep
 ) -> Response:
     form = await forms.posted(request, staff, sessions, StaffRole.MARKETER)
-    values = _values(form, ("external_id", *CONTACT_FIELDS))
+    values = contact_form.values(form, ("external_id", *CONTACT_FIELDS))
     rows = posted_rows(form)
     if first(form, "action") == "more":
-        return _form(request, staff, None, values=values, rows=_more(rows))
+        return _form(request, staff, None, values=values, rows=contact_form.more(rows))
     try:
-        external_id, body = _checked(values, rows, removed=(), creating=True)
+        external_id, body = contact_form.checked(values, rows, removed=(), creating=True)
         with runtime.sessions() as session:
             if session.scalar(select(Contact.id).where(Contact.external_id == external_id)):
                 raise Refused(
@@ -173,10 +177,13 @@ async def contact_create(
                 body.model_dump(),
                 staff_actor(request, staff),
                 allow_private_webhooks=runtime.settings.webhook_allow_private,
+                care=body.care(),
             )
             session.commit()
     except (ValidationError, HubError, Refused) as exc:
-        return _form(request, staff, None, values=values, rows=rows, problems=_problems(exc))
+        return _form(
+            request, staff, None, values=values, rows=rows, problems=contact_form.problems(exc)
+        )
     return back_to(f"/console/contacts/{_quoted(external_id)}?done=created")
 
 
@@ -188,10 +195,12 @@ def contact_edit(
         raise NotAllowed(StaffRole.MARKETER)
     with runtime.reads() as session:
         found = _find(session, external_id)
+        cared = contact_form.care_of(session, found) if found is not None else {}
     if found is None:
         return missing(request, staff, external_id)
-    values = {name: getattr(found, name) or "" for name in CONTACT_FIELDS}
+    values: dict[str, Any] = {name: getattr(found, name) or "" for name in CONTACT_FIELDS}
     values["kind"] = found.kind.value
+    values |= cared
     return _form(
         request,
         staff,
@@ -210,17 +219,17 @@ async def contact_save(
     runtime: RuntimeDep,
 ) -> Response:
     form = await forms.posted(request, staff, sessions, StaffRole.MARKETER)
-    values = _values(form, CONTACT_FIELDS)
+    values = contact_form.values(form, CONTACT_FIELDS)
     rows = posted_rows(form)
     with runtime.reads() as session:
         found = _find(session, external_id)
     if found is None:
         return missing(request, staff, external_id)
     if first(form, "action") == "more":
-        return _form(request, staff, found, values=values, rows=_more(rows))
+        return _form(request, staff, found, values=values, rows=contact_form.more(rows))
     try:
         removed = set(found.attributes) - {row.key.strip() for row in rows}
-        _, body = _checked(values, rows, removed=removed, creating=False)
+        _, body = contact_form.checked(values, rows, removed=removed, creating=False)
         with runtime.sessions() as session:
             contacts.patch(
                 session,
@@ -228,10 +237,13 @@ async def contact_save(
                 body.given(),
                 staff_actor(request, staff),
                 allow_private_webhooks=runtime.settings.webhook_allow_private,
+                care=body.care(),
             )
             session.commit()
     except (ValidationError, HubError, Refused) as exc:
-        return _form(request, staff, found, values=values, rows=rows, problems=_problems(exc))
+        return _form(
+            request, staff, found, values=values, rows=rows, problems=contact_form.problems(exc)
+        )
     return back_to(f"/console/contacts/{_quoted(found.external_id)}?done=saved")
 
 
@@ -245,6 +257,9 @@ def _form(
     problems: list[Problem] | None = None,
 ) -> Response:
     title = "Add a person" if found is None else f"Change {found.name or found.external_id}"
+    runtime: Runtime = request.app.state.runtime
+    with runtime.reads() as session:
+        choices = contact_form.choices(session)
     return page(
         request,
         "contact_form.html",
@@ -257,81 +272,10 @@ def _form(
         rows=rows,
         kinds=[k.value for k in ContactKind],
         types=ATTRIBUTE_TYPES,
-        zones=time_zones(),
+        zones=contact_form.time_zones(),
+        choices=choices,
         problems=problems or [],
     )
-
-
-def _values(form: dict[str, list[str]], names: tuple[str, ...]) -> dict[str, str]:
-    return {name: first(form, name).strip() for name in names}
-
-
-def _more(rows: list[AttributeRow]) -> list[AttributeRow]:
-    return [*rows, AttributeRow("", "", "text")]
-
-
-def _external_id(value: str) -> str:
-    if not value:
-        raise Refused(
-            [
-                Problem(
-                    "external_id",
-                    "External id: enter the id your own systems "
-                    "know this person by, such as a customer number",
-                )
-            ]
-        )
-    try:
-        return _EXTERNAL_ID.validate_python(value)
-    except ValidationError as exc:
-        message = exc.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")
-        raise Refused([Problem("external_id", f"External id: {message}")]) from None
-
-
-def _checked(
-    values: dict[str, str], rows: list[AttributeRow], *, removed: Any, creating: bool
-) -> tuple[str, ContactIn]:
-    """The external id (when `creating`) and the contact as the API's schema reads them.
-    Raises Refused with every problem of the form at once."""
-    problems: list[Problem] = []
-    external_id = ""
-    if creating:
-        try:
-            external_id = _external_id(values["external_id"])
-        except Refused as exc:
-            problems += exc.problems
-    attributes: dict[str, Any] = {}
-    in_rows: list[Problem] = []  # listed last, as the rows are last on the page
-    try:
-        attributes = attributes_from(rows)
-    except Refused as exc:
-        in_rows = exc.problems
-    given = _given(values, {**dict.fromkeys(removed), **attributes}, clear=not creating)
-    try:
-        body = ContactIn.model_validate(given)
-    except ValidationError as exc:
-        problems += _problems(exc)
-    problems += in_rows
-    if problems:
-        raise Refused(problems)
-    return external_id, body
-
-
-def _given(values: dict[str, str], attributes: dict[str, Any], *, clear: bool) -> dict[str, Any]:
-    """The contact's fields as the API takes them. An empty text field is left out of a new
-    person and, when changing one (`clear`), clears the field; removed attributes are sent as
-    null, which the API's PATCH takes as "remove this key"."""
-    given: dict[str, Any] = {"kind": values.get("kind") or "client"}
-    for name in _TEXT_FIELDS:
-        if values.get(name) or clear:
-            given[name] = values.get(name) or None
-    given["timezone"] = values.get("timezone") or "UTC"
-    given["attributes"] = attributes
-    return given
-
-
-def _problems(exc: Exception) -> list[Problem]:
-    return problems_of(exc, labels=LABELS)
 
 
 def _quoted(external_id: str) -> str:
@@ -376,6 +320,7 @@ def contact(
         chosen = {s.topic for s in subs}
         offered = [t for t in all_topics if t.key not in chosen and t.audience.includes(found.kind)]
         preferences = contact_preferences.view(session.get(ContactPreferences, found.id))
+        cared = care_view.facts(session, found)
         explained = None
         if why in {t.key for t in all_topics}:
             explained = explain.for_contact(
@@ -395,6 +340,7 @@ def contact(
         section="contacts",
         notice=DONE.get(done),
         c=found,
+        care=cared,
         attributes=[(key, found.attributes[key]) for key in sorted(found.attributes)],
         subscriptions=subs,
         offered=offered,

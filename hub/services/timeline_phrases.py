@@ -25,6 +25,7 @@ class RefKind(enum.StrEnum):
     CAMPAIGN = "campaign"
     TOPIC = "topic"
     TEMPLATE = "template"
+    CONTACT = "contact"  # a person, by their external id
 
 
 @dataclass(frozen=True, slots=True)

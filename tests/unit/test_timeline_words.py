@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hub.domain import EventType
+from hub.services.timeline_phrases import MAX_QUOTED
 from hub.services.timeline_words import (
     MAX_DETAILS,
     WORDED,
@@ -64,7 +65,7 @@ STAFF = {"actor_kind": "staff", "actor": "mia@acme.example", "source": "console"
 TRACKING_OPEN = {"actor_kind": "inbound", "actor": "tracking", "source": "tracking.open"}
 TRACKING_CLICK = {"actor_kind": "inbound", "actor": "tracking", "source": "tracking.click"}
 BILLING = {"actor_kind": "api_key", "actor": "billing", "source": "api"}
-STATUS = {"error_code": None, "answered_by": None}
+STATUS: dict[str, Any] = {"error_code": None, "answered_by": None}
 
 EXAMPLES: dict[EventType, list[tuple[Event, str]]] = {
     EventType.CONTACT_CREATED: [
@@ -842,6 +843,35 @@ def test_ids_are_links_to_their_pages() -> None:
     assert [p for p in said if isinstance(p, Ref)] == [Ref(RefKind.TOPIC, "offers", "Offers")]
 
 
+def test_an_assignment_links_the_client_to_their_page() -> None:
+    """The console links a Ref of kind CONTACT to /console/contacts/{external_id}; the text
+    stays the id inside the quotation marks."""
+    became, lost, to_no_one, erased = (e for e, _ in EXAMPLES[EventType.CLIENT_ASSIGNED])
+    refs = {
+        name: [p for p in sentence(event, KNOWN) or () if isinstance(p, Ref)]
+        for name, event in (("became", became), ("lost", lost), ("none", to_no_one))
+    }
+    assert refs == {
+        "became": [Ref(RefKind.CONTACT, "c-42", "c-42")],
+        "lost": [Ref(RefKind.CONTACT, "c-42", "c-42")],  # not the new owner: see the words
+        "none": [Ref(RefKind.CONTACT, "c-42", "c-42")],
+    }
+    assert not [p for p in sentence(erased, KNOWN) or () if isinstance(p, Ref)]
+    long_id = "c-" + "9" * 300
+    event = Event(
+        "client.assigned",
+        changes={"client": long_id, "owner": {"before": False, "after": True}},
+        **STAFF,
+    )
+    said = sentence(event, KNOWN) or ()
+    (ref,) = [p for p in said if isinstance(p, Ref)]
+    assert ref.key == long_id  # the link leads to the whole id ...
+    assert len(ref.text) == MAX_QUOTED  # ... the words show it cut, as every quotation is
+    assert (
+        plain(said) == f"Became the owner of client ‘{ref.text}’ in the console by mia@acme.example"
+    )
+
+
 def test_what_is_not_known_is_left_out_not_guessed() -> None:
     """A notification not read (or gone) is still named by its number; an unknown address
     and topic name are not invented."""
@@ -871,11 +901,11 @@ def test_details_are_rows_with_changes_as_before_and_after() -> None:
         ("frequency", "— → immediate"),
     ]
     sent_event, _ = EXAMPLES[EventType.DELIVERY_FAILED][0]
-    rows = details(sent_event, KNOWN)
-    assert dict(rows)["notification_id"] == (Ref(RefKind.NOTIFICATION, "3", "#3"),)
-    assert dict(rows)["template"] == (Ref(RefKind.TEMPLATE, "offer", "offer, version 2"),)
-    assert plain(dict(rows)["reason"]) == "rejected"
-    assert plain(dict(rows)["error"]) == "554 message refused"
+    failed = dict(details(sent_event, KNOWN))
+    assert failed["notification_id"] == (Ref(RefKind.NOTIFICATION, "3", "#3"),)
+    assert failed["template"] == (Ref(RefKind.TEMPLATE, "offer", "offer, version 2"),)
+    assert plain(failed["reason"]) == "rejected"
+    assert plain(failed["error"]) == "554 message refused"
 
 
 def test_a_notifications_own_event_links_it_in_words_and_details() -> None:
