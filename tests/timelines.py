@@ -65,6 +65,7 @@ def varied(api: TestClient, auth: dict[str, str], runtime: Runtime) -> Varied:
         subscribe={"offers": ["email", "sms"], "orders": ["email"]},
     )
     ok(api.patch("/v1/contacts/ada", json={"attributes": {"plan": "gold"}}, headers=auth))
+    person(api, auth, "bob", name="Bob Stone")  # the client Ada's timeline says she took on
     preferences = {"quiet_hours": {"start": "22:00", "end": "07:30"}, "blocked_channels": ["voice"]}
     ok(api.patch("/v1/contacts/ada/preferences", json=preferences, headers=auth))
     now = utcnow()
