@@ -83,6 +83,18 @@ class SuppressionReason(enum.StrEnum):
         return self is not SuppressionReason.ERASURE
 
 
+# The suppressions the person asked for themselves: their refusal (a cool-down guards it, the
+# client topics tell it, the manager figures count it).
+PERSONS_REFUSALS = frozenset(
+    {
+        SuppressionReason.SMS_STOP,
+        SuppressionReason.COMPLAINT,
+        SuppressionReason.CARRIER_OPT_OUT,
+        SuppressionReason.VOICE_OPT_OUT,
+    }
+)
+
+
 class EventType(enum.StrEnum):
     CONTACT_CREATED = "contact.created"
     CONTACT_UPDATED = "contact.updated"

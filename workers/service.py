@@ -35,6 +35,8 @@ from hub.templates import Renderer
 from hub.workers.actors import ParkDeadLetters, declare
 from hub.workers.engine import SendEngine
 
+# Batches of client events a sweep forwards at most (200 each): the rest wait for the next.
+CLIENT_EVENT_BATCHES = 10
 log = logging.getLogger("hub.workers")
 
 
@@ -201,19 +203,25 @@ class Workers:
         )
 
     def _tell_employees(self) -> list[int]:
-        """Client events become notifications for the employees who look after the clients."""
+        """Client events become notifications for the employees who look after the clients:
+        a few batches a sweep, so a flood of them cannot hold up the sweep's other steps, and
+        a failure here leaves the events waiting without stopping those steps."""
         public_url = self.runtime.settings.public_url
         made: list[int] = []
-        while True:
+        for _ in range(CLIENT_EVENT_BATCHES):
             try:
                 with self.runtime.sessions() as session, session.begin():
                     done = client_events.forward(session, now=self.clock(), public_url=public_url)
             except client_events.Raced as exc:
                 log.info("%s; leaving them to it", exc)
-                return made
+                break
+            except Exception:
+                log.exception("telling employees of their clients failed; the events wait")
+                break
             made += done.notifications
             if done.taken < client_events.BATCH:
-                return made
+                break
+        return made
 
     def _sweep_forever(self) -> None:
         interval = self.runtime.settings.sweep_interval_seconds

@@ -325,6 +325,11 @@ class Notification(Base):
     escalation: Mapped[list[dict[str, Any]] | None] = mapped_column(Json)
     tracking: Mapped[bool | None] = mapped_column(Boolean)  # None: as its topic says
     arm: Mapped[str | None] = mapped_column(String(16))  # its A/B variant's name
+    # The client an employee's notification tells of (a client topic's): erasing the client
+    # blanks what it says of them.
+    about_contact_id: Mapped[int | None] = mapped_column(
+        Id, ForeignKey("contacts.id", ondelete="SET NULL"), index=True
+    )
     cursor: Mapped[int] = mapped_column(Id, default=0)
     due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)  # fan-out lease, or send_at
     # `scheduled` until then; the sweeper starts the fan-out once it has passed

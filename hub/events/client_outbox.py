@@ -10,24 +10,24 @@ for `hub.services.client_events.forward`, which tells the employees and deletes 
 from __future__ import annotations
 
 import datetime as dt
-import threading
-import time
-import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from hub.db.base import Base, utcnow
 from hub.db.models import ClientEventMessage, Contact, Subscription, Topic
 from hub.domain import (
+    PERSONS_REFUSALS,
+    ActorKind,
     ClientTopic,
     ContactKind,
     EventType,
     SubscriptionStatus,
     SuppressionReason,
 )
+from hub.events.per_engine import PerEngine
 
 # A subscription made or ended is seen by other processes within this many seconds; the
 # process that made it sees it at once (`forget`).
@@ -35,61 +35,71 @@ DIRECTORY_TTL = 5.0
 _MESSAGES = Base.metadata.tables[ClientEventMessage.__tablename__]
 _KEYS = tuple(topic.value for topic in ClientTopic)
 
-# The suppressions a person asked for: a refusal. A hard bounce is told as its failure.
-REFUSING = frozenset(
-    {
-        SuppressionReason.SMS_STOP,
-        SuppressionReason.VOICE_OPT_OUT,
-        SuppressionReason.CARRIER_OPT_OUT,
-        SuppressionReason.COMPLAINT,
-    }
-)
 _UNSUBSCRIBED = SubscriptionStatus.UNSUBSCRIBED.value
+_THE_PERSON = frozenset({ActorKind.SELF_SERVICE.value, ActorKind.INBOUND.value})
 
 
 def topic_of(row: Mapping[str, Any]) -> ClientTopic | None:
-    """The client topic a timeline row (as `timeline.event_row` builds it) feeds, if any."""
+    """The client topic a timeline row (as `timeline.event_row` builds it) feeds, if any.
+
+    What the client did is news; what the company did to many at once is not: an import's
+    subscription changes feed nothing, and a preference change is told only when the person
+    made it. A link scanner's click (`changes.machine`) is not the client's.
+    """
     kind = row["type"]
     if kind in _ALWAYS:
         return _ALWAYS[kind]
     judge = _JUDGES.get(kind)
-    return None if judge is None else judge(row.get("reason"), row.get("changes") or {})
+    return None if judge is None else judge(row)
 
 
-def _reply(reason: Any, changes: Any) -> ClientTopic | None:
-    return ClientTopic.REPLIES if reason is None else None  # STOP, HELP: not a reply
+def _reply(row: Mapping[str, Any]) -> ClientTopic | None:
+    return ClientTopic.REPLIES if row.get("reason") is None else None  # STOP, HELP: no reply
 
 
-def _suppressed(reason: Any, changes: Any) -> ClientTopic | None:
-    return ClientTopic.REFUSALS if reason in REFUSING else None
+def _suppressed(row: Mapping[str, Any]) -> ClientTopic | None:
+    # The person's own refusal; a hard bounce is told as its failure, a manual one is staff's.
+    return ClientTopic.REFUSALS if row.get("reason") in PERSONS_REFUSALS else None
 
 
-def _subscription(reason: Any, changes: Any) -> ClientTopic:
-    left = _after(changes, "status") == _UNSUBSCRIBED
-    return ClientTopic.REFUSALS if left else ClientTopic.PREFERENCES
+def _changed(row: Mapping[str, Any], left: bool) -> ClientTopic | None:
+    if str(row.get("source") or "").endswith(".import"):
+        return None
+    if left:
+        return ClientTopic.REFUSALS
+    return ClientTopic.PREFERENCES if str(row.get("actor_kind")) in _THE_PERSON else None
 
 
-def _preferences(reason: Any, changes: Any) -> ClientTopic:
-    left = _after(changes, "unsubscribed_all") is True
-    return ClientTopic.REFUSALS if left else ClientTopic.PREFERENCES
+def _subscription(row: Mapping[str, Any]) -> ClientTopic | None:
+    return _changed(row, _after(row.get("changes"), "status") == _UNSUBSCRIBED)
 
 
-def _bounced(reason: Any, changes: Any) -> ClientTopic | None:
+def _preferences(row: Mapping[str, Any]) -> ClientTopic | None:
+    return _changed(row, _after(row.get("changes"), "unsubscribed_all") is True)
+
+
+def _bounced(row: Mapping[str, Any]) -> ClientTopic | None:
     # A complaint arrives as a bounce too; it is told once, as the refusal it is.
-    return None if reason == SuppressionReason.COMPLAINT else ClientTopic.FAILURES
+    return None if row.get("reason") == SuppressionReason.COMPLAINT else ClientTopic.FAILURES
+
+
+def _clicked(row: Mapping[str, Any]) -> ClientTopic | None:
+    changes = row.get("changes")
+    machine = isinstance(changes, Mapping) and changes.get("machine") is True
+    return None if machine else ClientTopic.CLICKS
 
 
 _ALWAYS: dict[str, ClientTopic] = {
     EventType.REFUSAL_REASON: ClientTopic.REFUSALS,
     EventType.DELIVERY_FAILED: ClientTopic.FAILURES,
-    EventType.DELIVERY_CLICKED: ClientTopic.CLICKS,
 }
-_JUDGES: dict[str, Callable[[Any, Any], ClientTopic | None]] = {
+_JUDGES: dict[str, Callable[[Mapping[str, Any]], ClientTopic | None]] = {
     EventType.INBOUND_MESSAGE: _reply,
     EventType.SUPPRESSION_ADDED: _suppressed,
     EventType.SUBSCRIPTION_CHANGED: _subscription,
     EventType.PREFERENCES_CHANGED: _preferences,
     EventType.DELIVERY_BOUNCED: _bounced,
+    EventType.DELIVERY_CLICKED: _clicked,
 }
 
 
@@ -98,49 +108,26 @@ def _after(changes: Any, name: str) -> Any:
     return change.get("after") if isinstance(change, Mapping) else None
 
 
-class Directory:
-    """The client topics someone subscribes to, per database, read again every
-    `DIRECTORY_TTL` seconds."""
-
-    def __init__(self, ttl: float = DIRECTORY_TTL) -> None:
-        self._ttl = ttl
-        self._lock = threading.Lock()
-        self._known: weakref.WeakKeyDictionary[Engine, tuple[float, frozenset[str]]] = (
-            weakref.WeakKeyDictionary()
+def _heard(session: Session) -> frozenset[str]:
+    """The client topics someone subscribes to."""
+    return frozenset(
+        session.scalars(
+            select(Topic.key)
+            .join(Subscription, Subscription.topic_id == Topic.id)
+            .where(Topic.key.in_(_KEYS), Subscription.status == SubscriptionStatus.SUBSCRIBED)
+            .distinct()
         )
-
-    def topics(self, session: Session) -> frozenset[str]:
-        engine = _engine(session)
-        now = time.monotonic()
-        with self._lock:
-            known = self._known.get(engine)
-        if known is not None and known[0] > now:
-            return known[1]
-        heard = frozenset(
-            session.scalars(
-                select(Topic.key)
-                .join(Subscription, Subscription.topic_id == Topic.id)
-                .where(Topic.key.in_(_KEYS), Subscription.status == SubscriptionStatus.SUBSCRIBED)
-                .distinct()
-            )
-        )
-        with self._lock:
-            self._known[engine] = (now + self._ttl, heard)
-        return heard
-
-    def forget(self, session: Session) -> None:
-        with self._lock:
-            self._known.pop(_engine(session), None)
+    )
 
 
-DIRECTORY = Directory()
+DIRECTORY = PerEngine(_heard, DIRECTORY_TTL)
 
 
 def emit(session: Session, rows: Sequence[Mapping[str, Any]]) -> int:
     """Keep each client's row that a subscribed client topic wants; how many were kept."""
     if not rows:
         return 0
-    heard = DIRECTORY.topics(session)
+    heard = DIRECTORY.get(session)
     if not heard:
         return 0
     wanted = [(row, topic) for row in rows if (topic := topic_of(row)) in heard]
@@ -181,8 +168,3 @@ def snapshot(row: Mapping[str, Any]) -> dict[str, Any]:
         "actor": row.get("actor"),
         "source": row.get("source"),
     }
-
-
-def _engine(session: Session) -> Engine:
-    bind = session.get_bind()
-    return bind if isinstance(bind, Engine) else bind.engine

@@ -7,19 +7,17 @@ forgotten, whatever crashes after. The relay (`hub.events.relay`) sends the rows
 
 from __future__ import annotations
 
-import threading
-import time
-import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from hub.db.base import Base, utcnow
 from hub.db.models import Contact, EventEndpoint, EventMessage
 from hub.domain import EventMessageState
+from hub.events.per_engine import PerEngine
 
 # A new or changed endpoint is seen by other processes within this many seconds; the
 # process that changed it sees it at once (`forget`).
@@ -33,44 +31,22 @@ class Listener:
     event_types: frozenset[str]
 
 
-class Directory:
-    """The enabled endpoints of each database, read again every `DIRECTORY_TTL` seconds, so
-    that with no endpoint registered the timeline pays one dictionary look-up per write."""
-
-    def __init__(self, ttl: float = DIRECTORY_TTL) -> None:
-        self._ttl = ttl
-        self._lock = threading.Lock()
-        self._known: weakref.WeakKeyDictionary[Engine, tuple[float, tuple[Listener, ...]]] = (
-            weakref.WeakKeyDictionary()
-        )
-
-    def listeners(self, session: Session) -> tuple[Listener, ...]:
-        engine = _engine(session)
-        now = time.monotonic()
-        with self._lock:
-            known = self._known.get(engine)
-        if known is not None and known[0] > now:
-            return known[1]
-        rows = session.execute(
-            select(EventEndpoint.id, EventEndpoint.event_types).where(EventEndpoint.enabled)
-        ).all()
-        listeners = tuple(Listener(row.id, frozenset(row.event_types)) for row in rows)
-        with self._lock:
-            self._known[engine] = (now + self._ttl, listeners)
-        return listeners
-
-    def forget(self, session: Session) -> None:
-        with self._lock:
-            self._known.pop(_engine(session), None)
+def _listeners(session: Session) -> tuple[Listener, ...]:
+    rows = session.execute(
+        select(EventEndpoint.id, EventEndpoint.event_types).where(EventEndpoint.enabled)
+    ).all()
+    return tuple(Listener(row.id, frozenset(row.event_types)) for row in rows)
 
 
-DIRECTORY = Directory()
+# The enabled endpoints of each database: with none registered, the timeline pays one
+# dictionary look-up per write.
+DIRECTORY = PerEngine(_listeners, DIRECTORY_TTL)
 
 
 def emit(session: Session, rows: Sequence[Mapping[str, Any]]) -> int:
     """Queue each event row (as `timeline.event_row` builds it) for every endpoint that
     listens to its type; returns how many messages were queued."""
-    listeners = DIRECTORY.listeners(session)
+    listeners = DIRECTORY.get(session)
     if not listeners or not rows:
         return 0
     wanted = [
@@ -126,8 +102,3 @@ def payload(row: Mapping[str, Any], external_id: str | None) -> dict[str, Any]:
             "details": row.get("changes"),
         },
     }
-
-
-def _engine(session: Session) -> Engine:
-    bind = session.get_bind()
-    return bind if isinstance(bind, Engine) else bind.engine

@@ -24,7 +24,14 @@ from urllib.parse import quote
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from hub.db.models import ClientEventMessage, Contact, StaffUser, Subscription, TeamMember, Topic
+from hub.db.models import (
+    ClientEventMessage,
+    Contact,
+    StaffUser,
+    Subscription,
+    TeamMember,
+    Topic,
+)
 from hub.domain import ClientScope, ClientTopic, ContactKind, EventType, SubscriptionStatus
 from hub.services import client_topics, notifications, timeline_words
 from hub.services.subscriptions import SEES_ALL
@@ -131,6 +138,7 @@ def forward(
                 source=SOURCE,
                 now=now,
                 recipients=sorted(recipients),
+                about=client.id,
             )
         )
     return Forwarded(len(waiting), made)

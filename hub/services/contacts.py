@@ -33,7 +33,7 @@ from hub.domain import (
 )
 from hub.fields import normalize_external_id
 from hub.schemas.contacts import CONTACT_FIELDS, ContactIn
-from hub.services import contact_care, timeline
+from hub.services import contact_care, erased_clients, timeline
 from hub.services.actor import Actor
 from hub.services.errors import InvalidField, NotFound
 from hub.services.hashing import AddressHasher
@@ -307,6 +307,11 @@ def erase(session: Session, external_id: str, actor: Actor, hasher: AddressHashe
     # Message bodies go too: the capture sink's copies (deliveries go with the contact).
     sent_to_them = select(Delivery.id).where(Delivery.contact_id == contact.id)
     session.execute(delete(Capture).where(Capture.delivery_id.in_(sent_to_them)))
+    # And what employees were told of them, with the copies of it that were captured.
+    told = erased_clients.forget(session, contact.id)
+    if told:
+        about_them = select(Delivery.id).where(Delivery.notification_id.in_(told))
+        session.execute(delete(Capture).where(Capture.delivery_id.in_(about_them)))
     session.execute(delete(Contact).where(Contact.id == contact.id))
     return ErasureReport(
         external_id=external_id, suppressions_added=added, erased_at=now.isoformat()

@@ -41,10 +41,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from hub.db.models import Contact, ContactEvent, Team, TeamMember
-from hub.domain import ContactKind, EventType, SubscriptionStatus
+from hub.domain import PERSONS_REFUSALS, ContactKind, EventType, SubscriptionStatus
 from hub.exports import CsvWriter
 from hub.services import timeline_entries, timeline_words
-from hub.services.suppressions import PERSONS_REFUSALS
 
 
 class Whose(enum.StrEnum):

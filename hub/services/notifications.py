@@ -267,13 +267,15 @@ def create(
     escalation: list[dict[str, Any]] | None = None,
     campaign: Occurrence | None = None,
     send_at: dt.datetime | None = None,
+    about: int | None = None,
 ) -> int:
     """Insert a notification waiting for its fan-out; its id. The only way one is created.
 
     The caller commits, then enqueues the fan-out; `due_at` is the sweeper's fallback should
     that enqueue be lost. `recipients` are contact ids (None: the topic's subscribers),
     `channels` override each person's choice; `render_as` (a contact id) renders every
-    delivery as that person would get it (a campaign's test). With `send_at` it is
+    delivery as that person would get it (a campaign's test); `about` is the client an
+    employee's notification tells of. With `send_at` it is
     `scheduled`, due then; the sweeper starts it (see hub.services.notification_schedule).
     """
     values = row(
@@ -290,6 +292,8 @@ def create(
         escalation=escalation,
         send_at=send_at,
     )
+    if about is not None:
+        values["about_contact_id"] = about
     if campaign is not None:
         values |= {
             "campaign_id": campaign.campaign_id,

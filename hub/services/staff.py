@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from hub.db.base import utcnow
 from hub.db.models import Contact, Erasure, StaffUser
 from hub.domain import ActorKind, ContactKind, SessionRevoked, StaffRole
-from hub.fields import normalize_email, normalize_external_id
+from hub.fields import no_control_characters, normalize_email, normalize_external_id
 from hub.services import audit, staff_sessions
 from hub.services.actor import Actor
 from hub.services.errors import Conflict, InvalidField, NotFound
@@ -227,6 +227,10 @@ def link_employee(
 def _employee(session: Session, external_id: str, hasher: AddressHasher) -> Contact:
     if len(external_id) > MAX_EXTERNAL_ID:
         raise InvalidField(EMPLOYEE_FIELD, f"must be at most {MAX_EXTERNAL_ID} characters")
+    try:
+        external_id = no_control_characters(external_id)
+    except ValueError as exc:  # a NUL is a 500 on PostgreSQL, whose text cannot hold one
+        raise InvalidField(EMPLOYEE_FIELD, str(exc)) from None
     contact = session.scalar(select(Contact).where(Contact.external_id == external_id))
     if contact is None:
         erased = session.scalar(

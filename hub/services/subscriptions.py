@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -190,8 +190,14 @@ def _scope(
         if wanted is not None:
             raise InvalidField("scope", "only the client-event topics (clients.*) take a scope")
         return None
-    scope = wanted or (ClientScope(current.scope) if current and current.scope else None)
-    scope = scope or ClientScope.MINE
+    kept = ClientScope(current.scope) if current and current.scope else ClientScope.MINE
+    if wanted is None:
+        # A saved `all` of someone who may no longer see every client narrows to `mine`
+        # rather than refusing a change the caller did not make (an unsubscribe included).
+        if kept is ClientScope.ALL and not sees_all(session, contact.id):
+            return ClientScope.MINE
+        return kept
+    scope = wanted
     if scope is ClientScope.ALL and not sees_all(session, contact.id):
         raise InvalidField(
             "scope",
@@ -266,7 +272,9 @@ def _write(
         current.scope = after.get("scope")
         current.updated_at = now
     if delta and client_topics.is_client_topic(topic.key):
-        client_outbox.DIRECTORY.forget(session)  # this process hears of its clients at once
+        # This process hears of its clients from the commit on: forgotten before it, another
+        # thread's event could read "nobody listens" and keep that for seconds.
+        event.listen(session, "after_commit", client_outbox.DIRECTORY.forget, once=True)
     if delta:
         timeline.record(
             session,

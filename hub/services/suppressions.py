@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from hub.db.base import utcnow
 from hub.db.models import Contact, Suppression
-from hub.domain import ADDRESS_FIELD, Channel, EventType, SuppressionReason
+from hub.domain import ADDRESS_FIELD, PERSONS_REFUSALS, Channel, EventType, SuppressionReason
 from hub.services import timeline
 from hub.services.actor import Actor
 from hub.services.errors import Conflict, NotFound
@@ -139,16 +139,6 @@ def remove(
         session.flush()
         _record(session, cooling, EventType.SUPPRESSION_ADDED, actor, row.address)
     return row
-
-
-PERSONS_REFUSALS = frozenset(
-    {
-        SuppressionReason.SMS_STOP,
-        SuppressionReason.COMPLAINT,
-        SuppressionReason.CARRIER_OPT_OUT,
-        SuppressionReason.VOICE_OPT_OUT,
-    }
-)
 
 
 def find(

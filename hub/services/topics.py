@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from hub.db.base import utcnow
 from hub.db.models import Topic
+from hub.db.upsert import insert_ignoring_duplicates
 from hub.domain import ActorKind, Audience, TopicCategory
 from hub.schemas.topics import TopicIn
 from hub.services import audit, client_topics
@@ -32,12 +33,31 @@ SYSTEM = Actor(ActorKind.SYSTEM, "system", "topics")
 def get(session: Session, key: str) -> Topic:
     """The topic with this key; a client-event topic (`ClientTopic`) is made on first use."""
     topic = session.scalar(select(Topic).where(Topic.key == key))
-    if topic is None:
-        made = client_topics.definition(key)
-        if made is None:
-            raise NotFound(f"no topic with key {key!r}")
-        topic = _create(session, key, made, actor=SYSTEM)
-        session.refresh(topic)  # its enum columns as loaded, not as the JSON dump set them
+    if topic is not None:
+        return topic
+    made = client_topics.definition(key)
+    if made is None:
+        raise NotFound(f"no topic with key {key!r}")
+    return _first_use(session, key, made)
+
+
+def _first_use(session: Session, key: str, data: TopicIn) -> Topic:
+    """A client topic's row, made now unless someone made it at the same moment (two
+    employees subscribing at once both get it; only the one who made it is audited)."""
+    now = utcnow()
+    values = {"key": key, "created_at": now, "updated_at": now, **data.model_dump(mode="json")}
+    insert = insert_ignoring_duplicates(session, Topic.__table__).values(values)
+    made = session.execute(insert.returning(Topic.id)).scalar()
+    topic = session.scalars(select(Topic).where(Topic.key == key)).one()
+    if made is not None:
+        audit.record(
+            session,
+            actor=SYSTEM,
+            action=audit.Action.CREATED,
+            resource=audit.Resource.TOPIC,
+            key=key,
+            after=snapshot(topic),
+        )
     return topic
 
 

@@ -151,7 +151,7 @@ def _sent(hub: Hub, notification_id: int) -> list[DeliveryOut]:
     pytest.fail(f"notification {notification_id} not sent: {hub.notification(notification_id)}")
 
 
-def test_an_employee_hears_of_their_teams_clients(hub: Hub) -> None:
+def test_an_employee_subscribes_to_their_teams_clients_with_a_scope(hub: Hub) -> None:
     person = _new_id("emp")
     hub.upsert_contact(person, kind=ContactKind.EMPLOYEE, email="emp@corp.example")
     chosen = hub.subscribe(person, "clients.replies", scope=ClientScope.TEAMS)

@@ -9,6 +9,7 @@ the preferences page. An employee who is erased, or leaves the team, hears no mo
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,11 +20,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from hub.app import create_app
-from hub.db.models import ClientEventMessage, Contact, Notification
-from hub.domain import Scope
+from hub.db.models import AuditEntry, ClientEventMessage, Contact, Notification, StaffUser
+from hub.domain import Scope, StaffRole
 from hub.preferences.tokens import Purpose
 from hub.runtime import Runtime
-from hub.services import client_events, unsubscribes
+from hub.services import client_events, erased_clients, staff, topics, unsubscribes
 from hub.settings import Settings
 from hub.workers.service import Workers
 from tests.conftest import TEST_SECRET, make_key
@@ -149,7 +150,7 @@ def test_a_clients_stop_reaches_their_owner_by_sms_within_seconds_and_no_other_t
     started = time.monotonic()
     stop = live.peer.text_hub(SMS_WEBHOOK, sender=OLGA, to=HUB_NUMBER, body="STOP")
     assert stop.status == 200
-    (text,) = wait_for("Anna's SMS", lambda: live.texts_to(ANNA))
+    (text,) = wait_for("Anna's SMS within seconds", lambda: live.texts_to(ANNA), timeout=10)
     took = time.monotonic() - started
     print(f"\nclient STOP to the owner's SMS: {took:.2f} s: {text!r}")
     assert "Olga Client" in text
@@ -327,3 +328,66 @@ def test_a_daily_digest_lists_the_days_refusals_with_their_reasons(
     assert f"{PUBLIC_URL}/console/contacts/ann" in text
     reasons = [e for e in timeline(client, auth, "ann") if e["type"] == "refusal.reason"]
     assert [e["reason"] for e in reasons] == ["too_many"]
+
+
+def test_erasing_a_client_blanks_what_employees_were_told_of_them(live: Live) -> None:
+    client, auth = live.client, live.auth
+    hear(client, auth, "anna", "clients.replies", "mine", ["sms"])
+    live.peer.text_hub(SMS_WEBHOOK, sender=PAVEL, to=HUB_NUMBER, body="My new flat is at...")
+    wait_for("Anna's SMS", lambda: live.texts_to(ANNA))
+    (told,) = live.told()
+    assert told.data["client"]["name"] == "Pavel Client"
+    assert told.about_contact_id == live.ids("pavel")[0]
+
+    ok(client.delete("/v1/contacts/pavel", headers=auth))
+    (blanked,) = live.told()
+    assert blanked.data == erased_clients.ERASED  # a digest still waiting says only that
+    assert "My new flat" not in str(blanked.data)
+    assert blanked.about_contact_id is None
+
+
+def test_a_saved_all_narrows_to_mine_when_the_staff_account_no_longer_sees_all(
+    live: Live,
+) -> None:
+    client, auth = live.client, live.auth
+    with live.runtime.sessions() as session:
+        user = staff.create(
+            session, "anna@corp.example", "correct horse battery", StaffRole.MARKETER
+        )
+        user.contact_id = live.ids("anna")[0]
+        session.commit()
+    chosen = hear(client, auth, "anna", "clients.failures", "all", ["sms"])
+    assert chosen["scope"] == "all"
+    with live.runtime.sessions() as session:
+        demoted = session.scalars(select(StaffUser)).one()
+        demoted.role = StaffRole.VIEWER
+        session.commit()
+    path = "/v1/contacts/anna/subscriptions/clients.failures"
+    changed = ok(client.put(path, json={"frequency": "daily"}, headers=auth))
+    assert (changed["scope"], changed["frequency"]) == ("mine", "daily")  # not a 422
+    again = client.put(path, json={"scope": "all"}, headers=auth)
+    assert again.status_code == 422
+    assert client.delete(path, headers=auth).status_code == 200
+
+
+def test_two_first_uses_of_a_client_topic_at_once_both_get_it(live: Live) -> None:
+    start = threading.Barrier(2)
+    got: list[str] = []
+
+    def first_use() -> None:
+        with live.runtime.sessions() as session:
+            start.wait()
+            got.append(topics.get(session, "clients.clicks").key)
+            session.commit()
+
+    threads = [threading.Thread(target=first_use) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert got == ["clients.clicks", "clients.clicks"]
+    with live.runtime.reads() as session:
+        made = session.scalars(
+            select(AuditEntry).where(AuditEntry.resource_key == "clients.clicks")
+        )
+        assert len(list(made)) == 1  # audited once, by the one that made it

@@ -306,6 +306,8 @@ def test_a_staff_user_links_only_to_an_existing_employee(
     erased = refused(runtime, "e-gone")
     assert (erased.field, "'e-gone' was erased" in erased.message) == ("employee", True)
     assert refused(runtime, "x" * 256).field == "employee"
+    nul = refused(runtime, "e-a\x00nn")  # PostgreSQL's text cannot hold it: once a 500
+    assert (nul.field, nul.message) == ("employee", "employee: must not contain control characters")
 
     with runtime.sessions() as session:
         assert staff.link_employee(session, ADMIN, " e-ann ", hasher=runtime.hasher)

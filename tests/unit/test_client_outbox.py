@@ -15,6 +15,11 @@ CHANNELS = {"channels": {"before": ["email"], "after": ["sms"]}}
 EVERYTHING = {"unsubscribed_all": {"before": False, "after": True}}
 QUIET = {"quiet_start": {"before": None, "after": "22:00"}}
 
+PERSON = {"actor_kind": "self_service", "source": "self-service"}
+API = {"actor_kind": "api_key", "source": "api"}
+IMPORT = {"actor_kind": "api_key", "source": "api.import"}
+STAFF = {"actor_kind": "staff", "source": "console"}
+
 CASES: list[tuple[EventType, str | None, Any, ClientTopic | None]] = [
     (EventType.INBOUND_MESSAGE, None, {"body": "Call me"}, ClientTopic.REPLIES),
     (EventType.INBOUND_MESSAGE, "stop", {"body": "STOP"}, None),  # told as its suppression
@@ -30,6 +35,7 @@ CASES: list[tuple[EventType, str | None, Any, ClientTopic | None]] = [
     (EventType.SUBSCRIPTION_CHANGED, None, CHANNELS, ClientTopic.PREFERENCES),
     (EventType.PREFERENCES_CHANGED, None, EVERYTHING, ClientTopic.REFUSALS),
     (EventType.PREFERENCES_CHANGED, None, QUIET, ClientTopic.PREFERENCES),
+    (EventType.DELIVERY_CLICKED, None, {"link": "https://x.example", "machine": True}, None),
     (EventType.DELIVERY_BOUNCED, "hard_bounce", None, ClientTopic.FAILURES),
     (EventType.DELIVERY_BOUNCED, "complaint", None, None),  # told as its suppression
     (EventType.DELIVERY_FAILED, "rejected", None, ClientTopic.FAILURES),
@@ -44,13 +50,33 @@ CASES: list[tuple[EventType, str | None, Any, ClientTopic | None]] = [
 def test_each_event_feeds_its_topic(
     kind: EventType, reason: str | None, changes: Any, expected: ClientTopic | None
 ) -> None:
-    assert topic_of({"type": kind, "reason": reason, "changes": changes}) is expected
+    assert topic_of({"type": kind, "reason": reason, "changes": changes} | PERSON) is expected
+
+
+@pytest.mark.parametrize(
+    ("who", "changes", "expected"),
+    [
+        (PERSON, CHANNELS, ClientTopic.PREFERENCES),
+        (API, CHANNELS, None),  # the company changed it, not the client
+        (STAFF, QUIET, None),
+        (API, LEFT, ClientTopic.REFUSALS),  # a service relaying the client's refusal
+        (STAFF, LEFT, ClientTopic.REFUSALS),
+        (IMPORT, LEFT, None),  # a bulk change is not news of one client
+        (IMPORT, CHANNELS, None),
+    ],
+)
+def test_who_changed_a_subscription_decides_whether_it_is_news(
+    who: dict[str, str], changes: Any, expected: ClientTopic | None
+) -> None:
+    row = {"type": EventType.SUBSCRIPTION_CHANGED, "reason": None, "changes": changes} | who
+    assert topic_of(row) is expected
 
 
 def test_odd_stored_changes_feed_no_topic_and_never_raise() -> None:
     for changes in ("text", ["list"], {"status": "unsubscribed"}, {"status": None}, None):
-        found = topic_of({"type": EventType.SUBSCRIPTION_CHANGED, "changes": changes})
+        found = topic_of({"type": EventType.SUBSCRIPTION_CHANGED, "changes": changes} | PERSON)
         assert found is ClientTopic.PREFERENCES
+    assert topic_of({"type": EventType.DELIVERY_CLICKED, "changes": "odd"}) is ClientTopic.CLICKS
 
 
 def test_the_snapshot_keeps_no_ip_or_user_agent() -> None:

@@ -203,5 +203,5 @@ def announce(
 ) -> None:
     """The owners' client.assigned events to the event endpoints that listen to them, as the
     API's changes are (the import appends the events themselves with its own)."""
-    if told and outbox.DIRECTORY.listeners(session):  # the rows are built only for them
+    if told and outbox.DIRECTORY.get(session):  # the rows are built only for them
         outbox.emit(session, contact_care.assignment_rows(told, actor=actor, at=at))

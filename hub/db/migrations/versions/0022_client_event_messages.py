@@ -3,7 +3,8 @@
 `client_event_messages` holds a client's timeline event (a reply, a refusal, a failure, a
 preference change, a click) from the transaction that recorded it until the one that turns
 it into notifications for the employees subscribed to its system topic. Erasing the client
-removes what was not yet told (CASCADE).
+removes what was not yet told (CASCADE); `notifications.about_contact_id` names the client a
+told one is about, so the erasure can blank it.
 
 Revision ID: 0022
 Revises: 0021
@@ -45,8 +46,24 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_client_event_messages"),
     )
     op.create_index("ix_client_event_messages_contact_id", "client_event_messages", ["contact_id"])
+    with op.batch_alter_table("notifications") as batch:
+        batch.add_column(
+            sa.Column(
+                "about_contact_id",
+                ID,
+                sa.ForeignKey(
+                    "contacts.id",
+                    ondelete="SET NULL",
+                    name="fk_notifications_about_contact_id_contacts",
+                ),
+            )
+        )
+        batch.create_index("ix_notifications_about_contact_id", ["about_contact_id"])
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("notifications") as batch:
+        batch.drop_index("ix_notifications_about_contact_id")
+        batch.drop_column("about_contact_id")
     op.drop_index("ix_client_event_messages_contact_id", table_name="client_event_messages")
     op.drop_table("client_event_messages")
