@@ -166,6 +166,11 @@ def test_a_clients_stop_reaches_their_owner_by_sms_within_seconds_and_no_other_t
     boris = timeline(client, auth, "boris")
     assert not [e for e in boris if e["type"].startswith("delivery.")]
     assert live.waiting() == 0
+    # An ordinary notification of the topic: its deliveries explain themselves like any.
+    body = ok(client.get(f"/v1/notifications/{told.id}", headers=auth))
+    anna = next(d for d in body["deliveries"]["items"] if d["contact"] == "anna")
+    why = ok(client.get(f"/v1/deliveries/{anna['id']}/explain", headers=auth))
+    assert "clients.refusals" in str(why)
 
 
 def test_an_employee_erased_or_gone_from_the_team_hears_no_more(live: Live) -> None:
