@@ -89,9 +89,17 @@ def _clicked(row: Mapping[str, Any]) -> ClientTopic | None:
     return None if machine else ClientTopic.CLICKS
 
 
+def _failed(row: Mapping[str, Any]) -> ClientTopic | None:
+    # A digest fails as one message, recorded on each item: told once, by its lead.
+    changes = row.get("changes")
+    digest = changes.get("digest") if isinstance(changes, Mapping) else None
+    lead = digest.get("lead_delivery_id") if isinstance(digest, Mapping) else None
+    rider = lead is not None and isinstance(changes, Mapping) and changes.get("delivery_id") != lead
+    return None if rider else ClientTopic.FAILURES
+
+
 _ALWAYS: dict[str, ClientTopic] = {
     EventType.REFUSAL_REASON: ClientTopic.REFUSALS,
-    EventType.DELIVERY_FAILED: ClientTopic.FAILURES,
 }
 _JUDGES: dict[str, Callable[[Mapping[str, Any]], ClientTopic | None]] = {
     EventType.INBOUND_MESSAGE: _reply,
@@ -99,6 +107,7 @@ _JUDGES: dict[str, Callable[[Mapping[str, Any]], ClientTopic | None]] = {
     EventType.SUBSCRIPTION_CHANGED: _subscription,
     EventType.PREFERENCES_CHANGED: _preferences,
     EventType.DELIVERY_BOUNCED: _bounced,
+    EventType.DELIVERY_FAILED: _failed,
     EventType.DELIVERY_CLICKED: _clicked,
 }
 

@@ -14,6 +14,7 @@ LEFT = {"status": {"before": "subscribed", "after": "unsubscribed"}}
 CHANNELS = {"channels": {"before": ["email"], "after": ["sms"]}}
 EVERYTHING = {"unsubscribed_all": {"before": False, "after": True}}
 QUIET = {"quiet_start": {"before": None, "after": "22:00"}}
+DIGEST = {"digest": {"lead_delivery_id": 7, "items": 3}}
 
 PERSON = {"actor_kind": "self_service", "source": "self-service"}
 API = {"actor_kind": "api_key", "source": "api"}
@@ -39,6 +40,9 @@ CASES: list[tuple[EventType, str | None, Any, ClientTopic | None]] = [
     (EventType.DELIVERY_BOUNCED, "hard_bounce", None, ClientTopic.FAILURES),
     (EventType.DELIVERY_BOUNCED, "complaint", None, None),  # told as its suppression
     (EventType.DELIVERY_FAILED, "rejected", None, ClientTopic.FAILURES),
+    # A failed digest of three items: the lead's event tells it, the others' do not.
+    (EventType.DELIVERY_FAILED, "rejected", {"delivery_id": 7, **DIGEST}, ClientTopic.FAILURES),
+    (EventType.DELIVERY_FAILED, "rejected", {"delivery_id": 8, **DIGEST}, None),
     (EventType.DELIVERY_CLICKED, None, {"link": "https://x.example"}, ClientTopic.CLICKS),
     (EventType.DELIVERY_SENT, None, None, None),
     (EventType.DELIVERY_RETRYING, None, None, None),
