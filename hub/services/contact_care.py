@@ -129,9 +129,10 @@ def kind_problem(
     if kind is ContactKind.EMPLOYEE and has_owner:
         if owner_given:
             return "owner", "only a client has an owner; put employees in teams"
-        return "kind", "this client has an owner: clear `owner` to make them an employee"
+        return "kind", "this client has an owner: clear the owner to make them an employee"
     if kind is ContactKind.CLIENT and owned:
-        return "kind", f"this employee owns {owned} clients: give them another owner first"
+        clients = "a client" if owned == 1 else f"{owned} clients"
+        return "kind", f"this employee owns {clients}: give them another owner first"
     return None
 
 

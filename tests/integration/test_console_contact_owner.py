@@ -227,7 +227,7 @@ def test_bad_owners_and_teams_are_refused_naming_the_field_and_save_nothing(
         ),
         (  # Ann owns Di: she cannot become a client until Di has another owner
             edit(client, token, "e-ann", kind="client", name="Renamed", teams=["north"]),
-            ("kind", "Kind: this employee owns 1 clients: give them another owner first"),
+            ("kind", "Kind: this employee owns a client: give them another owner first"),
         ),
         (
             add(client, token, external_id="c-new", kind="employee", owner="e-ann"),
