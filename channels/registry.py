@@ -3,6 +3,7 @@ the readers of the providers among them that call Hub back."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from importlib.metadata import EntryPoint, distributions
 from typing import Any
@@ -24,9 +25,23 @@ class ChannelConfigError(ValueError):
     """A provider name that is unknown, registered twice, or cannot serve its channel."""
 
 
+# What `available` found, by the import path it searched: reading every installed package's
+# metadata takes a tenth of a second or more, and a process asks for each channel it wires.
+_FOUND: dict[tuple[str, ...], dict[str, EntryPoint]] = {}
+
+
 def available() -> dict[str, EntryPoint]:
     """Every adapter by name. Walks distributions itself: `entry_points()` keeps only the
-    first of two packages that claim one name, and that clash must not pass silently."""
+    first of two packages that claim one name, and that clash must not pass silently. Read
+    once per import path (a package installed on a new path is seen)."""
+    path = tuple(sys.path)
+    found = _FOUND.get(path)
+    if found is None:
+        found = _FOUND[path] = _scan()
+    return dict(found)
+
+
+def _scan() -> dict[str, EntryPoint]:
     found: dict[str, EntryPoint] = {}
     owners: dict[str, str] = {}
     seen: set[str] = set()

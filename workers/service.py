@@ -11,6 +11,7 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 import dramatiq
 
@@ -236,8 +237,11 @@ class Workers:
         self._stop.set()
         if self._sweeper is not None:
             self._sweeper.join(timeout=10)
-        for worker in self._workers:
-            worker.stop(timeout=10_000)
+        # All at once: each waits up to a queue poll (0.1 s) for its consumer to notice, and
+        # one after another that was most of a stop (and of every test that starts workers).
+        if self._workers:
+            with ThreadPoolExecutor(len(self._workers), thread_name_prefix="hub-stop") as pool:
+                list(pool.map(lambda worker: worker.stop(timeout=10_000), self._workers))
         self.events.close()
         self.engine.close()
         self.pauses.close()
