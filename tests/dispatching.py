@@ -117,7 +117,9 @@ def notification(client: TestClient, auth: dict[str, str], notification_id: int)
     return ok(client.get(f"/v1/notifications/{notification_id}?limit=500", headers=auth))
 
 
-def settled(client: TestClient, auth: dict[str, str], notification_id: int) -> Any:
+def settled(
+    client: TestClient, auth: dict[str, str], notification_id: int, *, timeout: float = 15.0
+) -> Any:
     """Wait until fan-out is done and no delivery is queued or sending."""
 
     def probe() -> Any:
@@ -125,7 +127,7 @@ def settled(client: TestClient, auth: dict[str, str], notification_id: int) -> A
         busy = {"queued", "sending"} & set(body["counts"])
         return body if body["state"] == "fanned_out" and not busy else None
 
-    return wait_for(f"notification {notification_id} to settle", probe)
+    return wait_for(f"notification {notification_id} to settle", probe, timeout)
 
 
 def timeline(client: TestClient, auth: dict[str, str], external_id: str) -> list[dict[str, Any]]:

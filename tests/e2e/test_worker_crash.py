@@ -154,7 +154,9 @@ def test_two_worker_processes_report_one_sum_of_metrics_and_stop_cleanly(
             content = {"": {"email_subject": "Hi", "email_text": "Hello"}}
             body = {"topic": "news", "content": content}
             accepted = ok(client.post("/v1/notifications", json=body, headers=auth), 202)
-            settled(client, auth, accepted["id"])
+            # The wait includes the worker command's start (an interpreter, then two
+            # children): on a loaded two-core CI machine that once took more than 15 s.
+            settled(client, auth, accepted["id"], timeout=60)
         scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
     finally:
         started = time.monotonic()

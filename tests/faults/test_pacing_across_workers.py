@@ -31,7 +31,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis]
 RATE = 10  # HUB_TWILIO_RATE_PER_SECOND, for the one From number
 BURST = 1  # the Twilio adapter's bucket holds one token
 MESSAGES = 40
-JITTER = 0.25  # seconds a send may reach the peer later than its slot (see the end)
+JITTER = 0.4  # seconds a send may reach the peer later than its slot (see the end)
 SENDER = "+15005550006"
 
 
@@ -139,7 +139,8 @@ def test_two_worker_processes_send_from_one_number_at_its_rate_not_twice_it(
     # second. The limiter spaces the *starts* of the sends; the peer's clock also sees what
     # comes after (the first request of a process opens its connection and loads twilio's
     # API modules, ~0.1 s; a loaded machine's scheduling), so a late send may bunch with the
-    # next: JITTER allows for that, far less than a second process's share.
+    # next: JITTER allows for that, far less than a second process's share (CI once saw a
+    # first send 0.28 s late: 3.62 s end to end, still nowhere near the 1.9 s of two rates).
     assert span >= (MESSAGES - BURST) / RATE - JITTER, f"{rate:.1f}/s over {span:.2f} s"
     for window in (1.0, 2.0):
         assert busiest(times, window) <= BURST + RATE * (window + JITTER), window
