@@ -85,6 +85,8 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/campaign.py
 	$(BIN)/python bench/digest.py
 	$(BIN)/python bench/client_events.py
+	$(BIN)/python bench/manager_figures.py
+	$(BIN)/python bench/manager_figures.py --database-url $(BENCH_PG)
 	$(BIN)/python bench/alternatives.py
 	$(BIN)/python bench/mime_build.py
 	$(BIN)/python bench/render.py
