@@ -30,13 +30,11 @@ from dataclasses import dataclass
 from sqlalchemy import (
     ColumnElement,
     Select,
-    String,
     and_,
     case,
     func,
     or_,
     select,
-    type_coerce,
 )
 from sqlalchemy.orm import Session
 
@@ -214,32 +212,11 @@ def latest(
     ranked = select(events.id, rank).where(events.contact_id.in_(list(zones))).subquery("ranked")
     newest = select(ranked.c.id).where(ranked.c.rank == 1)
     rows = session.execute(
-        select(
-            events.contact_id,
-            events.occurred_at,
-            type_coerce(events.type, String).label("kind"),
-            type_coerce(events.channel, String).label("channel"),
-            events.topic_key,
-            events.reason,
-            events.changes,
-            type_coerce(events.actor_kind, String).label("actor_kind"),
-            events.actor,
-            events.source,
-        ).where(events.id.in_(newest))
-    ).all()
-    said = {
-        row.contact_id: timeline_words.Event(
-            kind=row.kind,
-            channel=row.channel,
-            topic_key=row.topic_key,
-            reason=row.reason,
-            changes=row.changes,
-            actor_kind=row.actor_kind,
-            actor=row.actor,
-            source=row.source,
+        select(events.contact_id, events.occurred_at, *timeline_entries.WORDED).where(
+            events.id.in_(newest)
         )
-        for row in rows
-    }
+    ).all()
+    said = {row.contact_id: timeline_entries.event_of(row) for row in rows}
     known = timeline_entries.facts(session, list(said.values()), topics=topics, zone=None, now=now)
     found: dict[int, Latest] = {}
     for row in rows:

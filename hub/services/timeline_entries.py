@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import String, and_, select, type_coerce
 from sqlalchemy.orm import Session
@@ -20,6 +21,32 @@ from hub.db.models import Campaign, ContactEvent, Delivery, Notification
 from hub.services import timeline_words
 
 _EVENTS = ContactEvent.__table__.c
+# The columns of an event its words read, as plain strings (a kind this version does not
+# know still reads); `event_of` makes them the words' Event.
+WORDED = (
+    type_coerce(_EVENTS.type, String).label("kind"),
+    type_coerce(_EVENTS.channel, String).label("channel"),
+    _EVENTS.topic_key,
+    _EVENTS.reason,
+    _EVENTS.changes,
+    type_coerce(_EVENTS.actor_kind, String).label("actor_kind"),
+    _EVENTS.actor,
+    _EVENTS.source,
+)
+
+
+def event_of(row: Any) -> timeline_words.Event:
+    """A row selected with `WORDED`, as the words read it."""
+    return timeline_words.Event(
+        kind=row.kind,
+        channel=row.channel,
+        topic_key=row.topic_key,
+        reason=row.reason,
+        changes=row.changes,
+        actor_kind=row.actor_kind,
+        actor=row.actor,
+        source=row.source,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,18 +74,7 @@ def page(
 ) -> list[Entry]:
     """Up to `limit` events older than `before_id`, newest first. `topics` names topics by
     key (the caller has them already); `zone` is the person's, for when a wait ends."""
-    query = select(
-        _EVENTS.id,
-        _EVENTS.occurred_at,
-        type_coerce(_EVENTS.type, String).label("kind"),
-        type_coerce(_EVENTS.channel, String).label("channel"),
-        _EVENTS.topic_key,
-        _EVENTS.reason,
-        _EVENTS.changes,
-        type_coerce(_EVENTS.actor_kind, String).label("actor_kind"),
-        _EVENTS.actor,
-        _EVENTS.source,
-    ).where(_EVENTS.contact_id == contact_id)
+    query = select(_EVENTS.id, _EVENTS.occurred_at, *WORDED).where(_EVENTS.contact_id == contact_id)
     if before_id is not None:
         query = query.where(_EVENTS.id < before_id)
     rows = session.execute(query.order_by(_EVENTS.id.desc()).limit(limit)).all()
@@ -66,16 +82,7 @@ def page(
         (
             row.id,
             row.occurred_at,
-            timeline_words.Event(
-                kind=row.kind,
-                channel=row.channel,
-                topic_key=row.topic_key,
-                reason=row.reason,
-                changes=row.changes,
-                actor_kind=row.actor_kind,
-                actor=row.actor,
-                source=row.source,
-            ),
+            event_of(row),
         )
         for row in rows
     ]
